@@ -1,0 +1,86 @@
+// Package flow turns captured link-layer frames into ordered TCP byte streams:
+// layer decoding (DecodingLayerParser, zero allocations), a bounded flow table
+// with idle expiry on packet time, and per-direction reassembly that handles
+// retransmissions, out-of-order and overlapping segments and reports gaps.
+//
+// Protocol glue (in agent/) implements Stream; this package knows nothing of
+// Modbus or OPC UA.
+package flow
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Dir is the direction of payload within a connection.
+type Dir uint8
+
+const (
+	// ClientToServer is payload sent by the side that opened the
+	// connection (sent the SYN) or, mid-stream, the side not on a
+	// configured server port.
+	ClientToServer Dir = iota
+	// ServerToClient is payload sent by the server.
+	ServerToClient
+)
+
+func (d Dir) String() string {
+	if d == ClientToServer {
+		return "to_server"
+	}
+	return "to_client"
+}
+
+// Key identifies one TCP connection, oriented client → server.
+type Key struct {
+	ClientIP   netip.Addr
+	ServerIP   netip.Addr
+	ClientPort uint16
+	ServerPort uint16
+}
+
+// Conn describes a connection to the Stream that handles it.
+type Conn struct {
+	// ID is the flow_id of every event from this connection: unique within
+	// one run, assigned in order of first packet, so replays are
+	// deterministic.
+	ID  uint64
+	Key Key
+	// ClientMAC and ServerMAC are the link-layer addresses seen on the first
+	// packet, when the link type carries them (zero otherwise).
+	ClientMAC, ServerMAC [6]byte
+	// MidStream is true when the connection was picked up without its SYN.
+	MidStream bool
+}
+
+// CloseReason tells a Stream why its connection ended.
+type CloseReason uint8
+
+const (
+	CloseFIN     CloseReason = iota // both sides (or one, then idle) finished
+	CloseRST                        // reset
+	CloseIdle                       // idle timeout on packet time
+	CloseEvicted                    // evicted to respect the flow-table cap
+	CloseEnd                        // end of capture / shutdown
+)
+
+func (r CloseReason) String() string {
+	return [...]string{"fin", "rst", "idle", "evicted", "end"}[r]
+}
+
+// Stream receives the reassembled, in-order payload of one TCP connection.
+// Calls for one connection are never concurrent.
+type Stream interface {
+	// Data delivers the next in-order bytes in direction dir. data is
+	// reused after Data returns: copy what must be kept.
+	Data(dir Dir, data []byte, ts time.Time)
+	// Gap reports that bytes were lost in direction dir (missing segment,
+	// buffer cap): a framer must resynchronise.
+	Gap(dir Dir, lost int, ts time.Time)
+	// Close ends the connection; no call follows it.
+	Close(reason CloseReason, ts time.Time)
+}
+
+// StreamFactory returns the Stream for a new connection, or nil when the
+// connection is of no interest (it is then tracked only as a flow to ignore).
+type StreamFactory func(c *Conn, ts time.Time) Stream

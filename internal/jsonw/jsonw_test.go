@@ -1,0 +1,67 @@
+package jsonw
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+)
+
+func TestStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "plain", "quote\"back\\slash", "ctl\x00\x01\x1f\n\r\t", "<script>&</script>",
+		"bad utf8 \xff\xfe end", "ünïcödé ✓", "line\u2028sep\u2029", "\x7f"} {
+		got := String(nil, s)
+		want, _ := json.Marshal(s)
+		if string(got) != string(want) {
+			t.Errorf("String(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func FuzzString(f *testing.F) {
+	f.Add("hello")
+	f.Add("\xff<&>\u2028")
+	f.Fuzz(func(t *testing.T, s string) {
+		got := String(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("String(%q) = %s: not valid JSON: %v", s, got, err)
+		}
+		want, _ := json.Marshal(s)
+		if string(got) != string(want) {
+			t.Fatalf("String(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+func TestTime(t *testing.T) {
+	ts := time.Date(2026, 11, 21, 22, 33, 0, 123456789, time.FixedZone("x", 3600))
+	if got := string(Time(nil, ts)); got != `"2026-11-21T21:33:00.123456Z"` {
+		t.Fatalf("Time = %s", got)
+	}
+}
+
+func TestFloat(t *testing.T) {
+	cases := map[float64]string{77.5: "77.5", 0: "0", math.NaN(): "null", math.Inf(1): "null", 1e21: "1e+21"}
+	for v, want := range cases {
+		if got := string(Float(nil, v)); got != want {
+			t.Errorf("Float(%v) = %s, want %s", v, got, want)
+		}
+	}
+}
+
+func TestAllocs(t *testing.T) {
+	buf := make([]byte, 0, 256)
+	ts := time.Now()
+	n := testing.AllocsPerRun(100, func() {
+		b := buf[:0]
+		b = Key(b, "k")
+		b = String(b, "a\"b<c>")
+		b = Time(b, ts)
+		b = Float(b, 1.5)
+		_ = Uint(b, 7)
+	})
+	if n != 0 {
+		t.Fatalf("allocs per run = %v, want 0", n)
+	}
+}
