@@ -1,0 +1,104 @@
+package baselines
+
+import (
+	"fmt"
+	"time"
+)
+
+// Mode is how the engine treats the baseline.
+type Mode uint8
+
+const (
+	// Auto (the default): each device learns for Config.LearnFor of
+	// traffic time after it is first seen, then is judged.
+	Auto Mode = iota
+	// Learn updates the baseline and raises no deviation alerts.
+	Learn
+	// Monitor judges only: the baseline does not change.
+	Monitor
+)
+
+func (m Mode) String() string {
+	return [...]string{"auto", "learn", "monitor"}[m%3]
+}
+
+// ParseMode parses "auto", "learn" or "monitor".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "auto", "":
+		return Auto, nil
+	case "learn":
+		return Learn, nil
+	case "monitor":
+		return Monitor, nil
+	}
+	return Auto, fmt.Errorf("baselines: unknown mode %q (want auto, learn or monitor)", s)
+}
+
+// Config tunes the engine. Zero fields take the defaults below; see
+// docs/alerts.md for how each threshold shapes a rule.
+type Config struct {
+	Mode Mode
+	// LearnFor is the learning window of a device in Auto mode (24h).
+	LearnFor time.Duration
+	// AlertEvery is how often one deviation (rule, channel, item) may
+	// alert; repeats in between are counted (10m).
+	AlertEvery time.Duration
+	// Window is the sliding window of the rate rules scan,
+	// exception_burst and request_flood (10s).
+	Window time.Duration
+	// ScanDistinct is how many distinct units, function codes or
+	// addresses one client must probe unsuccessfully within Window to be
+	// a scan (5).
+	ScanDistinct int
+	// BurstExceptions is how many exception responses one channel must
+	// see within Window for exception_burst (10).
+	BurstExceptions int
+	// FloodMin is the least number of requests on one channel within
+	// Window for request_flood (200), and FloodFactor how many times the
+	// learned peak rate it must also exceed (4).
+	FloodMin    int
+	FloodFactor float64
+	// PollMinSamples is how many repetitions make a request a learned
+	// poll (10); PollMissFactor how many periods (plus 4 jitters) may
+	// pass before poll_stopped (3).
+	PollMinSamples int
+	PollMissFactor float64
+	// ConvergenceWindow is the window of the per-device convergence
+	// figure, new baseline items per hour (1h).
+	ConvergenceWindow time.Duration
+	// DistinctValues is how many distinct written values a register
+	// envelope keeps before it keeps only min/max (16).
+	DistinctValues int
+	// OUI resolves a MAC to a vendor name; nil leaves vendors empty.
+	OUI func(mac [6]byte) string
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defi := func(d *int, v int) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.LearnFor, 24*time.Hour)
+	def(&c.AlertEvery, 10*time.Minute)
+	def(&c.Window, 10*time.Second)
+	def(&c.ConvergenceWindow, time.Hour)
+	defi(&c.ScanDistinct, 5)
+	defi(&c.BurstExceptions, 10)
+	defi(&c.FloodMin, 200)
+	defi(&c.PollMinSamples, 10)
+	defi(&c.DistinctValues, 16)
+	if c.FloodFactor <= 0 {
+		c.FloodFactor = 4
+	}
+	if c.PollMissFactor <= 0 {
+		c.PollMissFactor = 3
+	}
+	return c
+}
