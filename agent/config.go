@@ -1,0 +1,235 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Mode says whether the baselines learn, judge, or both (issue 5 §3).
+type Mode uint8
+
+const (
+	// ModeAuto lets each device learn for Config.LearnFor of traffic time
+	// after it is first seen, then judges it. It is the default.
+	ModeAuto Mode = iota
+	// ModeLearn updates the baseline and raises no deviation alerts.
+	ModeLearn
+	// ModeMonitor judges only; the baseline never changes.
+	ModeMonitor
+)
+
+var modeNames = [...]string{"auto", "learn", "monitor"}
+
+func (m Mode) String() string {
+	if int(m) < len(modeNames) {
+		return modeNames[m]
+	}
+	return "mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// ParseMode is the inverse of Mode.String.
+func ParseMode(s string) (Mode, error) {
+	for i, n := range modeNames {
+		if s == n {
+			return Mode(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown mode %q (want auto, learn or monitor)", s)
+}
+
+// Events selects which events reach the output.
+type Events uint8
+
+const (
+	// EventsAll writes every event: one per transaction, anomalies, alerts
+	// and the final stats.
+	EventsAll Events = iota
+	// EventsAlerts writes only alert events and the final stats event: the
+	// shape a SIEM wants, and the cheapest to run.
+	EventsAlerts
+)
+
+func (e Events) String() string {
+	if e == EventsAlerts {
+		return "alerts"
+	}
+	return "all"
+}
+
+// ParseEvents is the inverse of Events.String.
+func ParseEvents(s string) (Events, error) {
+	switch s {
+	case "all":
+		return EventsAll, nil
+	case "alerts":
+		return EventsAlerts, nil
+	}
+	return 0, fmt.Errorf("unknown events filter %q (want all or alerts)", s)
+}
+
+// Config is everything the agent needs to run. The zero value is not usable:
+// start from DefaultConfig and override.
+type Config struct {
+	// ModbusPorts and OPCUAPorts are the server ports that select the
+	// protocol of a connection (issue 2 §2, issue 4 §4). A port in both
+	// lists is an error.
+	ModbusPorts []uint16
+	OPCUAPorts  []uint16
+
+	// Output receives the newline-delimited EVE JSON. The agent buffers
+	// and flushes it; it never closes it. A write error stops the run: an
+	// event is never silently lost.
+	Output io.Writer
+	// Events filters what reaches Output.
+	Events Events
+
+	// DBPath is the bbolt baseline file; empty keeps baseline state in
+	// memory for the run only.
+	DBPath string
+	// Mode, LearnFor and AlertEvery drive the baselines (issue 5 §3, §4).
+	Mode       Mode
+	LearnFor   time.Duration
+	AlertEvery time.Duration
+
+	// Caps that bound memory whatever the traffic. Zero means the default.
+	MaxFlows           int           // connections tracked at once
+	MaxBufferedPerFlow int           // out-of-order bytes held per direction
+	MaxBufferedTotal   int           // out-of-order bytes held in all flows
+	MaxPendingPerFlow  int           // requests awaiting their response, per connection
+	IdleTimeout        time.Duration // on packet time
+	// TransactionTimeout is how long (packet time) a request waits for its
+	// response before it is emitted with "timeout": true.
+	TransactionTimeout time.Duration
+}
+
+// Defaults for the caps. They bound the agent well under the 128 MiB target
+// (issue 2 §8) on a busy span port: 64 Ki flows × the per-flow state is a
+// few MiB; reassembly buffers are capped in total.
+const (
+	DefaultMaxFlows           = 1 << 16
+	DefaultMaxBufferedPerFlow = 256 << 10
+	DefaultMaxBufferedTotal   = 32 << 20
+	DefaultMaxPendingPerFlow  = 256
+	DefaultIdleTimeout        = 5 * time.Minute
+	DefaultTransactionTimeout = 10 * time.Second
+	DefaultLearnFor           = 24 * time.Hour
+	DefaultAlertEvery         = 10 * time.Minute
+)
+
+// DefaultConfig returns the configuration of `sluice replay` without flags:
+// Modbus on 502, OPC UA on 4840, every event to out, baselines in memory in
+// auto mode.
+func DefaultConfig(out io.Writer) Config {
+	return Config{
+		ModbusPorts:        []uint16{502},
+		OPCUAPorts:         []uint16{4840},
+		Output:             out,
+		Mode:               ModeAuto,
+		LearnFor:           DefaultLearnFor,
+		AlertEvery:         DefaultAlertEvery,
+		MaxFlows:           DefaultMaxFlows,
+		MaxBufferedPerFlow: DefaultMaxBufferedPerFlow,
+		MaxBufferedTotal:   DefaultMaxBufferedTotal,
+		MaxPendingPerFlow:  DefaultMaxPendingPerFlow,
+		IdleTimeout:        DefaultIdleTimeout,
+		TransactionTimeout: DefaultTransactionTimeout,
+	}
+}
+
+// ErrConfig is returned (wrapped) by Config.Validate and New for a
+// configuration that cannot run.
+var ErrConfig = errors.New("invalid configuration")
+
+// Validate reports the first problem with c, wrapping ErrConfig.
+func (c *Config) Validate() error {
+	if c.Output == nil {
+		return fmt.Errorf("%w: no output", ErrConfig)
+	}
+	if len(c.ModbusPorts) == 0 && len(c.OPCUAPorts) == 0 {
+		return fmt.Errorf("%w: no Modbus or OPC UA port to watch", ErrConfig)
+	}
+	seen := map[uint16]string{}
+	for _, l := range []struct {
+		name  string
+		ports []uint16
+	}{{"modbus", c.ModbusPorts}, {"opcua", c.OPCUAPorts}} {
+		for _, p := range l.ports {
+			if p == 0 {
+				return fmt.Errorf("%w: %s port 0", ErrConfig, l.name)
+			}
+			if other, ok := seen[p]; ok && other != l.name {
+				return fmt.Errorf("%w: port %d is both %s and %s", ErrConfig, p, other, l.name)
+			}
+			seen[p] = l.name
+		}
+	}
+	if c.Mode > ModeMonitor {
+		return fmt.Errorf("%w: %v", ErrConfig, c.Mode)
+	}
+	if c.Events > EventsAlerts {
+		return fmt.Errorf("%w: events filter %d", ErrConfig, c.Events)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"learn-for", c.LearnFor}, {"alert-every", c.AlertEvery}, {"idle timeout", c.IdleTimeout}, {"transaction timeout", c.TransactionTimeout}} {
+		if d.v < 0 {
+			return fmt.Errorf("%w: negative %s %v", ErrConfig, d.name, d.v)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"max flows", c.MaxFlows}, {"max buffered per flow", c.MaxBufferedPerFlow}, {"max buffered total", c.MaxBufferedTotal}, {"max pending per flow", c.MaxPendingPerFlow}} {
+		if n.v < 0 {
+			return fmt.Errorf("%w: negative %s %d", ErrConfig, n.name, n.v)
+		}
+	}
+	return nil
+}
+
+// withDefaults fills zero caps and durations with their defaults.
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxFlows, DefaultMaxFlows)
+	def(&c.MaxBufferedPerFlow, DefaultMaxBufferedPerFlow)
+	def(&c.MaxBufferedTotal, DefaultMaxBufferedTotal)
+	def(&c.MaxPendingPerFlow, DefaultMaxPendingPerFlow)
+	defd(&c.IdleTimeout, DefaultIdleTimeout)
+	defd(&c.TransactionTimeout, DefaultTransactionTimeout)
+	defd(&c.LearnFor, DefaultLearnFor)
+	defd(&c.AlertEvery, DefaultAlertEvery)
+	return c
+}
+
+// ParsePorts parses a comma-separated port list such as "502,5020". An
+// empty string is an empty list (the protocol is not watched).
+func ParsePorts(s string) ([]uint16, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	var out []uint16
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		n, err := strconv.ParseUint(f, 10, 16)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("bad port %q: want 1-65535", f)
+		}
+		out = append(out, uint16(n))
+	}
+	return out, nil
+}

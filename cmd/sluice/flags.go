@@ -1,0 +1,135 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sluice-ics/sluice/agent"
+)
+
+// agentFlags are the flags replay and monitor share: they become an
+// agent.Config.
+type agentFlags struct {
+	modbusPorts string
+	opcuaPorts  string
+	out         string
+	db          string
+	mode        string
+	learnFor    time.Duration
+	alertEvery  time.Duration
+	events      string
+}
+
+func (f *agentFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.modbusPorts, "modbus-ports", "502", "comma-separated `PORTS` on which servers speak Modbus/TCP (empty: none)")
+	fs.StringVar(&f.opcuaPorts, "opcua-ports", "4840", "comma-separated `PORTS` on which servers speak OPC UA Binary (empty: none)")
+	fs.StringVar(&f.out, "o", "-", "write the EVE JSON events to `FILE` (mode 0640; - is standard output)")
+	fs.StringVar(&f.db, "db", "", "baseline database `FILE` (bbolt); without it the baseline lives in memory for this run only")
+	fs.StringVar(&f.mode, "mode", "auto", "baseline `MODE`: learn (update, no deviation alerts), monitor (judge only, never update) or auto (each device learns for --learn-for after it is first seen, then is judged)")
+	fs.DurationVar(&f.learnFor, "learn-for", agent.DefaultLearnFor, "in auto mode, how long (traffic time) each device learns before it is judged")
+	fs.DurationVar(&f.alertEvery, "alert-every", agent.DefaultAlertEvery, "the same deviation (rule, channel, item) alerts at most once per `DURATION`, with a count")
+	fs.StringVar(&f.events, "events", "all", "which events to write: all (one per transaction, anomalies, alerts, stats) or alerts (alerts and the final stats)")
+}
+
+// config turns the flags into an agent configuration writing to out.
+func (f *agentFlags) config(out io.Writer) (agent.Config, error) {
+	cfg := agent.DefaultConfig(out)
+	var err error
+	if cfg.ModbusPorts, err = agent.ParsePorts(f.modbusPorts); err != nil {
+		return cfg, fmt.Errorf("--modbus-ports: %w", err)
+	}
+	if cfg.OPCUAPorts, err = agent.ParsePorts(f.opcuaPorts); err != nil {
+		return cfg, fmt.Errorf("--opcua-ports: %w", err)
+	}
+	if cfg.Mode, err = agent.ParseMode(f.mode); err != nil {
+		return cfg, fmt.Errorf("--mode: %w", err)
+	}
+	if cfg.Events, err = agent.ParseEvents(f.events); err != nil {
+		return cfg, fmt.Errorf("--events: %w", err)
+	}
+	if f.learnFor <= 0 {
+		return cfg, fmt.Errorf("--learn-for: must be positive, got %v", f.learnFor)
+	}
+	if f.alertEvery <= 0 {
+		return cfg, fmt.Errorf("--alert-every: must be positive, got %v", f.alertEvery)
+	}
+	cfg.DBPath = f.db
+	cfg.LearnFor = f.learnFor
+	cfg.AlertEvery = f.alertEvery
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// parseInterspersed parses flags that may come before, between or after the
+// positional arguments (`sluice replay a.pcap -o out.json`), which the flag
+// package alone does not allow. "--" ends flag parsing.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		// fs.Parse stops before the first non-flag, or just after "--":
+		// everything after a "--" is positional.
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// openOutput opens the event output: standard output for "-" or "", else
+// FILE created with mode 0640 (events name devices and addresses of the
+// plant: not world-readable). appendMode keeps what is there (a monitor
+// restarting must not wipe its log); otherwise the file is truncated.
+func openOutput(path string, appendMode bool) (io.WriteCloser, error) {
+	if path == "" || path == "-" {
+		return nopCloser{os.Stdout}, nil
+	}
+	flags := os.O_WRONLY | os.O_CREATE
+	if appendMode {
+		flags |= os.O_APPEND
+	} else {
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("opening output: %w", err)
+	}
+	return f, nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// flagUsage writes a command's help: a synopsis, a description and the
+// flags with their defaults.
+func flagUsage(fs *flag.FlagSet, synopsis, description string) func() {
+	return func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: %s\n\n%s\n\nFlags:\n", synopsis, strings.TrimSpace(description))
+		fs.PrintDefaults()
+	}
+}
+
+// exitCode maps a flag parsing error to the process exit code: 0 for
+// --help, 2 for a usage error.
+func exitCode(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
