@@ -1,0 +1,153 @@
+// Package agent is Sluice's pipeline: capture source → flow table and TCP
+// reassembly → protocol decoders (chosen by server port) → baselines → EVE
+// events. It is the only package that sees the whole graph; the protocol
+// packages stay pure and the baselines see decoded transactions only.
+//
+// One Agent is driven by one goroutine: Run feeds it packets from a source
+// (call it once per capture file to replay several as one), Close ends every
+// connection, writes the final stats event and flushes. Time is packet time
+// throughout: nothing in the data path reads the wall clock, so a replay is
+// deterministic to the byte.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sluice-ics/sluice/internal/capture"
+)
+
+// ErrClosed is returned by Run after Close.
+var ErrClosed = errors.New("agent closed")
+
+// proto is the application protocol of a connection, chosen by server port.
+type proto uint8
+
+const (
+	protoNone proto = iota
+	protoModbus
+	protoOPCUA
+)
+
+// Agent decodes packets into events. Create it with New.
+type Agent struct {
+	cfg    Config
+	out    *eve
+	stats  Stats
+	ports  [1 << 16]proto
+	now    time.Time // latest packet time seen
+	closed bool
+}
+
+// New validates cfg and returns an agent writing to cfg.Output.
+func New(cfg Config) (*Agent, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	a := &Agent{cfg: cfg, out: newEVE(cfg.Output, cfg.Events)}
+	for _, p := range cfg.ModbusPorts {
+		a.ports[p] = protoModbus
+	}
+	for _, p := range cfg.OPCUAPorts {
+		a.ports[p] = protoOPCUA
+	}
+	return a, nil
+}
+
+// ctxCheckEvery is how many packets pass between checks of the context and
+// of the output's error: often enough to stop within microseconds, rarely
+// enough to cost nothing.
+const ctxCheckEvery = 1024
+
+// Run reads src to its end and processes every packet. It returns nil at a
+// clean end of the source, ctx.Err() when cancelled, the output's write
+// error (the run cannot go on without losing events), or the source's error
+// (for example one wrapping capture.ErrTruncated) after every packet before
+// it was processed. Run does not close src.
+func (a *Agent) Run(ctx context.Context, src capture.Source) error {
+	if a.closed {
+		return ErrClosed
+	}
+	done := ctx.Done()
+	for n := 0; ; n++ {
+		if n%ctxCheckEvery == 0 {
+			select {
+			case <-done:
+				return ctx.Err()
+			default:
+			}
+			if a.out.err != nil {
+				return a.out.err
+			}
+		}
+		p, err := src.Next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return a.out.err
+			}
+			return err
+		}
+		a.packet(&p)
+	}
+}
+
+// packet processes one frame.
+func (a *Agent) packet(p *capture.Packet) {
+	a.stats.Packets++
+	a.stats.Bytes += uint64(p.Length)
+	if p.Timestamp.After(a.now) {
+		a.now = p.Timestamp
+	}
+}
+
+// Stats returns the counters so far.
+func (a *Agent) Stats() Stats { return a.stats }
+
+// Close ends every connection (pending requests are emitted as timeouts),
+// writes the final stats event and flushes the output. It returns the
+// output's write error, if any. Close is idempotent.
+func (a *Agent) Close() error {
+	if a.closed {
+		return a.out.err
+	}
+	a.closed = true
+	a.writeStats()
+	if err := a.out.flush(); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	return nil
+}
+
+// writeStats writes the stats event, stamped with the last packet time (or
+// the zero time, 0001-01-01, when no packet was seen).
+func (a *Agent) writeStats() {
+	if !a.out.wants(EventStats) {
+		return
+	}
+	a.stats.Events = a.out.written + 1
+	a.out.begin(a.now, EventStats, nil)
+	a.out.buf = append(a.out.buf, `,"stats":`...)
+	a.out.buf = a.stats.appendJSON(a.out.buf)
+	a.out.end()
+}
+
+// Run is the one-call form: it runs a new agent over each source in turn and
+// closes it.
+func Run(ctx context.Context, cfg Config, srcs ...capture.Source) (Stats, error) {
+	a, err := New(cfg)
+	if err != nil {
+		return Stats{}, err
+	}
+	var runErr error
+	for _, s := range srcs {
+		if runErr = a.Run(ctx, s); runErr != nil {
+			break
+		}
+	}
+	closeErr := a.Close()
+	return a.stats, errors.Join(runErr, closeErr)
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/sluice-ics/sluice/agent"
+	"github.com/sluice-ics/sluice/internal/capture"
+)
+
+func init() {
+	register(command{
+		name:    "replay",
+		summary: "decode capture files (pcap, pcapng) into EVE JSON events as fast as possible",
+		run:     runReplay,
+	})
+}
+
+const replayHelp = `
+Replay reads one or more capture files (pcap or pcapng, recognised by their
+magic number, whatever their name), reassembles every TCP connection, decodes
+Modbus/TCP and OPC UA Binary, feeds the baselines and writes newline-delimited
+EVE JSON events: one per transaction, anomalies, alerts, and a final "stats"
+event. Several files are replayed in order as one capture (same flows, same
+baseline).
+
+Time comes from packet timestamps only, so replaying the same files gives
+byte-identical output. When standard error is a terminal, progress (packets,
+MB, %, rate) is shown there.
+
+A file that is not a capture stops replay before any event is written, with
+one line naming the file and the problem (exit status 1). A truncated or
+corrupt capture is decoded up to the cut, a warning names the file and where
+it was cut, and replay continues with the next file (exit status 0). A write
+error (full disk) is fatal (exit status 1): events are never lost silently.
+
+Examples:
+  sluice replay plant.pcap
+  sluice replay -o events.json --events alerts --db baseline.db day1.pcapng day2.pcapng
+  sluice replay --modbus-ports 502,5020 --opcua-ports 4840,48010 capture.pcap
+`
+
+func runReplay(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	var af agentFlags
+	af.register(fs)
+	fs.Usage = flagUsage(fs, "sluice replay [flags] CAPTURE...", replayHelp)
+	paths, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitCode(err)
+	}
+	if len(paths) == 0 {
+		fmt.Fprintln(os.Stderr, "sluice replay: no capture file given (sluice replay --help)")
+		return 2
+	}
+	// Open every file first: a path that is not a capture stops the run
+	// before the output is created or truncated.
+	files := make([]*capture.File, 0, len(paths))
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, p := range paths {
+		f, err := capture.OpenFile(p)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
+			return 1
+		}
+		files = append(files, f)
+	}
+	out, err := openOutput(af.out, false)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
+		return 1
+	}
+	code := replay(ctx, &af, out, files)
+	if err := out.Close(); err != nil && code == 0 {
+		fmt.Fprintf(os.Stderr, "sluice replay: closing output: %v\n", err)
+		code = 1
+	}
+	return code
+}
+
+func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture.File) int {
+	cfg, err := af.config(out)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
+		return 2
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
+		return 1
+	}
+	tty := isTerminal(os.Stderr)
+	code := 0
+	for _, f := range files {
+		var src capture.Source = f
+		var prog *progress
+		if tty {
+			prog = newProgress(f, os.Stderr)
+			src = prog
+		}
+		err := a.Run(ctx, src)
+		if prog != nil {
+			prog.done()
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, capture.ErrTruncated), errors.Is(err, capture.ErrCorrupt):
+			// Everything before the cut has been decoded and its
+			// events written; say so and go on.
+			fmt.Fprintf(os.Stderr, "sluice replay: warning: %v; events up to the cut were written\n", err)
+		case ctx.Err() != nil:
+			fmt.Fprintf(os.Stderr, "sluice replay: interrupted in %s; events so far were written\n", f.Name())
+		default:
+			fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
+			code = 1
+		}
+		if code != 0 || ctx.Err() != nil {
+			break
+		}
+	}
+	// Close always runs: it ends every connection (emitting pending
+	// transactions as timeouts), writes the stats event and flushes.
+	if err := a.Close(); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
+		code = 1
+	}
+	return code
+}
+
+// isTerminal reports whether f is a character device (a terminal), the
+// only place progress lines belong.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progress wraps a capture file and draws one status line on w while it is
+// read. Wall time is used only here, for the display, never for events.
+type progress struct {
+	f       *capture.File
+	w       io.Writer
+	start   time.Time
+	last    time.Time
+	packets uint64
+	drawn   bool
+}
+
+func newProgress(f *capture.File, w io.Writer) *progress {
+	now := time.Now()
+	return &progress{f: f, w: w, start: now, last: now}
+}
+
+func (p *progress) Next() (capture.Packet, error) {
+	pkt, err := p.f.Next()
+	if err == nil {
+		p.packets++
+		if p.packets&0x3fff == 0 {
+			if now := time.Now(); now.Sub(p.last) >= 250*time.Millisecond {
+				p.last = now
+				p.draw(now)
+			}
+		}
+	}
+	return pkt, err
+}
+
+func (p *progress) Close() error { return p.f.Close() }
+
+func (p *progress) draw(now time.Time) {
+	read, size := p.f.Progress()
+	secs := now.Sub(p.start).Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(p.packets) / secs
+	}
+	pct := ""
+	if size > 0 {
+		pct = fmt.Sprintf(", %3.0f%%", 100*float64(read)/float64(size))
+	}
+	fmt.Fprintf(p.w, "\r%s: %d packets, %.1f MB%s, %.2f M packets/s  ", p.f.Name(), p.packets, float64(read)/1e6, pct, rate/1e6)
+	p.drawn = true
+}
+
+// done draws the final figures and ends the line.
+func (p *progress) done() {
+	if p.drawn || time.Since(p.start) > time.Second {
+		p.draw(time.Now())
+		fmt.Fprintln(p.w)
+	}
+}
