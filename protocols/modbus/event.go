@@ -1,0 +1,293 @@
+package modbus
+
+import (
+	"github.com/sluice-ics/sluice/internal/jsonw"
+)
+
+// AppendJSON appends the value of an EVE event's "modbus" key for t, e.g.
+//
+//	{"transaction_id":5,"unit_id":1,"function_code":16,"function":"write_multiple_registers",
+//	 "request":{"address":100,"quantity":2,"values":[17,42]},
+//	 "response":{"address":100,"quantity":2},"latency_us":830}
+//
+// "request" and "response" are absent when not seen; an exception adds
+// "exception_code" and "exception"; an unanswered request adds
+// "timeout":true. The fields of each layout are listed in docs/modbus.md.
+// Every byte string from the network goes through jsonw (escaped strings or
+// hex), so hostile PDUs cannot break the NDJSON line. It allocates nothing
+// once dst has room.
+func (t *Transaction) AppendJSON(dst []byte) []byte {
+	dst = append(dst, `{"transaction_id":`...)
+	dst = jsonw.Uint(dst, uint64(t.TransactionID))
+	dst = append(dst, `,"unit_id":`...)
+	dst = jsonw.Uint(dst, uint64(t.UnitID))
+	dst = append(dst, `,"function_code":`...)
+	dst = jsonw.Uint(dst, uint64(t.FunctionCode))
+	dst = append(dst, `,"function":"`...)
+	dst = append(dst, t.FunctionCode.String()...) // our own snake_case names
+	dst = append(dst, '"')
+	if t.HasRequest {
+		dst = append(dst, `,"request":`...)
+		dst = appendRequest(dst, &t.Request, t.RequestErr)
+	}
+	if t.HasResponse {
+		dst = append(dst, `,"response":`...)
+		dst = appendResponse(dst, &t.Response, t.ResponseErr, t.HasRequest && t.Response.Function.Base() != t.FunctionCode)
+		if ex, ok := t.Exception(); ok {
+			dst = append(dst, `,"exception_code":`...)
+			dst = jsonw.Uint(dst, uint64(ex))
+			dst = append(dst, `,"exception":"`...)
+			dst = append(dst, ex.String()...)
+			dst = append(dst, '"')
+		}
+	}
+	if t.HasRequest && t.HasResponse {
+		dst = append(dst, `,"latency_us":`...)
+		dst = jsonw.Int(dst, t.Latency.Microseconds())
+	}
+	if t.Timeout {
+		dst = append(dst, `,"timeout":true`...)
+	}
+	return append(dst, '}')
+}
+
+// obj writes object members, putting the commas in.
+type obj struct {
+	dst   []byte
+	first bool
+}
+
+func (o *obj) key(k string) {
+	if !o.first {
+		o.dst = append(o.dst, ',')
+	}
+	o.first = false
+	o.dst = jsonw.Key(o.dst, k)
+}
+
+func (o *obj) uint(k string, v uint64) { o.key(k); o.dst = jsonw.Uint(o.dst, v) }
+func (o *obj) bool(k string, v bool)   { o.key(k); o.dst = jsonw.Bool(o.dst, v) }
+func (o *obj) hex(k string, b []byte)  { o.key(k); o.dst = jsonw.Bytes(o.dst, b) }
+func (o *obj) name(k, v string) {
+	o.key(k)
+	o.dst = append(o.dst, '"')
+	o.dst = append(o.dst, v...)
+	o.dst = append(o.dst, '"')
+}
+
+func (o *obj) values(k string, v Values) {
+	o.key(k)
+	o.dst = append(o.dst, '[')
+	for i := 0; i < v.Len(); i++ {
+		if i > 0 {
+			o.dst = append(o.dst, ',')
+		}
+		o.dst = jsonw.Uint(o.dst, uint64(v.At(i)))
+	}
+	o.dst = append(o.dst, ']')
+}
+
+func (o *obj) err(err error) {
+	if err != nil {
+		o.key("error")
+		o.dst = jsonw.String(o.dst, err.Error())
+	}
+}
+
+func (o *obj) subFunction(s SubFunction, data []byte) {
+	o.uint("sub_function", uint64(s))
+	o.name("sub_function_name", s.String())
+	o.hex("data", data)
+}
+
+func (o *obj) files(f FileRecords, withAddr bool) {
+	o.key("records")
+	o.dst = append(o.dst, '[')
+	i := 0
+	for r := range f.All() {
+		if i > 0 {
+			o.dst = append(o.dst, ',')
+		}
+		i++
+		sub := obj{dst: append(o.dst, '{'), first: true}
+		sub.uint("ref_type", uint64(r.RefType))
+		if withAddr {
+			sub.uint("file", uint64(r.File))
+			sub.uint("record", uint64(r.Record))
+			sub.uint("length", uint64(r.Length))
+		}
+		if r.Data.Len() > 0 || f.layout != LayoutFileReadRequest {
+			if f.layout != LayoutFileReadRequest {
+				sub.values("values", r.Data)
+			}
+		}
+		o.dst = append(sub.dst, '}')
+	}
+	o.dst = append(o.dst, ']')
+}
+
+func (o *obj) mei(m MEIType) {
+	o.uint("mei_type", uint64(m))
+	o.name("mei", m.String())
+}
+
+func appendRequest(dst []byte, r *Request, err error) []byte {
+	o := obj{dst: append(dst, '{'), first: true}
+	if r.Function.IsException() {
+		o.hex("data", r.Data)
+		o.err(err)
+		return append(o.dst, '}')
+	}
+	switch funcTable[r.Function].req {
+	case LayoutEmpty:
+	case LayoutAddrQty:
+		o.uint("address", uint64(r.Address))
+		o.uint("quantity", uint64(r.Quantity))
+	case LayoutAddrValue:
+		o.uint("address", uint64(r.Address))
+		if r.Values.Len() > 0 {
+			o.values("values", r.Values)
+		}
+	case LayoutWriteBits, LayoutWriteRegs:
+		o.uint("address", uint64(r.Address))
+		o.uint("quantity", uint64(r.Quantity))
+		if err == nil {
+			o.values("values", r.Values)
+		}
+	case LayoutDiag:
+		if err == nil {
+			o.subFunction(r.SubFunction, r.Data)
+		}
+	case LayoutFileReadRequest, LayoutFileWrite:
+		if err == nil {
+			o.files(r.Files, true)
+		}
+	case LayoutMaskWrite:
+		o.uint("address", uint64(r.Address))
+		o.uint("and_mask", uint64(r.AndMask))
+		o.uint("or_mask", uint64(r.OrMask))
+	case LayoutReadWrite:
+		o.uint("address", uint64(r.Address))
+		o.uint("quantity", uint64(r.Quantity))
+		o.uint("write_address", uint64(r.WriteAddress))
+		o.uint("write_quantity", uint64(r.WriteQuantity))
+		if err == nil {
+			o.values("values", r.Values)
+		}
+	case LayoutFIFOPointer:
+		o.uint("address", uint64(r.Address))
+	case LayoutMEI:
+		if err == nil || r.MEI != 0 {
+			o.mei(r.MEI)
+		}
+		if r.MEI == MEIReadDeviceID {
+			o.uint("read_device_id_code", uint64(r.DeviceID.ReadCode))
+			o.uint("object_id", uint64(r.DeviceID.ObjectID))
+		} else if err == nil {
+			o.hex("data", r.Data)
+		}
+	default:
+		o.hex("data", r.Data)
+	}
+	o.err(err)
+	return append(o.dst, '}')
+}
+
+func appendResponse(dst []byte, r *Response, err error, mismatch bool) []byte {
+	o := obj{dst: append(dst, '{'), first: true}
+	if mismatch {
+		// The ids paired it with a request of another function.
+		o.uint("function_code", uint64(r.Function))
+	}
+	if r.Function.IsException() {
+		o.err(err)
+		return append(o.dst, '}')
+	}
+	switch funcTable[r.Function].resp {
+	case LayoutAddrQty:
+		o.uint("address", uint64(r.Address))
+		o.uint("quantity", uint64(r.Quantity))
+	case LayoutAddrValue:
+		o.uint("address", uint64(r.Address))
+		if r.Values.Len() > 0 {
+			o.values("values", r.Values)
+		}
+	case LayoutReadBits, LayoutReadRegs:
+		if err == nil {
+			o.values("values", r.Values)
+		}
+	case LayoutStatus:
+		if err == nil {
+			o.uint("status", uint64(r.Status))
+		}
+	case LayoutDiag:
+		if err == nil {
+			o.subFunction(r.SubFunction, r.Data)
+		}
+	case LayoutEventCounter:
+		o.uint("status", uint64(r.Status))
+		o.uint("event_count", uint64(r.EventCount))
+	case LayoutEventLog:
+		o.uint("status", uint64(r.Status))
+		o.uint("event_count", uint64(r.EventCount))
+		o.uint("message_count", uint64(r.MessageCount))
+		if err == nil {
+			o.hex("events", r.Data)
+		}
+	case LayoutServerID:
+		if err == nil {
+			o.hex("server_id", r.Data)
+			o.bool("run_indicator", r.RunIndicator == 0xFF)
+		}
+	case LayoutFileReadResponse, LayoutFileWrite:
+		if err == nil {
+			o.files(r.Files, r.Files.layout == LayoutFileWrite)
+		}
+	case LayoutMaskWrite:
+		o.uint("address", uint64(r.Address))
+		o.uint("and_mask", uint64(r.AndMask))
+		o.uint("or_mask", uint64(r.OrMask))
+	case LayoutFIFO:
+		o.uint("quantity", uint64(r.Quantity))
+		if err == nil {
+			o.values("values", r.Values)
+		}
+	case LayoutMEI:
+		if err == nil || r.MEI != 0 {
+			o.mei(r.MEI)
+		}
+		if r.MEI == MEIReadDeviceID {
+			d := &r.DeviceID
+			o.uint("read_device_id_code", uint64(d.ReadCode))
+			o.uint("conformity_level", uint64(d.Conformity))
+			o.bool("more_follows", d.MoreFollows)
+			o.uint("next_object_id", uint64(d.NextObjectID))
+			if err == nil {
+				o.key("objects")
+				o.dst = append(o.dst, '[')
+				i := 0
+				for id, v := range d.Objects.All() {
+					if i > 0 {
+						o.dst = append(o.dst, ',')
+					}
+					i++
+					sub := obj{dst: append(o.dst, '{'), first: true}
+					sub.uint("id", uint64(id))
+					if n := ObjectName(id); n != "" {
+						sub.name("name", n)
+					}
+					sub.key("value")
+					sub.dst = jsonw.String(sub.dst, unsafeString(v))
+					o.dst = append(sub.dst, '}')
+				}
+				o.dst = append(o.dst, ']')
+			}
+		} else if err == nil {
+			o.hex("data", r.Data)
+		}
+	default:
+		o.hex("data", r.Data)
+	}
+	o.err(err)
+	return append(o.dst, '}')
+}

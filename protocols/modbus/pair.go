@@ -1,0 +1,246 @@
+package modbus
+
+import "time"
+
+// Pairing defaults (issue 2, §4): enough in-flight requests for any real
+// master (Modbus/TCP clients rarely pipeline more than a handful), and a
+// timeout well above the seconds a slow serial gateway takes.
+const (
+	DefaultMaxPending = 64
+	DefaultTimeout    = 10 * time.Second
+)
+
+// Transaction is a request and its response, or one of them alone: a
+// request that timed out or was evicted, or an unsolicited response.
+//
+// A Transaction handed to an emit callback aliases the Pairer's buffers and
+// the ADU being processed; it is valid only until the callback returns.
+type Transaction struct {
+	TransactionID uint16
+	UnitID        uint8
+	// FunctionCode is the request's code, or for a response alone the
+	// response's code without the exception bit.
+	FunctionCode FunctionCode
+
+	HasRequest  bool
+	Request     Request
+	RequestErr  error // decoding error of the request (wraps ErrMalformed)
+	RequestTime time.Time
+
+	HasResponse  bool
+	Response     Response
+	ResponseErr  error
+	ResponseTime time.Time
+
+	// Timeout is set on a request emitted without a response: no response
+	// came within the timeout, or the request was pushed out of a full
+	// pending table, or replaced by a newer request with the same ids.
+	Timeout bool
+	// Latency is ResponseTime - RequestTime when both were seen.
+	Latency time.Duration
+}
+
+// Exception returns the exception code when the response is an exception.
+func (t *Transaction) Exception() (ExceptionCode, bool) {
+	if t.HasResponse && t.Response.IsException() {
+		return t.Response.Exception, true
+	}
+	return 0, false
+}
+
+// Time is the transaction's event time: the request's timestamp, or the
+// response's for a response alone.
+func (t *Transaction) Time() time.Time {
+	if t.HasRequest {
+		return t.RequestTime
+	}
+	return t.ResponseTime
+}
+
+// PairStats counts what a Pairer did besides pairing.
+type PairStats struct {
+	Pending     int    // requests waiting now
+	Paired      uint64 // transactions with request and response
+	TimedOut    uint64 // requests expired without a response
+	Evicted     uint64 // requests pushed out because MaxPending were pending
+	Replaced    uint64 // requests superseded by a new request with the same ids
+	Unsolicited uint64 // responses without a pending request
+}
+
+type pending struct {
+	tid  uint16
+	unit uint8
+	ts   time.Time
+	n    int
+	pdu  [MaxPDULen]byte
+}
+
+// Pairer pairs the requests and responses of one connection by (transaction
+// id, unit id), as the Modbus Messaging on TCP/IP Implementation Guide
+// V1.0b, 3.1.3 intends, not first-in-first-out: a server may answer
+// pipelined requests out of order. The caller keeps one Pairer per
+// connection, feeds it the client's ADUs through Request and the server's
+// through Response, and calls Expire with packet time.
+//
+// A Pairer copies each pending request's PDU into a buffer it owns and reuses;
+// in steady state it allocates nothing.
+type Pairer struct {
+	// MaxPending caps the requests awaiting a response (DefaultMaxPending
+	// if ≤ 0). When full, the oldest is emitted unanswered and counted in
+	// Evicted.
+	MaxPending int
+	// Timeout is how long, in packet time, a request waits for its
+	// response (DefaultTimeout if ≤ 0).
+	Timeout time.Duration
+
+	pending []*pending // in arrival order
+	free    []*pending
+	stats   PairStats
+	tx      Transaction
+}
+
+// NewPairer returns a Pairer with the given cap and timeout (defaults when
+// zero).
+func NewPairer(maxPending int, timeout time.Duration) *Pairer {
+	return &Pairer{MaxPending: maxPending, Timeout: timeout}
+}
+
+func (p *Pairer) maxPending() int {
+	if p.MaxPending > 0 {
+		return p.MaxPending
+	}
+	return DefaultMaxPending
+}
+
+func (p *Pairer) timeout() time.Duration {
+	if p.Timeout > 0 {
+		return p.Timeout
+	}
+	return DefaultTimeout
+}
+
+// Stats returns the Pairer's counters.
+func (p *Pairer) Stats() PairStats {
+	s := p.stats
+	s.Pending = len(p.pending)
+	return s
+}
+
+// Request records a request ADU seen at ts from the client. It may emit
+// older requests: one replaced by this one (same ids) or evicted to respect
+// MaxPending.
+func (p *Pairer) Request(adu ADU, ts time.Time, emit func(*Transaction)) {
+	if len(adu.PDU) == 0 {
+		return
+	}
+	for i, q := range p.pending {
+		if q.tid == adu.TransactionID && q.unit == adu.UnitID {
+			p.stats.Replaced++
+			p.emitRequest(i, emit)
+			break
+		}
+	}
+	if len(p.pending) >= p.maxPending() {
+		p.stats.Evicted++
+		p.emitRequest(0, emit)
+	}
+	var q *pending
+	if n := len(p.free); n > 0 {
+		q, p.free = p.free[n-1], p.free[:n-1]
+	} else {
+		q = new(pending)
+	}
+	q.tid, q.unit, q.ts = adu.TransactionID, adu.UnitID, ts
+	q.n = copy(q.pdu[:], adu.PDU)
+	p.pending = append(p.pending, q)
+}
+
+// Response records a response ADU seen at ts from the server and emits its
+// transaction: paired with the pending request of the same ids, or alone.
+func (p *Pairer) Response(adu ADU, ts time.Time, emit func(*Transaction)) {
+	if len(adu.PDU) == 0 {
+		return
+	}
+	t := p.reset()
+	t.TransactionID, t.UnitID = adu.TransactionID, adu.UnitID
+	fc := FunctionCode(adu.PDU[0])
+	t.HasResponse, t.ResponseTime = true, ts
+	t.Response, t.ResponseErr = DecodeResponse(fc, adu.PDU[1:])
+	t.FunctionCode = fc.Base()
+	for i, q := range p.pending {
+		if q.tid != adu.TransactionID || q.unit != adu.UnitID {
+			continue
+		}
+		p.fillRequest(t, q)
+		t.Latency = ts.Sub(q.ts)
+		// Bit reads carry whole bytes; only the requested bits count.
+		if t.Response.Values.bits && (fc == FuncReadCoils || fc == FuncReadDiscreteInputs) && t.RequestErr == nil {
+			t.Response.Values = t.Response.Values.Head(int(t.Request.Quantity))
+		}
+		p.stats.Paired++
+		emit(t)
+		p.release(i)
+		return
+	}
+	p.stats.Unsolicited++
+	emit(t)
+}
+
+// Expire emits, as timed out, every request that has waited longer than
+// Timeout at packet time now.
+func (p *Pairer) Expire(now time.Time, emit func(*Transaction)) {
+	to := p.timeout()
+	for len(p.pending) > 0 && now.Sub(p.pending[0].ts) > to {
+		p.stats.TimedOut++
+		p.emitRequest(0, emit)
+	}
+	// Requests arrive in time order, but a capture's clock can step back:
+	// check the rest too.
+	for i := 0; i < len(p.pending); {
+		if now.Sub(p.pending[i].ts) > to {
+			p.stats.TimedOut++
+			p.emitRequest(i, emit)
+			continue
+		}
+		i++
+	}
+}
+
+// Flush emits every pending request as unanswered (Timeout set), for the end
+// of a connection. Flushed requests count as timed out.
+func (p *Pairer) Flush(emit func(*Transaction)) {
+	for len(p.pending) > 0 {
+		p.stats.TimedOut++
+		p.emitRequest(0, emit)
+	}
+}
+
+func (p *Pairer) reset() *Transaction {
+	p.tx = Transaction{}
+	return &p.tx
+}
+
+func (p *Pairer) fillRequest(t *Transaction, q *pending) {
+	pdu := q.pdu[:q.n]
+	t.HasRequest, t.RequestTime = true, q.ts
+	t.FunctionCode = FunctionCode(pdu[0])
+	t.Request, t.RequestErr = DecodeRequest(t.FunctionCode, pdu[1:])
+}
+
+// emitRequest emits pending request i alone and removes it.
+func (p *Pairer) emitRequest(i int, emit func(*Transaction)) {
+	q := p.pending[i]
+	t := p.reset()
+	t.TransactionID, t.UnitID, t.Timeout = q.tid, q.unit, true
+	p.fillRequest(t, q)
+	emit(t)
+	p.release(i)
+}
+
+func (p *Pairer) release(i int) {
+	q := p.pending[i]
+	copy(p.pending[i:], p.pending[i+1:])
+	p.pending[len(p.pending)-1] = nil
+	p.pending = p.pending[:len(p.pending)-1]
+	p.free = append(p.free, q)
+}
