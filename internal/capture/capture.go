@@ -5,6 +5,7 @@
 package capture
 
 import (
+	"errors"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -28,3 +29,29 @@ type Source interface {
 	Next() (Packet, error)
 	Close() error
 }
+
+// ErrTruncated is wrapped by the error Next returns when a capture file ends
+// in the middle of a record (a capture cut short by a full disk, a killed
+// tcpdump or a partial copy). Every complete record before the cut has been
+// returned by then.
+var ErrTruncated = errors.New("capture truncated")
+
+// ErrNotCapture is wrapped by the error OpenFile returns when a file starts
+// with neither a pcap nor a pcapng magic number.
+var ErrNotCapture = errors.New("not a capture file")
+
+// ErrCorrupt is wrapped by the error Next returns when a record is
+// structurally impossible (a length beyond every sane bound, a pcapng block
+// whose trailing length disagrees with its leading one). Reading stops there:
+// the framing of what follows cannot be trusted.
+var ErrCorrupt = errors.New("corrupt capture")
+
+// Link types with the same meaning as layers.LinkTypeRaw that appear in real
+// files: DLT_RAW is 12 on most BSDs and 14 on OpenBSD, and some writers store
+// the DLT rather than the LINKTYPE_ value (libpcap's pcap-common.c maps both
+// to LINKTYPE_RAW 101). layers.LinkTypeIPv4 (228) and layers.LinkTypeIPv6
+// (229) are raw IP of one version only.
+const (
+	LinkTypeRawBSD     layers.LinkType = 12
+	LinkTypeRawOpenBSD layers.LinkType = 14
+)

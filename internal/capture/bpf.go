@@ -1,0 +1,143 @@
+package capture
+
+import (
+	"fmt"
+
+	"golang.org/x/net/bpf"
+)
+
+// snapAll is the return value of an accepting filter: keep the whole frame.
+const snapAll = 262144
+
+// Offsets in an Ethernet frame as AF_PACKET hands it to a socket filter. VLAN
+// offload has already removed any 802.1Q tag, so the EtherType is at 12.
+const (
+	offEtherType = 12
+	ethHeaderLen = 14
+)
+
+// PortFilter compiles the default kernel filter of a live capture: TCP over
+// IPv4 or IPv6 (no extension headers, as tcpdump's own "tcp port" does) with
+// either port in ports. Everything else (the rest of a busy span port) stays
+// in the kernel and is never copied to user space. Non-first IPv4 fragments
+// carry no TCP header and are dropped, as tcpdump does. With no ports the
+// filter keeps all TCP.
+func PortFilter(ports []uint16) ([]bpf.RawInstruction, error) {
+	var a asm
+	a.emit(bpf.LoadAbsolute{Off: offEtherType, Size: 2})
+	a.jeq(0x0800, "v4", "")
+	a.jeq(0x86dd, "v6", "drop")
+
+	// IPv4: protocol at 23, flags+fragment offset at 20, IHL at 14.
+	a.label("v4")
+	a.emit(bpf.LoadAbsolute{Off: ethHeaderLen + 9, Size: 1})
+	a.jeq(6, "", "drop")
+	a.emit(bpf.LoadAbsolute{Off: ethHeaderLen + 6, Size: 2})
+	a.jset(0x1fff, "drop", "")
+	if len(ports) == 0 {
+		a.jump("accept")
+	} else {
+		a.emit(bpf.LoadMemShift{Off: ethHeaderLen})
+		a.emit(bpf.LoadIndirect{Off: ethHeaderLen, Size: 2}) // source port
+		a.anyOf(ports, "accept")
+		a.emit(bpf.LoadIndirect{Off: ethHeaderLen + 2, Size: 2}) // destination port
+		a.anyOf(ports, "accept")
+		a.jump("drop")
+	}
+
+	// IPv6: next header at 20, TCP at 54.
+	a.label("v6")
+	a.emit(bpf.LoadAbsolute{Off: ethHeaderLen + 6, Size: 1})
+	a.jeq(6, "", "drop")
+	if len(ports) == 0 {
+		a.jump("accept")
+	} else {
+		a.emit(bpf.LoadAbsolute{Off: ethHeaderLen + 40, Size: 2})
+		a.anyOf(ports, "accept")
+		a.emit(bpf.LoadAbsolute{Off: ethHeaderLen + 42, Size: 2})
+		a.anyOf(ports, "accept")
+	}
+	a.label("drop")
+	a.emit(bpf.RetConstant{Val: 0})
+	a.label("accept")
+	a.emit(bpf.RetConstant{Val: snapAll})
+	return a.assemble()
+}
+
+// asm is a minimal classic-BPF assembler with symbolic forward labels, so the
+// filter above reads as a program rather than as hand-counted skips. An empty
+// label means "the next instruction".
+type asm struct {
+	insns  []bpf.Instruction
+	labels map[string]int
+	fixups []fixup
+}
+
+type fixup struct {
+	at          int
+	true, false string
+}
+
+func (a *asm) emit(i bpf.Instruction) { a.insns = append(a.insns, i) }
+
+func (a *asm) label(name string) {
+	if a.labels == nil {
+		a.labels = map[string]int{}
+	}
+	a.labels[name] = len(a.insns)
+}
+
+func (a *asm) cond(c bpf.JumpTest, v uint32, t, f string) {
+	a.fixups = append(a.fixups, fixup{at: len(a.insns), true: t, false: f})
+	a.emit(bpf.JumpIf{Cond: c, Val: v})
+}
+
+func (a *asm) jeq(v uint32, t, f string)  { a.cond(bpf.JumpEqual, v, t, f) }
+func (a *asm) jset(v uint32, t, f string) { a.cond(bpf.JumpBitsSet, v, t, f) }
+
+func (a *asm) jump(to string) {
+	a.fixups = append(a.fixups, fixup{at: len(a.insns), true: to})
+	a.emit(bpf.Jump{})
+}
+
+// anyOf jumps to target when A equals any of vals, else falls through.
+func (a *asm) anyOf(vals []uint16, target string) {
+	for _, v := range vals {
+		a.jeq(uint32(v), target, "")
+	}
+}
+
+func (a *asm) assemble() ([]bpf.RawInstruction, error) {
+	skip := func(from int, name string) (int, error) {
+		if name == "" {
+			return 0, nil
+		}
+		to, ok := a.labels[name]
+		if !ok || to <= from {
+			return 0, fmt.Errorf("bpf: label %q missing or backwards", name)
+		}
+		return to - from - 1, nil
+	}
+	for _, fx := range a.fixups {
+		st, err := skip(fx.at, fx.true)
+		if err != nil {
+			return nil, err
+		}
+		switch in := a.insns[fx.at].(type) {
+		case bpf.Jump:
+			in.Skip = uint32(st)
+			a.insns[fx.at] = in
+		case bpf.JumpIf:
+			sf, err := skip(fx.at, fx.false)
+			if err != nil {
+				return nil, err
+			}
+			if st > 255 || sf > 255 {
+				return nil, fmt.Errorf("bpf: conditional jump of %d/%d instructions (too many ports)", st, sf)
+			}
+			in.SkipTrue, in.SkipFalse = uint8(st), uint8(sf)
+			a.insns[fx.at] = in
+		}
+	}
+	return bpf.Assemble(a.insns)
+}

@@ -1,0 +1,185 @@
+//go:build linux
+
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket/afpacket"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/net/bpf"
+)
+
+// LiveOptions configures OpenLive. The zero value captures TCP on any port.
+type LiveOptions struct {
+	// Ports are the TCP ports the kernel filter keeps (either direction)
+	// when Filter is nil: the configured Modbus and OPC UA ports.
+	Ports []uint16
+	// Filter, when set, replaces the port filter: a classic BPF program
+	// for Ethernet frames (e.g. from a tcpdump -dd of the operator's
+	// --bpf expression).
+	Filter []bpf.RawInstruction
+	// RingMiB is the size of the TPACKET_V3 ring (default 64 MiB): how
+	// long a burst the kernel can hold while the agent is busy.
+	RingMiB int
+	// NoPromiscuous leaves the interface's promiscuous flag alone. A span
+	// port delivers frames addressed to other hosts, which the kernel
+	// drops unless the interface is promiscuous, so it is on by default.
+	NoPromiscuous bool
+}
+
+// pollTimeout bounds how long Next blocks in poll(2) before it looks at
+// whether Close was called.
+const pollTimeout = 200 * time.Millisecond
+
+// Live is a Source reading from a network interface through an AF_PACKET
+// TPACKET_V3 memory-mapped ring, without cgo.
+//
+// Live is receive-only: it has no method that writes to the socket and never
+// exposes the underlying handle, so the agent stays passive on the wire (the
+// systemd unit grants CAP_NET_RAW, which would allow sending).
+//
+// Next and Close may be called from different goroutines; Next is not safe
+// for concurrent use with itself.
+type Live struct {
+	iface string
+	mu    sync.Mutex // held by Next while it owns the ring
+	tp    *afpacket.TPacket
+	quit  atomic.Bool
+
+	statsMu sync.Mutex
+	closed  bool
+	snapped atomic.Uint64 // frames longer than the ring's frame size
+	last    LiveStats
+}
+
+// LiveStats are the counters of a live capture.
+type LiveStats struct {
+	// Received is what the kernel passed the filter and queued.
+	Received uint64
+	// KernelDrops is what the kernel dropped because the ring was full:
+	// the agent did not keep up.
+	KernelDrops uint64
+	// QueueFreezes counts times the ring filled up (TPACKET_V3).
+	QueueFreezes uint64
+	// Snapped counts frames delivered shorter than on the wire; their
+	// TCP payload is incomplete and the flow layer will see gaps.
+	Snapped uint64
+}
+
+// OpenLive opens iface for capture, attaches the kernel filter (opts.Filter,
+// or one keeping TCP on opts.Ports) and turns on promiscuous mode.
+func OpenLive(iface string, opts LiveOptions) (*Live, error) {
+	filter := opts.Filter
+	if filter == nil {
+		var err error
+		if filter, err = PortFilter(opts.Ports); err != nil {
+			return nil, fmt.Errorf("%s: %w", iface, err)
+		}
+	}
+	ring := opts.RingMiB
+	if ring <= 0 {
+		ring = 64
+	}
+	const frameSize = 1 << 16 // jumbo frames fit; V3 packs small frames densely anyway
+	const blockSize = 1 << 20
+	tp, err := afpacket.NewTPacket(
+		afpacket.OptInterface(iface),
+		afpacket.TPacketVersion3,
+		afpacket.OptFrameSize(frameSize),
+		afpacket.OptBlockSize(blockSize),
+		afpacket.OptNumBlocks(ring),
+		afpacket.OptPollTimeout(pollTimeout),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("%s: open AF_PACKET socket: %w", iface, err)
+	}
+	if err := tp.SetBPF(filter); err != nil {
+		tp.Close()
+		return nil, fmt.Errorf("%s: attach filter: %w", iface, err)
+	}
+	if !opts.NoPromiscuous {
+		if err := tp.SetPromiscuous(true); err != nil {
+			tp.Close()
+			return nil, fmt.Errorf("%s: promiscuous mode: %w", iface, err)
+		}
+	}
+	// Counters start at the moment the filter is in place: drops of the
+	// unfiltered instant before are not ours.
+	if err := tp.InitSocketStats(); err != nil {
+		tp.Close()
+		return nil, fmt.Errorf("%s: socket statistics: %w", iface, err)
+	}
+	return &Live{iface: iface, tp: tp}, nil
+}
+
+// Next blocks until a frame arrives and returns it; Data is valid until the
+// next call. After Close it returns io.EOF.
+func (l *Live) Next() (Packet, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		if l.quit.Load() || l.tp == nil {
+			return Packet{}, io.EOF
+		}
+		data, ci, err := l.tp.ZeroCopyReadPacketData()
+		if errors.Is(err, afpacket.ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			return Packet{}, fmt.Errorf("%s: read: %w", l.iface, err)
+		}
+		if ci.Length > len(data) {
+			l.snapped.Add(1)
+		}
+		return Packet{
+			Data:      data,
+			Timestamp: ci.Timestamp.UTC(),
+			Length:    ci.Length,
+			LinkType:  layers.LinkTypeEthernet,
+		}, nil
+	}
+}
+
+// Stats returns the counters so far. The kernel resets its counters each
+// time they are read, so Live accumulates them.
+func (l *Live) Stats() (LiveStats, error) {
+	l.statsMu.Lock()
+	defer l.statsMu.Unlock()
+	if l.closed {
+		return l.last, nil
+	}
+	_, v3, err := l.tp.SocketStats()
+	if err != nil {
+		return l.last, fmt.Errorf("%s: socket statistics: %w", l.iface, err)
+	}
+	l.last = LiveStats{
+		Received:     uint64(v3.Packets()),
+		KernelDrops:  uint64(v3.Drops()),
+		QueueFreezes: uint64(v3.QueueFreezes()),
+		Snapped:      l.snapped.Load(),
+	}
+	return l.last, nil
+}
+
+// Close stops the capture. It waits for a Next in progress to return (at
+// most the poll timeout), then releases the ring and the socket.
+func (l *Live) Close() error {
+	l.quit.Store(true)
+	l.Stats() // keep the final counters readable after Close
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.statsMu.Lock()
+	defer l.statsMu.Unlock()
+	if l.tp != nil {
+		l.tp.Close()
+		l.tp = nil
+	}
+	l.closed = true
+	return nil
+}
