@@ -17,6 +17,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/internal/capture"
 )
 
@@ -40,6 +41,9 @@ type Agent struct {
 	ports  [1 << 16]proto
 	now    time.Time // latest packet time seen
 	closed bool
+	engine *baselines.Engine
+	// tickSec is the packet-time second the baselines were last ticked.
+	tickSec int64
 }
 
 // New validates cfg and returns an agent writing to cfg.Output.
@@ -49,6 +53,11 @@ func New(cfg Config) (*Agent, error) {
 	}
 	cfg = cfg.withDefaults()
 	a := &Agent{cfg: cfg, out: newEVE(cfg.Output, cfg.Events)}
+	a.engine = baselines.New(baselines.Config{
+		Mode:       baselines.Mode(cfg.Mode), // same order: auto, learn, monitor
+		LearnFor:   cfg.LearnFor,
+		AlertEvery: cfg.AlertEvery,
+	})
 	for _, p := range cfg.ModbusPorts {
 		a.ports[p] = protoModbus
 	}
@@ -71,6 +80,13 @@ const ctxCheckEvery = 1024
 func (a *Agent) Run(ctx context.Context, src capture.Source) error {
 	if a.closed {
 		return ErrClosed
+	}
+	if ls, ok := src.(liveStatser); ok {
+		defer func() {
+			if st, err := ls.Stats(); err == nil {
+				a.stats.KernelDrops = st.KernelDrops
+			}
+		}()
 	}
 	done := ctx.Done()
 	for n := 0; ; n++ {
@@ -95,12 +111,52 @@ func (a *Agent) Run(ctx context.Context, src capture.Source) error {
 	}
 }
 
+// liveStatser is implemented by live sources (capture.Live); Run takes the
+// kernel's drop count from it for the stats event.
+type liveStatser interface {
+	Stats() (capture.LiveStats, error)
+}
+
+// FlushEvery makes the agent write buffered events out at least every d of
+// wall time, from a goroutine that stops when ctx ends. Live capture needs
+// it (an alert must not wait in the buffer while the link is quiet); replay
+// does not. Call it before Run. Wall time decides only when bytes are
+// written, never what they say.
+func (a *Agent) FlushEvery(ctx context.Context, d time.Duration) {
+	a.out.locked = true
+	go func() {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				a.out.flush()
+			}
+		}
+	}()
+}
+
 // packet processes one frame.
 func (a *Agent) packet(p *capture.Packet) {
 	a.stats.Packets++
 	a.stats.Bytes += uint64(p.Length)
 	if p.Timestamp.After(a.now) {
 		a.now = p.Timestamp
+		if sec := a.now.Unix(); sec != a.tickSec {
+			a.tickSec = sec
+			a.tick()
+		}
+	}
+}
+
+// tick advances the baselines' packet time once per second of traffic and
+// writes the alerts only time can raise (poll_stopped).
+func (a *Agent) tick() {
+	alerts := a.engine.Tick(a.now)
+	for i := range alerts {
+		a.writeAlert(&alerts[i], nil, nil)
 	}
 }
 
@@ -129,7 +185,7 @@ func (a *Agent) writeStats() {
 		return
 	}
 	a.stats.Events = a.out.written + 1
-	a.out.begin(a.now, EventStats, nil)
+	a.out.begin(a.now, EventStats, noFlow, nil)
 	a.out.buf = append(a.out.buf, `,"stats":`...)
 	a.out.buf = a.stats.appendJSON(a.out.buf)
 	a.out.end()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/sluice-ics/sluice/internal/flow"
@@ -39,6 +40,37 @@ type eve struct {
 	filter Events
 	// written counts events appended (and thus written or to be written).
 	written uint64
+	// sec and secText cache the rendering of the last whole second seen
+	// ("2026-11-21T22:33:00."): events come in time order, so formatting a
+	// timestamp is usually six digits, not a calendar computation.
+	sec     int64
+	secText []byte
+	// locked makes begin..end/abort hold mu, so that a periodic flusher
+	// (live capture: events must not wait in the buffer while the link is
+	// idle) can write the buffer out from another goroutine. Replay leaves
+	// it off and pays nothing.
+	locked bool
+	mu     sync.Mutex
+}
+
+// appendTime appends ts quoted, in jsonw.TimeLayout (RFC 3339 UTC,
+// microseconds, Z), byte-identical to jsonw.Time but cached per second.
+func (e *eve) appendTime(b []byte, ts time.Time) []byte {
+	sec := ts.Unix()
+	if e.secText == nil || sec != e.sec {
+		e.sec = sec
+		e.secText = ts.UTC().Truncate(time.Second).AppendFormat(e.secText[:0], "2006-01-02T15:04:05.")
+	}
+	b = append(b, '"')
+	b = append(b, e.secText...)
+	us := ts.Nanosecond() / 1000
+	var d [6]byte
+	for i := 5; i >= 0; i-- {
+		d[i] = byte('0' + us%10)
+		us /= 10
+	}
+	b = append(b, d[:]...)
+	return append(b, 'Z', '"')
 }
 
 func newEVE(w io.Writer, filter Events) *eve {
@@ -57,50 +89,91 @@ func (e *eve) wants(typ string) bool {
 	return true
 }
 
-// begin opens an event: the envelope fields every event type shares, in
-// Suricata's order. c is nil for events that belong to no connection
-// (stats). src is the client (Modbus master, OPC UA client), dest the server.
-// The caller appends `,"<proto>":{...}` with e.buf and then calls end.
-func (e *eve) begin(ts time.Time, typ string, c *flow.Conn) {
+// noFlow is the flowID of events that belong to no single connection
+// (stats, alerts raised by packet time alone).
+const noFlow = ^uint64(0)
+
+// begin opens an event with the envelope fields every event type shares, in
+// Suricata's order: timestamp, flow_id (unless flowID is noFlow), event_type
+// and then addrs, the pre-rendered address fields of the event's connection
+// (see appendAddrs; nil for none). The caller appends `,"<key>":{...}` to
+// e.buf and then calls end.
+func (e *eve) begin(ts time.Time, typ string, flowID uint64, addrs []byte) {
+	if e.locked {
+		e.mu.Lock()
+	}
 	e.mark = len(e.buf)
 	b := e.buf
 	b = append(b, `{"timestamp":`...)
-	b = jsonw.Time(b, ts)
-	if c != nil {
+	b = e.appendTime(b, ts)
+	if flowID != noFlow {
 		b = append(b, `,"flow_id":`...)
-		b = jsonw.Uint(b, c.ID)
+		b = jsonw.Uint(b, flowID)
 	}
 	b = append(b, `,"event_type":"`...)
 	b = append(b, typ...)
 	b = append(b, '"')
-	if c != nil {
-		b = append(b, `,"src_ip":`...)
-		b = appendAddr(b, c.Key.ClientIP)
+	e.buf = append(b, addrs...)
+}
+
+// beginConn opens an event about connection c (see begin).
+func (e *eve) beginConn(ts time.Time, typ string, c *flow.Conn) {
+	// The address fields are rendered into the tail of the buffer and
+	// moved into place: no scratch allocation.
+	e.begin(ts, typ, c.ID, nil)
+	e.buf = appendAddrs(e.buf, c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true)
+}
+
+// appendAddrs appends the address fields of an event: src is the client
+// (Modbus master, OPC UA client), dest the server. Streams render them once
+// per connection and hand them to begin for every event.
+func appendAddrs(b []byte, client, server netip.Addr, cport, sport uint16, ports bool) []byte {
+	b = append(b, `,"src_ip":`...)
+	b = appendAddr(b, client)
+	if ports {
 		b = append(b, `,"src_port":`...)
-		b = jsonw.Uint(b, uint64(c.Key.ClientPort))
-		b = append(b, `,"dest_ip":`...)
-		b = appendAddr(b, c.Key.ServerIP)
-		b = append(b, `,"dest_port":`...)
-		b = jsonw.Uint(b, uint64(c.Key.ServerPort))
-		b = append(b, `,"proto":"TCP"`...)
+		b = jsonw.Uint(b, uint64(cport))
 	}
-	e.buf = b
+	b = append(b, `,"dest_ip":`...)
+	b = appendAddr(b, server)
+	if ports {
+		b = append(b, `,"dest_port":`...)
+		b = jsonw.Uint(b, uint64(sport))
+	}
+	return append(b, `,"proto":"TCP"`...)
 }
 
 // abort drops the event opened by begin (its content turned out empty).
-func (e *eve) abort() { e.buf = e.buf[:e.mark] }
+func (e *eve) abort() {
+	e.buf = e.buf[:e.mark]
+	if e.locked {
+		e.mu.Unlock()
+	}
+}
 
 // end closes the event opened by begin and writes the buffer out when full.
 func (e *eve) end() {
 	e.buf = append(e.buf, '}', '\n')
 	e.written++
 	if len(e.buf) >= eveFlushAt {
-		e.flush()
+		e.flushLocked()
+	}
+	if e.locked {
+		e.mu.Unlock()
 	}
 }
 
 // flush writes out what is buffered and returns the sticky error, if any.
+// It must not be called between begin and end.
 func (e *eve) flush() error {
+	if e.locked {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+	}
+	return e.flushLocked()
+}
+
+func (e *eve) flushLocked() error {
 	if e.err != nil {
 		e.buf = e.buf[:0]
 		return e.err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-ics/sluice/internal/flow"
+	"github.com/sluice-ics/sluice/internal/jsonw"
 )
 
 func testConn(client, server string, cport, sport uint16) *flow.Conn {
@@ -41,7 +42,11 @@ func TestEVEEnvelope(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
 			e := newEVE(&out, EventsAll)
-			e.begin(ts, tc.typ, tc.conn)
+			if tc.conn == nil {
+				e.begin(ts, tc.typ, noFlow, nil)
+			} else {
+				e.beginConn(ts, tc.typ, tc.conn)
+			}
 			e.buf = append(e.buf, `,"x":1`...)
 			e.end()
 			if err := e.flush(); err != nil {
@@ -98,7 +103,7 @@ func TestEVEWriteErrorSticky(t *testing.T) {
 	c := testConn("10.0.0.1", "10.0.0.2", 1, 502)
 	var flushes int
 	for i := 0; i < 100000 && e.err == nil; i++ {
-		e.begin(time.Unix(0, 0), EventModbus, c)
+		e.beginConn(time.Unix(0, 0), EventModbus, c)
 		e.end()
 		if len(e.buf) == 0 {
 			flushes++
@@ -117,7 +122,7 @@ func TestEVEWriteErrorSticky(t *testing.T) {
 
 func TestEVEShortWrite(t *testing.T) {
 	e := newEVE(shortWriter{}, EventsAll)
-	e.begin(time.Unix(0, 0), EventStats, nil)
+	e.begin(time.Unix(0, 0), EventStats, noFlow, nil)
 	e.end()
 	if err := e.flush(); !errors.Is(err, io.ErrShortWrite) {
 		t.Fatalf("short write not reported: %v", err)
@@ -131,9 +136,9 @@ func (shortWriter) Write(p []byte) (int, error) { return len(p) / 2, nil }
 func TestEVEAbort(t *testing.T) {
 	var out bytes.Buffer
 	e := newEVE(&out, EventsAll)
-	e.begin(time.Unix(0, 0), EventStats, nil)
+	e.begin(time.Unix(0, 0), EventStats, noFlow, nil)
 	e.end()
-	e.begin(time.Unix(1, 0), EventModbus, testConn("1.2.3.4", "5.6.7.8", 1, 502))
+	e.beginConn(time.Unix(1, 0), EventModbus, testConn("1.2.3.4", "5.6.7.8", 1, 502))
 	e.abort()
 	_ = e.flush()
 	if got, want := out.String(), `{"timestamp":"1970-01-01T00:00:00.000000Z","event_type":"stats"}`+"\n"; got != want {
@@ -146,7 +151,7 @@ func TestEVEZeroAlloc(t *testing.T) {
 	c := testConn("2001:db8::1", "10.0.0.2", 65535, 502)
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	allocs := testing.AllocsPerRun(1000, func() {
-		e.begin(ts, EventModbus, c)
+		e.beginConn(ts, EventModbus, c)
 		e.end()
 	})
 	if allocs != 0 {
@@ -163,8 +168,30 @@ func BenchmarkEVEEnvelope(b *testing.B) {
 	e := newEVE(discard{}, EventsAll)
 	c := testConn("10.0.1.10", "10.0.0.1", 40000, 502)
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	addrs := appendAddrs(nil, c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true)
 	for i := 0; i < b.N; i++ {
-		e.begin(ts, EventModbus, c)
+		e.begin(ts, EventModbus, c.ID, addrs)
 		e.end()
+	}
+}
+
+// The cached timestamp rendering must match jsonw.Time for every instant,
+// including before 1970 and across second boundaries in any order.
+func TestEVETimeMatchesJSONW(t *testing.T) {
+	e := newEVE(nil, EventsAll)
+	times := []time.Time{
+		time.Date(2026, 11, 21, 22, 33, 0, 123456789, time.UTC),
+		time.Date(2026, 11, 21, 22, 33, 0, 999999999, time.UTC),
+		time.Date(2026, 11, 21, 22, 33, 1, 0, time.UTC),
+		time.Date(2026, 11, 21, 22, 33, 0, 1000, time.FixedZone("x", -7200)),
+		time.Date(1969, 12, 31, 23, 59, 59, 500000000, time.UTC),
+		time.Unix(0, 0),
+		{},
+	}
+	for _, ts := range times {
+		got := string(e.appendTime(nil, ts))
+		if want := string(jsonw.Time(nil, ts)); got != want {
+			t.Errorf("appendTime(%v) = %s, want %s", ts, got, want)
+		}
 	}
 }

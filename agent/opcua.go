@@ -1,0 +1,176 @@
+package agent
+
+import (
+	"strings"
+	"time"
+
+	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/internal/flow"
+	"github.com/sluice-ics/sluice/protocols/opcua"
+)
+
+// opcuaStream is the glue between one TCP connection on an OPC UA port and
+// protocols/opcua: it feeds the reassembled bytes to an opcua.Conn (which
+// frames chunks, reassembles messages, tracks the channel and session and
+// pairs requests with responses) and turns every Message into an "opcua"
+// event and a baseline observation.
+type opcuaStream struct {
+	streamBase
+	uc   *opcua.Conn
+	// last are the opcua.Conn counters already added to the agent's stats.
+	last opcua.Stats
+	// obs and its slices are reused for every message.
+	obs baselines.Observation
+}
+
+func (a *Agent) newOPCUAStream(c *flow.Conn) *opcuaStream {
+	s := &opcuaStream{streamBase: a.newBase(c, baselines.OPCUA)}
+	s.uc = opcua.NewConn(opcua.Config{
+		MaxPending:     a.cfg.MaxPendingPerFlow,
+		MaxMessageSize: a.cfg.MaxBufferedPerFlow * 64,
+	}, s.message)
+	if c.MidStream {
+		s.uc.MidStream()
+	}
+	a.stats.OPCUA.Flows++
+	return s
+}
+
+// Data implements flow.Stream.
+func (s *opcuaStream) Data(dir flow.Dir, data []byte, ts time.Time) {
+	if s.dead {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.recovered(r, dir, ts)
+		}
+	}()
+	if dir == flow.ClientToServer {
+		_ = s.uc.FeedClient(data, ts) // resync errors are counted by the framer
+	} else {
+		_ = s.uc.FeedServer(data, ts)
+	}
+	if s.expireDue(ts) {
+		s.uc.Expire(ts)
+	}
+	s.account()
+}
+
+// Gap implements flow.Stream: the direction's framer resynchronises.
+func (s *opcuaStream) Gap(dir flow.Dir, lost int, ts time.Time) {
+	if s.dead {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.recovered(r, dir, ts)
+		}
+	}()
+	s.a.stats.OPCUA.Gaps++
+	s.uc.Gap(dir == flow.ServerToClient)
+}
+
+// Close implements flow.Stream: pending requests are emitted unpaired.
+func (s *opcuaStream) Close(reason flow.CloseReason, ts time.Time) {
+	if s.dead {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.recovered(r, flow.ClientToServer, ts)
+		}
+	}()
+	s.uc.Close(ts)
+	s.account()
+	s.dead = true
+}
+
+// account adds what the opcua.Conn counted since the last call to the
+// agent's stats.
+func (s *opcuaStream) account() {
+	st := s.uc.Stats()
+	p := &s.a.stats.OPCUA
+	p.DecodeErrors += (st.DecodeErrors + st.Oversize + st.CodecPanics) - (s.last.DecodeErrors + s.last.Oversize + s.last.CodecPanics)
+	p.Timeouts += st.Expired - s.last.Expired
+	p.PendingDropped += st.Evicted - s.last.Evicted
+	s.last = st
+}
+
+// message is the opcua.Conn's emit function.
+func (s *opcuaStream) message(m *opcua.Message) {
+	a := s.a
+	a.stats.OPCUA.Transactions++
+	ts := m.Time
+	if ts.IsZero() {
+		ts = m.ResponseTime
+	}
+	if a.out.wants(EventOPCUA) {
+		a.out.begin(ts, EventOPCUA, s.c.ID, s.addrs)
+		a.out.buf = append(a.out.buf, `,"opcua":`...)
+		a.out.buf = m.AppendJSON(a.out.buf)
+		a.out.end()
+	}
+	if !s.observation(m) {
+		return
+	}
+	alerts := a.engine.Observe(&s.obs)
+	for i := range alerts {
+		a.writeAlert(&alerts[i], &s.streamBase, func(b []byte) []byte {
+			b = append(b, `,"opcua":`...)
+			return m.AppendJSON(b)
+		})
+	}
+}
+
+// observation fills s.obs from m and reports whether m is a service call the
+// baselines learn from or judge (a request, with or without its response;
+// HEL/ACK and lone responses are not).
+func (s *opcuaStream) observation(m *opcua.Message) bool {
+	if m.Request == nil {
+		return false
+	}
+	o := &s.obs
+	o.Protocol = baselines.OPCUA
+	o.Endpoints = s.ends
+	o.Time = m.Time
+	o.Responded = m.Response != nil
+	if o.Responded && !m.ResponseTime.IsZero() {
+		o.Time = m.ResponseTime
+	}
+	u := &o.OPCUA
+	read, written, called := u.Read[:0], u.Written[:0], u.Called[:0]
+	*u = baselines.OPCUAObs{}
+	u.Service = strings.TrimSuffix(m.Request.Name, "Request")
+	if m.Response != nil {
+		u.Status = uint32(m.Response.Status)
+	}
+	u.SecurityPolicy = m.Channel.SecurityPolicy
+	u.SecurityMode = baselines.SecurityMode(m.Channel.Mode)
+	if ss := m.Session; ss != nil {
+		u.EndpointURL = ss.EndpointURL
+		u.Token = baselines.TokenType(ss.Identity)
+		u.User = ss.User
+		u.ClientAppURI = ss.ClientApplicationURI
+		u.ClientProductURI = ss.ClientProductURI
+	}
+	if m.Response != nil && m.Response.Build != nil {
+		bi := m.Response.Build
+		u.Server = &baselines.ServerInfo{
+			ProductURI: bi.ProductURI, ManufacturerName: bi.ManufacturerName,
+			ProductName: bi.ProductName, SoftwareVersion: bi.SoftwareVersion, BuildNumber: bi.BuildNumber,
+		}
+	}
+	for _, r := range m.Request.Reads {
+		read = append(read, r.NodeID)
+	}
+	for _, w := range m.Request.Writes {
+		v, num := w.Value.Float()
+		written = append(written, baselines.NodeValue{Node: w.NodeID, Value: v, Numeric: num})
+	}
+	for _, c := range m.Request.Calls {
+		called = append(called, c.MethodID)
+	}
+	u.Read, u.Written, u.Called = read, written, called
+	return true
+}
