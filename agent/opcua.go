@@ -16,7 +16,7 @@ import (
 // event and a baseline observation.
 type opcuaStream struct {
 	streamBase
-	uc   *opcua.Conn
+	uc *opcua.Conn
 	// last are the opcua.Conn counters already added to the agent's stats.
 	last opcua.Stats
 	// obs and its slices are reused for every message.
