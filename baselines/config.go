@@ -70,6 +70,15 @@ type Config struct {
 	// DistinctValues is how many distinct written values a register
 	// envelope keeps before it keeps only min/max (16).
 	DistinctValues int
+	// ValueSlack widens a learned min/max value envelope by this fraction
+	// of its width on each side before write_value_out_of_range (0.1).
+	// Negative means no slack.
+	ValueSlack float64
+	// MaxAlertKeys caps the number of distinct deviations remembered for
+	// suppression and the alert log (100000), so a sweep cannot grow
+	// memory without bound; beyond it alerts are still raised but not
+	// recorded.
+	MaxAlertKeys int
 	// OUI resolves a MAC to a vendor name; nil leaves vendors empty.
 	OUI func(mac [6]byte) string
 }
@@ -94,6 +103,12 @@ func (c Config) withDefaults() Config {
 	defi(&c.FloodMin, 200)
 	defi(&c.PollMinSamples, 10)
 	defi(&c.DistinctValues, 16)
+	defi(&c.MaxAlertKeys, 100000)
+	if c.ValueSlack == 0 {
+		c.ValueSlack = 0.1
+	} else if c.ValueSlack < 0 {
+		c.ValueSlack = 0
+	}
 	if c.FloodFactor <= 0 {
 		c.FloodFactor = 4
 	}

@@ -1,47 +1,427 @@
 package baselines
 
 import (
+	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 )
 
-// Engine learns and judges. Create it with New; feed it from one goroutine.
+// Engine learns and judges. Create it with New (or Load a stored baseline
+// into it); feed it from one goroutine.
 type Engine struct {
-	mu  sync.Mutex
-	cfg Config
-	out []Alert
+	mu       sync.Mutex
+	cfg      Config
+	devices  map[netip.Addr]*Device
+	channels map[ChannelKey]*Channel
+	// pairs counts the learned channels per (protocol, client, server):
+	// a client with none towards a server is a new master.
+	pairs    map[pairKey]int
+	chanRT   map[ChannelKey]*chanRuntime
+	pairRT   map[pairKey]*pairRuntime
+	alerts   map[suppKey]*AlertRecord
+	accepted map[suppKey]*Acceptance
+	audit    []AuditEntry // pending, not yet stored
+
+	// start is the packet time of the first input of this run.
+	start time.Time
+	// learnEnd is when the network as a whole stops learning in Auto
+	// mode (earliest device first-seen + LearnFor): later new devices
+	// raise new_device.
+	learnEnd time.Time
+	lastTick time.Time
+
+	dirtyAlerts bool
+	out         []Alert
+}
+
+type pairKey struct {
+	Protocol       Protocol
+	Client, Server netip.Addr
+}
+
+type suppKey struct {
+	Rule    Rule
+	Channel ChannelKey
+	Item    Item
+}
+
+// chanRuntime is per-channel state of this run only: the rate windows.
+type chanRuntime struct {
+	winStart   time.Time
+	requests   uint32
+	exceptions uint32
+}
+
+// pairRuntime is per (client, server) state of this run: the scan window.
+type pairRuntime struct {
+	winStart time.Time
+	units    bitset256
+	funcs    bitset256
+	addrs    bitset256
+}
+
+type bitset256 [4]uint64
+
+func (b *bitset256) set(i uint8) int {
+	b[i>>6] |= 1 << (i & 63)
+	return b.count()
+}
+
+func (b *bitset256) count() int {
+	n := 0
+	for _, w := range b {
+		for ; w != 0; w &= w - 1 {
+			n++
+		}
+	}
+	return n
 }
 
 // New returns an engine with an empty baseline.
 func New(cfg Config) *Engine {
-	return &Engine{cfg: cfg.withDefaults()}
+	return &Engine{
+		cfg:      cfg.withDefaults(),
+		devices:  map[netip.Addr]*Device{},
+		channels: map[ChannelKey]*Channel{},
+		pairs:    map[pairKey]int{},
+		chanRT:   map[ChannelKey]*chanRuntime{},
+		pairRT:   map[pairKey]*pairRuntime{},
+		alerts:   map[suppKey]*AlertRecord{},
+		accepted: map[suppKey]*Acceptance{},
+	}
+}
+
+// Config returns the engine's configuration with defaults applied.
+func (e *Engine) Config() Config { return e.cfg }
+
+// learning reports whether transactions served by srv are learned (true) or
+// judged (false) at t.
+func (e *Engine) learning(srv *Device, t time.Time) bool {
+	switch e.cfg.Mode {
+	case Learn:
+		return true
+	case Monitor:
+		return false
+	}
+	return srv == nil || t.Before(srv.LearnUntil)
+}
+
+// begin starts one call: resets the output and notes the run's start.
+func (e *Engine) begin(t time.Time) {
+	e.out = e.out[:0]
+	if e.start.IsZero() {
+		e.start = t
+	}
 }
 
 // Observe learns from and/or judges one transaction and returns the alerts
 // it raises. The returned slice is reused by the next call to Observe,
-// ObserveAnomaly or Tick.
+// ObserveAnomaly or Tick. It never allocates for a transaction that the
+// baseline already knows.
 func (e *Engine) Observe(o *Observation) []Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.out = e.out[:0]
+	e.begin(o.Time)
+	if !o.ClientIP.IsValid() || !o.ServerIP.IsValid() {
+		return e.out
+	}
+	var cliRole, srvRole Roles
+	key := ChannelKey{Protocol: o.Protocol, Client: o.ClientIP, Server: o.ServerIP}
+	switch o.Protocol {
+	case Modbus:
+		cliRole, srvRole = RoleModbusMaster, RoleModbusSlave
+		key.Unit = o.Modbus.Unit
+	case OPCUA:
+		cliRole, srvRole = RoleOPCUAClient, RoleOPCUAServer
+		key.Port = o.ServerPort
+	default:
+		return e.out
+	}
+	srv := e.device(o.ServerIP, MAC(o.ServerMAC), srvRole, o)
+	e.device(o.ClientIP, MAC(o.ClientMAC), cliRole, o)
+	learn := e.learning(srv, o.Time)
+	if srv != nil && e.cfg.Mode != Monitor {
+		if o.Protocol == Modbus && !srv.hasUnit(o.Modbus.Unit) && modbusOK(o) {
+			srv.addUnit(o.Modbus.Unit)
+		}
+		if o.Modbus.Ident != nil && modbusOK(o) {
+			id := *o.Modbus.Ident
+			if srv.Ident != nil {
+				id = mergeIdent(*srv.Ident, id)
+			}
+			srv.Ident = &id
+		}
+		if s := o.OPCUA.Server; s != nil && o.Protocol == OPCUA {
+			v := *s
+			srv.Server = &v
+		}
+	}
+	ch := e.channels[key]
+	if o.Protocol == Modbus {
+		e.signaturesModbus(o, key)
+	}
+	e.rates(o, key, ch, learn)
+	if learn {
+		if ch == nil && e.cfg.Mode != Monitor && success(o) {
+			ch = e.newChannel(key, o.Time)
+			e.noteNew(srv, o.Time)
+		}
+		if ch != nil && success(o) {
+			e.learn(o, ch, srv)
+		}
+	} else {
+		e.judge(o, key, ch)
+	}
+	if ch != nil {
+		e.seenPoll(o, ch)
+	}
 	return e.out
+}
+
+func modbusOK(o *Observation) bool {
+	return o.Responded && !o.Modbus.Timeout && o.Modbus.Exception == 0
+}
+
+// success reports whether a transaction may be learned: a response was
+// seen and it was not an exception or a bad service result.
+func success(o *Observation) bool {
+	switch o.Protocol {
+	case Modbus:
+		return modbusOK(o)
+	case OPCUA:
+		return o.Responded && o.OPCUA.Status == 0
+	}
+	return false
+}
+
+func mergeIdent(old, n DeviceIdent) DeviceIdent {
+	pick := func(a *string, b string) {
+		if b != "" {
+			*a = b
+		}
+	}
+	pick(&old.VendorName, n.VendorName)
+	pick(&old.ProductCode, n.ProductCode)
+	pick(&old.Revision, n.Revision)
+	pick(&old.VendorURL, n.VendorURL)
+	pick(&old.ProductName, n.ProductName)
+	pick(&old.ModelName, n.ModelName)
+	pick(&old.UserAppName, n.UserAppName)
+	pick(&old.ServerID, n.ServerID)
+	return old
+}
+
+// device finds or creates the inventory entry of ip and raises new_device
+// for a device that appears once the network is judged. It returns nil in
+// Monitor mode for an unknown device (the baseline does not change).
+func (e *Engine) device(ip netip.Addr, mac MAC, role Roles, o *Observation) *Device {
+	d := e.devices[ip]
+	if d == nil {
+		judged := e.cfg.Mode == Monitor ||
+			(e.cfg.Mode == Auto && !e.learnEnd.IsZero() && !o.Time.Before(e.learnEnd))
+		if judged {
+			if a := e.raise(o.Time, NewDevice, ChannelKey{Protocol: o.Protocol, Client: o.ClientIP, Server: o.ServerIP},
+				Item{What: role.String()}, &o.Endpoints, o, nil); a != nil {
+				e.sign(a, fmt.Sprintf("New device %s (%s) never seen before talks %s with %s",
+					ip, role, o.Protocol, peer(o, ip)))
+			}
+		}
+		if e.cfg.Mode == Monitor {
+			return nil
+		}
+		d = &Device{IP: ip, FirstSeen: o.Time, LearnUntil: o.Time.Add(e.cfg.LearnFor), dirty: true}
+		e.devices[ip] = d
+		if e.learnEnd.IsZero() || d.LearnUntil.Before(e.learnEnd) {
+			e.learnEnd = d.LearnUntil
+		}
+	}
+	if e.cfg.Mode == Monitor {
+		return d
+	}
+	if d.Roles&role == 0 {
+		d.Roles |= role
+	}
+	if !mac.IsZero() && d.MAC != mac {
+		d.MAC = mac
+		if e.cfg.OUI != nil {
+			d.Vendor = e.cfg.OUI(mac)
+		}
+	}
+	if o.Time.After(d.LastSeen) {
+		d.LastSeen = o.Time
+	}
+	d.Transactions++
+	d.dirty = true
+	return d
+}
+
+func peer(o *Observation, ip netip.Addr) netip.Addr {
+	if o.ClientIP == ip {
+		return o.ServerIP
+	}
+	return o.ClientIP
+}
+
+func (r Roles) String() string {
+	b, _ := r.MarshalText()
+	return string(b)
+}
+
+func (e *Engine) newChannel(key ChannelKey, t time.Time) *Channel {
+	ch := &Channel{Key: key, FirstSeen: t, LastSeen: t, dirty: true}
+	e.channels[key] = ch
+	e.pairs[pairKey{key.Protocol, key.Client, key.Server}]++
+	return ch
+}
+
+// noteNew counts one new baseline item for the convergence figure of d.
+func (e *Engine) noteNew(d *Device, t time.Time) {
+	if d == nil {
+		return
+	}
+	d.NewItems++
+	width := int64(e.cfg.ConvergenceWindow / convergenceBuckets)
+	if width <= 0 {
+		width = 1
+	}
+	ep := t.UnixNano() / width
+	e.advanceConvergence(d, ep)
+	d.ConvergenceBuckets[ep%convergenceBuckets]++
+	d.dirty = true
+}
+
+// advanceConvergence moves d's bucket ring forward to epoch ep, clearing
+// the buckets of the epochs skipped.
+func (e *Engine) advanceConvergence(d *Device, ep int64) {
+	if len(d.ConvergenceBuckets) != convergenceBuckets {
+		d.ConvergenceBuckets = make([]uint32, convergenceBuckets)
+		d.ConvergenceEpoch = ep
+	}
+	if ep <= d.ConvergenceEpoch {
+		return
+	}
+	for i := d.ConvergenceEpoch + 1; i <= ep && i <= d.ConvergenceEpoch+convergenceBuckets; i++ {
+		d.ConvergenceBuckets[i%convergenceBuckets] = 0
+	}
+	d.ConvergenceEpoch = ep
+	d.dirty = true
 }
 
 // ObserveAnomaly judges one decoder anomaly (malformed,
-// non_protocol_traffic). The returned slice is reused as for Observe.
+// non_protocol_traffic). These rules fire in every mode. The returned
+// slice is reused as for Observe.
 func (e *Engine) ObserveAnomaly(a *Anomaly) []Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.out = e.out[:0]
+	e.begin(a.Time)
+	rule := MalformedTraffic
+	what := "malformed"
+	if a.Kind == NonProtocol {
+		rule, what = NonProtocolTraffic, "non_protocol"
+	}
+	key := ChannelKey{Protocol: a.Protocol, Client: a.ClientIP, Server: a.ServerIP}
+	if al := e.raise(a.Time, rule, key, Item{What: what}, &a.Endpoints, nil, a); al != nil {
+		if a.Kind == NonProtocol {
+			e.sign(al, fmt.Sprintf("Traffic that is not %s from %s to %s port %d: %s",
+				a.Protocol, a.ClientIP, a.ServerIP, a.ServerPort, a.Detail))
+		} else {
+			e.sign(al, fmt.Sprintf("Malformed %s from %s to %s port %d: %s",
+				a.Protocol, a.ClientIP, a.ServerIP, a.ServerPort, a.Detail))
+		}
+	}
 	return e.out
 }
 
-// Tick advances packet time to now: it ends learning windows and raises
-// time-driven alerts (poll_stopped). Call it as packet time advances (once a
-// second of packet time is plenty); now must come from packets.
+// Tick advances packet time to now and raises time-driven alerts
+// (poll_stopped). Call it as packet time advances; it does its work at most
+// once per second of packet time. now must come from packets.
 func (e *Engine) Tick(now time.Time) []Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.out = e.out[:0]
+	e.begin(now)
+	if now.Sub(e.lastTick) < time.Second {
+		return e.out
+	}
+	e.lastTick = now
+	for key, ch := range e.channels {
+		if len(ch.Polls) == 0 || e.learning(e.devices[key.Server], now) {
+			continue
+		}
+		for pk, r := range ch.Polls {
+			if r.stopped || !r.Regular(e.cfg.PollMinSamples) {
+				continue
+			}
+			seen := r.seen
+			if seen.IsZero() {
+				seen = e.start
+			}
+			limit := time.Duration(e.cfg.PollMissFactor*float64(r.Period)) + 4*r.Jitter
+			if now.Sub(seen) <= limit {
+				continue
+			}
+			r.stopped = true
+			if a := e.raise(now, PollStopped, key, pollItem(pk), nil, nil, nil); a != nil {
+				e.sign(a, fmt.Sprintf("Poll %s by %s of %s stopped: not seen for %s (period %s)",
+					pollName(pk), key.Client, serverName(key), now.Sub(seen).Round(time.Second), r.Period.Round(time.Millisecond)))
+			}
+		}
+	}
 	return e.out
+}
+
+func pollItem(pk PollKey) Item {
+	return Item{Function: pk.Function, Table: pk.Table, Addr: pk.Start, Count: pk.Count, Node: pk.Node, What: "poll"}
+}
+
+func pollName(pk PollKey) string {
+	if pk.Node != "" {
+		return "read of " + pk.Node
+	}
+	return fmt.Sprintf("FC %d %s %d-%d", pk.Function, pk.Table, pk.Start, uint32(pk.Start)+uint32(pk.Count)-1)
+}
+
+func serverName(k ChannelKey) string {
+	if k.Protocol == OPCUA {
+		return fmt.Sprintf("OPC UA server %s:%d", k.Server, k.Port)
+	}
+	return fmt.Sprintf("PLC %s unit %d", k.Server, k.Unit)
+}
+
+// seenPoll notes a repetition of a learned poll in this run and raises the
+// return of a stopped one.
+func (e *Engine) seenPoll(o *Observation, ch *Channel) {
+	pk, ok := pollKeyOf(o)
+	if !ok {
+		return
+	}
+	r := ch.Polls[pk]
+	if r == nil {
+		return
+	}
+	r.seen = o.Time
+	if r.stopped {
+		r.stopped = false
+		if a := e.resolve(o.Time, PollStopped, ch.Key, pollItem(pk), &o.Endpoints, o); a != nil {
+			e.sign(a, fmt.Sprintf("Poll %s by %s of %s resumed", pollName(pk), ch.Key.Client, serverName(ch.Key)))
+		}
+	}
+}
+
+// pollKeyOf returns the poll key of a repeating read.
+func pollKeyOf(o *Observation) (PollKey, bool) {
+	switch o.Protocol {
+	case Modbus:
+		m := &o.Modbus
+		if m.ReadTable == NoTable || m.WriteTable != NoTable || m.Read.Count == 0 {
+			return PollKey{}, false
+		}
+		return PollKey{Function: m.Function, Table: m.ReadTable, Start: m.Read.Start, Count: m.Read.Count}, true
+	case OPCUA:
+		if o.OPCUA.Service != "Read" || len(o.OPCUA.Read) == 0 {
+			return PollKey{}, false
+		}
+		return PollKey{Node: o.OPCUA.Read[0]}, true
+	}
+	return PollKey{}, false
 }

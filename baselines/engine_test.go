@@ -1,0 +1,463 @@
+package baselines
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+)
+
+var (
+	t0       = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	hmi      = netip.MustParseAddr("10.10.1.10")
+	scada    = netip.MustParseAddr("10.10.1.11")
+	plc      = netip.MustParseAddr("10.10.2.1")
+	rogue    = netip.MustParseAddr("10.10.9.66")
+	hmiMAC   = [6]byte{0x00, 0x1b, 0x1b, 0x01, 0x02, 0x03}
+	plcMAC   = [6]byte{0x00, 0x80, 0xf4, 0x0a, 0x0b, 0x0c}
+	policy   = "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
+	noPolicy = "http://opcfoundation.org/UA/SecurityPolicy#None"
+)
+
+// mb builds a responded Modbus observation from cli to the PLC.
+func mb(t time.Time, cli netip.Addr, unit, fc uint8) Observation {
+	return Observation{
+		Time: t, Protocol: Modbus, Responded: true,
+		Endpoints: Endpoints{FlowID: 1, ClientIP: cli, ServerIP: plc, ClientMAC: hmiMAC, ServerMAC: plcMAC,
+			ClientPort: 40000 + uint16(t.Unix()%1000), ServerPort: 502},
+		Modbus: ModbusObs{Unit: unit, Function: fc},
+	}
+}
+
+func mbRead(t time.Time, cli netip.Addr, unit uint8, start, count uint16) Observation {
+	o := mb(t, cli, unit, 3)
+	o.Modbus.ReadTable, o.Modbus.Read = HoldingRegisters, Range{start, count}
+	return o
+}
+
+func mbWrite(t time.Time, cli netip.Addr, unit uint8, addr, v uint16) Observation {
+	o := mb(t, cli, unit, 6)
+	o.Modbus.WriteTable, o.Modbus.Write, o.Modbus.Values = HoldingRegisters, Range{addr, 1}, []uint16{v}
+	return o
+}
+
+// ua builds a responded OPC UA observation from cli with the learned
+// session context.
+func ua(t time.Time, cli netip.Addr, service string) Observation {
+	return Observation{
+		Time: t, Protocol: OPCUA, Responded: true,
+		Endpoints: Endpoints{FlowID: 2, ClientIP: cli, ServerIP: plc, ClientPort: 50000, ServerPort: 4840},
+		OPCUA: OPCUAObs{Service: service, SecurityPolicy: policy, SecurityMode: SecuritySignAndEncrypt,
+			Token: TokenUserName, User: "operator", ClientAppURI: "urn:scada:client"},
+	}
+}
+
+// normal returns the plant's normal traffic from start for d: the HMI
+// polls unit 1 every second and unit 2 every 5 s and writes a setpoint
+// within 40..60 every minute; the SCADA reads a node every 2 s and writes
+// a gate setpoint within 10..20 every 5 minutes.
+func normal(start time.Time, d time.Duration) []Observation {
+	var out []Observation
+	for s := 0; s < int(d/time.Second); s++ {
+		t := start.Add(time.Duration(s)*time.Second + 20*time.Millisecond*time.Duration(s%3))
+		out = append(out, mbRead(t, hmi, 1, 0, 10))
+		if s%5 == 0 {
+			out = append(out, mbRead(t.Add(100*time.Millisecond), hmi, 2, 100, 5))
+		}
+		if s%60 == 30 {
+			out = append(out, mbWrite(t.Add(200*time.Millisecond), hmi, 1, 40, uint16(40+(s/60)%21)))
+		}
+		if s%2 == 0 {
+			o := ua(t.Add(300*time.Millisecond), scada, "Read")
+			o.OPCUA.Read = []string{"ns=2;s=Level", "ns=2;s=Inflow"}
+			out = append(out, o)
+		}
+		if s%300 == 150 {
+			o := ua(t.Add(400*time.Millisecond), scada, "Write")
+			o.OPCUA.Written = []NodeValue{{Node: "ns=2;s=Gate1.Setpoint", Value: float64(10 + (s/300)%11), Numeric: true}}
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// feed runs observations and a Tick per observation through e and returns
+// copies of every alert raised.
+func feed(e *Engine, obs []Observation) []Alert {
+	var got []Alert
+	for i := range obs {
+		got = append(got, e.Tick(obs[i].Time)...)
+		got = append(got, e.Observe(&obs[i])...)
+	}
+	return got
+}
+
+func ruleNames(as []Alert) []string {
+	var out []string
+	for _, a := range as {
+		n := a.Rule.String()
+		if a.Resolved {
+			n += "(resolved)"
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// learned returns a snapshot learned in Learn mode on one hour of normal
+// traffic; it is computed once.
+var learnedSnap = func() *Snapshot {
+	e := New(Config{Mode: Learn})
+	if got := feed(e, normal(t0, time.Hour)); len(got) != 0 {
+		panic(fmt.Sprintf("learning raised %v", ruleNames(got)))
+	}
+	return e.Snapshot()
+}()
+
+func monitor(t *testing.T) *Engine {
+	t.Helper()
+	e := New(Config{Mode: Monitor})
+	if err := e.Load(learnedSnap); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestNormalAfterLearningIsSilent(t *testing.T) {
+	e := monitor(t)
+	start := t0.Add(2 * time.Hour)
+	got := feed(e, normal(start, 20*time.Minute))
+	got = append(got, e.Tick(start.Add(20*time.Minute))...)
+	if len(got) != 0 {
+		for _, a := range got {
+			t.Errorf("unexpected alert %s: %s", a.Rule, a.Signature)
+		}
+	}
+}
+
+func TestLearnedModel(t *testing.T) {
+	s := learnedSnap
+	if len(s.Devices) != 3 || len(s.Channels) != 3 {
+		t.Fatalf("devices %d channels %d, want 3 and 3", len(s.Devices), len(s.Channels))
+	}
+	d := s.Device("10.10.2.1")
+	if d == nil || d.Roles != RoleModbusSlave|RoleOPCUAServer || !slices.Equal(d.Units, []uint16{1, 2}) {
+		t.Fatalf("plc device = %+v", d)
+	}
+	if d.MAC.String() != "00:80:f4:0a:0b:0c" {
+		t.Errorf("plc MAC = %s", d.MAC)
+	}
+	var ch *Channel
+	for _, c := range s.Channels {
+		if c.Key == (ChannelKey{Protocol: Modbus, Client: hmi, Server: plc, Unit: 1}) {
+			ch = c
+		}
+	}
+	if ch == nil {
+		t.Fatal("no channel hmi>plc unit 1")
+	}
+	if ch.Functions[3] != 3600 || ch.Functions[6] != 60 {
+		t.Errorf("functions = %v", ch.Functions)
+	}
+	if !slices.Equal(ch.Read[HoldingRegisters], RangeSet{{0, 9}}) || !slices.Equal(ch.Written[HoldingRegisters], RangeSet{{40, 40}}) {
+		t.Errorf("read %v written %v", ch.Read, ch.Written)
+	}
+	env := ch.Values[RegKey{HoldingRegisters, 40}]
+	if env == nil || env.Min != 40 || env.Max != 60 || !env.Many || env.Writes != 60 {
+		t.Errorf("envelope = %+v", env)
+	}
+	r := ch.Polls[PollKey{Function: 3, Table: HoldingRegisters, Start: 0, Count: 10}]
+	if r == nil || !r.Regular(10) || r.Period < 900*time.Millisecond || r.Period > 1100*time.Millisecond {
+		t.Errorf("poll rhythm = %+v", r)
+	}
+}
+
+func TestDeviations(t *testing.T) {
+	at := t0.Add(3 * time.Hour)
+	tests := []struct {
+		name string
+		run  func(e *Engine) []Alert
+		want []string
+	}{
+		{"rogue master writes a setpoint", func(e *Engine) []Alert {
+			return feed(e, []Observation{mbWrite(at, rogue, 1, 40, 50)})
+		}, []string{"new_device", "new_master", "unexpected_write"}},
+		{"known master, new unit", func(e *Engine) []Alert {
+			return feed(e, []Observation{mbRead(at, hmi, 3, 0, 10)})
+		}, []string{"new_channel"}},
+		{"write multiple registers never used", func(e *Engine) []Alert {
+			o := mb(at, hmi, 1, 16)
+			o.Modbus.WriteTable, o.Modbus.Write, o.Modbus.Values = HoldingRegisters, Range{40, 1}, []uint16{50}
+			return feed(e, []Observation{o})
+		}, []string{"unexpected_function"}},
+		{"write to a register never written", func(e *Engine) []Alert {
+			return feed(e, []Observation{mbWrite(at, hmi, 1, 41, 50)})
+		}, []string{"unexpected_write"}},
+		{"setpoint outside the envelope", func(e *Engine) []Alert {
+			return feed(e, []Observation{mbWrite(at, hmi, 1, 40, 999)})
+		}, []string{"write_value_out_of_range"}},
+		{"refused write is still judged", func(e *Engine) []Alert {
+			o := mbWrite(at, hmi, 1, 40, 999)
+			o.Modbus.Exception = 3
+			return feed(e, []Observation{o})
+		}, []string{"write_value_out_of_range"}},
+		{"force listen only", func(e *Engine) []Alert {
+			o := mb(at, hmi, 1, 8)
+			o.Modbus.SubFunction = 4
+			return feed(e, []Observation{o})
+		}, []string{"diagnostic_command", "unexpected_function"}},
+		{"device identification", func(e *Engine) []Alert {
+			o := mb(at, hmi, 1, 43)
+			o.Modbus.MEIType = 14
+			o.Modbus.Ident = &DeviceIdent{VendorName: "Acme", ProductCode: "D-1"}
+			return feed(e, []Observation{o})
+		}, []string{"device_identification_read", "unexpected_function"}},
+		{"address sweep answered with exception 02", func(e *Engine) []Alert {
+			var obs []Observation
+			for i := range 8 {
+				o := mbRead(at.Add(time.Duration(i)*100*time.Millisecond), hmi, 1, uint16(1000*(i+1)), 1)
+				o.Modbus.Exception = 2
+				obs = append(obs, o)
+			}
+			return feed(e, obs)
+		}, []string{"scan"}},
+		{"unit sweep", func(e *Engine) []Alert {
+			var obs []Observation
+			for u := range 8 {
+				o := mbRead(at.Add(time.Duration(u)*100*time.Millisecond), hmi, uint8(u+1), 0, 10)
+				if u >= 2 {
+					o.Responded, o.Modbus.Timeout = false, true
+				}
+				obs = append(obs, o)
+			}
+			return feed(e, obs)
+		}, []string{"new_channel", "scan"}},
+		{"malformed MBAP", func(e *Engine) []Alert {
+			return e.ObserveAnomaly(&Anomaly{Time: at, Protocol: Modbus, Kind: Malformed,
+				Endpoints: Endpoints{ClientIP: hmi, ServerIP: plc, ServerPort: 502}, Detail: "mbap length 300"})
+		}, []string{"malformed"}},
+		{"HTTP on 502", func(e *Engine) []Alert {
+			return e.ObserveAnomaly(&Anomaly{Time: at, Protocol: Modbus, Kind: NonProtocol,
+				Endpoints: Endpoints{ClientIP: rogue, ServerIP: plc, ServerPort: 502}, Detail: "GET /"})
+		}, []string{"non_protocol_traffic"}},
+		{"exception burst", func(e *Engine) []Alert {
+			var obs []Observation
+			for i := range 12 {
+				o := mbRead(at.Add(time.Duration(i)*300*time.Millisecond), hmi, 1, 0, 10)
+				o.Modbus.Exception = 4
+				obs = append(obs, o)
+			}
+			return feed(e, obs)
+		}, []string{"exception_burst"}},
+		{"request flood", func(e *Engine) []Alert {
+			var obs []Observation
+			for i := range 300 {
+				obs = append(obs, mbRead(at.Add(time.Duration(i)*10*time.Millisecond), hmi, 1, 0, 10))
+			}
+			return feed(e, obs)
+		}, []string{"request_flood"}},
+		{"new OPC UA client", func(e *Engine) []Alert {
+			o := ua(at, rogue, "Read")
+			o.OPCUA.Read = []string{"ns=2;s=Level"}
+			return feed(e, []Observation{o})
+		}, []string{"new_device", "opcua_new_client"}},
+		{"new application URI on a known client", func(e *Engine) []Alert {
+			o := ua(at, scada, "Read")
+			o.OPCUA.ClientAppURI = "urn:attacker:tool"
+			return feed(e, []Observation{o})
+		}, []string{"opcua_new_client"}},
+		{"anonymous session", func(e *Engine) []Alert {
+			o := ua(at, scada, "ActivateSession")
+			o.OPCUA.Token, o.OPCUA.User = TokenAnonymous, ""
+			return feed(e, []Observation{o})
+		}, []string{"opcua_anonymous_session", "opcua_security_downgrade", "unexpected_function"}},
+		{"security policy and mode downgrade", func(e *Engine) []Alert {
+			o := ua(at, scada, "Read")
+			o.OPCUA.SecurityPolicy, o.OPCUA.SecurityMode = noPolicy, SecurityNone
+			return feed(e, []Observation{o})
+		}, []string{"opcua_security_downgrade"}},
+		{"OPC UA write of a node never written", func(e *Engine) []Alert {
+			o := ua(at, scada, "Write")
+			o.OPCUA.Written = []NodeValue{{Node: "ns=2;s=Gate2.Setpoint", Value: 15, Numeric: true}}
+			return feed(e, []Observation{o})
+		}, []string{"opcua_unexpected_write"}},
+		{"OPC UA write outside the envelope", func(e *Engine) []Alert {
+			o := ua(at, scada, "Write")
+			o.OPCUA.Written = []NodeValue{{Node: "ns=2;s=Gate1.Setpoint", Value: 95, Numeric: true}}
+			return feed(e, []Observation{o})
+		}, []string{"write_value_out_of_range"}},
+		{"OPC UA method never called", func(e *Engine) []Alert {
+			o := ua(at, scada, "Call")
+			o.OPCUA.Called = []string{"ns=2;s=Dam.Shutdown"}
+			return feed(e, []Observation{o})
+		}, []string{"opcua_unexpected_call", "unexpected_function"}},
+		{"HMI goes silent, then comes back", func(e *Engine) []Alert {
+			var got []Alert
+			got = append(got, feed(e, normal(at, 30*time.Second))...)
+			for s := 30; s < 60; s++ {
+				got = append(got, e.Tick(at.Add(time.Duration(s)*time.Second))...)
+			}
+			return append(got, feed(e, normal(at.Add(60*time.Second), 10*time.Second))...)
+		}, []string{"poll_stopped", "poll_stopped(resolved)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := monitor(t)
+			got := tt.run(e)
+			if names := ruleNames(got); !slices.Equal(names, tt.want) {
+				for _, a := range got {
+					t.Logf("%s: %s", a.Rule, a.Signature)
+				}
+				t.Fatalf("rules = %v, want %v", names, tt.want)
+			}
+			for _, a := range got {
+				if a.Signature == "" || a.SignatureID != a.Rule.SignatureID() || a.Count < 1 || len(a.ID) != 16 {
+					t.Errorf("incomplete alert %+v", a)
+				}
+			}
+		})
+	}
+}
+
+func TestAlertEverySuppressesAndCounts(t *testing.T) {
+	e := monitor(t)
+	at := t0.Add(3 * time.Hour)
+	var n int
+	for i := range 5 {
+		n += len(e.Observe(ptr(mbWrite(at.Add(time.Duration(i)*time.Minute), hmi, 1, 41, 1))))
+	}
+	if n != 1 {
+		t.Fatalf("%d alerts within AlertEvery, want 1", n)
+	}
+	got := e.Observe(ptr(mbWrite(at.Add(11*time.Minute), hmi, 1, 41, 1)))
+	if len(got) != 1 || got[0].Rule != UnexpectedWrite || got[0].Count != 5 {
+		t.Fatalf("after AlertEvery got %+v, want one unexpected_write with count 5", got)
+	}
+	s := e.Snapshot()
+	if len(s.Alerts) != 1 || s.Alerts[0].Count != 6 || s.Alerts[0].Alerts != 2 {
+		t.Fatalf("alert log = %+v", s.Alerts)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestLearnOnlyFromSuccess(t *testing.T) {
+	e := New(Config{Mode: Learn})
+	ok := mbRead(t0, hmi, 1, 0, 10)
+	refused := mbWrite(t0.Add(time.Second), hmi, 1, 40, 5)
+	refused.Modbus.Exception = 2
+	lost := mbWrite(t0.Add(2*time.Second), hmi, 1, 41, 5)
+	lost.Responded, lost.Modbus.Timeout = false, true
+	feed(e, []Observation{ok, refused, lost})
+	m := New(Config{Mode: Monitor})
+	if err := m.Load(e.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	got := feed(m, []Observation{mbWrite(t0.Add(time.Hour), hmi, 1, 40, 5)})
+	if names := ruleNames(got); !slices.Equal(names, []string{"unexpected_function", "unexpected_write"}) {
+		t.Fatalf("rules = %v", names)
+	}
+}
+
+func TestAutoModeLearnsThenJudges(t *testing.T) {
+	e := New(Config{LearnFor: time.Hour})
+	// 56 minutes see every value of both setpoint cycles.
+	if got := feed(e, normal(t0, 56*time.Minute)); len(got) != 0 {
+		t.Fatalf("learning raised %v", ruleNames(got))
+	}
+	// During the window a write of a new register is learned, not judged.
+	if got := e.Observe(ptr(mbWrite(t0.Add(57*time.Minute), hmi, 1, 41, 1))); len(got) != 0 {
+		t.Fatalf("learning raised %v", ruleNames(got))
+	}
+	if got := feed(e, normal(t0.Add(58*time.Minute), 60*time.Minute)); len(got) != 0 {
+		t.Fatalf("normal traffic raised %v", ruleNames(got))
+	}
+	late := t0.Add(2 * time.Hour)
+	if got := e.Observe(ptr(mbWrite(late, hmi, 1, 41, 1))); len(got) != 0 {
+		t.Fatalf("learned write raised %v", ruleNames(got))
+	}
+	got := e.Observe(ptr(mbWrite(late, rogue, 1, 40, 50)))
+	if names := ruleNames(got); !slices.Equal(names, []string{"new_device", "new_master", "unexpected_write"}) {
+		t.Fatalf("rules = %v", names)
+	}
+}
+
+func TestConvergence(t *testing.T) {
+	e := New(Config{Mode: Learn})
+	feed(e, normal(t0, 10*time.Minute))
+	early := e.Snapshot().Device("10.10.2.1").NewItemsPerHour(time.Hour)
+	feed(e, normal(t0.Add(10*time.Minute), 3*time.Hour))
+	d := e.Snapshot().Device("10.10.2.1")
+	if early <= 0 {
+		t.Errorf("convergence after 10 min = %v, want > 0", early)
+	}
+	// The setpoint cycles through 21 values in 21 minutes and the gate
+	// setpoint through 11 in 55: after three hours nothing is new.
+	if got := d.NewItemsPerHour(time.Hour); got != 0 {
+		t.Errorf("convergence after 3h10m = %v, want 0 (buckets %v)", got, d.ConvergenceBuckets)
+	}
+	if d.NewItems == 0 {
+		t.Error("no items counted")
+	}
+}
+
+func TestAcceptFoldsIn(t *testing.T) {
+	e := monitor(t)
+	at := t0.Add(3 * time.Hour)
+	tests := []struct {
+		name string
+		obs  Observation
+	}{
+		{"unexpected write", mbWrite(at, hmi, 1, 41, 7)},
+		{"value out of range", mbWrite(at, hmi, 1, 40, 999)},
+		{"diagnostics", func() Observation { o := mb(at, hmi, 1, 8); o.Modbus.SubFunction = 1; return o }()},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := e.Observe(&tt.obs)
+			if len(got) == 0 {
+				t.Fatal("no alert to accept")
+			}
+			devs := make([]Deviation, len(got))
+			for j, a := range got {
+				devs[j] = a.Deviation
+			}
+			for _, d := range devs {
+				if _, err := e.Accept(d, "alice", "commissioning", at, uint64(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			o := tt.obs
+			o.Time = at.Add(time.Hour)
+			if got := e.Observe(&o); len(got) != 0 {
+				t.Fatalf("accepted deviation still alerts: %v", ruleNames(got))
+			}
+		})
+	}
+	if _, err := e.Accept(Deviation{Rule: Scan}, "", "", at, 9); err == nil {
+		t.Error("accept without who/why succeeded")
+	}
+}
+
+func TestSnapshotCanonical(t *testing.T) {
+	a, err := learnedSnap.SHA256()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := New(Config{Mode: Monitor})
+	if err := e.Load(learnedSnap); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := e.Snapshot().SHA256()
+	if a != b {
+		t.Fatalf("reloaded baseline hash %s != %s", b, a)
+	}
+	if err := e.Load(&Snapshot{Schema: SchemaVersion + 1}); err == nil {
+		t.Fatal("newer schema accepted")
+	}
+}

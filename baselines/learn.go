@@ -1,0 +1,246 @@
+package baselines
+
+
+// learn folds one successful transaction into its channel's model. It
+// allocates only when the transaction brings something new.
+func (e *Engine) learn(o *Observation, ch *Channel, srv *Device) {
+	if o.Time.After(ch.LastSeen) {
+		ch.LastSeen = o.Time
+	}
+	ch.Transactions++
+	ch.dirty = true
+	if srv != nil {
+		if w := int64(e.cfg.ConvergenceWindow / convergenceBuckets); w > 0 {
+			e.advanceConvergence(srv, o.Time.UnixNano()/w)
+		}
+	}
+	switch o.Protocol {
+	case Modbus:
+		e.learnModbus(o, ch, srv)
+	case OPCUA:
+		e.learnOPCUA(o, ch, srv)
+	}
+}
+
+func (e *Engine) learnModbus(o *Observation, ch *Channel, srv *Device) {
+	m := &o.Modbus
+	if ch.Functions == nil {
+		ch.Functions = map[uint8]uint64{}
+	}
+	if _, ok := ch.Functions[m.Function]; !ok {
+		e.noteNew(srv, o.Time)
+	}
+	ch.Functions[m.Function]++
+	if m.Function == 8 {
+		if ch.Diagnostics == nil {
+			ch.Diagnostics = map[uint16]uint64{}
+		}
+		ch.Diagnostics[m.SubFunction]++
+	}
+	if m.ReadTable != NoTable && m.ReadTable < numTables && m.Read.Count > 0 {
+		if ch.Read == nil {
+			ch.Read = map[Table]RangeSet{}
+		}
+		if rs, grew := ch.Read[m.ReadTable].Add(m.Read); grew {
+			ch.Read[m.ReadTable] = rs
+			e.noteNew(srv, o.Time)
+		}
+	}
+	if m.WriteTable != NoTable && m.WriteTable < numTables && m.Write.Count > 0 {
+		ch.Writes++
+		if ch.Written == nil {
+			ch.Written = map[Table]RangeSet{}
+		}
+		if rs, grew := ch.Written[m.WriteTable].Add(m.Write); grew {
+			ch.Written[m.WriteTable] = rs
+			e.noteNew(srv, o.Time)
+		}
+		for i, v := range m.Values {
+			if i >= int(m.Write.Count) {
+				break
+			}
+			if ch.Values == nil {
+				ch.Values = map[RegKey]*Envelope{}
+			}
+			k := RegKey{m.WriteTable, m.Write.Start + uint16(i)}
+			env := ch.Values[k]
+			if env == nil {
+				env = &Envelope{}
+				ch.Values[k] = env
+			}
+			if env.add(float64(v), e.cfg.DistinctValues) {
+				e.noteNew(srv, o.Time)
+			}
+		}
+	}
+	e.learnPoll(o, ch, srv)
+}
+
+func (e *Engine) learnPoll(o *Observation, ch *Channel, srv *Device) {
+	pk, ok := pollKeyOf(o)
+	if !ok {
+		return
+	}
+	if ch.Polls == nil {
+		ch.Polls = map[PollKey]*Rhythm{}
+	}
+	r := ch.Polls[pk]
+	if r == nil {
+		r = &Rhythm{}
+		ch.Polls[pk] = r
+		e.noteNew(srv, o.Time)
+	}
+	r.add(o.Time)
+}
+
+// count increments m[k], creating the map, and reports whether k is new.
+func count[K comparable](m *map[K]uint64, k K) bool {
+	if *m == nil {
+		*m = map[K]uint64{}
+	}
+	n, ok := (*m)[k]
+	(*m)[k] = n + 1
+	return !ok
+}
+
+func (e *Engine) learnOPCUA(o *Observation, ch *Channel, srv *Device) {
+	u := &o.OPCUA
+	newItem := func(isNew bool) {
+		if isNew {
+			e.noteNew(srv, o.Time)
+		}
+	}
+	if u.Service != "" {
+		newItem(count(&ch.Services, u.Service))
+	}
+	if u.SecurityPolicy != "" {
+		newItem(count(&ch.Policies, u.SecurityPolicy))
+	}
+	if u.SecurityMode != SecurityUnknown {
+		newItem(count(&ch.Modes, u.SecurityMode))
+	}
+	if u.Token != TokenUnknown {
+		newItem(count(&ch.Tokens, u.Token))
+	}
+	if u.User != "" {
+		newItem(count(&ch.Users, u.User))
+	}
+	if u.ClientAppURI != "" {
+		newItem(count(&ch.ClientApps, u.ClientAppURI))
+	}
+	for _, n := range u.Read {
+		newItem(count(&ch.NodesRead, n))
+	}
+	for _, n := range u.Called {
+		newItem(count(&ch.NodesCalled, n))
+	}
+	if len(u.Written) > 0 {
+		ch.Writes++
+		if ch.NodesWritten == nil {
+			ch.NodesWritten = map[string]*Envelope{}
+		}
+		for _, w := range u.Written {
+			env := ch.NodesWritten[w.Node]
+			if env == nil {
+				env = &Envelope{}
+				ch.NodesWritten[w.Node] = env
+				newItem(true)
+			}
+			if w.Numeric {
+				newItem(env.add(w.Value, e.cfg.DistinctValues))
+			} else {
+				env.Writes++
+			}
+		}
+	}
+	e.learnPoll(o, ch, srv)
+}
+
+// rates keeps the per-channel request and exception windows and the
+// per-pair scan window, raising request_flood, exception_burst and scan.
+// While the channel learns, the busiest window becomes its PeakWindow.
+func (e *Engine) rates(o *Observation, key ChannelKey, ch *Channel, learn bool) {
+	rt := e.chanRT[key]
+	if rt == nil {
+		rt = &chanRuntime{winStart: o.Time}
+		e.chanRT[key] = rt
+	}
+	if o.Time.Sub(rt.winStart) >= e.cfg.Window || o.Time.Before(rt.winStart) {
+		if learn && ch != nil && rt.requests > ch.PeakWindow && e.cfg.Mode != Monitor {
+			ch.PeakWindow = rt.requests
+			ch.dirty = true
+		}
+		rt.winStart, rt.requests, rt.exceptions = o.Time, 0, 0
+	}
+	rt.requests++
+	var peak uint32
+	if ch != nil {
+		peak = ch.PeakWindow
+	}
+	limit := float64(e.cfg.FloodMin)
+	if f := e.cfg.FloodFactor * float64(peak); f > limit {
+		limit = f
+	}
+	if float64(rt.requests) > limit {
+		if a := e.raise(o.Time, RequestFlood, key, Item{}, &o.Endpoints, o, nil); a != nil {
+			e.sign(a, e.fmtFlood(key, rt.requests, peak))
+		}
+	}
+	if o.Protocol != Modbus {
+		return
+	}
+	m := &o.Modbus
+	if m.Exception != 0 {
+		rt.exceptions++
+		if rt.exceptions >= uint32(e.cfg.BurstExceptions) {
+			if a := e.raise(o.Time, ExceptionBurst, key, Item{}, &o.Endpoints, o, nil); a != nil {
+				e.sign(a, e.fmtBurst(key, rt.exceptions, m.Exception))
+			}
+		}
+	}
+	pk := pairKey{key.Protocol, key.Client, key.Server}
+	pr := e.pairRT[pk]
+	if pr == nil {
+		pr = &pairRuntime{winStart: o.Time}
+		e.pairRT[pk] = pr
+	}
+	if o.Time.Sub(pr.winStart) >= e.cfg.Window || o.Time.Before(pr.winStart) {
+		*pr = pairRuntime{winStart: o.Time}
+	}
+	what, n := "", 0
+	if c := pr.units.set(m.Unit); c >= e.cfg.ScanDistinct {
+		what, n = "units", c
+	}
+	if failed(m) {
+		if c := pr.funcs.set(m.Function); c >= e.cfg.ScanDistinct {
+			what, n = "functions", c
+		}
+		addr := m.Read.Start
+		if m.ReadTable == NoTable {
+			addr = m.Write.Start
+		}
+		if c := pr.addrs.set(uint8((uint32(addr) * 2654435761) >> 24)); c >= e.cfg.ScanDistinct {
+			what, n = "addresses", c
+		}
+	}
+	if what != "" {
+		sk := ChannelKey{Protocol: key.Protocol, Client: key.Client, Server: key.Server}
+		if a := e.raise(o.Time, Scan, sk, Item{What: what}, &o.Endpoints, o, nil); a != nil {
+			e.sign(a, e.fmtScan(key, what, n))
+		}
+	}
+}
+
+// failed reports a request a scanner would see fail: no answer, or an
+// exception saying the function, address, value or unit does not exist
+// (Modbus Application Protocol v1.1b3, 7: codes 01, 02, 03, 0A, 0B).
+func failed(m *ModbusObs) bool {
+	if m.Timeout {
+		return true
+	}
+	switch m.Exception {
+	case 1, 2, 3, 0x0A, 0x0B:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,148 @@
+package baselines
+
+import (
+	"errors"
+	"math"
+	"strconv"
+	"time"
+)
+
+// AlertRecord is the stored history of one deviation: the alert log the
+// report summarises and `sluice baseline accept --alert ID` reads.
+type AlertRecord struct {
+	ID string `json:"id"`
+	Deviation
+	Signature string    `json:"signature"`
+	First     time.Time `json:"first"`
+	Last      time.Time `json:"last"`
+	// Count is every occurrence, alerted or suppressed.
+	Count uint64 `json:"count"`
+	// Alerts is how many alerts were raised (at most one per AlertEvery).
+	Alerts uint64 `json:"alerts"`
+
+	lastAlert time.Time // runtime: suppression
+	pending   uint64    // runtime: occurrences suppressed since lastAlert
+	dirty     bool
+}
+
+// Acceptance is a deviation folded into the baseline by an engineer.
+type Acceptance struct {
+	ID        string    `json:"id"`
+	Deviation Deviation `json:"deviation"`
+	By        string    `json:"by"`
+	At        time.Time `json:"at"`
+	Reason    string    `json:"reason"`
+}
+
+// AuditEntry is one line of the baseline's audit trail: an accepted
+// deviation or an approval.
+type AuditEntry struct {
+	Seq    uint64    `json:"seq"`
+	Action string    `json:"action"` // "accept", "approve", "import"
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
+	// DeviationID names the accepted deviation.
+	DeviationID string     `json:"deviation_id,omitempty"`
+	Deviation   *Deviation `json:"deviation,omitempty"`
+	// SHA256 is the hex SHA-256 of the canonical baseline JSON at approval.
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// raise records one occurrence of a deviation at t and returns the alert to
+// fill in (with sign), or nil when the deviation is accepted or was alerted
+// less than AlertEvery ago (then the occurrence is counted and reported
+// with the next alert). The returned pointer is valid until the next raise.
+func (e *Engine) raise(t time.Time, rule Rule, ch ChannelKey, item Item, ep *Endpoints, o *Observation, an *Anomaly) *Alert {
+	return e.raiseValue(t, rule, ch, item, 0, "", ep, o, an)
+}
+
+func (e *Engine) raiseValue(t time.Time, rule Rule, ch ChannelKey, item Item, value float64, text string,
+	ep *Endpoints, o *Observation, an *Anomaly) *Alert {
+	k := suppKey{rule, ch, item}
+	if _, ok := e.accepted[k]; ok {
+		return nil
+	}
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		// JSON cannot carry them: keep the text.
+		text, value = strconv.FormatFloat(value, 'g', -1, 64), 0
+	}
+	rec := e.alerts[k]
+	if rec != nil {
+		rec.Count++
+		if t.After(rec.Last) {
+			rec.Last = t
+		}
+		rec.dirty, e.dirtyAlerts = true, true
+		if !rec.lastAlert.IsZero() && t.Sub(rec.lastAlert) < e.cfg.AlertEvery && t.Sub(rec.lastAlert) >= 0 {
+			rec.pending++
+			return nil
+		}
+	} else if len(e.alerts) < e.cfg.MaxAlertKeys {
+		rec = &AlertRecord{Deviation: Deviation{Rule: rule, Channel: ch, Item: item}, First: t, Last: t, Count: 1, dirty: true}
+		rec.ID = rec.Deviation.ID()
+		e.alerts[k], e.dirtyAlerts = rec, true
+	}
+	a := e.push(t, rule, ch, item, ep, o, an)
+	a.Value, a.Text = value, text
+	if rec != nil {
+		a.ID = rec.ID
+		a.Count = 1 + rec.pending
+		rec.pending = 0
+		rec.lastAlert = t
+		rec.Alerts++
+		rec.Value, rec.Text = value, text
+	} else {
+		a.ID = a.Deviation.ID()
+	}
+	return a
+}
+
+// resolve raises the end of a condition; it is never suppressed.
+func (e *Engine) resolve(t time.Time, rule Rule, ch ChannelKey, item Item, ep *Endpoints, o *Observation) *Alert {
+	k := suppKey{rule, ch, item}
+	if _, ok := e.accepted[k]; ok {
+		return nil
+	}
+	a := e.push(t, rule, ch, item, ep, o, nil)
+	a.ID = a.Deviation.ID()
+	a.Count = 1
+	a.Resolved = true
+	a.Severity = 3
+	return a
+}
+
+func (e *Engine) push(t time.Time, rule Rule, ch ChannelKey, item Item, ep *Endpoints, o *Observation, an *Anomaly) *Alert {
+	e.out = append(e.out, Alert{
+		Time:        t,
+		Deviation:   Deviation{Rule: rule, Channel: ch, Item: item},
+		SignatureID: rule.SignatureID(),
+		Severity:    rule.Severity(),
+		Category:    rule.Category(),
+		Techniques:  rule.Techniques(),
+		Obs:         o,
+		Anomaly:     an,
+	})
+	a := &e.out[len(e.out)-1]
+	if ep != nil {
+		a.Endpoints = *ep
+	} else {
+		a.Endpoints = Endpoints{ClientIP: ch.Client, ServerIP: ch.Server, ServerPort: ch.Port}
+	}
+	return a
+}
+
+// sign sets the human sentence of a just-raised alert and of its record.
+func (e *Engine) sign(a *Alert, s string) {
+	a.Signature = s
+	if a.Resolved {
+		return
+	}
+	if rec := e.alerts[suppKey{a.Rule, a.Channel, a.Item}]; rec != nil {
+		rec.Signature = s
+	}
+}
+
+// ErrNewerSchema is returned when a stored or exported baseline was written
+// by a newer Sluice than this one.
+var ErrNewerSchema = errors.New("baselines: baseline written by a newer version of sluice")
