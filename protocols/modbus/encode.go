@@ -101,9 +101,8 @@ func (r *Response) AppendPDU(dst []byte) ([]byte, error) {
 		dst = be16s(dst, r.Status, r.EventCount, r.MessageCount)
 		dst = append(dst, r.Data...)
 	case LayoutServerID:
-		dst = append(dst, byte(len(r.Data)+1))
+		dst = append(dst, byte(len(r.Data)))
 		dst = append(dst, r.Data...)
-		dst = append(dst, r.RunIndicator)
 	case LayoutFileReadResponse, LayoutFileWrite:
 		dst = append(dst, byte(len(r.Files.raw)))
 		dst = append(dst, r.Files.raw...)

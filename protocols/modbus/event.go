@@ -138,6 +138,11 @@ func appendRequest(dst []byte, r *Request, err error) []byte {
 		o.err(err)
 		return append(o.dst, '}')
 	}
+	if err == errShort {
+		// Nothing was decoded.
+		o.err(err)
+		return append(o.dst, '}')
+	}
 	switch funcTable[r.Function].req {
 	case LayoutEmpty:
 	case LayoutAddrQty:
@@ -199,7 +204,7 @@ func appendResponse(dst []byte, r *Response, err error, mismatch bool) []byte {
 		// The ids paired it with a request of another function.
 		o.uint("function_code", uint64(r.Function))
 	}
-	if r.Function.IsException() {
+	if r.Function.IsException() || err == errShort {
 		o.err(err)
 		return append(o.dst, '}')
 	}
@@ -237,7 +242,6 @@ func appendResponse(dst []byte, r *Response, err error, mismatch bool) []byte {
 	case LayoutServerID:
 		if err == nil {
 			o.hex("server_id", r.Data)
-			o.bool("run_indicator", r.RunIndicator == 0xFF)
 		}
 	case LayoutFileReadResponse, LayoutFileWrite:
 		if err == nil {

@@ -95,10 +95,12 @@ func parseHeader(b []byte) (ADU, error) {
 	return a, nil
 }
 
-// plausible reports whether b (at least HeaderLen+1 bytes) starts with a
-// header a resynchronising Framer should lock onto: protocol id 0, a sane
-// length and a function code that is public, or an exception of one with a
-// defined exception code when the byte is there.
+// plausible reports whether b (at least probeLen bytes) starts with a header
+// a resynchronising Framer should lock onto: protocol id 0, a sane length, a
+// function code other than 0 and, for an exception, exactly one byte of
+// data. Vendor codes (UMAS 90) count, or a Schneider PLC's connection could
+// never be picked up again; a false lock inside register data is caught by
+// the probation that follows it.
 func plausible(b []byte) bool {
 	if b[2] != 0 || b[3] != 0 {
 		return false
@@ -108,12 +110,11 @@ func plausible(b []byte) bool {
 		return false
 	}
 	fc := FunctionCode(b[HeaderLen])
-	if !fc.Known() {
+	if fc == 0 {
 		return false
 	}
 	if fc.IsException() {
-		// An exception PDU is exactly fc + code.
-		return l == 3
+		return l == 3 // unit id, function code, exception code
 	}
 	return true
 }
@@ -131,6 +132,13 @@ const resyncLimit = 64 << 10
 // boundary, as it does after a SYN. Call Resync for a connection picked up
 // mid-stream and after a gap.
 type Framer struct {
+	// Strict makes every bad header fatal, as in Zeek's grammar. By
+	// default a stream that has already framed trustAfter good ADUs is
+	// known to be Modbus, and a bad header there (a device's malformed
+	// frame, a look-alike after a resync) costs a resynchronisation, counted
+	// in Desyncs, instead of the whole connection.
+	Strict bool
+
 	buf [MaxADULen]byte
 	n   int // bytes buffered in buf: a partial ADU, or in resync a tail of < probeLen bytes
 
@@ -144,8 +152,14 @@ type Framer struct {
 	scanned   int    // bytes skipped in the current resync
 	skipped   uint64 // bytes skipped in all resyncs
 	frames    uint64
+	good      int // ADUs framed since Reset, capped at trustAfter
+	desyncs   uint64
 	failErr   error
 }
+
+// trustAfter is how many ADUs a stream must frame before a bad header is
+// treated as a glitch rather than proof that the stream is not Modbus.
+const trustAfter = 4
 
 // probeLen is how many bytes plausible needs: the header and function code.
 const probeLen = HeaderLen + 1
@@ -153,16 +167,21 @@ const probeLen = HeaderLen + 1
 // Reset discards any partial ADU and returns to strict mode: the next byte
 // fed must start an ADU. Use it when a connection starts anew.
 func (f *Framer) Reset() {
+	f.clear()
+	f.good = 0
+}
+
+func (f *Framer) clear() {
 	f.n, f.resync, f.probation, f.sinceLock, f.scanned, f.failErr = 0, false, false, 0, 0, nil
 }
 
 // Resync discards any partial ADU and makes the Framer scan the bytes that
-// follow for a plausible MBAP header (protocol id 0, length 2..254, a public
-// function code) instead of failing on the first bad one. It returns to
+// follow for a plausible MBAP header (protocol id 0, length 2..254, a
+// function code; see plausible) instead of failing on the first bad one. It returns to
 // strict mode once two ADUs in a row have framed cleanly. Use it after a gap
 // and for a connection picked up mid-stream.
 func (f *Framer) Resync() {
-	f.Reset()
+	f.clear()
 	f.resync, f.probation = true, true
 }
 
@@ -172,6 +191,10 @@ func (f *Framer) Resyncing() bool { return f.resync }
 // Skipped returns how many bytes resynchronisation has discarded so far.
 func (f *Framer) Skipped() uint64 { return f.skipped }
 
+// Desyncs returns how many bad headers a trusted stream has survived by
+// resynchronising (always 0 when Strict). Each one is worth an anomaly.
+func (f *Framer) Desyncs() uint64 { return f.desyncs }
+
 // Frames returns how many ADUs the Framer has emitted.
 func (f *Framer) Frames() uint64 { return f.frames }
 
@@ -180,10 +203,10 @@ func (f *Framer) Frames() uint64 { return f.frames }
 // buffer and is valid only until emit returns.
 //
 // Feed returns an error wrapping ErrNotModbus when a header fails the sanity
-// checks (strict mode) or no plausible header turns up within resyncLimit
-// bytes (resync mode); the ADUs before the bad header have been emitted. A
-// failed Framer consumes nothing until Reset or Resync, and every Feed
-// returns the same error.
+// checks before the stream is trusted (or at any point when Strict), or when
+// no plausible header turns up within resyncLimit bytes of a resync; the
+// ADUs before the bad header have been emitted. A failed Framer consumes
+// nothing until Reset or Resync, and every Feed returns the same error.
 func (f *Framer) Feed(data []byte, emit func(ADU)) error {
 	if f.failErr != nil {
 		return f.failErr
@@ -228,6 +251,9 @@ func (f *Framer) Feed(data []byte, emit func(ADU)) error {
 
 func (f *Framer) emit(adu ADU, emit func(ADU)) {
 	f.frames++
+	if f.good < trustAfter {
+		f.good++
+	}
 	if f.probation && !f.resync {
 		if f.sinceLock++; f.sinceLock >= 2 {
 			f.probation = false
@@ -236,12 +262,17 @@ func (f *Framer) emit(adu ADU, emit func(ADU)) {
 	emit(adu)
 }
 
-// retry turns a header failure during probation back into a resync.
+// retry turns a header failure into a resync when the lock that led to it
+// is still on probation or, unless Strict, when the stream is trusted.
 func (f *Framer) retry() bool {
-	if !f.probation {
+	switch {
+	case f.probation:
+	case !f.Strict && f.good >= trustAfter:
+		f.desyncs++
+	default:
 		return false
 	}
-	f.n, f.resync, f.sinceLock = 0, true, 0
+	f.n, f.resync, f.probation, f.sinceLock, f.scanned = 0, true, true, 0, 0
 	return true
 }
 

@@ -14,14 +14,14 @@ var ErrMalformed = errors.New("modbus: malformed pdu")
 
 // Preallocated so that hostile traffic cannot make decoding allocate.
 var (
-	errLength    = &decodeError{"data length does not match the function's layout"}
+	errShort     = &decodeError{"data too short for the function's layout"}
+	errLength    = &decodeError{"unexpected bytes after the function's layout"}
 	errByteCount = &decodeError{"byte count does not match the data"}
 	errQuantity  = &decodeError{"byte count does not match the quantity"}
 	errCoilValue = &decodeError{"write single coil value is neither 0xFF00 nor 0x0000"}
 	errFile      = &decodeError{"malformed file record sub-request"}
 	errObjects   = &decodeError{"malformed device identification object list"}
 	errException = &decodeError{"exception response must carry exactly one byte"}
-	errEmpty     = &decodeError{"empty pdu"}
 )
 
 type decodeError struct{ msg string }
@@ -335,12 +335,14 @@ type Response struct {
 	Status          uint16      // FC 7 output data, FC 11 and 12 status
 	EventCount      uint16      // FC 11, 12
 	MessageCount    uint16      // FC 12
-	RunIndicator    uint8       // FC 17: 0x00 off, 0xFF on
 	AndMask, OrMask uint16      // FC 22
 	MEI             MEIType
 	DeviceID        DeviceID
 	Files           FileRecords
-	// Data is FC 8's echoed data, FC 12's event bytes, FC 17's server id,
+	// Data is FC 8's echoed data, FC 12's event bytes, FC 17's data (server
+	// id, run indicator and additional data: the server id's length is
+	// device specific, so the run indicator cannot be located in general,
+	// MAP V1.1b3, 6.13),
 	// the MEI data of FC 43 other than MEI 14, and the whole data of codes
 	// that are not public.
 	Data []byte
@@ -372,7 +374,7 @@ func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
 		}
 	case LayoutAddrQty:
 		if len(data) < 4 {
-			return r, errLength
+			return r, errShort
 		}
 		r.Address, r.Quantity = be16(data), be16(data[2:])
 		if len(data) != 4 {
@@ -380,7 +382,7 @@ func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
 		}
 	case LayoutAddrValue:
 		if len(data) < 4 {
-			return r, errLength
+			return r, errShort
 		}
 		r.Address = be16(data)
 		if isBits {
@@ -396,10 +398,7 @@ func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
 		}
 	case LayoutWriteBits, LayoutWriteRegs:
 		if len(data) < 5 {
-			if len(data) >= 4 {
-				r.Address, r.Quantity = be16(data), be16(data[2:])
-			}
-			return r, errLength
+			return r, errShort
 		}
 		r.Address, r.Quantity = be16(data), be16(data[2:])
 		bc := int(data[4])
@@ -419,12 +418,12 @@ func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
 		}
 	case LayoutDiag:
 		if len(data) < 2 {
-			return r, errLength
+			return r, errShort
 		}
 		r.SubFunction, r.Data = SubFunction(be16(data)), data[2:]
 	case LayoutFileReadRequest, LayoutFileWrite:
 		if len(data) < 1 {
-			return r, errLength
+			return r, errShort
 		}
 		if int(data[0]) != len(data)-1 {
 			return r, errByteCount
@@ -435,7 +434,7 @@ func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
 		r.Files = FileRecords{raw: data[1:], layout: e.req}
 	case LayoutMaskWrite:
 		if len(data) < 6 {
-			return r, errLength
+			return r, errShort
 		}
 		r.Address, r.AndMask, r.OrMask = be16(data), be16(data[2:]), be16(data[4:])
 		if len(data) != 6 {
@@ -443,7 +442,7 @@ func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
 		}
 	case LayoutReadWrite:
 		if len(data) < 9 {
-			return r, errLength
+			return r, errShort
 		}
 		r.Address, r.Quantity = be16(data), be16(data[2:])
 		r.WriteAddress, r.WriteQuantity = be16(data[4:]), be16(data[6:])
@@ -457,7 +456,7 @@ func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
 		r.Values = registers(data[9:])
 	case LayoutFIFOPointer:
 		if len(data) < 2 {
-			return r, errLength
+			return r, errShort
 		}
 		r.Address = be16(data)
 		if len(data) != 2 {
@@ -465,7 +464,7 @@ func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
 		}
 	case LayoutMEI:
 		if len(data) < 1 {
-			return r, errLength
+			return r, errShort
 		}
 		r.MEI = MEIType(data[0])
 		if r.MEI != MEIReadDeviceID {
@@ -473,7 +472,7 @@ func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
 			break
 		}
 		if len(data) < 3 {
-			return r, errLength
+			return r, errShort
 		}
 		r.DeviceID.ReadCode, r.DeviceID.ObjectID = ReadDeviceIDCode(data[1]), data[2]
 		if len(data) != 3 {
@@ -506,7 +505,7 @@ func DecodeResponse(fc FunctionCode, data []byte) (Response, error) {
 	switch e.resp {
 	case LayoutAddrQty:
 		if len(data) < 4 {
-			return r, errLength
+			return r, errShort
 		}
 		r.Address, r.Quantity = be16(data), be16(data[2:])
 		if len(data) != 4 {
@@ -514,7 +513,7 @@ func DecodeResponse(fc FunctionCode, data []byte) (Response, error) {
 		}
 	case LayoutAddrValue:
 		if len(data) < 4 {
-			return r, errLength
+			return r, errShort
 		}
 		r.Address = be16(data)
 		if isBits {
@@ -530,7 +529,7 @@ func DecodeResponse(fc FunctionCode, data []byte) (Response, error) {
 		}
 	case LayoutReadBits, LayoutReadRegs:
 		if len(data) < 1 {
-			return r, errLength
+			return r, errShort
 		}
 		bc := int(data[0])
 		if len(data) != 1+bc {
@@ -551,12 +550,12 @@ func DecodeResponse(fc FunctionCode, data []byte) (Response, error) {
 		r.Status = uint16(data[0])
 	case LayoutDiag:
 		if len(data) < 2 {
-			return r, errLength
+			return r, errShort
 		}
 		r.SubFunction, r.Data = SubFunction(be16(data)), data[2:]
 	case LayoutEventCounter:
 		if len(data) < 4 {
-			return r, errLength
+			return r, errShort
 		}
 		r.Status, r.EventCount = be16(data), be16(data[2:])
 		if len(data) != 4 {
@@ -564,7 +563,7 @@ func DecodeResponse(fc FunctionCode, data []byte) (Response, error) {
 		}
 	case LayoutEventLog:
 		if len(data) < 7 {
-			return r, errLength
+			return r, errShort
 		}
 		r.Status, r.EventCount, r.MessageCount = be16(data[1:]), be16(data[3:]), be16(data[5:])
 		if int(data[0]) != len(data)-1 {
@@ -572,16 +571,16 @@ func DecodeResponse(fc FunctionCode, data []byte) (Response, error) {
 		}
 		r.Data = data[7:]
 	case LayoutServerID:
-		if len(data) < 2 {
-			return r, errLength
+		if len(data) < 1 {
+			return r, errShort
 		}
 		if int(data[0]) != len(data)-1 {
 			return r, errByteCount
 		}
-		r.Data, r.RunIndicator = data[1:len(data)-1], data[len(data)-1]
+		r.Data = data[1:]
 	case LayoutFileReadResponse, LayoutFileWrite:
 		if len(data) < 1 {
-			return r, errLength
+			return r, errShort
 		}
 		if int(data[0]) != len(data)-1 {
 			return r, errByteCount
@@ -592,7 +591,7 @@ func DecodeResponse(fc FunctionCode, data []byte) (Response, error) {
 		r.Files = FileRecords{raw: data[1:], layout: e.resp}
 	case LayoutMaskWrite:
 		if len(data) < 6 {
-			return r, errLength
+			return r, errShort
 		}
 		r.Address, r.AndMask, r.OrMask = be16(data), be16(data[2:]), be16(data[4:])
 		if len(data) != 6 {
@@ -600,7 +599,7 @@ func DecodeResponse(fc FunctionCode, data []byte) (Response, error) {
 		}
 	case LayoutFIFO:
 		if len(data) < 4 {
-			return r, errLength
+			return r, errShort
 		}
 		bc, cnt := int(be16(data)), int(be16(data[2:]))
 		r.Quantity = uint16(cnt)
@@ -613,7 +612,7 @@ func DecodeResponse(fc FunctionCode, data []byte) (Response, error) {
 		r.Values = registers(data[4:])
 	case LayoutMEI:
 		if len(data) < 1 {
-			return r, errLength
+			return r, errShort
 		}
 		r.MEI = MEIType(data[0])
 		if r.MEI != MEIReadDeviceID {
@@ -632,7 +631,7 @@ func DecodeResponse(fc FunctionCode, data []byte) (Response, error) {
 // objects, objects (MAP V1.1b3, 6.21).
 func decodeDeviceID(d *DeviceID, b []byte) error {
 	if len(b) < 5 {
-		return errLength
+		return errShort
 	}
 	d.ReadCode, d.Conformity, d.MoreFollows, d.NextObjectID = ReadDeviceIDCode(b[0]), b[1], b[2] == 0xFF, b[3]
 	n := int(b[4])
