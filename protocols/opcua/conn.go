@@ -1,7 +1,13 @@
 package opcua
 
 import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"time"
+
+	"github.com/gopcua/opcua/id"
+	"github.com/gopcua/opcua/ua"
 )
 
 // Config bounds the work and memory of one Conn. Zero fields take the
@@ -61,22 +67,86 @@ type Stats struct {
 // Conn is the OPC UA state of one TCP connection: reassembly, secure channel,
 // sessions and request/response pairing. It is fed chunks (Client, Server)
 // or raw stream bytes (FeedClient, FeedServer, which use internal Framers).
+// Time only comes from the packet timestamps given to it.
 type Conn struct {
 	cfg  Config
 	emit func(*Message)
 	fr   [2]*Framer
 	st   Stats
 	ch   Channel
+
+	dirs [2]dirState
+	// maxMsg and maxChunks are per direction: an ACK bounds what the
+	// client sends, a HEL what the server sends (OPC 10000-6 §7.1.2.3-4).
+	maxMsg    [2]int
+	maxChunks [2]int
+
+	pending map[uint64]*pending
+	order   []pendingRef
+	head    int
+	seq     uint64
+	// opn is an encrypted OpenSecureChannel request, whose request id is
+	// ciphertext: it pairs with the next OPN from the server.
+	opn *Message
+
+	// sessions maps an AuthenticationToken to the session it belongs to.
+	// Sessions are copied on write, so a *Session handed out in a Message
+	// never changes afterwards.
+	sessions map[string]*Session
+
+	// Security mode inference (OPC 10000-6 §6.7.2: with a policy other than
+	// None the OPN is encrypted, so its SecurityMode is unreadable).
+	sigLen     int
+	plainFails int
 }
+
+type dirState struct {
+	partial map[uint32]*partial // by request id
+	enc     *partial            // encrypted chunks (request id unreadable)
+}
+
+type partial struct {
+	buf    []byte
+	chunks int
+	size   int
+	t      time.Time
+}
+
+type pending struct {
+	m   *Message
+	seq uint64
+}
+
+type pendingRef struct {
+	key uint64
+	seq uint64
+}
+
+// Limits on per-connection tables.
+const (
+	maxPartials = 64
+	maxSessions = 64
+)
+
+// Security policy URIs (OPC 10000-7).
+const (
+	PolicyNone = "http://opcfoundation.org/UA/SecurityPolicy#None"
+)
 
 // NewConn returns a Conn that calls emit for each completed Message.
 func NewConn(cfg Config, emit func(*Message)) *Conn {
 	cfg.defaults()
-	return &Conn{
-		cfg:  cfg,
-		emit: emit,
-		fr:   [2]*Framer{NewFramer(cfg.MaxChunkSize), NewFramer(cfg.MaxChunkSize)},
+	c := &Conn{
+		cfg:      cfg,
+		emit:     emit,
+		fr:       [2]*Framer{NewFramer(cfg.MaxChunkSize), NewFramer(cfg.MaxChunkSize)},
+		pending:  make(map[uint64]*pending),
+		sessions: make(map[string]*Session),
 	}
+	for d := range c.maxMsg {
+		c.maxMsg[d], c.maxChunks[d] = cfg.MaxMessageSize, cfg.MaxChunkCount
+	}
+	return c
 }
 
 // Client processes a chunk sent by the client, seen at packet time ts.
@@ -97,7 +167,7 @@ func (c *Conn) FeedServer(data []byte, ts time.Time) error {
 }
 
 // Gap tells the Conn that bytes were lost in one direction (fromServer
-// false: client to server): its Framer resynchronises and partial
+// false: client to server): its Framer resynchronises and the partial
 // multi-chunk messages of that direction are dropped.
 func (c *Conn) Gap(fromServer bool) {
 	d := 0
@@ -105,6 +175,7 @@ func (c *Conn) Gap(fromServer bool) {
 		d = 1
 	}
 	c.fr[d].Reset()
+	c.dirs[d] = dirState{}
 }
 
 // MidStream tells the Conn that the connection was picked up without its
@@ -115,12 +186,42 @@ func (c *Conn) MidStream() {
 }
 
 // Expire emits, unpaired, the requests older than PendingTimeout at packet
-// time now.
-func (c *Conn) Expire(now time.Time) {}
+// time now. Chunks call it too, so a steady stream needs no extra calls.
+func (c *Conn) Expire(now time.Time) {
+	for c.head < len(c.order) {
+		r := c.order[c.head]
+		p, ok := c.pending[r.key]
+		if !ok || p.seq != r.seq {
+			c.head++ // stale reference: already paired or replaced
+			continue
+		}
+		if now.Sub(p.m.Time) < c.cfg.PendingTimeout {
+			break
+		}
+		c.head++
+		delete(c.pending, r.key)
+		c.st.Expired++
+		c.send(p.m)
+	}
+	c.compact()
+}
 
-// Close emits every pending request unpaired; the Conn must not be used
-// afterwards.
-func (c *Conn) Close(ts time.Time) {}
+// Close emits every pending request unpaired, oldest first. The Conn must
+// not be used afterwards.
+func (c *Conn) Close(ts time.Time) {
+	for ; c.head < len(c.order); c.head++ {
+		r := c.order[c.head]
+		if p, ok := c.pending[r.key]; ok && p.seq == r.seq {
+			delete(c.pending, r.key)
+			c.send(p.m)
+		}
+	}
+	c.order, c.head = c.order[:0], 0
+	if c.opn != nil {
+		c.send(c.opn)
+		c.opn = nil
+	}
+}
 
 // Stats returns the counters.
 func (c *Conn) Stats() Stats {
@@ -130,4 +231,430 @@ func (c *Conn) Stats() Stats {
 	return s
 }
 
-func (c *Conn) chunk(dir int, ch *Chunk, ts time.Time) {}
+// Channel returns the current secure channel state.
+func (c *Conn) Channel() Channel { return c.ch }
+
+func (c *Conn) compact() {
+	if c.head > 64 && c.head > len(c.order)/2 {
+		n := copy(c.order, c.order[c.head:])
+		c.order, c.head = c.order[:n], 0
+	}
+}
+
+// send emits m and counts it.
+func (c *Conn) send(m *Message) {
+	if m.Session == nil && m.Request != nil {
+		m.Session = c.session(m.Request.authToken)
+	}
+	c.st.Messages++
+	if m.Request != nil && m.Response != nil {
+		c.st.Paired++
+	} else if m.Type == TypeMSG || m.Type == TypeOPN {
+		c.st.Unpaired++
+	}
+	c.emit(m)
+}
+
+func (c *Conn) chunk(dir int, ch *Chunk, ts time.Time) {
+	if c.head < len(c.order) {
+		c.Expire(ts)
+	}
+	switch ch.Type {
+	case TypeHEL, TypeACK:
+		h, err := parseHello(ch.Body, ch.Type == TypeHEL)
+		if err != nil {
+			c.st.DecodeErrors++
+		}
+		if ch.Type == TypeACK {
+			c.limit(0, h) // the server's limits bound what the client sends
+		} else {
+			c.limit(1, h)
+		}
+		c.send(&Message{Type: ch.Type, Time: ts, FromServer: dir == 1, Channel: c.ch, Hello: h, RequestSize: len(ch.Raw)})
+	case TypeERR:
+		e := &Error{}
+		if len(ch.Body) >= 4 {
+			e.Status = ua.StatusCode(binary.LittleEndian.Uint32(ch.Body))
+			r, _, _ := readByteString(ch.Body[4:], 4096)
+			e.Reason = string(r)
+		}
+		c.send(&Message{Type: TypeERR, Time: ts, FromServer: dir == 1, Channel: c.ch, Error: e, RequestSize: len(ch.Raw)})
+	case TypeRHE:
+		r := &ReverseHello{}
+		u, rest, _ := readByteString(ch.Body, 4096)
+		e, _, _ := readByteString(rest, 4096)
+		r.ServerURI, r.EndpointURL = string(u), string(e)
+		c.send(&Message{Type: TypeRHE, Time: ts, FromServer: dir == 1, Channel: c.ch, ReverseHello: r, RequestSize: len(ch.Raw)})
+	case TypeOPN:
+		c.open(dir, ch, ts)
+	case TypeMSG, TypeCLO:
+		c.secure(dir, ch, ts)
+	}
+}
+
+// limit applies a HEL/ACK's MaxMessageSize and MaxChunkCount (0: no limit)
+// to direction d.
+func (c *Conn) limit(d int, h *Hello) {
+	if h.MaxMessageSize > 0 && int(h.MaxMessageSize) < c.cfg.MaxMessageSize {
+		c.maxMsg[d] = int(h.MaxMessageSize)
+	}
+	if h.MaxChunkCount > 0 && int(h.MaxChunkCount) < c.cfg.MaxChunkCount {
+		c.maxChunks[d] = int(h.MaxChunkCount)
+	}
+}
+
+var errHelloShort = errors.New("opcua: HEL/ACK body too short")
+
+// parseHello reads HEL (OPC 10000-6 §7.1.2.3) or ACK (§7.1.2.4).
+func parseHello(b []byte, hel bool) (*Hello, error) {
+	h := &Hello{}
+	if len(b) < 20 {
+		return h, errHelloShort
+	}
+	h.ProtocolVersion = binary.LittleEndian.Uint32(b)
+	h.ReceiveBufferSize = binary.LittleEndian.Uint32(b[4:])
+	h.SendBufferSize = binary.LittleEndian.Uint32(b[8:])
+	h.MaxMessageSize = binary.LittleEndian.Uint32(b[12:])
+	h.MaxChunkCount = binary.LittleEndian.Uint32(b[16:])
+	if hel {
+		u, _, err := readByteString(b[20:], 4096)
+		if err != nil {
+			return h, err
+		}
+		h.EndpointURL = string(u)
+	}
+	return h, nil
+}
+
+// sigLenFor is the symmetric signature length of a policy (OPC 10000-7:
+// HMAC-SHA1 for Basic128Rsa15 and Basic256, HMAC-SHA256 for the others), or
+// 0 when unknown.
+func sigLenFor(policy string) int {
+	switch policy {
+	case "http://opcfoundation.org/UA/SecurityPolicy#Basic128Rsa15", "http://opcfoundation.org/UA/SecurityPolicy#Basic256":
+		return 20
+	case "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256",
+		"http://opcfoundation.org/UA/SecurityPolicy#Aes128_Sha256_RsaOaep",
+		"http://opcfoundation.org/UA/SecurityPolicy#Aes256_Sha256_RsaPss":
+		return 32
+	}
+	return 0
+}
+
+// open handles an OPN chunk (OPC 10000-6 §6.7.4): the asymmetric security
+// header is always plaintext; the body is plaintext only under policy None.
+func (c *Conn) open(dir int, ch *Chunk, ts time.Time) {
+	policy := string(ch.SecurityPolicyURI)
+	if dir == 0 {
+		if policy != c.ch.SecurityPolicy {
+			// A new channel (or the first one seen): forget the mode.
+			c.ch.Mode, c.ch.ModeInferred, c.plainFails = ModeUnknown, false, 0
+			c.sigLen = sigLenFor(policy)
+		}
+		c.ch.SecurityPolicy = policy
+		c.ch.SenderThumbprint, c.ch.SenderSubject = certInfo(ch.SenderCertificate)
+		c.ch.ReceiverThumbprint = hex.EncodeToString(ch.ReceiverThumbprint)
+	} else {
+		if c.ch.SecurityPolicy == "" {
+			c.ch.SecurityPolicy = policy
+			c.sigLen = sigLenFor(policy)
+		}
+		c.ch.ServerThumbprint, c.ch.ServerSubject = certInfo(ch.SenderCertificate)
+		if ch.SecureChannelID != 0 {
+			c.ch.ID = ch.SecureChannelID
+		}
+	}
+	if policy == PolicyNone || policy == "" {
+		if policy == PolicyNone {
+			c.ch.Mode, c.ch.ModeInferred = ModeNone, false
+		}
+		c.plain(dir, ch, ts)
+		return
+	}
+	// Encrypted OPN: metadata only, paired first-in first-out.
+	if ch.ChunkType != ChunkFinal {
+		return // certificate chains may span chunks; count the final one
+	}
+	c.st.EncryptedBodies++
+	svc := &Service{ID: idOpenSecureChannelRequest, Name: "OpenSecureChannelRequest", DecodeError: ErrEncrypted.Error()}
+	if dir == 0 {
+		if c.opn != nil {
+			c.send(c.opn)
+		}
+		c.opn = &Message{Type: TypeOPN, Time: ts, Request: svc, RequestSize: len(ch.Raw), Encrypted: true}
+		return
+	}
+	svc.ID, svc.Name = idOpenSecureChannelResponse, "OpenSecureChannelResponse"
+	m := c.opn
+	c.opn = nil
+	if m == nil {
+		m = &Message{Type: TypeOPN, Time: ts, FromServer: true, Encrypted: true}
+	}
+	m.Response, m.ResponseTime, m.ResponseSize = svc, ts, len(ch.Raw)
+	m.Channel = c.ch
+	c.send(m)
+}
+
+// secure handles MSG and CLO chunks.
+func (c *Conn) secure(dir int, ch *Chunk, ts time.Time) {
+	if ch.SecureChannelID != 0 {
+		c.ch.ID = ch.SecureChannelID
+	}
+	c.ch.TokenID = ch.TokenID
+	if c.ch.Mode == ModeSignAndEncrypt {
+		c.encrypted(dir, ch, ts)
+		return
+	}
+	c.plain(dir, ch, ts)
+}
+
+// encrypted accounts for a chunk whose sequence header and body are
+// ciphertext: the chunk type (plaintext) still delimits messages.
+func (c *Conn) encrypted(dir int, ch *Chunk, ts time.Time) {
+	d := &c.dirs[dir]
+	switch ch.ChunkType {
+	case ChunkAbort:
+		d.enc = nil
+		c.st.Aborted++
+		return
+	case ChunkIntermediate:
+		if d.enc == nil {
+			d.enc = &partial{t: ts}
+		}
+		d.enc.chunks++
+		d.enc.size += len(ch.Raw)
+		return
+	}
+	size, t0 := len(ch.Raw), ts
+	if d.enc != nil {
+		size += d.enc.size
+		t0 = d.enc.t
+		d.enc = nil
+	}
+	c.st.EncryptedBodies++
+	svc := &Service{DecodeError: ErrEncrypted.Error()}
+	m := &Message{Type: ch.Type, Time: t0, FromServer: dir == 1, Channel: c.ch, Encrypted: true}
+	if dir == 0 {
+		m.Request, m.RequestSize = svc, size
+	} else {
+		m.Response, m.ResponseSize = svc, size
+	}
+	c.send(m)
+}
+
+// plain reassembles a plaintext (or possibly plaintext: mode unknown)
+// chunk per request id (OPC 10000-6 §6.7.2.4) and completes the message on
+// its final chunk.
+func (c *Conn) plain(dir int, ch *Chunk, ts time.Time) {
+	d := &c.dirs[dir]
+	key := ch.RequestID
+	switch ch.ChunkType {
+	case ChunkAbort:
+		if d.partial[key] != nil {
+			delete(d.partial, key)
+		}
+		c.st.Aborted++
+		return
+	case ChunkIntermediate:
+		p := d.partial[key]
+		if p == nil {
+			if len(d.partial) >= maxPartials {
+				c.st.Oversize++
+				return
+			}
+			if d.partial == nil {
+				d.partial = make(map[uint32]*partial)
+			}
+			p = &partial{t: ts}
+			d.partial[key] = p
+		}
+		body := ch.Body
+		if c.ch.Mode == ModeSign && c.sigLen > 0 && len(body) >= c.sigLen {
+			body = body[:len(body)-c.sigLen] // each chunk is signed
+		}
+		p.buf = append(p.buf, body...)
+		p.chunks++
+		p.size += len(ch.Raw)
+		if p.size > c.maxMsg[dir] || p.chunks > c.maxChunks[dir] {
+			delete(d.partial, key)
+			c.st.Oversize++
+		}
+		return
+	}
+	body, size, t0, chunks := ch.Body, len(ch.Raw), ts, 1
+	if p := d.partial[key]; p != nil {
+		delete(d.partial, key)
+		body = append(p.buf, body...)
+		size += p.size
+		t0 = p.t
+		chunks += p.chunks
+		if size > c.maxMsg[dir] || chunks > c.maxChunks[dir] {
+			c.st.Oversize++
+			return
+		}
+	}
+	c.complete(dir, ch, body, size, t0, ts)
+}
+
+// complete decodes a reassembled plaintext body and pairs it.
+func (c *Conn) complete(dir int, ch *Chunk, body []byte, size int, t0, ts time.Time) {
+	svc, _, used, err := decodeBody(body, c.cfg.MaxDecodeSize)
+	if err != nil {
+		if errors.Is(err, errPanic) {
+			c.st.CodecPanics++
+		}
+		if ch.Type == TypeMSG && c.ch.Mode == ModeUnknown && c.inferEncrypted() {
+			// The body was ciphertext after all: report metadata only.
+			c.st.EncryptedBodies++
+			svc = &Service{DecodeError: ErrEncrypted.Error()}
+			m := &Message{Type: ch.Type, Time: t0, FromServer: dir == 1, Channel: c.ch, Encrypted: true}
+			if dir == 0 {
+				m.Request, m.RequestSize = svc, size
+			} else {
+				m.Response, m.ResponseSize = svc, size
+			}
+			c.send(m)
+			return
+		}
+		c.st.DecodeErrors++
+	} else if ch.Type == TypeMSG && c.ch.Mode == ModeUnknown && used >= 0 {
+		c.inferPlain(len(body) - used)
+	}
+	key := uint64(ch.SecureChannelID)<<32 | uint64(ch.RequestID)
+	if ch.Type == TypeOPN {
+		// The first OpenSecureChannelRequest carries channel id 0, its
+		// response the new id: pair OPN by request id alone.
+		key = uint64(ch.RequestID) | 1<<63
+	}
+	if dir == 0 {
+		m := &Message{Type: ch.Type, Time: t0, Channel: c.ch, Request: svc, RequestID: ch.RequestID, RequestSize: size}
+		if ch.Type == TypeCLO {
+			m.Session = c.session(svc.authToken)
+			c.send(m)
+			return
+		}
+		c.addPending(key, m)
+		return
+	}
+	var m *Message
+	if p, ok := c.pending[key]; ok {
+		delete(c.pending, key)
+		m = p.m
+	} else {
+		m = &Message{Type: ch.Type, Time: t0, FromServer: true, RequestID: ch.RequestID}
+	}
+	m.Response, m.ResponseTime, m.ResponseSize = svc, ts, size
+	c.track(m)
+	m.Channel = c.ch
+	c.send(m)
+}
+
+// inferPlain records that a body decoded as plaintext with trailing bytes
+// left over: none means policy None, some means a signature (Sign).
+func (c *Conn) inferPlain(trailing int) {
+	c.plainFails = 0
+	switch {
+	case c.ch.SecurityPolicy != "" && c.ch.SecurityPolicy != PolicyNone:
+		c.ch.Mode, c.ch.ModeInferred = ModeSign, true
+		if c.sigLen == 0 && trailing > 0 {
+			c.sigLen = trailing
+		}
+	case trailing == 0:
+		c.ch.Mode, c.ch.ModeInferred = ModeNone, true
+	default:
+		c.ch.Mode, c.ch.ModeInferred = ModeSign, true
+		c.sigLen = trailing
+	}
+}
+
+// inferEncrypted records a body that did not decode while the mode is
+// unknown; after two in a row (one could be a codec gap) with no success,
+// the channel is taken to encrypt.
+func (c *Conn) inferEncrypted() bool {
+	c.plainFails++
+	if c.plainFails >= 2 || (c.ch.SecurityPolicy != "" && c.ch.SecurityPolicy != PolicyNone) {
+		c.ch.Mode, c.ch.ModeInferred = ModeSignAndEncrypt, true
+		return true
+	}
+	return false
+}
+
+func (c *Conn) addPending(key uint64, m *Message) {
+	if old, ok := c.pending[key]; ok {
+		delete(c.pending, key) // request id reused before a response
+		c.send(old.m)
+	}
+	for len(c.pending) >= c.cfg.MaxPending && c.head < len(c.order) {
+		r := c.order[c.head]
+		c.head++
+		if p, ok := c.pending[r.key]; ok && p.seq == r.seq {
+			delete(c.pending, r.key)
+			c.st.Evicted++
+			c.send(p.m)
+		}
+	}
+	c.seq++
+	c.pending[key] = &pending{m: m, seq: c.seq}
+	c.order = append(c.order, pendingRef{key: key, seq: c.seq})
+	c.compact()
+}
+
+// session returns the session of an authentication token, creating a
+// stub for a session whose CreateSession was not seen (mid-session
+// pickup), or nil for no token.
+func (c *Conn) session(token string) *Session {
+	if token == "" {
+		return nil
+	}
+	if s := c.sessions[token]; s != nil {
+		return s
+	}
+	s := &Session{AuthenticationToken: token}
+	c.store(s)
+	return s
+}
+
+func (c *Conn) store(s *Session) {
+	if _, ok := c.sessions[s.AuthenticationToken]; !ok && len(c.sessions) >= maxSessions {
+		for k := range c.sessions { // evict an arbitrary one
+			delete(c.sessions, k)
+			break
+		}
+	}
+	c.sessions[s.AuthenticationToken] = s
+}
+
+// track updates the session table from a completed exchange and links the
+// message to its session (OPC 10000-4 §5.6).
+func (c *Conn) track(m *Message) {
+	rq, rs := m.Request, m.Response
+	if rq == nil {
+		return
+	}
+	good := rs != nil && rs.Decoded && rs.Status == ua.StatusGood
+	switch rq.ID {
+	case id.CreateSessionRequest_Encoding_DefaultBinary:
+		if good && rq.SessionInfo != nil && rs.SessionInfo != nil && rs.SessionInfo.AuthenticationToken != "" {
+			s := *rq.SessionInfo
+			s.ID, s.AuthenticationToken = rs.SessionInfo.ID, rs.SessionInfo.AuthenticationToken
+			c.store(&s)
+			m.Session = &s
+			return
+		}
+	case id.ActivateSessionRequest_Encoding_DefaultBinary:
+		if good && rq.authToken != "" && rq.SessionInfo != nil {
+			s := *c.session(rq.authToken) // copy on write
+			s.Identity, s.User, s.CertThumbprint, s.Activated = rq.SessionInfo.Identity, rq.SessionInfo.User, rq.SessionInfo.CertThumbprint, true
+			c.store(&s)
+			m.Session = &s
+			return
+		}
+	case id.CloseSessionRequest_Encoding_DefaultBinary:
+		m.Session = c.session(rq.authToken)
+		if good {
+			delete(c.sessions, rq.authToken)
+		}
+		return
+	}
+	m.Session = c.session(rq.authToken)
+}

@@ -210,6 +210,10 @@ type Service struct {
 	SecureChannel *SecureChannelInfo
 	// SessionInfo carries CreateSession/ActivateSession details.
 	SessionInfo *Session
+
+	// authToken is the request's AuthenticationToken, linking it to a
+	// session.
+	authToken string
 }
 
 // ReadItem is one ReadValueId (OPC 10000-4 §7.29).
