@@ -224,7 +224,12 @@ func (f *Framer) Feed(data []byte, emit func(ADU)) error {
 			rest, err := f.fill(data, emit)
 			if err != nil {
 				if f.retry() {
-					continue // scan data again, the partial is dropped
+					// Scan on from the bad header's second byte:
+					// its last six bytes become the scan tail.
+					f.n = copy(f.buf[:], f.buf[1:HeaderLen])
+					f.note(1)
+					data = rest
+					continue
 				}
 				return f.fail(err)
 			}
@@ -235,7 +240,7 @@ func (f *Framer) Feed(data []byte, emit func(ADU)) error {
 		adu, n, err := ParseADU(data)
 		if err != nil {
 			if f.retry() {
-				continue
+				continue // scan from the bad header on
 			}
 			return f.fail(err)
 		}
