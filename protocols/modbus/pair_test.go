@@ -46,7 +46,7 @@ func TestPairer(t *testing.T) {
 				{true, 5, 1, "10 0064 0002 04 0011 002a", 0},
 				{false, 5, 1, "10 0064 0002", 0},
 			},
-			want: []string{`{"transaction_id":5,"unit_id":1,"function_code":16,"function":"write_multiple_registers","request":{"address":100,"quantity":2,"values":[17,42]},"response":{"address":100,"quantity":2},"latency_us":0}`},
+			want:  []string{`{"transaction_id":5,"unit_id":1,"function_code":16,"function":"write_multiple_registers","request":{"address":100,"quantity":2,"values":[17,42]},"response":{"address":100,"quantity":2},"latency_us":0}`},
 			stats: PairStats{Paired: 1},
 		},
 		{
