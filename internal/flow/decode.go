@@ -1,0 +1,174 @@
+package flow
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// TCP flag bits as they sit in byte 13 of the TCP header (RFC 9293, 3.1).
+const (
+	flagFIN = 0x01
+	flagSYN = 0x02
+	flagRST = 0x04
+	flagACK = 0x10
+)
+
+// Segment is one decoded TCP segment. It is owned by the Decoder and
+// overwritten by the next Decode; Payload aliases the frame.
+type Segment struct {
+	// Src and Dst hold the addresses: IPv4 in the first 4 bytes when V6 is
+	// false, so a Segment can be keyed without allocating.
+	Src, Dst         [16]byte
+	V6               bool
+	SrcPort, DstPort uint16
+	Seq, Ack         uint32
+	Flags            uint8 // flagFIN | flagSYN | flagRST | flagACK bits
+	Payload          []byte
+	// SrcMAC and DstMAC are set when the link type carries them
+	// (Ethernet); HasMAC tells.
+	SrcMAC, DstMAC [6]byte
+	HasMAC         bool
+}
+
+// SYN, ACK, FIN and RST report the segment's control flags.
+func (s *Segment) SYN() bool { return s.Flags&flagSYN != 0 }
+func (s *Segment) ACK() bool { return s.Flags&flagACK != 0 }
+func (s *Segment) FIN() bool { return s.Flags&flagFIN != 0 }
+func (s *Segment) RST() bool { return s.Flags&flagRST != 0 }
+
+// ErrLinkType is wrapped by Decode's error for a link type the Decoder does
+// not handle.
+var ErrLinkType = errors.New("unsupported link type")
+
+// Decoder turns link-layer frames into TCP segments with gopacket's
+// DecodingLayerParser: the layers are preallocated once and reused, so
+// decoding allocates nothing per packet.
+//
+// Handled: Ethernet (with 802.1Q tags, stacked as QinQ/802.1ad), Linux
+// cooked capture v1 and v2, BSD loopback (NULL and OpenBSD LOOP), raw IP
+// (LINKTYPE_RAW and the DLT_RAW values 12 and 14, LINKTYPE_IPV4/IPV6); IPv4
+// and IPv6; TCP. Everything else (ARP, UDP, IPv4 fragments, IPv6 extension
+// headers, LLC) is skipped without an error. TCP checksums are not verified:
+// captures taken on the sending host carry offloaded, not-yet-computed
+// checksums.
+//
+// A Decoder is not safe for concurrent use.
+type Decoder struct {
+	eth   layers.Ethernet
+	sll   layers.LinuxSLL
+	sll2  layers.LinuxSLL2
+	lo    layers.Loopback
+	dot1q layers.Dot1Q
+	ip4   layers.IPv4
+	ip6   layers.IPv6
+	tcp   layers.TCP
+
+	// One parser per first layer; they share the layer values above.
+	pEth, pSLL, pSLL2, pLo, pIP4, pIP6 *gopacket.DecodingLayerParser
+	decoded                            []gopacket.LayerType
+	seg                                Segment
+}
+
+// NewDecoder returns a Decoder ready for every supported link type.
+func NewDecoder() *Decoder {
+	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 8)}
+	all := []gopacket.DecodingLayer{&d.eth, &d.sll, &d.sll2, &d.lo, &d.dot1q, &d.ip4, &d.ip6, &d.tcp}
+	mk := func(first gopacket.LayerType) *gopacket.DecodingLayerParser {
+		p := gopacket.NewDecodingLayerParser(first, all...)
+		// A layer we do not decode (ARP, UDP, a fragment) ends the
+		// walk quietly: the frame just carries no TCP for us.
+		p.IgnoreUnsupported = true
+		return p
+	}
+	d.pEth = mk(layers.LayerTypeEthernet)
+	d.pSLL = mk(layers.LayerTypeLinuxSLL)
+	d.pSLL2 = mk(layers.LayerTypeLinuxSLL2)
+	d.pLo = mk(layers.LayerTypeLoopback)
+	d.pIP4 = mk(layers.LayerTypeIPv4)
+	d.pIP6 = mk(layers.LayerTypeIPv6)
+	return d
+}
+
+// parser picks the parser for a link type; raw IP picks by version nibble.
+func (d *Decoder) parser(data []byte, lt layers.LinkType) *gopacket.DecodingLayerParser {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return d.pEth
+	case layers.LinkTypeLinuxSLL:
+		return d.pSLL
+	case layers.LinkTypeLinuxSLL2:
+		return d.pSLL2
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		return d.pLo
+	case layers.LinkTypeIPv4:
+		return d.pIP4
+	case layers.LinkTypeIPv6:
+		return d.pIP6
+	case layers.LinkTypeRaw, 12, 14:
+		if len(data) == 0 {
+			return d.pIP4 // reports the truncation
+		}
+		if data[0]>>4 == 6 {
+			return d.pIP6
+		}
+		return d.pIP4
+	}
+	return nil
+}
+
+// Decode decodes one frame. It returns (nil, nil) for a frame without TCP,
+// and an error for a malformed or truncated frame (the error allocates; a
+// well-formed frame never does). The Segment is reused by the next call.
+func (d *Decoder) Decode(data []byte, lt layers.LinkType) (*Segment, error) {
+	p := d.parser(data, lt)
+	if p == nil {
+		return nil, fmt.Errorf("%w %d", ErrLinkType, uint32(lt))
+	}
+	if err := p.DecodeLayers(data, &d.decoded); err != nil {
+		return nil, err
+	}
+	s := &d.seg
+	*s = Segment{}
+	gotTCP := false
+	for _, t := range d.decoded {
+		switch t {
+		case layers.LayerTypeEthernet:
+			copy(s.SrcMAC[:], d.eth.SrcMAC)
+			copy(s.DstMAC[:], d.eth.DstMAC)
+			s.HasMAC = true
+		case layers.LayerTypeIPv4:
+			s.V6 = false
+			copy(s.Src[:4], d.ip4.SrcIP)
+			copy(s.Dst[:4], d.ip4.DstIP)
+		case layers.LayerTypeIPv6:
+			s.V6 = true
+			copy(s.Src[:], d.ip6.SrcIP)
+			copy(s.Dst[:], d.ip6.DstIP)
+		case layers.LayerTypeTCP:
+			gotTCP = true
+		}
+	}
+	if !gotTCP {
+		return nil, nil
+	}
+	t := &d.tcp
+	s.SrcPort, s.DstPort = uint16(t.SrcPort), uint16(t.DstPort)
+	s.Seq, s.Ack = t.Seq, t.Ack
+	if t.FIN {
+		s.Flags |= flagFIN
+	}
+	if t.SYN {
+		s.Flags |= flagSYN
+	}
+	if t.RST {
+		s.Flags |= flagRST
+	}
+	if t.ACK {
+		s.Flags |= flagACK
+	}
+	s.Payload = t.Payload
+	return s, nil
+}

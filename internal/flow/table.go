@@ -1,0 +1,449 @@
+package flow
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/sluice-ics/sluice/internal/capture"
+)
+
+// Config bounds the flow table. Zero fields take the defaults below.
+type Config struct {
+	// MaxFlows caps the connections tracked at once (default 65,536). A new
+	// connection beyond it evicts the least recently active one, which is
+	// closed with CloseEvicted and counted.
+	MaxFlows int
+	// MaxBufferedPerFlow caps out-of-order bytes held for one direction of
+	// one connection (default 1 MiB); MaxSegmentsPerFlow caps the
+	// segments (default 1,024). Past either cap the hole before the
+	// buffered data is given up as a gap.
+	MaxBufferedPerFlow int
+	MaxSegmentsPerFlow int
+	// MaxBufferedTotal caps out-of-order bytes held across all
+	// connections (default 64 MiB).
+	MaxBufferedTotal int
+	// IdleTimeout closes a connection with no packet for this long, on
+	// packet time (default 5 minutes, as Zeek's tcp_inactivity_timeout).
+	IdleTimeout time.Duration
+	// GapTimeout gives up a hole in the byte stream that no
+	// retransmission has filled for this long, on packet time (default
+	// 5 s, well past any retransmission timeout).
+	GapTimeout time.Duration
+	// ServerPort reports whether a port is a configured server port (502,
+	// 4840, …). It orients connections picked up without their SYN: the
+	// side on a server port is the server. Without it, or when both or
+	// neither port is one, the lower port is taken as the server.
+	ServerPort func(port uint16) bool
+}
+
+// Defaults for Config's zero fields.
+const (
+	DefaultMaxFlows           = 65536
+	DefaultMaxBufferedPerFlow = 1 << 20
+	DefaultMaxSegmentsPerFlow = 1024
+	DefaultMaxBufferedTotal   = 64 << 20
+	DefaultIdleTimeout        = 5 * time.Minute
+	DefaultGapTimeout         = 5 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	if c.MaxFlows <= 0 {
+		c.MaxFlows = DefaultMaxFlows
+	}
+	if c.MaxBufferedPerFlow <= 0 {
+		c.MaxBufferedPerFlow = DefaultMaxBufferedPerFlow
+	}
+	if c.MaxSegmentsPerFlow <= 0 {
+		c.MaxSegmentsPerFlow = DefaultMaxSegmentsPerFlow
+	}
+	if c.MaxBufferedTotal <= 0 {
+		c.MaxBufferedTotal = DefaultMaxBufferedTotal
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.GapTimeout <= 0 {
+		c.GapTimeout = DefaultGapTimeout
+	}
+	return c
+}
+
+// Stats are the flow table's counters since it was created.
+type Stats struct {
+	Packets uint64 // frames handed to the table
+	Bytes   uint64 // captured bytes of those frames
+	// TCPPackets are frames that decoded to a TCP segment; the rest
+	// carried something else (ARP, UDP, fragments) or failed to decode.
+	TCPPackets   uint64
+	DecodeErrors uint64 // malformed or truncated frames, unsupported link types
+
+	FlowsCreated uint64
+	FlowsActive  uint64 // tracked now
+	FlowsIgnored uint64 // created but of no interest to the factory
+	Evicted      uint64 // closed to respect MaxFlows
+	IdleExpired  uint64 // closed by IdleTimeout
+
+	OutOfOrder      uint64 // segments buffered ahead of a hole
+	Retransmissions uint64 // segments whose bytes (some or all) were already delivered
+	Gaps            uint64 // holes given up (Stream.Gap calls)
+	GapBytes        uint64 // bytes those holes spanned
+	// BytesDropped is payload seen but never delivered: data after a FIN,
+	// far outside the window, or on a connection whose Stream panicked.
+	BytesDropped    uint64
+	BufferedBytes   uint64 // out-of-order bytes held now
+	RecoveredPanics uint64 // Stream calls that panicked (that connection is then ignored)
+}
+
+// Table tracks TCP connections and reassembles their byte streams for the
+// Streams a StreamFactory provides. All time comes from packet timestamps,
+// so replaying a capture gives the same calls in the same order every time.
+//
+// A Table is not safe for concurrent use: feed it from one goroutine.
+type Table struct {
+	cfg     Config
+	factory StreamFactory
+	dec     *Decoder
+	flows   map[flowKey]*flow
+	// LRU list by last packet: head is the most recent. Idle expiry and
+	// eviction take from the tail.
+	head, tail *flow
+	nextID     uint64
+	stats      Stats
+	lastTS     int64 // latest packet time seen, ns
+}
+
+// NewTable returns an empty table that asks factory for a Stream per new
+// connection.
+func NewTable(cfg Config, factory StreamFactory) *Table {
+	return &Table{
+		cfg:     cfg.withDefaults(),
+		factory: factory,
+		dec:     NewDecoder(),
+		flows:   make(map[flowKey]*flow),
+	}
+}
+
+// Stats returns the counters so far.
+func (t *Table) Stats() Stats {
+	s := t.stats
+	s.FlowsActive = uint64(len(t.flows))
+	return s
+}
+
+// Packet handles one captured frame.
+func (t *Table) Packet(p capture.Packet) { t.Handle(p.Data, p.LinkType, p.Timestamp) }
+
+// Handle decodes one frame of link type lt captured at ts and feeds its TCP
+// segment, if any, to the connection it belongs to. data is not retained.
+func (t *Table) Handle(data []byte, lt layers.LinkType, ts time.Time) {
+	t.stats.Packets++
+	t.stats.Bytes += uint64(len(data))
+	seg, err := t.dec.Decode(data, lt)
+	if err != nil {
+		t.stats.DecodeErrors++
+		return
+	}
+	if seg == nil {
+		return
+	}
+	t.stats.TCPPackets++
+	t.Segment(seg, ts)
+}
+
+// Segment feeds one decoded TCP segment (from a Decoder) to its connection.
+func (t *Table) Segment(s *Segment, ts time.Time) {
+	now := ts.UnixNano()
+	if now > t.lastTS {
+		t.lastTS = now
+	}
+	t.expire(now)
+
+	k, srcIsA := makeKey(s)
+	f := t.flows[k]
+	if f != nil && s.SYN() && !s.ACK() && f.superseded(s, srcIsA) {
+		// A new connection on the same four-tuple (port reuse) while
+		// the old one was never seen to end.
+		t.remove(f, CloseEnd, now)
+		f = nil
+	}
+	if f == nil {
+		if s.RST() {
+			return // a reset of a connection we never saw: nothing to end
+		}
+		f = t.create(k, s, srcIsA, now)
+	} else {
+		t.touch(f, now)
+	}
+	dir := ClientToServer
+	if srcIsA != f.clientIsA {
+		dir = ServerToClient
+	}
+	if f.stream == nil {
+		// Of no interest: follow only its end.
+		if s.RST() {
+			t.remove(f, CloseRST, now)
+		} else if s.FIN() {
+			f.half[dir].finished = true
+			if f.half[ClientToServer].finished && f.half[ServerToClient].finished {
+				t.remove(f, CloseFIN, now)
+			}
+		}
+		return
+	}
+	t.segment(f, dir, s, now)
+}
+
+// Flush closes connections idle at ts (packet time), as packets would. Call
+// it when the source is quiet so idle connections still end.
+func (t *Table) Flush(ts time.Time) { t.expire(ts.UnixNano()) }
+
+// Close ends every connection with CloseEnd, least recently active first,
+// after handing over whatever out-of-order data they still hold (behind a
+// Gap). The table is empty afterwards and may be reused.
+func (t *Table) Close() {
+	for t.tail != nil {
+		t.remove(t.tail, CloseEnd, t.lastTS)
+	}
+}
+
+// flowKey identifies a connection regardless of direction: endpoint a is the
+// lower (address, port) of the two. It is a comparable fixed-size value, so
+// a map lookup allocates nothing.
+type flowKey struct {
+	a, b   [16]byte
+	pa, pb uint16
+	v6     bool
+}
+
+// makeKey returns the key of s and whether s was sent by endpoint a.
+func makeKey(s *Segment) (flowKey, bool) {
+	srcFirst := true
+	switch c := compare16(&s.Src, &s.Dst); {
+	case c > 0:
+		srcFirst = false
+	case c == 0:
+		srcFirst = s.SrcPort <= s.DstPort
+	}
+	if srcFirst {
+		return flowKey{a: s.Src, b: s.Dst, pa: s.SrcPort, pb: s.DstPort, v6: s.V6}, true
+	}
+	return flowKey{a: s.Dst, b: s.Src, pa: s.DstPort, pb: s.SrcPort, v6: s.V6}, false
+}
+
+func compare16(x, y *[16]byte) int {
+	for i := range x {
+		if x[i] != y[i] {
+			if x[i] < y[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+func (k *flowKey) addr(b *[16]byte) netip.Addr {
+	if k.v6 {
+		return netip.AddrFrom16(*b)
+	}
+	return netip.AddrFrom4([4]byte(b[:4]))
+}
+
+// flow is one tracked connection.
+type flow struct {
+	key        flowKey
+	prev, next *flow
+	conn       Conn
+	stream     Stream // nil: ignored
+	lastSeen   int64  // ns, packet time
+	clientIsA  bool
+	half       [2]half // by Dir of the sender
+}
+
+// create starts tracking the connection of s, evicting the least recently
+// active one when the table is full, and orients it: the sender of a SYN is
+// the client, the sender of a SYN-ACK the server; mid-stream, the side on a
+// server port is the server.
+func (t *Table) create(k flowKey, s *Segment, srcIsA bool, now int64) *flow {
+	for len(t.flows) >= t.cfg.MaxFlows && t.tail != nil {
+		t.stats.Evicted++
+		t.remove(t.tail, CloseEvicted, now)
+	}
+	srcIsClient := true
+	midStream := true
+	switch {
+	case s.SYN() && !s.ACK():
+		midStream = false
+	case s.SYN() && s.ACK():
+		srcIsClient = false
+	default:
+		srcIsClient = !t.isServer(s.SrcPort, s.DstPort)
+	}
+	f := &flow{key: k, lastSeen: now}
+	f.clientIsA = srcIsA == srcIsClient
+	t.nextID++
+	f.conn.ID = t.nextID
+	f.conn.MidStream = midStream
+	src, dst := k.addr(&k.a), k.addr(&k.b)
+	sp, dp := k.pa, k.pb
+	if !srcIsA {
+		src, dst, sp, dp = dst, src, dp, sp
+	}
+	if srcIsClient {
+		f.conn.Key = Key{ClientIP: src, ServerIP: dst, ClientPort: sp, ServerPort: dp}
+		if s.HasMAC {
+			f.conn.ClientMAC, f.conn.ServerMAC = s.SrcMAC, s.DstMAC
+		}
+	} else {
+		f.conn.Key = Key{ClientIP: dst, ServerIP: src, ClientPort: dp, ServerPort: sp}
+		if s.HasMAC {
+			f.conn.ClientMAC, f.conn.ServerMAC = s.DstMAC, s.SrcMAC
+		}
+	}
+	t.flows[k] = f
+	t.pushFront(f)
+	t.stats.FlowsCreated++
+	f.stream = t.newStream(f, now)
+	if f.stream == nil {
+		t.stats.FlowsIgnored++
+	}
+	return f
+}
+
+// isServer reports whether the source port is the server's side of a
+// connection seen mid-stream.
+func (t *Table) isServer(src, dst uint16) bool {
+	if sp := t.cfg.ServerPort; sp != nil {
+		s, d := sp(src), sp(dst)
+		if s != d {
+			return s
+		}
+	}
+	if src != dst {
+		return src < dst
+	}
+	return false
+}
+
+// superseded reports whether a SYN from the client side starts a new
+// connection on this tuple (port reuse) rather than retransmitting the one
+// that opened it. A connection picked up mid-stream that now sees a SYN was
+// a stale guess or is over either way.
+func (f *flow) superseded(s *Segment, srcIsA bool) bool {
+	if f.conn.MidStream {
+		return true
+	}
+	if srcIsA != f.clientIsA {
+		return false // a SYN from the server side: simultaneous open, keep it
+	}
+	h := &f.half[ClientToServer]
+	return h.synSeen && s.Seq != h.isn
+}
+
+// expire closes connections idle longer than IdleTimeout at now.
+func (t *Table) expire(now int64) {
+	limit := int64(t.cfg.IdleTimeout)
+	for t.tail != nil && now-t.tail.lastSeen > limit {
+		f := t.tail
+		reason := CloseIdle
+		if f.half[0].finished || f.half[1].finished {
+			reason = CloseFIN // one side finished, the other went quiet
+		}
+		t.stats.IdleExpired++
+		t.remove(f, reason, now)
+	}
+}
+
+// remove delivers what the flow still buffers, closes its Stream and forgets
+// it.
+func (t *Table) remove(f *flow, reason CloseReason, now int64) {
+	if f.stream != nil {
+		t.flushHalf(f, ClientToServer, now)
+		t.flushHalf(f, ServerToClient, now)
+		if f.stream != nil {
+			t.callClose(f, reason, now)
+		}
+	}
+	for d := range f.half {
+		t.dropBuffered(&f.half[d])
+	}
+	t.unlink(f)
+	delete(t.flows, f.key)
+}
+
+func (t *Table) pushFront(f *flow) {
+	f.prev, f.next = nil, t.head
+	if t.head != nil {
+		t.head.prev = f
+	}
+	t.head = f
+	if t.tail == nil {
+		t.tail = f
+	}
+}
+
+func (t *Table) unlink(f *flow) {
+	if f.prev != nil {
+		f.prev.next = f.next
+	} else {
+		t.head = f.next
+	}
+	if f.next != nil {
+		f.next.prev = f.prev
+	} else {
+		t.tail = f.prev
+	}
+	f.prev, f.next = nil, nil
+}
+
+// touch records activity: the flow moves to the head of the LRU list.
+func (t *Table) touch(f *flow, now int64) {
+	if now > f.lastSeen {
+		f.lastSeen = now
+	}
+	if t.head == f {
+		return
+	}
+	t.unlink(f)
+	t.pushFront(f)
+}
+
+// The Stream calls run under recover: a panic in one connection's protocol
+// glue is counted, that connection is ignored from then on, and the run
+// continues. Each is its own small function so the deferred recover costs
+// no allocation.
+
+func (t *Table) newStream(f *flow, now int64) (s Stream) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.stats.RecoveredPanics++
+			s = nil
+		}
+	}()
+	return t.factory(&f.conn, time.Unix(0, now).UTC())
+}
+
+func (t *Table) callData(f *flow, dir Dir, data []byte, now int64) {
+	defer t.recoverStream(f, len(data))
+	f.stream.Data(dir, data, time.Unix(0, now).UTC())
+}
+
+func (t *Table) callGap(f *flow, dir Dir, lost int, now int64) {
+	defer t.recoverStream(f, 0)
+	f.stream.Gap(dir, lost, time.Unix(0, now).UTC())
+}
+
+func (t *Table) callClose(f *flow, reason CloseReason, now int64) {
+	defer t.recoverStream(f, 0)
+	f.stream.Close(reason, time.Unix(0, now).UTC())
+	f.stream = nil
+}
+
+func (t *Table) recoverStream(f *flow, n int) {
+	if r := recover(); r != nil {
+		t.stats.RecoveredPanics++
+		t.stats.BytesDropped += uint64(n)
+		f.stream = nil
+	}
+}
