@@ -129,6 +129,12 @@ type replayConn struct {
 // returns the messages in emission order. serverPorts decide direction
 // when the SYN is missing.
 func replay(t testing.TB, path string, cfg Config) ([]*Message, []*Conn) {
+	m, c, _ := replayPorts(t, path, cfg)
+	return m, c
+}
+
+// replayPorts is replay that also returns the server ports seen.
+func replayPorts(t testing.TB, path string, cfg Config) ([]*Message, []*Conn, map[uint16]bool) {
 	t.Helper()
 	var msgs []*Message
 	type key struct{ a, b netip.AddrPort }
@@ -213,5 +219,15 @@ func replay(t testing.TB, path string, cfg Config) ([]*Message, []*Conn) {
 	for _, c := range order {
 		c.Close(last)
 	}
-	return msgs, order
+	ports := map[uint16]bool{}
+	for k, rc := range conns {
+		if rc.known {
+			if rc.client == k.a {
+				ports[k.b.Port()] = true
+			} else {
+				ports[k.a.Port()] = true
+			}
+		}
+	}
+	return msgs, order, ports
 }
