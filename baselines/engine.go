@@ -31,8 +31,9 @@ type Engine struct {
 	learnEnd time.Time
 	lastTick time.Time
 
-	dirtyAlerts bool
-	out         []Alert
+	dirtyAlerts   bool
+	dirtyAccepted bool
+	out           []Alert
 }
 
 type pairKey struct {

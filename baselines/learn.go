@@ -1,6 +1,5 @@
 package baselines
 
-
 // learn folds one successful transaction into its channel's model. It
 // allocates only when the transaction brings something new.
 func (e *Engine) learn(o *Observation, ch *Channel, srv *Device) {

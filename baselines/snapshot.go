@@ -225,10 +225,13 @@ func (e *Engine) TakeDelta() ([]Record, error) {
 		}
 		e.dirtyAlerts = false
 	}
-	for _, a := range e.accepted {
-		if err := put(BucketAccepted, a.ID, a); err != nil {
-			return nil, err
+	if e.dirtyAccepted {
+		for _, a := range e.accepted {
+			if err := put(BucketAccepted, a.ID, a); err != nil {
+				return nil, err
+			}
 		}
+		e.dirtyAccepted = false
 	}
 	for _, a := range e.audit {
 		if err := put(BucketAudit, auditKey(a.Seq), a); err != nil {
@@ -263,6 +266,7 @@ func (e *Engine) Accept(d Deviation, by, reason string, at time.Time, seq uint64
 	id := d.ID()
 	acc := &Acceptance{ID: id, Deviation: d, By: by, At: at, Reason: reason}
 	e.accepted[suppKey{d.Rule, d.Channel, d.Item}] = acc
+	e.dirtyAccepted = true
 	ent := AuditEntry{Seq: seq, Action: "accept", By: by, At: at, Reason: reason, DeviationID: id, Deviation: &d}
 	e.audit = append(e.audit, ent)
 	return ent, nil
@@ -353,4 +357,21 @@ func (e *Engine) foldIn(d Deviation, at time.Time) {
 			count(&ch.ClientApps, it.Node)
 		}
 	}
+}
+
+// MarkAllDirty marks every device, channel and alert record as changed, so
+// that the next TakeDelta returns the whole baseline (import).
+func (e *Engine) MarkAllDirty() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, d := range e.devices {
+		d.dirty = true
+	}
+	for _, c := range e.channels {
+		c.dirty = true
+	}
+	for _, r := range e.alerts {
+		r.dirty = true
+	}
+	e.dirtyAlerts, e.dirtyAccepted = true, true
 }
