@@ -11,7 +11,8 @@ func TestVendor(t *testing.T) {
 		{[6]byte{0x00, 0x1b, 0xc5, 0x00, 0x00, 0x01}, "Converging Systems Inc."}, // MA-S /36 inside an IEEE /24
 		{[6]byte{0x00, 0x1b, 0xc5, 0x00, 0x10, 0x01}, "OpenRB.com, Direct SIA"},  // next /36
 		{[6]byte{0x02, 0x00, 0x54, 0x12, 0x34, 0x56}, ""},                        // locally administered
-		{[6]byte{}, "Xerox Corporation"},                                         // 00:00:00 is registered
+		{[6]byte{}, ""}, // unknown: no link layer
+		{[6]byte{0x00, 0x00, 0x01, 0, 0, 1}, "Xerox Corporation"},
 	}
 	if err := Err(); err != nil {
 		t.Fatal(err)
