@@ -3,8 +3,10 @@ package baselines
 import (
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -459,5 +461,30 @@ func TestSnapshotCanonical(t *testing.T) {
 	}
 	if err := e.Load(&Snapshot{Schema: SchemaVersion + 1}); err == nil {
 		t.Fatal("newer schema accepted")
+	}
+}
+
+func TestDiff(t *testing.T) {
+	e := New(Config{Mode: Learn})
+	if err := e.Load(learnedSnap); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(2 * time.Hour)
+	feed(e, []Observation{mbWrite(at, hmi, 1, 41, 3), mbRead(at, rogue, 1, 0, 10)})
+	got := Diff(learnedSnap, e.Snapshot())
+	want := []Change{
+		{Kind: "channel", Name: "modbus 10.10.1.10>10.10.2.1 unit 1", Change: "changed",
+			Added:   []string{"value holding_registers:41 3..3 [3]", "written holding_registers 40-41"},
+			Removed: []string{"written holding_registers 40"}},
+		{Kind: "channel", Name: "modbus 10.10.9.66>10.10.2.1 unit 1", Change: "added",
+			Added: []string{"function 3 read_holding_registers", "read holding_registers 0-9"}},
+		{Kind: "device", Name: "10.10.9.66", Change: "added", Added: []string{"roles modbus_master", "mac 00:1b:1b:01:02:03"}},
+	}
+	slices.SortStableFunc(want, func(x, y Change) int { return strings.Compare(x.Kind, y.Kind) })
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("diff =\n%+v\nwant\n%+v", got, want)
+	}
+	if d := Diff(learnedSnap, learnedSnap); len(d) != 0 {
+		t.Fatalf("self diff = %+v", d)
 	}
 }
