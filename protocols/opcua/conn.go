@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/gopcua/opcua/id"
@@ -526,8 +527,20 @@ func (c *Conn) complete(dir int, ch *Chunk, body []byte, size int, t0, ts time.T
 		// response the new id: pair OPN by request id alone.
 		key = uint64(ch.RequestID) | 1<<63
 	}
-	if dir == 0 {
-		m := &Message{Type: ch.Type, Time: t0, Channel: c.ch, Request: svc, RequestID: ch.RequestID, RequestSize: size}
+	// A decoded body says itself whether it is a request or a response;
+	// trust that over the direction guessed from ports (captures picked up
+	// mid-stream on a non-standard port, or crafted ones).
+	request := dir == 0
+	if svc.Decoded {
+		switch {
+		case strings.HasSuffix(svc.Name, "Request"):
+			request = true
+		case strings.HasSuffix(svc.Name, "Response"), svc.ID == idServiceFault:
+			request = false
+		}
+	}
+	if request {
+		m := &Message{Type: ch.Type, Time: t0, FromServer: dir == 1, Channel: c.ch, Request: svc, RequestID: ch.RequestID, RequestSize: size}
 		if ch.Type == TypeCLO {
 			m.Session = c.session(svc.authToken)
 			c.send(m)
@@ -541,7 +554,7 @@ func (c *Conn) complete(dir int, ch *Chunk, body []byte, size int, t0, ts time.T
 		delete(c.pending, key)
 		m = p.m
 	} else {
-		m = &Message{Type: ch.Type, Time: t0, FromServer: true, RequestID: ch.RequestID}
+		m = &Message{Type: ch.Type, Time: t0, FromServer: dir == 1, RequestID: ch.RequestID}
 	}
 	m.Response, m.ResponseTime, m.ResponseSize = svc, ts, size
 	c.track(m)

@@ -45,6 +45,7 @@ type Framer struct {
 	hardMax uint32
 	max     uint32
 	resync  bool
+	lost    bool   // skipping bytes since the last chunk
 	channel uint32 // last secure channel id seen, 0 if none
 	stats   FramerStats
 	scratch Chunk
@@ -117,8 +118,9 @@ func (f *Framer) process(b []byte, emit func(Chunk), skipped *uint64) int {
 		t, size := f.candidate(rem)
 		if t == 0 {
 			skip := f.scan(rem)
-			if !f.resync {
-				f.resync = true
+			f.resync = true
+			if !f.lost {
+				f.lost = true
 				f.stats.Resyncs++
 			}
 			*skipped += uint64(skip)
@@ -133,8 +135,9 @@ func (f *Framer) process(b []byte, emit func(Chunk), skipped *uint64) int {
 		if err := parseChunk(rem[:size], c); err != nil {
 			// The header looked right but the security header does not
 			// fit: treat as noise.
-			if !f.resync {
-				f.resync = true
+			f.resync = true
+			if !f.lost {
+				f.lost = true
 				f.stats.Resyncs++
 			}
 			*skipped++
@@ -142,7 +145,7 @@ func (f *Framer) process(b []byte, emit func(Chunk), skipped *uint64) int {
 			pos++
 			continue
 		}
-		f.resync = false
+		f.resync, f.lost = false, false
 		f.observe(c)
 		f.stats.Chunks++
 		f.stats.Bytes += uint64(size)

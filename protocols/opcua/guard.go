@@ -59,9 +59,9 @@ func walkBody(b []byte, t reflect.Type) (int, error) {
 type opKind uint8
 
 const (
-	opFixed opKind = iota // size bytes
-	opString              // String, ByteString, XmlElement
-	opSlice               // Int32 length + elements
+	opFixed  opKind = iota // size bytes
+	opString               // String, ByteString, XmlElement
+	opSlice                // Int32 length + elements
 	opStruct
 	opNodeID
 	opExpandedNodeID
