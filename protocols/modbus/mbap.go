@@ -312,6 +312,10 @@ func (f *Framer) fill(data []byte, emit func(ADU)) ([]byte, error) {
 // followed by data. It returns the data left once locked (the caller frames
 // it), or nil when all of data was consumed without a lock. Between calls it
 // keeps fewer than probeLen bytes, so a header split over calls is found.
+//
+// The give-up rule depends only on stream positions (a position preceded by
+// resyncLimit skipped bytes is never examined), so where the stream was cut
+// into calls never changes the outcome.
 func (f *Framer) scan(data []byte) []byte {
 	if f.n > 0 {
 		// Positions that start in the tail: check them over tail+data.
@@ -319,6 +323,11 @@ func (f *Framer) scan(data []byte) []byte {
 		c := copy(tmp[:], f.buf[:f.n])
 		c += copy(tmp[c:], data)
 		for j := 0; j < f.n; j++ {
+			if f.scanned+j >= resyncLimit {
+				f.note(j)
+				f.giveUp()
+				return nil
+			}
 			if j+probeLen > c {
 				// Not enough bytes yet: data was short enough to fit
 				// in tmp entirely; keep tmp[j:c] as the new tail.
@@ -337,6 +346,11 @@ func (f *Framer) scan(data []byte) []byte {
 		f.n = 0
 	}
 	for i := 0; i+probeLen <= len(data); i++ {
+		if f.scanned+i >= resyncLimit {
+			f.note(i)
+			f.giveUp()
+			return nil
+		}
 		if plausible(data[i:]) {
 			f.note(i)
 			f.resync = false
@@ -346,10 +360,14 @@ func (f *Framer) scan(data []byte) []byte {
 	k := max(len(data)-(probeLen-1), 0)
 	f.note(k)
 	f.n = copy(f.buf[:], data[k:])
-	if f.scanned > resyncLimit {
-		f.fail(fmt.Errorf("%w: no plausible mbap header in %d bytes", ErrNotModbus, f.scanned))
+	if f.scanned >= resyncLimit {
+		f.giveUp()
 	}
 	return nil
+}
+
+func (f *Framer) giveUp() {
+	f.fail(fmt.Errorf("%w: no plausible mbap header in %d bytes", ErrNotModbus, f.scanned))
 }
 
 func (f *Framer) note(skipped int) {
