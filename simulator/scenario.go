@@ -1,0 +1,547 @@
+package simulator
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	mb "github.com/simonvetter/modbus"
+
+	"github.com/gopcua/opcua/ua"
+
+	"github.com/sluice-ics/sluice/protocols/modbus"
+)
+
+// Label describes one injected attack: when it happened on the wire, between
+// whom, which detection rules (names of issue 3, 7) should fire and the MITRE
+// ATT&CK for ICS techniques it demonstrates.
+type Label struct {
+	Name          string
+	Start, End    time.Time
+	SrcIP, DestIP string
+	ExpectedRules []string
+	MITRE         []string
+}
+
+// Scenario is normal operation with zero or more attacks injected.
+type Scenario struct {
+	Name        string
+	Description string
+	attacks     []attack
+}
+
+// attack is one labelled attack: its steps at offsets from the attack start.
+type attack struct {
+	name   string
+	src    Host
+	dst    Host
+	rules  []string
+	mitre  []string
+	steps  []step
+	extend time.Duration // the window goes on after the last step (poll_stop's return)
+}
+
+type step struct {
+	at  time.Duration // from the attack start
+	run func(e *env) error
+}
+
+// event is one action on the scheduler's timeline.
+type event struct {
+	at    time.Duration
+	run   func(e *env) error
+	label int // index into the run's labels, -1 for normal traffic
+}
+
+// attackStart is when attacks begin: 60 % into the capture (6 min of 10),
+// at least 30 s in, so there is normal traffic before and after.
+func attackStart(d time.Duration) time.Duration {
+	return max(30*time.Second, (d * 6 / 10).Truncate(time.Second))
+}
+
+// Scenarios returns every scenario, "normal" first.
+func Scenarios() []Scenario {
+	return []Scenario{
+		{Name: "normal", Description: "normal operation only: HMI polls, OPC UA historian, operator setpoints, engineering workstation"},
+		{Name: "rogue_master", Description: "a new host writes the spillway gate 1 setpoint", attacks: []attack{atkRogueMaster}},
+		{Name: "unexpected_write", Description: "the HMI writes the high-level alarm limit, a register it never writes", attacks: []attack{atkUnexpectedWrite}},
+		{Name: "out_of_range_setpoint", Description: "the HMI opens spillway gate 1 to 95 % (normal 12.5-17.5 %)", attacks: []attack{atkOutOfRange}},
+		{Name: "diagnostics", Description: "FC 8: force listen-only mode, then restart communications", attacks: []attack{atkDiagnostics}},
+		{Name: "recon", Description: "FC 43/14 device identification, FC 17, unit-id sweep and address sweep", attacks: []attack{atkRecon}},
+		{Name: "write_flood", Description: "the HMI writes the gate 1 setpoint 200 times in 10 s", attacks: []attack{atkWriteFlood}},
+		{Name: "poll_stop", Description: "the HMI goes silent for 3 minutes, then returns", attacks: []attack{atkPollStop}},
+		{Name: "malformed", Description: "bad MBAP lengths, a bad protocol id and HTTP on port 502", attacks: []attack{atkMalformed}},
+		{Name: "opcua_anonymous_write", Description: "an anonymous OPC UA session writes the gate 1 setpoint", attacks: []attack{atkUAAnonWrite}},
+		{Name: "opcua_new_client", Description: "an unknown laptop browses the OPC UA address space and reads every tag", attacks: []attack{atkUANewClient}},
+		{Name: "opcua_security_downgrade", Description: "the historian reconnects with an anonymous token instead of its user name", attacks: []attack{atkUADowngrade}},
+	}
+}
+
+// ScenarioByName returns the scenario called name.
+func ScenarioByName(name string) (Scenario, error) {
+	for _, s := range Scenarios() {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return Scenario{}, fmt.Errorf("simulator: unknown scenario %q (see 'sluice sim scenarios')", name)
+}
+
+// Operator setpoints: the operator moves both gates through these values, so
+// an hour of normal traffic shows each of them (a baseline's envelope) and
+// any ten minutes shows only them.
+var operatorGate = []float64{15, 12.5, 17.5}
+
+// historianTags are what the SCADA historian reads every 2 s.
+var historianTags = []string{TagLevel, TagInflow, TagOutflow, TagGate1Pos, TagGate2Pos, TagT1Power, TagT2Power, TagTurbidity}
+
+// normalEvents is the timeline of normal operation for duration d.
+func normalEvents(d time.Duration, seed uint64) []event {
+	rng := rand.New(rand.NewPCG(seed, 0x0e7a70))
+	var evs []event
+	add := func(at time.Duration, f func(*env) error) {
+		if at < d {
+			evs = append(evs, event{at: at, run: f, label: -1})
+		}
+	}
+	// HMI: measurements every second, setpoints every fifth.
+	for k := time.Duration(1); k*time.Second < d; k++ {
+		sp := k%5 == 0
+		add(k*time.Second+50*time.Millisecond, func(e *env) error { return hmiPoll(e, sp) })
+	}
+	// Operator: both gates to the next value every 6-9 minutes.
+	for t := 120*time.Second + time.Duration(rng.IntN(120))*time.Second; t < d; t += 360*time.Second + time.Duration(rng.IntN(180))*time.Second {
+		add(t+400*time.Millisecond, operatorStep)
+	}
+	// Engineering workstation: reads the configuration now and then.
+	for t := 180*time.Second + time.Duration(rng.IntN(600))*time.Second; t < d; t += 30 * time.Minute {
+		add(t+250*time.Millisecond, ewsVisit)
+	}
+	// SCADA historian: one OPC UA session, reads every 2 s.
+	add(500*time.Millisecond, historianConnect)
+	for k := time.Duration(1); 2*k*time.Second < d; k++ {
+		add(2*k*time.Second+700*time.Millisecond, historianRead)
+	}
+	return evs
+}
+
+func hmiPoll(e *env, setpoints bool) error {
+	if e.hmiSilent {
+		return nil
+	}
+	if e.hmi == nil {
+		s, err := e.openLib(HostHMI)
+		if err != nil {
+			return err
+		}
+		e.hmi = s
+	}
+	c := e.hmi.c
+	type rq struct {
+		unit  uint8
+		table Table
+		n     uint16
+	}
+	reqs := []rq{{UnitDam, InputRegisters, 9}, {UnitDam, DiscreteInputs, 4}, {UnitTurbine, InputRegisters, 6}, {UnitTurbine, DiscreteInputs, 4}}
+	if setpoints {
+		reqs = append(reqs, rq{UnitDam, HoldingRegisters, 4}, rq{UnitTurbine, HoldingRegisters, 2}, rq{UnitDam, Coils, 3}, rq{UnitTurbine, Coils, 2})
+	}
+	for _, r := range reqs {
+		if err := c.SetUnitId(r.unit); err != nil {
+			return err
+		}
+		var err error
+		switch r.table {
+		case InputRegisters:
+			_, err = c.ReadRegisters(0, r.n, mb.INPUT_REGISTER)
+		case HoldingRegisters:
+			_, err = c.ReadRegisters(0, r.n, mb.HOLDING_REGISTER)
+		case DiscreteInputs:
+			_, err = c.ReadDiscreteInputs(0, r.n)
+		case Coils:
+			_, err = c.ReadCoils(0, r.n)
+		}
+		if err != nil && !isException(err) {
+			// No answer (listen-only PLC) or a broken connection: the
+			// HMI times out, drops the connection and reconnects on
+			// its next poll.
+			e.hmi.close(e, true)
+			e.hmi = nil
+			return nil
+		}
+	}
+	return nil
+}
+
+// hmiWrite writes one holding register through the HMI's connection.
+func hmiWrite(e *env, unit uint8, addr, v uint16) error {
+	if e.hmi == nil {
+		s, err := e.openLib(HostHMI)
+		if err != nil {
+			return err
+		}
+		e.hmi = s
+	}
+	if err := e.hmi.c.SetUnitId(unit); err != nil {
+		return err
+	}
+	err := e.hmi.c.WriteRegister(addr, v)
+	if err != nil && !isException(err) {
+		e.hmi.close(e, true)
+		e.hmi = nil
+	}
+	return nil
+}
+
+func operatorStep(e *env) error {
+	if e.hmiSilent {
+		return nil
+	}
+	v := operatorGate[e.opIndex%len(operatorGate)]
+	e.opIndex++
+	g1, g2 := TagByName(TagGate1SP), TagByName(TagGate2SP)
+	if err := hmiWrite(e, UnitDam, g1.Addr, g1.Raw(v)); err != nil {
+		return err
+	}
+	e.wait(1500 * time.Millisecond)
+	return hmiWrite(e, UnitDam, g2.Addr, g2.Raw(v))
+}
+
+func ewsVisit(e *env) error {
+	s, err := e.openLib(HostEWS)
+	if err != nil {
+		return err
+	}
+	reads := []struct {
+		unit uint8
+		rt   mb.RegType
+		n    uint16
+	}{{UnitDam, mb.HOLDING_REGISTER, 4}, {UnitTurbine, mb.HOLDING_REGISTER, 2}, {UnitDam, mb.INPUT_REGISTER, 9}, {UnitTurbine, mb.INPUT_REGISTER, 6}}
+	for _, r := range reads {
+		if err := s.c.SetUnitId(r.unit); err != nil {
+			return err
+		}
+		if _, err := s.c.ReadRegisters(0, r.n, r.rt); err != nil && !isException(err) {
+			s.close(e, true)
+			return nil
+		}
+		e.wait(300 * time.Millisecond) // an engineer clicking through pages
+	}
+	s.close(e, false)
+	return nil
+}
+
+func historianConnect(e *env) error {
+	user, pass := "historian", "h1st0rian"
+	if e.historianAnon {
+		user, pass = "", ""
+	}
+	u, err := e.openUA(HostSCADA, "historian", user, pass)
+	if err != nil {
+		return err
+	}
+	e.historian = u
+	return nil
+}
+
+func historianRead(e *env) error {
+	if e.historian == nil {
+		return nil
+	}
+	_, err := e.historian.readTags(historianTags)
+	return err
+}
+
+// Attacks. Times are from the attack start.
+
+var atkRogueMaster = attack{
+	name: "rogue master writes spillway gate 1 setpoint", src: HostAttacker, dst: HostPLC,
+	rules: []string{"new_device", "new_master", "new_channel", "unexpected_write", "write_value_out_of_range"},
+	mitre: []string{"T0848", "T0855", "T0836"},
+	steps: []step{{0, func(e *env) error {
+		s, err := e.openRaw(HostAttacker)
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		if _, err := s.request(UnitDam, pduRead(modbus.FuncReadHoldingRegisters, 0, 4)); err != nil {
+			return err
+		}
+		e.wait(1200 * time.Millisecond)
+		_, err = s.request(UnitDam, pduWriteRegister(0, TagByName(TagGate1SP).Raw(40)))
+		return err
+	}}},
+}
+
+var atkUnexpectedWrite = attack{
+	name: "HMI writes the high-level alarm limit", src: HostHMI, dst: HostPLC,
+	rules: []string{"unexpected_write", "write_value_out_of_range"},
+	mitre: []string{"T0855", "T0836", "T0878"},
+	steps: []step{{400 * time.Millisecond, func(e *env) error {
+		t := TagByName(TagHighLevelLimit)
+		return hmiWrite(e, UnitDam, t.Addr, t.Raw(125))
+	}}},
+}
+
+var atkOutOfRange = attack{
+	name: "HMI opens spillway gate 1 to 95 %", src: HostHMI, dst: HostPLC,
+	rules: []string{"write_value_out_of_range"},
+	mitre: []string{"T0836", "T0831"},
+	steps: []step{{400 * time.Millisecond, func(e *env) error {
+		t := TagByName(TagGate1SP)
+		return hmiWrite(e, UnitDam, t.Addr, t.Raw(95))
+	}}},
+}
+
+var atkDiagnostics = attack{
+	name: "FC 8 force listen-only mode, then restart communications", src: HostAttacker, dst: HostPLC,
+	rules: []string{"diagnostic_command", "new_device", "new_master", "new_channel", "unexpected_function"},
+	mitre: []string{"T0814", "T0816"},
+	steps: []step{
+		{0, func(e *env) error {
+			s, err := e.openRaw(HostAttacker)
+			if err != nil {
+				return err
+			}
+			if _, err := s.request(UnitDam, pduDiag(modbus.SubReturnQueryData, 0xA5A5)); err != nil {
+				s.close()
+				return err
+			}
+			e.wait(500 * time.Millisecond)
+			// No answer is expected: the PLC goes listen-only.
+			_, _ = s.request(UnitDam, pduDiag(modbus.SubForceListenOnlyMode, 0))
+			e.wait(2 * time.Second)
+			s.close()
+			return nil
+		}},
+		{20*time.Second + 300*time.Millisecond, func(e *env) error {
+			s, err := e.openRaw(HostAttacker)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			_, err = s.request(UnitDam, pduDiag(modbus.SubRestartCommunicationsOption, 0))
+			return err
+		}},
+	},
+	extend: 3 * time.Second, // the HMI's reconnection
+}
+
+var atkRecon = attack{
+	name: "device identification, unit-id sweep and address sweep", src: HostAttacker, dst: HostPLC,
+	rules: []string{"device_identification_read", "scan", "exception_burst", "new_device", "new_master", "new_channel", "unexpected_function"},
+	mitre: []string{"T0888", "T0846", "T0861"},
+	steps: []step{{0, func(e *env) error {
+		s, err := e.openRaw(HostAttacker)
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		gap := func() { e.wait(40 * time.Millisecond) }
+		for _, u := range []uint8{UnitDam, UnitTurbine} {
+			if _, err := s.request(u, pduDeviceID(modbus.ReadDeviceIDBasic, 0)); err != nil {
+				return err
+			}
+			gap()
+			if _, err := s.request(u, pduDeviceID(modbus.ReadDeviceIDRegular, 0)); err != nil {
+				return err
+			}
+			gap()
+		}
+		if _, err := s.request(UnitDam, []byte{byte(modbus.FuncReportServerID)}); err != nil {
+			return err
+		}
+		gap()
+		for u := 0; u <= 16; u++ {
+			if _, err := s.request(uint8(u), pduRead(modbus.FuncReadHoldingRegisters, 0, 1)); err != nil {
+				return err
+			}
+			gap()
+		}
+		for a := uint16(0); a < 32; a++ {
+			if _, err := s.request(UnitDam, pduRead(modbus.FuncReadHoldingRegisters, a, 1)); err != nil {
+				return err
+			}
+			gap()
+		}
+		return nil
+	}}},
+}
+
+var atkWriteFlood = attack{
+	name: "HMI floods gate 1 setpoint writes", src: HostHMI, dst: HostPLC,
+	rules: []string{"request_flood"},
+	mitre: []string{"T0806", "T0855"},
+	steps: []step{{400 * time.Millisecond, func(e *env) error {
+		t := TagByName(TagGate1SP)
+		for i := range 200 {
+			if err := hmiWrite(e, UnitDam, t.Addr, t.Raw(operatorGate[i%len(operatorGate)])); err != nil {
+				return err
+			}
+			e.wait(45 * time.Millisecond)
+		}
+		return nil
+	}}},
+}
+
+// pollSilence is how long poll_stop keeps the HMI quiet.
+const pollSilence = 3 * time.Minute
+
+var atkPollStop = attack{
+	name: "HMI stops polling for 3 minutes", src: HostHMI, dst: HostPLC,
+	rules: []string{"poll_stopped"},
+	mitre: []string{"T0815", "T0829"},
+	steps: []step{
+		{900 * time.Millisecond, func(e *env) error {
+			e.hmiSilent = true
+			if e.hmi != nil {
+				e.hmi.close(e, false)
+				e.hmi = nil
+			}
+			return nil
+		}},
+		{pollSilence + 900*time.Millisecond, func(e *env) error {
+			e.hmiSilent = false
+			return nil
+		}},
+	},
+	extend: 15 * time.Second, // the return of the poll is part of the window
+}
+
+var atkMalformed = attack{
+	name: "malformed MBAP headers and HTTP on port 502", src: HostAttacker, dst: HostPLC,
+	rules: []string{"malformed", "non_protocol_traffic", "new_device", "new_master", "new_channel"},
+	mitre: []string{"T0814", "T0866"},
+	steps: []step{{0, func(e *env) error {
+		payloads := [][]byte{
+			// MBAP length 0 (must be 2..254): tid 1, pid 0, len 0, unit 1, FC 3.
+			{0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x00, 0x00, 0x00, 0x01},
+			// MBAP length 0x0400 with a 6-byte PDU.
+			{0x00, 0x02, 0x00, 0x00, 0x04, 0x00, 0x01, 0x03, 0x00, 0x00, 0x00, 0x01},
+			// Protocol id 0x0001.
+			{0x00, 0x03, 0x00, 0x01, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x01},
+			[]byte("GET / HTTP/1.1\r\nHost: 10.10.2.1\r\nUser-Agent: Mozilla/5.0\r\nAccept: */*\r\n\r\n"),
+		}
+		for _, p := range payloads {
+			s, err := e.openRaw(HostAttacker)
+			if err != nil {
+				return err
+			}
+			if err := s.send(p); err != nil {
+				return err
+			}
+			s.waitClosed()
+			s.close()
+			e.wait(700 * time.Millisecond)
+		}
+		return nil
+	}}},
+}
+
+var atkUAAnonWrite = attack{
+	name: "anonymous OPC UA session writes spillway gate 1 setpoint", src: HostAttacker, dst: HostUAServer,
+	rules: []string{"opcua_new_client", "opcua_anonymous_session", "opcua_unexpected_write", "new_device", "new_channel"},
+	mitre: []string{"T0855", "T0836"},
+	steps: []step{{0, func(e *env) error {
+		u, err := e.openUA(HostAttacker, "UaExpert", "", "")
+		if err != nil {
+			return err
+		}
+		defer u.close()
+		if _, err := u.readTags([]string{TagGate1SP}); err != nil {
+			return err
+		}
+		e.wait(1500 * time.Millisecond)
+		st, err := u.writeTag(TagGate1SP, float64(60))
+		if err != nil {
+			return err
+		}
+		if st != ua.StatusOK {
+			return fmt.Errorf("anonymous write: %s", st)
+		}
+		return nil
+	}}},
+}
+
+var atkUANewClient = attack{
+	name: "unknown OPC UA client browses and reads every tag", src: HostLaptop, dst: HostUAServer,
+	rules: []string{"opcua_new_client", "new_device", "new_channel"},
+	mitre: []string{"T0861", "T0846"},
+	steps: []step{{0, func(e *env) error {
+		u, err := e.openUA(HostLaptop, "contractor-tool", "contractor", "summer2026")
+		if err != nil {
+			return err
+		}
+		defer u.close()
+		if _, err := u.browse(ua.NewNumericNodeID(0, 85)); err != nil { // Objects folder
+			return err
+		}
+		e.wait(300 * time.Millisecond)
+		if _, err := u.browse(ua.NewStringNodeID(uaDamNS, "Dam")); err != nil {
+			return err
+		}
+		e.wait(300 * time.Millisecond)
+		names := make([]string, len(Tags))
+		for i := range Tags {
+			names[i] = Tags[i].Name
+		}
+		_, err = u.readTags(names)
+		return err
+	}}},
+}
+
+var atkUADowngrade = attack{
+	name: "historian reconnects with an anonymous token", src: HostSCADA, dst: HostUAServer,
+	rules: []string{"opcua_security_downgrade", "opcua_anonymous_session"},
+	mitre: []string{"T0830"},
+	steps: []step{{300 * time.Millisecond, func(e *env) error {
+		if e.historian != nil {
+			e.historian.close()
+			e.historian = nil
+		}
+		e.wait(200 * time.Millisecond)
+		e.historianAnon = true
+		return historianConnect(e)
+	}}},
+}
+
+// timeline merges normal traffic and the scenario's attacks, and returns the
+// labels the attacks will fill in.
+//
+// a0 is when attacks start; normal adds normal traffic.
+func (s Scenario) timeline(d, a0 time.Duration, seed uint64, normal bool) ([]event, []Label) {
+	var evs []event
+	if normal {
+		evs = normalEvents(d, seed)
+	}
+	var labels []Label
+	for _, a := range s.attacks {
+		li := len(labels)
+		labels = append(labels, Label{Name: a.name, SrcIP: a.src.IP.String(), DestIP: a.dst.IP.String(),
+			ExpectedRules: a.rules, MITRE: a.mitre})
+		for _, st := range a.steps {
+			if a0+st.at < d {
+				evs = append(evs, event{at: a0 + st.at, run: st.run, label: li})
+			}
+		}
+	}
+	slices.SortStableFunc(evs, func(x, y event) int {
+		switch {
+		case x.at < y.at:
+			return -1
+		case x.at > y.at:
+			return 1
+		}
+		return 0
+	})
+	return evs, labels
+}
+
+// extension returns how long after its last step attack i's window lasts.
+func (s Scenario) extension(i int) time.Duration {
+	if i < 0 || i >= len(s.attacks) {
+		return 0
+	}
+	return s.attacks[i].extend
+}

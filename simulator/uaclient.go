@@ -1,0 +1,479 @@
+package simulator
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/gopcua/opcua/id"
+	"github.com/gopcua/opcua/ua"
+	"github.com/gopcua/opcua/uacp"
+	"github.com/gopcua/opcua/uasc"
+)
+
+const (
+	policyNone = "http://opcfoundation.org/UA/SecurityPolicy#None"
+	// uaEndpointURL is the endpoint as the plant knows it: what captures
+	// carry, whatever loopback port the in-process server really has.
+	uaEndpointURL = "opc.tcp://10.10.2.10:4840"
+	uaMaxMessage  = 65535
+)
+
+// uaConn is a lock-step OPC UA client built on gopcua's binary codec (uacp,
+// uasc and ua): one request on the wire at a time, the answer read before the
+// next, so a capture's bytes do not depend on goroutine scheduling. gopcua's
+// own client runs keep-alive and publish goroutines on the wall clock, which
+// is right for a live HMI and wrong for a deterministic capture; the live
+// historian uses it (actors.go), attack scripts and captures use this.
+//
+// In a capture each message is recorded twice-encoded: what goes to the
+// server carries the server's real secure channel id, token and session
+// token; what is recorded carries seeded stand-ins, and the server's answers
+// are decoded, given seeded nonces, ids and simulated timestamps, and encoded
+// again with the same codec (normalize). That is the only rewriting: the
+// services, node ids and values are the server's.
+type uaConn struct {
+	c       net.Conn
+	rec     *recorder // nil when live
+	rc      *rconn
+	rng     *rand.Rand
+	now     func() time.Time
+	realURL string
+
+	chanID, tokenID      uint32 // the server's
+	fakeChan, fakeToken  uint32 // recorded instead
+	seq, reqID, handle   uint32
+	srvSeq               uint32 // recorded server sequence numbers
+	auth, fakeAuth       *ua.NodeID
+	session, fakeSession *ua.NodeID
+}
+
+// uaDial opens a secure channel (SecurityPolicy None) and a session to the
+// server at addr (host:port). realURL is the server's endpoint URL.
+func uaDial(c net.Conn, realURL string, rec *recorder, rc *rconn, seed uint64, now func() time.Time) (*uaConn, error) {
+	rng := rand.New(rand.NewPCG(seed, 0x0bc0a))
+	u := &uaConn{c: c, rec: rec, rc: rc, rng: rng, now: now, realURL: realURL,
+		fakeChan: 1 + rng.Uint32N(1<<20), fakeToken: 1 + rng.Uint32N(1<<20), srvSeq: 1 + rng.Uint32N(1023)}
+	// Part 6, 7.1.2.3: Hello / Acknowledge.
+	hel := func(url string) ([]byte, error) {
+		body, err := (&uacp.Hello{ReceiveBufSize: uaMaxMessage, SendBufSize: uaMaxMessage, MaxMessageSize: 0, MaxChunkCount: 0, EndpointURL: url}).Encode()
+		if err != nil {
+			return nil, err
+		}
+		return frameUACP("HEL", body), nil
+	}
+	real, err := hel(realURL)
+	if err != nil {
+		return nil, fmt.Errorf("opc ua hello: %w", err)
+	}
+	fake, _ := hel(uaEndpointURL)
+	if err := u.write(real, fake); err != nil {
+		return nil, err
+	}
+	ack, err := u.read()
+	if err != nil {
+		return nil, fmt.Errorf("opc ua acknowledge: %w", err)
+	}
+	if string(ack[:3]) != "ACK" {
+		return nil, fmt.Errorf("opc ua: got %q instead of ACK", ack[:3])
+	}
+	u.record(ack)
+	// Part 4, 5.5.2: OpenSecureChannel, SecurityPolicy None.
+	opn := func(fake bool) ([]byte, error) {
+		m := &uasc.Message{
+			MessageHeader: &uasc.MessageHeader{
+				Header:                   uasc.NewHeader("OPN", 'F', 0),
+				AsymmetricSecurityHeader: uasc.NewAsymmetricSecurityHeader(policyNone, nil, nil),
+				SequenceHeader:           uasc.NewSequenceHeader(u.seq+1, u.reqID+1),
+			},
+			TypeID: ua.NewFourByteExpandedNodeID(0, id.OpenSecureChannelRequest_Encoding_DefaultBinary),
+			Service: &ua.OpenSecureChannelRequest{
+				RequestHeader:     u.header(fake),
+				RequestType:       ua.SecurityTokenRequestTypeIssue,
+				SecurityMode:      ua.MessageSecurityModeNone,
+				ClientNonce:       []byte{},
+				RequestedLifetime: 3600000,
+			},
+		}
+		return m.Encode()
+	}
+	resp, err := u.roundTrip(opn)
+	if err != nil {
+		return nil, fmt.Errorf("opc ua open secure channel: %w", err)
+	}
+	osr, ok := resp.(*ua.OpenSecureChannelResponse)
+	if !ok || osr.SecurityToken == nil {
+		return nil, fmt.Errorf("opc ua open secure channel: unexpected %T", resp)
+	}
+	u.chanID, u.tokenID = osr.SecurityToken.ChannelID, osr.SecurityToken.TokenID
+	return u, nil
+}
+
+// frameUACP prefixes a UACP body with its 8-byte header (Part 6, 7.1.2.2).
+func frameUACP(typ string, body []byte) []byte {
+	out := make([]byte, 8, 8+len(body))
+	copy(out, typ)
+	out[3] = 'F'
+	binary.LittleEndian.PutUint32(out[4:], uint32(8+len(body)))
+	return append(out, body...)
+}
+
+func (u *uaConn) header(fake bool) *ua.RequestHeader {
+	tok := u.auth
+	if fake {
+		tok = u.fakeAuth
+	}
+	if tok == nil {
+		tok = ua.NewTwoByteNodeID(0)
+	}
+	return &ua.RequestHeader{
+		AuthenticationToken: tok,
+		Timestamp:           u.now(),
+		RequestHandle:       u.handle + 1,
+		TimeoutHint:         10000,
+		AdditionalHeader:    ua.NewExtensionObject(nil),
+	}
+}
+
+// write sends real and records fake.
+func (u *uaConn) write(real, fake []byte) error {
+	if u.rec != nil {
+		u.rec.send(u.rc, fake)
+	}
+	if _, err := u.c.Write(real); err != nil {
+		return fmt.Errorf("opc ua write: %w", err)
+	}
+	return nil
+}
+
+// read reads one UACP/UASC message (Part 6, 7.1.2.2 header: type, chunk
+// type, size).
+func (u *uaConn) read() ([]byte, error) {
+	if err := u.c.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return nil, err
+	}
+	hdr := make([]byte, 8)
+	if _, err := io.ReadFull(u.c, hdr); err != nil {
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(hdr[4:])
+	if n < 8 || n > uaMaxMessage*4 {
+		return nil, fmt.Errorf("opc ua: message size %d", n)
+	}
+	out := make([]byte, n)
+	copy(out, hdr)
+	if _, err := io.ReadFull(u.c, out[8:]); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (u *uaConn) record(b []byte) {
+	if u.rec != nil {
+		u.rec.recv(u.rc, b)
+	}
+}
+
+// roundTrip sends the message build makes (once real, once for the record),
+// reads the answer, records its normalized form and returns its service.
+func (u *uaConn) roundTrip(build func(fake bool) ([]byte, error)) (any, error) {
+	real, err := build(false)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	var fake []byte
+	if u.rec != nil {
+		if fake, err = build(true); err != nil {
+			return nil, fmt.Errorf("encode: %w", err)
+		}
+	}
+	u.seq++
+	u.reqID++
+	u.handle++
+	if err := u.write(real, fake); err != nil {
+		return nil, err
+	}
+	b, err := u.read()
+	if err != nil {
+		return nil, fmt.Errorf("opc ua read: %w", err)
+	}
+	m := new(uasc.Message)
+	if _, err := m.Decode(b); err != nil {
+		return nil, fmt.Errorf("opc ua decode %q: %w", b[:3], err)
+	}
+	svc := m.Service
+	if u.rec != nil {
+		nb, err := u.normalize(m)
+		if err != nil {
+			return nil, err
+		}
+		u.rec.recv(u.rc, nb)
+		// normalize rewrote m; decode the real bytes again for the caller.
+		if _, err := m.Decode(b); err != nil {
+			return nil, err
+		}
+		svc = m.Service
+	}
+	if f, ok := svc.(*ua.ServiceFault); ok {
+		return nil, fmt.Errorf("opc ua service fault: %s", f.ResponseHeader.ServiceResult)
+	}
+	return svc, nil
+}
+
+// call sends one service request on the open channel.
+func (u *uaConn) call(mk func(h *ua.RequestHeader) ua.Request) (any, error) {
+	return u.roundTrip(func(fake bool) ([]byte, error) {
+		req := mk(u.header(fake))
+		ch, tok := u.chanID, u.tokenID
+		if fake {
+			ch, tok = u.fakeChan, u.fakeToken
+		}
+		m := &uasc.Message{
+			MessageHeader: &uasc.MessageHeader{
+				Header:                  uasc.NewHeader("MSG", 'F', ch),
+				SymmetricSecurityHeader: uasc.NewSymmetricSecurityHeader(tok),
+				SequenceHeader:          uasc.NewSequenceHeader(u.seq+1, u.reqID+1),
+			},
+			TypeID:  ua.NewFourByteExpandedNodeID(0, ua.ServiceTypeID(req)),
+			Service: req,
+		}
+		return m.Encode()
+	})
+}
+
+// normalize gives a server message the recorded channel id, token id and
+// sequence number, seeded nonces and session ids and simulated timestamps,
+// and encodes it again.
+func (u *uaConn) normalize(m *uasc.Message) ([]byte, error) {
+	now := u.now()
+	m.Header.SecureChannelID = u.fakeChan
+	if m.SymmetricSecurityHeader != nil {
+		m.SymmetricSecurityHeader.TokenID = u.fakeToken
+	}
+	m.SequenceHeader.SequenceNumber = u.srvSeq
+	u.srvSeq++
+	switch r := m.Service.(type) {
+	case *ua.OpenSecureChannelResponse:
+		if r.SecurityToken != nil {
+			r.SecurityToken.ChannelID, r.SecurityToken.TokenID = u.fakeChan, u.fakeToken
+		}
+	case *ua.CreateSessionResponse:
+		u.fakeAuth = ua.NewNumericNodeID(0, u.rng.Uint32N(1<<31))
+		g := make([]byte, 16)
+		for i := range g {
+			g[i] = byte(u.rng.Uint32())
+		}
+		u.fakeSession = ua.NewByteStringNodeID(1, g)
+		r.AuthenticationToken, r.SessionID = u.fakeAuth, u.fakeSession
+	}
+	scrub(reflect.ValueOf(m.Service), now, u.realURL, u.rng)
+	return m.Encode()
+}
+
+// scrub walks a decoded service and replaces what the server drew from the
+// clock or from crypto/rand: every non-zero time.Time becomes now, every
+// non-empty ServerNonce gets seeded bytes, and the loopback endpoint URL
+// becomes the plant's.
+func scrub(v reflect.Value, now time.Time, realURL string, rng *rand.Rand) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			scrub(v.Elem(), now, realURL, rng)
+		}
+	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return
+		}
+		for i := range v.Len() {
+			scrub(v.Index(i), now, realURL, rng)
+		}
+	case reflect.String:
+		if v.CanSet() && realURL != "" && strings.Contains(v.String(), realURL) {
+			v.SetString(strings.ReplaceAll(v.String(), realURL, uaEndpointURL))
+		}
+	case reflect.Struct:
+		if t, ok := v.Interface().(time.Time); ok {
+			if !t.IsZero() && v.CanSet() {
+				v.Set(reflect.ValueOf(now))
+			}
+			return
+		}
+		ty := v.Type()
+		for i := range v.NumField() {
+			f := v.Field(i)
+			if !ty.Field(i).IsExported() {
+				continue
+			}
+			if ty.Field(i).Name == "ServerNonce" && f.Kind() == reflect.Slice && f.Len() > 0 && f.CanSet() {
+				n := make([]byte, f.Len())
+				for j := range n {
+					n[j] = byte(rng.Uint32())
+				}
+				f.SetBytes(n)
+				continue
+			}
+			scrub(f, now, realURL, rng)
+		}
+	}
+}
+
+// createSession runs CreateSession and ActivateSession (Part 4, 5.6.2-5.6.3)
+// with an anonymous token (user == "") or a user-name token.
+func (u *uaConn) createSession(appName, user, pass string) error {
+	cn := make([]byte, 32)
+	for i := range cn {
+		cn[i] = byte(u.rng.Uint32())
+	}
+	resp, err := u.roundTrip(func(fake bool) ([]byte, error) {
+		url := u.realURL
+		if fake {
+			url = uaEndpointURL
+		}
+		req := &ua.CreateSessionRequest{
+			RequestHeader: u.header(fake),
+			ClientDescription: &ua.ApplicationDescription{
+				ApplicationURI:  "urn:sluice:sim:" + appName,
+				ProductURI:      "urn:sluice:sim",
+				ApplicationName: &ua.LocalizedText{EncodingMask: ua.LocalizedTextText, Text: appName},
+				ApplicationType: ua.ApplicationTypeClient,
+			},
+			EndpointURL:             url,
+			SessionName:             appName + " session",
+			ClientNonce:             cn,
+			RequestedSessionTimeout: 1200000,
+			MaxResponseMessageSize:  uaMaxMessage * 32,
+		}
+		m := &uasc.Message{
+			MessageHeader: &uasc.MessageHeader{
+				Header:                  uasc.NewHeader("MSG", 'F', pick(fake, u.fakeChan, u.chanID)),
+				SymmetricSecurityHeader: uasc.NewSymmetricSecurityHeader(pick(fake, u.fakeToken, u.tokenID)),
+				SequenceHeader:          uasc.NewSequenceHeader(u.seq+1, u.reqID+1),
+			},
+			TypeID:  ua.NewFourByteExpandedNodeID(0, id.CreateSessionRequest_Encoding_DefaultBinary),
+			Service: req,
+		}
+		return m.Encode()
+	})
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	csr, ok := resp.(*ua.CreateSessionResponse)
+	if !ok {
+		return fmt.Errorf("create session: unexpected %T", resp)
+	}
+	u.auth, u.session = csr.AuthenticationToken, csr.SessionID
+	var tok *ua.ExtensionObject
+	if user == "" {
+		tok = ua.NewExtensionObject(&ua.AnonymousIdentityToken{PolicyID: "anonymous_none"})
+	} else {
+		tok = ua.NewExtensionObject(&ua.UserNameIdentityToken{PolicyID: "username_none", UserName: user, Password: []byte(pass)})
+	}
+	_, err = u.call(func(h *ua.RequestHeader) ua.Request {
+		return &ua.ActivateSessionRequest{
+			RequestHeader:      h,
+			ClientSignature:    &ua.SignatureData{},
+			LocaleIDs:          []string{"en"},
+			UserIdentityToken:  tok,
+			UserTokenSignature: &ua.SignatureData{},
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("activate session: %w", err)
+	}
+	return nil
+}
+
+func pick(fake bool, a, b uint32) uint32 {
+	if fake {
+		return a
+	}
+	return b
+}
+
+// read reads the Value attribute of tags.
+func (u *uaConn) readTags(names []string) ([]*ua.DataValue, error) {
+	resp, err := u.call(func(h *ua.RequestHeader) ua.Request {
+		nodes := make([]*ua.ReadValueID, len(names))
+		for i, n := range names {
+			nodes[i] = &ua.ReadValueID{NodeID: ua.NewStringNodeID(uaDamNS, n), AttributeID: ua.AttributeIDValue, DataEncoding: &ua.QualifiedName{}}
+		}
+		return &ua.ReadRequest{RequestHeader: h, TimestampsToReturn: ua.TimestampsToReturnBoth, NodesToRead: nodes}
+	})
+	if err != nil {
+		return nil, err
+	}
+	r, ok := resp.(*ua.ReadResponse)
+	if !ok {
+		return nil, fmt.Errorf("opc ua read: unexpected %T", resp)
+	}
+	return r.Results, nil
+}
+
+// writeTag writes a Double (or Boolean) to a tag's Value attribute.
+func (u *uaConn) writeTag(name string, v any) (ua.StatusCode, error) {
+	resp, err := u.call(func(h *ua.RequestHeader) ua.Request {
+		return &ua.WriteRequest{RequestHeader: h, NodesToWrite: []*ua.WriteValue{{
+			NodeID: ua.NewStringNodeID(uaDamNS, name), AttributeID: ua.AttributeIDValue,
+			Value: &ua.DataValue{EncodingMask: ua.DataValueValue, Value: ua.MustVariant(v)},
+		}}}
+	})
+	if err != nil {
+		return 0, err
+	}
+	r, ok := resp.(*ua.WriteResponse)
+	if !ok || len(r.Results) != 1 {
+		return 0, fmt.Errorf("opc ua write: unexpected %T", resp)
+	}
+	return r.Results[0], nil
+}
+
+// browse browses the forward hierarchical references of a node.
+func (u *uaConn) browse(node *ua.NodeID) (*ua.BrowseResponse, error) {
+	resp, err := u.call(func(h *ua.RequestHeader) ua.Request {
+		return &ua.BrowseRequest{RequestHeader: h, View: &ua.ViewDescription{ViewID: ua.NewTwoByteNodeID(0)},
+			NodesToBrowse: []*ua.BrowseDescription{{NodeID: node, BrowseDirection: ua.BrowseDirectionForward,
+				ReferenceTypeID: ua.NewNumericNodeID(0, id.HierarchicalReferences), IncludeSubtypes: true,
+				ResultMask: uint32(ua.BrowseResultMaskAll)}}}
+	})
+	if err != nil {
+		return nil, err
+	}
+	r, ok := resp.(*ua.BrowseResponse)
+	if !ok {
+		return nil, fmt.Errorf("opc ua browse: unexpected %T", resp)
+	}
+	return r, nil
+}
+
+// close closes the session and the secure channel (Part 4, 5.6.4 and 5.5.3)
+// and then the connection.
+func (u *uaConn) close() {
+	_, _ = u.call(func(h *ua.RequestHeader) ua.Request {
+		return &ua.CloseSessionRequest{RequestHeader: h, DeleteSubscriptions: true}
+	})
+	clo := func(fake bool) []byte {
+		m := &uasc.Message{
+			MessageHeader: &uasc.MessageHeader{
+				Header:                  uasc.NewHeader("CLO", 'F', pick(fake, u.fakeChan, u.chanID)),
+				SymmetricSecurityHeader: uasc.NewSymmetricSecurityHeader(pick(fake, u.fakeToken, u.tokenID)),
+				SequenceHeader:          uasc.NewSequenceHeader(u.seq+1, u.reqID+1),
+			},
+			TypeID:  ua.NewFourByteExpandedNodeID(0, id.CloseSecureChannelRequest_Encoding_DefaultBinary),
+			Service: &ua.CloseSecureChannelRequest{RequestHeader: u.header(fake)},
+		}
+		b, _ := m.Encode()
+		return b
+	}
+	u.seq++
+	u.reqID++
+	_ = u.write(clo(false), clo(true))
+	if u.rec != nil {
+		u.rec.clientClose(u.rc)
+	}
+	u.c.Close()
+}

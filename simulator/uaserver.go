@@ -1,0 +1,266 @@
+package simulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/gopcua/opcua/id"
+	"github.com/gopcua/opcua/server"
+	"github.com/gopcua/opcua/server/attrs"
+	"github.com/gopcua/opcua/ua"
+	"github.com/gopcua/opcua/uasc"
+)
+
+// OPC UA namespaces of the simulator. Index 1 is the server's own namespace,
+// as on most products; the dam's tags are in index 2 (ns=2;s=Dam.…).
+const (
+	uaServerNamespace = "urn:sluice:sim:server"
+	uaDamNamespace    = "urn:sluice:sim:dam"
+	uaDamNS           = 2
+)
+
+// uaServer is the dam's OPC UA server: github.com/gopcua/opcua/server v0.8.0
+// with every tag as a variable node, SecurityPolicy None, anonymous and
+// user-name identity tokens, and a Write handler of ours.
+type uaServer struct {
+	srv *server.Server
+	ns  *server.NodeNameSpace
+	p   *Process
+}
+
+// newUAServer builds the server for endpoint (opc.tcp://host:port) without
+// starting it.
+func newUAServer(p *Process, endpoint string) (*uaServer, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "opc.tcp" {
+		return nil, fmt.Errorf("opc ua endpoint %q: want opc.tcp://host:port", endpoint)
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return nil, fmt.Errorf("opc ua endpoint %q: port: %w", endpoint, err)
+	}
+	s := server.New(
+		server.EndPoint(u.Hostname(), port),
+		server.EnableSecurity("None", ua.MessageSecurityModeNone),
+		server.EnableAuthMode(ua.UserTokenTypeAnonymous),
+		server.EnableAuthMode(ua.UserTokenTypeUserName),
+		server.ServerName("Sluice dam simulator"),
+		server.ManufacturerName("Sluice Automation"),
+		server.ProductName("DC-400 OPC UA server"),
+		server.SoftwareVersion("2.4.1"),
+	)
+	us := &uaServer{srv: s, p: p}
+	// The stock Write handler dereferences a nil namespace when a client
+	// writes to a namespace index that does not exist; ours validates every
+	// item. RegisterHandler keeps the first handler for a type, and the
+	// stock ones are registered only in Start, so ours wins.
+	s.RegisterHandler(id.WriteRequest_Encoding_DefaultBinary, us.write)
+	server.NewNodeNameSpace(s, uaServerNamespace)
+	us.ns = server.NewNodeNameSpace(s, uaDamNamespace)
+	if us.ns.ID() != uaDamNS {
+		return nil, fmt.Errorf("opc ua: dam namespace got index %d, want %d", us.ns.ID(), uaDamNS)
+	}
+	root, err := s.Namespace(0)
+	if err != nil {
+		return nil, fmt.Errorf("opc ua: namespace 0: %w", err)
+	}
+	dam := folderNode(ua.NewStringNodeID(uaDamNS, "Dam"), "Dam")
+	us.ns.AddNode(dam)
+	root.Objects().AddRef(dam, id.Organizes, true)
+	for i := range Tags {
+		t := &Tags[i]
+		dam.AddRef(us.ns.AddNode(us.variable(t)), id.HasComponent, true)
+	}
+	return us, nil
+}
+
+// folderNode builds a FolderType object. server.NewFolderNode of v0.8.0
+// panics (it makes a variant of a NodeClass), so this builds it directly.
+func folderNode(nid *ua.NodeID, name string) *server.Node {
+	return server.NewNode(nid,
+		map[ua.AttributeID]*ua.DataValue{
+			ua.AttributeIDNodeClass:     server.DataValueFromValue(uint32(ua.NodeClassObject)),
+			ua.AttributeIDBrowseName:    server.DataValueFromValue(&ua.QualifiedName{NamespaceIndex: nid.Namespace(), Name: name}),
+			ua.AttributeIDDisplayName:   server.DataValueFromValue(attrs.DisplayName(name, "en")),
+			ua.AttributeIDDescription:   server.DataValueFromValue(&ua.LocalizedText{EncodingMask: ua.LocalizedTextText, Text: "the dam's process tags"}),
+			ua.AttributeIDEventNotifier: server.DataValueFromValue(byte(0)),
+		},
+		[]*ua.ReferenceDescription{{
+			ReferenceTypeID: ua.NewNumericNodeID(0, id.HasTypeDefinition),
+			IsForward:       true,
+			NodeID:          ua.NewNumericExpandedNodeID(0, id.FolderType),
+			BrowseName:      &ua.QualifiedName{Name: "FolderType"},
+			DisplayName:     &ua.LocalizedText{EncodingMask: ua.LocalizedTextText, Text: "FolderType"},
+			NodeClass:       ua.NodeClassObjectType,
+			TypeDefinition:  ua.NewTwoByteExpandedNodeID(0),
+		}},
+		nil,
+	)
+}
+
+// variable builds the node of t: value read from the process on every Read,
+// data type Double or Boolean, access level from Writable.
+func (us *uaServer) variable(t *Tag) *server.Node {
+	access := byte(ua.AccessLevelTypeCurrentRead)
+	if t.Writable {
+		access |= byte(ua.AccessLevelTypeCurrentWrite)
+	}
+	dt := ua.NewNumericExpandedNodeID(0, id.Double)
+	if t.Kind == Bool {
+		dt = ua.NewNumericExpandedNodeID(0, id.Boolean)
+	}
+	desc := t.Desc
+	if t.Unit != "" {
+		desc += " [" + t.Unit + "]"
+	}
+	name := t.Name
+	return server.NewNode(
+		ua.NewStringNodeID(uaDamNS, t.Name),
+		map[ua.AttributeID]*ua.DataValue{
+			ua.AttributeIDNodeClass:       server.DataValueFromValue(uint32(ua.NodeClassVariable)),
+			ua.AttributeIDBrowseName:      server.DataValueFromValue(&ua.QualifiedName{NamespaceIndex: uaDamNS, Name: name}),
+			ua.AttributeIDDisplayName:     server.DataValueFromValue(attrs.DisplayName(name, "en")),
+			ua.AttributeIDDescription:     server.DataValueFromValue(&ua.LocalizedText{EncodingMask: ua.LocalizedTextText, Text: desc}),
+			ua.AttributeIDDataType:        server.DataValueFromValue(dt),
+			ua.AttributeIDValueRank:       server.DataValueFromValue(int32(-1)),
+			ua.AttributeIDAccessLevel:     server.DataValueFromValue(access),
+			ua.AttributeIDUserAccessLevel: server.DataValueFromValue(access),
+		},
+		nil,
+		func() *ua.DataValue {
+			v := us.p.Get(name)
+			var val any = v
+			if t.Kind == Bool {
+				val = v != 0
+			}
+			return &ua.DataValue{
+				EncodingMask:    ua.DataValueValue | ua.DataValueSourceTimestamp,
+				Value:           ua.MustVariant(val),
+				SourceTimestamp: time.Now(),
+			}
+		},
+	)
+}
+
+// start listens and, because gopcua v0.8.0 advertises user-name tokens only
+// on secured policies, adds a user-name token policy to the None endpoint
+// (OPC UA Part 4, 7.41: allowed, the client is warned the password travels in
+// clear). The server never checks passwords: it is a simulator.
+func (us *uaServer) start(ctx context.Context) error {
+	if err := us.srv.Start(ctx); err != nil {
+		return fmt.Errorf("opc ua server: %w", err)
+	}
+	for _, ep := range us.srv.Endpoints() {
+		ep.UserIdentityTokens = append(ep.UserIdentityTokens, &ua.UserTokenPolicy{
+			PolicyID:          "username_none",
+			TokenType:         ua.UserTokenTypeUserName,
+			SecurityPolicyURI: "http://opcfoundation.org/UA/SecurityPolicy#None",
+		})
+	}
+	return nil
+}
+
+func (us *uaServer) close() error { return us.srv.Close() }
+
+// write is the Write service (OPC UA Part 4, 5.10.4) for the dam's nodes:
+// every item is checked (namespace, node, attribute, writability, type,
+// range) and answered with its own status code; nothing a client sends can
+// make it panic.
+func (us *uaServer) write(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
+	req, ok := r.(*ua.WriteRequest)
+	if !ok || req.RequestHeader == nil {
+		return nil, ua.StatusBadRequestTypeInvalid
+	}
+	results := make([]ua.StatusCode, len(req.NodesToWrite))
+	for i, n := range req.NodesToWrite {
+		results[i] = us.writeOne(n)
+	}
+	return &ua.WriteResponse{
+		ResponseHeader: &ua.ResponseHeader{
+			Timestamp:          time.Now(),
+			RequestHandle:      req.RequestHeader.RequestHandle,
+			ServiceResult:      ua.StatusOK,
+			ServiceDiagnostics: &ua.DiagnosticInfo{},
+			StringTable:        []string{},
+			AdditionalHeader:   ua.NewExtensionObject(nil),
+		},
+		Results:         results,
+		DiagnosticInfos: []*ua.DiagnosticInfo{},
+	}, nil
+}
+
+func (us *uaServer) writeOne(n *ua.WriteValue) ua.StatusCode {
+	if n == nil || n.NodeID == nil {
+		return ua.StatusBadNodeIDInvalid
+	}
+	if n.NodeID.Namespace() != uaDamNS || n.NodeID.Type() != ua.NodeIDTypeString {
+		return ua.StatusBadNodeIDUnknown
+	}
+	t := TagByName(n.NodeID.StringID())
+	if t == nil {
+		return ua.StatusBadNodeIDUnknown
+	}
+	if n.AttributeID != ua.AttributeIDValue {
+		return ua.StatusBadNotWritable
+	}
+	if !t.Writable {
+		return ua.StatusBadNotWritable
+	}
+	if n.IndexRange != "" {
+		return ua.StatusBadIndexRangeInvalid
+	}
+	if n.Value == nil || n.Value.Value == nil {
+		return ua.StatusBadTypeMismatch
+	}
+	v, ok := number(n.Value.Value.Value())
+	if !ok || (t.Kind == Bool) != isBool(n.Value.Value.Value()) {
+		return ua.StatusBadTypeMismatch
+	}
+	if err := us.p.Set(t.Name, v); err != nil {
+		if errors.Is(err, ErrOutOfRange) {
+			return ua.StatusBadOutOfRange
+		}
+		return ua.StatusBadNotWritable
+	}
+	us.ns.ChangeNotification(n.NodeID)
+	return ua.StatusOK
+}
+
+func isBool(v any) bool { _, ok := v.(bool); return ok }
+
+// number converts a scalar variant value to float64.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return 1, true
+		}
+		return 0, true
+	case float64:
+		return x, !math.IsNaN(x)
+	case float32:
+		return float64(x), !math.IsNaN(float64(x))
+	case int8:
+		return float64(x), true
+	case uint8:
+		return float64(x), true
+	case int16:
+		return float64(x), true
+	case uint16:
+		return float64(x), true
+	case int32:
+		return float64(x), true
+	case uint32:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case uint64:
+		return float64(x), true
+	}
+	return 0, false
+}
