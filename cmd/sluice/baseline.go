@@ -1,0 +1,500 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/baselines/store"
+)
+
+func init() {
+	register(command{
+		name:    "baseline",
+		summary: "show, export, import, diff, accept deviations into and approve a baseline",
+		run:     runBaseline,
+	})
+}
+
+const baselineUsage = `Usage: sluice baseline SUBCOMMAND --db FILE [flags]
+
+  show    [--device IP] [--json]         inventory and learned model
+  export  -o FILE.json                   the whole store as JSON (- for stdout)
+  import  FILE.json                      replace the baseline with an export
+  diff    A B                            added, removed, changed items (A, B: .db or .json)
+  accept  --alert ID|FILE --reason TEXT [--by NAME]
+                                         fold a benign deviation into the baseline
+  approve --by NAME                      record an approval with the baseline's SHA-256
+
+accept and approve record who, when and why in the store's audit trail.
+`
+
+func runBaseline(ctx context.Context, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(os.Stderr, baselineUsage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	subs := map[string]func([]string, io.Writer) error{
+		"show": baselineShow, "export": baselineExport, "import": baselineImport,
+		"diff": baselineDiff, "accept": baselineAccept, "approve": baselineApprove,
+	}
+	fn, ok := subs[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "sluice baseline: unknown subcommand %q\n\n%s", args[0], baselineUsage)
+		return 2
+	}
+	if err := fn(args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "sluice baseline %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// baselineFlags makes the flag set of one subcommand, with --db.
+func baselineFlags(name string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("sluice baseline "+name, flag.ContinueOnError)
+	db := fs.String("db", "", "baseline database `FILE` (required)")
+	return fs, db
+}
+
+func openDB(path string, readOnly bool) (*store.DB, error) {
+	if path == "" {
+		return nil, errors.New("--db FILE is required")
+	}
+	return store.Open(path, store.Options{ReadOnly: readOnly})
+}
+
+// loadSnapshot reads a store (.db or anything else) or an export (.json).
+func loadSnapshot(path string) (*baselines.Snapshot, error) {
+	if strings.HasSuffix(path, ".json") || path == "-" {
+		var b []byte
+		var err error
+		if path == "-" {
+			b, err = io.ReadAll(os.Stdin)
+		} else {
+			b, err = os.ReadFile(path)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var s baselines.Snapshot
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if s.Schema > baselines.SchemaVersion {
+			return nil, fmt.Errorf("%s: %w: schema %d, this sluice reads up to %d", path,
+				baselines.ErrNewerSchema, s.Schema, baselines.SchemaVersion)
+		}
+		return &s, nil
+	}
+	db, err := openDB(path, true)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return db.Load()
+}
+
+func baselineShow(args []string, w io.Writer) error {
+	fs, dbPath := baselineFlags("show")
+	device := fs.String("device", "", "show only the device with this `IP`")
+	asJSON := fs.Bool("json", false, "write JSON instead of text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dbPath == "" {
+		return errors.New("--db FILE is required")
+	}
+	s, err := loadSnapshot(*dbPath)
+	if err != nil {
+		return err
+	}
+	devs := s.Devices
+	if *device != "" {
+		d := s.Device(*device)
+		if d == nil {
+			return fmt.Errorf("no device %s in %s", *device, *dbPath)
+		}
+		devs = []*baselines.Device{d}
+	}
+	if *asJSON {
+		type view struct {
+			*baselines.Device
+			NewItemsPerHour float64              `json:"new_items_per_hour"`
+			Channels        []*baselines.Channel `json:"channels"`
+		}
+		var out []view
+		for _, d := range devs {
+			out = append(out, view{d, d.NewItemsPerHour(time.Hour), channelsOf(s, d)})
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	sha, err := s.SHA256()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "baseline %s: %d devices, %d channels, %d accepted deviations, %d alerted deviations\nsha256 %s\n",
+		*dbPath, len(s.Devices), len(s.Channels), len(s.Accepted), len(s.Alerts), sha)
+	for _, d := range devs {
+		showDevice(w, s, d)
+	}
+	return nil
+}
+
+// channelsOf returns the channels in which d is the server, then those in
+// which it is the client.
+func channelsOf(s *baselines.Snapshot, d *baselines.Device) []*baselines.Channel {
+	var out []*baselines.Channel
+	for _, c := range s.Channels {
+		if c.Key.Server == d.IP {
+			out = append(out, c)
+		}
+	}
+	for _, c := range s.Channels {
+		if c.Key.Client == d.IP {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// showDevice prints one device. Strings learned from the network are
+// quoted with %q so control characters cannot reach the terminal.
+func showDevice(w io.Writer, s *baselines.Snapshot, d *baselines.Device) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\ndevice %s\n", d.IP)
+	if !d.MAC.IsZero() {
+		fmt.Fprintf(tw, "  mac\t%s\t%q\n", d.MAC, d.Vendor)
+	}
+	fmt.Fprintf(tw, "  roles\t%s\n", d.Roles)
+	if len(d.Units) > 0 {
+		fmt.Fprintf(tw, "  units\t%v\n", d.Units)
+	}
+	fmt.Fprintf(tw, "  seen\t%s .. %s\t%d transactions\n", d.FirstSeen.UTC().Format(time.RFC3339), d.LastSeen.UTC().Format(time.RFC3339), d.Transactions)
+	fmt.Fprintf(tw, "  learning\tuntil %s (auto mode)\t%.1f new items/hour, %d items in all\n",
+		d.LearnUntil.UTC().Format(time.RFC3339), d.NewItemsPerHour(time.Hour), d.NewItems)
+	if id := d.Ident; id != nil {
+		fmt.Fprintf(tw, "  identity\tvendor %q product %q revision %q model %q\n", id.VendorName, id.ProductCode, id.Revision, id.ModelName)
+	}
+	if sv := d.Server; sv != nil {
+		fmt.Fprintf(tw, "  opcua server\t%q %q %q build %q\n", sv.AppURI, sv.ProductURI, sv.SoftwareVersion, sv.BuildNumber)
+	}
+	tw.Flush()
+	for _, c := range channelsOf(s, d) {
+		fmt.Fprintf(w, "  channel %s: %d transactions, %.1f writes/hour, peak %d requests/window\n",
+			c.Key, c.Transactions, c.WriteRate(), c.PeakWindow)
+		for _, it := range c.Items() {
+			q := strconv.Quote(it) // network text: no control characters to the terminal
+			fmt.Fprintf(w, "    %s\n", q[1:len(q)-1])
+		}
+	}
+}
+
+func baselineExport(args []string, w io.Writer) error {
+	fs, dbPath := baselineFlags("export")
+	out := fs.String("o", "-", "write the JSON to `FILE` (- is standard output)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := openDB(*dbPath, true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s, err := db.Load()
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if *out == "-" {
+		_, err = w.Write(b)
+		return err
+	}
+	return writeFileAtomic(*out, b, store.FileMode)
+}
+
+// writeFileAtomic writes b to a temporary file beside path and renames it.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, mode); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+func baselineImport(args []string, w io.Writer) error {
+	fs, dbPath := baselineFlags("import")
+	by := fs.String("by", "", "who imports (default $SUDO_USER or $USER)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("want one FILE.json")
+	}
+	s, err := loadSnapshot(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	db, err := openDB(*dbPath, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.Replace(s); err != nil {
+		return err
+	}
+	if err := audit(db, baselines.AuditEntry{Action: "import", By: who(*by), Reason: "import " + fs.Arg(0)}); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "imported %d devices, %d channels into %s\n", len(s.Devices), len(s.Channels), *dbPath)
+	return db.Close()
+}
+
+// audit appends one entry (numbered and timed here) to the store's trail.
+func audit(db *store.DB, a baselines.AuditEntry) error {
+	seq, err := db.NextAuditSeq()
+	if err != nil {
+		return err
+	}
+	a.Seq, a.At = seq, time.Now().UTC()
+	e := baselines.New(baselines.Config{})
+	e.AddAudit(a)
+	_, err = db.Flush(e)
+	return err
+}
+
+// who names the person acting: --by, else $SUDO_USER, else $USER.
+func who(by string) string {
+	for _, v := range []string{by, os.Getenv("SUDO_USER"), os.Getenv("USER")} {
+		if v != "" {
+			return v
+		}
+	}
+	return "unknown"
+}
+
+func baselineDiff(args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("sluice baseline diff", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "write JSON instead of text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 2 {
+		return errors.New("want two baselines: A B (each a .db store or a .json export)")
+	}
+	a, err := loadSnapshot(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	b, err := loadSnapshot(fs.Arg(1))
+	if err != nil {
+		return err
+	}
+	changes := baselines.Diff(a, b)
+	if *asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(changes)
+	}
+	if len(changes) == 0 {
+		fmt.Fprintln(w, "no differences")
+		return nil
+	}
+	for _, c := range changes {
+		fmt.Fprintf(w, "%s %s %s\n", c.Change, c.Kind, c.Name)
+		for _, x := range c.Added {
+			fmt.Fprintf(w, "  + %s\n", x)
+		}
+		for _, x := range c.Removed {
+			fmt.Fprintf(w, "  - %s\n", x)
+		}
+	}
+	return nil
+}
+
+func baselineAccept(args []string, w io.Writer) error {
+	fs, dbPath := baselineFlags("accept")
+	alert := fs.String("alert", "", "the deviation `ID` (16 hex digits, from the alert's deviation_id) or a `FILE` of alerts (EVE JSON lines or an export)")
+	reason := fs.String("reason", "", "why the deviation is benign (required)")
+	by := fs.String("by", "", "who accepts (default $SUDO_USER or $USER)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *alert == "" || *reason == "" {
+		return errors.New("--alert and --reason are required")
+	}
+	db, err := openDB(*dbPath, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s, err := db.Load()
+	if err != nil {
+		return err
+	}
+	devs, err := deviationsFor(*alert, s)
+	if err != nil {
+		return err
+	}
+	e := baselines.New(baselines.Config{})
+	if err := e.Load(s); err != nil {
+		return err
+	}
+	for _, d := range devs {
+		seq, err := db.NextAuditSeq()
+		if err != nil {
+			return err
+		}
+		ent, err := e.Accept(d, who(*by), *reason, time.Now().UTC(), seq)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "accepted %s %s on %s by %s\n", ent.DeviationID, d.Rule, d.Channel, ent.By)
+	}
+	if _, err := db.Flush(e); err != nil {
+		return err
+	}
+	return db.Close()
+}
+
+// deviationsFor resolves --alert: a deviation id found in the store's
+// alert log, or a file of JSON objects, each an EVE alert carrying
+// alert.metadata.deviation_id (or alert.deviation_id / id), or an alert
+// record as exported.
+func deviationsFor(arg string, s *baselines.Snapshot) ([]baselines.Deviation, error) {
+	byID := func(id string) (baselines.Deviation, error) {
+		for _, r := range s.Alerts {
+			if r.ID == id {
+				return r.Deviation, nil
+			}
+		}
+		return baselines.Deviation{}, fmt.Errorf("no alerted deviation %s in the store", id)
+	}
+	if _, err := os.Stat(arg); err != nil {
+		d, err := byID(strings.ToLower(arg))
+		if err != nil {
+			return nil, err
+		}
+		return []baselines.Deviation{d}, nil
+	}
+	b, err := os.ReadFile(arg)
+	if err != nil {
+		return nil, err
+	}
+	var out []baselines.Deviation
+	seen := map[string]bool{}
+	dec := json.NewDecoder(bufio.NewReader(bytes.NewReader(b)))
+	for {
+		var v struct {
+			ID        string `json:"id"`
+			EventType string `json:"event_type"`
+			Alert     *struct {
+				DeviationID string `json:"deviation_id"`
+				Metadata    struct {
+					DeviationID json.RawMessage `json:"deviation_id"`
+				} `json:"metadata"`
+			} `json:"alert"`
+			Alerts []struct {
+				ID string `json:"id"`
+			} `json:"alerts"`
+		}
+		if err := dec.Decode(&v); err == io.EOF {
+			break
+		} else if err != nil {
+			return nil, fmt.Errorf("%s: %w", arg, err)
+		}
+		var ids []string
+		switch {
+		case v.Alert != nil:
+			if v.Alert.DeviationID != "" {
+				ids = append(ids, v.Alert.DeviationID)
+			}
+			var one string
+			var many []string
+			if json.Unmarshal(v.Alert.Metadata.DeviationID, &one) == nil && one != "" {
+				ids = append(ids, one)
+			} else if json.Unmarshal(v.Alert.Metadata.DeviationID, &many) == nil {
+				ids = append(ids, many...)
+			}
+		case v.ID != "":
+			ids = append(ids, v.ID)
+		}
+		for _, a := range v.Alerts {
+			ids = append(ids, a.ID)
+		}
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			d, err := byID(strings.ToLower(id))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, d)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no alert with a deviation id", arg)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ID() < out[j].ID() })
+	return out, nil
+}
+
+func baselineApprove(args []string, w io.Writer) error {
+	fs, dbPath := baselineFlags("approve")
+	by := fs.String("by", "", "the approver's `NAME` (required)")
+	reason := fs.String("reason", "", "optional note")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *by == "" {
+		return errors.New("--by NAME is required")
+	}
+	db, err := openDB(*dbPath, false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s, err := db.Load()
+	if err != nil {
+		return err
+	}
+	sha, err := s.SHA256()
+	if err != nil {
+		return err
+	}
+	if err := audit(db, baselines.AuditEntry{Action: "approve", By: *by, Reason: *reason, SHA256: sha}); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "approved by %s: sha256 %s (%d devices, %d channels)\n", *by, sha, len(s.Devices), len(s.Channels))
+	return db.Close()
+}

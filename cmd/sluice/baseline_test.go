@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/baselines/store"
+)
+
+var (
+	bt0  = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	bhmi = netip.MustParseAddr("10.10.1.10")
+	bplc = netip.MustParseAddr("10.10.2.1")
+)
+
+func bwrite(t time.Time, addr, v uint16) *baselines.Observation {
+	return &baselines.Observation{Time: t, Protocol: baselines.Modbus, Responded: true,
+		Endpoints: baselines.Endpoints{ClientIP: bhmi, ServerIP: bplc, ServerPort: 502},
+		Modbus: baselines.ModbusObs{Unit: 1, Function: 6, WriteTable: baselines.HoldingRegisters,
+			Write: baselines.Range{Start: addr, Count: 1}, Values: []uint16{v}}}
+}
+
+// makeStore learns a few writes, then monitors one unexpected write, and
+// returns the store's path and the alert's deviation id.
+func makeStore(t *testing.T) (string, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "b.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := baselines.New(baselines.Config{LearnFor: time.Hour})
+	for i := range 30 {
+		e.Observe(bwrite(bt0.Add(time.Duration(i)*time.Minute), 40, uint16(50+i%5)))
+	}
+	got := e.Observe(bwrite(bt0.Add(2*time.Hour), 41, 1))
+	if len(got) != 1 || got[0].Rule != baselines.UnexpectedWrite {
+		t.Fatalf("alerts %+v", got)
+	}
+	id := got[0].ID
+	if _, err := db.Flush(e); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, id
+}
+
+func run(t *testing.T, fn func([]string, *bytes.Buffer) error, args ...string) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := fn(args, &b); err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	return b.String()
+}
+
+func w(f func([]string, io.Writer) error) func([]string, *bytes.Buffer) error {
+	return func(a []string, b *bytes.Buffer) error { return f(a, b) }
+}
+
+func TestBaselineLifecycle(t *testing.T) {
+	path, id := makeStore(t)
+	show := run(t, w(baselineShow), "--db", path, "--device", "10.10.2.1")
+	for _, want := range []string{"device 10.10.2.1", "modbus_slave", "written holding_registers 40", "value holding_registers:40 50..54 [50 51 52 53 54]"} {
+		if !strings.Contains(show, want) {
+			t.Errorf("show lacks %q:\n%s", want, show)
+		}
+	}
+	exp := filepath.Join(t.TempDir(), "b.json")
+	run(t, w(baselineExport), "--db", path, "-o", exp)
+	copyDB := filepath.Join(t.TempDir(), "c.db")
+	run(t, w(baselineImport), "--db", copyDB, "--by", "carol", exp)
+	if d := run(t, w(baselineDiff), path, copyDB); d != "no differences\n" {
+		t.Fatalf("diff after import: %q", d)
+	}
+	out := run(t, w(baselineAccept), "--db", copyDB, "--alert", id, "--reason", "new valve", "--by", "alice")
+	if !strings.Contains(out, "accepted "+id+" unexpected_write") {
+		t.Fatalf("accept said %q", out)
+	}
+	d := run(t, w(baselineDiff), path, copyDB)
+	if !strings.Contains(d, "+ written holding_registers 40-41") {
+		t.Fatalf("diff after accept:\n%s", d)
+	}
+	appr := run(t, w(baselineApprove), "--db", copyDB, "--by", "dave")
+	db, err := store.Open(copyDB, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := db.Load()
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sha, _ := s.SHA256()
+	if !strings.Contains(appr, sha) {
+		t.Fatalf("approve printed %q, baseline sha %s", appr, sha)
+	}
+	var actions []string
+	for _, a := range s.Audit {
+		actions = append(actions, a.Action+":"+a.By)
+	}
+	if strings.Join(actions, ",") != "import:carol,accept:alice,approve:dave" {
+		t.Fatalf("audit trail %v", actions)
+	}
+	if s.Audit[1].Reason != "new valve" || s.Audit[2].SHA256 != sha || s.Audit[1].At.IsZero() {
+		t.Fatalf("audit entries %+v", s.Audit)
+	}
+}
+
+func TestBaselineAcceptFromEVEFile(t *testing.T) {
+	path, id := makeStore(t)
+	eve := filepath.Join(t.TempDir(), "alerts.json")
+	line, _ := json.Marshal(map[string]any{"event_type": "alert",
+		"alert": map[string]any{"rule": "unexpected_write", "metadata": map[string]any{"deviation_id": []string{id}}}})
+	if err := os.WriteFile(eve, append(line, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := run(t, w(baselineAccept), "--db", path, "--alert", eve, "--reason", "ok", "--by", "x")
+	if !strings.Contains(out, id) {
+		t.Fatalf("accept said %q", out)
+	}
+	var b bytes.Buffer
+	if err := baselineAccept([]string{"--db", path, "--alert", "0000000000000000", "--reason", "r"}, &b); err == nil {
+		t.Fatal("accepting an unknown id succeeded")
+	}
+}
