@@ -43,6 +43,8 @@ func (s *Segment) RST() bool { return s.Flags&flagRST != 0 }
 // not handle.
 var ErrLinkType = errors.New("unsupported link type")
 
+var errBadVersion = errors.New("IP version does not match its EtherType or link type")
+
 // Decoder turns link-layer frames into TCP segments with gopacket's
 // DecodingLayerParser: the layers are preallocated once and reused, so
 // decoding allocates nothing per packet.
@@ -64,7 +66,7 @@ type Decoder struct {
 	dot1q layers.Dot1Q
 	ip4   layers.IPv4
 	ip6   layers.IPv6
-	tcp   layers.TCP
+	tcp   tcpLayer
 
 	// One parser per first layer; they share the layer values above.
 	pEth, pSLL, pSLL2, pLo, pIP4, pIP6 *gopacket.DecodingLayerParser
@@ -76,8 +78,15 @@ type Decoder struct {
 func NewDecoder() *Decoder {
 	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 8)}
 	all := []gopacket.DecodingLayer{&d.eth, &d.sll, &d.sll2, &d.lo, &d.dot1q, &d.ip4, &d.ip6, &d.tcp}
+	// The sparse container indexes decoders by layer type: the fastest
+	// of gopacket's containers, and the types here are small numbers.
+	var sparse gopacket.DecodingLayerContainer = gopacket.DecodingLayerSparse(nil)
+	for _, l := range all {
+		sparse = sparse.Put(l)
+	}
 	mk := func(first gopacket.LayerType) *gopacket.DecodingLayerParser {
-		p := gopacket.NewDecodingLayerParser(first, all...)
+		p := gopacket.NewDecodingLayerParser(first)
+		p.SetDecodingLayerContainer(sparse)
 		// A layer we do not decode (ARP, UDP, a fragment) ends the
 		// walk quietly: the frame just carries no TCP for us.
 		p.IgnoreUnsupported = true
@@ -91,6 +100,13 @@ func NewDecoder() *Decoder {
 	d.pIP6 = mk(layers.LayerTypeIPv6)
 	return d
 }
+
+// tcpLayer is layers.TCP ending the walk: what follows is stream payload,
+// framed after reassembly, not by gopacket's guess from the port number
+// (which would try port 502 as one Modbus ADU per segment).
+type tcpLayer struct{ layers.TCP }
+
+func (*tcpLayer) NextLayerType() gopacket.LayerType { return gopacket.LayerTypeZero }
 
 // parser picks the parser for a link type; raw IP picks by version nibble.
 func (d *Decoder) parser(data []byte, lt layers.LinkType) *gopacket.DecodingLayerParser {
@@ -140,10 +156,18 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType) (*Segment, error) {
 			copy(s.DstMAC[:], d.eth.DstMAC)
 			s.HasMAC = true
 		case layers.LayerTypeIPv4:
+			if d.ip4.Version != 4 {
+				// gopacket takes the EtherType's word for it;
+				// Wireshark reports "Bogus IPv4 version".
+				return nil, errBadVersion
+			}
 			s.V6 = false
 			copy(s.Src[:4], d.ip4.SrcIP)
 			copy(s.Dst[:4], d.ip4.DstIP)
 		case layers.LayerTypeIPv6:
+			if d.ip6.Version != 6 {
+				return nil, errBadVersion
+			}
 			s.V6 = true
 			copy(s.Src[:], d.ip6.SrcIP)
 			copy(s.Dst[:], d.ip6.DstIP)

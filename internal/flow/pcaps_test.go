@@ -1,0 +1,197 @@
+package flow
+
+import (
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-ics/sluice/internal/capture"
+)
+
+// pcapsDir finds the shared real captures: $SLUICE_PCAPS, or ../shared/pcaps
+// from the repository root (this package is two levels below it).
+func pcapsDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("SLUICE_PCAPS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "pcaps")
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Skipf("real captures not found at %s (set SLUICE_PCAPS): %v", dir, err)
+	}
+	return dir
+}
+
+func realCaptures(t testing.TB) []string {
+	dir := pcapsDir(t)
+	var files []string
+	for _, sub := range []string{"modbus", "opcua"} {
+		m, _ := filepath.Glob(filepath.Join(dir, sub, "*.pcap*"))
+		files = append(files, m...)
+	}
+	if len(files) == 0 {
+		t.Skipf("no captures under %s", dir)
+	}
+	return files
+}
+
+// dirKey names one direction of one connection by its sender.
+type dirKey struct {
+	src, dst     string
+	sport, dport uint16
+}
+
+// collector is a Stream that sums delivered and lost bytes per direction.
+type collector struct {
+	c      *Conn
+	counts map[dirKey]*dirCount
+	closed bool
+	t      testing.TB
+}
+
+type dirCount struct{ data, lost int }
+
+func (c *collector) key(dir Dir) dirKey {
+	k := c.c.Key
+	if dir == ClientToServer {
+		return dirKey{k.ClientIP.String(), k.ServerIP.String(), k.ClientPort, k.ServerPort}
+	}
+	return dirKey{k.ServerIP.String(), k.ClientIP.String(), k.ServerPort, k.ClientPort}
+}
+
+func (c *collector) count(dir Dir) *dirCount {
+	k := c.key(dir)
+	if c.counts[k] == nil {
+		c.counts[k] = &dirCount{}
+	}
+	return c.counts[k]
+}
+
+func (c *collector) Data(dir Dir, data []byte, ts time.Time) {
+	if c.closed {
+		c.t.Errorf("flow %d: Data after Close", c.c.ID)
+	}
+	c.count(dir).data += len(data)
+}
+func (c *collector) Gap(dir Dir, lost int, ts time.Time) { c.count(dir).lost += lost }
+func (c *collector) Close(r CloseReason, ts time.Time) {
+	if c.closed {
+		c.t.Errorf("flow %d: closed twice", c.c.ID)
+	}
+	c.closed = true
+}
+
+// replay feeds a capture file through a Table of collectors.
+func replay(t testing.TB, path string, cfg Config) (Stats, map[dirKey]*dirCount) {
+	t.Helper()
+	src, err := capture.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	counts := map[dirKey]*dirCount{}
+	tab := NewTable(cfg, func(c *Conn, ts time.Time) Stream {
+		return &collector{c: c, counts: counts, t: t}
+	})
+	for {
+		p, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab.Packet(p)
+	}
+	tab.Close()
+	return tab.Stats(), counts
+}
+
+// tsharkDirs asks Wireshark for the TCP packet count and the payload bytes
+// per direction, counting a segment unless Wireshark flags it as a
+// retransmission of bytes it already saw. A "spurious" retransmission (data
+// the peer had acknowledged before the capture saw it: the two directions
+// were captured slightly out of order) is the first copy the capture holds,
+// so it counts.
+func tsharkDirs(t *testing.T, tshark, path string) (int, map[dirKey]int) {
+	t.Helper()
+	out, err := exec.Command(tshark, "-r", path, "-Y", "tcp", "-T", "fields",
+		"-e", "ip.src", "-e", "ipv6.src", "-e", "ip.dst", "-e", "ipv6.dst",
+		"-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.len",
+		"-e", "tcp.analysis.retransmission", "-e", "tcp.analysis.spurious_retransmission").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	n := 0
+	sums := map[dirKey]int{}
+	for line := range strings.SplitSeq(strings.TrimRight(string(out), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 9 {
+			t.Fatalf("tshark line %q", line)
+		}
+		n++
+		sp, _ := strconv.Atoi(f[4])
+		dp, _ := strconv.Atoi(f[5])
+		l, _ := strconv.Atoi(f[6])
+		if f[7] == "" || f[8] != "" {
+			sums[dirKey{f[0] + f[1], f[2] + f[3], uint16(sp), uint16(dp)}] += l
+		}
+	}
+	return n, sums
+}
+
+// TestRealCaptures replays every shared capture through the table. Always:
+// no decode error (outside the deliberately fuzzed files), nothing left
+// buffered or tracked after Close. With tshark installed: the same number of
+// TCP packets and, per direction of every connection, the same number of
+// stream bytes (delivered plus reported lost) as Wireshark's TCP analysis.
+// The fuzzed files scramble sequence numbers, so a byte count is not defined
+// for them; only the packet count is compared there.
+func TestRealCaptures(t *testing.T) {
+	tshark, _ := exec.LookPath("tshark")
+	for _, path := range realCaptures(t) {
+		name := filepath.Base(path)
+		fuzzed := strings.Contains(name, "fuzz")
+		t.Run(name, func(t *testing.T) {
+			st, counts := replay(t, path, Config{ServerPort: func(p uint16) bool { return p == 502 || p == 4840 }})
+			if st.DecodeErrors != 0 && !fuzzed {
+				t.Errorf("%d decode errors", st.DecodeErrors)
+			}
+			if st.BufferedBytes != 0 || st.FlowsActive != 0 || st.RecoveredPanics != 0 {
+				t.Errorf("after Close: %+v", st)
+			}
+			if st.TCPPackets == 0 || st.FlowsCreated == 0 {
+				t.Fatalf("no TCP: %+v", st)
+			}
+			if tshark == "" {
+				t.Logf("tshark not installed: not cross-checked (%d TCP packets)", st.TCPPackets)
+				return
+			}
+			n, want := tsharkDirs(t, tshark, path)
+			if uint64(n) != st.TCPPackets {
+				t.Errorf("%d TCP packets, tshark %d", st.TCPPackets, n)
+			}
+			if fuzzed {
+				return
+			}
+			for k, w := range want {
+				got := 0
+				if c := counts[k]; c != nil {
+					got = c.data + c.lost
+				}
+				if got != w {
+					t.Errorf("%v: %d stream bytes, tshark %d", k, got, w)
+				}
+			}
+		})
+	}
+}
