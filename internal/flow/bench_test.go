@@ -21,7 +21,9 @@ func BenchmarkTable(b *testing.B) {
 	tab := NewTable(Config{}, func(*Conn, time.Time) Stream { return nopStream{} })
 	var cseq, sseq uint32 = 1, 1
 	ts := time.Unix(1_700_000_000, 0)
-	put := func(f []byte, off int, v uint32) { f[off], f[off+1], f[off+2], f[off+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v) }
+	put := func(f []byte, off int, v uint32) {
+		f[off], f[off+1], f[off+2], f[off+3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
+	}
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		ts = ts.Add(time.Millisecond)
