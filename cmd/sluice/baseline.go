@@ -342,7 +342,7 @@ func baselineDiff(args []string, w io.Writer) error {
 
 func baselineAccept(args []string, w io.Writer) error {
 	fs, dbPath := baselineFlags("accept")
-	alert := fs.String("alert", "", "the deviation `ID` (16 hex digits, from the alert's deviation_id) or a `FILE` of alerts (EVE JSON lines or an export)")
+	alert := fs.String("alert", "", "the deviation `ID` (16 hex digits, the alert's id) or a `FILE` of alerts (EVE JSON lines or an export)")
 	reason := fs.String("reason", "", "why the deviation is benign (required)")
 	by := fs.String("by", "", "who accepts (default $SUDO_USER or $USER)")
 	if err := fs.Parse(args); err != nil {
@@ -386,9 +386,9 @@ func baselineAccept(args []string, w io.Writer) error {
 }
 
 // deviationsFor resolves --alert: a deviation id found in the store's
-// alert log, or a file of JSON objects, each an EVE alert carrying
-// alert.metadata.deviation_id (or alert.deviation_id / id), or an alert
-// record as exported.
+// alert log, or a file of JSON objects, each an EVE alert carrying the
+// deviation id as alert.id (what the agent writes), alert.deviation_id or
+// alert.metadata.deviation_id, or an alert record as exported (id).
 func deviationsFor(arg string, s *baselines.Snapshot) ([]baselines.Deviation, error) {
 	byID := func(id string) (baselines.Deviation, error) {
 		for _, r := range s.Alerts {
@@ -417,6 +417,7 @@ func deviationsFor(arg string, s *baselines.Snapshot) ([]baselines.Deviation, er
 			ID        string `json:"id"`
 			EventType string `json:"event_type"`
 			Alert     *struct {
+				ID          string `json:"id"`
 				DeviationID string `json:"deviation_id"`
 				Metadata    struct {
 					DeviationID json.RawMessage `json:"deviation_id"`
@@ -434,6 +435,9 @@ func deviationsFor(arg string, s *baselines.Snapshot) ([]baselines.Deviation, er
 		var ids []string
 		switch {
 		case v.Alert != nil:
+			if v.Alert.ID != "" {
+				ids = append(ids, v.Alert.ID)
+			}
 			if v.Alert.DeviationID != "" {
 				ids = append(ids, v.Alert.DeviationID)
 			}

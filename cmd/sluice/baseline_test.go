@@ -121,7 +121,7 @@ func TestBaselineAcceptFromEVEFile(t *testing.T) {
 	path, id := makeStore(t)
 	eve := filepath.Join(t.TempDir(), "alerts.json")
 	line, _ := json.Marshal(map[string]any{"event_type": "alert",
-		"alert": map[string]any{"rule": "unexpected_write", "metadata": map[string]any{"deviation_id": []string{id}}}})
+		"alert": map[string]any{"rule": "unexpected_write", "id": id}})
 	if err := os.WriteFile(eve, append(line, '\n'), 0o600); err != nil {
 		t.Fatal(err)
 	}
