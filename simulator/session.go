@@ -36,6 +36,8 @@ type env struct {
 	historian     *uaConn
 	historianAnon bool
 	opIndex       int
+	atkRaw        *rawSession // an attack's connection between its steps
+	atkUA         *uaConn
 }
 
 func (e *env) live() bool { return e.rec == nil }

@@ -154,7 +154,7 @@ func (c *tcpConn) data(side int, t time.Duration, payload []byte) time.Duration 
 	c.flush(side, t)
 	for len(payload) > 0 {
 		n := min(len(payload), mss)
-		c.emit(side, t, tcpFlags{ack: true, psh: n == len(payload)}, payload[:n], nil)
+		t = c.emit(side, t, tcpFlags{ack: true, psh: n == len(payload)}, payload[:n], nil)
 		c.next[side] += uint32(n)
 		payload = payload[n:]
 		if len(payload) > 0 {
@@ -175,15 +175,14 @@ func (c *tcpConn) close(side int, t time.Duration) time.Duration {
 	}
 	c.finished = true
 	c.flush(side, t)
-	c.emit(side, t, tcpFlags{fin: true, ack: true}, nil, nil)
+	t = c.emit(side, t, tcpFlags{fin: true, ack: true}, nil, nil)
 	c.next[side]++
 	r := c.w.rtt()
 	t2 := t + r/2
 	c.flush(1-side, t2)
 	c.emit(1-side, t2, tcpFlags{fin: true, ack: true}, nil, nil)
 	c.next[1-side]++
-	c.emit(side, t+r, tcpFlags{ack: true}, nil, nil)
-	return t + r
+	return c.emit(side, t+r, tcpFlags{ack: true}, nil, nil)
 }
 
 // finish sends the ACKs still owed at the end of the capture.
@@ -196,10 +195,13 @@ func (c *tcpConn) finish(end time.Duration) {
 }
 
 // emit serializes one frame from side.
-func (c *tcpConn) emit(side int, t time.Duration, f tcpFlags, payload []byte, opts []layers.TCPOption) {
-	if t < c.last[side] {
-		t = c.last[side]
-	}
+//
+// Frames of one connection never go back in time: an action that starts
+// while the connection is still busy with an earlier one waits for it, as a
+// client with one connection and one outstanding request does. emit returns
+// the time it used.
+func (c *tcpConn) emit(side int, t time.Duration, f tcpFlags, payload []byte, opts []layers.TCPOption) time.Duration {
+	t = max(t, c.last[0], c.last[1])
 	c.last[side] = t
 	c.owes[side] = false
 	src, dst := c.cli, c.srv
@@ -235,6 +237,7 @@ func (c *tcpConn) emit(side int, t time.Duration, f tcpFlags, payload []byte, op
 		panic(fmt.Sprintf("simulator: serialize: %v", err)) // only on programming errors
 	}
 	c.w.segs = append(c.w.segs, segment{at: t, n: len(c.w.segs), data: slices.Clone(buf.Bytes())})
+	return t
 }
 
 // routerMAC is the plant router's (a VRRP virtual MAC).
