@@ -44,6 +44,12 @@ func serviceName(n uint32) string {
 // (nil on failure), and how many bytes the structure took, from which the
 // caller infers a trailing signature.
 func decodeBody(body []byte, maxSize int) (svc *Service, v any, used int, err error) {
+	return decodeBodyWith(body, maxSize, true)
+}
+
+// decodeBodyWith is decodeBody with the fast path optional (tests compare
+// both).
+func decodeBodyWith(body []byte, maxSize int, fast bool) (svc *Service, v any, used int, err error) {
 	svc = &Service{}
 	// The type id is read by hand so that even a body the codec rejects is
 	// named (OPC 10000-6 §5.2.2.9: four-byte encoding 0x01 ns id id, or
@@ -61,6 +67,13 @@ func decodeBody(body []byte, maxSize int) (svc *Service, v any, used int, err er
 		svc.DecodeError = err.Error()
 		return svc, nil, 0, err
 	}
+	if fast {
+		if used, ok := fastDecode(svc, tid, body[n:]); ok {
+			svc.Decoded = true
+			return svc, nil, n + used, nil
+		}
+	}
+	*svc = Service{ID: tid, Name: svc.Name} // drop what the fast path filled
 	size, gerr := guard(body[n:], tid)
 	if gerr != nil {
 		err = fmt.Errorf("%w: %w", ErrMalformed, gerr)

@@ -105,7 +105,10 @@ func variantValue(v *ua.Variant) Value {
 	if v == nil || v.Type() == ua.TypeIDNull {
 		return Value{ArrayLength: -1}
 	}
-	out := Value{Type: strings.TrimPrefix(v.Type().String(), "TypeID"), ArrayLength: -1}
+	out := Value{ArrayLength: -1}
+	if t := int(v.Type()); t < len(builtinNames) {
+		out.Type = builtinNames[t]
+	}
 	x := v.Value()
 	if rv := reflect.ValueOf(x); rv.Kind() == reflect.Slice && v.Has(ua.VariantArrayValues) {
 		n := rv.Len()
