@@ -51,7 +51,8 @@ type step struct {
 type event struct {
 	at    time.Duration
 	run   func(e *env) error
-	label int // index into the run's labels, -1 for normal traffic
+	label int  // index into the run's labels, -1 for normal traffic
+	opcua bool // talks to the OPC UA server
 }
 
 // attackStart is when attacks begin: 60 % into the capture (6 min of 10),
@@ -105,6 +106,11 @@ func normalEvents(d time.Duration, seed uint64) []event {
 			evs = append(evs, event{at: at, run: f, label: -1})
 		}
 	}
+	addUA := func(at time.Duration, f func(*env) error) {
+		if at < d {
+			evs = append(evs, event{at: at, run: f, label: -1, opcua: true})
+		}
+	}
 	// HMI: measurements every second, setpoints every fifth.
 	for k := time.Duration(1); k*time.Second < d; k++ {
 		sp := k%5 == 0
@@ -119,9 +125,9 @@ func normalEvents(d time.Duration, seed uint64) []event {
 		add(t+250*time.Millisecond, ewsVisit)
 	}
 	// SCADA historian: one OPC UA session, reads every 2 s.
-	add(500*time.Millisecond, historianConnect)
+	addUA(500*time.Millisecond, historianConnect)
 	for k := time.Duration(1); 2*k*time.Second < d; k++ {
-		add(2*k*time.Second+700*time.Millisecond, historianRead)
+		addUA(2*k*time.Second+700*time.Millisecond, historianRead)
 	}
 	return evs
 }
@@ -551,7 +557,7 @@ func (s Scenario) timeline(d, a0 time.Duration, seed uint64, normal bool) ([]eve
 			ExpectedRules: a.rules, MITRE: a.mitre})
 		for _, st := range a.steps {
 			if a0+st.at < d {
-				evs = append(evs, event{at: a0 + st.at, run: st.run, label: li})
+				evs = append(evs, event{at: a0 + st.at, run: st.run, label: li, opcua: a.dst.IP == HostUAServer.IP})
 			}
 		}
 	}
