@@ -1,0 +1,885 @@
+package report
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/internal/jsonw"
+)
+
+// DefaultConvergenceWindow is the window of the convergence figure when
+// Options leaves it zero; it matches the engine's default
+// (baselines.Config.ConvergenceWindow).
+const DefaultConvergenceWindow = time.Hour
+
+// Options are what the report cannot read from the baseline itself.
+type Options struct {
+	// Title heads the report ("Sluice baseline report" when empty).
+	Title string
+	// Generated is the generation time: the only field in which two
+	// reports of the same database differ. The caller reads the clock.
+	Generated time.Time
+	// Database names the baseline file the snapshot came from.
+	Database string
+	// Sources are the captures or interfaces the baseline was learned
+	// from. The store does not record them, so the caller passes what it
+	// knows (sluice report --source).
+	Sources []string
+	// ConvergenceWindow is the engine's convergence window
+	// (DefaultConvergenceWindow when zero).
+	ConvergenceWindow time.Duration
+}
+
+// Time is a timestamp that marshals like every Sluice output: RFC 3339, UTC,
+// microseconds, Z (so that report JSON sorts and diffs like EVE JSON). The
+// zero time marshals as null.
+type Time struct{ time.Time }
+
+// MarshalJSON implements json.Marshaler.
+func (t Time) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte("null"), nil
+	}
+	return jsonw.Time(nil, t.Time), nil
+}
+
+// String formats the time for people: "2026-11-21 22:33:00Z", or "—" when
+// unknown.
+func (t Time) String() string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}
+
+// Report is everything the report says, in the order it says it. Its JSON
+// is the `--format json` output.
+type Report struct {
+	Title     string `json:"title"`
+	Generated Time   `json:"generated"`
+	Database  string `json:"database,omitempty"`
+	Schema    int    `json:"schema"`
+	// SHA256 is the hex SHA-256 of the canonical baseline JSON
+	// (baselines.Baseline.Canonical), the value `baseline approve` signs.
+	SHA256    string     `json:"sha256"`
+	Approvals []Approval `json:"approvals"`
+	Window    Window     `json:"window"`
+	Sources   []string   `json:"sources"`
+	Summary   Summary    `json:"summary"`
+	// Devices is the asset inventory, sorted by IP.
+	Devices []Device `json:"devices"`
+	// Matrix is the communication matrix: who talks to whom, how much.
+	Matrix Matrix `json:"matrix"`
+	// Baselines is the learned model per server device.
+	Baselines      []DeviceBaseline `json:"baselines"`
+	AlertsByRule   []RuleCount      `json:"alerts_by_rule"`
+	AlertsByDevice []DeviceAlerts   `json:"alerts_by_device"`
+	// Alerts is the alert log (one row per deviation), most severe first.
+	Alerts   []AlertRow    `json:"alerts"`
+	Accepted []AcceptedRow `json:"accepted"`
+	Audit    []AuditRow    `json:"audit"`
+}
+
+// Window is the learning window: from the first device seen to the end of
+// the last device's learning, and the last traffic time in the baseline.
+type Window struct {
+	Start    Time `json:"start"`
+	LearnEnd Time `json:"learn_end"`
+	LastSeen Time `json:"last_seen"`
+}
+
+// Summary counts the report's contents.
+type Summary struct {
+	Devices          int    `json:"devices"`
+	Channels         int    `json:"channels"`
+	Deviations       int    `json:"deviations"`
+	Alerts           uint64 `json:"alerts"`
+	Occurrences      uint64 `json:"occurrences"`
+	Accepted         int    `json:"accepted"`
+	StillLearning    int    `json:"devices_learning"`
+	BaselineItems    int    `json:"baseline_items"`
+	ApprovedCurrent  bool   `json:"approved_current"`
+	HighSeverityOpen int    `json:"high_severity_deviations"`
+}
+
+// Approval is one `sluice baseline approve` entry of the audit trail.
+type Approval struct {
+	By     string `json:"by"`
+	At     Time   `json:"at"`
+	SHA256 string `json:"sha256"`
+	// Current is true when the approved hash is the baseline's hash now:
+	// nothing was learned or accepted since the approval.
+	Current bool `json:"current"`
+}
+
+// Device is one asset of the inventory.
+type Device struct {
+	IP           string   `json:"ip"`
+	MAC          string   `json:"mac,omitempty"`
+	Vendor       string   `json:"vendor,omitempty"`
+	Roles        []string `json:"roles"`
+	Protocols    []string `json:"protocols"`
+	Units        []uint16 `json:"units,omitempty"`
+	FirstSeen    Time     `json:"first_seen"`
+	LastSeen     Time     `json:"last_seen"`
+	Transactions uint64   `json:"transactions"`
+	// Identity is what the device reports about itself: Modbus FC 43/14
+	// and FC 17, OPC UA server description. Attacker-controlled text.
+	Identity []Field `json:"identity,omitempty"`
+	// LearnUntil is the end of the device's learning window; Learning is
+	// true when the last traffic in the baseline is before it.
+	LearnUntil Time `json:"learn_until"`
+	Learning   bool `json:"learning"`
+	// Convergence is new baseline items per hour over the convergence
+	// window: 0 means learning has stopped finding anything new.
+	Convergence float64 `json:"convergence_items_per_hour"`
+	NewItems    uint64  `json:"new_items"`
+}
+
+// Field is one labelled text value.
+type Field struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Matrix is the communication matrix: Cells[i][j] is what Clients[i] sent
+// to Servers[j].
+type Matrix struct {
+	Clients []string       `json:"clients"`
+	Servers []string       `json:"servers"`
+	Cells   [][]MatrixCell `json:"cells"`
+}
+
+// MatrixCell is the traffic of one client to one server.
+type MatrixCell struct {
+	Transactions uint64   `json:"transactions"`
+	Protocols    []string `json:"protocols,omitempty"`
+	// Alerted is true when a deviation names this pair (e.g. new_master).
+	Alerted bool `json:"alerted,omitempty"`
+}
+
+// DeviceBaseline is the learned model of one server device: every channel
+// that talks to it, and the heat maps of its register tables.
+type DeviceBaseline struct {
+	Server   string            `json:"server"`
+	Channels []ChannelBaseline `json:"channels"`
+	HeatMaps []HeatMap         `json:"heat_maps,omitempty"`
+}
+
+// ChannelBaseline is the learned model of one channel (issue 5 §2).
+type ChannelBaseline struct {
+	Name         string  `json:"name"` // baselines.ChannelKey.String()
+	Protocol     string  `json:"protocol"`
+	Client       string  `json:"client"`
+	Server       string  `json:"server"`
+	Unit         uint8   `json:"unit,omitempty"`
+	Port         uint16  `json:"port,omitempty"`
+	FirstSeen    Time    `json:"first_seen"`
+	LastSeen     Time    `json:"last_seen"`
+	Transactions uint64  `json:"transactions"`
+	Writes       uint64  `json:"writes"`
+	WritesPerHr  float64 `json:"writes_per_hour"`
+	PeakWindow   uint32  `json:"peak_window_requests"`
+	Items        int     `json:"items"` // len(Channel.Items())
+
+	Functions   []Count       `json:"functions,omitempty"`
+	Diagnostics []Count       `json:"diagnostics,omitempty"`
+	Read        []TableRanges `json:"read,omitempty"`
+	Written     []TableRanges `json:"written,omitempty"`
+	Values      []EnvelopeRow `json:"values,omitempty"`
+	Polls       []PollRow     `json:"polls,omitempty"`
+	Services    []Count       `json:"services,omitempty"`
+	Security    []SecurityRow `json:"security,omitempty"`
+	NodesRead   []Count       `json:"nodes_read,omitempty"`
+	NodesWrite  []EnvelopeRow `json:"nodes_written,omitempty"`
+	NodesCalled []Count       `json:"nodes_called,omitempty"`
+	ClientApps  []Count       `json:"client_application_uris,omitempty"`
+	Users       []Count       `json:"users,omitempty"`
+}
+
+// Count is a named counter: a function code, a service, a node.
+type Count struct {
+	Code  int    `json:"code,omitempty"`
+	Name  string `json:"name"`
+	Count uint64 `json:"count"`
+}
+
+// TableRanges is a set of addresses of one Modbus table as compact ranges
+// ("0-9, 20, 40-49").
+type TableRanges struct {
+	Table     string `json:"table"`
+	Ranges    string `json:"ranges"`
+	Addresses int    `json:"addresses"`
+}
+
+// EnvelopeRow is the learned envelope of the values written to one
+// register or node.
+type EnvelopeRow struct {
+	Item     string    `json:"item"`
+	Min      float64   `json:"min"`
+	Max      float64   `json:"max"`
+	Writes   uint64    `json:"writes"`
+	Distinct []float64 `json:"distinct,omitempty"`
+	Many     bool      `json:"many,omitempty"`
+}
+
+// PollRow is the learned rhythm of one repeating request.
+type PollRow struct {
+	Request  string  `json:"request"`
+	PeriodMS float64 `json:"period_ms"`
+	JitterMS float64 `json:"jitter_ms"`
+	Samples  uint64  `json:"samples"`
+	// Regular is true when the request is judged as a poll (enough
+	// samples, jitter at most half the period): poll_stopped watches it.
+	Regular bool `json:"regular"`
+}
+
+// SecurityRow is one OPC UA security property seen on a channel.
+type SecurityRow struct {
+	Property string `json:"property"` // "policy", "mode", "token"
+	Value    string `json:"value"`
+	Count    uint64 `json:"count"`
+}
+
+// HeatMap shows which addresses of one table of one unit are read and
+// written, in at most HeatCells buckets from First to Last.
+type HeatMap struct {
+	Unit   uint8  `json:"unit"`
+	Table  string `json:"table"`
+	First  uint16 `json:"first"`
+	Last   uint16 `json:"last"`
+	Bucket int    `json:"bucket_size"`
+	// Read and Written hold, per bucket, how many (channel, address)
+	// pairs of the bucket are read or written; Max is the largest value of
+	// either, for shading.
+	Read    []int `json:"read"`
+	Written []int `json:"written"`
+	Max     int   `json:"max"`
+}
+
+// HeatCells is the most buckets a heat map has.
+const HeatCells = 64
+
+// RuleCount summarises the alert log of one rule.
+type RuleCount struct {
+	Rule        string   `json:"rule"`
+	SignatureID uint32   `json:"signature_id"`
+	Severity    uint8    `json:"severity"`
+	Category    string   `json:"category"`
+	Techniques  []string `json:"mitre_technique_id"`
+	Deviations  int      `json:"deviations"`
+	Alerts      uint64   `json:"alerts"`
+	Occurrences uint64   `json:"occurrences"`
+}
+
+// DeviceAlerts summarises the alert log of one judged device.
+type DeviceAlerts struct {
+	Device      string  `json:"device"`
+	Deviations  int     `json:"deviations"`
+	Occurrences uint64  `json:"occurrences"`
+	Rules       []Count `json:"rules"`
+}
+
+// AlertRow is one deviation of the alert log.
+type AlertRow struct {
+	ID          string `json:"id"`
+	Rule        string `json:"rule"`
+	Severity    uint8  `json:"severity"`
+	Channel     string `json:"channel"`
+	Item        string `json:"item,omitempty"`
+	Signature   string `json:"signature"`
+	First       Time   `json:"first"`
+	Last        Time   `json:"last"`
+	Occurrences uint64 `json:"occurrences"`
+	Alerts      uint64 `json:"alerts"`
+}
+
+// AcceptedRow is one deviation folded into the baseline, with who, when and
+// why.
+type AcceptedRow struct {
+	ID      string `json:"id"`
+	Rule    string `json:"rule"`
+	Channel string `json:"channel"`
+	Item    string `json:"item,omitempty"`
+	By      string `json:"by"`
+	At      Time   `json:"at"`
+	Reason  string `json:"reason"`
+}
+
+// AuditRow is one entry of the audit trail.
+type AuditRow struct {
+	Seq       uint64 `json:"seq"`
+	Action    string `json:"action"`
+	By        string `json:"by"`
+	At        Time   `json:"at"`
+	Reason    string `json:"reason,omitempty"`
+	Deviation string `json:"deviation_id,omitempty"`
+	SHA256    string `json:"sha256,omitempty"`
+}
+
+// ErrNoSnapshot is returned by Build for a nil snapshot.
+var ErrNoSnapshot = errors.New("report: no baseline snapshot")
+
+// Build computes the report of a snapshot. It does not modify s.
+func Build(s *baselines.Snapshot, opt Options) (*Report, error) {
+	if s == nil {
+		return nil, ErrNoSnapshot
+	}
+	if s.Schema > baselines.SchemaVersion {
+		return nil, fmt.Errorf("report: %w: schema %d, this sluice reads up to %d",
+			baselines.ErrNewerSchema, s.Schema, baselines.SchemaVersion)
+	}
+	if opt.ConvergenceWindow <= 0 {
+		opt.ConvergenceWindow = DefaultConvergenceWindow
+	}
+	if opt.Title == "" {
+		opt.Title = "Sluice baseline report"
+	}
+	sum, err := s.SHA256()
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	r := &Report{
+		Title:     opt.Title,
+		Generated: Time{opt.Generated.UTC()},
+		Database:  opt.Database,
+		Schema:    s.Schema,
+		SHA256:    sum,
+		Sources:   slices.Sorted(slices.Values(opt.Sources)),
+	}
+	if r.Sources == nil {
+		r.Sources = []string{}
+	}
+	r.window(s)
+	r.devices(s, opt.ConvergenceWindow)
+	r.matrix(s)
+	r.baselines(s)
+	r.alerts(s)
+	r.accepted(s)
+	r.audit(s)
+	r.Summary.Devices = len(r.Devices)
+	r.Summary.Channels = len(s.Channels)
+	r.Summary.Accepted = len(r.Accepted)
+	for _, a := range r.Approvals {
+		if a.Current {
+			r.Summary.ApprovedCurrent = true
+		}
+	}
+	return r, nil
+}
+
+func (r *Report) window(s *baselines.Snapshot) {
+	for _, d := range s.Devices {
+		if r.Window.Start.IsZero() || (!d.FirstSeen.IsZero() && d.FirstSeen.Before(r.Window.Start.Time)) {
+			r.Window.Start = Time{d.FirstSeen.UTC()}
+		}
+		if d.LearnUntil.After(r.Window.LearnEnd.Time) {
+			r.Window.LearnEnd = Time{d.LearnUntil.UTC()}
+		}
+		if d.LastSeen.After(r.Window.LastSeen.Time) {
+			r.Window.LastSeen = Time{d.LastSeen.UTC()}
+		}
+	}
+}
+
+func (r *Report) devices(s *baselines.Snapshot, window time.Duration) {
+	r.Devices = make([]Device, 0, len(s.Devices))
+	for _, d := range s.Devices {
+		dev := Device{
+			IP:           d.IP.String(),
+			Vendor:       d.Vendor,
+			Roles:        nonNil(d.Roles.Strings()),
+			Protocols:    nonNil(d.Roles.Protocols()),
+			Units:        d.Units,
+			FirstSeen:    Time{d.FirstSeen.UTC()},
+			LastSeen:     Time{d.LastSeen.UTC()},
+			Transactions: d.Transactions,
+			LearnUntil:   Time{d.LearnUntil.UTC()},
+			Learning:     d.LearnUntil.After(r.Window.LastSeen.Time),
+			Convergence:  d.NewItemsPerHour(window),
+			NewItems:     d.NewItems,
+		}
+		if !d.MAC.IsZero() {
+			dev.MAC = d.MAC.String()
+		}
+		if id := d.Ident; id != nil {
+			dev.Identity = appendFields(dev.Identity,
+				"Vendor name", id.VendorName, "Product code", id.ProductCode, "Revision", id.Revision,
+				"Vendor URL", id.VendorURL, "Product name", id.ProductName, "Model name", id.ModelName,
+				"User application", id.UserAppName, "Server id (FC 17)", id.ServerID)
+		}
+		if si := d.Server; si != nil {
+			dev.Identity = appendFields(dev.Identity,
+				"Application URI", si.AppURI, "Product URI", si.ProductURI, "Manufacturer", si.ManufacturerName,
+				"Product", si.ProductName, "Software version", si.SoftwareVersion, "Build", si.BuildNumber)
+		}
+		if dev.Learning {
+			r.Summary.StillLearning++
+		}
+		r.Devices = append(r.Devices, dev)
+	}
+}
+
+// appendFields appends the non-empty (name, value) pairs of kv.
+func appendFields(out []Field, kv ...string) []Field {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			out = append(out, Field{Name: kv[i], Value: kv[i+1]})
+		}
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// pair is a (client, server) of the matrix.
+type pair struct{ client, server netip.Addr }
+
+func (r *Report) matrix(s *baselines.Snapshot) {
+	clients := map[netip.Addr]bool{}
+	servers := map[netip.Addr]bool{}
+	cells := map[pair]*MatrixCell{}
+	for _, c := range s.Channels {
+		clients[c.Key.Client] = true
+		servers[c.Key.Server] = true
+		p := pair{c.Key.Client, c.Key.Server}
+		cell := cells[p]
+		if cell == nil {
+			cell = &MatrixCell{}
+			cells[p] = cell
+		}
+		cell.Transactions += c.Transactions
+		if proto := c.Key.Protocol.String(); !slices.Contains(cell.Protocols, proto) {
+			cell.Protocols = append(cell.Protocols, proto)
+			slices.Sort(cell.Protocols)
+		}
+	}
+	// A deviation between two known parties marks their cell; one naming
+	// a pair without a channel (a rogue master whose writes were never
+	// learned) adds the pair, so the matrix shows it.
+	for _, a := range s.Alerts {
+		k := a.Channel
+		if !k.Client.IsValid() || !k.Server.IsValid() {
+			continue
+		}
+		p := pair{k.Client, k.Server}
+		cell := cells[p]
+		if cell == nil {
+			cell = &MatrixCell{}
+			cells[p] = cell
+			clients[k.Client], servers[k.Server] = true, true
+		}
+		cell.Alerted = true
+	}
+	r.Matrix.Clients = addrStrings(clients)
+	r.Matrix.Servers = addrStrings(servers)
+	cl := slices.SortedFunc(maps.Keys(clients), netip.Addr.Compare)
+	sv := slices.SortedFunc(maps.Keys(servers), netip.Addr.Compare)
+	r.Matrix.Cells = make([][]MatrixCell, len(cl))
+	for i, c := range cl {
+		r.Matrix.Cells[i] = make([]MatrixCell, len(sv))
+		for j, sa := range sv {
+			if cell := cells[pair{c, sa}]; cell != nil {
+				r.Matrix.Cells[i][j] = *cell
+			}
+		}
+	}
+}
+
+func addrStrings(m map[netip.Addr]bool) []string {
+	out := make([]string, 0, len(m))
+	for _, a := range slices.SortedFunc(maps.Keys(m), netip.Addr.Compare) {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+func (r *Report) baselines(s *baselines.Snapshot) {
+	byServer := map[netip.Addr]*DeviceBaseline{}
+	var order []netip.Addr
+	// heat: per server, unit and table, the read and written sets of
+	// every channel.
+	type heatKey struct {
+		unit  uint8
+		table baselines.Table
+	}
+	type heatSets struct{ read, written []baselines.RangeSet }
+	heat := map[netip.Addr]map[heatKey]*heatSets{}
+	for _, c := range s.Channels { // canonical order: protocol, server, unit, port, client
+		db := byServer[c.Key.Server]
+		if db == nil {
+			db = &DeviceBaseline{Server: c.Key.Server.String()}
+			byServer[c.Key.Server] = db
+			order = append(order, c.Key.Server)
+			heat[c.Key.Server] = map[heatKey]*heatSets{}
+		}
+		cb := channelBaseline(c)
+		r.Summary.BaselineItems += cb.Items
+		db.Channels = append(db.Channels, cb)
+		for t, rs := range c.Read {
+			hk := heatKey{c.Key.Unit, t}
+			if heat[c.Key.Server][hk] == nil {
+				heat[c.Key.Server][hk] = &heatSets{}
+			}
+			heat[c.Key.Server][hk].read = append(heat[c.Key.Server][hk].read, rs)
+		}
+		for t, rs := range c.Written {
+			hk := heatKey{c.Key.Unit, t}
+			if heat[c.Key.Server][hk] == nil {
+				heat[c.Key.Server][hk] = &heatSets{}
+			}
+			heat[c.Key.Server][hk].written = append(heat[c.Key.Server][hk].written, rs)
+		}
+	}
+	slices.SortFunc(order, netip.Addr.Compare)
+	r.Baselines = make([]DeviceBaseline, 0, len(order))
+	for _, srv := range order {
+		db := byServer[srv]
+		keys := slices.SortedFunc(maps.Keys(heat[srv]), func(a, b heatKey) int {
+			return cmp.Or(cmp.Compare(a.unit, b.unit), cmp.Compare(a.table, b.table))
+		})
+		for _, k := range keys {
+			hs := heat[srv][k]
+			if hm, ok := heatMap(k.unit, k.table, hs.read, hs.written); ok {
+				db.HeatMaps = append(db.HeatMaps, hm)
+			}
+		}
+		r.Baselines = append(r.Baselines, *db)
+	}
+}
+
+func channelBaseline(c *baselines.Channel) ChannelBaseline {
+	cb := ChannelBaseline{
+		Name:         c.Key.String(),
+		Protocol:     c.Key.Protocol.String(),
+		Client:       c.Key.Client.String(),
+		Server:       c.Key.Server.String(),
+		Unit:         c.Key.Unit,
+		Port:         c.Key.Port,
+		FirstSeen:    Time{c.FirstSeen.UTC()},
+		LastSeen:     Time{c.LastSeen.UTC()},
+		Transactions: c.Transactions,
+		Writes:       c.Writes,
+		WritesPerHr:  round3(c.WriteRate()),
+		PeakWindow:   c.PeakWindow,
+		Items:        len(c.Items()),
+	}
+	for _, fc := range slices.Sorted(maps.Keys(c.Functions)) {
+		cb.Functions = append(cb.Functions, Count{Code: int(fc), Name: baselines.FunctionName(fc), Count: c.Functions[fc]})
+	}
+	for _, sub := range slices.Sorted(maps.Keys(c.Diagnostics)) {
+		cb.Diagnostics = append(cb.Diagnostics, Count{Code: int(sub), Name: diagName(sub), Count: c.Diagnostics[sub]})
+	}
+	cb.Read = tableRanges(c.Read)
+	cb.Written = tableRanges(c.Written)
+	for _, k := range slices.SortedFunc(maps.Keys(c.Values), func(a, b baselines.RegKey) int {
+		return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.Addr, b.Addr))
+	}) {
+		cb.Values = append(cb.Values, envelopeRow(k.Table.String()+" "+strconv.Itoa(int(k.Addr)), c.Values[k]))
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(c.Polls), func(a, b baselines.PollKey) int {
+		return cmp.Compare(a.String(), b.String())
+	}) {
+		p := c.Polls[k]
+		cb.Polls = append(cb.Polls, PollRow{
+			Request:  pollText(k),
+			PeriodMS: round3(float64(p.Period) / float64(time.Millisecond)),
+			JitterMS: round3(float64(p.Jitter) / float64(time.Millisecond)),
+			Samples:  p.Samples,
+			Regular:  p.Regular(pollMinSamples),
+		})
+	}
+	cb.Services = counts(c.Services)
+	for _, p := range slices.Sorted(maps.Keys(c.Policies)) {
+		cb.Security = append(cb.Security, SecurityRow{Property: "policy", Value: p, Count: c.Policies[p]})
+	}
+	for _, m := range slices.Sorted(maps.Keys(c.Modes)) {
+		cb.Security = append(cb.Security, SecurityRow{Property: "mode", Value: m.String(), Count: c.Modes[m]})
+	}
+	for _, t := range slices.Sorted(maps.Keys(c.Tokens)) {
+		cb.Security = append(cb.Security, SecurityRow{Property: "token", Value: t.String(), Count: c.Tokens[t]})
+	}
+	cb.NodesRead = counts(c.NodesRead)
+	for _, n := range slices.Sorted(maps.Keys(c.NodesWritten)) {
+		cb.NodesWrite = append(cb.NodesWrite, envelopeRow(n, c.NodesWritten[n]))
+	}
+	cb.NodesCalled = counts(c.NodesCalled)
+	cb.ClientApps = counts(c.ClientApps)
+	cb.Users = counts(c.Users)
+	return cb
+}
+
+// pollMinSamples is the engine's default Config.PollMinSamples: how many
+// repetitions make a request a judged poll.
+const pollMinSamples = 10
+
+func round3(v float64) float64 {
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', 3, 64), 64)
+	return f
+}
+
+func counts(m map[string]uint64) []Count {
+	var out []Count
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, Count{Name: k, Count: m[k]})
+	}
+	return out
+}
+
+func envelopeRow(item string, e *baselines.Envelope) EnvelopeRow {
+	if e == nil {
+		return EnvelopeRow{Item: item}
+	}
+	return EnvelopeRow{Item: item, Min: e.Min, Max: e.Max, Writes: e.Writes, Distinct: e.Distinct, Many: e.Many}
+}
+
+func tableRanges(m map[baselines.Table]baselines.RangeSet) []TableRanges {
+	var out []TableRanges
+	for _, t := range slices.Sorted(maps.Keys(m)) {
+		rs := m[t]
+		if len(rs) == 0 {
+			continue
+		}
+		out = append(out, TableRanges{Table: t.String(), Ranges: RangesText(rs), Addresses: rs.Size()})
+	}
+	return out
+}
+
+// RangesText writes a range set compactly: "0-9, 20, 40-49".
+func RangesText(rs baselines.RangeSet) string {
+	var b strings.Builder
+	for i, s := range rs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.Itoa(int(s.First)))
+		if s.Last != s.First {
+			b.WriteByte('-')
+			b.WriteString(strconv.Itoa(int(s.Last)))
+		}
+	}
+	return b.String()
+}
+
+// pollText names a repeating request for people.
+func pollText(k baselines.PollKey) string {
+	if k.Node != "" {
+		return "Read " + k.Node
+	}
+	last := uint32(k.Start) + uint32(max(k.Count, 1)) - 1
+	return fmt.Sprintf("FC %d %s %s %d-%d", k.Function, baselines.FunctionName(k.Function), k.Table, k.Start, last)
+}
+
+// diagName names the FC 8 sub-functions that matter to an auditor (Modbus
+// Application Protocol v1.1b3, 6.8.1).
+func diagName(sub uint16) string {
+	switch sub {
+	case 0:
+		return "return_query_data"
+	case 1:
+		return "restart_communications"
+	case 2:
+		return "return_diagnostic_register"
+	case 3:
+		return "change_ascii_delimiter"
+	case 4:
+		return "force_listen_only_mode"
+	case 10:
+		return "clear_counters"
+	case 20:
+		return "clear_overrun_counter"
+	}
+	if sub >= 11 && sub <= 18 {
+		return "return_counter"
+	}
+	return "sub_function_" + strconv.Itoa(int(sub))
+}
+
+// heatMap buckets the addresses of one table between the lowest and the
+// highest address used into at most HeatCells cells and counts, per cell,
+// the (channel, address) pairs read and written. ok is false when nothing
+// was read or written.
+func heatMap(unit uint8, t baselines.Table, read, written []baselines.RangeSet) (HeatMap, bool) {
+	lo, hi, any := 1<<16, -1, false
+	for _, sets := range [][]baselines.RangeSet{read, written} {
+		for _, rs := range sets {
+			for _, sp := range rs {
+				lo, hi, any = min(lo, int(sp.First)), max(hi, int(sp.Last)), true
+			}
+		}
+	}
+	if !any {
+		return HeatMap{}, false
+	}
+	span := hi - lo + 1
+	bucket := (span + HeatCells - 1) / HeatCells
+	n := (span + bucket - 1) / bucket
+	hm := HeatMap{Unit: unit, Table: t.String(), First: uint16(lo), Last: uint16(hi), Bucket: bucket,
+		Read: make([]int, n), Written: make([]int, n)}
+	fill := func(cells []int, sets []baselines.RangeSet) {
+		for _, rs := range sets {
+			for _, sp := range rs {
+				for a := int(sp.First); a <= int(sp.Last); {
+					i := (a - lo) / bucket
+					end := min(int(sp.Last), lo+(i+1)*bucket-1)
+					cells[i] += end - a + 1
+					a = end + 1
+				}
+			}
+		}
+	}
+	fill(hm.Read, read)
+	fill(hm.Written, written)
+	for i := range hm.Read {
+		hm.Max = max(hm.Max, hm.Read[i], hm.Written[i])
+	}
+	return hm, true
+}
+
+func (r *Report) alerts(s *baselines.Snapshot) {
+	byRule := map[baselines.Rule]*RuleCount{}
+	byDev := map[netip.Addr]*DeviceAlerts{}
+	devRules := map[netip.Addr]map[string]uint64{}
+	r.Alerts = make([]AlertRow, 0, len(s.Alerts))
+	for _, a := range s.Alerts {
+		rc := byRule[a.Rule]
+		if rc == nil {
+			rc = &RuleCount{Rule: a.Rule.String(), SignatureID: a.Rule.SignatureID(), Severity: a.Rule.Severity(),
+				Category: a.Rule.Category(), Techniques: nonNil(slices.Clone(a.Rule.Techniques()))}
+			byRule[a.Rule] = rc
+		}
+		rc.Deviations++
+		rc.Alerts += a.Alerts
+		rc.Occurrences += a.Count
+		r.Summary.Deviations++
+		r.Summary.Alerts += a.Alerts
+		r.Summary.Occurrences += a.Count
+		if a.Rule.Severity() == 1 {
+			r.Summary.HighSeverityOpen++
+		}
+		// The judged device is the server of the channel; rules about a
+		// party alone (new_device, scan) name it there too.
+		dev := a.Channel.Server
+		if !dev.IsValid() {
+			dev = a.Channel.Client
+		}
+		da := byDev[dev]
+		if da == nil {
+			da = &DeviceAlerts{Device: addrText(dev)}
+			byDev[dev] = da
+			devRules[dev] = map[string]uint64{}
+		}
+		da.Deviations++
+		da.Occurrences += a.Count
+		devRules[dev][a.Rule.String()] += a.Count
+		r.Alerts = append(r.Alerts, AlertRow{
+			ID: a.ID, Rule: a.Rule.String(), Severity: a.Rule.Severity(), Channel: channelText(a.Channel),
+			Item: itemText(a.Deviation), Signature: a.Signature, First: Time{a.First.UTC()}, Last: Time{a.Last.UTC()},
+			Occurrences: a.Count, Alerts: a.Alerts,
+		})
+	}
+	slices.SortStableFunc(r.Alerts, func(a, b AlertRow) int {
+		return cmp.Or(cmp.Compare(a.Severity, b.Severity), a.First.Compare(b.First.Time), cmp.Compare(a.ID, b.ID))
+	})
+	r.AlertsByRule = make([]RuleCount, 0, len(byRule))
+	for _, rule := range slices.Sorted(maps.Keys(byRule)) {
+		r.AlertsByRule = append(r.AlertsByRule, *byRule[rule])
+	}
+	r.AlertsByDevice = make([]DeviceAlerts, 0, len(byDev))
+	for _, dev := range slices.SortedFunc(maps.Keys(byDev), netip.Addr.Compare) {
+		da := byDev[dev]
+		da.Rules = counts(devRules[dev])
+		r.AlertsByDevice = append(r.AlertsByDevice, *da)
+	}
+}
+
+func addrText(a netip.Addr) string {
+	if !a.IsValid() {
+		return "—"
+	}
+	return a.String()
+}
+
+// channelText names a channel, tolerating the partial keys of rules about
+// one party.
+func channelText(k baselines.ChannelKey) string {
+	switch {
+	case k.Client.IsValid() && k.Server.IsValid():
+		return k.String()
+	case k.Server.IsValid():
+		return k.Protocol.String() + " " + k.Server.String()
+	case k.Client.IsValid():
+		return k.Protocol.String() + " " + k.Client.String()
+	}
+	return k.Protocol.String()
+}
+
+// itemText describes what a deviation is about, within its channel.
+func itemText(d baselines.Deviation) string {
+	it := d.Item
+	var parts []string
+	if it.What != "" {
+		parts = append(parts, it.What)
+	}
+	if it.Function != 0 {
+		parts = append(parts, fmt.Sprintf("FC %d %s", it.Function, baselines.FunctionName(it.Function)))
+	}
+	if it.Sub != 0 || (it.Function == 8 && it.What == "") {
+		parts = append(parts, "sub-function "+strconv.Itoa(int(it.Sub))+" "+diagName(it.Sub))
+	}
+	if it.Table != baselines.NoTable {
+		a := it.Table.String() + " " + strconv.Itoa(int(it.Addr))
+		if it.Count > 1 {
+			a += "-" + strconv.Itoa(int(it.Addr)+int(it.Count)-1)
+		}
+		parts = append(parts, a)
+	}
+	if it.Node != "" {
+		parts = append(parts, it.Node)
+	}
+	if d.Text != "" {
+		parts = append(parts, "= "+d.Text)
+	} else if d.Value != 0 {
+		parts = append(parts, "= "+strconv.FormatFloat(d.Value, 'g', -1, 64))
+	}
+	return strings.Join(parts, " ")
+}
+
+func (r *Report) accepted(s *baselines.Snapshot) {
+	r.Accepted = make([]AcceptedRow, 0, len(s.Accepted))
+	for _, a := range s.Accepted {
+		r.Accepted = append(r.Accepted, AcceptedRow{
+			ID: a.ID, Rule: a.Deviation.Rule.String(), Channel: channelText(a.Deviation.Channel),
+			Item: itemText(a.Deviation), By: a.By, At: Time{a.At.UTC()}, Reason: a.Reason,
+		})
+	}
+	slices.SortStableFunc(r.Accepted, func(a, b AcceptedRow) int {
+		return cmp.Or(a.At.Compare(b.At.Time), cmp.Compare(a.ID, b.ID))
+	})
+}
+
+func (r *Report) audit(s *baselines.Snapshot) {
+	r.Audit = make([]AuditRow, 0, len(s.Audit))
+	r.Approvals = []Approval{}
+	for _, a := range s.Audit {
+		r.Audit = append(r.Audit, AuditRow{Seq: a.Seq, Action: a.Action, By: a.By, At: Time{a.At.UTC()},
+			Reason: a.Reason, Deviation: a.DeviationID, SHA256: a.SHA256})
+		if a.Action == "approve" {
+			r.Approvals = append(r.Approvals, Approval{By: a.By, At: Time{a.At.UTC()}, SHA256: a.SHA256,
+				Current: a.SHA256 == r.SHA256})
+		}
+	}
+}
