@@ -45,6 +45,7 @@ type segment struct {
 	frame   int // 1-based frame number, as tshark counts
 	ts      time.Time
 	payload []byte
+	gap     bool // bytes are missing before this segment
 }
 
 // testStream is one direction of one TCP connection, naively reassembled:
@@ -127,6 +128,7 @@ func readStreams(t testing.TB, path string) []*testStream {
 			continue
 		}
 		seq := tl.Seq
+		gap := false
 		switch {
 		case !s.started:
 			s.started, s.next = true, seq
@@ -143,9 +145,10 @@ func readStreams(t testing.TB, path string) []*testStream {
 			p, seq = p[skip:], s.next
 		default: // gap
 			s.pieces = append(s.pieces, nil)
+			gap = true
 		}
 		cp := append([]byte(nil), p...)
-		s.segs = append(s.segs, segment{frame: frame, ts: ci.Timestamp, payload: cp})
+		s.segs = append(s.segs, segment{frame: frame, ts: ci.Timestamp, payload: cp, gap: gap})
 		s.pieces[len(s.pieces)-1] = append(s.pieces[len(s.pieces)-1], cp...)
 		s.next = seq + uint32(len(p))
 	}
