@@ -77,7 +77,9 @@ var tsharkFields = [fieldCount]string{"mbtcp.trans_id", "mbtcp.unit_id", "modbus
 	"modbus.reference_num", "modbus.word_cnt", "modbus.bit_cnt", "modbus.read_reference_num",
 	"modbus.read_word_cnt", "modbus.write_reference_num", "modbus.write_word_cnt", "modbus.exception_code"}
 
-func (f *frameFields) add(k int, v uint64) { f.fields[k] = append(f.fields[k], strconv.FormatUint(v, 10)) }
+func (f *frameFields) add(k int, v uint64) {
+	f.fields[k] = append(f.fields[k], strconv.FormatUint(v, 10))
+}
 
 func fidelity(t *testing.T, file string) (agree, total int, diffs []string) {
 	t.Helper()
