@@ -204,6 +204,11 @@ func TestNotACapture(t *testing.T) {
 	}
 }
 
+var (
+	leOrder   binary.AppendByteOrder = binary.LittleEndian
+	fixedTime                        = time.Date(2026, 11, 21, 22, 33, 0, 0, time.UTC)
+)
+
 // pcapBytes builds a classic pcap by hand, in either byte order, so both
 // orders and both resolutions are tested independently of any writer.
 func pcapBytes(order binary.AppendByteOrder, nano bool, lt uint32, recs [][]byte, ts time.Time) []byte {
