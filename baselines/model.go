@@ -277,6 +277,8 @@ func (p *Protocol) UnmarshalText(b []byte) error {
 		*p = Modbus
 	case "opcua":
 		*p = OPCUA
+	case "unknown":
+		*p = 0
 	default:
 		return fmt.Errorf("baselines: unknown protocol %q", b)
 	}

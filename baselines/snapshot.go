@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
@@ -82,16 +83,27 @@ func sortSnapshot(s *Snapshot) {
 
 // deepCopy round-trips v through JSON: snapshots share nothing with the
 // live engine.
-func deepCopy[T any](v *T) *T {
+func deepCopy[T any](v *T) (*T, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("baselines: copy %T: %v", v, err)) // our own types always encode
+		return nil, fmt.Errorf("baselines: copy %T: %w", v, err)
 	}
 	var out T
 	if err := json.Unmarshal(b, &out); err != nil {
-		panic(fmt.Sprintf("baselines: copy %T: %v", v, err))
+		return nil, fmt.Errorf("baselines: copy %T: %w", v, err)
 	}
-	return &out
+	return &out, nil
+}
+
+// mustCopy copies what the engine built itself, which Load has validated
+// and learn only extends with encodable values; should a copy ever fail,
+// the entity is left out of the snapshot rather than crashing the monitor.
+func mustCopy[T any](v *T) *T {
+	c, err := deepCopy(v)
+	if err != nil {
+		return nil
+	}
+	return c
 }
 
 // Snapshot returns a deep copy of the baseline, alert log and pending audit
@@ -101,16 +113,22 @@ func (e *Engine) Snapshot() *Snapshot {
 	defer e.mu.Unlock()
 	s := &Snapshot{Schema: SchemaVersion}
 	for _, d := range e.devices {
-		s.Devices = append(s.Devices, deepCopy(d))
+		if c := mustCopy(d); c != nil {
+			s.Devices = append(s.Devices, c)
+		}
 	}
 	for _, c := range e.channels {
-		s.Channels = append(s.Channels, deepCopy(c))
+		if c := mustCopy(c); c != nil {
+			s.Channels = append(s.Channels, c)
+		}
 	}
 	for _, a := range e.accepted {
 		s.Accepted = append(s.Accepted, *a)
 	}
 	for _, r := range e.alerts {
-		s.Alerts = append(s.Alerts, deepCopy(r))
+		if c := mustCopy(r); c != nil {
+			s.Alerts = append(s.Alerts, c)
+		}
 	}
 	s.Audit = append(s.Audit, e.audit...)
 	sortSnapshot(s)
@@ -141,17 +159,31 @@ func (e *Engine) Load(s *Snapshot) error {
 	e.accepted = map[suppKey]*Acceptance{}
 	e.learnEnd = time.Time{}
 	for _, d := range s.Devices {
-		d = deepCopy(d)
+		d, err := deepCopy(d)
+		if err != nil {
+			return err
+		}
 		if !d.IP.IsValid() {
 			return fmt.Errorf("baselines: device without a valid IP")
 		}
+		if len(d.ConvergenceBuckets) != convergenceBuckets {
+			d.ConvergenceBuckets = nil
+		}
+		slices.Sort(d.Units)
 		e.devices[d.IP] = d
 		if e.learnEnd.IsZero() || d.LearnUntil.Before(e.learnEnd) {
 			e.learnEnd = d.LearnUntil
 		}
 	}
 	for _, c := range s.Channels {
-		c = deepCopy(c)
+		c, err := deepCopy(c)
+		if err != nil {
+			return err
+		}
+		if k := c.Key; (k.Protocol != Modbus && k.Protocol != OPCUA) || !k.Client.IsValid() || !k.Server.IsValid() {
+			return fmt.Errorf("baselines: channel with an invalid key %+v", k)
+		}
+		sanitize(c)
 		e.channels[c.Key] = c
 		e.pairs[pairKey{c.Key.Protocol, c.Key.Client, c.Key.Server}]++
 	}
@@ -160,7 +192,10 @@ func (e *Engine) Load(s *Snapshot) error {
 		e.accepted[suppKey{a.Deviation.Rule, a.Deviation.Channel, a.Deviation.Item}] = &a
 	}
 	for _, r := range s.Alerts {
-		r = deepCopy(r)
+		r, err := deepCopy(r)
+		if err != nil {
+			return err
+		}
 		e.alerts[suppKey{r.Rule, r.Channel, r.Item}] = r
 	}
 	return nil
@@ -259,6 +294,9 @@ func (e *Engine) Accept(d Deviation, by, reason string, at time.Time, seq uint64
 	}
 	if by == "" || reason == "" {
 		return AuditEntry{}, fmt.Errorf("baselines: accept: who and why are required")
+	}
+	if k := d.Channel; d.Rule.Deviation() && ((k.Protocol != Modbus && k.Protocol != OPCUA) || !k.Client.IsValid() || !k.Server.IsValid()) {
+		return AuditEntry{}, fmt.Errorf("baselines: accept: %s deviation with an invalid channel %+v", d.Rule, k)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -374,4 +412,32 @@ func (e *Engine) MarkAllDirty() {
 		r.dirty = true
 	}
 	e.dirtyAlerts, e.dirtyAccepted = true, true
+}
+
+// sanitize repairs what a hand-edited or hostile import could break: nil
+// map entries and unsorted or overlapping range sets.
+func sanitize(c *Channel) {
+	maps.DeleteFunc(c.Values, func(_ RegKey, v *Envelope) bool { return v == nil })
+	maps.DeleteFunc(c.NodesWritten, func(_ string, v *Envelope) bool { return v == nil })
+	maps.DeleteFunc(c.Polls, func(_ PollKey, v *Rhythm) bool { return v == nil })
+	for _, m := range []map[Table]RangeSet{c.Read, c.Written} {
+		for t, rs := range m {
+			var clean RangeSet
+			for _, sp := range rs {
+				if sp.First <= sp.Last {
+					clean, _ = clean.Add(Range{sp.First, uint16(min(uint32(sp.Last)-uint32(sp.First)+1, 65535))})
+					if sp.Last == 65535 && sp.First == 0 {
+						clean, _ = clean.Add(Range{65535, 1})
+					}
+				}
+			}
+			m[t] = clean
+		}
+	}
+	for _, env := range c.Values {
+		slices.Sort(env.Distinct)
+	}
+	for _, env := range c.NodesWritten {
+		slices.Sort(env.Distinct)
+	}
 }

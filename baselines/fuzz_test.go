@@ -1,0 +1,146 @@
+package baselines
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// decodeObs turns fuzz bytes into observations, 24 bytes each:
+//
+//	0 protocol (low bit: modbus/opcua)  1 unit  2 function  3 exception
+//	4 flags (responded, timeout, numeric, anonymous, ...)  5 tables
+//	6-7 read start  8-9 read count  10-11 write start  12-13 write count
+//	14-15 value  16-17 sub-function  18 client  19 mode/token
+//	20-23 time step in ms
+func decodeObs(data []byte) []Observation {
+	var out []Observation
+	t := t0.Add(5 * time.Hour)
+	nodes := []string{"ns=2;s=Level", "ns=2;s=Gate1.Setpoint", "ns=2;s=Dam.Shutdown", ""}
+	services := []string{"Read", "Write", "Call", "ActivateSession", "Browse", ""}
+	for len(data) >= 24 {
+		b := data[:24]
+		data = data[24:]
+		t = t.Add(time.Duration(binary.BigEndian.Uint32(b[20:])%600000) * time.Millisecond)
+		cli := netip.AddrFrom4([4]byte{10, 10, 1, b[18]})
+		o := Observation{Time: t, Responded: b[4]&1 != 0,
+			Endpoints: Endpoints{ClientIP: cli, ServerIP: plc, ClientPort: 40000, ServerPort: 502}}
+		if b[0]&1 == 0 {
+			o.Protocol = Modbus
+			m := &o.Modbus
+			m.Unit, m.Function, m.Exception, m.Timeout = b[1]%4, b[2], b[3]%12, b[4]&2 != 0
+			m.ReadTable, m.WriteTable = Table(b[5]&7), Table(b[5]>>3&7)
+			m.Read = Range{binary.BigEndian.Uint16(b[6:]), binary.BigEndian.Uint16(b[8:])}
+			m.Write = Range{binary.BigEndian.Uint16(b[10:]), binary.BigEndian.Uint16(b[12:]) % 130}
+			for i := 0; i < int(m.Write.Count)%5; i++ {
+				m.Values = append(m.Values, binary.BigEndian.Uint16(b[14:])+uint16(i))
+			}
+			m.SubFunction, m.MEIType = binary.BigEndian.Uint16(b[16:]), b[17]
+			if b[4]&64 != 0 {
+				m.Ident = &DeviceIdent{VendorName: string(b[6:14])}
+			}
+		} else {
+			o.Protocol, o.ServerPort = OPCUA, 4840
+			u := &o.OPCUA
+			u.Service = services[int(b[1])%len(services)]
+			u.Status = uint32(b[3])
+			u.SecurityMode, u.Token = SecurityMode(b[19]&3), TokenType(b[19]>>2%5)
+			if b[4]&8 != 0 {
+				u.SecurityPolicy = noPolicy
+			} else {
+				u.SecurityPolicy = policy
+			}
+			n := nodes[int(b[2])%len(nodes)]
+			u.Read = []string{n}
+			u.Written = []NodeValue{{Node: n, Value: float64(int16(binary.BigEndian.Uint16(b[14:]))), Numeric: b[4]&4 != 0}}
+			if b[4]&16 != 0 {
+				u.Called = []string{n}
+			}
+			if b[4]&32 != 0 {
+				u.ClientAppURI = string(b[6:14])
+			}
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// FuzzObserve feeds arbitrary transactions to a learning and a judging
+// engine: no panic, every alert complete, the model always encodable and
+// reloadable.
+func FuzzObserve(f *testing.F) {
+	var seed []byte
+	for _, o := range normal(t0, 20*time.Second)[:8] {
+		b := make([]byte, 24)
+		if o.Protocol == OPCUA {
+			b[0] = 1
+		}
+		b[1], b[2], b[4], b[5] = o.Modbus.Unit, o.Modbus.Function, 1, byte(o.Modbus.ReadTable)|byte(o.Modbus.WriteTable)<<3
+		binary.BigEndian.PutUint16(b[8:], o.Modbus.Read.Count)
+		binary.BigEndian.PutUint16(b[10:], o.Modbus.Write.Start)
+		binary.BigEndian.PutUint16(b[12:], o.Modbus.Write.Count)
+		b[18] = 10
+		binary.BigEndian.PutUint32(b[20:], 1000)
+		seed = append(seed, b...)
+	}
+	f.Add(seed)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		obs := decodeObs(data)
+		for _, mode := range []Mode{Learn, Monitor, Auto} {
+			e := New(Config{Mode: mode, LearnFor: time.Minute})
+			if err := e.Load(learnedSnap); err != nil {
+				t.Fatal(err)
+			}
+			for i := range obs {
+				for _, a := range append(e.Observe(&obs[i]), e.Tick(obs[i].Time)...) {
+					if a.Rule == RuleNone || a.Rule >= numRules || a.Signature == "" || a.Count == 0 || len(a.ID) != 16 {
+						t.Fatalf("incomplete alert %+v", a)
+					}
+				}
+			}
+			if _, err := e.TakeDelta(); err != nil {
+				t.Fatal(err)
+			}
+			s := e.Snapshot()
+			if err := New(Config{}).Load(s); err != nil {
+				t.Fatal(err)
+			}
+			Diff(learnedSnap, s)
+		}
+	})
+}
+
+// FuzzLoad loads arbitrary exports (`sluice baseline import` input): no
+// panic, and a loaded baseline still judges and snapshots.
+func FuzzLoad(f *testing.F) {
+	b, err := json.Marshal(learnedSnap)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte(`{"schema":1,"channels":[{"key":{"protocol":"modbus","client":"10.10.1.10","server":"10.10.2.1","unit":1},"polls":{"3:holding_registers:0:10":null},"values":{"holding_registers:40":null},"written":{"holding_registers":[{"first":9,"last":3},{"first":0,"last":65535}]}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s Snapshot
+		if json.Unmarshal(data, &s) != nil {
+			return
+		}
+		e := New(Config{Mode: Monitor})
+		if e.Load(&s) != nil {
+			return
+		}
+		for _, o := range normal(t0.Add(time.Hour), 30*time.Second) {
+			e.Observe(&o)
+			e.Tick(o.Time)
+		}
+		e.Tick(t0.Add(2 * time.Hour))
+		s2 := e.Snapshot()
+		if _, err := s2.SHA256(); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range s2.Channels {
+			c.Items()
+		}
+	})
+}
