@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sluice-ics/sluice/baselines/store"
+	"github.com/sluice-ics/sluice/report"
+)
+
+func init() {
+	register(command{
+		name:    "report",
+		summary: "write the auditor's report of a baseline database (html, md or json)",
+		run:     runReport,
+	})
+}
+
+const reportHelp = `
+Report reads a baseline database (read-only: a running monitor may keep
+learning into it) and writes the report an auditor reviews and signs: the
+learning window and capture sources, the asset inventory, the communication
+matrix and map, the baseline of every device (function codes, registers read
+and written as ranges and heat maps, write envelopes, poll periods, OPC UA
+services, nodes and security), alerts by rule and by device, accepted
+deviations with their reasons, the audit trail and the baseline's SHA-256.
+
+The HTML report is one self-contained file (inline CSS and SVG, no script)
+that prints on A4. Every string that came from the network is escaped: device
+identities are attacker-controlled. The same database always gives the same
+report except for its generation time.
+
+Examples:
+  sluice report --db /var/lib/sluice/baseline.db -o baseline.html
+  sluice report --db baseline.db --format md -o baseline.md --source eth1 --source day1.pcapng
+  sluice report --db baseline.db --format json | jq .summary
+`
+
+// multiFlag collects a repeated string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func runReport(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	dbPath := fs.String("db", "", "baseline database `FILE` (required)")
+	format := fs.String("format", "", "output `FORMAT`: html, md or json (default: from the -o extension, else html)")
+	out := fs.String("o", "-", "write the report to `FILE` (- is standard output)")
+	title := fs.String("title", "", "report `TITLE` (default \"Sluice baseline report\")")
+	var sources multiFlag
+	fs.Var(&sources, "source", "a capture `SOURCE` the baseline was learned from (interface or file; repeatable): the database does not record them")
+	fs.Usage = flagUsage(fs, "sluice report --db FILE [--format html|md|json] [-o FILE]", reportHelp)
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitCode(err)
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(os.Stderr, "sluice report: unexpected argument %q (sluice report --help)\n", rest[0])
+		return 2
+	}
+	if *dbPath == "" {
+		fmt.Fprintln(os.Stderr, "sluice report: --db is required (sluice report --help)")
+		return 2
+	}
+	f, err := reportFormat(*format, *out)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice report: --format: %v\n", err)
+		return 2
+	}
+	if err := writeReport(*dbPath, *out, f, report.Options{
+		Title: *title, Generated: time.Now(), Database: *dbPath, Sources: sources,
+	}); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice report: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// reportFormat picks the format: the flag, else the output's extension,
+// else HTML.
+func reportFormat(flagValue, out string) (report.Format, error) {
+	if flagValue != "" {
+		return report.ParseFormat(flagValue)
+	}
+	switch strings.ToLower(filepath.Ext(out)) {
+	case ".md", ".markdown":
+		return report.Markdown, nil
+	case ".json":
+		return report.JSON, nil
+	}
+	return report.HTML, nil
+}
+
+// writeReport loads the database read-only, builds the report and writes
+// it to out ("-" for standard output). A file is written under a temporary
+// name and renamed, so a failed run never leaves half a report.
+func writeReport(dbPath, out string, f report.Format, opt report.Options) error {
+	db, err := store.Open(dbPath, store.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	snap, err := db.Load()
+	db.Close()
+	if err != nil {
+		return err
+	}
+	r, err := report.Build(snap, opt)
+	if err != nil {
+		return err
+	}
+	if out == "" || out == "-" {
+		w := bufio.NewWriter(os.Stdout)
+		if err := r.Write(w, f); err != nil {
+			return err
+		}
+		return w.Flush()
+	}
+	return writeReportFile(out, func(w io.Writer) error { return r.Write(w, f) })
+}
+
+// writeReportFile writes path through a temporary file in the same
+// directory (mode 0640: the report describes the plant) and renames it.
+func writeReportFile(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	w := bufio.NewWriter(tmp)
+	err = write(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = tmp.Chmod(0o640)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
