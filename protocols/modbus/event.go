@@ -78,11 +78,21 @@ func (o *obj) name(k, v string) {
 func (o *obj) values(k string, v Values) {
 	o.key(k)
 	o.dst = append(o.dst, '[')
-	for i := 0; i < v.Len(); i++ {
-		if i > 0 {
-			o.dst = append(o.dst, ',')
+	if v.bits {
+		// Coils and discrete inputs as 0/1, written directly.
+		for i := 0; i < v.n; i++ {
+			if i > 0 {
+				o.dst = append(o.dst, ',')
+			}
+			o.dst = append(o.dst, '0'+(v.raw[i/8]>>(i%8))&1)
 		}
-		o.dst = jsonw.Uint(o.dst, uint64(v.At(i)))
+	} else {
+		for i := 0; i < v.n; i++ {
+			if i > 0 {
+				o.dst = append(o.dst, ',')
+			}
+			o.dst = jsonw.Uint(o.dst, uint64(be16(v.raw[2*i:])))
+		}
 	}
 	o.dst = append(o.dst, ']')
 }
@@ -116,10 +126,8 @@ func (o *obj) files(f FileRecords, withAddr bool) {
 			sub.uint("record", uint64(r.Record))
 			sub.uint("length", uint64(r.Length))
 		}
-		if r.Data.Len() > 0 || f.layout != LayoutFileReadRequest {
-			if f.layout != LayoutFileReadRequest {
-				sub.values("values", r.Data)
-			}
+		if f.layout != LayoutFileReadRequest {
+			sub.values("values", r.Data)
 		}
 		o.dst = append(sub.dst, '}')
 	}
