@@ -9,12 +9,12 @@ import (
 // nil for a channel never learned) and raises deviations. Requests are
 // judged whatever the response: an attempted write refused with an
 // exception is still an attempt.
-func (e *Engine) judge(o *Observation, key ChannelKey, ch *Channel) {
+func (e *Engine) judge(o *Observation, key ChannelKey, ch *Channel, rt *chanRuntime) {
 	switch o.Protocol {
 	case Modbus:
 		e.judgeModbus(o, key, ch)
 	case OPCUA:
-		e.judgeOPCUA(o, key, ch)
+		e.judgeOPCUA(o, key, ch, rt)
 	}
 }
 
@@ -84,7 +84,7 @@ func (e *Engine) unexpectedWrite(o *Observation, key ChannelKey) {
 	}
 }
 
-func (e *Engine) judgeOPCUA(o *Observation, key ChannelKey, ch *Channel) {
+func (e *Engine) judgeOPCUA(o *Observation, key ChannelKey, ch *Channel, rt *chanRuntime) {
 	u := &o.OPCUA
 	if ch == nil {
 		if a := e.raise(o.Time, OPCUANewClient, key, Item{What: "client"}, &o.Endpoints, o, nil); a != nil {
@@ -98,16 +98,16 @@ func (e *Engine) judgeOPCUA(o *Observation, key ChannelKey, ch *Channel) {
 				key.Client, key.Server, key.Port))
 		}
 	}
+	// The session context repeats on every service call: judge it once
+	// per change (the cache is runtime state, cleared with the channel).
+	if ch != nil && !(rt.secOK && rt.secPolicy == u.SecurityPolicy && rt.secMode == u.SecurityMode &&
+		rt.secToken == u.Token && rt.secApp == u.ClientAppURI) {
+		dev := e.judgeSecurity(o, key, ch)
+		dev = e.judgeClientApp(o, key, ch) || dev
+		rt.secOK = !dev
+		rt.secPolicy, rt.secMode, rt.secToken, rt.secApp = u.SecurityPolicy, u.SecurityMode, u.Token, u.ClientAppURI
+	}
 	if ch != nil {
-		e.judgeSecurity(o, key, ch)
-		if u.ClientAppURI != "" && len(ch.ClientApps) > 0 {
-			if _, ok := ch.ClientApps[u.ClientAppURI]; !ok {
-				if a := e.raise(o.Time, OPCUANewClient, key, Item{What: "application_uri", Node: u.ClientAppURI}, &o.Endpoints, o, nil); a != nil {
-					e.sign(a, fmt.Sprintf("OPC UA client %s presents application URI %q, never seen on server %s port %d",
-						key.Client, u.ClientAppURI, key.Server, key.Port))
-				}
-			}
-		}
 		if u.Service != "" {
 			if _, ok := ch.Services[u.Service]; !ok {
 				if a := e.raise(o.Time, UnexpectedFunction, key, Item{What: "service", Node: u.Service}, &o.Endpoints, o, nil); a != nil {
@@ -154,10 +154,29 @@ func (e *Engine) judgeOPCUA(o *Observation, key ChannelKey, ch *Channel) {
 // (Writes counted, no min/max): values cannot be judged.
 func envNonNumeric(env *Envelope) bool { return !env.Many && len(env.Distinct) == 0 }
 
-// judgeSecurity raises opcua_security_downgrade when the session's policy,
-// mode or token is weaker than the weakest one learned for the channel.
-func (e *Engine) judgeSecurity(o *Observation, key ChannelKey, ch *Channel) {
+// judgeClientApp raises opcua_new_client for an application URI never
+// learned on the channel; it reports whether the URI deviates.
+func (e *Engine) judgeClientApp(o *Observation, key ChannelKey, ch *Channel) bool {
 	u := &o.OPCUA
+	if u.ClientAppURI == "" || len(ch.ClientApps) == 0 {
+		return false
+	}
+	if _, ok := ch.ClientApps[u.ClientAppURI]; ok {
+		return false
+	}
+	if a := e.raise(o.Time, OPCUANewClient, key, Item{What: "application_uri", Node: u.ClientAppURI}, &o.Endpoints, o, nil); a != nil {
+		e.sign(a, fmt.Sprintf("OPC UA client %s presents application URI %q, never seen on server %s port %d",
+			key.Client, u.ClientAppURI, key.Server, key.Port))
+	}
+	return true
+}
+
+// judgeSecurity raises opcua_security_downgrade when the session's policy,
+// mode or token is weaker than the weakest one learned for the channel; it
+// reports whether any of them deviates.
+func (e *Engine) judgeSecurity(o *Observation, key ChannelKey, ch *Channel) bool {
+	u := &o.OPCUA
+	dev := false
 	if u.SecurityPolicy != "" && len(ch.Policies) > 0 {
 		if _, ok := ch.Policies[u.SecurityPolicy]; !ok {
 			weakest := math.MaxInt
@@ -166,6 +185,7 @@ func (e *Engine) judgeSecurity(o *Observation, key ChannelKey, ch *Channel) {
 			}
 			if policyStrength(u.SecurityPolicy) < weakest {
 				e.downgrade(o, key, "policy", u.SecurityPolicy)
+				dev = true
 			}
 		}
 	}
@@ -176,6 +196,7 @@ func (e *Engine) judgeSecurity(o *Observation, key ChannelKey, ch *Channel) {
 		}
 		if u.SecurityMode < weakest {
 			e.downgrade(o, key, "mode", u.SecurityMode.String())
+			dev = true
 		}
 	}
 	if u.Token != TokenUnknown && len(ch.Tokens) > 0 && ch.Tokens[u.Token] == 0 {
@@ -185,8 +206,10 @@ func (e *Engine) judgeSecurity(o *Observation, key ChannelKey, ch *Channel) {
 		}
 		if tokenStrength(u.Token) < weakest {
 			e.downgrade(o, key, "token", u.Token.String())
+			dev = true
 		}
 	}
+	return dev
 }
 
 func (e *Engine) downgrade(o *Observation, key ChannelKey, what, got string) {

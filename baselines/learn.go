@@ -83,7 +83,7 @@ func (e *Engine) learnPoll(o *Observation, ch *Channel, srv *Device) {
 	if ch.Polls == nil {
 		ch.Polls = map[PollKey]*Rhythm{}
 	}
-	r := ch.Polls[pk]
+	r := ch.poll(pk)
 	if r == nil {
 		r = &Rhythm{}
 		ch.Polls[pk] = r
@@ -158,11 +158,9 @@ func (e *Engine) learnOPCUA(o *Observation, ch *Channel, srv *Device) {
 // rates keeps the per-channel request and exception windows and the
 // per-pair scan window, raising request_flood, exception_burst and scan.
 // While the channel learns, the busiest window becomes its PeakWindow.
-func (e *Engine) rates(o *Observation, key ChannelKey, ch *Channel, learn bool) {
-	rt := e.chanRT[key]
-	if rt == nil {
-		rt = &chanRuntime{winStart: o.Time}
-		e.chanRT[key] = rt
+func (e *Engine) rates(o *Observation, key ChannelKey, ch *Channel, rt *chanRuntime, pr *pairRuntime, learn bool) {
+	if rt.winStart.IsZero() {
+		rt.winStart = o.Time
 	}
 	if o.Time.Sub(rt.winStart) >= e.cfg.Window || o.Time.Before(rt.winStart) {
 		if learn && ch != nil && rt.requests > ch.PeakWindow && e.cfg.Mode != Monitor {
@@ -197,11 +195,8 @@ func (e *Engine) rates(o *Observation, key ChannelKey, ch *Channel, learn bool) 
 			}
 		}
 	}
-	pk := pairKey{key.Protocol, key.Client, key.Server}
-	pr := e.pairRT[pk]
-	if pr == nil {
-		pr = &pairRuntime{winStart: o.Time}
-		e.pairRT[pk] = pr
+	if pr.winStart.IsZero() {
+		pr.winStart = o.Time
 	}
 	if o.Time.Sub(pr.winStart) >= e.cfg.Window || o.Time.Before(pr.winStart) {
 		*pr = pairRuntime{winStart: o.Time}

@@ -408,6 +408,33 @@ type Channel struct {
 	NodesCalled  map[string]uint64       `json:"nodes_called,omitempty"`
 
 	dirty bool
+	// pollIdx mirrors Polls as a slice: a channel has a handful of polls,
+	// and a linear scan of comparable keys beats hashing one with a string.
+	pollIdx []pollRef
+}
+
+type pollRef struct {
+	key PollKey
+	r   *Rhythm
+}
+
+// poll returns the rhythm of pk, or nil.
+func (c *Channel) poll(pk PollKey) *Rhythm {
+	if len(c.pollIdx) != len(c.Polls) {
+		c.pollIdx = c.pollIdx[:0]
+		for k, r := range c.Polls {
+			c.pollIdx = append(c.pollIdx, pollRef{k, r})
+		}
+	}
+	if len(c.pollIdx) > 16 {
+		return c.Polls[pk]
+	}
+	for i := range c.pollIdx {
+		if c.pollIdx[i].key == pk {
+			return c.pollIdx[i].r
+		}
+	}
+	return nil
 }
 
 // WriteRate returns the learned writes per hour over the channel's life.

@@ -158,6 +158,9 @@ func (e *Engine) Load(s *Snapshot) error {
 	e.alerts = map[suppKey]*AlertRecord{}
 	e.accepted = map[suppKey]*Acceptance{}
 	e.learnEnd = time.Time{}
+	e.chanRT = map[ChannelKey]*chanRuntime{}
+	e.pairRT = map[pairKey]*pairRuntime{}
+	e.hot = [hotSize]hot{}
 	for _, d := range s.Devices {
 		d, err := deepCopy(d)
 		if err != nil {
