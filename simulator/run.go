@@ -196,6 +196,9 @@ func (e *env) closeQuietly() {
 	if e.atkRaw != nil {
 		e.atkRaw.c.Close()
 	}
+	if e.liveHist != nil {
+		e.liveHist.close()
+	}
 	if e.atkUA != nil {
 		e.atkUA.c.Close()
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	mb "github.com/simonvetter/modbus"
@@ -243,6 +244,14 @@ func historianConnect(e *env) error {
 	if e.historianAnon {
 		user, pass = "", ""
 	}
+	if e.live() {
+		h, err := openLiveHistorian(e, user, pass)
+		if err != nil {
+			return err
+		}
+		e.liveHist = h
+		return nil
+	}
 	u, err := e.openUA(HostSCADA, "historian", user, pass)
 	if err != nil {
 		return err
@@ -252,6 +261,9 @@ func historianConnect(e *env) error {
 }
 
 func historianRead(e *env) error {
+	if e.liveHist != nil {
+		return e.liveHist.read(e.ctx)
+	}
 	if e.historian == nil {
 		return nil
 	}
@@ -535,6 +547,10 @@ var atkUADowngrade = attack{
 			e.historian.close()
 			e.historian = nil
 		}
+		if e.liveHist != nil {
+			e.liveHist.close()
+			e.liveHist = nil
+		}
 		e.wait(200 * time.Millisecond)
 		e.historianAnon = true
 		return historianConnect(e)
@@ -579,4 +595,23 @@ func (s Scenario) extension(i int) time.Duration {
 		return 0
 	}
 	return s.attacks[i].extend
+}
+
+// ScenarioMarkdown renders the scenarios as the Markdown table that
+// docs/simulator.md embeds between its scenario-table markers.
+func ScenarioMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| Scenario | What happens | From → to | Expected rules | ATT&CK for ICS |\n")
+	b.WriteString("|---|---|---|---|---|\n")
+	for _, s := range Scenarios() {
+		if len(s.attacks) == 0 {
+			fmt.Fprintf(&b, "| `%s` | %s | — | none | — |\n", s.Name, s.Description)
+			continue
+		}
+		for _, a := range s.attacks {
+			fmt.Fprintf(&b, "| `%s` | %s | %s → %s | %s | %s |\n", s.Name, s.Description, a.src.IP, a.dst.IP,
+				"`"+strings.Join(a.rules, "`, `")+"`", strings.Join(a.mitre, ", "))
+		}
+	}
+	return b.String()
 }

@@ -34,6 +34,7 @@ type env struct {
 	hmi           *libSession
 	hmiSilent     bool
 	historian     *uaConn
+	liveHist      *liveHistorian // the historian when live (gopcua's client)
 	historianAnon bool
 	opIndex       int
 	atkRaw        *rawSession // an attack's connection between its steps

@@ -1,0 +1,234 @@
+package simulator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mb "github.com/simonvetter/modbus"
+)
+
+// startLive runs Serve on free loopback ports for the duration of the test.
+func startLive(t *testing.T) Endpoints {
+	t.Helper()
+	uaPort, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan Endpoints, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, Config{ModbusAddr: "127.0.0.1:0", OPCUAEndpoint: fmt.Sprintf("opc.tcp://127.0.0.1:%d", uaPort), Seed: 1,
+			Ready: func(ep Endpoints) { ready <- ep }})
+	}()
+	var ep Endpoints
+	select {
+	case ep = <-ready:
+	case err := <-done:
+		t.Fatalf("Serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not become ready")
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ep
+}
+
+func readHolding(t *testing.T, addr string, unit uint8, reg, n uint16) []uint16 {
+	t.Helper()
+	c, err := mb.NewClient(&mb.ClientConfiguration{URL: "tcp://" + addr, Timeout: 2 * time.Second, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SetUnitId(unit); err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.ReadRegisters(reg, n, mb.HOLDING_REGISTER)
+	if err != nil {
+		t.Fatalf("read holding %d..%d of unit %d: %v", reg, reg+n-1, unit, err)
+	}
+	return v
+}
+
+// TestPlayLive plays attack scripts live against a running simulator, as
+// `sluice demo` does, and checks their effect on the PLC through a third
+// client.
+func TestPlayLive(t *testing.T) {
+	ep := startLive(t)
+	var mu sync.Mutex
+	var logs []string
+	logf := func(f string, a ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, a...)); mu.Unlock() }
+	for _, tc := range []struct {
+		scenario string
+		want     uint16 // gate 1 setpoint register afterwards
+	}{
+		{"rogue_master", 400},
+		{"opcua_anonymous_write", 600},
+		{"out_of_range_setpoint", 950},
+	} {
+		labels, err := Play(context.Background(), PlayConfig{Scenario: tc.scenario, Modbus: ep.Modbus, OPCUA: ep.OPCUA,
+			Seed: 3, Duration: 4 * time.Second, AttackAt: 0, Logf: logf})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.scenario, err)
+		}
+		if len(labels) != 1 || labels[0].Start.IsZero() || labels[0].End.Before(labels[0].Start) {
+			t.Fatalf("%s: labels %+v", tc.scenario, labels)
+		}
+		if got := readHolding(t, ep.Modbus, UnitDam, 0, 1)[0]; got != tc.want {
+			t.Errorf("%s: gate 1 setpoint register = %d, want %d", tc.scenario, got, tc.want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(logs) > 0 {
+		t.Errorf("actors logged errors: %q", logs)
+	}
+}
+
+// TestPlayLiveNormal runs the normal actors live for a few seconds (HMI with
+// simonvetter/modbus, historian with gopcua's client and a subscription) and
+// expects no actor errors.
+func TestPlayLiveNormal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("live actors take seconds")
+	}
+	ep := startLive(t)
+	var logs []string
+	var mu sync.Mutex
+	_, err := Play(context.Background(), PlayConfig{Scenario: "normal", Modbus: ep.Modbus, OPCUA: ep.OPCUA, Seed: 1,
+		Duration: 5 * time.Second, Normal: true,
+		Logf: func(f string, a ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, a...)); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(logs) > 0 {
+		t.Errorf("actors logged errors: %q", logs)
+	}
+}
+
+// TestMbpoll drives the Debian mbpoll master against the live simulator:
+// it reads the measurements, writes a setpoint and gets exceptions 02 and 03.
+func TestMbpoll(t *testing.T) {
+	bin, err := exec.LookPath("mbpoll")
+	if err != nil {
+		t.Skip("mbpoll not installed (apt-get install mbpoll; make tools)")
+	}
+	ep := startLive(t)
+	host, port, _ := strings.Cut(ep.Modbus, ":")
+	// runV runs mbpoll once (-1) with args, then the host and, for a
+	// write, the values.
+	runV := func(values string, args ...string) (string, error) {
+		a := append([]string{"-m", "tcp", "-p", port, "-1", "-o", "2"}, args...)
+		a = append(a, host)
+		if values != "" {
+			a = append(a, values)
+		}
+		out, err := exec.Command(bin, a...).CombinedOutput()
+		return string(out), err
+	}
+	run := func(args ...string) (string, error) { return runV("", args...) }
+	// Input registers 30001-30009 of unit 1: the level is first (×100).
+	out, err := run("-a", "1", "-t", "3", "-r", "1", "-c", "9")
+	if err != nil {
+		t.Fatalf("mbpoll read input registers: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "[1]: \t11980") {
+		t.Errorf("reservoir level register: want 11980 (119.80 m) in\n%s", out)
+	}
+	// Write gate 2's setpoint (40002) to 12.5 % and read it back.
+	if out, err := runV("125", "-a", "1", "-t", "4", "-r", "2"); err != nil || !strings.Contains(out, "Written 1 references") {
+		t.Fatalf("mbpoll write: %v\n%s", err, out)
+	}
+	if got := readHolding(t, ep.Modbus, UnitDam, 1, 1)[0]; got != 125 {
+		t.Errorf("after mbpoll write, gate 2 setpoint register = %d, want 125", got)
+	}
+	// Holding register 40020 does not exist: exception 02.
+	if out, _ := run("-a", "1", "-t", "4", "-r", "20"); !strings.Contains(out, "Illegal data address") {
+		t.Errorf("read of a missing register: want illegal data address in\n%s", out)
+	}
+	// 500.0 % is outside the valid range: exception 03.
+	if out, _ := runV("5000", "-a", "1", "-t", "4", "-r", "1"); !strings.Contains(out, "Illegal data value") {
+		t.Errorf("write out of range: want illegal data value in\n%s", out)
+	}
+	// Unit 2's turbine powers (30002, 30005) through the same address.
+	if out, err := run("-a", "2", "-t", "3", "-r", "1", "-c", "6"); err != nil || !strings.Contains(out, "[2]: \t1800") {
+		t.Errorf("unit 2 input registers: want turbine 1 at 1800 (18 MW): %v\n%s", err, out)
+	}
+}
+
+// TestNodeOPCUA browses and reads the live OPC UA server with node-opcua.
+func TestNodeOPCUA(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed")
+	}
+	mods, _ := filepath.Abs(filepath.Join("..", ".tools", "node", "node_modules"))
+	if _, err := os.Stat(filepath.Join(mods, "node-opcua")); err != nil {
+		t.Skip("node-opcua not installed under .tools/node (make tools)")
+	}
+	ep := startLive(t)
+	for _, user := range []string{"", "operator"} {
+		cmd := exec.Command(node, filepath.Join("testdata", "opcua_client.js"), ep.OPCUA)
+		cmd.Env = append(os.Environ(), "NODE_PATH="+mods, "OPCUA_USER="+user, "OPCUA_PASSWORD=secret", "HOME="+t.TempDir())
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("node-opcua (user %q): %v\n%s", user, err, stderr.String())
+		}
+		var res struct {
+			Browsed []string
+			Values  map[string]any
+		}
+		// node-opcua logs on stdout too; the result is the line that
+		// starts with {"browsed".
+		var line string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(l, `{"browsed"`) {
+				line = l
+			}
+		}
+		if err := json.Unmarshal([]byte(line), &res); err != nil {
+			t.Fatalf("node-opcua output %q: %v", out, err)
+		}
+		if !contains(res.Browsed, "Dam") {
+			t.Errorf("Objects browsed as %q, want a Dam folder", res.Browsed)
+		}
+		if len(res.Values) != len(Tags) {
+			t.Errorf("node-opcua read %d variables under Dam, want %d", len(res.Values), len(Tags))
+		}
+		if lvl, ok := res.Values[TagLevel].(float64); !ok || lvl < 119 || lvl > 121 {
+			t.Errorf("%s = %v, want about 119.8", TagLevel, res.Values[TagLevel])
+		}
+		if b, ok := res.Values[TagT1Closed].(bool); !ok || !b {
+			t.Errorf("%s = %v, want true", TagT1Closed, res.Values[TagT1Closed])
+		}
+	}
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
