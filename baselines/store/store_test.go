@@ -349,3 +349,33 @@ func TestWriterGoroutineFlushes(t *testing.T) {
 		t.Fatalf("after Close: %d transactions, want 2", s.Channels[0].Transactions)
 	}
 }
+
+// A run learns into a store; the next run, in monitor mode, judges with it.
+func TestOpenEngineAcrossRuns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "runs.db")
+	e, db, err := OpenEngine(path, baselines.Config{Mode: baselines.Learn}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		e.Observe(read(i))
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkFile(t, path)
+	e, db, err = OpenEngine(path, baselines.Config{Mode: baselines.Monitor}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := e.Observe(read(5)); len(got) != 0 {
+		t.Fatalf("learned read alerted: %+v", got)
+	}
+	o := read(6)
+	o.ClientIP = netip.MustParseAddr("10.10.9.66")
+	got := e.Observe(o)
+	if len(got) != 2 || got[0].Rule != baselines.NewDevice || got[1].Rule != baselines.NewMaster {
+		t.Fatalf("rogue read raised %+v", got)
+	}
+}
