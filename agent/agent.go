@@ -19,6 +19,7 @@ import (
 
 	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/internal/capture"
+	"github.com/sluice-ics/sluice/internal/flow"
 )
 
 // ErrClosed is returned by Run after Close.
@@ -42,6 +43,7 @@ type Agent struct {
 	now    time.Time // latest packet time seen
 	closed bool
 	engine *baselines.Engine
+	table  *flow.Table
 	// tickSec is the packet-time second the baselines were last ticked.
 	tickSec int64
 }
@@ -64,6 +66,13 @@ func New(cfg Config) (*Agent, error) {
 	for _, p := range cfg.OPCUAPorts {
 		a.ports[p] = protoOPCUA
 	}
+	a.table = flow.NewTable(flow.Config{
+		MaxFlows:           cfg.MaxFlows,
+		MaxBufferedPerFlow: cfg.MaxBufferedPerFlow,
+		MaxBufferedTotal:   cfg.MaxBufferedTotal,
+		IdleTimeout:        cfg.IdleTimeout,
+		ServerPort:         func(p uint16) bool { return a.ports[p] != protoNone },
+	}, a.newStream)
 	return a, nil
 }
 
@@ -149,6 +158,19 @@ func (a *Agent) packet(p *capture.Packet) {
 			a.tick()
 		}
 	}
+	a.table.Handle(p.Data, p.LinkType, p.Timestamp)
+}
+
+// newStream is the flow table's StreamFactory: the server port chooses the
+// protocol; connections on other ports are only tracked to their end.
+func (a *Agent) newStream(c *flow.Conn, ts time.Time) flow.Stream {
+	switch a.ports[c.Key.ServerPort] {
+	case protoModbus:
+		return a.newModbusStream(c)
+	case protoOPCUA:
+		return a.newOPCUAStream(c)
+	}
+	return nil // a typed nil would not be nil to the table
 }
 
 // tick advances the baselines' packet time once per second of traffic and
@@ -171,11 +193,25 @@ func (a *Agent) Close() error {
 		return a.out.err
 	}
 	a.closed = true
+	a.table.Close()
+	a.tick()
+	a.mergeFlowStats()
 	a.writeStats()
 	if err := a.out.flush(); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	return nil
+}
+
+// mergeFlowStats copies the flow table's counters into the stats.
+func (a *Agent) mergeFlowStats() {
+	fs := a.table.Stats()
+	a.stats.Undecodable = fs.Packets - fs.TCPPackets
+	a.stats.Flows = fs.FlowsCreated
+	a.stats.FlowsIgnored = fs.FlowsIgnored
+	a.stats.Evictions = fs.Evicted
+	a.stats.DroppedBytes = fs.BytesDropped + fs.GapBytes
+	a.stats.RecoveredPanics += fs.RecoveredPanics
 }
 
 // writeStats writes the stats event, stamped with the last packet time (or

@@ -1,0 +1,269 @@
+package agent
+
+import (
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/internal/flow"
+	"github.com/sluice-ics/sluice/protocols/modbus"
+)
+
+// modbusStream is the glue between one TCP connection on a Modbus port and
+// protocols/modbus: a Framer per direction cuts the reassembled bytes into
+// ADUs, the Pairer pairs them by (transaction id, unit id), and every
+// Transaction becomes a "modbus" event and a baseline observation.
+//
+// A connection whose bytes fail Modbus sanity (protocol id 0, length
+// 2..254, as Zeek's grammar enforces) is reported once as an anomaly and
+// silenced: TLS, HTTP or random bytes on 502 never produce modbus events
+// (zeek_modbus-and-non-modbus-p502.pcap).
+type modbusStream struct {
+	streamBase
+	fr [2]modbus.Framer // indexed by flow.Dir
+	pr modbus.Pairer
+	// ts is the packet time of the data being framed, for the callbacks.
+	ts time.Time
+	// The callbacks are bound once: a method value made per call would
+	// allocate.
+	onRequest, onResponse func(modbus.ADU)
+	onTx                  func(*modbus.Transaction)
+	last                  modbus.PairStats
+	// obs and values are reused for every transaction.
+	obs    baselines.Observation
+	values []uint16
+}
+
+func (a *Agent) newModbusStream(c *flow.Conn) *modbusStream {
+	s := &modbusStream{streamBase: a.newBase(c, baselines.Modbus)}
+	s.pr = modbus.Pairer{MaxPending: a.cfg.MaxPendingPerFlow, Timeout: a.cfg.TransactionTimeout}
+	s.onRequest = func(adu modbus.ADU) { s.pr.Request(adu, s.ts, s.onTx) }
+	s.onResponse = func(adu modbus.ADU) { s.pr.Response(adu, s.ts, s.onTx) }
+	s.onTx = s.transaction
+	if c.MidStream {
+		// Picked up without the SYN: the first bytes may be the middle
+		// of an ADU. Scan for a plausible MBAP header instead.
+		s.fr[flow.ClientToServer].Resync()
+		s.fr[flow.ServerToClient].Resync()
+	}
+	a.stats.Modbus.Flows++
+	return s
+}
+
+// Data implements flow.Stream.
+func (s *modbusStream) Data(dir flow.Dir, data []byte, ts time.Time) {
+	if s.dead {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.recovered(r, dir, ts)
+		}
+	}()
+	s.ts = ts
+	emit := s.onRequest
+	if dir == flow.ServerToClient {
+		emit = s.onResponse
+	}
+	if err := s.fr[dir&1].Feed(data, emit); err != nil {
+		s.fail(dir, ts, err)
+		return
+	}
+	if s.expireDue(ts) {
+		s.pr.Expire(ts, s.onTx)
+		s.account()
+	}
+}
+
+// Gap implements flow.Stream: the framer of that direction drops its partial
+// ADU and scans for the next plausible header.
+func (s *modbusStream) Gap(dir flow.Dir, lost int, ts time.Time) {
+	if s.dead {
+		return
+	}
+	s.a.stats.Modbus.Gaps++
+	s.fr[dir&1].Resync()
+}
+
+// Close implements flow.Stream: requests still waiting for their response
+// are emitted with "timeout": true.
+func (s *modbusStream) Close(reason flow.CloseReason, ts time.Time) {
+	if s.dead {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.recovered(r, flow.ClientToServer, ts)
+		}
+	}()
+	s.pr.Flush(s.onTx)
+	s.account()
+	s.dead = true
+}
+
+// fail handles a framer error: the stream is not (or no longer) Modbus.
+// A connection that never framed an ADU carries another protocol
+// (non_protocol_traffic); one that did and then broke is malformed Modbus.
+// Either way it is reported once and silenced; requests already seen are
+// emitted first.
+func (s *modbusStream) fail(dir flow.Dir, ts time.Time, err error) {
+	kind := anomalyMalformed
+	if errors.Is(err, modbus.ErrNotModbus) && s.fr[0].Frames()+s.fr[1].Frames() == 0 {
+		kind = anomalyNonProtocol
+		s.a.stats.Modbus.NonProtocol++
+	} else {
+		s.a.stats.Modbus.DecodeErrors++
+	}
+	s.pr.Flush(s.onTx)
+	s.account()
+	s.dead = true
+	s.a.anomaly(&s.streamBase, ts, dir, kind, err.Error())
+}
+
+// account adds the Pairer's counters since the last call to the stats.
+func (s *modbusStream) account() {
+	st := s.pr.Stats()
+	p := &s.a.stats.Modbus
+	p.Timeouts += st.TimedOut - s.last.TimedOut
+	p.PendingDropped += st.Evicted - s.last.Evicted
+	s.last = st
+}
+
+// transaction is the Pairer's emit function: write the event, then let the
+// baselines learn or judge.
+func (s *modbusStream) transaction(t *modbus.Transaction) {
+	a := s.a
+	a.stats.Modbus.Transactions++
+	if t.RequestErr != nil || t.ResponseErr != nil {
+		a.stats.Modbus.DecodeErrors++
+	}
+	if a.out.wants(EventModbus) {
+		a.out.begin(t.Time(), EventModbus, s.c.ID, s.addrs)
+		a.out.buf = append(a.out.buf, `,"modbus":`...)
+		a.out.buf = t.AppendJSON(a.out.buf)
+		a.out.end()
+	}
+	if !s.observation(t) {
+		return
+	}
+	alerts := a.engine.Observe(&s.obs)
+	for i := range alerts {
+		a.writeAlert(&alerts[i], &s.streamBase, func(b []byte) []byte {
+			b = append(b, `,"modbus":`...)
+			return t.AppendJSON(b)
+		})
+	}
+}
+
+// tableOf maps the decoder's data tables to the baselines' (the two packages
+// number them differently).
+var tableOf = [...]baselines.Table{
+	modbus.TableNone:             baselines.NoTable,
+	modbus.TableCoils:            baselines.Coils,
+	modbus.TableDiscreteInputs:   baselines.DiscreteInputs,
+	modbus.TableHoldingRegisters: baselines.HoldingRegisters,
+	modbus.TableInputRegisters:   baselines.InputRegisters,
+	modbus.TableFileRecords:      baselines.NoTable,
+}
+
+// observation fills s.obs from t and reports whether the baselines should
+// see it: transactions with a decodable request (a lone response says
+// nothing about what the master asked).
+func (s *modbusStream) observation(t *modbus.Transaction) bool {
+	if !t.HasRequest || t.RequestErr != nil {
+		return false
+	}
+	o := &s.obs
+	o.Protocol = baselines.Modbus
+	o.Endpoints = s.ends
+	o.Responded = t.HasResponse
+	o.Time = t.RequestTime
+	if t.HasResponse {
+		o.Time = t.ResponseTime
+	}
+	m := &o.Modbus
+	*m = baselines.ModbusObs{
+		TransactionID: t.TransactionID,
+		Unit:          t.UnitID,
+		Function:      uint8(t.FunctionCode.Base()),
+		Timeout:       t.Timeout,
+	}
+	if ex, ok := t.Exception(); ok {
+		m.Exception = uint8(ex)
+	} else if t.HasResponse && t.ResponseErr != nil {
+		// A response that does not decode is no proof of success:
+		// learn nothing from it.
+		o.Responded = false
+	}
+	r := &t.Request
+	info := t.FunctionCode.Base().Info()
+	table := baselines.NoTable
+	if int(info.Table) < len(tableOf) {
+		table = tableOf[info.Table]
+	}
+	vals := s.values[:0]
+	switch t.FunctionCode.Base() {
+	case modbus.FuncReadCoils, modbus.FuncReadDiscreteInputs, modbus.FuncReadHoldingRegisters, modbus.FuncReadInputRegisters:
+		m.ReadTable, m.Read = table, baselines.Range{Start: r.Address, Count: r.Quantity}
+	case modbus.FuncWriteSingleCoil, modbus.FuncWriteSingleRegister:
+		m.WriteTable, m.Write = table, baselines.Range{Start: r.Address, Count: 1}
+		vals = appendValues(vals, r.Values)
+	case modbus.FuncWriteMultipleCoils, modbus.FuncWriteMultipleRegisters:
+		m.WriteTable, m.Write = table, baselines.Range{Start: r.Address, Count: r.Quantity}
+		vals = appendValues(vals, r.Values)
+	case modbus.FuncMaskWriteRegister:
+		m.WriteTable, m.Write = baselines.HoldingRegisters, baselines.Range{Start: r.Address, Count: 1}
+	case modbus.FuncReadWriteMultipleRegisters:
+		m.ReadTable, m.Read = baselines.HoldingRegisters, baselines.Range{Start: r.Address, Count: r.Quantity}
+		m.WriteTable, m.Write = baselines.HoldingRegisters, baselines.Range{Start: r.WriteAddress, Count: r.WriteQuantity}
+		vals = appendValues(vals, r.Values)
+	case modbus.FuncDiagnostics:
+		m.SubFunction = uint16(r.SubFunction)
+	case modbus.FuncEncapsulatedInterfaceTransport:
+		m.MEIType = uint8(r.MEI)
+		if t.HasResponse && t.ResponseErr == nil && !t.Response.IsException() && r.MEI == modbus.MEIReadDeviceID {
+			m.Ident = deviceIdent(&t.Response.DeviceID)
+		}
+	case modbus.FuncReportServerID:
+		if t.HasResponse && t.ResponseErr == nil && !t.Response.IsException() && len(t.Response.Data) > 0 {
+			m.Ident = &baselines.DeviceIdent{ServerID: hex.EncodeToString(t.Response.Data)}
+		}
+	}
+	s.values = vals
+	m.Values = vals
+	return true
+}
+
+func appendValues(dst []uint16, v modbus.Values) []uint16 {
+	for i := 0; i < v.Len(); i++ {
+		dst = append(dst, v.At(i))
+	}
+	return dst
+}
+
+// deviceIdent copies the basic and regular FC 43/14 objects (MAP V1.1b3,
+// 6.21, objects 0x00-0x06) into a DeviceIdent. It allocates, but only for
+// device identification responses, which are rare.
+func deviceIdent(d *modbus.DeviceID) *baselines.DeviceIdent {
+	id := &baselines.DeviceIdent{}
+	for oid, v := range d.Objects.All() {
+		switch oid {
+		case 0x00:
+			id.VendorName = string(v)
+		case 0x01:
+			id.ProductCode = string(v)
+		case 0x02:
+			id.Revision = string(v)
+		case 0x03:
+			id.VendorURL = string(v)
+		case 0x04:
+			id.ProductName = string(v)
+		case 0x05:
+			id.ModelName = string(v)
+		case 0x06:
+			id.UserAppName = string(v)
+		}
+	}
+	return id
+}

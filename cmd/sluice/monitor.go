@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/sluice-ics/sluice/agent"
+	"github.com/sluice-ics/sluice/internal/capture"
+)
+
+func init() {
+	register(command{
+		name:    "monitor",
+		summary: "watch a network interface (span/mirror port) live and write EVE JSON events",
+		run:     runMonitor,
+	})
+}
+
+const monitorHelp = `
+Monitor captures live from a network interface, typically a switch's span or
+mirror port, through a memory-mapped AF_PACKET ring (no cgo, no libpcap). The
+capture socket is receive-only: Sluice never sends a packet. It decodes
+Modbus/TCP and OPC UA Binary as replay does and writes the same EVE JSON
+events, appending to the output file (so a restart keeps the log).
+
+By default the kernel keeps only TCP to or from the configured Modbus and
+OPC UA ports, so the rest of a busy span port is never copied to user space.
+--bpf replaces that filter with a tcpdump expression (host, net, port,
+portrange, src/dst, tcp/udp/ip/ip6, and/or/not; no vlan or byte offsets).
+
+SIGINT or SIGTERM stops the capture, ends every connection, writes the final
+stats event (with the kernel's drop count), flushes the output and exits 0.
+Live capture needs CAP_NET_RAW (root, or the systemd unit in deploy/).
+
+Examples:
+  sluice monitor --iface eth1
+  sluice monitor --iface eth1 -o /var/log/sluice/eve.json --db /var/lib/sluice/baseline.db
+  sluice monitor --iface eth1 --bpf 'net 10.10.0.0/16 and port 502'
+`
+
+func runMonitor(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("monitor", flag.ContinueOnError)
+	var af agentFlags
+	af.register(fs)
+	iface := fs.String("iface", "", "capture on network interface `NAME` (required)")
+	bpfExpr := fs.String("bpf", "", "kernel filter as a tcpdump `EXPR` (default: TCP on the configured ports)")
+	noPromisc := fs.Bool("no-promisc", false, "do not put the interface in promiscuous mode (a span port usually needs it)")
+	fs.Usage = flagUsage(fs, "sluice monitor --iface NAME [--bpf EXPR] [flags]", monitorHelp)
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitCode(err)
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(os.Stderr, "sluice monitor: unexpected argument %q (sluice monitor --help)\n", rest[0])
+		return 2
+	}
+	if *iface == "" {
+		fmt.Fprintln(os.Stderr, "sluice monitor: --iface is required (sluice monitor --help)")
+		return 2
+	}
+	// Validate the configuration before touching the network; the output
+	// is bound below, once it is open.
+	cfg, err := af.config(os.Stdout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+		return 2
+	}
+	opts := capture.LiveOptions{NoPromiscuous: *noPromisc}
+	if *bpfExpr != "" {
+		if opts.Filter, err = compileBPF(*bpfExpr); err != nil {
+			fmt.Fprintf(os.Stderr, "sluice monitor: --bpf: %v\n", err)
+			return 2
+		}
+	} else {
+		opts.Ports = append(append(opts.Ports, cfg.ModbusPorts...), cfg.OPCUAPorts...)
+	}
+	live, err := capture.OpenLive(*iface, opts)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+		return 1
+	}
+	out, err := openOutput(af.out, true)
+	if err != nil {
+		live.Close()
+		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+		return 1
+	}
+	cfg.Output = out
+	code := monitor(ctx, cfg, live)
+	if err := out.Close(); err != nil && code == 0 {
+		fmt.Fprintf(os.Stderr, "sluice monitor: closing output: %v\n", err)
+		code = 1
+	}
+	return code
+}
+
+func monitor(ctx context.Context, cfg agent.Config, live *capture.Live) int {
+	a, err := agent.New(cfg)
+	if err != nil {
+		live.Close()
+		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+		return 1
+	}
+	// Next blocks in poll(2); closing the capture from here is what makes
+	// it return io.EOF promptly on SIGINT/SIGTERM.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+		case <-stop:
+		}
+		live.Close()
+	}()
+	runErr := a.Run(ctx, live)
+	close(stop)
+	wg.Wait()
+	code := 0
+	if runErr != nil && ctx.Err() == nil {
+		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", runErr)
+		code = 1
+	}
+	if err := a.Close(); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+		code = 1
+	}
+	return code
+}
