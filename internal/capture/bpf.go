@@ -2,6 +2,7 @@ package capture
 
 import (
 	"fmt"
+	"strings"
 
 	"golang.org/x/net/bpf"
 )
@@ -17,55 +18,32 @@ const (
 )
 
 // PortFilter compiles the default kernel filter of a live capture: TCP over
-// IPv4 or IPv6 (no extension headers, as tcpdump's own "tcp port" does) with
-// either port in ports. Everything else (the rest of a busy span port) stays
-// in the kernel and is never copied to user space. Non-first IPv4 fragments
-// carry no TCP header and are dropped, as tcpdump does. With no ports the
-// filter keeps all TCP.
+// IPv4 or IPv6 with either port in ports ("tcp and (port 502 or port
+// 4840)"). Everything else on a busy span port stays in the kernel and is
+// never copied to user space. With no ports the filter keeps all TCP.
 func PortFilter(ports []uint16) ([]bpf.RawInstruction, error) {
-	var a asm
-	a.emit(bpf.LoadAbsolute{Off: offEtherType, Size: 2})
-	a.jeq(0x0800, "v4", "")
-	a.jeq(0x86dd, "v6", "drop")
+	return CompileFilter(PortExpr(ports))
+}
 
-	// IPv4: protocol at 23, flags+fragment offset at 20, IHL at 14.
-	a.label("v4")
-	a.emit(bpf.LoadAbsolute{Off: ethHeaderLen + 9, Size: 1})
-	a.jeq(6, "", "drop")
-	a.emit(bpf.LoadAbsolute{Off: ethHeaderLen + 6, Size: 2})
-	a.jset(0x1fff, "drop", "")
+// PortExpr is the tcpdump expression of PortFilter.
+func PortExpr(ports []uint16) string {
 	if len(ports) == 0 {
-		a.jump("accept")
-	} else {
-		a.emit(bpf.LoadMemShift{Off: ethHeaderLen})
-		a.emit(bpf.LoadIndirect{Off: ethHeaderLen, Size: 2}) // source port
-		a.anyOf(ports, "accept")
-		a.emit(bpf.LoadIndirect{Off: ethHeaderLen + 2, Size: 2}) // destination port
-		a.anyOf(ports, "accept")
-		a.jump("drop")
+		return "tcp"
 	}
-
-	// IPv6: next header at 20, TCP at 54.
-	a.label("v6")
-	a.emit(bpf.LoadAbsolute{Off: ethHeaderLen + 6, Size: 1})
-	a.jeq(6, "", "drop")
-	if len(ports) == 0 {
-		a.jump("accept")
-	} else {
-		a.emit(bpf.LoadAbsolute{Off: ethHeaderLen + 40, Size: 2})
-		a.anyOf(ports, "accept")
-		a.emit(bpf.LoadAbsolute{Off: ethHeaderLen + 42, Size: 2})
-		a.anyOf(ports, "accept")
+	var b strings.Builder
+	b.WriteString("tcp and (")
+	for i, p := range ports {
+		if i > 0 {
+			b.WriteString(" or ")
+		}
+		fmt.Fprintf(&b, "port %d", p)
 	}
-	a.label("drop")
-	a.emit(bpf.RetConstant{Val: 0})
-	a.label("accept")
-	a.emit(bpf.RetConstant{Val: snapAll})
-	return a.assemble()
+	b.WriteString(")")
+	return b.String()
 }
 
 // asm is a minimal classic-BPF assembler with symbolic forward labels, so the
-// filter above reads as a program rather than as hand-counted skips. An empty
+// filter compiler emits programs rather than hand-counted skips. An empty
 // label means "the next instruction".
 type asm struct {
 	insns  []bpf.Instruction
@@ -114,7 +92,7 @@ func (a *asm) assemble() ([]bpf.RawInstruction, error) {
 		}
 		to, ok := a.labels[name]
 		if !ok || to <= from {
-			return 0, fmt.Errorf("bpf: label %q missing or backwards", name)
+			return 0, fmt.Errorf("label %q missing or backwards", name)
 		}
 		return to - from - 1, nil
 	}
@@ -133,7 +111,7 @@ func (a *asm) assemble() ([]bpf.RawInstruction, error) {
 				return nil, err
 			}
 			if st > 255 || sf > 255 {
-				return nil, fmt.Errorf("bpf: conditional jump of %d/%d instructions (too many ports)", st, sf)
+				return nil, fmt.Errorf("a conditional jump of %d/%d instructions exceeds classic BPF's 255: simplify the expression", st, sf)
 			}
 			in.SkipTrue, in.SkipFalse = uint8(st), uint8(sf)
 			a.insns[fx.at] = in

@@ -22,14 +22,18 @@ import (
 // from the repository root (this package is two levels below it).
 func pcapsDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("SLUICE_PCAPS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "pcaps")
-	}
+	dir := pcapsDirNoSkip()
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("real captures not found at %s (set SLUICE_PCAPS): %v", dir, err)
 	}
 	return dir
+}
+
+func pcapsDirNoSkip() string {
+	if dir := os.Getenv("SLUICE_PCAPS"); dir != "" {
+		return dir
+	}
+	return filepath.Join("..", "..", "..", "shared", "pcaps")
 }
 
 func realCaptures(t testing.TB) []string {

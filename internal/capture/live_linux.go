@@ -21,8 +21,8 @@ type LiveOptions struct {
 	// when Filter is nil: the configured Modbus and OPC UA ports.
 	Ports []uint16
 	// Filter, when set, replaces the port filter: a classic BPF program
-	// for Ethernet frames (e.g. from a tcpdump -dd of the operator's
-	// --bpf expression).
+	// for Ethernet frames, from CompileFilter of the operator's --bpf
+	// expression.
 	Filter []bpf.RawInstruction
 	// RingMiB is the size of the TPACKET_V3 ring (default 64 MiB): how
 	// long a burst the kernel can hold while the agent is busy.
