@@ -75,7 +75,7 @@ func ParseADU(b []byte) (adu ADU, n int, err error) {
 	if len(b) < n {
 		return ADU{}, 0, nil
 	}
-	adu.PDU = b[HeaderLen:n]
+	adu.PDU = b[HeaderLen:n:n]
 	return adu, n, nil
 }
 
@@ -236,7 +236,21 @@ func (f *Framer) Feed(data []byte, emit func(ADU)) error {
 			data = rest
 			continue
 		}
-		// Fast path: frame straight out of data, no copy.
+		// Fast path: a whole, sane ADU at the start of data, framed in
+		// place without a copy.
+		if len(data) >= HeaderLen && data[2]|data[3] == 0 {
+			if l := int(binary.BigEndian.Uint16(data[4:6])); l >= MinLength && l <= MaxLength && len(data) >= 6+l {
+				f.emit(ADU{
+					TransactionID: binary.BigEndian.Uint16(data[0:2]),
+					Length:        uint16(l),
+					UnitID:        data[6],
+					PDU:           data[HeaderLen : 6+l : 6+l],
+				}, emit)
+				data = data[6+l:]
+				continue
+			}
+		}
+		// Partial ADU or bad header.
 		adu, n, err := ParseADU(data)
 		if err != nil {
 			if f.retry() {

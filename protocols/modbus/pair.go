@@ -165,7 +165,7 @@ func (p *Pairer) Response(adu ADU, ts time.Time, emit func(*Transaction)) {
 	t.TransactionID, t.UnitID = adu.TransactionID, adu.UnitID
 	fc := FunctionCode(adu.PDU[0])
 	t.HasResponse, t.ResponseTime = true, ts
-	t.Response, t.ResponseErr = DecodeResponse(fc, adu.PDU[1:])
+	t.ResponseErr = t.Response.decode(fc, adu.PDU[1:])
 	t.FunctionCode = fc.Base()
 	for i, q := range p.pending {
 		if q.tid != adu.TransactionID || q.unit != adu.UnitID {
@@ -224,7 +224,7 @@ func (p *Pairer) fillRequest(t *Transaction, q *pending) {
 	pdu := q.pdu[:q.n]
 	t.HasRequest, t.RequestTime = true, q.ts
 	t.FunctionCode = FunctionCode(pdu[0])
-	t.Request, t.RequestErr = DecodeRequest(t.FunctionCode, pdu[1:])
+	t.RequestErr = t.Request.decode(t.FunctionCode, pdu[1:])
 }
 
 // emitRequest emits pending request i alone and removes it.

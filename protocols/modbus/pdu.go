@@ -359,10 +359,17 @@ func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
 // ErrMalformed. Function codes with bit 7 set or without a public
 // definition decode as opaque Data.
 func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
-	r := Request{Function: fc}
+	var r Request
+	err := r.decode(fc, data)
+	return r, err
+}
+
+// decode is DecodeRequest into r, so the Pairer decodes in place.
+func (r *Request) decode(fc FunctionCode, data []byte) error {
+	*r = Request{Function: fc}
 	if fc.IsException() {
 		r.Data = data
-		return r, nil
+		return nil
 	}
 	e := &funcTable[fc]
 	isBits := e.table == TableCoils || e.table == TableDiscreteInputs
@@ -370,101 +377,101 @@ func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
 	case LayoutEmpty:
 		if len(data) != 0 {
 			r.Data = data
-			return r, errLength
+			return errLength
 		}
 	case LayoutAddrQty:
 		if len(data) < 4 {
-			return r, errShort
+			return errShort
 		}
 		r.Address, r.Quantity = be16(data), be16(data[2:])
 		if len(data) != 4 {
-			return r, errLength
+			return errLength
 		}
 	case LayoutAddrValue:
 		if len(data) < 4 {
-			return r, errShort
+			return errShort
 		}
 		r.Address = be16(data)
 		if isBits {
 			r.Values = bits(data[2:3], 1)
 			if v := be16(data[2:]); v != 0xFF00 && v != 0 {
-				return r, errCoilValue
+				return errCoilValue
 			}
 		} else {
 			r.Values = registers(data[2:4])
 		}
 		if len(data) != 4 {
-			return r, errLength
+			return errLength
 		}
 	case LayoutWriteBits, LayoutWriteRegs:
 		if len(data) < 5 {
-			return r, errShort
+			return errShort
 		}
 		r.Address, r.Quantity = be16(data), be16(data[2:])
 		bc := int(data[4])
 		if len(data) != 5+bc {
-			return r, errByteCount
+			return errByteCount
 		}
 		if e.req == LayoutWriteBits {
 			if bc != (int(r.Quantity)+7)/8 {
-				return r, errQuantity
+				return errQuantity
 			}
 			r.Values = bits(data[5:], int(r.Quantity))
 		} else {
 			if bc != 2*int(r.Quantity) {
-				return r, errQuantity
+				return errQuantity
 			}
 			r.Values = registers(data[5:])
 		}
 	case LayoutDiag:
 		if len(data) < 2 {
-			return r, errShort
+			return errShort
 		}
 		r.SubFunction, r.Data = SubFunction(be16(data)), data[2:]
 	case LayoutFileReadRequest, LayoutFileWrite:
 		if len(data) < 1 {
-			return r, errShort
+			return errShort
 		}
 		if int(data[0]) != len(data)-1 {
-			return r, errByteCount
+			return errByteCount
 		}
 		if !validFileRecords(data[1:], e.req) {
-			return r, errFile
+			return errFile
 		}
 		r.Files = FileRecords{raw: data[1:], layout: e.req}
 	case LayoutMaskWrite:
 		if len(data) < 6 {
-			return r, errShort
+			return errShort
 		}
 		r.Address, r.AndMask, r.OrMask = be16(data), be16(data[2:]), be16(data[4:])
 		if len(data) != 6 {
-			return r, errLength
+			return errLength
 		}
 	case LayoutReadWrite:
 		if len(data) < 9 {
-			return r, errShort
+			return errShort
 		}
 		r.Address, r.Quantity = be16(data), be16(data[2:])
 		r.WriteAddress, r.WriteQuantity = be16(data[4:]), be16(data[6:])
 		bc := int(data[8])
 		if len(data) != 9+bc {
-			return r, errByteCount
+			return errByteCount
 		}
 		if bc != 2*int(r.WriteQuantity) {
-			return r, errQuantity
+			return errQuantity
 		}
 		r.Values = registers(data[9:])
 	case LayoutFIFOPointer:
 		if len(data) < 2 {
-			return r, errShort
+			return errShort
 		}
 		r.Address = be16(data)
 		if len(data) != 2 {
-			return r, errLength
+			return errLength
 		}
 	case LayoutMEI:
 		if len(data) < 1 {
-			return r, errShort
+			return errShort
 		}
 		r.MEI = MEIType(data[0])
 		if r.MEI != MEIReadDeviceID {
@@ -472,16 +479,16 @@ func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
 			break
 		}
 		if len(data) < 3 {
-			return r, errShort
+			return errShort
 		}
 		r.DeviceID.ReadCode, r.DeviceID.ObjectID = ReadDeviceIDCode(data[1]), data[2]
 		if len(data) != 3 {
-			return r, errLength
+			return errLength
 		}
 	default: // LayoutOpaque: not a public code
 		r.Data = data
 	}
-	return r, nil
+	return nil
 }
 
 // DecodeResponse decodes the data of a response PDU (the bytes after the
@@ -489,141 +496,148 @@ func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
 // panics and allocates nothing; on error the Response holds the fields
 // decoded before the fault and the error wraps ErrMalformed.
 func DecodeResponse(fc FunctionCode, data []byte) (Response, error) {
-	r := Response{Function: fc}
+	var r Response
+	err := r.decode(fc, data)
+	return r, err
+}
+
+// decode is DecodeResponse into r, so the Pairer decodes in place.
+func (r *Response) decode(fc FunctionCode, data []byte) error {
+	*r = Response{Function: fc}
 	if fc.IsException() {
 		if len(data) < 1 {
-			return r, errException
+			return errException
 		}
 		r.Exception = ExceptionCode(data[0])
 		if len(data) != 1 {
-			return r, errException
+			return errException
 		}
-		return r, nil
+		return nil
 	}
 	e := &funcTable[fc]
 	isBits := e.table == TableCoils || e.table == TableDiscreteInputs
 	switch e.resp {
 	case LayoutAddrQty:
 		if len(data) < 4 {
-			return r, errShort
+			return errShort
 		}
 		r.Address, r.Quantity = be16(data), be16(data[2:])
 		if len(data) != 4 {
-			return r, errLength
+			return errLength
 		}
 	case LayoutAddrValue:
 		if len(data) < 4 {
-			return r, errShort
+			return errShort
 		}
 		r.Address = be16(data)
 		if isBits {
 			r.Values = bits(data[2:3], 1)
 			if v := be16(data[2:]); v != 0xFF00 && v != 0 {
-				return r, errCoilValue
+				return errCoilValue
 			}
 		} else {
 			r.Values = registers(data[2:4])
 		}
 		if len(data) != 4 {
-			return r, errLength
+			return errLength
 		}
 	case LayoutReadBits, LayoutReadRegs:
 		if len(data) < 1 {
-			return r, errShort
+			return errShort
 		}
 		bc := int(data[0])
 		if len(data) != 1+bc {
-			return r, errByteCount
+			return errByteCount
 		}
 		if e.resp == LayoutReadBits {
 			r.Values = bits(data[1:], 8*bc)
 		} else {
 			if bc%2 != 0 {
-				return r, errByteCount
+				return errByteCount
 			}
 			r.Values = registers(data[1:])
 		}
 	case LayoutStatus:
 		if len(data) != 1 {
-			return r, errLength
+			return errLength
 		}
 		r.Status = uint16(data[0])
 	case LayoutDiag:
 		if len(data) < 2 {
-			return r, errShort
+			return errShort
 		}
 		r.SubFunction, r.Data = SubFunction(be16(data)), data[2:]
 	case LayoutEventCounter:
 		if len(data) < 4 {
-			return r, errShort
+			return errShort
 		}
 		r.Status, r.EventCount = be16(data), be16(data[2:])
 		if len(data) != 4 {
-			return r, errLength
+			return errLength
 		}
 	case LayoutEventLog:
 		if len(data) < 7 {
-			return r, errShort
+			return errShort
 		}
 		r.Status, r.EventCount, r.MessageCount = be16(data[1:]), be16(data[3:]), be16(data[5:])
 		if int(data[0]) != len(data)-1 {
-			return r, errByteCount
+			return errByteCount
 		}
 		r.Data = data[7:]
 	case LayoutServerID:
 		if len(data) < 1 {
-			return r, errShort
+			return errShort
 		}
 		if int(data[0]) != len(data)-1 {
-			return r, errByteCount
+			return errByteCount
 		}
 		r.Data = data[1:]
 	case LayoutFileReadResponse, LayoutFileWrite:
 		if len(data) < 1 {
-			return r, errShort
+			return errShort
 		}
 		if int(data[0]) != len(data)-1 {
-			return r, errByteCount
+			return errByteCount
 		}
 		if !validFileRecords(data[1:], e.resp) {
-			return r, errFile
+			return errFile
 		}
 		r.Files = FileRecords{raw: data[1:], layout: e.resp}
 	case LayoutMaskWrite:
 		if len(data) < 6 {
-			return r, errShort
+			return errShort
 		}
 		r.Address, r.AndMask, r.OrMask = be16(data), be16(data[2:]), be16(data[4:])
 		if len(data) != 6 {
-			return r, errLength
+			return errLength
 		}
 	case LayoutFIFO:
 		if len(data) < 4 {
-			return r, errShort
+			return errShort
 		}
 		bc, cnt := int(be16(data)), int(be16(data[2:]))
 		r.Quantity = uint16(cnt)
 		if bc != len(data)-2 {
-			return r, errByteCount
+			return errByteCount
 		}
 		if 2+2*cnt != bc {
-			return r, errQuantity
+			return errQuantity
 		}
 		r.Values = registers(data[4:])
 	case LayoutMEI:
 		if len(data) < 1 {
-			return r, errShort
+			return errShort
 		}
 		r.MEI = MEIType(data[0])
 		if r.MEI != MEIReadDeviceID {
 			r.Data = data[1:]
 			break
 		}
-		return r, decodeDeviceID(&r.DeviceID, data[1:])
+		return decodeDeviceID(&r.DeviceID, data[1:])
 	default: // LayoutOpaque
 		r.Data = data
 	}
-	return r, nil
+	return nil
 }
 
 // decodeDeviceID decodes a Read Device Identification response after the
