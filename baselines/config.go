@@ -3,6 +3,8 @@ package baselines
 import (
 	"fmt"
 	"time"
+
+	"github.com/sluice-ics/sluice/baselines/oui"
 )
 
 // Mode is how the engine treats the baseline.
@@ -79,7 +81,8 @@ type Config struct {
 	// memory without bound; beyond it alerts are still raised but not
 	// recorded.
 	MaxAlertKeys int
-	// OUI resolves a MAC to a vendor name; nil leaves vendors empty.
+	// OUI resolves a MAC to a vendor name; nil means the embedded IEEE
+	// table (package oui).
 	OUI func(mac [6]byte) string
 }
 
@@ -104,6 +107,9 @@ func (c Config) withDefaults() Config {
 	defi(&c.PollMinSamples, 10)
 	defi(&c.DistinctValues, 16)
 	defi(&c.MaxAlertKeys, 100000)
+	if c.OUI == nil {
+		c.OUI = func(mac [6]byte) string { return oui.Vendor(mac) }
+	}
 	if c.ValueSlack == 0 {
 		c.ValueSlack = 0.1
 	} else if c.ValueSlack < 0 {

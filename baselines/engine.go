@@ -273,7 +273,7 @@ func (e *Engine) device(d *Device, ip netip.Addr, mac MAC, role Roles, o *Observ
 			(e.cfg.Mode == Auto && !e.learnEnd.IsZero() && !o.Time.Before(e.learnEnd))
 		if judged {
 			if a := e.raise(o.Time, NewDevice, ChannelKey{Protocol: o.Protocol, Client: o.ClientIP, Server: o.ServerIP},
-				Item{What: role.String()}, &o.Endpoints, o, nil); a != nil {
+				Item{What: role.name()}, &o.Endpoints, o, nil); a != nil {
 				e.sign(a, fmt.Sprintf("New device %s (%s) never seen before talks %s with %s",
 					ip, role, o.Protocol, peer(o, ip)))
 			}

@@ -151,8 +151,8 @@ func TestLearnedModel(t *testing.T) {
 	if d == nil || d.Roles != RoleModbusSlave|RoleOPCUAServer || !slices.Equal(d.Units, []uint16{1, 2}) {
 		t.Fatalf("plc device = %+v", d)
 	}
-	if d.MAC.String() != "00:80:f4:0a:0b:0c" {
-		t.Errorf("plc MAC = %s", d.MAC)
+	if d.MAC.String() != "00:80:f4:0a:0b:0c" || d.Vendor != "Telemechanique Electrique" {
+		t.Errorf("plc MAC = %s vendor %q", d.MAC, d.Vendor)
 	}
 	var ch *Channel
 	for _, c := range s.Channels {

@@ -88,6 +88,16 @@ func (r *Roles) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// name returns the name of a single role without allocating.
+func (r Roles) name() string {
+	for i, n := range roleNames {
+		if r == 1<<i {
+			return n
+		}
+	}
+	return r.String()
+}
+
 // Protocols returns the protocols the roles imply.
 func (r Roles) Protocols() []string {
 	var out []string
