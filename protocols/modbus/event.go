@@ -1,6 +1,8 @@
 package modbus
 
 import (
+	"unsafe"
+
 	"github.com/sluice-ics/sluice/internal/jsonw"
 )
 
@@ -303,3 +305,7 @@ func appendResponse(dst []byte, r *Response, err error, mismatch bool) []byte {
 	o.err(err)
 	return append(o.dst, '}')
 }
+
+// unsafeString views b as a string without copying, for passing PDU bytes to
+// jsonw.String, which only reads them before returning.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
