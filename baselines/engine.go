@@ -68,6 +68,9 @@ type chanRuntime struct {
 // a few dozen busy channels.
 const hotSize = 64
 
+// maxRuntime caps the channels and pairs that have rate windows.
+const maxRuntime = 1 << 16
+
 // hot is one slot of the lookup cache: everything Observe needs about a
 // channel, found with one comparison instead of five map lookups. Any new
 // device, channel or Load clears the cache, so a nil here is never stale.
@@ -85,6 +88,13 @@ func (e *Engine) hotEntry(key ChannelKey) *hot {
 	h := &e.hot[(c[15]^c[14]*3^s[15]*5^s[14]*11^key.Unit*7^byte(key.Port))%hotSize]
 	if h.rt != nil && h.key == key {
 		return h
+	}
+	if len(e.chanRT) >= maxRuntime || len(e.pairRT) >= maxRuntime {
+		// Spoofed addresses must not grow memory without bound: the
+		// rate windows are runtime state and start afresh.
+		clear(e.chanRT)
+		clear(e.pairRT)
+		e.hot = [hotSize]hot{}
 	}
 	pk := pairKey{key.Protocol, key.Client, key.Server}
 	rt := e.chanRT[key]

@@ -441,6 +441,15 @@ func TestAcceptFoldsIn(t *testing.T) {
 			}
 		})
 	}
+	// Accepting 999 widened the envelope to 40..999; it did not silence
+	// the register.
+	got := e.Observe(ptr(mbWrite(at.Add(2*time.Hour), hmi, 1, 40, 5000)))
+	if names := ruleNames(got); !slices.Equal(names, []string{"write_value_out_of_range"}) {
+		t.Fatalf("value beyond the widened envelope: rules %v", names)
+	}
+	if got := e.Observe(ptr(mbWrite(at.Add(3*time.Hour), hmi, 1, 40, 500))); len(got) != 0 {
+		t.Fatalf("value inside the widened envelope alerts: %v", ruleNames(got))
+	}
 	if _, err := e.Accept(Deviation{Rule: Scan}, "", "", at, 9); err == nil {
 		t.Error("accept without who/why succeeded")
 	}

@@ -32,6 +32,11 @@ type Acceptance struct {
 	By        string    `json:"by"`
 	At        time.Time `json:"at"`
 	Reason    string    `json:"reason"`
+	// Folded is set when accepting learned the deviation's value into the
+	// model (write_value_out_of_range widens the envelope): the acceptance
+	// then does not silence the rule, channel and item, so a value beyond
+	// the widened envelope still alerts.
+	Folded bool `json:"folded,omitempty"`
 }
 
 // AuditEntry is one line of the baseline's audit trail: an accepted
@@ -60,7 +65,7 @@ func (e *Engine) raise(t time.Time, rule Rule, ch ChannelKey, item Item, ep *End
 func (e *Engine) raiseValue(t time.Time, rule Rule, ch ChannelKey, item Item, value float64, text string,
 	ep *Endpoints, o *Observation, an *Anomaly) *Alert {
 	k := suppKey{rule, ch, item}
-	if _, ok := e.accepted[k]; ok {
+	if a, ok := e.accepted[k]; ok && !a.Folded {
 		return nil
 	}
 	if math.IsNaN(value) || math.IsInf(value, 0) {
@@ -101,7 +106,7 @@ func (e *Engine) raiseValue(t time.Time, rule Rule, ch ChannelKey, item Item, va
 // resolve raises the end of a condition; it is never suppressed.
 func (e *Engine) resolve(t time.Time, rule Rule, ch ChannelKey, item Item, ep *Endpoints, o *Observation) *Alert {
 	k := suppKey{rule, ch, item}
-	if _, ok := e.accepted[k]; ok {
+	if a, ok := e.accepted[k]; ok && !a.Folded {
 		return nil
 	}
 	a := e.push(t, rule, ch, item, ep, o, nil)

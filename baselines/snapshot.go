@@ -289,8 +289,9 @@ func auditKey(seq uint64) string { return fmt.Sprintf("%016x", seq) }
 // Accept folds a benign deviation into the baseline and records who
 // accepted it, when and why. seq numbers the audit entry (the store passes
 // its next sequence). Baseline deviations are learned (the channel, the
-// function, the written range, the value); the others are added to the
-// accepted list, which silences exactly that rule, channel and item.
+// function, the written range, the value); every acceptance is listed, and
+// except for a widened value envelope it also silences exactly that rule,
+// channel and item.
 func (e *Engine) Accept(d Deviation, by, reason string, at time.Time, seq uint64) (AuditEntry, error) {
 	if d.Rule == RuleNone || d.Rule >= numRules {
 		return AuditEntry{}, fmt.Errorf("baselines: accept: unknown rule %d", d.Rule)
@@ -305,7 +306,7 @@ func (e *Engine) Accept(d Deviation, by, reason string, at time.Time, seq uint64
 	defer e.mu.Unlock()
 	e.foldIn(d, at)
 	id := d.ID()
-	acc := &Acceptance{ID: id, Deviation: d, By: by, At: at, Reason: reason}
+	acc := &Acceptance{ID: id, Deviation: d, By: by, At: at, Reason: reason, Folded: d.Rule == WriteValueOutOfRange}
 	e.accepted[suppKey{d.Rule, d.Channel, d.Item}] = acc
 	e.dirtyAccepted = true
 	ent := AuditEntry{Seq: seq, Action: "accept", By: by, At: at, Reason: reason, DeviationID: id, Deviation: &d}
