@@ -162,7 +162,9 @@ func (e *Engine) learning(srv *Device, t time.Time) bool {
 	case Monitor:
 		return false
 	}
-	return srv == nil || t.Before(srv.LearnUntil)
+	// The window follows this run's LearnFor, so a changed --learn-for
+	// applies to a stored baseline too.
+	return srv == nil || t.Before(srv.FirstSeen.Add(e.cfg.LearnFor))
 }
 
 // begin starts one call: resets the output and notes the run's start.

@@ -122,7 +122,9 @@ type Device struct {
 	Transactions uint64       `json:"transactions"`
 	Ident        *DeviceIdent `json:"modbus_identity,omitempty"`
 	Server       *ServerInfo  `json:"opcua_server,omitempty"`
-	// LearnUntil is the end of the device's learning window in Auto mode.
+	// LearnUntil is the end of the device's learning window in Auto mode
+	// under the LearnFor of the run that first saw it (a later run judges
+	// with FirstSeen + its own LearnFor).
 	LearnUntil time.Time `json:"learn_until"`
 	// Convergence counts new baseline items (about the device as server)
 	// in ConvergenceBuckets buckets spanning Config.ConvergenceWindow;

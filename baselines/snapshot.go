@@ -174,8 +174,8 @@ func (e *Engine) Load(s *Snapshot) error {
 		}
 		slices.Sort(d.Units)
 		e.devices[d.IP] = d
-		if e.learnEnd.IsZero() || d.LearnUntil.Before(e.learnEnd) {
-			e.learnEnd = d.LearnUntil
+		if end := d.FirstSeen.Add(e.cfg.LearnFor); e.learnEnd.IsZero() || end.Before(e.learnEnd) {
+			e.learnEnd = end
 		}
 	}
 	for _, c := range s.Channels {
