@@ -167,6 +167,7 @@ func (f *File) Progress() (read, size int64) { return f.off, f.size }
 // first byte is io.EOF only when atRecordStart; anything else that ends early
 // is a truncation.
 func (f *File) readFull(buf []byte, atRecordStart bool, what string) error {
+	start := f.off
 	n, err := io.ReadFull(f.br, buf)
 	f.off += int64(n)
 	if err == nil {
@@ -176,9 +177,9 @@ func (f *File) readFull(buf []byte, atRecordStart bool, what string) error {
 		return io.EOF
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%s: %w: %s cut at offset %d (%d of %d bytes)", f.name, ErrTruncated, what, f.off, n, len(buf))
+		return fmt.Errorf("%s: %w: %s at offset %d has %d of %d bytes", f.name, ErrTruncated, what, start, n, len(buf))
 	}
-	return fmt.Errorf("%s: read %s at offset %d: %w", f.name, what, f.off, err)
+	return fmt.Errorf("%s: read %s at offset %d: %w", f.name, what, start, err)
 }
 
 // exceedsFile reports whether n more bytes would run past the end of a file
@@ -191,9 +192,10 @@ func (f *File) exceedsFile(n int64) bool {
 // truncated consumes the rest of the file and returns the truncation error
 // for a record of want bytes of which only the tail of the file remains.
 func (f *File) truncated(what string, want int64) error {
+	start := f.off
 	n, _ := f.br.Discard(int(min(want, int64(^uint(0)>>1))))
 	f.off += int64(n)
-	return fmt.Errorf("%s: %w: %s cut at offset %d (%d of %d bytes)", f.name, ErrTruncated, what, f.off, n, want)
+	return fmt.Errorf("%s: %w: %s at offset %d has %d of %d bytes", f.name, ErrTruncated, what, start, n, want)
 }
 
 func (f *File) corrupt(format string, args ...any) error {
