@@ -19,7 +19,9 @@ func (p printer) Data(dir flow.Dir, data []byte, ts time.Time) {
 func (p printer) Gap(dir flow.Dir, lost int, ts time.Time) {
 	fmt.Printf("flow %d %s lost %d bytes\n", p.c.ID, dir, lost)
 }
-func (p printer) Close(r flow.CloseReason, ts time.Time) { fmt.Printf("flow %d closed: %s\n", p.c.ID, r) }
+func (p printer) Close(r flow.CloseReason, ts time.Time) {
+	fmt.Printf("flow %d closed: %s\n", p.c.ID, r)
+}
 
 // frame serialises one Ethernet/IPv4/TCP frame.
 func frame(src, dst string, sport, dport uint16, seq, ack uint32, flags string, payload string) []byte {
