@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/gopcua/opcua/id"
 	"github.com/gopcua/opcua/ua"
@@ -269,20 +270,64 @@ func (r *reader) responseHeader(svc *Service) {
 	r.skipExtensionObject()
 }
 
-// variant reads a scalar Variant of a simple built-in type; ok is false
-// for anything else (the caller falls back to gopcua).
+// variant reads a Variant (OPC 10000-6 §5.2.2.16) of the simple built-in
+// types, scalar or one-dimensional array, into the Value gopcua's path
+// would produce; ok is false for anything else (structured values,
+// matrices), and the caller falls back to gopcua.
 func (r *reader) variant() (v Value, ok bool) {
 	v.ArrayLength = -1
 	mask := r.u8()
 	typ := mask & 0x3f
-	if mask&0xc0 != 0 || typ > 25 {
+	if mask&0x40 != 0 || typ > 25 || r.bad {
 		return v, false
 	}
-	if typ != 0 {
-		v.Type = builtinNames[typ]
+	if typ == 0 {
+		return v, true
 	}
+	if mask&0x80 == 0 {
+		v, ok = r.scalar(typ)
+		v.Type = builtinNames[typ]
+		return v, ok && !r.bad
+	}
+	n := int32(r.u32())
+	if n > 0xffff || r.bad { // gopcua's MaxVariantArrayLength: its error, its path
+		return v, false
+	}
+	v.Type = builtinNames[typ]
+	if n < 0 {
+		n = 0
+	}
+	v.ArrayLength = int(n)
+	if typ == 3 { // Byte array: kept as base64 text, like a ByteString
+		if !r.need(int(n)) {
+			return v, false
+		}
+		v.Text = base64.StdEncoding.EncodeToString(r.b[r.pos : r.pos+min(int(n), maxTextLen)])
+		r.pos += int(n)
+		return v, true
+	}
+	if int(n) > len(r.b)-r.pos {
+		return v, false
+	}
+	v.Array = make([]Value, min(int(n), MaxArrayValues))
+	for i := 0; i < int(n); i++ {
+		e, ok := r.scalar(typ)
+		if !ok || r.bad {
+			return v, false
+		}
+		if i < len(v.Array) {
+			v.Array[i] = e
+		}
+	}
+	return v, true
+}
+
+// scalar reads one value of a simple built-in type, typed as gopcua's
+// path types array elements.
+func (r *reader) scalar(typ byte) (v Value, ok bool) {
+	v.ArrayLength = -1
+	v.Type = builtinNames[typ]
 	switch typ {
-	case 0:
 	case 1:
 		v.IsNumber = true
 		if r.u8() != 0 {
@@ -308,10 +353,41 @@ func (r *reader) variant() (v Value, ok bool) {
 		v.Number, v.IsNumber = float64(math.Float32frombits(r.u32())), true
 	case 11:
 		v.Number, v.IsNumber = math.Float64frombits(r.u64()), true
-	case 12:
+	case 12, 16: // String, XmlElement
 		v.Text = r.str()
+	case 13: // DateTime: 100 ns ticks since 1601 (OPC 10000-6 §5.2.2.5)
+		if ts := r.u64(); ts != 0 {
+			v.Text = time.Unix(0, int64((ts-116444736000000000)*100)).UTC().Format(time.RFC3339Nano)
+		}
+	case 14:
+		if !r.need(16) {
+			return v, false
+		}
+		v.Text = string(appendGUID(make([]byte, 0, 36), r.b[r.pos:r.pos+16]))
+		r.pos += 16
+	case 15:
+		b := r.bytes()
+		v.Text = base64.StdEncoding.EncodeToString(b[:min(len(b), maxTextLen)])
+	case 17:
+		v.Text = r.nodeID()
 	case 19:
 		v.Text = StatusName(ua.StatusCode(r.u32()))
+	case 20: // QualifiedName
+		ns := r.u16()
+		name := r.str()
+		if ns == 0 {
+			v.Text = name
+		} else {
+			v.Text = strconv.FormatUint(uint64(ns), 10) + ":" + name
+		}
+	case 21: // LocalizedText
+		m := r.u8()
+		if m&1 != 0 {
+			r.bytes()
+		}
+		if m&2 != 0 {
+			v.Text = r.str()
+		}
 	default:
 		return v, false
 	}
@@ -393,13 +469,29 @@ func fastDecode(svc *Service, tid uint32, b []byte) (used int, ok bool) {
 		}
 	case id.WriteResponse_Encoding_DefaultBinary:
 		r.responseHeader(svc)
-		n := r.count()
-		if n > 0 {
-			svc.Results = make([]ua.StatusCode, n)
-			for i := range svc.Results {
-				svc.Results[i] = ua.StatusCode(r.u32())
-			}
+		svc.Results = r.statusCodes()
+		for n := r.count(); n > 0 && !r.bad; n-- {
+			r.skipDiagnosticInfo()
 		}
+	case id.PublishRequest_Encoding_DefaultBinary:
+		r.requestHeader(svc)
+		r.skip(8 * r.count()) // SubscriptionAcknowledgements
+	case id.PublishResponse_Encoding_DefaultBinary:
+		r.responseHeader(svc)
+		sub := &Subscription{ID: r.u32()}
+		r.skip(4 * r.count()) // AvailableSequenceNumbers
+		r.skip(1)             // MoreNotifications
+		sub.SequenceNumber = r.u32()
+		r.skip(8) // PublishTime
+		for n := r.count(); n > 0 && !r.bad; n-- {
+			k, ok := r.notification()
+			if !ok {
+				return 0, false
+			}
+			sub.Notifications += k
+		}
+		svc.Subscription = sub
+		svc.Results = r.statusCodes()
 		for n := r.count(); n > 0 && !r.bad; n-- {
 			r.skipDiagnosticInfo()
 		}
@@ -410,4 +502,76 @@ func fastDecode(svc *Service, tid uint32, b []byte) (used int, ok bool) {
 		return 0, false
 	}
 	return r.pos, true
+}
+
+// statusCodes reads an array of StatusCode as gopcua does: nil for a null
+// array, empty for an empty one.
+func (r *reader) statusCodes() []ua.StatusCode {
+	n := int32(r.u32())
+	if r.bad || n < 0 {
+		return nil
+	}
+	if int(n) > (len(r.b)-r.pos)/4 {
+		r.bad = true
+		return nil
+	}
+	out := make([]ua.StatusCode, n)
+	for i := range out {
+		out[i] = ua.StatusCode(r.u32())
+	}
+	return out
+}
+
+// notification reads one NotificationData ExtensionObject of a
+// NotificationMessage (OPC 10000-4 §7.25) and returns the number of
+// monitored item notifications of a DataChangeNotification. Known bodies
+// are validated by the guard's walker, as gopcua would reject them.
+func (r *reader) notification() (int, bool) {
+	w := walker{b: r.b, pos: r.pos}
+	start := w.pos
+	mask := w.nodeID()
+	if w.err != nil || mask&0xc0 != 0 {
+		return 0, false
+	}
+	var tid uint32
+	var ns0 bool
+	nb := w.b[start+1 : w.pos]
+	switch mask & 0x0f {
+	case 0:
+		tid, ns0 = uint32(nb[0]), true
+	case 1:
+		tid, ns0 = uint32(binary.LittleEndian.Uint16(nb[1:])), nb[0] == 0
+	case 2:
+		tid, ns0 = binary.LittleEndian.Uint32(nb[2:]), binary.LittleEndian.Uint16(nb) == 0
+	}
+	r.pos = w.pos
+	enc := r.u8()
+	if r.bad || enc == 0 {
+		return 0, !r.bad
+	}
+	n := int32(r.u32())
+	if n == 0 || n == -1 {
+		return 0, !r.bad
+	}
+	if n < 0 || !r.need(int(n)) {
+		return 0, false
+	}
+	body := r.b[r.pos : r.pos+int(n)]
+	r.pos += int(n)
+	if enc != 1 || !ns0 {
+		return 0, true
+	}
+	t, known := extObjectTypes[tid]
+	if !known {
+		return 0, true
+	}
+	if _, err := walkBody(body, t); err != nil {
+		return 0, false
+	}
+	if tid == id.DataChangeNotification_Encoding_DefaultBinary && len(body) >= 4 {
+		if k := int32(binary.LittleEndian.Uint32(body)); k > 0 {
+			return int(k), true
+		}
+	}
+	return 0, true
 }

@@ -46,5 +46,5 @@ func TestFastPathMatchesGopcua(t *testing.T) {
 	if compared < 100 {
 		t.Fatalf("only %d bodies compared", compared)
 	}
-	t.Logf("%d Read/Write bodies identical on both paths", compared)
+	t.Logf("%d Read/Write/Publish bodies identical on both paths", compared)
 }
