@@ -149,10 +149,10 @@ type Framer struct {
 	// of failing.
 	probation bool
 	sinceLock int
-	scanned   int    // bytes skipped in the current resync
+	scanned   int    // bytes skipped or framed on probation since Resync
 	skipped   uint64 // bytes skipped in all resyncs
 	frames    uint64
-	good      int // ADUs framed since Reset, capped at trustAfter
+	good      int // ADUs framed outside probation since Reset, capped at trustAfter
 	desyncs   uint64
 	failErr   error
 }
@@ -177,9 +177,12 @@ func (f *Framer) clear() {
 
 // Resync discards any partial ADU and makes the Framer scan the bytes that
 // follow for a plausible MBAP header (protocol id 0, length 2..254, a
-// function code; see plausible) instead of failing on the first bad one. It returns to
-// strict mode once two ADUs in a row have framed cleanly. Use it after a gap
-// and for a connection picked up mid-stream.
+// function code; see plausible) instead of failing on the first bad one. It
+// returns to strict mode once two ADUs in a row have framed cleanly; until
+// then a bad header means the lock was wrong and scanning goes on. After
+// resyncLimit bytes skipped or framed on probation, Feed fails with
+// ErrNotModbus. Use it after a gap and for a connection picked up
+// mid-stream.
 func (f *Framer) Resync() {
 	f.clear()
 	f.resync, f.probation = true, true
@@ -270,13 +273,16 @@ func (f *Framer) Feed(data []byte, emit func(ADU)) error {
 
 func (f *Framer) emit(adu ADU, emit func(ADU)) {
 	f.frames++
-	if f.good < trustAfter {
-		f.good++
-	}
-	if f.probation && !f.resync {
+	if f.probation {
+		// Bytes framed on probation count towards the resync limit, so
+		// junk full of look-alikes still ends in ErrNotModbus.
+		f.scanned += 6 + int(adu.Length)
 		if f.sinceLock++; f.sinceLock >= 2 {
-			f.probation = false
+			f.probation, f.scanned = false, 0
+			f.good = min(f.good+f.sinceLock, trustAfter)
 		}
+	} else if f.good < trustAfter {
+		f.good++
 	}
 	emit(adu)
 }
@@ -286,12 +292,14 @@ func (f *Framer) emit(adu ADU, emit func(ADU)) {
 func (f *Framer) retry() bool {
 	switch {
 	case f.probation:
+		// The lock was wrong: scan on, the limit keeps counting.
 	case !f.Strict && f.good >= trustAfter:
 		f.desyncs++
+		f.scanned = 0
 	default:
 		return false
 	}
-	f.n, f.resync, f.probation, f.sinceLock, f.scanned = 0, true, true, 0, 0
+	f.n, f.resync, f.probation, f.sinceLock = 0, true, true, 0
 	return true
 }
 

@@ -150,6 +150,23 @@ func TestFramerResyncGivesUp(t *testing.T) {
 	}
 }
 
+// TestFramerLookAlikeJunk: junk full of MBAP look-alikes, each followed by
+// bytes that cannot be a header, keeps a resynchronising Framer on
+// probation; it must still give up with ErrNotModbus.
+func TestFramerLookAlikeJunk(t *testing.T) {
+	// 0000 0000 0002 ff | 03, then eight 0xff: a one-ADU false lock.
+	unit := mustHex("0000 0000 0002 ff 03 ffffffffffffffff")
+	junk := bytes.Repeat(unit, 2*resyncLimit/len(unit))
+	for _, chunk := range []int{len(junk), 1000, 7} {
+		var f Framer
+		f.Resync()
+		got, err := collect(&f, splitEvery(junk, chunk)...)
+		if !errors.Is(err, ErrNotModbus) {
+			t.Errorf("chunks of %d: err = %v after %d false ADUs", chunk, err, len(got))
+		}
+	}
+}
+
 func TestADUAppendParse(t *testing.T) {
 	a := ADU{TransactionID: 0x1234, UnitID: 7, PDU: mustHex("0300000001")}
 	b, err := a.Append(nil)
