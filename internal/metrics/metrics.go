@@ -1,0 +1,543 @@
+// Package metrics exposes what a running Sluice is doing to Prometheus:
+// `/metrics` (client_golang's text exposition) and `/healthz`, served only
+// when `--metrics ADDR` is given (issue 6 §3; 127.0.0.1:9477 is the
+// suggested address: the endpoint is unauthenticated, keep it on loopback or
+// a management network).
+//
+// It reads the agent without slowing it down or racing it:
+//
+//   - pipeline counters (packets, bytes, kernel and internal drops, flows,
+//     evictions, decode errors, transactions per protocol) are published by
+//     [Metrics.Source], a capture.Source wrapper that calls the agent's
+//     Stats on the agent's own goroutine about once a second;
+//   - transactions per function code and OPC UA service, alerts per rule and
+//     events per type are counted by [Metrics.EventTap], which reads the EVE
+//     stream the agent writes: the metrics say exactly what was reported;
+//   - baseline items and learning convergence per device are read at scrape
+//     time from a baseline snapshot ([Metrics.SetBaseline]), at most once per
+//     BaselineEvery.
+//
+// Label values that come from the network (function names of unknown codes)
+// are capped at MaxLabelValues per metric; the rest count as "other", so a
+// hostile peer cannot blow up the time-series count.
+package metrics
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/internal/capture"
+)
+
+// DefaultAddr is the suggested --metrics address.
+const DefaultAddr = "127.0.0.1:9477"
+
+// MaxLabelValues caps the distinct values of one network-derived label.
+const MaxLabelValues = 256
+
+// BaselineEvery is the least interval between two baseline snapshots taken
+// for a scrape: a snapshot copies the whole baseline under the engine's lock.
+const BaselineEvery = 10 * time.Second
+
+// PublishEvery is how often (wall time) Source publishes the agent's
+// counters.
+const PublishEvery = time.Second
+
+// ProtoStats are the per-protocol pipeline counters.
+type ProtoStats struct {
+	Flows, Transactions, Timeouts, DecodeErrors, NonProtocol, Gaps, PendingDropped uint64
+}
+
+// Stats are the pipeline counters of the agent (agent.Stats, converted by
+// the caller so that this package does not depend on the agent).
+type Stats struct {
+	Packets, Bytes, Undecodable                uint64
+	Flows, FlowsIgnored, Evictions             uint64
+	DroppedSegments, DroppedBytes, KernelDrops uint64
+	RecoveredPanics, Events, Alerts, Anomalies uint64
+	Protocols                                  map[string]ProtoStats // "modbus", "opcua"
+	LastPacket                                 time.Time
+}
+
+// Metrics is the registry of one running agent. Its methods are safe for
+// concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	mu    sync.Mutex
+	stats Stats
+	err   error // health: set by SetHealth
+
+	baseline func() *baselines.Snapshot
+	window   time.Duration
+	snap     *baselines.Snapshot
+	snapAt   time.Time
+	now      func() time.Time
+	partial  []byte
+	requests *prometheus.CounterVec
+	alerts   *prometheus.CounterVec
+	events   *prometheus.CounterVec
+	// Children by label value, so that counting an event allocates
+	// nothing: requests by protocol then function, alerts by severity
+	// then rule.
+	reqLabels   map[string]map[string]prometheus.Counter
+	alertLabels map[string]map[string]prometheus.Counter
+	eventLabels map[string]prometheus.Counter
+}
+
+// New returns an empty registry with Sluice's collectors and the Go runtime
+// and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		now: time.Now,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_requests_total",
+			Help: "Transactions written as events, by protocol and Modbus function or OPC UA service.",
+		}, []string{"protocol", "function"}),
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_alerts_total",
+			Help: "Alert events written, by rule and severity (1 high … 3 low).",
+		}, []string{"rule", "severity"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_events_total",
+			Help: "EVE events written, by event_type.",
+		}, []string{"event_type"}),
+		reqLabels:   map[string]map[string]prometheus.Counter{"modbus": {}, "opcua": {}},
+		alertLabels: map[string]map[string]prometheus.Counter{},
+		eventLabels: map[string]prometheus.Counter{},
+	}
+	m.reg.MustRegister(m.requests, m.alerts, m.events, (*collector)(m),
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry returns the Prometheus registry (tests, extra collectors).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Publish records the agent's counters. Call it from the goroutine that
+// drives the agent (Source does).
+func (m *Metrics) Publish(s Stats) {
+	m.mu.Lock()
+	m.stats = s
+	m.mu.Unlock()
+}
+
+// SetHealth records the agent's health: nil is healthy; an error (the
+// capture failed, the output cannot be written) makes /healthz answer 503
+// with it.
+func (m *Metrics) SetHealth(err error) {
+	m.mu.Lock()
+	m.err = err
+	m.mu.Unlock()
+}
+
+// SetBaseline gives the function that snapshots the baseline (for example
+// agent.BaselineSnapshot) and the engine's convergence window.
+func (m *Metrics) SetBaseline(snapshot func() *baselines.Snapshot, window time.Duration) {
+	m.mu.Lock()
+	m.baseline, m.window = snapshot, window
+	m.mu.Unlock()
+}
+
+// Source wraps src so that, on the goroutine that calls Next (the agent's),
+// stats is called and published about once per PublishEvery and at the end
+// of the source.
+func (m *Metrics) Source(src capture.Source, stats func() Stats) capture.Source {
+	return &source{Source: src, m: m, stats: stats}
+}
+
+type source struct {
+	capture.Source
+	m     *Metrics
+	stats func() Stats
+	n     uint32
+	last  time.Time
+}
+
+// checkEvery is how many packets pass between looks at the clock.
+const checkEvery = 256
+
+func (s *source) Next() (capture.Packet, error) {
+	p, err := s.Source.Next()
+	s.n++
+	if err != nil || s.n%checkEvery == 1 {
+		if now := s.m.now(); err != nil || now.Sub(s.last) >= PublishEvery {
+			// The stats reflect the packets before this one: Next is
+			// called once the previous packet is fully processed.
+			s.last = now
+			s.m.Publish(s.stats())
+		}
+	}
+	return p, err
+}
+
+// EventTap returns a writer that passes everything to w and counts the EVE
+// events it sees. Write errors of w are returned unchanged (the agent's
+// sticky error handling sees them).
+func (m *Metrics) EventTap(w io.Writer) io.Writer { return &tap{w: w, m: m} }
+
+type tap struct {
+	w io.Writer
+	m *Metrics
+}
+
+func (t *tap) Write(b []byte) (int, error) {
+	n, err := t.w.Write(b)
+	t.m.count(b[:n])
+	return n, err
+}
+
+// count splits b into lines (keeping a partial last line for the next
+// call) and counts each event.
+func (m *Metrics) count(b []byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.partial) > 0 {
+		b = append(m.partial, b...)
+		m.partial = m.partial[:0]
+	}
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			break
+		}
+		m.event(b[:i])
+		b = b[i+1:]
+	}
+	if len(b) > 0 {
+		if len(b) > 1<<20 { // not EVE: do not buffer without bound
+			return
+		}
+		m.partial = append(m.partial[:0], b...)
+	}
+}
+
+var (
+	keyEventType = []byte(`"event_type":"`)
+	keyFunction  = []byte(`"function":"`)
+	keyService   = []byte(`"service":"`)
+	keyRule      = []byte(`"rule":"`)
+	keySeverity  = []byte(`"severity":`)
+)
+
+// field returns the string value after key in line, without unescaping:
+// the values counted here (event types, function, service and rule names)
+// are plain identifiers.
+func field(line, key []byte) []byte {
+	i := bytes.Index(line, key)
+	if i < 0 {
+		return nil
+	}
+	v := line[i+len(key):]
+	j := bytes.IndexByte(v, '"')
+	if j < 0 {
+		return nil
+	}
+	return v[:j]
+}
+
+// event counts one EVE line. m.mu is held.
+func (m *Metrics) event(line []byte) {
+	typ := field(line, keyEventType)
+	if typ == nil {
+		return
+	}
+	counter(m.events, m.eventLabels, typ).Inc()
+	switch string(typ) {
+	case "modbus":
+		if fn := field(line, keyFunction); fn != nil {
+			counter2(m.requests, m.reqLabels["modbus"], "modbus", fn, false).Inc()
+		}
+	case "opcua":
+		if svc := field(line, keyService); svc != nil {
+			counter2(m.requests, m.reqLabels["opcua"], "opcua", svc, false).Inc()
+		}
+	case "alert":
+		rule := field(line, keyRule)
+		if rule == nil {
+			return
+		}
+		sev := "0"
+		if i := bytes.Index(line, keySeverity); i >= 0 && i+len(keySeverity) < len(line) {
+			if c := line[i+len(keySeverity)]; c >= '1' && c <= '3' {
+				sev = severities[c-'1']
+			}
+		}
+		cache := m.alertLabels[sev]
+		if cache == nil {
+			cache = map[string]prometheus.Counter{}
+			m.alertLabels[sev] = cache
+		}
+		counter2(m.alerts, cache, sev, rule, true).Inc()
+	}
+}
+
+// counter returns the child of v for one label value. Distinct values are
+// capped at MaxLabelValues; beyond the cap, and for values that are not
+// plain identifiers, the child "other" counts. The map lookup by string(b)
+// does not allocate.
+func counter(v *prometheus.CounterVec, cache map[string]prometheus.Counter, b []byte) prometheus.Counter {
+	if c, ok := cache[string(b)]; ok {
+		return c
+	}
+	if len(cache) >= MaxLabelValues || !plainLabel(b) {
+		return v.WithLabelValues("other")
+	}
+	c := v.WithLabelValues(string(b))
+	cache[string(b)] = c
+	return c
+}
+
+var severities = [...]string{"1", "2", "3"}
+
+// counter2 is counter for a two-label vector: fixed is one of a few fixed
+// values (a protocol, a severity) whose own cache is given; b is the
+// network-derived value. swap puts b first (alerts are labelled rule,
+// severity).
+func counter2(v *prometheus.CounterVec, cache map[string]prometheus.Counter, fixed string, b []byte, swap bool) prometheus.Counter {
+	if c, ok := cache[string(b)]; ok {
+		return c
+	}
+	val := string(b)
+	if len(cache) >= MaxLabelValues || !plainLabel(b) {
+		val = "other"
+	}
+	var c prometheus.Counter
+	if swap {
+		c = v.WithLabelValues(val, fixed)
+	} else {
+		c = v.WithLabelValues(fixed, val)
+	}
+	if val != "other" {
+		cache[val] = c
+	}
+	return c
+}
+
+// plainLabel accepts identifiers: letters, digits, _ . - and at most 64
+// bytes.
+func plainLabel(b []byte) bool {
+	if len(b) == 0 || len(b) > 64 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// collector exports the published Stats and the baseline gauges as
+// constant metrics at scrape time.
+type collector Metrics
+
+var (
+	descPackets     = prometheus.NewDesc("sluice_packets_total", "Frames read from the capture source.", nil, nil)
+	descBytes       = prometheus.NewDesc("sluice_bytes_total", "Wire bytes of the frames read.", nil, nil)
+	descUndecodable = prometheus.NewDesc("sluice_undecodable_packets_total", "Frames that were not Ethernet/IP/TCP as far as the link type says (ARP, UDP, …).", nil, nil)
+	descDrops       = prometheus.NewDesc("sluice_drops_total", "Packets or segments dropped: kernel = the capture ring overflowed; reassembly = segments dropped by buffer caps.", []string{"where"}, nil)
+	descDropBytes   = prometheus.NewDesc("sluice_dropped_bytes_total", "Bytes dropped by the reassembly buffer caps.", nil, nil)
+	descFlows       = prometheus.NewDesc("sluice_flows_total", "TCP connections tracked.", nil, nil)
+	descIgnored     = prometheus.NewDesc("sluice_flows_ignored_total", "TCP connections on no configured port.", nil, nil)
+	descEvictions   = prometheus.NewDesc("sluice_flow_evictions_total", "Connections evicted to respect the flow-table cap.", nil, nil)
+	descPanics      = prometheus.NewDesc("sluice_recovered_panics_total", "Panics caught in a connection's decoder (the connection is silenced, the run goes on).", nil, nil)
+	descPFlows      = prometheus.NewDesc("sluice_protocol_flows_total", "Connections handed to a protocol decoder.", []string{"protocol"}, nil)
+	descPTx         = prometheus.NewDesc("sluice_transactions_total", "Transactions decoded, by protocol.", []string{"protocol"}, nil)
+	descPTimeouts   = prometheus.NewDesc("sluice_transaction_timeouts_total", "Requests that got no response in time.", []string{"protocol"}, nil)
+	descPDecodeErr  = prometheus.NewDesc("sluice_decode_errors_total", "PDUs or messages that could not be decoded, by protocol.", []string{"protocol"}, nil)
+	descPNonProto   = prometheus.NewDesc("sluice_non_protocol_flows_total", "Connections on a protocol's port that carried something else.", []string{"protocol"}, nil)
+	descPGaps       = prometheus.NewDesc("sluice_reassembly_gaps_total", "Reassembly gaps that reset a framer.", []string{"protocol"}, nil)
+	descPPending    = prometheus.NewDesc("sluice_pending_dropped_total", "Requests evicted from a full pairing table.", []string{"protocol"}, nil)
+	descLastPacket  = prometheus.NewDesc("sluice_last_packet_timestamp_seconds", "Packet time of the last frame processed (Unix seconds).", nil, nil)
+	descDevices     = prometheus.NewDesc("sluice_baseline_devices", "Devices in the asset inventory.", nil, nil)
+	descChannels    = prometheus.NewDesc("sluice_baseline_channels", "Channels in the baseline.", nil, nil)
+	descItems       = prometheus.NewDesc("sluice_baseline_items", "Baseline items learned about a server device (function codes, ranges, envelopes, polls, services, nodes…).", []string{"device"}, nil)
+	descConverge    = prometheus.NewDesc("sluice_learning_convergence_items_per_hour", "New baseline items per hour over the convergence window: 0 means the device has stopped learning anything new.", []string{"device"}, nil)
+	descLearning    = prometheus.NewDesc("sluice_device_learning", "1 while the device is in its learning window (auto mode), else 0.", []string{"device"}, nil)
+	descDeviations  = prometheus.NewDesc("sluice_baseline_deviations", "Distinct deviations in the alert log, by rule.", []string{"rule"}, nil)
+	descUp          = prometheus.NewDesc("sluice_up", "1 when the agent is healthy (as /healthz), else 0.", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPackets, descBytes, descUndecodable, descDrops, descDropBytes, descFlows,
+		descIgnored, descEvictions, descPanics, descPFlows, descPTx, descPTimeouts, descPDecodeErr, descPNonProto,
+		descPGaps, descPPending, descLastPacket, descDevices, descChannels, descItems, descConverge, descLearning,
+		descDeviations, descUp} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	m := (*Metrics)(c)
+	m.mu.Lock()
+	s := m.stats
+	healthy := m.err == nil
+	snap := m.snapshotLocked()
+	window := m.window
+	m.mu.Unlock()
+
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter(descPackets, s.Packets)
+	counter(descBytes, s.Bytes)
+	counter(descUndecodable, s.Undecodable)
+	counter(descDrops, s.KernelDrops, "kernel")
+	counter(descDrops, s.DroppedSegments, "reassembly")
+	counter(descDropBytes, s.DroppedBytes)
+	counter(descFlows, s.Flows)
+	counter(descIgnored, s.FlowsIgnored)
+	counter(descEvictions, s.Evictions)
+	counter(descPanics, s.RecoveredPanics)
+	for _, p := range []string{"modbus", "opcua"} {
+		ps := s.Protocols[p]
+		counter(descPFlows, ps.Flows, p)
+		counter(descPTx, ps.Transactions, p)
+		counter(descPTimeouts, ps.Timeouts, p)
+		counter(descPDecodeErr, ps.DecodeErrors, p)
+		counter(descPNonProto, ps.NonProtocol, p)
+		counter(descPGaps, ps.Gaps, p)
+		counter(descPPending, ps.PendingDropped, p)
+	}
+	if !s.LastPacket.IsZero() {
+		gauge(descLastPacket, float64(s.LastPacket.UnixNano())/1e9)
+	}
+	up := 0.0
+	if healthy {
+		up = 1
+	}
+	gauge(descUp, up)
+	if snap == nil {
+		return
+	}
+	gauge(descDevices, float64(len(snap.Devices)))
+	gauge(descChannels, float64(len(snap.Channels)))
+	items := map[string]int{}
+	for _, ch := range snap.Channels {
+		items[ch.Key.Server.String()] += len(ch.Items())
+	}
+	var last time.Time
+	for _, d := range snap.Devices {
+		if d.LastSeen.After(last) {
+			last = d.LastSeen
+		}
+	}
+	for _, d := range snap.Devices {
+		ip := d.IP.String()
+		if n, ok := items[ip]; ok {
+			gauge(descItems, float64(n), ip)
+		}
+		gauge(descConverge, d.NewItemsPerHour(window), ip)
+		l := 0.0
+		if d.LearnUntil.After(last) {
+			l = 1
+		}
+		gauge(descLearning, l, ip)
+	}
+	rules := map[string]int{}
+	for _, a := range snap.Alerts {
+		rules[a.Rule.String()]++
+	}
+	for r, n := range rules {
+		gauge(descDeviations, float64(n), r)
+	}
+}
+
+// snapshotLocked returns the cached baseline snapshot, refreshing it when
+// older than BaselineEvery. m.mu is held; the snapshot is taken with it
+// held, which only delays other scrapes and publications.
+func (m *Metrics) snapshotLocked() *baselines.Snapshot {
+	if m.baseline == nil {
+		return nil
+	}
+	if now := m.now(); m.snap == nil || now.Sub(m.snapAt) >= BaselineEvery {
+		m.snap, m.snapAt = m.baseline(), now
+		if m.window <= 0 {
+			m.window = time.Hour
+		}
+	}
+	return m.snap
+}
+
+// Handler returns the HTTP handler: /metrics and /healthz.
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("/healthz", m.healthz)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "sluice: /metrics (Prometheus) and /healthz")
+	})
+	return mux
+}
+
+// healthz answers 200 "ok" while healthy and 503 with the reason otherwise;
+// the body also gives the packets seen and the last packet time, so a probe
+// can tell a quiet link from a dead capture.
+func (m *Metrics) healthz(w http.ResponseWriter, _ *http.Request) {
+	m.mu.Lock()
+	err, s := m.err, m.stats
+	m.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "unhealthy: %v\n", err)
+		return
+	}
+	last := "never"
+	if !s.LastPacket.IsZero() {
+		last = s.LastPacket.UTC().Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "ok\npackets %s\nlast_packet %s\n", strconv.FormatUint(s.Packets, 10), last)
+}
+
+// Serve listens on addr and serves Handler until ctx ends. It returns once
+// listening (so a bad address is reported at start-up) and serves in the
+// background; the returned channel yields the server's final error.
+func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, <-chan error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("metrics: %w", err)
+	}
+	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+	done := make(chan error, 1)
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		done <- err
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	return ln.Addr(), done, nil
+}
