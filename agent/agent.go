@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/baselines/store"
 	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/flow"
 )
@@ -44,6 +45,7 @@ type Agent struct {
 	closed bool
 	engine *baselines.Engine
 	table  *flow.Table
+	db     *store.DB // nil without --db
 	// tickSec is the packet-time second the baselines were last ticked.
 	tickSec int64
 }
@@ -55,11 +57,23 @@ func New(cfg Config) (*Agent, error) {
 	}
 	cfg = cfg.withDefaults()
 	a := &Agent{cfg: cfg, out: newEVE(cfg.Output, cfg.Events)}
-	a.engine = baselines.New(baselines.Config{
+	bcfg := baselines.Config{
 		Mode:       baselines.Mode(cfg.Mode), // same order: auto, learn, monitor
 		LearnFor:   cfg.LearnFor,
 		AlertEvery: cfg.AlertEvery,
-	})
+	}
+	if cfg.DBPath == "" {
+		a.engine = baselines.New(bcfg)
+	} else {
+		// The store loads the baseline and starts its writer goroutine,
+		// which flushes deltas once a second (wall time decides when
+		// they are written, never what they say).
+		e, db, err := store.OpenEngine(cfg.DBPath, bcfg, store.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("agent: baseline database: %w", err)
+		}
+		a.engine, a.db = e, db
+	}
 	for _, p := range cfg.ModbusPorts {
 		a.ports[p] = protoModbus
 	}
@@ -163,7 +177,26 @@ func (a *Agent) packet(p *capture.Packet) {
 
 // newStream is the flow table's StreamFactory: the server port chooses the
 // protocol; connections on other ports are only tracked to their end.
+//
+// A connection whose SYN came from a configured server port towards an
+// unconfigured one (a crafted SYN from 502, as in zeek_fuzz-72.pcap, or a
+// SYN the capture mislabels) is oriented by the port instead: a PLC does not
+// open connections from 502. Its stream sees the directions swapped back.
 func (a *Agent) newStream(c *flow.Conn, ts time.Time) flow.Stream {
+	if a.ports[c.Key.ServerPort] == protoNone && a.ports[c.Key.ClientPort] != protoNone {
+		sw := *c
+		sw.Key.ClientIP, sw.Key.ServerIP = c.Key.ServerIP, c.Key.ClientIP
+		sw.Key.ClientPort, sw.Key.ServerPort = c.Key.ServerPort, c.Key.ClientPort
+		sw.ClientMAC, sw.ServerMAC = c.ServerMAC, c.ClientMAC
+		if s := a.streamFor(&sw); s != nil {
+			return swapped{s}
+		}
+		return nil
+	}
+	return a.streamFor(c)
+}
+
+func (a *Agent) streamFor(c *flow.Conn) flow.Stream {
 	switch a.ports[c.Key.ServerPort] {
 	case protoModbus:
 		return a.newModbusStream(c)
@@ -172,6 +205,13 @@ func (a *Agent) newStream(c *flow.Conn, ts time.Time) flow.Stream {
 	}
 	return nil // a typed nil would not be nil to the table
 }
+
+// swapped hands a stream its connection's directions reversed (see
+// newStream).
+type swapped struct{ flow.Stream }
+
+func (s swapped) Data(dir flow.Dir, data []byte, ts time.Time) { s.Stream.Data(1-dir, data, ts) }
+func (s swapped) Gap(dir flow.Dir, lost int, ts time.Time)     { s.Stream.Gap(1-dir, lost, ts) }
 
 // tick advances the baselines' packet time once per second of traffic and
 // writes the alerts only time can raise (poll_stopped).
@@ -197,10 +237,17 @@ func (a *Agent) Close() error {
 	a.tick()
 	a.mergeFlowStats()
 	a.writeStats()
-	if err := a.out.flush(); err != nil {
-		return fmt.Errorf("agent: %w", err)
+	var dbErr error
+	if a.db != nil {
+		// Close writes the last delta in one transaction.
+		if err := a.db.Close(); err != nil {
+			dbErr = fmt.Errorf("agent: baseline database: %w", err)
+		}
 	}
-	return nil
+	if err := a.out.flush(); err != nil {
+		return errors.Join(fmt.Errorf("agent: %w", err), dbErr)
+	}
+	return dbErr
 }
 
 // mergeFlowStats copies the flow table's counters into the stats.

@@ -70,7 +70,7 @@ func runMonitor(ctx context.Context, args []string) int {
 	}
 	opts := capture.LiveOptions{NoPromiscuous: *noPromisc}
 	if *bpfExpr != "" {
-		if opts.Filter, err = compileBPF(*bpfExpr); err != nil {
+		if opts.Filter, err = capture.CompileFilter(*bpfExpr); err != nil {
 			fmt.Fprintf(os.Stderr, "sluice monitor: --bpf: %v\n", err)
 			return 2
 		}

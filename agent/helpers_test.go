@@ -1,0 +1,107 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sluice-ics/sluice/internal/capture"
+)
+
+// pcapsDir returns the shared real captures folder: $SLUICE_PCAPS, or
+// ../shared/pcaps relative to the repository root (the root is the parent of
+// this package's directory). It skips the test when the folder is absent,
+// so a fresh clone without it still passes.
+func pcapsDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("SLUICE_PCAPS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "shared", "pcaps")
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Skipf("real captures not found at %s (set SLUICE_PCAPS or put them at ../shared/pcaps from the repository root)", dir)
+	}
+	return dir
+}
+
+// replayFile runs a new agent with cfg (Output replaced) over the capture at
+// path and returns everything it wrote.
+func replayFile(t testing.TB, path string, mutate func(*Config)) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	cfg := DefaultConfig(&out)
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	f, err := capture.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := Run(context.Background(), cfg, f); err != nil {
+		t.Fatalf("replay %s: %v", path, err)
+	}
+	return out.Bytes()
+}
+
+// event is the part of an EVE event the tests look at.
+type event struct {
+	Timestamp string          `json:"timestamp"`
+	FlowID    *uint64         `json:"flow_id"`
+	EventType string          `json:"event_type"`
+	SrcIP     string          `json:"src_ip"`
+	SrcPort   int             `json:"src_port"`
+	DestIP    string          `json:"dest_ip"`
+	DestPort  int             `json:"dest_port"`
+	Proto     string          `json:"proto"`
+	Modbus    *modbusEvent    `json:"modbus"`
+	OPCUA     json.RawMessage `json:"opcua"`
+	Alert     *struct {
+		Rule        string `json:"rule"`
+		SignatureID int    `json:"signature_id"`
+	} `json:"alert"`
+	Anomaly *struct {
+		Event  string `json:"event"`
+		Detail string `json:"detail"`
+	} `json:"anomaly"`
+	Stats *struct {
+		Packets         uint64 `json:"packets"`
+		Flows           uint64 `json:"flows"`
+		RecoveredPanics uint64 `json:"recovered_panics"`
+		Modbus          struct {
+			Transactions uint64 `json:"transactions"`
+			NonProtocol  uint64 `json:"non_protocol_flows"`
+		} `json:"modbus"`
+	} `json:"stats"`
+}
+
+type modbusEvent struct {
+	TransactionID int             `json:"transaction_id"`
+	UnitID        int             `json:"unit_id"`
+	FunctionCode  int             `json:"function_code"`
+	Request       json.RawMessage `json:"request"`
+	Response      json.RawMessage `json:"response"`
+	ExceptionCode *int            `json:"exception_code"`
+	Timeout       bool            `json:"timeout"`
+}
+
+// parseEvents decodes NDJSON output, failing the test on any line that is
+// not one JSON object.
+func parseEvents(t testing.TB, out []byte) []event {
+	t.Helper()
+	var evs []event
+	for i, line := range bytes.Split(bytes.TrimSuffix(out, []byte("\n")), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var e event
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("line %d is not a JSON event: %v\n%s", i+1, err, line)
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
