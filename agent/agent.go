@@ -222,6 +222,11 @@ func (a *Agent) tick() {
 	}
 }
 
+// Engine returns the agent's baselines engine (for tools that accept
+// deviations or report on a live run). Its methods are safe for concurrent
+// use with Run.
+func (a *Agent) Engine() *baselines.Engine { return a.engine }
+
 // Stats returns the counters so far.
 func (a *Agent) Stats() Stats { return a.stats }
 
