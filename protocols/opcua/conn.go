@@ -202,6 +202,7 @@ func (c *Conn) Expire(now time.Time) {
 		c.head++
 		delete(c.pending, r.key)
 		c.st.Expired++
+		p.m.Unpaired = "timeout"
 		c.send(p.m)
 	}
 	c.compact()
@@ -214,11 +215,13 @@ func (c *Conn) Close(ts time.Time) {
 		r := c.order[c.head]
 		if p, ok := c.pending[r.key]; ok && p.seq == r.seq {
 			delete(c.pending, r.key)
+			p.m.Unpaired = "closed"
 			c.send(p.m)
 		}
 	}
 	c.order, c.head = c.order[:0], 0
 	if c.opn != nil {
+		c.opn.Unpaired = "closed"
 		c.send(c.opn)
 		c.opn = nil
 	}
@@ -380,6 +383,7 @@ func (c *Conn) open(dir int, ch *Chunk, ts time.Time) {
 	svc := &Service{ID: idOpenSecureChannelRequest, Name: "OpenSecureChannelRequest", DecodeError: ErrEncrypted.Error()}
 	if dir == 0 {
 		if c.opn != nil {
+			c.opn.Unpaired = "replaced"
 			c.send(c.opn)
 		}
 		c.opn = &Message{Type: TypeOPN, Time: ts, Request: svc, RequestSize: len(ch.Raw), Encrypted: true}
@@ -389,7 +393,7 @@ func (c *Conn) open(dir int, ch *Chunk, ts time.Time) {
 	m := c.opn
 	c.opn = nil
 	if m == nil {
-		m = &Message{Type: TypeOPN, Time: ts, FromServer: true, Encrypted: true}
+		m = &Message{Type: TypeOPN, Time: ts, FromServer: true, Encrypted: true, Unpaired: "unsolicited"}
 	}
 	m.Response, m.ResponseTime, m.ResponseSize = svc, ts, len(ch.Raw)
 	m.Channel = c.ch
@@ -554,7 +558,7 @@ func (c *Conn) complete(dir int, ch *Chunk, body []byte, size int, t0, ts time.T
 		delete(c.pending, key)
 		m = p.m
 	} else {
-		m = &Message{Type: ch.Type, Time: t0, FromServer: dir == 1, RequestID: ch.RequestID}
+		m = &Message{Type: ch.Type, Time: t0, FromServer: dir == 1, RequestID: ch.RequestID, Unpaired: "unsolicited"}
 	}
 	m.Response, m.ResponseTime, m.ResponseSize = svc, ts, size
 	c.track(m)
@@ -595,6 +599,7 @@ func (c *Conn) inferEncrypted() bool {
 func (c *Conn) addPending(key uint64, m *Message) {
 	if old, ok := c.pending[key]; ok {
 		delete(c.pending, key) // request id reused before a response
+		old.m.Unpaired = "replaced"
 		c.send(old.m)
 	}
 	for len(c.pending) >= c.cfg.MaxPending && c.head < len(c.order) {
@@ -603,6 +608,7 @@ func (c *Conn) addPending(key uint64, m *Message) {
 		if p, ok := c.pending[r.key]; ok && p.seq == r.seq {
 			delete(c.pending, r.key)
 			c.st.Evicted++
+			p.m.Unpaired = "evicted"
 			c.send(p.m)
 		}
 	}

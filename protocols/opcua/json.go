@@ -45,6 +45,7 @@ func (m *Message) AppendJSON(dst []byte) []byte {
 	if m.Encrypted {
 		dst = append(dst, `,"encrypted":true`...)
 	}
+	dst = str(dst, "unpaired", m.Unpaired)
 	if s := m.Session; s != nil && (s.ID != "" || s.ClientApplicationURI != "" || s.Identity != IdentityUnknown) {
 		dst = append(dst, ',')
 		dst = jsonw.Key(dst, "session")

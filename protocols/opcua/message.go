@@ -149,6 +149,12 @@ type Message struct {
 	// Encrypted is true when the bodies were encrypted and only metadata
 	// is reported.
 	Encrypted bool
+	// Unpaired says why a request or response is alone: "timeout"
+	// (PendingTimeout of packet time), "evicted" (MaxPending), "replaced"
+	// (request id reused), "closed" (connection ended), "unsolicited" (a
+	// response without its request). Empty for pairs and for messages that
+	// have no response (HEL, ACK, ERR, RHE, CLO).
+	Unpaired string
 }
 
 // ReverseHello carries the fields of RHE (OPC 10000-6 §7.1.2.6).

@@ -183,7 +183,7 @@ func TestPendingCapAndExpiry(t *testing.T) {
 		t.Fatalf("%d messages emitted, want 6 evicted", len(*msgs))
 	}
 	for i, m := range *msgs {
-		if m.Response != nil || m.RequestID != uint32(i+1) {
+		if m.Response != nil || m.RequestID != uint32(i+1) || m.Unpaired != "evicted" {
 			t.Fatalf("evicted #%d: request id %d", i, m.RequestID)
 		}
 	}
@@ -197,6 +197,11 @@ func TestPendingCapAndExpiry(t *testing.T) {
 	conn.Expire(ts.Add(61 * time.Second))
 	if len(*msgs) != 10 {
 		t.Fatalf("%d messages after expiry, want 10", len(*msgs))
+	}
+	for _, m := range (*msgs)[7:] {
+		if m.Unpaired != "timeout" || !strings.Contains(string(m.AppendJSON(nil)), `"unpaired":"timeout"`) {
+			t.Fatalf("expired request %d: unpaired %q", m.RequestID, m.Unpaired)
+		}
 	}
 	if s := conn.Stats(); s.Evicted != 6 || s.Expired != 3 || s.Paired != 1 || s.Unpaired != 9 {
 		t.Fatalf("stats %+v", s)
@@ -435,10 +440,10 @@ func TestPendingOverflowCapture(t *testing.T) {
 		if m.Request != nil && m.Response != nil {
 			t.Fatalf("unexpected pair %+v", m)
 		}
-		if m.Request != nil {
+		if m.Request != nil && m.Unpaired == "closed" {
 			req++
 		}
-		if m.Response != nil {
+		if m.Response != nil && m.Unpaired == "unsolicited" {
 			resp++
 		}
 	}

@@ -76,22 +76,34 @@ func ExpandedNodeIDString(n *ua.ExpandedNodeID) string {
 	return string(appendNodeID(dst, n.NodeID))
 }
 
-// StatusName returns the symbolic name of a status code without gopcua's
-// "Status" prefix ("Good", "BadNodeIDUnknown"), or its hex form
-// ("0x80AB0001") when unknown.
+// StatusName returns the symbolic name of a status code as the
+// specification spells it (OPC 10000-4 §7.39, StatusCode.csv: "Good",
+// "BadNodeIdUnknown"), or its hex form ("0x80AB0001") when unknown. A
+// code with info bits set is named by its code bits.
 func StatusName(s ua.StatusCode) string {
-	if s == ua.StatusGood {
-		return "Good"
+	if n, ok := statusNames[s]; ok {
+		return n
 	}
-	if d, ok := ua.StatusCodes[s]; ok && d.Name != "" {
-		return strings.TrimPrefix(d.Name, "Status")
-	}
-	// Info bits (OPC 10000-4 §7.39) on a known code: name the code.
-	if d, ok := ua.StatusCodes[s&0xFFFF0000]; ok && d.Name != "" {
-		return strings.TrimPrefix(d.Name, "Status")
+	if n, ok := statusNames[s&0xFFFF0000]; ok {
+		return n
 	}
 	return "0x" + strings.ToUpper(strconv.FormatUint(uint64(s), 16))
 }
+
+// statusNames maps gopcua's status codes to the specification's names:
+// gopcua prefixes "Status" and upper-cases the initialisms Id, Uri, Url
+// and Tcp.
+var statusNames = func() map[ua.StatusCode]string {
+	m := make(map[ua.StatusCode]string, len(ua.StatusCodes))
+	fix := strings.NewReplacer("ID", "Id", "URI", "Uri", "URL", "Url", "TCP", "Tcp")
+	for c, d := range ua.StatusCodes {
+		if strings.HasPrefix(d.Name, "Status") {
+			m[c] = fix.Replace(strings.TrimPrefix(d.Name, "Status"))
+		}
+	}
+	m[ua.StatusGood] = "Good"
+	return m
+}()
 
 func clip(s string) string {
 	if len(s) > maxTextLen {

@@ -212,7 +212,7 @@ func TestConnWriteVector(t *testing.T) {
 	got := string(m.AppendJSON(nil))
 	want := `{"message_type":"MSG","secure_channel_id":4,"token_id":4,"security_mode":"None","security_mode_inferred":true,"request_id":21,` +
 		`"request":{"size":109,"service":"WriteRequest","service_id":673,"request_handle":22,"writes":[{"node_id":"ns=1;s=the.answer","attribute_id":13,"value":1,"value_type":"Int32"}]},` +
-		`"response":{"size":64,"service":"WriteResponse","service_id":676,"request_handle":22,"status":"Good","results":["BadNodeIDUnknown"]},"latency_us":900}`
+		`"response":{"size":64,"service":"WriteResponse","service_id":676,"request_handle":22,"status":"Good","results":["BadNodeIdUnknown"]},"latency_us":900}`
 	if got != want {
 		t.Fatalf("JSON\n got %s\nwant %s", got, want)
 	}
@@ -284,8 +284,28 @@ func TestConnERR(t *testing.T) {
 		t.Fatalf("messages %+v", *msgs)
 	}
 	got := string((*msgs)[0].AppendJSON(nil))
-	want := `{"message_type":"ERR","error":{"status":"BadTCPMessageTypeInvalid","reason":"bad\u003c"}}`
+	want := `{"message_type":"ERR","error":{"status":"BadTcpMessageTypeInvalid","reason":"bad\u003c"}}`
 	if got != want {
 		t.Fatalf("got %s want %s", got, want)
+	}
+}
+
+func TestStatusName(t *testing.T) {
+	tests := []struct {
+		code ua.StatusCode
+		want string
+	}{
+		{ua.StatusGood, "Good"},
+		{ua.StatusBadNodeIDUnknown, "BadNodeIdUnknown"},
+		{ua.StatusBadTCPEndpointURLInvalid, "BadTcpEndpointUrlInvalid"},
+		{ua.StatusBadServerURIInvalid, "BadServerUriInvalid"},
+		{ua.StatusUncertainInitialValue, "UncertainInitialValue"},
+		{ua.StatusBadNodeIDUnknown | 0x0400, "BadNodeIdUnknown"}, // info bits
+		{0x80ff0001, "0x80FF0001"},
+	}
+	for _, tt := range tests {
+		if got := StatusName(tt.code); got != tt.want {
+			t.Errorf("StatusName(%#x) = %q, want %q", uint32(tt.code), got, tt.want)
+		}
 	}
 }
