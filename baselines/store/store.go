@@ -88,6 +88,15 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	if !opts.ReadOnly {
+		// A store copied with a looser mode is tightened: it maps the plant.
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&^FileMode != 0 {
+			if err := os.Chmod(path, FileMode); err != nil {
+				b.Close()
+				return nil, fmt.Errorf("store: open %s: %w", path, err)
+			}
+		}
+	}
 	db := &DB{bolt: b, opts: opts}
 	if err := db.init(); err != nil {
 		b.Close()

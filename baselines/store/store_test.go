@@ -107,6 +107,28 @@ func TestRoundTripAndFileMode(t *testing.T) {
 	}
 }
 
+func TestOpenTightensMode(t *testing.T) {
+	db, path := newTestDB(t, Options{})
+	db.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{true, false} {
+		db, err := Open(path, Options{ReadOnly: ro})
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		want := os.FileMode(0o644)
+		if !ro {
+			want = FileMode
+		}
+		if fi, _ := os.Stat(path); fi.Mode().Perm() != want {
+			t.Fatalf("after open (read-only %v) mode %v, want %v", ro, fi.Mode().Perm(), want)
+		}
+	}
+}
+
 func TestNewerSchemaRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "future.db")
 	b, err := bolt.Open(path, FileMode, nil)

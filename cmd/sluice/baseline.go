@@ -155,6 +155,16 @@ func baselineShow(args []string, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "baseline %s: %d devices, %d channels, %d accepted deviations, %d alerted deviations\nsha256 %s\n",
 		*dbPath, len(s.Devices), len(s.Channels), len(s.Accepted), len(s.Alerts), sha)
+	for i := len(s.Audit) - 1; i >= 0; i-- {
+		if a := s.Audit[i]; a.Action == "approve" {
+			state := "unchanged since"
+			if a.SHA256 != sha {
+				state = "CHANGED since"
+			}
+			fmt.Fprintf(w, "approved by %s at %s; baseline %s approval\n", strconv.Quote(a.By), a.At.UTC().Format(time.RFC3339), state)
+			break
+		}
+	}
 	for _, d := range devs {
 		showDevice(w, s, d)
 	}

@@ -105,6 +105,9 @@ func TestBaselineLifecycle(t *testing.T) {
 	if !strings.Contains(appr, sha) {
 		t.Fatalf("approve printed %q, baseline sha %s", appr, sha)
 	}
+	if show := run(t, w(baselineShow), "--db", copyDB); !strings.Contains(show, `approved by "dave"`) || !strings.Contains(show, "unchanged since approval") {
+		t.Fatalf("show after approve:\n%s", show)
+	}
 	var actions []string
 	for _, a := range s.Audit {
 		actions = append(actions, a.Action+":"+a.By)
