@@ -68,8 +68,13 @@ func (o *obj) key(k string) {
 }
 
 func (o *obj) uint(k string, v uint64) { o.key(k); o.dst = jsonw.Uint(o.dst, v) }
-func (o *obj) bool(k string, v bool)   { o.key(k); o.dst = jsonw.Bool(o.dst, v) }
-func (o *obj) hex(k string, b []byte)  { o.key(k); o.dst = jsonw.Bytes(o.dst, b) }
+func (o *obj) uintIf(ok bool, k string, v uint64) {
+	if ok {
+		o.uint(k, v)
+	}
+}
+func (o *obj) bool(k string, v bool)  { o.key(k); o.dst = jsonw.Bool(o.dst, v) }
+func (o *obj) hex(k string, b []byte) { o.key(k); o.dst = jsonw.Bytes(o.dst, b) }
 func (o *obj) name(k, v string) {
 	o.key(k)
 	o.dst = append(o.dst, '"')
@@ -141,6 +146,15 @@ func (o *obj) mei(m MEIType) {
 	o.name("mei", m.String())
 }
 
+// fieldEnd bounds the fields written for a PDU: all of them, or for a PDU
+// too short for its layout only those that end within the data it had.
+func fieldEnd(err error, avail int) int {
+	if err == errShort {
+		return avail
+	}
+	return 1 << 30
+}
+
 func appendRequest(dst []byte, r *Request, err error) []byte {
 	o := obj{dst: append(dst, '{'), first: true}
 	if r.Function.IsException() {
@@ -148,24 +162,20 @@ func appendRequest(dst []byte, r *Request, err error) []byte {
 		o.err(err)
 		return append(o.dst, '}')
 	}
-	if err == errShort {
-		// Nothing was decoded.
-		o.err(err)
-		return append(o.dst, '}')
-	}
+	end := fieldEnd(err, r.avail)
 	switch funcTable[r.Function].req {
 	case LayoutEmpty:
 	case LayoutAddrQty:
-		o.uint("address", uint64(r.Address))
-		o.uint("quantity", uint64(r.Quantity))
+		o.uintIf(end >= 2, "address", uint64(r.Address))
+		o.uintIf(end >= 4, "quantity", uint64(r.Quantity))
 	case LayoutAddrValue:
-		o.uint("address", uint64(r.Address))
+		o.uintIf(end >= 2, "address", uint64(r.Address))
 		if r.Values.Len() > 0 {
 			o.values("values", r.Values)
 		}
 	case LayoutWriteBits, LayoutWriteRegs:
-		o.uint("address", uint64(r.Address))
-		o.uint("quantity", uint64(r.Quantity))
+		o.uintIf(end >= 2, "address", uint64(r.Address))
+		o.uintIf(end >= 4, "quantity", uint64(r.Quantity))
 		if err == nil {
 			o.values("values", r.Values)
 		}
@@ -178,26 +188,26 @@ func appendRequest(dst []byte, r *Request, err error) []byte {
 			o.files(r.Files, true)
 		}
 	case LayoutMaskWrite:
-		o.uint("address", uint64(r.Address))
-		o.uint("and_mask", uint64(r.AndMask))
-		o.uint("or_mask", uint64(r.OrMask))
+		o.uintIf(end >= 2, "address", uint64(r.Address))
+		o.uintIf(end >= 4, "and_mask", uint64(r.AndMask))
+		o.uintIf(end >= 6, "or_mask", uint64(r.OrMask))
 	case LayoutReadWrite:
-		o.uint("address", uint64(r.Address))
-		o.uint("quantity", uint64(r.Quantity))
-		o.uint("write_address", uint64(r.WriteAddress))
-		o.uint("write_quantity", uint64(r.WriteQuantity))
+		o.uintIf(end >= 2, "address", uint64(r.Address))
+		o.uintIf(end >= 4, "quantity", uint64(r.Quantity))
+		o.uintIf(end >= 6, "write_address", uint64(r.WriteAddress))
+		o.uintIf(end >= 8, "write_quantity", uint64(r.WriteQuantity))
 		if err == nil {
 			o.values("values", r.Values)
 		}
 	case LayoutFIFOPointer:
-		o.uint("address", uint64(r.Address))
+		o.uintIf(end >= 2, "address", uint64(r.Address))
 	case LayoutMEI:
-		if err == nil || r.MEI != 0 {
+		if end >= 1 {
 			o.mei(r.MEI)
 		}
 		if r.MEI == MEIReadDeviceID {
-			o.uint("read_device_id_code", uint64(r.DeviceID.ReadCode))
-			o.uint("object_id", uint64(r.DeviceID.ObjectID))
+			o.uintIf(end >= 2, "read_device_id_code", uint64(r.DeviceID.ReadCode))
+			o.uintIf(end >= 3, "object_id", uint64(r.DeviceID.ObjectID))
 		} else if err == nil {
 			o.hex("data", r.Data)
 		}
@@ -214,16 +224,17 @@ func appendResponse(dst []byte, r *Response, err error, mismatch bool) []byte {
 		// The ids paired it with a request of another function.
 		o.uint("function_code", uint64(r.Function))
 	}
-	if r.Function.IsException() || err == errShort {
+	if r.Function.IsException() {
 		o.err(err)
 		return append(o.dst, '}')
 	}
+	end := fieldEnd(err, r.avail)
 	switch funcTable[r.Function].resp {
 	case LayoutAddrQty:
-		o.uint("address", uint64(r.Address))
-		o.uint("quantity", uint64(r.Quantity))
+		o.uintIf(end >= 2, "address", uint64(r.Address))
+		o.uintIf(end >= 4, "quantity", uint64(r.Quantity))
 	case LayoutAddrValue:
-		o.uint("address", uint64(r.Address))
+		o.uintIf(end >= 2, "address", uint64(r.Address))
 		if r.Values.Len() > 0 {
 			o.values("values", r.Values)
 		}
@@ -240,12 +251,12 @@ func appendResponse(dst []byte, r *Response, err error, mismatch bool) []byte {
 			o.subFunction(r.SubFunction, r.Data)
 		}
 	case LayoutEventCounter:
-		o.uint("status", uint64(r.Status))
-		o.uint("event_count", uint64(r.EventCount))
+		o.uintIf(end >= 2, "status", uint64(r.Status))
+		o.uintIf(end >= 4, "event_count", uint64(r.EventCount))
 	case LayoutEventLog:
-		o.uint("status", uint64(r.Status))
-		o.uint("event_count", uint64(r.EventCount))
-		o.uint("message_count", uint64(r.MessageCount))
+		o.uintIf(end >= 3, "status", uint64(r.Status))
+		o.uintIf(end >= 5, "event_count", uint64(r.EventCount))
+		o.uintIf(end >= 7, "message_count", uint64(r.MessageCount))
 		if err == nil {
 			o.hex("events", r.Data)
 		}
@@ -258,19 +269,19 @@ func appendResponse(dst []byte, r *Response, err error, mismatch bool) []byte {
 			o.files(r.Files, r.Files.layout == LayoutFileWrite)
 		}
 	case LayoutMaskWrite:
-		o.uint("address", uint64(r.Address))
-		o.uint("and_mask", uint64(r.AndMask))
-		o.uint("or_mask", uint64(r.OrMask))
+		o.uintIf(end >= 2, "address", uint64(r.Address))
+		o.uintIf(end >= 4, "and_mask", uint64(r.AndMask))
+		o.uintIf(end >= 6, "or_mask", uint64(r.OrMask))
 	case LayoutFIFO:
-		o.uint("quantity", uint64(r.Quantity))
+		o.uintIf(end >= 4, "quantity", uint64(r.Quantity))
 		if err == nil {
 			o.values("values", r.Values)
 		}
 	case LayoutMEI:
-		if err == nil || r.MEI != 0 {
+		if end >= 1 {
 			o.mei(r.MEI)
 		}
-		if r.MEI == MEIReadDeviceID {
+		if r.MEI == MEIReadDeviceID && end >= 6 {
 			d := &r.DeviceID
 			o.uint("read_device_id_code", uint64(d.ReadCode))
 			o.uint("conformity_level", uint64(d.Conformity))
@@ -296,7 +307,7 @@ func appendResponse(dst []byte, r *Response, err error, mismatch bool) []byte {
 				}
 				o.dst = append(o.dst, ']')
 			}
-		} else if err == nil {
+		} else if r.MEI != MEIReadDeviceID && err == nil {
 			o.hex("data", r.Data)
 		}
 	default:

@@ -196,22 +196,25 @@ func fidelity(t *testing.T, file string) (agree, total int, diffs []string) {
 // for those that carry a quantity, the read/write pairs of FC 23.
 func addRequestFields(ff *frameFields, fc FunctionCode, data []byte) {
 	r, err := DecodeRequest(fc, data)
-	if err == errShort {
-		return
+	end := fieldEnd(err, r.avail) // a too-short PDU lists what it carries
+	add := func(ok bool, k int, v uint16) {
+		if ok {
+			ff.add(k, uint64(v))
+		}
 	}
 	switch fc {
 	case FuncReadCoils, FuncReadDiscreteInputs, FuncWriteMultipleCoils:
-		ff.add(fRef, uint64(r.Address))
-		ff.add(fBitCnt, uint64(r.Quantity))
+		add(end >= 2, fRef, r.Address)
+		add(end >= 4, fBitCnt, r.Quantity)
 	case FuncReadHoldingRegisters, FuncReadInputRegisters, FuncWriteMultipleRegisters:
-		ff.add(fRef, uint64(r.Address))
-		ff.add(fWordCnt, uint64(r.Quantity))
+		add(end >= 2, fRef, r.Address)
+		add(end >= 4, fWordCnt, r.Quantity)
 	case FuncWriteSingleCoil, FuncWriteSingleRegister, FuncMaskWriteRegister, FuncReadFIFOQueue:
-		ff.add(fRef, uint64(r.Address))
+		add(end >= 2, fRef, r.Address)
 	case FuncReadWriteMultipleRegisters:
-		ff.add(fReadRef, uint64(r.Address))
-		ff.add(fReadCnt, uint64(r.Quantity))
-		ff.add(fWriteRef, uint64(r.WriteAddress))
-		ff.add(fWriteCnt, uint64(r.WriteQuantity))
+		add(end >= 2, fReadRef, r.Address)
+		add(end >= 4, fReadCnt, r.Quantity)
+		add(end >= 6, fWriteRef, r.WriteAddress)
+		add(end >= 8, fWriteCnt, r.WriteQuantity)
 	}
 }

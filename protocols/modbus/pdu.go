@@ -314,6 +314,8 @@ type Request struct {
 	// Data is the sub-function data of FC 8, the MEI data of FC 43 other
 	// than MEI 14, and the whole data of codes that are not public.
 	Data []byte
+
+	avail int // len(data): which fields a too-short PDU still carried
 }
 
 // Response is a decoded normal or exception response PDU. Which fields are
@@ -346,12 +348,23 @@ type Response struct {
 	// the MEI data of FC 43 other than MEI 14, and the whole data of codes
 	// that are not public.
 	Data []byte
+
+	avail int // len(data): which fields a too-short PDU still carried
 }
 
 // IsException reports whether r is an exception response.
 func (r *Response) IsException() bool { return r.Function.IsException() }
 
 func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
+
+// at16 returns the register at off, or 0 when data ends before it (for the
+// fields a too-short PDU still carries).
+func at16(data []byte, off int) uint16 {
+	if len(data) >= off+2 {
+		return be16(data[off:])
+	}
+	return 0
+}
 
 // DecodeRequest decodes the data of a request PDU (the bytes after the
 // function code fc). It never panics and allocates nothing; on error the
@@ -366,7 +379,7 @@ func DecodeRequest(fc FunctionCode, data []byte) (Request, error) {
 
 // decode is DecodeRequest into r, so the Pairer decodes in place.
 func (r *Request) decode(fc FunctionCode, data []byte) error {
-	*r = Request{Function: fc}
+	*r = Request{Function: fc, avail: len(data)}
 	if fc.IsException() {
 		r.Data = data
 		return nil
@@ -381,6 +394,7 @@ func (r *Request) decode(fc FunctionCode, data []byte) error {
 		}
 	case LayoutAddrQty:
 		if len(data) < 4 {
+			r.Address = at16(data, 0)
 			return errShort
 		}
 		r.Address, r.Quantity = be16(data), be16(data[2:])
@@ -389,6 +403,7 @@ func (r *Request) decode(fc FunctionCode, data []byte) error {
 		}
 	case LayoutAddrValue:
 		if len(data) < 4 {
+			r.Address = at16(data, 0)
 			return errShort
 		}
 		r.Address = be16(data)
@@ -405,6 +420,7 @@ func (r *Request) decode(fc FunctionCode, data []byte) error {
 		}
 	case LayoutWriteBits, LayoutWriteRegs:
 		if len(data) < 5 {
+			r.Address, r.Quantity = at16(data, 0), at16(data, 2)
 			return errShort
 		}
 		r.Address, r.Quantity = be16(data), be16(data[2:])
@@ -441,6 +457,7 @@ func (r *Request) decode(fc FunctionCode, data []byte) error {
 		r.Files = FileRecords{raw: data[1:], layout: e.req}
 	case LayoutMaskWrite:
 		if len(data) < 6 {
+			r.Address, r.AndMask = at16(data, 0), at16(data, 2)
 			return errShort
 		}
 		r.Address, r.AndMask, r.OrMask = be16(data), be16(data[2:]), be16(data[4:])
@@ -449,6 +466,8 @@ func (r *Request) decode(fc FunctionCode, data []byte) error {
 		}
 	case LayoutReadWrite:
 		if len(data) < 9 {
+			r.Address, r.Quantity = at16(data, 0), at16(data, 2)
+			r.WriteAddress, r.WriteQuantity = at16(data, 4), at16(data, 6)
 			return errShort
 		}
 		r.Address, r.Quantity = be16(data), be16(data[2:])
@@ -479,6 +498,9 @@ func (r *Request) decode(fc FunctionCode, data []byte) error {
 			break
 		}
 		if len(data) < 3 {
+			if len(data) == 2 {
+				r.DeviceID.ReadCode = ReadDeviceIDCode(data[1])
+			}
 			return errShort
 		}
 		r.DeviceID.ReadCode, r.DeviceID.ObjectID = ReadDeviceIDCode(data[1]), data[2]
@@ -503,7 +525,7 @@ func DecodeResponse(fc FunctionCode, data []byte) (Response, error) {
 
 // decode is DecodeResponse into r, so the Pairer decodes in place.
 func (r *Response) decode(fc FunctionCode, data []byte) error {
-	*r = Response{Function: fc}
+	*r = Response{Function: fc, avail: len(data)}
 	if fc.IsException() {
 		if len(data) < 1 {
 			return errException
@@ -519,6 +541,7 @@ func (r *Response) decode(fc FunctionCode, data []byte) error {
 	switch e.resp {
 	case LayoutAddrQty:
 		if len(data) < 4 {
+			r.Address = at16(data, 0)
 			return errShort
 		}
 		r.Address, r.Quantity = be16(data), be16(data[2:])
@@ -527,6 +550,7 @@ func (r *Response) decode(fc FunctionCode, data []byte) error {
 		}
 	case LayoutAddrValue:
 		if len(data) < 4 {
+			r.Address = at16(data, 0)
 			return errShort
 		}
 		r.Address = be16(data)
@@ -569,6 +593,7 @@ func (r *Response) decode(fc FunctionCode, data []byte) error {
 		r.SubFunction, r.Data = SubFunction(be16(data)), data[2:]
 	case LayoutEventCounter:
 		if len(data) < 4 {
+			r.Status = at16(data, 0)
 			return errShort
 		}
 		r.Status, r.EventCount = be16(data), be16(data[2:])
@@ -577,6 +602,7 @@ func (r *Response) decode(fc FunctionCode, data []byte) error {
 		}
 	case LayoutEventLog:
 		if len(data) < 7 {
+			r.Status, r.EventCount = at16(data, 1), at16(data, 3)
 			return errShort
 		}
 		r.Status, r.EventCount, r.MessageCount = be16(data[1:]), be16(data[3:]), be16(data[5:])
@@ -605,6 +631,7 @@ func (r *Response) decode(fc FunctionCode, data []byte) error {
 		r.Files = FileRecords{raw: data[1:], layout: e.resp}
 	case LayoutMaskWrite:
 		if len(data) < 6 {
+			r.Address, r.AndMask = at16(data, 0), at16(data, 2)
 			return errShort
 		}
 		r.Address, r.AndMask, r.OrMask = be16(data), be16(data[2:]), be16(data[4:])

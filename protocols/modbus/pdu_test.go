@@ -158,8 +158,24 @@ var pduVectors = []pduVector{
 		want: `{"address":1,"values":[0],"error":"modbus: malformed pdu: write single coil value is neither 0xFF00 nor 0x0000"}`},
 	{name: "fc16 quantity mismatch", adu: "0000 0000 0009 01 | 10 0001 0002 02 0001", wantErr: true,
 		want: `{"address":1,"quantity":2,"error":"modbus: malformed pdu: byte count does not match the quantity"}`},
+	// Too short: the fields the data still carries are kept, as Wireshark
+	// shows them.
 	{name: "fc3 request short", adu: "0000 0000 0004 01 | 03 0001", wantErr: true,
+		want: `{"address":1,"error":"modbus: malformed pdu: data too short for the function's layout"}`},
+	// iti_modbus_test_data_part2.pcap frame 62: FC 22 without its or-mask.
+	{name: "fc22 request short", adu: "0000 0000 0006 01 | 16 0000 0000", wantErr: true,
+		want: `{"address":0,"and_mask":0,"error":"modbus: malformed pdu: data too short for the function's layout"}`},
+	// part2 frame 64: FC 23 with the read part only.
+	{name: "fc23 request short", adu: "0000 0000 0006 01 | 17 0000 0000", wantErr: true,
+		want: `{"address":0,"quantity":0,"error":"modbus: malformed pdu: data too short for the function's layout"}`},
+	{name: "fc43/14 request mei only", adu: "0000 0000 0003 01 | 2b 0e", wantErr: true,
+		want: `{"mei_type":14,"mei":"read_device_identification","error":"modbus: malformed pdu: data too short for the function's layout"}`},
+	{name: "fc43 request empty", adu: "0000 0000 0002 01 | 2b", wantErr: true,
 		want: `{"error":"modbus: malformed pdu: data too short for the function's layout"}`},
+	{name: "fc43/14 response short", adu: "0000 0000 0005 01 | 2b 0e 01 83", response: true, wantErr: true,
+		want: `{"mei_type":14,"mei":"read_device_identification","error":"modbus: malformed pdu: data too short for the function's layout"}`},
+	{name: "fc12 response short", adu: "0000 0000 0006 01 | 0c 06 0000 01", response: true, wantErr: true,
+		want: `{"status":0,"error":"modbus: malformed pdu: data too short for the function's layout"}`},
 	{name: "fc20 bad sub-request", adu: "0000 0000 0005 01 | 14 02 0600", wantErr: true,
 		want: `{"error":"modbus: malformed pdu: malformed file record sub-request"}`},
 	{name: "fc24 count mismatch", adu: "0000 0000 0008 01 | 18 0004 0002 0001", response: true, wantErr: true,
