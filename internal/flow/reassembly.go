@@ -41,7 +41,7 @@ func (d Dir) other() Dir { return 1 - d }
 // segment applies one segment sent in direction dir to f.
 func (t *Table) segment(f *flow, dir Dir, s *Segment, now int64) {
 	if s.RST() {
-		t.remove(f, CloseRST, now)
+		t.end(f, CloseRST, now)
 		return
 	}
 	h := &f.half[dir]
@@ -83,7 +83,7 @@ func (t *Table) segment(f *flow, dir Dir, s *Segment, now int64) {
 		}
 	}
 	if f.half[0].finished && f.half[1].finished {
-		t.remove(f, CloseFIN, now)
+		t.end(f, CloseFIN, now)
 	}
 }
 

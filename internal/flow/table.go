@@ -26,6 +26,12 @@ type Config struct {
 	// IdleTimeout closes a connection with no packet for this long, on
 	// packet time (default 5 minutes, as Zeek's tcp_inactivity_timeout).
 	IdleTimeout time.Duration
+	// ClosedLinger keeps a connection that ended with FIN or RST in the
+	// table for this long, on packet time (default 10 s), to absorb its
+	// stragglers: the last ACK, a reset's echo, data sent after a reset
+	// (which the receiver discards too). A SYN on the same four-tuple
+	// still starts a new connection at once.
+	ClosedLinger time.Duration
 	// GapTimeout gives up a hole in the byte stream that no
 	// retransmission has filled for this long, on packet time (default
 	// 5 s, well past any retransmission timeout).
@@ -45,6 +51,7 @@ const (
 	DefaultMaxBufferedTotal   = 64 << 20
 	DefaultIdleTimeout        = 5 * time.Minute
 	DefaultGapTimeout         = 5 * time.Second
+	DefaultClosedLinger       = 10 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -66,6 +73,9 @@ func (c Config) withDefaults() Config {
 	if c.GapTimeout <= 0 {
 		c.GapTimeout = DefaultGapTimeout
 	}
+	if c.ClosedLinger <= 0 {
+		c.ClosedLinger = DefaultClosedLinger
+	}
 	return c
 }
 
@@ -77,9 +87,14 @@ type Stats struct {
 	// carried something else (ARP, UDP, fragments) or failed to decode.
 	TCPPackets   uint64
 	DecodeErrors uint64 // malformed or truncated frames, unsupported link types
+	// Stray counts segments that belong to no open connection: without
+	// payload or SYN for an unknown one, or after a connection closed
+	// (the final ACK, a reset's echo, data after a reset). They start no
+	// flow; their payload counts in BytesDropped.
+	Stray uint64
 
 	FlowsCreated uint64
-	FlowsActive  uint64 // tracked now
+	FlowsActive  uint64 // open now (not counting closed ones lingering)
 	FlowsIgnored uint64 // created but of no interest to the factory
 	Evicted      uint64 // closed to respect MaxFlows
 	IdleExpired  uint64 // closed by IdleTimeout
@@ -109,6 +124,7 @@ type Table struct {
 	// eviction take from the tail.
 	head, tail *flow
 	nextID     uint64
+	lingering  int // closed flows still in the table
 	stats      Stats
 	lastTS     int64 // latest packet time seen, ns
 }
@@ -127,7 +143,7 @@ func NewTable(cfg Config, factory StreamFactory) *Table {
 // Stats returns the counters so far.
 func (t *Table) Stats() Stats {
 	s := t.stats
-	s.FlowsActive = uint64(len(t.flows))
+	s.FlowsActive = uint64(len(t.flows) - t.lingering)
 	return s
 }
 
@@ -161,6 +177,15 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 
 	k, srcIsA := makeKey(s)
 	f := t.flows[k]
+	if f != nil && f.closed {
+		if !s.SYN() || s.ACK() {
+			t.stats.Stray++
+			t.stats.BytesDropped += uint64(len(s.Payload))
+			return
+		}
+		t.remove(f, CloseEnd, now) // a new connection on a closed tuple
+		f = nil
+	}
 	if f != nil && s.SYN() && !s.ACK() && f.superseded(s, srcIsA) {
 		// A new connection on the same four-tuple (port reuse) while
 		// the old one was never seen to end.
@@ -168,8 +193,14 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 		f = nil
 	}
 	if f == nil {
-		if s.RST() {
-			return // a reset of a connection we never saw: nothing to end
+		if !s.SYN() && len(s.Payload) == 0 {
+			// A bare ACK, FIN or RST of a connection we do not
+			// track: most often the last ACK after both FINs, or
+			// the tail of a reset connection. A flow made of it
+			// would carry nothing; one with data or a SYN starts
+			// a connection.
+			t.stats.Stray++
+			return
 		}
 		f = t.create(k, s, srcIsA, now)
 	} else {
@@ -182,11 +213,11 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 	if f.stream == nil {
 		// Of no interest: follow only its end.
 		if s.RST() {
-			t.remove(f, CloseRST, now)
+			t.end(f, CloseRST, now)
 		} else if s.FIN() {
 			f.half[dir].finished = true
 			if f.half[ClientToServer].finished && f.half[ServerToClient].finished {
-				t.remove(f, CloseFIN, now)
+				t.end(f, CloseFIN, now)
 			}
 		}
 		return
@@ -258,6 +289,7 @@ type flow struct {
 	stream     Stream // nil: ignored
 	lastSeen   int64  // ns, packet time
 	clientIsA  bool
+	closed     bool    // ended by FIN or RST, lingering to absorb stragglers
 	half       [2]half // by Dir of the sender
 }
 
@@ -267,7 +299,9 @@ type flow struct {
 // server port is the server.
 func (t *Table) create(k flowKey, s *Segment, srcIsA bool, now int64) *flow {
 	for len(t.flows) >= t.cfg.MaxFlows && t.tail != nil {
-		t.stats.Evicted++
+		if !t.tail.closed {
+			t.stats.Evicted++
+		}
 		t.remove(t.tail, CloseEvicted, now)
 	}
 	srcIsClient := true
@@ -341,11 +375,21 @@ func (f *flow) superseded(s *Segment, srcIsA bool) bool {
 	return h.synSeen && s.Seq != h.isn
 }
 
-// expire closes connections idle longer than IdleTimeout at now.
+// expire closes connections idle longer than IdleTimeout at now, and
+// forgets closed ones that lingered ClosedLinger. The LRU tail is the least
+// recently active flow, so the loop stops at the first one still in time.
 func (t *Table) expire(now int64) {
-	limit := int64(t.cfg.IdleTimeout)
-	for t.tail != nil && now-t.tail.lastSeen > limit {
-		f := t.tail
+	for f := t.tail; f != nil; f = t.tail {
+		if f.closed {
+			if now-f.lastSeen <= int64(t.cfg.ClosedLinger) {
+				return
+			}
+			t.remove(f, CloseEnd, now)
+			continue
+		}
+		if now-f.lastSeen <= int64(t.cfg.IdleTimeout) {
+			return
+		}
 		reason := CloseIdle
 		if f.half[0].finished || f.half[1].finished {
 			reason = CloseFIN // one side finished, the other went quiet
@@ -355,9 +399,29 @@ func (t *Table) expire(now int64) {
 	}
 }
 
-// remove delivers what the flow still buffers, closes its Stream and forgets
-// it.
+// end closes a connection that finished (FIN both ways) or was reset; it
+// lingers, closed, to absorb stragglers (ClosedLinger).
+func (t *Table) end(f *flow, reason CloseReason, now int64) {
+	t.finish(f, reason, now)
+	f.closed = true
+	f.half = [2]half{}
+	f.lastSeen = max(f.lastSeen, now)
+	t.lingering++
+}
+
+// remove closes a connection unless it already was, and forgets it.
 func (t *Table) remove(f *flow, reason CloseReason, now int64) {
+	if f.closed {
+		t.lingering--
+	} else {
+		t.finish(f, reason, now)
+	}
+	t.unlink(f)
+	delete(t.flows, f.key)
+}
+
+// finish delivers what the flow still buffers and closes its Stream.
+func (t *Table) finish(f *flow, reason CloseReason, now int64) {
 	if f.stream != nil {
 		t.flushHalf(f, ClientToServer, now)
 		t.flushHalf(f, ServerToClient, now)
@@ -368,8 +432,6 @@ func (t *Table) remove(f *flow, reason CloseReason, now int64) {
 	for d := range f.half {
 		t.dropBuffered(&f.half[d])
 	}
-	t.unlink(f)
-	delete(t.flows, f.key)
 }
 
 func (t *Table) pushFront(f *flow) {

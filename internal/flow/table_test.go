@@ -379,3 +379,41 @@ func TestHandleFrames(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+func TestClosedLinger(t *testing.T) {
+	h := newHarness(t, Config{ClosedLinger: time.Second})
+	h.handshake()
+	h.seg("c", "A", 1, 1, "req")
+	h.seg("c", "AF", 4, 1, "")
+	h.seg("s", "AF", 1, 5, "")
+	h.seg("c", "A", 5, 2, "") // the last ACK: a straggler, not a new flow
+	h.expect(`1 to_server "req"`, "1 close fin")
+	st := h.tab.Stats()
+	if st.FlowsCreated != 1 || st.FlowsActive != 0 || st.Stray != 1 {
+		t.Errorf("after FIN: %+v", st)
+	}
+
+	// The same tuple opens again at once: a new connection.
+	h.seg("c", "S", 7000, 0, "")
+	h.seg("s", "SA", 9000, 7001, "")
+	h.expect()
+	if st := h.tab.Stats(); st.FlowsCreated != 2 || st.FlowsActive != 1 {
+		t.Errorf("after reopening: %+v", st)
+	}
+
+	// Reset, then data the receiver would discard.
+	h.seg("c", "R", 7001, 0, "")
+	h.seg("c", "A", 7001, 9001, "after reset")
+	h.expect("2 close rst")
+	if st := h.tab.Stats(); st.FlowsCreated != 2 || st.BytesDropped != uint64(len("after reset")) || st.Stray != 2 {
+		t.Errorf("after RST: %+v", st)
+	}
+
+	// Past the linger, the tuple is forgotten: data starts a flow again.
+	h.now = h.now.Add(2 * time.Second)
+	h.seg("c", "A", 8000, 9001, "later")
+	h.expect(`3 to_server "later"`)
+	if !h.conns[2].MidStream {
+		t.Error("flow after linger is not mid-stream")
+	}
+}
