@@ -201,7 +201,7 @@ func (e *Engine) Observe(o *Observation) []Alert {
 	h := e.hotEntry(key)
 	ch, rt, pr := h.ch, h.rt, h.pr
 	srv := e.device(h.srv, o.ServerIP, MAC(o.ServerMAC), srvRole, o)
-	e.device(h.cli, o.ClientIP, MAC(o.ClientMAC), cliRole, o)
+	cli := e.device(h.cli, o.ClientIP, MAC(o.ClientMAC), cliRole, o)
 	learn := e.learning(srv, o.Time)
 	if srv != nil && e.cfg.Mode != Monitor {
 		if o.Protocol == Modbus && !srv.hasUnit(o.Modbus.Unit) && modbusOK(o) {
@@ -223,15 +223,19 @@ func (e *Engine) Observe(o *Observation) []Alert {
 		e.signaturesModbus(o, key)
 	}
 	e.rates(o, key, ch, rt, pr, learn)
-	if learn {
-		if ch == nil && e.cfg.Mode != Monitor && success(o) {
+	if learn && srv != nil && success(o) {
+		before := srv.NewItems
+		if ch == nil {
 			ch = e.newChannel(key, o.Time)
 			e.noteNew(srv, o.Time)
 		}
-		if ch != nil && success(o) {
-			e.learn(o, ch, srv)
+		e.learn(o, ch, srv)
+		// The client's behaviour converges with the channel: count the
+		// new items for it too.
+		for n := srv.NewItems - before; n > 0 && cli != nil; n-- {
+			e.noteNew(cli, o.Time)
 		}
-	} else {
+	} else if !learn {
 		e.judge(o, key, ch, rt)
 	}
 	if ch != nil {

@@ -406,6 +406,9 @@ func TestConvergence(t *testing.T) {
 	if d.NewItems == 0 {
 		t.Error("no items counted")
 	}
+	if c := e.Snapshot().Device("10.10.1.10"); c == nil || c.NewItems == 0 || c.NewItems >= d.NewItems {
+		t.Errorf("HMI (client of some of the PLC's channels) counted %+v items, PLC %d", c, d.NewItems)
+	}
 }
 
 func TestAcceptFoldsIn(t *testing.T) {

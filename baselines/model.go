@@ -126,8 +126,8 @@ type Device struct {
 	// under the LearnFor of the run that first saw it (a later run judges
 	// with FirstSeen + its own LearnFor).
 	LearnUntil time.Time `json:"learn_until"`
-	// Convergence counts new baseline items (about the device as server)
-	// in ConvergenceBuckets buckets spanning Config.ConvergenceWindow;
+	// Convergence counts new baseline items of the device's channels (as
+	// server or client) in ConvergenceBuckets buckets spanning Config.ConvergenceWindow;
 	// ConvergenceEpoch is the index (packet time / bucket width) of the
 	// newest bucket.
 	ConvergenceBuckets []uint32 `json:"convergence_buckets,omitempty"`
