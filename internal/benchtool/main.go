@@ -153,7 +153,7 @@ func run(src string, target int, bin string, keep bool) error {
 	if tshark != nil {
 		full := rows[1].res
 		fmt.Printf("\nfull replay vs tshark: %.1fx faster by wall time, %.1fx by CPU time; %.1fx less memory\n",
-			tshark.wall.Seconds()/full.wall.Seconds(), (tshark.user + tshark.sys).Seconds()/(full.user + full.sys).Seconds(),
+			tshark.wall.Seconds()/full.wall.Seconds(), (tshark.user+tshark.sys).Seconds()/(full.user+full.sys).Seconds(),
 			float64(tshark.maxRSS)/float64(full.maxRSS))
 	}
 	fmt.Println("\ntargets (issue 2 §8, issue 5 §9): full replay >= 1.5 M packets/s on one core, >= 20x tshark, <= 128 MiB RSS; --events alerts >= 3 M packets/s")
