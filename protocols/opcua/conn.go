@@ -238,10 +238,22 @@ func (c *Conn) Stats() Stats {
 // Channel returns the current secure channel state.
 func (c *Conn) Channel() Channel { return c.ch }
 
+// compact bounds the arrival-order queue: references to paired requests
+// stay in it until the head passes them, and one long-pending request (a
+// Publish) would otherwise let it grow with every exchange behind it.
 func (c *Conn) compact() {
 	if c.head > 64 && c.head > len(c.order)/2 {
 		n := copy(c.order, c.order[c.head:])
 		c.order, c.head = c.order[:n], 0
+	}
+	if len(c.order) > 4*len(c.pending)+64 {
+		live := c.order[:0]
+		for _, r := range c.order[c.head:] {
+			if p, ok := c.pending[r.key]; ok && p.seq == r.seq {
+				live = append(live, r)
+			}
+		}
+		c.order, c.head = live, 0
 	}
 }
 
@@ -406,11 +418,27 @@ func (c *Conn) secure(dir int, ch *Chunk, ts time.Time) {
 		c.ch.ID = ch.SecureChannelID
 	}
 	c.ch.TokenID = ch.TokenID
-	if c.ch.Mode == ModeSignAndEncrypt {
+	if c.ch.Mode == ModeSignAndEncrypt && !(c.ch.ModeInferred && looksPlain(ch)) {
 		c.encrypted(dir, ch, ts)
 		return
 	}
 	c.plain(dir, ch, ts)
+}
+
+// looksPlain reports whether a single-chunk body starts with the type id of
+// a known service: ciphertext does so with a probability of about 2^-26,
+// so an inferred SignAndEncrypt (perhaps from bodies gopcua could not
+// decode) is revised when plaintext shows up.
+func looksPlain(ch *Chunk) bool {
+	if ch.ChunkType != ChunkFinal {
+		return false
+	}
+	tid, _, ok := peekTypeID(ch.Body)
+	if !ok {
+		return false
+	}
+	_, known := serviceTypes[tid]
+	return known
 }
 
 // encrypted accounts for a chunk whose sequence header and body are
@@ -522,7 +550,7 @@ func (c *Conn) complete(dir int, ch *Chunk, body []byte, size int, t0, ts time.T
 			return
 		}
 		c.st.DecodeErrors++
-	} else if ch.Type == TypeMSG && c.ch.Mode == ModeUnknown && used >= 0 {
+	} else if ch.Type == TypeMSG && used >= 0 && (c.ch.Mode == ModeUnknown || c.ch.ModeInferred && c.ch.Mode == ModeSignAndEncrypt) {
 		c.inferPlain(len(body) - used)
 	}
 	key := uint64(ch.SecureChannelID)<<32 | uint64(ch.RequestID)

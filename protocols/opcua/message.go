@@ -47,7 +47,17 @@ const (
 
 // String returns the name used in events ("username"), or "" when unknown.
 func (t IdentityType) String() string {
-	return [...]string{"", "anonymous", "username", "x509", "issued"}[t&7%5]
+	switch t {
+	case IdentityAnonymous:
+		return "anonymous"
+	case IdentityUserName:
+		return "username"
+	case IdentityX509:
+		return "x509"
+	case IdentityIssued:
+		return "issued"
+	}
+	return ""
 }
 
 // Channel is what is known of a secure channel (OPC 10000-6 §6.7.4).

@@ -483,3 +483,58 @@ func TestAllCapturesJSON(t *testing.T) {
 		}
 	}
 }
+
+// opnChunk builds an OPN chunk with an asymmetric security header and an
+// opaque (encrypted) remainder.
+func opnChunk(policy string, cert []byte, rest []byte) []byte {
+	b := []byte("OPNF\x00\x00\x00\x00\x00\x00\x00\x00")
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(policy)))
+	b = append(b, policy...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(cert)))
+	b = append(b, cert...)
+	b = binary.LittleEndian.AppendUint32(b, 20)
+	b = append(b, make([]byte, 20)...)
+	b = append(b, rest...)
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)))
+	return b
+}
+
+// TestModeInference: behind an encrypted Basic256Sha256 OPN, ciphertext
+// bodies make the channel SignAndEncrypt (metadata only); plaintext signed
+// bodies arriving later revise it to Sign, and are decoded without their
+// 32-byte signature.
+func TestModeInference(t *testing.T) {
+	const policy = "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
+	conn, msgs := newTestConn(Config{})
+	ts := time.Unix(0, 0)
+	noise := make([]byte, 200)
+	for i := range noise {
+		noise[i] = byte(i*37 + 11)
+	}
+	conn.FeedClient(opnChunk(policy, []byte("not a certificate"), noise), ts)
+	conn.FeedServer(opnChunk(policy, nil, noise), ts)
+	conn.FeedClient(msgChunk("MSG", ChunkFinal, 1, 2, noise), ts)
+	conn.FeedServer(msgChunk("MSG", ChunkFinal, 1, 2, noise), ts)
+	if ch := conn.Channel(); ch.Mode != ModeSignAndEncrypt || !ch.ModeInferred || ch.SecurityPolicy != policy || ch.SenderThumbprint == "" {
+		t.Fatalf("after ciphertext: %+v", ch)
+	}
+	sig := make([]byte, 32)
+	conn.FeedClient(msgChunk("MSG", ChunkFinal, 1, 3, append(encodeService(t, writeRequest(3, "ns=2;s=Gate", 1.5)), sig...)), ts)
+	conn.FeedServer(msgChunk("MSG", ChunkFinal, 1, 3, append(encodeService(t, writeResponse(3, ua.StatusGood)), sig...)), ts)
+	if ch := conn.Channel(); ch.Mode != ModeSign || !ch.ModeInferred {
+		t.Fatalf("after plaintext: %+v", ch)
+	}
+	last := (*msgs)[len(*msgs)-1]
+	if last.Encrypted || last.Request == nil || len(last.Request.Writes) != 1 || last.Response == nil || last.Channel.Mode != ModeSign {
+		t.Fatalf("signed write %+v", last)
+	}
+	var encrypted int
+	for _, m := range *msgs {
+		if m.Type == TypeMSG && m.Encrypted {
+			encrypted++
+		}
+	}
+	if encrypted != 2 {
+		t.Fatalf("%d encrypted MSG messages, want 2", encrypted)
+	}
+}
