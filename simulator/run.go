@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -337,4 +338,27 @@ func WriteCapture(ctx context.Context, cfg CaptureConfig) (*Labels, error) {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
 	return labels, nil
+}
+
+// TestdataCaptures are the small captures in the repository's testdata/ that
+// other packages' golden tests replay; `make testdata` (sluice sim testdata)
+// regenerates them byte for byte.
+var TestdataCaptures = []CaptureConfig{
+	{Scenario: "normal", Duration: 2 * time.Minute, Seed: 1, Out: "sim_normal.pcap"},
+	{Scenario: "rogue_master", Duration: 2 * time.Minute, Seed: 2, Out: "sim_rogue_master.pcap"},
+	{Scenario: "opcua_anonymous_write", Duration: 2 * time.Minute, Seed: 2, Out: "sim_opcua_anonymous_write.pcap"},
+}
+
+// WriteTestdata writes TestdataCaptures and their labels into dir and returns
+// the pcap paths written.
+func WriteTestdata(ctx context.Context, dir string) ([]string, error) {
+	var paths []string
+	for _, cfg := range TestdataCaptures {
+		cfg.Out = filepath.Join(dir, cfg.Out)
+		if _, err := WriteCapture(ctx, cfg); err != nil {
+			return paths, err
+		}
+		paths = append(paths, cfg.Out)
+	}
+	return paths, nil
 }

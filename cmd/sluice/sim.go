@@ -8,7 +8,6 @@ import (
 	"io"
 	"log"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -134,24 +133,13 @@ func simCapture(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// testdataCaptures are the small captures other packages' golden tests use;
-// `make testdata` regenerates them byte for byte.
-var testdataCaptures = []simulator.CaptureConfig{
-	{Scenario: "normal", Duration: 2 * time.Minute, Seed: 1},
-	{Scenario: "rogue_master", Duration: 2 * time.Minute, Seed: 2},
-	{Scenario: "opcua_anonymous_write", Duration: 2 * time.Minute, Seed: 2},
-}
-
 func simTestdata(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) != 1 {
 		return errors.New("testdata: want one argument, the output directory")
 	}
-	for _, cfg := range testdataCaptures {
-		cfg.Out = filepath.Join(args[0], "sim_"+cfg.Scenario+".pcap")
-		if _, err := simulator.WriteCapture(ctx, cfg); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "wrote %s\n", cfg.Out)
+	paths, err := simulator.WriteTestdata(ctx, args[0])
+	for _, p := range paths {
+		fmt.Fprintf(out, "wrote %s\n", p)
 	}
-	return nil
+	return err
 }
