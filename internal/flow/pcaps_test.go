@@ -115,44 +115,54 @@ func replay(t testing.TB, path string, cfg Config) (Stats, map[dirKey]*dirCount)
 
 // tsharkDirs asks Wireshark for the TCP packet count and the payload bytes
 // per direction, counting a segment unless Wireshark flags it as a
-// retransmission of bytes it already saw. A "spurious" retransmission (data
+// retransmission of bytes it already saw, and the number of its TCP streams
+// that have a SYN or payload (one made only of ACKs, FINs or resets starts no
+// flow here). Payload after a reset is not counted: the receiver discards it,
+// and so does the flow table. A "spurious" retransmission (data
 // the peer had acknowledged before the capture saw it: the two directions
 // were captured slightly out of order) is the first copy the capture holds,
 // so it counts.
-func tsharkDirs(t *testing.T, tshark, path string) (int, map[dirKey]int) {
+func tsharkDirs(t *testing.T, tshark, path string) (packets int, sums map[dirKey]int, streams int) {
 	t.Helper()
 	out, err := exec.Command(tshark, "-r", path, "-Y", "tcp", "-T", "fields",
 		"-e", "ip.src", "-e", "ipv6.src", "-e", "ip.dst", "-e", "ipv6.dst",
 		"-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.len",
-		"-e", "tcp.analysis.retransmission", "-e", "tcp.analysis.spurious_retransmission").Output()
+		"-e", "tcp.analysis.retransmission", "-e", "tcp.analysis.spurious_retransmission",
+		"-e", "tcp.stream", "-e", "tcp.flags.syn", "-e", "tcp.flags.reset").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
 	}
-	n := 0
-	sums := map[dirKey]int{}
+	sums = map[dirKey]int{}
+	started, reset := map[string]bool{}, map[string]bool{}
 	for line := range strings.SplitSeq(strings.TrimRight(string(out), "\n"), "\n") {
 		if line == "" {
 			continue
 		}
 		f := strings.Split(line, "\t")
-		if len(f) != 9 {
+		if len(f) != 12 {
 			t.Fatalf("tshark line %q", line)
 		}
-		n++
+		packets++
 		sp, _ := strconv.Atoi(f[4])
 		dp, _ := strconv.Atoi(f[5])
 		l, _ := strconv.Atoi(f[6])
-		if f[7] == "" || f[8] != "" {
+		if (f[7] == "" || f[8] != "") && !reset[f[9]] {
 			sums[dirKey{f[0] + f[1], f[2] + f[3], uint16(sp), uint16(dp)}] += l
 		}
+		if l > 0 || f[10] == "1" || f[10] == "True" {
+			started[f[9]] = true
+		}
+		if f[11] == "1" || f[11] == "True" {
+			reset[f[9]] = true
+		}
 	}
-	return n, sums
+	return packets, sums, len(started)
 }
 
 // TestRealCaptures replays every shared capture through the table. Always:
 // no decode error (outside the deliberately fuzzed files), nothing left
 // buffered or tracked after Close. With tshark installed: the same number of
-// TCP packets and, per direction of every connection, the same number of
+// TCP packets, the same connections, and, per direction of every connection, the same number of
 // stream bytes (delivered plus reported lost) as Wireshark's TCP analysis.
 // The fuzzed files scramble sequence numbers, so a byte count is not defined
 // for them; only the packet count is compared there.
@@ -176,12 +186,15 @@ func TestRealCaptures(t *testing.T) {
 				t.Logf("tshark not installed: not cross-checked (%d TCP packets)", st.TCPPackets)
 				return
 			}
-			n, want := tsharkDirs(t, tshark, path)
+			n, want, streams := tsharkDirs(t, tshark, path)
 			if uint64(n) != st.TCPPackets {
 				t.Errorf("%d TCP packets, tshark %d", st.TCPPackets, n)
 			}
 			if fuzzed {
 				return
+			}
+			if st.FlowsCreated != uint64(streams) {
+				t.Errorf("%d flows, tshark %d streams with a SYN or payload", st.FlowsCreated, streams)
 			}
 			for k, w := range want {
 				got := 0

@@ -27,10 +27,10 @@ type Config struct {
 	// packet time (default 5 minutes, as Zeek's tcp_inactivity_timeout).
 	IdleTimeout time.Duration
 	// ClosedLinger keeps a connection that ended with FIN or RST in the
-	// table for this long, on packet time (default 10 s), to absorb its
-	// stragglers: the last ACK, a reset's echo, data sent after a reset
-	// (which the receiver discards too). A SYN on the same four-tuple
-	// still starts a new connection at once.
+	// table for this long, on packet time (default 1 minute, Linux's
+	// TIME-WAIT), to absorb its stragglers: the last ACK, a reset's echo,
+	// data sent after a reset (which the receiver discards too). A SYN on
+	// the same four-tuple still starts a new connection at once.
 	ClosedLinger time.Duration
 	// GapTimeout gives up a hole in the byte stream that no
 	// retransmission has filled for this long, on packet time (default
@@ -51,7 +51,7 @@ const (
 	DefaultMaxBufferedTotal   = 64 << 20
 	DefaultIdleTimeout        = 5 * time.Minute
 	DefaultGapTimeout         = 5 * time.Second
-	DefaultClosedLinger       = 10 * time.Second
+	DefaultClosedLinger       = time.Minute
 )
 
 func (c Config) withDefaults() Config {
