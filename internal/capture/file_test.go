@@ -457,3 +457,32 @@ func BenchmarkReadPcap(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(pkts), "ns/packet")
 }
+
+// TestNextZeroAlloc guards the replay path: once its buffer has grown to
+// the largest record, reading a packet allocates nothing, in both formats.
+func TestNextZeroAlloc(t *testing.T) {
+	dir := pcapsDir(t)
+	for _, name := range []string{"modbus/zeek_modbusBig.pcap", "opcua/icsnpp_open62541_browse_has_server_idx.pcap"} {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := NewReader(bytes.NewReader(data), name, int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 50 { // warm up: the buffer reaches its size
+			if _, err := f.Next(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		allocs := testing.AllocsPerRun(200, func() {
+			if _, err := f.Next(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s (%s): %v allocations per packet", name, f.Format(), allocs)
+		}
+	}
+}
