@@ -58,8 +58,13 @@ func runReplay(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "sluice replay: no capture file given (sluice replay --help)")
 		return 2
 	}
-	// Open every file first: a path that is not a capture stops the run
-	// before the output is created or truncated.
+	// Check the flags, then open every file: a bad flag or a path that is
+	// not a capture stops the run before the output is created or
+	// truncated.
+	if _, err := af.config(io.Discard); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
+		return 2
+	}
 	files := make([]*capture.File, 0, len(paths))
 	defer func() {
 		for _, f := range files {

@@ -1,0 +1,358 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// runCmd runs a subcommand in-process with standard error captured.
+func runCmd(t *testing.T, run func(context.Context, []string) int, args ...string) (int, string) {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stderr
+	os.Stderr = f
+	code := run(context.Background(), args)
+	os.Stderr = old
+	f.Close()
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, string(b)
+}
+
+// pcapBuilder writes an Ethernet/IPv4/TCP conversation with valid
+// checksums: a handshake, then payloads in either direction.
+type pcapBuilder struct {
+	t            *testing.T
+	w            *pcapgo.Writer
+	buf          bytes.Buffer
+	ts           time.Time
+	client       net.IP
+	server       net.IP
+	cport, sport uint16
+	cseq, sseq   uint32
+}
+
+func newPcap(t *testing.T, cport uint16) *pcapBuilder {
+	b := &pcapBuilder{t: t, ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		client: net.IPv4(10, 10, 1, 10).To4(), server: net.IPv4(10, 10, 2, 1).To4(),
+		cport: cport, sport: 502, cseq: 1000, sseq: 5000}
+	b.w = pcapgo.NewWriter(&b.buf)
+	if err := b.w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	b.seg(true, layers.TCP{SYN: true}, nil)
+	b.seg(false, layers.TCP{SYN: true, ACK: true}, nil)
+	b.seg(true, layers.TCP{ACK: true}, nil)
+	return b
+}
+
+func (b *pcapBuilder) seg(fromClient bool, tcp layers.TCP, payload []byte) {
+	b.ts = b.ts.Add(10 * time.Millisecond)
+	eth := layers.Ethernet{SrcMAC: net.HardwareAddr{0, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{0, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	ip := layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: b.client, DstIP: b.server}
+	tcp.SrcPort, tcp.DstPort = layers.TCPPort(b.cport), layers.TCPPort(b.sport)
+	tcp.Seq, tcp.Ack = b.cseq, b.sseq
+	if !fromClient {
+		eth.SrcMAC, eth.DstMAC = eth.DstMAC, eth.SrcMAC
+		ip.SrcIP, ip.DstIP = b.server, b.client
+		tcp.SrcPort, tcp.DstPort = tcp.DstPort, tcp.SrcPort
+		tcp.Seq, tcp.Ack = b.sseq, b.cseq
+	}
+	if !tcp.SYN {
+		tcp.ACK = true
+	}
+	tcp.Window = 65535
+	tcp.SetNetworkLayerForChecksum(&ip)
+	sb := gopacket.NewSerializeBuffer()
+	err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		&eth, &ip, &tcp, gopacket.Payload(payload))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	data := sb.Bytes()
+	if err := b.w.WritePacket(gopacket.CaptureInfo{Timestamp: b.ts, CaptureLength: len(data), Length: len(data)}, data); err != nil {
+		b.t.Fatal(err)
+	}
+	adv := uint32(len(payload))
+	if tcp.SYN {
+		adv = 1
+	}
+	if fromClient {
+		b.cseq += adv
+	} else {
+		b.sseq += adv
+	}
+}
+
+// adu returns a Modbus/TCP ADU: MBAP header (transaction id, protocol 0,
+// length, unit) and PDU.
+func adu(tid uint16, unit byte, pdu ...byte) []byte {
+	b := binary.BigEndian.AppendUint16(nil, tid)
+	b = binary.BigEndian.AppendUint16(b, 0)
+	b = binary.BigEndian.AppendUint16(b, uint16(1+len(pdu)))
+	b = append(b, unit)
+	return append(b, pdu...)
+}
+
+func (b *pcapBuilder) write(t *testing.T, name string) string {
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, b.buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// readHoldingPolls builds n FC 3 request/response pairs:
+//
+//	request  00 01 00 00 00 06 01 03 00 64 00 02  (tid 1, unit 1, address 100, quantity 2)
+//	response 00 01 00 00 00 07 01 03 04 00 11 00 2a  (values 17, 42)
+func readHoldingPolls(t *testing.T, n int) *pcapBuilder {
+	b := newPcap(t, 40000)
+	for i := 1; i <= n; i++ {
+		b.seg(true, layers.TCP{PSH: true}, adu(uint16(i), 1, 0x03, 0x00, 0x64, 0x00, 0x02))
+		b.seg(false, layers.TCP{PSH: true}, adu(uint16(i), 1, 0x03, 0x04, 0x00, 0x11, 0x00, 0x2a))
+	}
+	return b
+}
+
+func readEvents(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []map[string]any
+	for i, line := range strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("line %d not JSON: %v: %q", i+1, err, line)
+		}
+		evs = append(evs, m)
+	}
+	return evs
+}
+
+func countType(evs []map[string]any, typ string) int {
+	n := 0
+	for _, e := range evs {
+		if e["event_type"] == typ {
+			n++
+		}
+	}
+	return n
+}
+
+func TestReplayWritesEvents(t *testing.T) {
+	in := readHoldingPolls(t, 5).write(t, "polls.pcap")
+	out := filepath.Join(t.TempDir(), "eve.json")
+	// Flags after the capture are accepted too.
+	code, stderr := runCmd(t, runReplay, in, "-o", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o640 {
+		t.Errorf("output mode %v, want 0640", st.Mode().Perm())
+	}
+	evs := readEvents(t, out)
+	if got := countType(evs, "modbus"); got != 5 {
+		t.Errorf("%d modbus events, want 5", got)
+	}
+	last := evs[len(evs)-1]
+	if last["event_type"] != "stats" {
+		t.Errorf("last event %v, want stats", last["event_type"])
+	}
+	first := evs[0]
+	if first["src_ip"] != "10.10.1.10" || first["dest_port"] != 502.0 || first["timestamp"] != "2026-01-01T00:00:00.040000Z" {
+		t.Errorf("first event envelope wrong: %v", first)
+	}
+	mb := first["modbus"].(map[string]any)
+	if mb["function_code"] != 3.0 || mb["latency_us"] != 10000.0 {
+		t.Errorf("modbus object wrong: %v", mb)
+	}
+}
+
+func TestReplayNotACapture(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "notes.txt")
+	os.WriteFile(in, []byte("these are not packets\n"), 0o644)
+	out := filepath.Join(dir, "eve.json")
+	code, stderr := runCmd(t, runReplay, "-o", out, in)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], in) || !strings.Contains(lines[0], "not a capture file") {
+		t.Errorf("stderr %q: want one line naming %s and the problem", stderr, in)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("output created although the input was rejected")
+	}
+}
+
+func TestReplayMissingFile(t *testing.T) {
+	code, stderr := runCmd(t, runReplay, "/nonexistent/x.pcap")
+	if code != 1 || !strings.Contains(stderr, "/nonexistent/x.pcap") {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// A capture cut inside its last record: everything before the cut is
+// decoded and written; stderr says it was cut; exit 0.
+func TestReplayTruncated(t *testing.T) {
+	b := readHoldingPolls(t, 10)
+	full := b.buf.Bytes()
+	in := filepath.Join(t.TempDir(), "cut.pcap")
+	os.WriteFile(in, full[:len(full)-7], 0o644) // inside the last response
+	out := filepath.Join(t.TempDir(), "eve.json")
+	code, stderr := runCmd(t, runReplay, "-o", out, in)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "truncated") || !strings.Contains(stderr, in) {
+		t.Errorf("stderr %q does not say %s was cut", stderr, in)
+	}
+	evs := readEvents(t, out)
+	// 9 complete pairs, and the 10th request emitted unanswered at the end.
+	if got := countType(evs, "modbus"); got != 10 {
+		t.Errorf("%d modbus events, want 10", got)
+	}
+	var timeouts int
+	for _, e := range evs {
+		if m, ok := e["modbus"].(map[string]any); ok && m["timeout"] == true {
+			timeouts++
+		}
+	}
+	if timeouts != 1 {
+		t.Errorf("%d unanswered requests, want 1", timeouts)
+	}
+}
+
+// A full disk is an error with a non-zero exit, never silent loss.
+func TestReplayFullDisk(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	in := readHoldingPolls(t, 3).write(t, "polls.pcap")
+	code, stderr := runCmd(t, runReplay, "-o", "/dev/full", in)
+	if code != 1 || !strings.Contains(stderr, "no space left on device") {
+		t.Errorf("exit %d, stderr %q: want 1 and the write error", code, stderr)
+	}
+}
+
+// Garbage on 502 is one anomaly then silence; device identification strings
+// from the network (attacker-controlled) are escaped, never break a line.
+func TestReplayHostileInput(t *testing.T) {
+	b := newPcap(t, 40001)
+	// A TLS ClientHello-like record on 502: protocol id 0x0301 fails sanity.
+	b.seg(true, layers.TCP{PSH: true}, []byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03})
+	b.seg(true, layers.TCP{PSH: true}, bytes.Repeat([]byte{0xff}, 40))
+	garbage := b.buf.Bytes()
+
+	h := newPcap(t, 40002)
+	vendor := "Evil\"}\n{\"event_type\":\"alert\"<script>\x00\xff\u2028"
+	// FC 43 / MEI 14 read device identification, basic objects:
+	//   request  00 07 00 00 00 05 01 2b 0e 01 00
+	//   response 2b 0e 01 01 00 00 01 | 00 len vendor
+	h.seg(true, layers.TCP{PSH: true}, adu(7, 1, 0x2b, 0x0e, 0x01, 0x00))
+	resp := append([]byte{0x2b, 0x0e, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, byte(len(vendor))}, vendor...)
+	h.seg(false, layers.TCP{PSH: true}, adu(7, 1, resp...))
+
+	dir := t.TempDir()
+	p1 := filepath.Join(dir, "garbage.pcap")
+	p2 := filepath.Join(dir, "ident.pcap")
+	os.WriteFile(p1, garbage, 0o644)
+	os.WriteFile(p2, h.buf.Bytes(), 0o644)
+	out := filepath.Join(dir, "eve.json")
+	code, stderr := runCmd(t, runReplay, "-o", out, p1, p2)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	raw, _ := os.ReadFile(out)
+	if bytes.Contains(raw, []byte("<script>")) {
+		t.Error("a raw < from the network reached the output")
+	}
+	evs := readEvents(t, out) // fails on any line that is not one JSON object
+	if n := countType(evs, "anomaly"); n != 1 {
+		t.Errorf("%d anomaly events, want exactly 1 for the non-Modbus flow", n)
+	}
+	var found bool
+	for _, e := range evs {
+		if e["event_type"] == "modbus" && e["src_port"] == 40001.0 {
+			t.Errorf("modbus event from the non-Modbus flow: %v", e)
+		}
+		if strings.Contains(mustJSON(e), "Evil") {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("the device identification event is missing")
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestReplayUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{nil, 2, "no capture file"},
+		{[]string{"--mode", "judge", "x.pcap"}, 2, "--mode"}, // flags are checked before files
+		{[]string{"--help"}, 0, "Usage: sluice replay"},
+		{[]string{"--bogus"}, 2, "flag provided but not defined"},
+	} {
+		code, stderr := runCmd(t, runReplay, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.msg) {
+			t.Errorf("replay %v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr, tc.code, tc.msg)
+		}
+	}
+	in := readHoldingPolls(t, 1).write(t, "p.pcap")
+	for _, bad := range [][]string{{"--mode", "judge"}, {"--events", "some"}, {"--modbus-ports", "70000"}, {"--opcua-ports", "502"}, {"--learn-for", "0s"}} {
+		code, stderr := runCmd(t, runReplay, append(bad, "-o", filepath.Join(t.TempDir(), "o"), in)...)
+		if code != 2 || stderr == "" {
+			t.Errorf("replay %v: exit %d, stderr %q; want a usage error", bad, code, stderr)
+		}
+	}
+}
+
+func TestMonitorUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{nil, "--iface is required"},
+		{[]string{"--iface", "lo", "extra"}, "unexpected argument"},
+		{[]string{"--iface", "lo", "--bpf", "tcp[13] & 2 != 0"}, "--bpf"},
+		{[]string{"--iface", "lo", "--mode", "x"}, "--mode"},
+	} {
+		code, stderr := runCmd(t, runMonitor, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.msg) {
+			t.Errorf("monitor %v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.msg)
+		}
+	}
+}
