@@ -1,10 +1,13 @@
 // Package flow turns captured link-layer frames into ordered TCP byte streams:
-// layer decoding (DecodingLayerParser, zero allocations), a bounded flow table
-// with idle expiry on packet time, and per-direction reassembly that handles
-// retransmissions, out-of-order and overlapping segments and reports gaps.
+// layer decoding (Decoder, gopacket's DecodingLayerParser, zero allocations
+// per packet), a bounded flow table (Table, Config) with idle expiry on packet
+// time, and per-direction reassembly that handles retransmissions,
+// out-of-order and overlapping segments and reports gaps.
 //
-// Protocol glue (in agent/) implements Stream; this package knows nothing of
-// Modbus or OPC UA.
+// Protocol glue (in agent/) implements Stream and hands a StreamFactory to
+// NewTable; this package knows nothing of Modbus or OPC UA. Time comes only
+// from packet timestamps, and flow IDs are given in order of first packet, so
+// a replay produces the same calls in the same order every time.
 package flow
 
 import (
@@ -61,7 +64,7 @@ const (
 	CloseRST                        // reset
 	CloseIdle                       // idle timeout on packet time
 	CloseEvicted                    // evicted to respect the flow-table cap
-	CloseEnd                        // end of capture / shutdown
+	CloseEnd                        // end of capture, shutdown, or a new connection (SYN) on the same four-tuple
 )
 
 func (r CloseReason) String() string {
