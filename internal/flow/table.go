@@ -124,7 +124,8 @@ type Table struct {
 	// eviction take from the tail.
 	head, tail *flow
 	nextID     uint64
-	lingering  int // closed flows still in the table
+	lingering  int   // closed flows still in the table
+	last       *flow // the flow of the previous segment, while tracked
 	stats      Stats
 	lastTS     int64 // latest packet time seen, ns
 }
@@ -176,7 +177,12 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 	t.expire(now)
 
 	k, srcIsA := makeKey(s)
-	f := t.flows[k]
+	// Consecutive packets mostly belong to one connection (a request and
+	// its response): compare with the last flow before hashing the key.
+	f := t.last
+	if f == nil || f.key != k {
+		f = t.flows[k]
+	}
 	if f != nil && f.closed {
 		if !s.SYN() || s.ACK() {
 			t.stats.Stray++
@@ -222,6 +228,7 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 		}
 		return
 	}
+	t.last = f
 	t.segment(f, dir, s, now)
 }
 
@@ -418,6 +425,9 @@ func (t *Table) remove(f *flow, reason CloseReason, now int64) {
 	}
 	t.unlink(f)
 	delete(t.flows, f.key)
+	if t.last == f {
+		t.last = nil
+	}
 }
 
 // finish delivers what the flow still buffers and closes its Stream.
