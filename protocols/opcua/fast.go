@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gopcua/opcua/id"
@@ -370,6 +371,8 @@ func (r *reader) scalar(typ byte) (v Value, ok bool) {
 		v.Text = base64.StdEncoding.EncodeToString(b[:min(len(b), maxTextLen)])
 	case 17:
 		v.Text = r.nodeID()
+	case 18:
+		v.Text = r.expandedNodeID()
 	case 19:
 		v.Text = StatusName(ua.StatusCode(r.u32()))
 	case 20: // QualifiedName
@@ -574,4 +577,40 @@ func (r *reader) notification() (int, bool) {
 		}
 	}
 	return 0, true
+}
+
+// expandedNodeID reads an ExpandedNodeId (OPC 10000-6 §5.2.2.10) and
+// formats it as ExpandedNodeIDString does.
+func (r *reader) expandedNodeID() string {
+	if !r.need(1) {
+		return ""
+	}
+	mask := r.b[r.pos]
+	base := r.nodeID()
+	var uri string
+	var svr uint32
+	if mask&0x80 != 0 {
+		uri = string(r.bytes())
+	}
+	if mask&0x40 != 0 {
+		svr = r.u32()
+	}
+	if svr == 0 && uri == "" {
+		return base
+	}
+	var dst []byte
+	if svr != 0 {
+		dst = append(dst, "svr="...)
+		dst = strconv.AppendUint(dst, uint64(svr), 10)
+		dst = append(dst, ';')
+	}
+	if uri != "" {
+		dst = append(dst, "nsu="...)
+		dst = append(dst, uri...)
+		dst = append(dst, ';')
+		if strings.HasPrefix(base, "ns=") { // the URI replaces the index
+			base = base[strings.IndexByte(base, ';')+1:]
+		}
+	}
+	return string(append(dst, base...))
 }

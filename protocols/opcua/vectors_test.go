@@ -309,3 +309,25 @@ func TestStatusName(t *testing.T) {
 		}
 	}
 }
+
+// TestConnRHE: no capture has a ReverseHello, so the vector is built from
+// OPC 10000-6 §7.1.2.6: ServerUri "urn:plc", EndpointUrl
+// "opc.tcp://plc:4840".
+func TestConnRHE(t *testing.T) {
+	// 52 48 45 46 29 00 00 00 07 00 00 00 75 72 6e 3a  RHEF).......urn:
+	// 70 6c 63 12 00 00 00 6f 70 63 2e 74 63 70 3a 2f  plc....opc.tcp:/
+	// 2f 70 6c 63 3a 34 38 34 30                       /plc:4840
+	b := unhex(t, "52484546290000000700000075726e3a706c6312000000"+hex.EncodeToString([]byte("opc.tcp://plc:4840")))
+	c, msgs := newTestConn(Config{})
+	if err := c.FeedServer(b, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if len(*msgs) != 1 || (*msgs)[0].ReverseHello == nil {
+		t.Fatalf("messages %+v", *msgs)
+	}
+	got := string((*msgs)[0].AppendJSON(nil))
+	want := `{"message_type":"RHE","reverse_hello":{"server_uri":"urn:plc","endpoint_url":"opc.tcp://plc:4840"}}`
+	if got != want {
+		t.Fatalf("got %s want %s", got, want)
+	}
+}
