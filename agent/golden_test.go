@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden/*.json from the current output")
@@ -49,7 +50,7 @@ func TestGolden(t *testing.T) {
 		dir := pcapsDir(t)
 		for _, rel := range goldenShared {
 			path := filepath.Join(dir, rel)
-			t.Run(filepath.Base(rel), func(t *testing.T) { checkGolden(t, path) })
+			t.Run(filepath.Base(rel), func(t *testing.T) { checkGolden(t, path, nil) })
 		}
 	})
 	t.Run("simulator", func(t *testing.T) {
@@ -57,17 +58,20 @@ func TestGolden(t *testing.T) {
 		if len(sims) == 0 {
 			t.Skip("no simulator captures in testdata/ (make testdata generates them)")
 		}
+		// The simulator's attacks start 72 s in: learn the first minute,
+		// so the golden events include the alerts.
+		learn := func(c *Config) { c.LearnFor = time.Minute }
 		for _, path := range sims {
-			t.Run(filepath.Base(path), func(t *testing.T) { checkGolden(t, path) })
+			t.Run(filepath.Base(path), func(t *testing.T) { checkGolden(t, path, learn) })
 		}
 	})
 }
 
-func checkGolden(t *testing.T, path string) {
+func checkGolden(t *testing.T, path string, mutate func(*Config)) {
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("capture absent: %v", err)
 	}
-	got := replayFile(t, path, nil)
+	got := replayFile(t, path, mutate)
 	evs := parseEvents(t, got) // every line must be JSON, whatever the golden says
 	if len(evs) == 0 || evs[len(evs)-1].EventType != EventStats {
 		t.Fatalf("output does not end with a stats event")
