@@ -398,7 +398,7 @@ func (c *Conn) open(dir int, ch *Chunk, ts time.Time) {
 			c.opn.Unpaired = "replaced"
 			c.send(c.opn)
 		}
-		c.opn = &Message{Type: TypeOPN, Time: ts, Request: svc, RequestSize: len(ch.Raw), Encrypted: true}
+		c.opn = &Message{Type: TypeOPN, Time: ts, Channel: c.ch, Request: svc, RequestSize: len(ch.Raw), Encrypted: true}
 		return
 	}
 	svc.ID, svc.Name = idOpenSecureChannelResponse, "OpenSecureChannelResponse"
