@@ -27,6 +27,11 @@ type Segment struct {
 	Seq, Ack         uint32
 	Flags            uint8 // flagFIN | flagSYN | flagRST | flagACK bits
 	Payload          []byte
+	// Missing is how many payload bytes the IP header claims beyond those
+	// captured. It means lost stream bytes only when the capture snapped
+	// the frame (its wire length exceeds what was kept); a frame kept
+	// whole with a longer IP length is lying, and Table ignores the claim.
+	Missing int
 	// SrcMAC and DstMAC are set when the link type carries them
 	// (Ethernet); HasMAC tells.
 	SrcMAC, DstMAC [6]byte
@@ -194,5 +199,20 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType) (*Segment, error) {
 		s.Flags |= flagACK
 	}
 	s.Payload = t.Payload
+	hdr := int(t.DataOffset) * 4
+	claimed := -1
+	if len(d.decoded) >= 2 {
+		switch d.decoded[len(d.decoded)-2] {
+		case layers.LayerTypeIPv4:
+			claimed = int(d.ip4.Length) - int(d.ip4.IHL)*4 - hdr
+		case layers.LayerTypeIPv6:
+			if d.ip6.NextHeader == layers.IPProtocolTCP { // no extension header
+				claimed = int(d.ip6.Length) - hdr
+			}
+		}
+	}
+	if claimed > len(s.Payload) {
+		s.Missing = claimed - len(s.Payload)
+	}
 	return s, nil
 }

@@ -96,7 +96,13 @@ func FuzzTable(f *testing.F) {
 			n := int(binary.BigEndian.Uint16(in))
 			in = in[2:]
 			n = min(n, len(in))
-			tab.Handle(in[:n], lt, ts)
+			// Every third frame counts as snapped (longer on the wire
+			// than captured), to reach the lost-tail path.
+			wire := n
+			if n%3 == 0 {
+				wire += 100
+			}
+			tab.Packet(capture.Packet{Data: in[:n], Length: wire, LinkType: lt, Timestamp: ts})
 			in = in[n:]
 			ts = ts.Add(time.Duration(n%7) * time.Millisecond)
 		}

@@ -59,11 +59,19 @@ func (t *Table) segment(f *flow, dir Dir, s *Segment, now int64) {
 		// Picked up mid-stream: start at the first byte we see.
 		h.seqKnown, h.nextSeq = true, seq
 	}
+	missing := max(s.Missing, 0)
 	if s.FIN() && h.seqKnown && !h.finSeen {
-		h.finSeen, h.finSeq = true, seq+uint32(len(s.Payload))
+		h.finSeen, h.finSeq = true, seq+uint32(len(s.Payload)+missing)
 	}
 	if len(s.Payload) > 0 && h.seqKnown {
 		t.data(f, dir, seq, s.Payload, now)
+	}
+	if missing > 0 && h.seqKnown && f.stream != nil && h.nextSeq == seq+uint32(len(s.Payload)) {
+		// The capture snapped this segment right after what it
+		// delivered: its tail is lost, and the stream goes on after it.
+		t.gap(f, dir, missing, now)
+		h.nextSeq += uint32(missing)
+		t.drain(f, dir, now)
 	}
 	if s.ACK() && f.stream != nil {
 		t.acked(f, dir.other(), s.Ack, now)

@@ -148,12 +148,19 @@ func (t *Table) Stats() Stats {
 	return s
 }
 
-// Packet handles one captured frame.
-func (t *Table) Packet(p capture.Packet) { t.Handle(p.Data, p.LinkType, p.Timestamp) }
+// Packet handles one captured frame. When the capture snapped it (Length
+// exceeds len(Data)), the TCP payload bytes cut off are reported to the
+// Stream as a Gap rather than silently shifting the stream.
+func (t *Table) Packet(p capture.Packet) { t.handle(p.Data, p.Length, p.LinkType, p.Timestamp) }
 
-// Handle decodes one frame of link type lt captured at ts and feeds its TCP
-// segment, if any, to the connection it belongs to. data is not retained.
+// Handle decodes one whole (not snapped) frame of link type lt captured at
+// ts and feeds its TCP segment, if any, to the connection it belongs to.
+// data is not retained.
 func (t *Table) Handle(data []byte, lt layers.LinkType, ts time.Time) {
+	t.handle(data, len(data), lt, ts)
+}
+
+func (t *Table) handle(data []byte, wireLen int, lt layers.LinkType, ts time.Time) {
 	t.stats.Packets++
 	t.stats.Bytes += uint64(len(data))
 	seg, err := t.dec.Decode(data, lt)
@@ -165,10 +172,16 @@ func (t *Table) Handle(data []byte, lt layers.LinkType, ts time.Time) {
 		return
 	}
 	t.stats.TCPPackets++
+	if snapped := wireLen - len(data); snapped <= 0 {
+		seg.Missing = 0
+	} else {
+		seg.Missing = min(seg.Missing, snapped)
+	}
 	t.Segment(seg, ts)
 }
 
 // Segment feeds one decoded TCP segment (from a Decoder) to its connection.
+// s.Missing is trusted as bytes lost to snapping.
 func (t *Table) Segment(s *Segment, ts time.Time) {
 	now := ts.UnixNano()
 	if now > t.lastTS {
