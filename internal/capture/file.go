@@ -39,6 +39,8 @@ type File struct {
 	err    error // sticky: once a read fails, every later Next returns it
 }
 
+var _ Source = (*File)(nil)
+
 // Format is the container format of a capture file.
 type Format uint8
 

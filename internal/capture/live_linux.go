@@ -58,6 +58,8 @@ type Live struct {
 	last    LiveStats
 }
 
+var _ Source = (*Live)(nil)
+
 // LiveStats are the counters of a live capture.
 type LiveStats struct {
 	// Received is what the kernel passed the filter and queued.
