@@ -227,8 +227,19 @@ func (a *Agent) tick() {
 // use with Run.
 func (a *Agent) Engine() *baselines.Engine { return a.engine }
 
-// Stats returns the counters so far.
-func (a *Agent) Stats() Stats { return a.stats }
+// Stats returns the counters so far, the flow table's included. Like every
+// method but FlushEvery's goroutine and Engine, it must be called from the
+// goroutine that runs Run (a Source wrapper may call it from Next).
+func (a *Agent) Stats() Stats {
+	s := a.stats
+	a.mergeFlowStats(&s)
+	return s
+}
+
+// SetKernelDrops records the packets the kernel dropped before the agent
+// saw them, for the stats event, when the live source is wrapped (Run reads
+// them itself from an unwrapped capture.Live).
+func (a *Agent) SetKernelDrops(n uint64) { a.stats.KernelDrops = n }
 
 // Close ends every connection (pending requests are emitted as timeouts),
 // writes the final stats event and flushes the output. It returns the
@@ -240,7 +251,7 @@ func (a *Agent) Close() error {
 	a.closed = true
 	a.table.Close()
 	a.tick()
-	a.mergeFlowStats()
+	a.mergeFlowStats(&a.stats)
 	a.writeStats()
 	var dbErr error
 	if a.db != nil {
@@ -255,15 +266,17 @@ func (a *Agent) Close() error {
 	return dbErr
 }
 
-// mergeFlowStats copies the flow table's counters into the stats.
-func (a *Agent) mergeFlowStats() {
+// mergeFlowStats copies the flow table's counters into s. Panics the table
+// recovered (in Stream calls the glue's own recover did not catch) add to
+// the glue's.
+func (a *Agent) mergeFlowStats(s *Stats) {
 	fs := a.table.Stats()
-	a.stats.Undecodable = fs.Packets - fs.TCPPackets
-	a.stats.Flows = fs.FlowsCreated
-	a.stats.FlowsIgnored = fs.FlowsIgnored
-	a.stats.Evictions = fs.Evicted
-	a.stats.DroppedBytes = fs.BytesDropped + fs.GapBytes
-	a.stats.RecoveredPanics += fs.RecoveredPanics
+	s.Undecodable = fs.Packets - fs.TCPPackets
+	s.Flows = fs.FlowsCreated
+	s.FlowsIgnored = fs.FlowsIgnored
+	s.Evictions = fs.Evicted
+	s.DroppedBytes = fs.BytesDropped + fs.GapBytes
+	s.RecoveredPanics = a.stats.RecoveredPanics + fs.RecoveredPanics
 }
 
 // writeStats writes the stats event, stamped with the last packet time (or

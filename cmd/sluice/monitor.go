@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/internal/capture"
@@ -48,6 +50,7 @@ func runMonitor(ctx context.Context, args []string) int {
 	iface := fs.String("iface", "", "capture on network interface `NAME` (required)")
 	bpfExpr := fs.String("bpf", "", "kernel filter as a tcpdump `EXPR` (default: TCP on the configured ports)")
 	noPromisc := fs.Bool("no-promisc", false, "do not put the interface in promiscuous mode (a span port usually needs it)")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics and /healthz on `ADDR` (suggested 127.0.0.1:9477); off when empty")
 	fs.Usage = flagUsage(fs, "sluice monitor --iface NAME [--bpf EXPR] [flags]", monitorHelp)
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -89,7 +92,7 @@ func runMonitor(ctx context.Context, args []string) int {
 		return 1
 	}
 	cfg.Output = out
-	code := monitor(ctx, cfg, live)
+	code := monitor(ctx, cfg, live, *metricsAddr)
 	if err := out.Close(); err != nil && code == 0 {
 		fmt.Fprintf(os.Stderr, "sluice monitor: closing output: %v\n", err)
 		code = 1
@@ -97,12 +100,31 @@ func runMonitor(ctx context.Context, args []string) int {
 	return code
 }
 
-func monitor(ctx context.Context, cfg agent.Config, live *capture.Live) int {
+// flushEvery bounds how long an event waits in the output buffer while the
+// link is quiet.
+const flushEvery = time.Second
+
+func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string) int {
+	var ms *metricsServer
+	if metricsAddr != "" {
+		var err error
+		if ms, err = startMetrics(ctx, metricsAddr); err != nil {
+			live.Close()
+			fmt.Fprintf(os.Stderr, "sluice monitor: --metrics: %v\n", err)
+			return 1
+		}
+		cfg.Output = ms.tapOutput(cfg.Output)
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		live.Close()
 		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
 		return 1
+	}
+	a.FlushEvery(ctx, flushEvery)
+	var src capture.Source = live
+	if ms != nil {
+		src = ms.source(live, a)
 	}
 	// Next blocks in poll(2); closing the capture from here is what makes
 	// it return io.EOF promptly on SIGINT/SIGTERM.
@@ -117,7 +139,7 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live) int {
 		}
 		live.Close()
 	}()
-	runErr := a.Run(ctx, live)
+	runErr := a.Run(ctx, src)
 	close(stop)
 	wg.Wait()
 	code := 0
@@ -125,9 +147,15 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live) int {
 		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", runErr)
 		code = 1
 	}
+	if st, err := live.Stats(); err == nil {
+		a.SetKernelDrops(st.KernelDrops) // the metrics wrapper hides them from Run
+	}
 	if err := a.Close(); err != nil {
 		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
 		code = 1
+	}
+	if ms != nil && code != 0 {
+		ms.setHealth(errors.New("monitor stopped on an error"))
 	}
 	return code
 }

@@ -20,13 +20,19 @@ import (
 // runCmd runs a subcommand in-process with standard error captured.
 func runCmd(t *testing.T, run func(context.Context, []string) int, args ...string) (int, string) {
 	t.Helper()
+	return runCmdCtx(t, context.Background(), run, args...)
+}
+
+// runCmdCtx is runCmd with the context main would cancel on SIGINT/SIGTERM.
+func runCmdCtx(t *testing.T, ctx context.Context, run func(context.Context, []string) int, args ...string) (int, string) {
+	t.Helper()
 	f, err := os.CreateTemp(t.TempDir(), "stderr")
 	if err != nil {
 		t.Fatal(err)
 	}
 	old := os.Stderr
 	os.Stderr = f
-	code := run(context.Background(), args)
+	code := run(ctx, args)
 	os.Stderr = old
 	f.Close()
 	b, err := os.ReadFile(f.Name())
