@@ -210,7 +210,9 @@ func appendService(dst []byte, s *Service, size int, response bool) []byte {
 	if !s.Decoded {
 		dst = append(dst, `,"decoded":false`...)
 		dst = str(dst, "decode_error", s.DecodeError)
-		return append(dst, '}')
+		if !s.HeaderDecoded {
+			return append(dst, '}')
+		}
 	}
 	dst = num(dst, "request_handle", uint64(s.RequestHandle))
 	if response {

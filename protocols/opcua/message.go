@@ -195,8 +195,12 @@ type Service struct {
 	Status ua.StatusCode
 	// Decoded is false when the body could not be decoded (encrypted,
 	// too large, unknown service, malformed); DecodeError says why.
-	Decoded     bool
-	DecodeError string
+	// HeaderDecoded is true when, although the body was not decoded, its
+	// Request/ResponseHeader was: RequestHandle, Status and the session
+	// link are then valid.
+	Decoded       bool
+	DecodeError   string
+	HeaderDecoded bool
 
 	Reads       []ReadItem
 	Writes      []WriteItem

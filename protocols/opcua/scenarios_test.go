@@ -230,15 +230,16 @@ func TestHostileBodies(t *testing.T) {
 	variantArray = binary.LittleEndian.AppendUint32(variantArray, 0xffff) // 65535 ExtensionObjects, no bytes
 
 	tests := []struct {
-		name string
-		body []byte
+		name     string
+		body     []byte
+		salvaged bool // the RequestHeader is intact and read anyway
 	}{
-		{"array length 2^31-1", huge},
-		{"variant nesting 10000", nested},
-		{"variant array beyond body", variantArray},
-		{"truncated", good[:len(good)-3]},
-		{"unknown service", []byte{0x01, 0x00, 0x01, 0x00, 0xde, 0xad}},
-		{"no type id", []byte{0x07}},
+		{"array length 2^31-1", huge, true},
+		{"variant nesting 10000", nested, true},
+		{"variant array beyond body", variantArray, true},
+		{"truncated", good[:len(good)-3], true},
+		{"unknown service", []byte{0x01, 0x00, 0x01, 0x00, 0xde, 0xad}, false},
+		{"no type id", []byte{0x07}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,6 +253,9 @@ func TestHostileBodies(t *testing.T) {
 			}
 			if (*msgs)[0].Request.Decoded || (*msgs)[0].Request.DecodeError == "" {
 				t.Fatalf("hostile body decoded: %+v", (*msgs)[0].Request)
+			}
+			if tt.salvaged != (*msgs)[0].Request.HeaderDecoded || tt.salvaged && (*msgs)[0].Request.RequestHandle != 1 {
+				t.Fatalf("header salvage %v, want %v: %+v", (*msgs)[0].Request.HeaderDecoded, tt.salvaged, (*msgs)[0].Request)
 			}
 			if !(*msgs)[1].Request.Decoded {
 				t.Fatalf("good body after hostile one not decoded: %s", (*msgs)[1].Request.DecodeError)
@@ -478,6 +482,9 @@ func TestAllCapturesJSON(t *testing.T) {
 			for _, s := range []*Service{m.Request, m.Response} {
 				if s != nil && !s.Decoded && !m.Encrypted && !strings.Contains(s.DecodeError, "unbalanced multi-dimensional array") {
 					t.Errorf("%s: %s not decoded: %s", filepath.Base(f), s.Name, s.DecodeError)
+				}
+				if s != nil && !s.Decoded && !m.Encrypted && (!s.HeaderDecoded || s.RequestHandle == 0) {
+					t.Errorf("%s: %s header not salvaged", filepath.Base(f), s.Name)
 				}
 			}
 		}

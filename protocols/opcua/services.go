@@ -65,6 +65,7 @@ func decodeBodyWith(body []byte, maxSize int, fast bool) (svc *Service, v any, u
 	if len(body) > maxSize {
 		err = fmt.Errorf("body of %d bytes above the decode limit of %d", len(body), maxSize)
 		svc.DecodeError = err.Error()
+		salvage(svc, body[n:])
 		return svc, nil, 0, err
 	}
 	if fast {
@@ -78,11 +79,13 @@ func decodeBodyWith(body []byte, maxSize int, fast bool) (svc *Service, v any, u
 	if gerr != nil {
 		err = fmt.Errorf("%w: %w", ErrMalformed, gerr)
 		svc.DecodeError = err.Error()
+		salvage(svc, body[n:])
 		return svc, nil, 0, err
 	}
 	v, err = safeDecode(body)
 	if err != nil {
 		svc.DecodeError = err.Error()
+		salvage(svc, body[n:])
 		return svc, nil, 0, err
 	}
 	if svc.Name == "" {
@@ -94,6 +97,27 @@ func decodeBodyWith(body []byte, maxSize int, fast bool) (svc *Service, v any, u
 		used = n + size
 	}
 	return svc, v, used, nil
+}
+
+// salvage reads the RequestHeader or ResponseHeader of a body the codec
+// could not decode (too large, a Variant gopcua rejects): the request
+// handle, the service result and the session link survive.
+func salvage(svc *Service, b []byte) {
+	var h Service
+	r := &reader{b: b}
+	switch {
+	case svc.ID == idServiceFault || strings.HasSuffix(svc.Name, "Response"):
+		r.responseHeader(&h)
+	case strings.HasSuffix(svc.Name, "Request"):
+		r.requestHeader(&h)
+	default:
+		return
+	}
+	if r.bad {
+		return
+	}
+	svc.HeaderDecoded = true
+	svc.RequestHandle, svc.Status, svc.authToken = h.RequestHandle, h.Status, h.authToken
 }
 
 // safeDecode runs ua.DecodeService, turning a panic into an error.
