@@ -2,6 +2,8 @@ package capture
 
 import (
 	"bufio"
+	"compress/flate"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -31,12 +33,16 @@ type File struct {
 	name   string
 	closer io.Closer
 	br     *bufio.Reader
-	size   int64 // -1 when unknown
+	size   int64 // -1 when unknown (and for the decompressed content of a gzip file)
 	off    int64 // bytes consumed so far
-	format Format
-	pcap   pcapReader
-	ng     ngReader
-	err    error // sticky: once a read fails, every later Next returns it
+	// gz counts the compressed bytes read when the file is gzip-compressed;
+	// Progress reports those against the file's size.
+	gz       *countingReader
+	fileSize int64
+	format   Format
+	pcap     pcapReader
+	ng       ngReader
+	err      error // sticky: once a read fails, every later Next returns it
 }
 
 var _ Source = (*File)(nil)
@@ -60,7 +66,8 @@ func (f Format) String() string {
 }
 
 // OpenFile opens a capture file and detects its format by magic number, never
-// by name: many real files named .pcap are pcapng. The error names the file
+// by name: many real files named .pcap are pcapng. A gzip-compressed capture
+// is read through a decompressor. The error names the file
 // and, for a file that is no capture at all, wraps ErrNotCapture and shows
 // the magic found.
 func OpenFile(path string) (*File, error) {
@@ -102,6 +109,27 @@ func newFile(r io.Reader, name string, size int64) (*File, error) {
 		return nil, fmt.Errorf("%s: %w (only %d bytes)", name, ErrNotCapture, len(head))
 	}
 	magic := binary.BigEndian.Uint32(head)
+	if head[0] == 0x1f && head[1] == 0x8b {
+		// gzip (RFC 1952): captures are often archived compressed.
+		// Read through it; progress follows the compressed bytes.
+		f.gz = &countingReader{r: f.br}
+		zr, err := gzip.NewReader(f.gz)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w (gzip: %v)", name, ErrNotCapture, err)
+		}
+		f.fileSize, f.size = size, -1
+		f.br = bufio.NewReaderSize(zr, readBufferSize)
+		if head, err = f.br.Peek(4); len(head) < 4 {
+			if err != nil && !errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("%s: %w (gzip: %v)", name, ErrNotCapture, err)
+			}
+			return nil, fmt.Errorf("%s: %w (gzip-compressed, %d bytes inside)", name, ErrNotCapture, len(head))
+		}
+		magic = binary.BigEndian.Uint32(head)
+		if magic != magicMicro && magic != magicNano && magic != magicMicroSwapped && magic != magicNanoSwapped && magic != magicPcapng {
+			return nil, fmt.Errorf("%s: %w (gzip-compressed, magic 0x%08x inside)", name, ErrNotCapture, magic)
+		}
+	}
 	switch magic {
 	case magicMicro, magicNano, magicMicroSwapped, magicNanoSwapped:
 		f.format = FormatPcap
@@ -110,9 +138,6 @@ func newFile(r io.Reader, name string, size int64) (*File, error) {
 		f.format = FormatPcapng
 		err = f.ng.init(f)
 	default:
-		if head[0] == 0x1f && head[1] == 0x8b {
-			return nil, fmt.Errorf("%s: %w (magic 0x%08x: gzip-compressed, decompress it first)", name, ErrNotCapture, magic)
-		}
 		return nil, fmt.Errorf("%s: %w (magic 0x%08x)", name, ErrNotCapture, magic)
 	}
 	if err != nil {
@@ -163,7 +188,26 @@ func (f *File) Name() string { return f.name }
 // Progress returns how many bytes of the file have been consumed and its
 // total size (-1 when unknown, e.g. a pipe), so a long replay can show a
 // percentage.
-func (f *File) Progress() (read, size int64) { return f.off, f.size }
+func (f *File) Progress() (read, size int64) {
+	if f.gz != nil {
+		// Compressed bytes through the decompressor, minus what it
+		// holds buffered: close enough for a progress bar.
+		return f.gz.n, f.fileSize
+	}
+	return f.off, f.size
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
 
 // readFull reads exactly len(buf) bytes. A clean end of file before the
 // first byte is io.EOF only when atRecordStart; anything else that ends early
@@ -180,6 +224,10 @@ func (f *File) readFull(buf []byte, atRecordStart bool, what string) error {
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%s: %w: %s at offset %d has %d of %d bytes", f.name, ErrTruncated, what, start, n, len(buf))
+	}
+	var flateErr flate.CorruptInputError
+	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &flateErr) {
+		return fmt.Errorf("%s: %w at offset %d: %s: %v", f.name, ErrCorrupt, start, what, err)
 	}
 	return fmt.Errorf("%s: read %s at offset %d: %w", f.name, what, start, err)
 }

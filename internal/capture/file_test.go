@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -185,7 +186,8 @@ func TestNotACapture(t *testing.T) {
 		{"x.pcap", []byte("GET / HTTP/1.1\r\n"), "x.pcap: not a capture file (magic 0x47455420)"},
 		{"empty.pcap", nil, "empty.pcap: not a capture file (empty file)"},
 		{"short.pcap", []byte{0xd4, 0xc3}, "short.pcap: not a capture file (only 2 bytes)"},
-		{"a.pcap.gz", []byte{0x1f, 0x8b, 8, 0, 0}, "a.pcap.gz: not a capture file (magic 0x1f8b0800: gzip-compressed, decompress it first)"},
+		{"a.pcap.gz", []byte{0x1f, 0x8b, 8, 0, 0}, "a.pcap.gz: not a capture file (gzip: unexpected EOF)"},
+		{"text.gz", gzipped([]byte("hello, world")), "text.gz: not a capture file (gzip-compressed, magic 0x68656c6c inside)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -485,4 +487,69 @@ func TestNextZeroAlloc(t *testing.T) {
 			t.Errorf("%s (%s): %v allocations per packet", name, f.Format(), allocs)
 		}
 	}
+}
+
+func gzipped(data []byte) []byte {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write(data)
+	w.Close()
+	return b.Bytes()
+}
+
+// TestGzip reads a gzip-compressed real capture: the same packets as the
+// plain file, progress in compressed bytes up to the file's size; a cut
+// archive is truncated and a damaged one corrupt.
+func TestGzip(t *testing.T) {
+	dir := pcapsDir(t)
+	for _, name := range []string{"modbus/zeek_modbusSmall.pcap", "opcua/icsnpp_open62541_client-server_mainloop.pcap"} {
+		plain, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gz := gzipped(plain)
+		path := filepath.Join(t.TempDir(), filepath.Base(name)+".gz")
+		if err := os.WriteFile(path, gz, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := OpenFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := readAll(t, f)
+		f.Close()
+		want, _, _ := readAll(t, mustReader(t, plain))
+		if err != nil || n != want || n == 0 {
+			t.Errorf("%s.gz: %d packets (%v), plain file has %d", name, n, err, want)
+		}
+		if read, size := f.Progress(); size != int64(len(gz)) || read != size {
+			t.Errorf("%s.gz: progress %d of %d, file is %d bytes", name, read, size, len(gz))
+		}
+
+		cut, err := NewReader(bytes.NewReader(gz[:len(gz)*2/3]), "cut.pcap.gz", int64(len(gz)*2/3))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _, err := readAll(t, cut); !errors.Is(err, ErrTruncated) || n == 0 || n >= want {
+			t.Errorf("cut archive: %d packets, err %v; want some packets then ErrTruncated", n, err)
+		}
+		bad := bytes.Clone(gz)
+		bad[len(bad)-6] ^= 0xff // the CRC-32 trailer
+		damaged, err := NewReader(bytes.NewReader(bad), "bad.pcap.gz", int64(len(bad)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := readAll(t, damaged); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("damaged archive: err %v, want ErrCorrupt", err)
+		}
+	}
+}
+
+func mustReader(t *testing.T, data []byte) *File {
+	t.Helper()
+	f, err := NewReader(bytes.NewReader(data), "plain", int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

@@ -21,6 +21,7 @@ var updateSeeds = flag.Bool("update-seeds", false, "rewrite testdata/fuzz/FuzzOp
 func FuzzOpenFile(f *testing.F) {
 	f.Add(pcapBytes(leOrder, false, 1, [][]byte{[]byte("frame")}, fixedTime))
 	f.Add([]byte{0x0a, 0x0d, 0x0d, 0x0a})
+	f.Add(gzipped(pcapBytes(leOrder, true, 1, [][]byte{[]byte("frame"), []byte("two")}, fixedTime)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, size := range []int64{int64(len(data)), -1} {
 			r, err := NewReader(bytes.NewReader(data), "fuzz", size)
