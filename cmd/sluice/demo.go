@@ -498,18 +498,23 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // after the other on one continuous clock.
 func (d *demoRun) runInProcess(ctx context.Context, out io.Writer, m *metricsServer) error {
 	o := d.o
+	// Simulated time costs nothing, so the devices learn for long enough
+	// to see the operator move the gates (every 6-9 minutes, the first
+	// time 2-4 minutes in): the first capture is that long, the others
+	// are short attack captures on the same clock.
+	d.o.learnFor = max(o.learnFor, inProcessLearn)
 	if err := d.newAgent(out, simulator.PortModbus, simulator.PortOPCUA); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.stdout, "Sluice demo (in-process tap): dam simulator in simulated time\n")
-	// Each capture starts with normal traffic; attacks start at 60 % and
-	// the first capture's normal part is the learning window.
-	per := max(2*o.learnFor, 90*time.Second)
+	fmt.Fprintf(o.stdout, "Learning for %s of simulated time…\n", d.o.learnFor)
 	var offset time.Duration
 	for i, name := range o.scenarios {
 		sc, _ := simulator.ScenarioByName(name)
+		// Attacks start 60 % into a capture (simulator.attackStart).
+		per := 90 * time.Second
 		if i == 0 {
-			fmt.Fprintf(o.stdout, "Learning for %s of simulated time…\n", o.learnFor)
+			per = (d.o.learnFor + 30*time.Second) * 10 / 6
 		}
 		fmt.Fprintf(o.stdout, "\n▶ %s: %s\n", name, sc.Description)
 		pcap, labels, err := simulator.Capture(ctx, simulator.CaptureConfig{Scenario: name, Duration: per, Seed: o.seed + uint64(i)})
@@ -539,6 +544,9 @@ func (d *demoRun) runInProcess(ctx context.Context, out io.Writer, m *metricsSer
 	}
 	return nil
 }
+
+// inProcessLearn is the least learning window of the in-process demo.
+const inProcessLearn = 5 * time.Minute
 
 // shiftSource moves a capture later in time, so that several generated
 // captures replay as one continuous day.
