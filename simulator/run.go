@@ -352,6 +352,9 @@ var TestdataCaptures = []CaptureConfig{
 // WriteTestdata writes TestdataCaptures and their labels into dir and returns
 // the pcap paths written.
 func WriteTestdata(ctx context.Context, dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("simulator: %w", err)
+	}
 	var paths []string
 	for _, cfg := range TestdataCaptures {
 		cfg.Out = filepath.Join(dir, cfg.Out)
