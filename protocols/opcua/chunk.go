@@ -145,10 +145,6 @@ type Chunk struct {
 // the Framer skips them and resynchronises.
 var ErrMalformed = errors.New("opcua: malformed chunk")
 
-// ErrTooLarge is returned (wrapped) when a chunk header announces more than
-// the maximum chunk size.
-var ErrTooLarge = errors.New("opcua: chunk too large")
-
 // plausibleHeader checks the fixed header at b (len(b) >= headerLen) against
 // the maximum chunk size. It returns the type and size, or 0.
 func plausibleHeader(b []byte, max uint32) (MessageType, uint32) {

@@ -22,7 +22,8 @@ const (
 	idCloseSecureChannelResponse = id.CloseSecureChannelResponse_Encoding_DefaultBinary
 )
 
-// ErrEncrypted is the DecodeError of a body that is ciphertext.
+// ErrEncrypted is the DecodeError of a body that is ciphertext (reported
+// as "encrypted" in events).
 var ErrEncrypted = errors.New("encrypted")
 
 // errPanic marks a codec panic turned into an error.
