@@ -275,6 +275,7 @@ func (a *Agent) mergeFlowStats(s *Stats) {
 	s.Flows = fs.FlowsCreated
 	s.FlowsIgnored = fs.FlowsIgnored
 	s.Evictions = fs.Evicted
+	s.DroppedSegments = fs.Gaps
 	s.DroppedBytes = fs.BytesDropped + fs.GapBytes
 	s.RecoveredPanics = a.stats.RecoveredPanics + fs.RecoveredPanics
 }

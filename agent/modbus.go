@@ -66,9 +66,17 @@ func (s *modbusStream) Data(dir flow.Dir, data []byte, ts time.Time) {
 	if dir == flow.ServerToClient {
 		emit = s.onResponse
 	}
-	if err := s.fr[dir&1].Feed(data, emit); err != nil {
+	fr := &s.fr[dir&1]
+	desyncs := fr.Desyncs()
+	if err := fr.Feed(data, emit); err != nil {
 		s.fail(dir, ts, err)
 		return
+	}
+	if d := fr.Desyncs(); d != desyncs {
+		// A trusted stream carried a bad header: the framer resynchronised
+		// and goes on; the connection stays, the fault is reported.
+		s.a.stats.Modbus.DecodeErrors += d - desyncs
+		s.a.anomaly(&s.streamBase, ts, dir, anomalyMalformed, "bad MBAP header in an established Modbus stream; resynchronised")
 	}
 	if s.expireDue(ts) {
 		s.pr.Expire(ts, s.onTx)

@@ -40,8 +40,10 @@ type Stats struct {
 	FlowsIgnored uint64
 	// Evictions counts connections evicted to respect the flow-table cap.
 	Evictions uint64
-	// Drops: segments and bytes dropped by reassembly caps, and packets
-	// dropped by the kernel (live capture only).
+	// Drops: holes in byte streams that reassembly gave up on (each a run
+	// of missing or capped segments, reported to the decoder as a gap), the
+	// payload bytes lost (holes, caps, data after FIN), and packets dropped
+	// by the kernel (live capture only).
 	DroppedSegments uint64
 	DroppedBytes    uint64
 	KernelDrops     uint64
@@ -75,7 +77,7 @@ func (s *Stats) appendJSON(b []byte) []byte {
 	b = append(b, ',')
 	b = u(b, "evictions", s.Evictions)
 	b = append(b, `,"drops":{`...)
-	b = u(b, "segments", s.DroppedSegments)
+	b = u(b, "gaps", s.DroppedSegments)
 	b = append(b, ',')
 	b = u(b, "bytes", s.DroppedBytes)
 	b = append(b, ',')
