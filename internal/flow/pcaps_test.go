@@ -3,6 +3,7 @@ package flow
 import (
 	"errors"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,32 +123,33 @@ func replay(t testing.TB, path string, cfg Config) (Stats, map[dirKey]*dirCount)
 // the peer had acknowledged before the capture saw it: the two directions
 // were captured slightly out of order) is the first copy the capture holds,
 // so it counts.
-func tsharkDirs(t *testing.T, tshark, path string) (packets int, sums map[dirKey]int, streams int) {
+func tsharkDirs(t *testing.T, tshark, path string) (frames map[int]tsharkSeg, sums map[dirKey]int, streams int) {
 	t.Helper()
 	out, err := exec.Command(tshark, "-r", path, "-Y", "tcp", "-T", "fields",
 		"-e", "ip.src", "-e", "ipv6.src", "-e", "ip.dst", "-e", "ipv6.dst",
 		"-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.len",
 		"-e", "tcp.analysis.retransmission", "-e", "tcp.analysis.spurious_retransmission",
-		"-e", "tcp.stream", "-e", "tcp.flags.syn", "-e", "tcp.flags.reset").Output()
+		"-e", "tcp.stream", "-e", "tcp.flags.syn", "-e", "tcp.flags.reset",
+		"-e", "frame.number", "-e", "tcp.seq_raw", "-e", "tcp.ack_raw", "-e", "tcp.flags").Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
 	}
-	sums = map[dirKey]int{}
+	frames, sums = map[int]tsharkSeg{}, map[dirKey]int{}
 	started, reset := map[string]bool{}, map[string]bool{}
 	for line := range strings.SplitSeq(strings.TrimRight(string(out), "\n"), "\n") {
 		if line == "" {
 			continue
 		}
 		f := strings.Split(line, "\t")
-		if len(f) != 12 {
+		if len(f) != 16 {
 			t.Fatalf("tshark line %q", line)
 		}
-		packets++
 		sp, _ := strconv.Atoi(f[4])
 		dp, _ := strconv.Atoi(f[5])
 		l, _ := strconv.Atoi(f[6])
+		k := dirKey{f[0] + f[1], f[2] + f[3], uint16(sp), uint16(dp)}
 		if (f[7] == "" || f[8] != "") && !reset[f[9]] {
-			sums[dirKey{f[0] + f[1], f[2] + f[3], uint16(sp), uint16(dp)}] += l
+			sums[k] += l
 		}
 		if l > 0 || f[10] == "1" || f[10] == "True" {
 			started[f[9]] = true
@@ -155,14 +157,65 @@ func tsharkDirs(t *testing.T, tshark, path string) (packets int, sums map[dirKey
 		if f[11] == "1" || f[11] == "True" {
 			reset[f[9]] = true
 		}
+		num, _ := strconv.Atoi(f[12])
+		seq, _ := strconv.ParseUint(f[13], 10, 32)
+		ack, _ := strconv.ParseUint(f[14], 10, 32)
+		flags, _ := strconv.ParseUint(strings.TrimPrefix(f[15], "0x"), 16, 16)
+		frames[num] = tsharkSeg{k, uint32(seq), uint32(ack), uint8(flags), l}
 	}
-	return packets, sums, len(started)
+	return frames, sums, len(started)
+}
+
+// tsharkSeg is Wireshark's reading of one TCP segment.
+type tsharkSeg struct {
+	dir      dirKey
+	seq, ack uint32
+	flags    uint8 // FIN, SYN, RST, PSH, ACK, URG bits
+	len      int
+}
+
+// decodeAll decodes every frame of a capture, by frame number (from 1).
+func decodeAll(t *testing.T, path string) map[int]tsharkSeg {
+	t.Helper()
+	src, err := capture.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	d := NewDecoder()
+	segs := map[int]tsharkSeg{}
+	for num := 1; ; num++ {
+		p, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			return segs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := d.Decode(p.Data, p.LinkType)
+		if err != nil || s == nil {
+			continue
+		}
+		addr := func(b [16]byte) string {
+			if s.V6 {
+				return netip.AddrFrom16(b).String()
+			}
+			return netip.AddrFrom4([4]byte(b[:4])).String()
+		}
+		n := len(s.Payload)
+		if p.Length > len(p.Data) { // snapped: the IP header's claim counts, as in Table
+			n += min(s.Missing, p.Length-len(p.Data))
+		}
+		segs[num] = tsharkSeg{dirKey{addr(s.Src), addr(s.Dst), s.SrcPort, s.DstPort}, s.Seq, s.Ack,
+			s.Flags & (flagFIN | flagSYN | flagRST | flagACK), n}
+	}
 }
 
 // TestRealCaptures replays every shared capture through the table. Always:
 // no decode error (outside the deliberately fuzzed files), nothing left
 // buffered or tracked after Close. With tshark installed: the same number of
-// TCP packets, the same connections, and, per direction of every connection, the same number of
+// TCP packets with the same addresses, ports, sequence and acknowledgement
+// numbers, flags and payload length, the same connections, and, per direction of every connection, the same number of
 // stream bytes (delivered plus reported lost) as Wireshark's TCP analysis.
 // The fuzzed files scramble sequence numbers, so a byte count is not defined
 // for them; only the packet count is compared there.
@@ -186,9 +239,19 @@ func TestRealCaptures(t *testing.T) {
 				t.Logf("tshark not installed: not cross-checked (%d TCP packets)", st.TCPPackets)
 				return
 			}
-			n, want, streams := tsharkDirs(t, tshark, path)
-			if uint64(n) != st.TCPPackets {
-				t.Errorf("%d TCP packets, tshark %d", st.TCPPackets, n)
+			frames, want, streams := tsharkDirs(t, tshark, path)
+			if uint64(len(frames)) != st.TCPPackets {
+				t.Errorf("%d TCP packets, tshark %d", st.TCPPackets, len(frames))
+			}
+			ours := decodeAll(t, path)
+			bad := 0
+			for num, ts := range frames {
+				ts.flags &= flagFIN | flagSYN | flagRST | flagACK
+				if got, ok := ours[num]; !ok || got != ts {
+					if bad++; bad <= 3 {
+						t.Errorf("frame %d: decoded %+v, tshark %+v", num, got, ts)
+					}
+				}
 			}
 			if fuzzed {
 				return
