@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"maps"
 	"os"
 	"path/filepath"
@@ -91,6 +93,11 @@ func TestDetection(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
+	// The simulator's OPC UA server (gopcua v0.8.0) logs its node-set
+	// import through the standard logger: keep it out of the table.
+	logOut := log.Writer()
+	log.SetOutput(io.Discard)
+	t.Cleanup(func() { log.SetOutput(logOut) })
 
 	normal, _, err := simulator.Capture(ctx, simulator.CaptureConfig{Scenario: "normal", Duration: detLearnDuration, Seed: detLearnSeed})
 	if err != nil {
