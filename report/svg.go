@@ -34,8 +34,11 @@ type mapNode struct {
 type mapLink struct {
 	D     string
 	Width string
-	Class string
-	Title string
+	// Class is the protocol of the learned traffic ("" when the pair has
+	// none); Alerted overlays a red dashed line.
+	Class   string
+	Alerted bool
+	Title   string
 }
 
 const (
@@ -82,10 +85,12 @@ func buildMap(r *Report) commMap {
 				Title: r.Matrix.Clients[i] + " → " + r.Matrix.Servers[j] + ": " +
 					strconv.FormatUint(cell.Transactions, 10) + " transactions",
 			}
-			switch {
-			case cell.Alerted:
-				l.Class = "alerted"
+			if cell.Alerted {
+				l.Alerted = true
 				l.Title += " (deviation alerted)"
+			}
+			switch {
+			case cell.Transactions == 0:
 			case slices.Contains(cell.Protocols, "modbus") && slices.Contains(cell.Protocols, "opcua"):
 				l.Class = "both"
 			case slices.Contains(cell.Protocols, "opcua"):
