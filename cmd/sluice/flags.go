@@ -31,9 +31,9 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.out, "o", "-", "write the EVE JSON events to `FILE` (mode 0640; - is standard output)")
 	fs.StringVar(&f.db, "db", "", "baseline database `FILE` (bbolt); without it the baseline lives in memory for this run only")
 	fs.StringVar(&f.mode, "mode", "auto", "baseline `MODE`: learn (update, no deviation alerts), monitor (judge only, never update) or auto (each device learns for --learn-for after it is first seen, then is judged)")
-	fs.DurationVar(&f.learnFor, "learn-for", agent.DefaultLearnFor, "in auto mode, how long (traffic time) each device learns before it is judged")
+	fs.DurationVar(&f.learnFor, "learn-for", agent.DefaultLearnFor, "in auto mode, the `DURATION` of traffic time each device learns after it is first seen, before it is judged")
 	fs.DurationVar(&f.alertEvery, "alert-every", agent.DefaultAlertEvery, "the same deviation (rule, channel, item) alerts at most once per `DURATION`, with a count")
-	fs.StringVar(&f.events, "events", "all", "which events to write: all (one per transaction, anomalies, alerts, stats) or alerts (alerts and the final stats)")
+	fs.StringVar(&f.events, "events", "all", "which `EVENTS` to write: all (one per transaction, anomalies, alerts, stats) or alerts (alerts and the final stats)")
 }
 
 // config turns the flags into an agent configuration writing to out.
