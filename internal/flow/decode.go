@@ -57,10 +57,12 @@ var errBadVersion = errors.New("IP version does not match its EtherType or link 
 // Handled: Ethernet (with 802.1Q tags, stacked as QinQ/802.1ad), Linux
 // cooked capture v1 and v2, BSD loopback (NULL and OpenBSD LOOP), raw IP
 // (LINKTYPE_RAW and the DLT_RAW values 12 and 14, LINKTYPE_IPV4/IPV6); IPv4
-// and IPv6; TCP. Everything else (ARP, UDP, IPv4 fragments, IPv6 extension
-// headers, LLC) is skipped without an error. TCP checksums are not verified:
-// captures taken on the sending host carry offloaded, not-yet-computed
-// checksums.
+// and IPv6 with its extension headers; TCP. Everything else (ARP, UDP, IP
+// fragments, LLC) is skipped without an error. Fragments are not
+// reassembled: TCP avoids fragmentation with path MTU discovery, and a
+// fragment flood must not buy memory in a passive monitor. TCP checksums are
+// not verified: captures taken on the sending host carry offloaded,
+// not-yet-computed checksums.
 //
 // A Decoder is not safe for concurrent use.
 type Decoder struct {
@@ -71,6 +73,8 @@ type Decoder struct {
 	dot1q layers.Dot1Q
 	ip4   layers.IPv4
 	ip6   layers.IPv6
+	ext6  layers.IPv6ExtensionSkipper
+	frag6 layers.IPv6Fragment
 	tcp   tcpLayer
 
 	// One parser per first layer; they share the layer values above.
@@ -82,7 +86,10 @@ type Decoder struct {
 // NewDecoder returns a Decoder ready for every supported link type.
 func NewDecoder() *Decoder {
 	d := &Decoder{decoded: make([]gopacket.LayerType, 0, 8)}
-	all := []gopacket.DecodingLayer{&d.eth, &d.sll, &d.sll2, &d.lo, &d.dot1q, &d.ip4, &d.ip6, &d.tcp}
+	// The extension skipper covers every IPv6 extension header; the
+	// fragment decoder, put after it, takes the fragment header back so
+	// that only an atomic fragment (RFC 6946) leads on to TCP.
+	all := []gopacket.DecodingLayer{&d.eth, &d.sll, &d.sll2, &d.lo, &d.dot1q, &d.ip4, &d.ip6, &d.ext6, &d.frag6, &d.tcp}
 	// The sparse container indexes decoders by layer type: the fastest
 	// of gopacket's containers, and the types here are small numbers.
 	var sparse gopacket.DecodingLayerContainer = gopacket.DecodingLayerSparse(nil)

@@ -244,3 +244,55 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// withIPv6Ext inserts an 8-byte IPv6 extension header of type typ right
+// after the fixed header of an Ethernet/IPv6/TCP frame.
+func withIPv6Ext(frame []byte, typ byte, body [6]byte) []byte {
+	const ip6 = 14
+	out := append([]byte(nil), frame[:ip6+40]...)
+	next := out[ip6+6]
+	out[ip6+6] = typ
+	pl := int(out[ip6+4])<<8 | int(out[ip6+5]) + 8
+	out[ip6+4], out[ip6+5] = byte(pl>>8), byte(pl)
+	out = append(out, next, 0)
+	out = append(out, body[:]...)
+	return append(out, frame[ip6+40:]...)
+}
+
+func TestDecodeIPv6Extensions(t *testing.T) {
+	base := ethFrame(t, v6seg)
+	d := NewDecoder()
+	tests := []struct {
+		name  string
+		frame []byte
+		want  bool
+	}{
+		// Destination options: next header, length 0, PadN of 4.
+		// 06 00 01 04 00000000
+		{"destination options", withIPv6Ext(base, 60, [6]byte{1, 4}), true},
+		// Hop-by-hop options, then routing header type 0 with no
+		// addresses left (segments left 0).
+		{"hop-by-hop", withIPv6Ext(base, 0, [6]byte{1, 4}), true},
+		{"routing", withIPv6Ext(base, 43, [6]byte{0, 0}), true},
+		// Fragment header: offset 0, M=0 (atomic fragment) leads to
+		// TCP; M=1 is the first of several fragments, skipped.
+		// 06 00 0000 00000001
+		{"atomic fragment", withIPv6Ext(base, 44, [6]byte{0, 0, 0, 0, 0, 1}), true},
+		{"first fragment", withIPv6Ext(base, 44, [6]byte{0, 1, 0, 0, 0, 1}), false},
+		{"later fragment", withIPv6Ext(base, 44, [6]byte{0x05, 0x00, 0, 0, 0, 1}), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := d.Decode(tt.frame, layers.LinkTypeEthernet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (s != nil) != tt.want {
+				t.Fatalf("segment %v, want one: %v", s != nil, tt.want)
+			}
+			if s != nil && (string(s.Payload) != v6seg.payload || s.SrcPort != v6seg.sport || !s.V6 || s.Missing != 0) {
+				t.Errorf("segment %+v", s)
+			}
+		})
+	}
+}

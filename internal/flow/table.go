@@ -225,6 +225,7 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 	} else {
 		t.touch(f, now)
 	}
+	t.last = f
 	dir := ClientToServer
 	if srcIsA != f.clientIsA {
 		dir = ServerToClient
@@ -241,7 +242,6 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 		}
 		return
 	}
-	t.last = f
 	t.segment(f, dir, s, now)
 }
 
