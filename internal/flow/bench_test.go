@@ -79,3 +79,34 @@ func BenchmarkTableRealCapture(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/packet")
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "packets/s")
 }
+
+// BenchmarkReplayFile reads a real capture from disk (page cache) and runs
+// it through decode, table and reassembly: everything below the protocol
+// glue of `sluice replay`.
+func BenchmarkReplayFile(b *testing.B) {
+	path := filepath.Join(pcapsDir(b), "modbus", "iti_ModbusTCP.pcap")
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		src, err := capture.OpenFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tab := NewTable(Config{}, func(*Conn, time.Time) Stream { return nopStream{} })
+		for {
+			p, err := src.Next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					b.Fatal(err)
+				}
+				break
+			}
+			tab.Packet(p)
+			n++
+		}
+		tab.Close()
+		src.Close()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/packet")
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "packets/s")
+}
