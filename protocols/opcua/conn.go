@@ -82,7 +82,7 @@ type Conn struct {
 	maxMsg    [2]int
 	maxChunks [2]int
 
-	pending map[uint64]*pending
+	pending map[uint64]pending
 	order   []pendingRef
 	head    int
 	seq     uint64
@@ -141,7 +141,7 @@ func NewConn(cfg Config, emit func(*Message)) *Conn {
 		cfg:      cfg,
 		emit:     emit,
 		fr:       [2]*Framer{NewFramer(cfg.MaxChunkSize), NewFramer(cfg.MaxChunkSize)},
-		pending:  make(map[uint64]*pending),
+		pending:  make(map[uint64]pending),
 		sessions: make(map[string]*Session),
 	}
 	for d := range c.maxMsg {
@@ -641,7 +641,7 @@ func (c *Conn) addPending(key uint64, m *Message) {
 		}
 	}
 	c.seq++
-	c.pending[key] = &pending{m: m, seq: c.seq}
+	c.pending[key] = pending{m: m, seq: c.seq}
 	c.order = append(c.order, pendingRef{key: key, seq: c.seq})
 	c.compact()
 }
