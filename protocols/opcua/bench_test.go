@@ -124,3 +124,31 @@ func BenchmarkCaptureReadWrite(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(pairs)), "distinct-pairs")
 }
+
+// BenchmarkFramer frames the client stream of the mainloop capture, split
+// as it was captured: the framer itself must not allocate.
+func BenchmarkFramer(b *testing.B) {
+	var segs [][]byte
+	var total int
+	for _, s := range readSegments(b, capturePath(b, "icsnpp_open62541_client-server_mainloop.pcap")) {
+		if s.dst.Port() == 4840 && len(s.payload) > 0 {
+			segs = append(segs, s.payload)
+			total += len(s.payload)
+		}
+	}
+	var chunks int
+	emit := func(Chunk) { chunks++ }
+	f := NewFramer(0)
+	b.SetBytes(int64(total))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, s := range segs {
+			f.Feed(s, emit)
+		}
+	}
+	b.StopTimer()
+	if chunks == 0 {
+		b.Fatal("no chunks")
+	}
+}

@@ -3,6 +3,8 @@ package opcua
 import (
 	"encoding/hex"
 	"encoding/json"
+	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -329,5 +331,40 @@ func TestConnRHE(t *testing.T) {
 	want := `{"message_type":"RHE","reverse_hello":{"server_uri":"urn:plc","endpoint_url":"opc.tcp://plc:4840"}}`
 	if got != want {
 		t.Fatalf("got %s want %s", got, want)
+	}
+}
+
+// TestFramerRandomSplitsOnCaptures: every direction of every real capture,
+// fed in random pieces (fixed seed), yields exactly the chunks it yields
+// when fed whole.
+func TestFramerRandomSplitsOnCaptures(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, f := range captures(t) {
+		streams := map[string][]byte{}
+		for _, s := range readSegments(t, f) {
+			k := s.src.String() + ">" + s.dst.String()
+			streams[k] = append(streams[k], s.payload...)
+		}
+		for k, stream := range streams {
+			var whole []string
+			NewFramer(0).Feed(stream, func(c Chunk) { whole = append(whole, string(c.Raw)) })
+			for round := 0; round < 20; round++ {
+				var got []string
+				fr := NewFramer(0)
+				for rest := stream; len(rest) > 0; {
+					n := 1 + rng.IntN(min(len(rest), 1+rng.IntN(3000)))
+					fr.Feed(rest[:n], func(c Chunk) { got = append(got, string(c.Raw)) })
+					rest = rest[n:]
+				}
+				if len(got) != len(whole) {
+					t.Fatalf("%s %s round %d: %d chunks, whole feed gave %d", filepath.Base(f), k, round, len(got), len(whole))
+				}
+				for i := range got {
+					if got[i] != whole[i] {
+						t.Fatalf("%s %s round %d: chunk %d differs", filepath.Base(f), k, round, i)
+					}
+				}
+			}
+		}
 	}
 }
