@@ -20,12 +20,13 @@ import (
 // relative to the repository root. Tests skip when they are absent.
 func pcapDir(t testing.TB) string {
 	t.Helper()
-	if d := os.Getenv("SLUICE_PCAPS"); d != "" {
-		return filepath.Join(d, "opcua")
+	root := os.Getenv("SLUICE_PCAPS")
+	if root == "" {
+		_, file, _, _ := runtime.Caller(0)
+		repo := filepath.Join(filepath.Dir(file), "..", "..")
+		root = filepath.Join(repo, "..", "shared", "pcaps")
 	}
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	d := filepath.Join(root, "..", "shared", "pcaps", "opcua")
+	d := filepath.Join(root, "opcua")
 	if _, err := os.Stat(d); err != nil {
 		t.Skipf("real captures not found at %s (set SLUICE_PCAPS): %v", d, err)
 	}
