@@ -245,9 +245,24 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 	t.segment(f, dir, s, now)
 }
 
-// Flush closes connections idle at ts (packet time), as packets would. Call
-// it when the source is quiet so idle connections still end.
-func (t *Table) Flush(ts time.Time) { t.expire(ts.UnixNano()) }
+// Flush applies time at ts (packet time, or the wall clock of a quiet live
+// source) as packets would: connections idle past IdleTimeout close, and
+// holes older than GapTimeout are given up so the data buffered behind them
+// reaches its Stream without waiting for the connection's next packet.
+// Flush walks every tracked connection, least recently active first (a
+// deterministic order): call it when the source is quiet, about once a
+// second, not per packet.
+func (t *Table) Flush(ts time.Time) {
+	now := ts.UnixNano()
+	t.expire(now)
+	for f := t.tail; f != nil; f = f.prev {
+		for d := ClientToServer; d <= ServerToClient && f.stream != nil; d++ {
+			if h := &f.half[d]; len(h.ooo) > 0 && now-h.holeSince > int64(t.cfg.GapTimeout) {
+				t.release(f, d, 0, true, now)
+			}
+		}
+	}
+}
 
 // Close ends every connection with CloseEnd, least recently active first,
 // after handing over whatever out-of-order data they still hold (behind a

@@ -446,3 +446,18 @@ func TestSnappedFrames(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestFlushGivesUpHoles: a connection that goes quiet with data behind a
+// hole gets it on Flush once GapTimeout has passed, not only at idle expiry.
+func TestFlushGivesUpHoles(t *testing.T) {
+	h := newHarness(t, Config{GapTimeout: time.Second})
+	h.handshake()
+	h.seg("s", "A", 4, 1, "tail") // server bytes 1..3 never captured
+	h.tab.Flush(h.now.Add(500 * time.Millisecond))
+	h.expect()
+	h.tab.Flush(h.now.Add(2 * time.Second))
+	h.expect(`1 to_client gap 3`, `1 to_client "tail"`)
+	if st := h.tab.Stats(); st.FlowsActive != 1 || st.BufferedBytes != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
