@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gopcua/opcua/ua"
+	"github.com/gopcua/opcua/uacp"
 )
 
 // encodeService encodes v with gopcua, prefixed by its type id (four-byte
@@ -543,5 +544,60 @@ func TestModeInference(t *testing.T) {
 	}
 	if encrypted != 2 {
 		t.Fatalf("%d encrypted MSG messages, want 2", encrypted)
+	}
+}
+
+// uacpChunk frames a UA TCP message encoded by gopcua's uacp types.
+func uacpChunk(t *testing.T, typ string, v any) []byte {
+	t.Helper()
+	body, err := ua.Encode(v)
+	if err != nil {
+		t.Fatalf("encode %T: %v", v, err)
+	}
+	b := append([]byte(typ+"F"), 0, 0, 0, 0)
+	binary.LittleEndian.PutUint32(b[4:], uint32(8+len(body)))
+	return append(b, body...)
+}
+
+// TestRoundTripUACP: HEL, ACK, ERR and RHE encoded by gopcua's uacp
+// package decode to the same fields, and the HEL/ACK limits reach the
+// framers and the reassembly.
+func TestRoundTripUACP(t *testing.T) {
+	conn, msgs := newTestConn(Config{})
+	ts := time.Unix(0, 0)
+	conn.FeedClient(uacpChunk(t, "HEL", &uacp.Hello{Version: 0, ReceiveBufSize: 16384, SendBufSize: 8192, MaxMessageSize: 100000, MaxChunkCount: 4, EndpointURL: "opc.tcp://plc:4840/ua"}), ts)
+	conn.FeedServer(uacpChunk(t, "ACK", &uacp.Acknowledge{Version: 0, ReceiveBufSize: 8192, SendBufSize: 16384, MaxMessageSize: 50000, MaxChunkCount: 3}), ts)
+	conn.FeedServer(uacpChunk(t, "ERR", &uacp.Error{ErrorCode: uint32(ua.StatusBadTCPMessageTooLarge), Reason: "too big"}), ts)
+	conn.FeedServer(uacpChunk(t, "RHE", &uacp.ReverseHello{ServerURI: "urn:plc", EndpointURL: "opc.tcp://plc:4840"}), ts)
+	if len(*msgs) != 4 {
+		t.Fatalf("%d messages", len(*msgs))
+	}
+	if h := (*msgs)[0].Hello; h.ReceiveBufferSize != 16384 || h.SendBufferSize != 8192 || h.MaxMessageSize != 100000 || h.MaxChunkCount != 4 || h.EndpointURL != "opc.tcp://plc:4840/ua" {
+		t.Fatalf("HEL %+v", h)
+	}
+	if h := (*msgs)[1].Hello; h.ReceiveBufferSize != 8192 || h.SendBufferSize != 16384 || h.MaxMessageSize != 50000 || h.MaxChunkCount != 3 {
+		t.Fatalf("ACK %+v", h)
+	}
+	if e := (*msgs)[2].Error; e.Status != ua.StatusBadTCPMessageTooLarge || e.Reason != "too big" {
+		t.Fatalf("ERR %+v", e)
+	}
+	if r := (*msgs)[3].ReverseHello; r.ServerURI != "urn:plc" || r.EndpointURL != "opc.tcp://plc:4840" {
+		t.Fatalf("RHE %+v", r)
+	}
+	if conn.fr[0].MaxChunkSize() != 8192 || conn.fr[1].MaxChunkSize() != 16384 {
+		t.Fatalf("chunk limits %d %d", conn.fr[0].MaxChunkSize(), conn.fr[1].MaxChunkSize())
+	}
+	// The ACK allows the client 3 chunks: a 4-chunk request is dropped.
+	body := encodeService(t, writeRequest(1, "i=1", 1.0))
+	q := len(body) / 4
+	var stream []byte
+	for i := 0; i < 3; i++ {
+		stream = append(stream, msgChunk("MSG", ChunkIntermediate, 1, 9, body[i*q:(i+1)*q])...)
+	}
+	stream = append(stream, msgChunk("MSG", ChunkFinal, 1, 9, body[3*q:])...)
+	conn.FeedClient(stream, ts)
+	conn.Close(ts)
+	if len(*msgs) != 4 || conn.Stats().Oversize != 1 {
+		t.Fatalf("%d messages, stats %+v", len(*msgs), conn.Stats())
 	}
 }
