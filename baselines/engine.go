@@ -53,9 +53,12 @@ type suppKey struct {
 // chanRuntime is per-channel state of this run only: the rate windows,
 // and the OPC UA session context last judged clean.
 type chanRuntime struct {
-	winStart   time.Time
-	requests   uint32
-	exceptions uint32
+	requests   slidingCount
+	exceptions slidingCount
+	// peakPending is the busiest request window of the current period
+	// (peakPeriod, see slidingCount.period) while the channel learns.
+	peakPeriod  int64
+	peakPending uint32
 
 	secOK     bool
 	secPolicy string

@@ -157,30 +157,36 @@ func (e *Engine) learnOPCUA(o *Observation, ch *Channel, srv *Device) {
 
 // rates keeps the per-channel request and exception windows and the
 // per-pair scan window, raising request_flood, exception_burst and scan.
-// While the channel learns, the busiest window becomes its PeakWindow.
+// While the channel learns, the busiest window becomes its PeakWindow. The
+// request and exception windows slide (slidingCount).
 func (e *Engine) rates(o *Observation, key ChannelKey, ch *Channel, rt *chanRuntime, pr *pairRuntime, learn bool) {
-	if rt.winStart.IsZero() {
-		rt.winStart = o.Time
-	}
-	if o.Time.Sub(rt.winStart) >= e.cfg.Window || o.Time.Before(rt.winStart) {
-		if learn && ch != nil && rt.requests > ch.PeakWindow && e.cfg.Mode != Monitor {
-			ch.PeakWindow = rt.requests
-			ch.dirty = true
-		}
-		rt.winStart, rt.requests, rt.exceptions = o.Time, 0, 0
-	}
-	rt.requests++
+	requests := rt.requests.add(o.Time, e.cfg.Window)
 	var peak uint32
 	if ch != nil {
 		peak = ch.PeakWindow
+		if learn && e.cfg.Mode != Monitor {
+			// The busiest window of each Window-long period is folded
+			// into PeakWindow when the period ends, and request_flood
+			// compares with the peak of the periods before: were the
+			// peak raised on every request, a flood while learning
+			// would ratchet it up and never alert.
+			if p := rt.requests.period(); p != rt.peakPeriod {
+				if rt.peakPending > ch.PeakWindow {
+					ch.PeakWindow = rt.peakPending
+					ch.dirty = true
+				}
+				rt.peakPeriod, rt.peakPending = p, 0
+			}
+			rt.peakPending = max(rt.peakPending, requests)
+		}
 	}
 	limit := float64(e.cfg.FloodMin)
 	if f := e.cfg.FloodFactor * float64(peak); f > limit {
 		limit = f
 	}
-	if float64(rt.requests) > limit {
+	if float64(requests) > limit {
 		if a := e.raise(o.Time, RequestFlood, key, Item{}, &o.Endpoints, o, nil); a != nil {
-			e.sign(a, e.fmtFlood(key, rt.requests, peak))
+			e.sign(a, e.fmtFlood(key, requests, peak))
 		}
 	}
 	if o.Protocol != Modbus {
@@ -188,13 +194,16 @@ func (e *Engine) rates(o *Observation, key ChannelKey, ch *Channel, rt *chanRunt
 	}
 	m := &o.Modbus
 	if m.Exception != 0 {
-		rt.exceptions++
-		if rt.exceptions >= uint32(e.cfg.BurstExceptions) {
+		if n := rt.exceptions.add(o.Time, e.cfg.Window); n >= uint32(e.cfg.BurstExceptions) {
 			if a := e.raise(o.Time, ExceptionBurst, key, Item{}, &o.Endpoints, o, nil); a != nil {
-				e.sign(a, e.fmtBurst(key, rt.exceptions, m.Exception))
+				e.sign(a, e.fmtBurst(key, n, m.Exception))
 			}
 		}
 	}
+	// The scan window stays a tumbling one: it holds sets of distinct
+	// units, functions and addresses, which do not slide cheaply, and a
+	// sweep repeats its probes, so the next window catches what a reset
+	// split.
 	if pr.winStart.IsZero() {
 		pr.winStart = o.Time
 	}

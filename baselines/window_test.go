@@ -1,0 +1,110 @@
+package baselines
+
+import (
+	"testing"
+	"time"
+)
+
+func TestSlidingCount(t *testing.T) {
+	const w = 10 * time.Second
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	tests := []struct {
+		name   string
+		events []time.Time
+		want   uint32 // count returned by the last add
+	}{
+		{"one event", []time.Time{at(0)}, 1},
+		{"same bucket", []time.Time{at(0), at(100), at(999)}, 3},
+		{"across a window boundary", []time.Time{at(8000), at(9500), at(10500), at(12000)}, 4},
+		{"older than the window falls out", []time.Time{at(0), at(500), at(10000)}, 1},
+		{"nine buckets back still counts", []time.Time{at(1000), at(10999)}, 2},
+		{"a pause of several windows empties it", []time.Time{at(0), at(1000), at(2000), at(95000)}, 1},
+		{"time stepping back counts in the newest bucket", []time.Time{at(20000), at(5000)}, 2},
+		{"before 1970", []time.Time{time.Unix(-3, 0), time.Unix(-1, 0), time.Unix(5, 0)}, 3},
+		{"across 1970", []time.Time{time.Unix(-12, 0), time.Unix(-1, 0)}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c slidingCount
+			var got uint32
+			for _, ts := range tt.events {
+				got = c.add(ts, w)
+			}
+			if got != tt.want {
+				t.Fatalf("count = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSlidingCountNeverExceedsWindow feeds a steady rate and checks that
+// the count never holds more events than a true window of the same length
+// could: a signature that says "N requests within 10s" is always true.
+func TestSlidingCountNeverExceedsWindow(t *testing.T) {
+	const w = 10 * time.Second
+	var c slidingCount
+	var times []time.Time
+	for i := range 2000 {
+		ts := t0.Add(time.Duration(i) * 37 * time.Millisecond)
+		times = append(times, ts)
+		got := c.add(ts, w)
+		var exact uint32
+		for _, p := range times {
+			if ts.Sub(p) < w {
+				exact++
+			}
+		}
+		if got > exact || exact-got > 30 { // one bucket of 1 s holds at most 28 events
+			t.Fatalf("event %d: count %d, events within the last %s %d", i, got, w, exact)
+		}
+	}
+}
+
+// TestFloodAcrossWindowBoundary is the write_flood scenario that a
+// tumbling window missed: 250 requests in 9 s, split 80/170 by a window
+// boundary, stay under FloodMin (200) in each half; the sliding window
+// sees them whole.
+func TestFloodAcrossWindowBoundary(t *testing.T) {
+	e := monitor(t)
+	at := t0.Add(3 * time.Hour)
+	got := feed(e, normal(at, 7*time.Second))
+	for i := range 250 {
+		got = append(got, feed(e, []Observation{mbRead(at.Add(7*time.Second+time.Duration(i)*36*time.Millisecond), hmi, 1, 0, 10)})...)
+	}
+	var flood *Alert
+	for i := range got {
+		if got[i].Rule == RequestFlood {
+			flood = &got[i]
+		}
+	}
+	if flood == nil {
+		t.Fatalf("no request_flood; alerts: %v", ruleNames(got))
+	}
+	if d := flood.Time.Sub(at.Add(7 * time.Second)); d > 9*time.Second {
+		t.Errorf("request_flood %s after the flood began, want within its 9 s", d)
+	}
+}
+
+// TestFloodWhileLearning: request_flood is a signature rule and fires in
+// learn mode; a flood must not first raise the learned peak it is compared
+// with.
+func TestFloodWhileLearning(t *testing.T) {
+	e := New(Config{Mode: Learn})
+	got := feed(e, normal(t0, 10*time.Minute))
+	at := t0.Add(10*time.Minute + 500*time.Millisecond)
+	for i := range 300 {
+		got = append(got, feed(e, []Observation{mbRead(at.Add(time.Duration(i)*25*time.Millisecond), hmi, 1, 0, 10)})...)
+	}
+	if names := ruleNames(got); len(names) != 1 || names[0] != "request_flood" {
+		t.Fatalf("rules while learning = %v, want [request_flood]", names)
+	}
+	var ch *Channel
+	for _, c := range e.Snapshot().Channels {
+		if c.Key == (ChannelKey{Protocol: Modbus, Client: hmi, Server: plc, Unit: 1}) {
+			ch = c
+		}
+	}
+	if ch == nil || ch.PeakWindow == 0 || ch.PeakWindow > 50 {
+		t.Fatalf("learned peak before the flood = %+v, want the normal 10 s peak (about 12)", ch)
+	}
+}
