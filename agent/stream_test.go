@@ -1,0 +1,115 @@
+package agent
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-ics/sluice/internal/flow"
+	"github.com/sluice-ics/sluice/protocols/modbus"
+)
+
+// A panic in a connection's decoder silences that connection, is counted,
+// is reported as an internal_error anomaly, and the agent goes on.
+func TestStreamPanicRecovered(t *testing.T) {
+	var out bytes.Buffer
+	a, err := New(DefaultConfig(&out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testConn("10.0.0.1", "10.0.0.2", 40000, 502)
+	s := a.newModbusStream(c)
+	s.onRequest = func(modbus.ADU) { panic("decoder bug") }
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// 00 01 00 00 00 06 01 03 00 64 00 02: read holding registers 100..101
+	req := []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x64, 0x00, 0x02}
+	s.Data(flow.ClientToServer, req, ts)
+	if !s.dead {
+		t.Error("connection not silenced after a panic")
+	}
+	s.Data(flow.ClientToServer, req, ts) // silenced: must not panic again
+	s.Close(flow.CloseEnd, ts)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Stats().RecoveredPanics; got != 1 {
+		t.Errorf("recovered panics = %d, want 1", got)
+	}
+	evs := parseEvents(t, out.Bytes())
+	var anomalies int
+	for _, e := range evs {
+		if e.EventType == EventAnomaly {
+			anomalies++
+			if e.Anomaly.Event != anomalyInternal || !strings.Contains(e.Anomaly.Detail, "decoder bug") {
+				t.Errorf("anomaly %+v, want internal_error naming the panic", e.Anomaly)
+			}
+		}
+	}
+	if anomalies != 1 {
+		t.Errorf("%d anomaly events, want 1", anomalies)
+	}
+	if last := evs[len(evs)-1]; last.Stats == nil || last.Stats.RecoveredPanics != 1 {
+		t.Errorf("stats event does not count the panic: %+v", last.Stats)
+	}
+}
+
+// Bytes that are not Modbus on a Modbus port: one non_protocol_traffic
+// anomaly, then silence, whatever follows.
+func TestStreamNonModbusSilenced(t *testing.T) {
+	var out bytes.Buffer
+	a, _ := New(DefaultConfig(&out))
+	s := a.newModbusStream(testConn("10.0.0.1", "10.0.0.2", 40000, 502))
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.Data(flow.ClientToServer, []byte("GET / HTTP/1.1\r\nHost: plc\r\n\r\n"), ts)
+	// A valid ADU afterwards must not be decoded: the flow is silenced.
+	s.Data(flow.ClientToServer, []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x64, 0x00, 0x02}, ts)
+	s.Data(flow.ServerToClient, []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x07, 0x01, 0x03, 0x04, 0x00, 0x11, 0x00, 0x2a}, ts)
+	s.Close(flow.CloseFIN, ts)
+	a.Close()
+	evs := parseEvents(t, out.Bytes())
+	var types []string
+	for _, e := range evs {
+		types = append(types, e.EventType)
+	}
+	// anomaly, the alert the baselines raise for it, stats.
+	if len(evs) != 3 || evs[0].EventType != EventAnomaly || evs[0].Anomaly.Event != anomalyNonProtocol ||
+		evs[1].EventType != EventAlert || evs[2].EventType != EventStats {
+		t.Fatalf("events %v, want anomaly, alert, stats", types)
+	}
+	if st := a.Stats(); st.Modbus.NonProtocol != 1 || st.Modbus.Transactions != 0 {
+		t.Errorf("stats %+v: want 1 non-protocol flow, 0 transactions", st.Modbus)
+	}
+}
+
+// A connection picked up mid-stream starts inside an ADU: the framer
+// resynchronises on the next plausible header and pairs what follows.
+func TestStreamMidStreamResync(t *testing.T) {
+	var out bytes.Buffer
+	a, _ := New(DefaultConfig(&out))
+	c := testConn("10.0.0.1", "10.0.0.2", 40000, 502)
+	c.MidStream = true
+	s := a.newModbusStream(c)
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// The tail of a previous request (00 02), then three whole requests
+	// and their responses (tids 7, 8, 9).
+	var req, resp []byte
+	req = append(req, 0x00, 0x02)
+	for tid := byte(7); tid <= 9; tid++ {
+		req = append(req, 0x00, tid, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x64, 0x00, 0x02)
+		resp = append(resp, 0x00, tid, 0x00, 0x00, 0x00, 0x07, 0x01, 0x03, 0x04, 0x00, 0x11, 0x00, 0x2a)
+	}
+	s.Data(flow.ClientToServer, req, ts)
+	s.Data(flow.ServerToClient, resp, ts.Add(time.Millisecond))
+	s.Close(flow.CloseEnd, ts)
+	a.Close()
+	var paired int
+	for _, e := range parseEvents(t, out.Bytes()) {
+		if e.EventType == EventModbus && len(e.Modbus.Request) > 0 && len(e.Modbus.Response) > 0 {
+			paired++
+		}
+	}
+	if paired != 3 {
+		t.Errorf("%d paired transactions, want 3", paired)
+	}
+}
