@@ -103,7 +103,11 @@ type Conn struct {
 
 type dirState struct {
 	partial map[uint32]*partial // by request id
-	enc     *partial            // encrypted chunks (request id unreadable)
+	// buffered is the size of all partial messages: together they may not
+	// exceed the direction's maximum message size, so interleaving many
+	// requests ids cannot multiply the memory a direction holds.
+	buffered int
+	enc      *partial // encrypted chunks (request id unreadable)
 }
 
 type partial struct {
@@ -483,9 +487,7 @@ func (c *Conn) plain(dir int, ch *Chunk, ts time.Time) {
 	key := ch.RequestID
 	switch ch.ChunkType {
 	case ChunkAbort:
-		if d.partial[key] != nil {
-			delete(d.partial, key)
-		}
+		c.drop(d, key)
 		c.st.Aborted++
 		return
 	case ChunkIntermediate:
@@ -505,18 +507,20 @@ func (c *Conn) plain(dir int, ch *Chunk, ts time.Time) {
 		if c.ch.Mode == ModeSign && c.sigLen > 0 && len(body) >= c.sigLen {
 			body = body[:len(body)-c.sigLen] // each chunk is signed
 		}
+		if p.size+len(ch.Raw) > c.maxMsg[dir] || p.chunks+1 > c.maxChunks[dir] || d.buffered+len(body) > c.maxMsg[dir] {
+			c.drop(d, key)
+			c.st.Oversize++
+			return
+		}
 		p.buf = append(p.buf, body...)
+		d.buffered += len(body)
 		p.chunks++
 		p.size += len(ch.Raw)
-		if p.size > c.maxMsg[dir] || p.chunks > c.maxChunks[dir] {
-			delete(d.partial, key)
-			c.st.Oversize++
-		}
 		return
 	}
 	body, size, t0, chunks := ch.Body, len(ch.Raw), ts, 1
 	if p := d.partial[key]; p != nil {
-		delete(d.partial, key)
+		c.drop(d, key)
 		body = append(p.buf, body...)
 		size += p.size
 		t0 = p.t
@@ -527,6 +531,14 @@ func (c *Conn) plain(dir int, ch *Chunk, ts time.Time) {
 		}
 	}
 	c.complete(dir, ch, body, size, t0, ts)
+}
+
+// drop forgets the partial message of a request id.
+func (c *Conn) drop(d *dirState, key uint32) {
+	if p := d.partial[key]; p != nil {
+		d.buffered -= len(p.buf)
+		delete(d.partial, key)
+	}
 }
 
 // complete decodes a reassembled plaintext body and pairs it.

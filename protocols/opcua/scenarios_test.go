@@ -601,3 +601,27 @@ func TestRoundTripUACP(t *testing.T) {
 		t.Fatalf("%d messages, stats %+v", len(*msgs), conn.Stats())
 	}
 }
+
+// TestPartialMemoryBound: many interleaved multi-chunk requests may not
+// together buffer more than the maximum message size.
+func TestPartialMemoryBound(t *testing.T) {
+	conn, _ := newTestConn(Config{MaxMessageSize: 10000})
+	ts := time.Unix(0, 0)
+	piece := make([]byte, 1000)
+	for id := uint32(1); id <= 50; id++ {
+		conn.FeedClient(msgChunk("MSG", ChunkIntermediate, 1, id, piece), ts)
+	}
+	if got := conn.dirs[0].buffered; got > 10000 {
+		t.Fatalf("%d bytes buffered", got)
+	}
+	if s := conn.Stats(); s.Oversize != 40 {
+		t.Fatalf("oversize %d, want 40", s.Oversize)
+	}
+	// Aborting releases the memory.
+	for id := uint32(1); id <= 10; id++ {
+		conn.FeedClient(msgChunk("MSG", ChunkAbort, 1, id, nil), ts)
+	}
+	if got := conn.dirs[0].buffered; got != 0 || len(conn.dirs[0].partial) != 0 {
+		t.Fatalf("%d bytes, %d partials after aborts", got, len(conn.dirs[0].partial))
+	}
+}
