@@ -120,14 +120,17 @@ type Table struct {
 	factory StreamFactory
 	dec     *Decoder
 	flows   map[flowKey]*flow
-	// LRU list by last packet: head is the most recent. Idle expiry and
-	// eviction take from the tail.
-	head, tail *flow
-	nextID     uint64
-	lingering  int   // closed flows still in the table
-	last       *flow // the flow of the previous segment, while tracked
-	stats      Stats
-	lastTS     int64 // latest packet time seen, ns
+	// Open connections by last packet, most recent at the head: idle
+	// expiry and eviction take from the tail. Closed connections lingering
+	// to absorb stragglers are apart, by time of closing, so that they
+	// expire on their own timeout and are the first to go when the table
+	// is full.
+	active, closed flowList
+	nextID         uint64
+	lingering      int   // len of closed
+	last           *flow // the flow of the previous segment, while tracked
+	stats          Stats
+	lastTS         int64 // latest packet time seen, ns
 }
 
 // NewTable returns an empty table that asks factory for a Stream per new
@@ -255,7 +258,7 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 func (t *Table) Flush(ts time.Time) {
 	now := ts.UnixNano()
 	t.expire(now)
-	for f := t.tail; f != nil; f = f.prev {
+	for f := t.active.tail; f != nil; f = f.prev {
 		for d := ClientToServer; d <= ServerToClient && f.stream != nil; d++ {
 			if h := &f.half[d]; len(h.ooo) > 0 && now-h.holeSince > int64(t.cfg.GapTimeout) {
 				t.release(f, d, 0, true, now)
@@ -268,8 +271,11 @@ func (t *Table) Flush(ts time.Time) {
 // after handing over whatever out-of-order data they still hold (behind a
 // Gap). The table is empty afterwards and may be reused.
 func (t *Table) Close() {
-	for t.tail != nil {
-		t.remove(t.tail, CloseEnd, t.lastTS)
+	for t.active.tail != nil {
+		t.remove(t.active.tail, CloseEnd, t.lastTS)
+	}
+	for t.closed.tail != nil {
+		t.remove(t.closed.tail, CloseEnd, t.lastTS)
 	}
 }
 
@@ -333,11 +339,15 @@ type flow struct {
 // the client, the sender of a SYN-ACK the server; mid-stream, the side on a
 // server port is the server.
 func (t *Table) create(k flowKey, s *Segment, srcIsA bool, now int64) *flow {
-	for len(t.flows) >= t.cfg.MaxFlows && t.tail != nil {
-		if !t.tail.closed {
+	for len(t.flows) >= t.cfg.MaxFlows {
+		if f := t.closed.tail; f != nil {
+			t.remove(f, CloseEnd, now) // already closed: nothing is lost
+		} else if f := t.active.tail; f != nil {
 			t.stats.Evicted++
+			t.remove(f, CloseEvicted, now)
+		} else {
+			break
 		}
-		t.remove(t.tail, CloseEvicted, now)
 	}
 	srcIsClient := true
 	midStream := true
@@ -371,7 +381,7 @@ func (t *Table) create(k flowKey, s *Segment, srcIsA bool, now int64) *flow {
 		}
 	}
 	t.flows[k] = f
-	t.pushFront(f)
+	t.active.pushFront(f)
 	t.stats.FlowsCreated++
 	f.stream = t.newStream(f, now)
 	if f.stream == nil {
@@ -410,21 +420,14 @@ func (f *flow) superseded(s *Segment, srcIsA bool) bool {
 	return h.synSeen && s.Seq != h.isn
 }
 
-// expire closes connections idle longer than IdleTimeout at now, and
-// forgets closed ones that lingered ClosedLinger. The LRU tail is the least
-// recently active flow, so the loop stops at the first one still in time.
+// expire forgets closed connections that lingered ClosedLinger and closes
+// open ones idle longer than IdleTimeout at now. Each list is in time order
+// from its tail, so each loop stops at the first flow still in time.
 func (t *Table) expire(now int64) {
-	for f := t.tail; f != nil; f = t.tail {
-		if f.closed {
-			if now-f.lastSeen <= int64(t.cfg.ClosedLinger) {
-				return
-			}
-			t.remove(f, CloseEnd, now)
-			continue
-		}
-		if now-f.lastSeen <= int64(t.cfg.IdleTimeout) {
-			return
-		}
+	for f := t.closed.tail; f != nil && now-f.lastSeen > int64(t.cfg.ClosedLinger); f = t.closed.tail {
+		t.remove(f, CloseEnd, now)
+	}
+	for f := t.active.tail; f != nil && now-f.lastSeen > int64(t.cfg.IdleTimeout); f = t.active.tail {
 		reason := CloseIdle
 		if f.half[0].finished || f.half[1].finished {
 			reason = CloseFIN // one side finished, the other went quiet
@@ -438,9 +441,11 @@ func (t *Table) expire(now int64) {
 // lingers, closed, to absorb stragglers (ClosedLinger).
 func (t *Table) end(f *flow, reason CloseReason, now int64) {
 	t.finish(f, reason, now)
+	t.active.unlink(f)
 	f.closed = true
 	f.half = [2]half{}
 	f.lastSeen = max(f.lastSeen, now)
+	t.closed.pushFront(f)
 	t.lingering++
 }
 
@@ -448,10 +453,11 @@ func (t *Table) end(f *flow, reason CloseReason, now int64) {
 func (t *Table) remove(f *flow, reason CloseReason, now int64) {
 	if f.closed {
 		t.lingering--
+		t.closed.unlink(f)
 	} else {
 		t.finish(f, reason, now)
+		t.active.unlink(f)
 	}
-	t.unlink(f)
 	delete(t.flows, f.key)
 	if t.last == f {
 		t.last = nil
@@ -472,27 +478,30 @@ func (t *Table) finish(f *flow, reason CloseReason, now int64) {
 	}
 }
 
-func (t *Table) pushFront(f *flow) {
-	f.prev, f.next = nil, t.head
-	if t.head != nil {
-		t.head.prev = f
+// flowList is a doubly linked list of flows through their prev/next fields.
+type flowList struct{ head, tail *flow }
+
+func (l *flowList) pushFront(f *flow) {
+	f.prev, f.next = nil, l.head
+	if l.head != nil {
+		l.head.prev = f
 	}
-	t.head = f
-	if t.tail == nil {
-		t.tail = f
+	l.head = f
+	if l.tail == nil {
+		l.tail = f
 	}
 }
 
-func (t *Table) unlink(f *flow) {
+func (l *flowList) unlink(f *flow) {
 	if f.prev != nil {
 		f.prev.next = f.next
 	} else {
-		t.head = f.next
+		l.head = f.next
 	}
 	if f.next != nil {
 		f.next.prev = f.prev
 	} else {
-		t.tail = f.prev
+		l.tail = f.prev
 	}
 	f.prev, f.next = nil, nil
 }
@@ -502,11 +511,11 @@ func (t *Table) touch(f *flow, now int64) {
 	if now > f.lastSeen {
 		f.lastSeen = now
 	}
-	if t.head == f {
+	if t.active.head == f {
 		return
 	}
-	t.unlink(f)
-	t.pushFront(f)
+	t.active.unlink(f)
+	t.active.pushFront(f)
 }
 
 // The Stream calls run under recover: a panic in one connection's protocol

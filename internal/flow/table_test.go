@@ -461,3 +461,26 @@ func TestFlushGivesUpHoles(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestEvictClosedFirst: when the table is full, a closed connection lingering
+// for stragglers makes room before any open one is evicted.
+func TestEvictClosedFirst(t *testing.T) {
+	h := newHarness(t, Config{MaxFlows: 2})
+	syn := func(port uint16, flags uint8) {
+		s := Segment{SrcPort: port, DstPort: 502, Flags: flags, Seq: 1}
+		copy(s.Src[:], []byte{10, 0, 0, 1})
+		copy(s.Dst[:], []byte{10, 0, 0, 2})
+		h.now = h.now.Add(time.Millisecond)
+		h.tab.Segment(&s, h.now)
+	}
+	syn(1, flagSYN)
+	syn(2, flagSYN)
+	syn(2, flagRST) // flow 2 closes and lingers; flow 1 is the older open one
+	syn(3, flagSYN)
+	h.expect("2 close rst")
+	if st := h.tab.Stats(); st.Evicted != 0 || st.FlowsActive != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	syn(4, flagSYN) // now an open flow must go: the least recently active
+	h.expect("1 close evicted")
+}
