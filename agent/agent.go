@@ -161,6 +161,12 @@ func (a *Agent) FlushEvery(ctx context.Context, d time.Duration) {
 	}()
 }
 
+// Flush writes the buffered events out now (before a log rotation, for
+// instance). It may be called from another goroutine only after FlushEvery;
+// otherwise from the goroutine that runs Run. It returns the output's
+// sticky write error, if any.
+func (a *Agent) Flush() error { return a.out.flush() }
+
 // packet processes one frame.
 func (a *Agent) packet(p *capture.Packet) {
 	a.stats.Packets++

@@ -23,8 +23,9 @@ type streamBase struct {
 	// dead silences the connection: it turned out not to speak its
 	// protocol, or its decoder panicked. Later calls return at once.
 	dead bool
-	// lastExpire is the packet time pending requests were last expired.
-	lastExpire time.Time
+	// lastExpire is the packet time (Unix ns) pending requests were last
+	// expired.
+	lastExpire int64
 }
 
 func (a *Agent) newBase(c *flow.Conn, p baselines.Protocol) streamBase {
@@ -48,10 +49,11 @@ func (a *Agent) newBase(c *flow.Conn, p baselines.Protocol) streamBase {
 // expireDue reports whether a second of packet time has passed since the
 // last expiry of pending requests on this connection.
 func (s *streamBase) expireDue(ts time.Time) bool {
-	if ts.Sub(s.lastExpire) < time.Second {
+	now := ts.UnixNano()
+	if now-s.lastExpire < int64(time.Second) {
 		return false
 	}
-	s.lastExpire = ts
+	s.lastExpire = now
 	return true
 }
 

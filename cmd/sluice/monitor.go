@@ -5,8 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sluice-ics/sluice/agent"
@@ -35,6 +38,7 @@ portrange, src/dst, tcp/udp/ip/ip6, and/or/not; no vlan or byte offsets).
 
 SIGINT or SIGTERM stops the capture, ends every connection, writes the final
 stats event (with the kernel's drop count), flushes the output and exits 0.
+SIGHUP reopens the output file (for logrotate) without losing an event.
 Live capture needs CAP_NET_RAW (root, or the systemd unit in deploy/).
 
 Examples:
@@ -91,20 +95,59 @@ func runMonitor(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
 		return 1
 	}
-	cfg.Output = out
-	code := monitor(ctx, cfg, live, *metricsAddr)
-	if err := out.Close(); err != nil && code == 0 {
+	ro := &reopener{path: af.out, cur: out}
+	cfg.Output = ro
+	code := monitor(ctx, cfg, live, *metricsAddr, ro)
+	if err := ro.close(); err != nil && code == 0 {
 		fmt.Fprintf(os.Stderr, "sluice monitor: closing output: %v\n", err)
 		code = 1
 	}
 	return code
 }
 
+// reopener is the monitor's output: a file that SIGHUP reopens (logrotate
+// moves the old one away). Writes come from the agent, under its output
+// lock; reopen swaps the file between two writes.
+type reopener struct {
+	path string
+	mu   sync.Mutex
+	cur  io.WriteCloser
+}
+
+func (r *reopener) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cur.Write(p)
+}
+
+// reopen opens the path anew and closes the old file. Standard output is
+// not reopened.
+func (r *reopener) reopen() error {
+	if r.path == "" || r.path == "-" {
+		return nil
+	}
+	f, err := openOutput(r.path, true)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	old := r.cur
+	r.cur = f
+	r.mu.Unlock()
+	return old.Close()
+}
+
+func (r *reopener) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cur.Close()
+}
+
 // flushEvery bounds how long an event waits in the output buffer while the
 // link is quiet.
 const flushEvery = time.Second
 
-func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string) int {
+func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener) int {
 	var ms *metricsServer
 	if metricsAddr != "" {
 		var err error
@@ -122,6 +165,25 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 		return 1
 	}
 	a.FlushEvery(ctx, flushEvery)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				// Write what is buffered to the old file, then swap.
+				if err := a.Flush(); err != nil {
+					fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+				}
+				if err := ro.reopen(); err != nil {
+					fmt.Fprintf(os.Stderr, "sluice monitor: reopening output: %v\n", err)
+				}
+			}
+		}
+	}()
 	var src capture.Source = live
 	if ms != nil {
 		src = ms.source(live, a)

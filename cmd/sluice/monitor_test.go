@@ -9,14 +9,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
 
 // TestMonitorLive captures on the loopback interface while a Modbus client
-// polls a server on a free port, then cancels the context as SIGINT does:
-// monitor must exit 0 with the transactions and the final stats event
-// flushed. It needs CAP_NET_RAW (CI runs as root) and skips without it.
+// polls a server on a free port, rotates the output with SIGHUP, then
+// cancels the context as SIGINT does: monitor must exit 0 with the
+// transactions and the final stats event flushed. It needs CAP_NET_RAW (CI runs as root) and skips without it.
 func TestMonitorLive(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("live capture needs root or CAP_NET_RAW")
@@ -64,22 +65,37 @@ func TestMonitorLive(t *testing.T) {
 
 	// Poll until the capture socket is up and sees our traffic: the agent
 	// flushes at least once a second, so events appear in the file.
-	deadline := time.Now().Add(20 * time.Second)
 	tid := uint16(0)
-	for time.Now().Before(deadline) {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
+	pollUntilEvent := func(path string) {
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			tid++
+			c.Write(adu(tid, 1, 0x03, 0x00, 0x64, 0x00, 0x02))
+			io.ReadFull(c, make([]byte, 13))
+			c.Close()
+			time.Sleep(200 * time.Millisecond)
+			if b, _ := os.ReadFile(path); bytes.Contains(b, []byte(`"event_type":"modbus"`)) {
+				return
+			}
 		}
-		tid++
-		c.Write(adu(tid, 1, 0x03, 0x00, 0x64, 0x00, 0x02))
-		io.ReadFull(c, make([]byte, 13))
-		c.Close()
-		time.Sleep(200 * time.Millisecond)
-		if b, _ := os.ReadFile(out); bytes.Contains(b, []byte(`"event_type":"modbus"`)) {
-			break
-		}
+		t.Fatalf("no modbus event reached %s", path)
 	}
+	pollUntilEvent(out)
+
+	// logrotate: move the file away, SIGHUP, and the events go to a new
+	// file at the configured path.
+	rotated := out + ".1"
+	if err := os.Rename(out, rotated); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	pollUntilEvent(out)
 	// main cancels the context on SIGINT/SIGTERM.
 	stopAt := time.Now()
 	cancel()
@@ -103,5 +119,9 @@ func TestMonitorLive(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	if !strings.Contains(lines[len(lines)-1], `"event_type":"stats"`) {
 		t.Errorf("last line is not the stats event: %s", lines[len(lines)-1])
+	}
+	old, _ := os.ReadFile(rotated)
+	if !bytes.Contains(old, []byte(`"event_type":"modbus"`)) || bytes.Contains(old, []byte(`"event_type":"stats"`)) {
+		t.Errorf("the rotated file should hold the events before SIGHUP only:\n%s", old)
 	}
 }
