@@ -55,10 +55,15 @@ func runMonitor(ctx context.Context, args []string) int {
 	bpfExpr := fs.String("bpf", "", "kernel filter as a tcpdump `EXPR` (default: TCP on the configured ports)")
 	noPromisc := fs.Bool("no-promisc", false, "do not put the interface in promiscuous mode (a span port usually needs it)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics and /healthz on `ADDR` (suggested 127.0.0.1:9477); off when empty")
+	confPath := configFlag(fs) // conffile.go
 	fs.Usage = flagUsage(fs, "sluice monitor --iface NAME [--bpf EXPR] [flags]", monitorHelp)
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
 		return exitCode(err)
+	}
+	if err := applyConfigFile(fs, *confPath); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+		return 2
 	}
 	if len(rest) > 0 {
 		fmt.Fprintf(os.Stderr, "sluice monitor: unexpected argument %q (sluice monitor --help)\n", rest[0])
