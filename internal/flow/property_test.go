@@ -1,0 +1,141 @@
+package flow
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+// streamCollector gathers what a Stream receives, per direction.
+type streamCollector struct {
+	data   [2][]byte
+	gaps   int
+	closes []CloseReason
+}
+
+func (c *streamCollector) Data(d Dir, b []byte, _ time.Time) { c.data[d] = append(c.data[d], b...) }
+func (c *streamCollector) Gap(Dir, int, time.Time)          { c.gaps++ }
+func (c *streamCollector) Close(r CloseReason, _ time.Time) { c.closes = append(c.closes, r) }
+
+// reassemblyRun sends two byte streams over one connection as a hostile but
+// lossless network would: random segment sizes, retransmissions with other
+// boundaries (overlaps), duplicates, and bounded reordering, directions
+// interleaved. It returns what the Stream received.
+func reassemblyRun(t testing.TB, rng *rand.Rand, c2s, s2c []byte) *streamCollector {
+	type pkt struct {
+		dir     Dir
+		seq     uint32
+		payload []byte
+		flags   uint8
+	}
+	const cISN, sISN = 0xfffff000, 77 // the client's sequence numbers wrap
+	var pkts []pkt
+	cut := func(dir Dir, isn uint32, data []byte) {
+		for off := 0; off < len(data); {
+			n := 1 + rng.IntN(200)
+			end := min(off+n, len(data))
+			pkts = append(pkts, pkt{dir, isn + 1 + uint32(off), data[off:end], flagACK})
+			if rng.IntN(4) == 0 { // a retransmission, re-cut: overlaps
+				a := max(0, off-rng.IntN(50))
+				b := min(len(data), end+rng.IntN(50))
+				pkts = append(pkts, pkt{dir, isn + 1 + uint32(a), data[a:b], flagACK})
+			}
+			if rng.IntN(8) == 0 { // an exact duplicate
+				pkts = append(pkts, pkts[len(pkts)-1])
+			}
+			off = end
+		}
+	}
+	cut(ClientToServer, cISN, c2s)
+	cut(ServerToClient, sISN, s2c)
+	// Interleave the directions, then reorder within a window of 6.
+	byDir := [2][]pkt{}
+	for _, p := range pkts {
+		byDir[p.dir] = append(byDir[p.dir], p)
+	}
+	var mixed []pkt
+	for len(byDir[0])+len(byDir[1]) > 0 {
+		d := rng.IntN(2)
+		if len(byDir[d]) == 0 {
+			d = 1 - d
+		}
+		mixed = append(mixed, byDir[d][0])
+		byDir[d] = byDir[d][1:]
+	}
+	for i := range mixed {
+		j := min(len(mixed)-1, i+rng.IntN(6))
+		mixed[i], mixed[j] = mixed[j], mixed[i]
+	}
+
+	col := &streamCollector{}
+	tab := NewTable(Config{}, func(*Conn, time.Time) Stream { return col })
+	now := time.Unix(1_700_000_000, 0)
+	send := func(dir Dir, seq uint32, flags uint8, payload []byte) {
+		s := Segment{SrcPort: 40000, DstPort: 502, Seq: seq, Flags: flags, Payload: payload}
+		s.Src[0], s.Dst[0] = 10, 10
+		s.Src[3], s.Dst[3] = 1, 2
+		s.Ack = sISN + 1
+		if dir == ServerToClient {
+			s.Src, s.Dst = s.Dst, s.Src
+			s.SrcPort, s.DstPort = s.DstPort, s.SrcPort
+			s.Ack = cISN + 1
+		}
+		now = now.Add(time.Microsecond)
+		tab.Segment(&s, now)
+	}
+	send(ClientToServer, cISN, flagSYN, nil)
+	send(ServerToClient, sISN, flagSYN|flagACK, nil)
+	for _, p := range mixed {
+		send(p.dir, p.seq, p.flags, p.payload)
+	}
+	send(ClientToServer, cISN+1+uint32(len(c2s)), flagFIN|flagACK, nil)
+	send(ServerToClient, sISN+1+uint32(len(s2c)), flagFIN|flagACK, nil)
+	tab.Close()
+	return col
+}
+
+// TestReassemblyProperty: whatever the segmentation, overlap, duplication
+// and reordering, a lossless exchange comes out byte for byte, with no gap,
+// closed once by the FINs.
+func TestReassemblyProperty(t *testing.T) {
+	for seed := range uint64(300) {
+		rng := rand.New(rand.NewPCG(seed, 42))
+		c2s, s2c := make([]byte, 1+rng.IntN(6000)), make([]byte, rng.IntN(4000))
+		for i := range c2s {
+			c2s[i] = byte(rng.Uint32())
+		}
+		for i := range s2c {
+			s2c[i] = byte(rng.Uint32())
+		}
+		col := reassemblyRun(t, rng, c2s, s2c)
+		if !bytes.Equal(col.data[ClientToServer], c2s) || !bytes.Equal(col.data[ServerToClient], s2c) || col.gaps != 0 ||
+			len(col.closes) != 1 || col.closes[0] != CloseFIN {
+			t.Fatalf("seed %d: got %d/%d bytes of %d/%d, %d gaps, closes %v", seed,
+				len(col.data[0]), len(col.data[1]), len(c2s), len(s2c), col.gaps, col.closes)
+		}
+	}
+}
+
+// FuzzReassembly explores the same property with fuzzer-chosen seeds and
+// stream lengths.
+func FuzzReassembly(f *testing.F) {
+	f.Add(uint64(1), uint16(100), uint16(50))
+	f.Add(uint64(7), uint16(6000), uint16(0))
+	f.Fuzz(func(t *testing.T, seed uint64, n1, n2 uint16) {
+		rng := rand.New(rand.NewPCG(seed, 42))
+		c2s, s2c := make([]byte, 1+int(n1)%8000), make([]byte, int(n2)%8000)
+		for i := range c2s {
+			c2s[i] = byte(i * 7)
+		}
+		for i := range s2c {
+			s2c[i] = byte(i * 13)
+		}
+		col := reassemblyRun(t, rng, c2s, s2c)
+		if !bytes.Equal(col.data[ClientToServer], c2s) || !bytes.Equal(col.data[ServerToClient], s2c) || col.gaps != 0 ||
+			len(col.closes) != 1 || col.closes[0] != CloseFIN {
+			t.Fatalf("got %d/%d bytes of %d/%d, %d gaps, closes %v",
+				len(col.data[0]), len(col.data[1]), len(c2s), len(s2c), col.gaps, col.closes)
+		}
+	})
+}
