@@ -15,8 +15,8 @@ type streamCollector struct {
 }
 
 func (c *streamCollector) Data(d Dir, b []byte, _ time.Time) { c.data[d] = append(c.data[d], b...) }
-func (c *streamCollector) Gap(Dir, int, time.Time)          { c.gaps++ }
-func (c *streamCollector) Close(r CloseReason, _ time.Time) { c.closes = append(c.closes, r) }
+func (c *streamCollector) Gap(Dir, int, time.Time)           { c.gaps++ }
+func (c *streamCollector) Close(r CloseReason, _ time.Time)  { c.closes = append(c.closes, r) }
 
 // reassemblyRun sends two byte streams over one connection as a hostile but
 // lossless network would: random segment sizes, retransmissions with other
