@@ -277,7 +277,17 @@ func TestDeviations(t *testing.T) {
 			o := ua(at, scada, "ActivateSession")
 			o.OPCUA.Token, o.OPCUA.User = TokenAnonymous, ""
 			return feed(e, []Observation{o})
-		}, []string{"opcua_anonymous_session", "opcua_security_downgrade", "unexpected_function"}},
+		}, []string{"opcua_anonymous_session", "opcua_security_downgrade"}},
+		{"known client closes and reopens its session", func(e *Engine) []Alert {
+			var obs []Observation
+			for i, svc := range []string{"CloseSession", "CloseSecureChannel", "OpenSecureChannel", "CreateSession", "ActivateSession", "Cancel"} {
+				obs = append(obs, ua(at.Add(time.Duration(i)*10*time.Millisecond), scada, svc))
+			}
+			return feed(e, obs)
+		}, nil},
+		{"known client calls a service never used", func(e *Engine) []Alert {
+			return feed(e, []Observation{ua(at, scada, "Browse")})
+		}, []string{"unexpected_function"}},
 		{"security policy and mode downgrade", func(e *Engine) []Alert {
 			o := ua(at, scada, "Read")
 			o.OPCUA.SecurityPolicy, o.OPCUA.SecurityMode = noPolicy, SecurityNone

@@ -108,7 +108,7 @@ func (e *Engine) judgeOPCUA(o *Observation, key ChannelKey, ch *Channel, rt *cha
 		rt.secPolicy, rt.secMode, rt.secToken, rt.secApp = u.SecurityPolicy, u.SecurityMode, u.Token, u.ClientAppURI
 	}
 	if ch != nil {
-		if u.Service != "" {
+		if u.Service != "" && !sessionService(u.Service) {
 			if _, ok := ch.Services[u.Service]; !ok {
 				if a := e.raise(o.Time, UnexpectedFunction, key, Item{What: "service", Node: u.Service}, &o.Endpoints, o, nil); a != nil {
 					e.sign(a, fmt.Sprintf("OPC UA client %s calls service %s, never used on server %s port %d",
@@ -148,6 +148,22 @@ func (e *Engine) judgeOPCUA(o *Observation, key ChannelKey, ch *Channel, rt *cha
 			}
 		}
 	}
+}
+
+// sessionService reports the services of the SecureChannel and Session
+// service sets (OPC UA Part 4, 5.5 and 5.6): every client opens, activates
+// and closes sessions, so they are not judged by unexpected_function. A
+// baseline learned on a historian that never restarted has no
+// CloseSession, and the historian's next restart would alert on it. What
+// matters in them is judged by their own rules: the security policy, mode
+// and token (opcua_security_downgrade, opcua_anonymous_session) and the
+// client application (opcua_new_client).
+func sessionService(name string) bool {
+	switch name {
+	case "OpenSecureChannel", "CloseSecureChannel", "CreateSession", "ActivateSession", "CloseSession", "Cancel":
+		return true
+	}
+	return false
 }
 
 // envNonNumeric reports an envelope learned only from non-numeric writes
@@ -330,7 +346,7 @@ func rangeText(r Range) string {
 }
 
 func (env *Envelope) describe() string {
-	if !env.Many && len(env.Distinct) <= enumValues && env.Writes >= enumMinWrites {
+	if env.Enumeration() {
 		return fmt.Sprintf("values %v", env.Distinct)
 	}
 	return fmt.Sprintf("range %g..%g", env.Min, env.Max)

@@ -215,14 +215,14 @@ func (e *Envelope) add(v float64, maxDistinct int) bool {
 	return grew
 }
 
-// Contains reports whether v lies inside the envelope: within min/max, and
-// one of the distinct values when the register was only ever written with a
-// few (an enumeration such as a command word).
+// Contains reports whether v lies inside the envelope: within min/max (plus
+// slack), and one of the distinct values when the register is an
+// enumeration (see Enumeration).
 func (e *Envelope) Contains(v float64, slack float64) bool {
 	if e.Writes == 0 {
 		return false
 	}
-	if !e.Many && len(e.Distinct) <= enumValues && e.Writes >= enumMinWrites {
+	if e.Enumeration() {
 		i := sort.SearchFloat64s(e.Distinct, v)
 		return i < len(e.Distinct) && e.Distinct[i] == v
 	}
@@ -230,8 +230,39 @@ func (e *Envelope) Contains(v float64, slack float64) bool {
 	return v >= e.Min-margin && v <= e.Max+margin
 }
 
-// enumValues: a register written with at most this many distinct values
-// (over at least enumMinWrites writes) is judged as an enumeration.
+// Enumeration reports whether the register is judged by its exact values
+// rather than by its range: it was written at least enumMinWrites times with
+// at most enumValues distinct values, each of them 0 or a single bit (a
+// command word or a flag register: 0/1, 1/2/4, 0x0100). A new value between
+// learned codes is then a new command.
+//
+// Few values alone do not make an enumeration: an operator who happened to
+// set a gate to 12.5, 15 or 17.5 % (raw 125, 150, 175) over a day of
+// learning may set it to 16 % tomorrow, and that is normal operation, not a
+// deviation. Such registers keep the min/max envelope. Consecutive codes
+// (0/1/2) need no special case: min/max already admits no other integer.
+func (e *Envelope) Enumeration() bool {
+	if e.Many || len(e.Distinct) == 0 || len(e.Distinct) > enumValues || e.Writes < enumMinWrites {
+		return false
+	}
+	for _, v := range e.Distinct {
+		if !singleBit(v) {
+			return false
+		}
+	}
+	return true
+}
+
+// singleBit reports whether v is 0 or a power of two below 2^32.
+func singleBit(v float64) bool {
+	if v < 0 || v >= 1<<32 || v != math.Trunc(v) {
+		return false
+	}
+	u := uint64(v)
+	return u&(u-1) == 0
+}
+
+// enumValues and enumMinWrites bound an enumeration (Envelope.Enumeration).
 const (
 	enumValues    = 3
 	enumMinWrites = 10
