@@ -92,6 +92,25 @@ func startServers(ctx context.Context, p *Process, mbAddr, uaEndpoint string, ta
 	return s, nil
 }
 
+// startLoopback starts the servers on loopback ports of their own. gopcua's
+// server cannot listen on port 0, so the OPC UA port is picked first; another
+// process may take it meanwhile, hence the retries.
+func startLoopback(ctx context.Context, p *Process, tap mbTap) (*servers, error) {
+	var err error
+	for attempt := 0; attempt < 8; attempt++ {
+		var port int
+		if port, err = freePort(); err != nil {
+			continue
+		}
+		var srv *servers
+		srv, err = startServers(ctx, p, "127.0.0.1:0", "opc.tcp://127.0.0.1:"+strconv.Itoa(port), tap, nil, nil)
+		if err == nil {
+			return srv, nil
+		}
+	}
+	return nil, err
+}
+
 // accept serves Modbus clients; a panic in one connection is logged and ends
 // only that connection.
 func (s *servers) accept() {
@@ -300,11 +319,7 @@ func Capture(ctx context.Context, cfg CaptureConfig) ([]byte, *Labels, error) {
 	}
 	p := NewProcess(cfg.Seed)
 	rec := newRecorder(cfg.Seed)
-	uaPort, err := freePort()
-	if err != nil {
-		return nil, nil, fmt.Errorf("simulator: %w", err)
-	}
-	srv, err := startServers(ctx, p, "127.0.0.1:0", "opc.tcp://127.0.0.1:"+strconv.Itoa(uaPort), frontTap{rec}, nil, nil)
+	srv, err := startLoopback(ctx, p, frontTap{rec})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -18,32 +18,40 @@ import (
 // startLive runs Serve on free loopback ports for the duration of the test.
 func startLive(t *testing.T) Endpoints {
 	t.Helper()
-	uaPort, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan Endpoints, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Serve(ctx, Config{ModbusAddr: "127.0.0.1:0", OPCUAEndpoint: fmt.Sprintf("opc.tcp://127.0.0.1:%d", uaPort), Seed: 1,
-			Ready: func(ep Endpoints) { ready <- ep }})
-	}()
-	var ep Endpoints
-	select {
-	case ep = <-ready:
-	case err := <-done:
-		t.Fatalf("Serve: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("Serve did not become ready")
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
+	for attempt := 0; ; attempt++ {
+		uaPort, err := freePort()
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	return ep
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan Endpoints, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- Serve(ctx, Config{ModbusAddr: "127.0.0.1:0", OPCUAEndpoint: fmt.Sprintf("opc.tcp://127.0.0.1:%d", uaPort), Seed: 1,
+				Ready: func(ep Endpoints) { ready <- ep }})
+		}()
+		select {
+		case ep := <-ready:
+			t.Cleanup(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Serve: %v", err)
+				}
+			})
+			return ep
+		case err := <-done:
+			cancel()
+			// The picked port can be taken by another process
+			// before Serve listens on it: try another.
+			if attempt < 5 && strings.Contains(err.Error(), "address already in use") {
+				continue
+			}
+			t.Fatalf("Serve: %v", err)
+		case <-time.After(30 * time.Second):
+			cancel()
+			t.Fatal("Serve did not become ready")
+		}
+	}
 }
 
 func readHolding(t *testing.T, addr string, unit uint8, reg, n uint16) []uint16 {

@@ -2,7 +2,6 @@ package simulator
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -13,12 +12,8 @@ import (
 // uaSession starts the simulator and opens an anonymous lock-step session.
 func uaSession(t *testing.T) (*uaConn, Endpoints, *Process) {
 	t.Helper()
-	uaPort, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := NewProcess(1)
-	srv, err := startServers(context.Background(), p, "127.0.0.1:0", fmt.Sprintf("opc.tcp://127.0.0.1:%d", uaPort), nil, nil, nil)
+	srv, err := startLoopback(context.Background(), p, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
