@@ -8,12 +8,17 @@ import (
 	"io"
 	"log"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/simulator"
@@ -383,4 +388,146 @@ func detSyncDoc(t *testing.T, table string) {
 		return
 	}
 	t.Errorf("the table in %s is out of date (go test ./agent -run TestDetection -update rewrites it; review the diff):\n%s", detDoc, firstDiff([]byte(table), []byte(old)))
+}
+
+// TestDetectionMalformedVersusNonProtocol pins the line between the two
+// protocol-anomaly rules as a plant engineer draws it: a connection to 502
+// that carried valid Modbus and then sends a bad MBAP header (length outside
+// 2..254 or protocol id not 0; Modbus Messaging on TCP/IP Implementation
+// Guide v1.0b, 3.1.3) is a broken or hostile master, malformed; bytes that
+// never framed as Modbus are another protocol on the Modbus port,
+// non_protocol_traffic, whatever their first bytes look like.
+func TestDetectionMalformedVersusNonProtocol(t *testing.T) {
+	// FC 3 read of holding register 0 and its answer:
+	//   request  00 01 00 00 00 06 01 03 00 00 00 01
+	//   response 00 01 00 00 00 05 01 03 02 00 96
+	valid := [][2][]byte{{
+		{0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x01},
+		{0x00, 0x01, 0x00, 0x00, 0x00, 0x05, 0x01, 0x03, 0x02, 0x00, 0x96},
+	}}
+	var (
+		lenZero = []byte{0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x00, 0x00, 0x00, 0x01} // MBAP length 0
+		lenHuge = []byte{0x00, 0x02, 0x00, 0x00, 0x04, 0x00, 0x01, 0x03, 0x00, 0x00, 0x00, 0x01} // MBAP length 1024
+		pidOne  = []byte{0x00, 0x02, 0x00, 0x01, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x01} // protocol id 1
+		http    = []byte("GET / HTTP/1.1\r\nHost: 10.10.2.1\r\n\r\n")
+	)
+	tests := []struct {
+		name   string
+		before [][2][]byte // request/response pairs before the bad bytes
+		bad    []byte
+		want   string
+	}{
+		{"HTTP on 502", nil, http, "non_protocol_traffic"},
+		{"MBAP length 0 as the first bytes", nil, lenZero, "non_protocol_traffic"},
+		{"MBAP length 0 after a valid transaction", valid, lenZero, "malformed"},
+		{"MBAP length 1024 after a valid transaction", valid, lenHuge, "malformed"},
+		{"protocol id 1 after a valid transaction", valid, pidOne, "malformed"},
+		{"HTTP after a valid transaction", valid, http, "malformed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newDetConn(t)
+			for _, rr := range tt.before {
+				c.seg(true, rr[0])
+				c.seg(false, rr[1])
+			}
+			c.seg(true, tt.bad)
+			alerts := detParse(t, detReplayMem(t, c.buf.Bytes()))
+			var rules []string
+			for _, a := range alerts {
+				rules = append(rules, a.Rule)
+			}
+			if len(rules) != 1 || rules[0] != tt.want {
+				t.Fatalf("alerts %v, want exactly [%s]", rules, tt.want)
+			}
+			if a := alerts[0]; a.SrcIP != "10.10.9.66" || a.DestIP != "10.10.2.1" {
+				t.Errorf("alert from %s to %s, want the client 10.10.9.66 to the PLC 10.10.2.1", a.SrcIP, a.DestIP)
+			}
+		})
+	}
+}
+
+// detReplayMem replays a capture held in memory with the default
+// configuration (baseline in memory, auto mode: only the signature rules,
+// which need no baseline, can fire on a first sight), alerts only.
+func detReplayMem(t *testing.T, pcap []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	cfg := DefaultConfig(&out)
+	cfg.Events = EventsAlerts
+	src, err := capture.NewReader(bytes.NewReader(pcap), "built.pcap", int64(len(pcap)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), cfg, src); err != nil {
+		t.Fatalf("replay: %v", err)
+	}
+	return out.Bytes()
+}
+
+// detConn writes one Ethernet/IPv4/TCP connection from 10.10.9.66:40001 to
+// the PLC 10.10.2.1:502 as a pcap, with valid checksums: the handshake,
+// then payloads in either direction, 10 ms apart.
+type detConn struct {
+	t          *testing.T
+	w          *pcapgo.Writer
+	buf        bytes.Buffer
+	ts         time.Time
+	cseq, sseq uint32
+}
+
+func newDetConn(t *testing.T) *detConn {
+	c := &detConn{t: t, ts: time.Date(2026, 1, 1, 0, 6, 0, 0, time.UTC), cseq: 1000, sseq: 5000}
+	c.w = pcapgo.NewWriter(&c.buf)
+	if err := c.w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	c.packet(true, layers.TCP{SYN: true}, nil)
+	c.packet(false, layers.TCP{SYN: true, ACK: true}, nil)
+	c.packet(true, layers.TCP{ACK: true}, nil)
+	return c
+}
+
+// seg sends payload with PSH from the client (fromClient) or the server.
+func (c *detConn) seg(fromClient bool, payload []byte) {
+	c.packet(fromClient, layers.TCP{PSH: true, ACK: true}, payload)
+}
+
+func (c *detConn) packet(fromClient bool, tcp layers.TCP, payload []byte) {
+	c.ts = c.ts.Add(10 * time.Millisecond)
+	cli, srv := net.IPv4(10, 10, 9, 66).To4(), net.IPv4(10, 10, 2, 1).To4()
+	cmac, smac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x66}, net.HardwareAddr{0x00, 0x80, 0xf4, 0, 0, 1}
+	eth := layers.Ethernet{SrcMAC: cmac, DstMAC: smac, EthernetType: layers.EthernetTypeIPv4}
+	ip := layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: cli, DstIP: srv}
+	tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack = 40001, 502, c.cseq, c.sseq
+	if !fromClient {
+		eth.SrcMAC, eth.DstMAC = smac, cmac
+		ip.SrcIP, ip.DstIP = srv, cli
+		tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack = 502, 40001, c.sseq, c.cseq
+	}
+	if tcp.SYN && !tcp.ACK {
+		tcp.Ack = 0
+	}
+	tcp.Window = 65535
+	if err := tcp.SetNetworkLayerForChecksum(&ip); err != nil {
+		c.t.Fatal(err)
+	}
+	sb := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		&eth, &ip, &tcp, gopacket.Payload(payload)); err != nil {
+		c.t.Fatal(err)
+	}
+	data := sb.Bytes()
+	if err := c.w.WritePacket(gopacket.CaptureInfo{Timestamp: c.ts, CaptureLength: len(data), Length: len(data)}, data); err != nil {
+		c.t.Fatal(err)
+	}
+	adv := uint32(len(payload))
+	if tcp.SYN {
+		adv = 1
+	}
+	if fromClient {
+		c.cseq += adv
+	} else {
+		c.sseq += adv
+	}
 }
