@@ -118,6 +118,44 @@ func TestRoundTripServices(t *testing.T) {
 				t.Fatalf("%+v", s.DeleteNodes)
 			}
 		}},
+		{"read server status", &ua.ReadResponse{
+			ResponseHeader: &ua.ResponseHeader{ServiceDiagnostics: &ua.DiagnosticInfo{}, AdditionalHeader: ua.NewExtensionObject(nil)},
+			Results: []*ua.DataValue{{EncodingMask: ua.DataValueValue, Value: ua.MustVariant(ua.NewExtensionObject(&ua.ServerStatusDataType{
+				BuildInfo:      &ua.BuildInfo{ProductURI: "urn:plc:fw", ManufacturerName: "ACME", ProductName: "Dam PLC", SoftwareVersion: "4.2.1", BuildNumber: "77"},
+				ShutdownReason: &ua.LocalizedText{},
+			}))}},
+		}, func(t *testing.T, s *Service) {
+			if b := s.Build; b == nil || b.ProductURI != "urn:plc:fw" || b.ManufacturerName != "ACME" || b.SoftwareVersion != "4.2.1" || b.BuildNumber != "77" {
+				t.Fatalf("build %+v", s.Build)
+			}
+			if len(s.Values) != 1 || s.Values[0].Type != "ExtensionObject" || s.Values[0].Text != "ServerStatusDataType" {
+				t.Fatalf("values %+v", s.Values)
+			}
+		}},
+		{"find servers", &ua.FindServersResponse{
+			ResponseHeader: &ua.ResponseHeader{ServiceDiagnostics: &ua.DiagnosticInfo{}, AdditionalHeader: ua.NewExtensionObject(nil)},
+			Servers:        []*ua.ApplicationDescription{{ApplicationURI: "urn:scada", ProductURI: "urn:vendor:scada", ApplicationName: &ua.LocalizedText{EncodingMask: ua.LocalizedTextText, Text: "SCADA"}, ApplicationType: ua.ApplicationTypeServer}},
+		}, func(t *testing.T, s *Service) {
+			if len(s.Servers) != 1 || s.Servers[0] != (Application{URI: "urn:scada", ProductURI: "urn:vendor:scada", Name: "SCADA", Type: "Server"}) {
+				t.Fatalf("servers %+v", s.Servers)
+			}
+		}},
+		{"republish", &ua.RepublishRequest{
+			RequestHeader:  &ua.RequestHeader{AuthenticationToken: ua.NewNumericNodeID(0, 0), AdditionalHeader: ua.NewExtensionObject(nil)},
+			SubscriptionID: 5, RetransmitSequenceNumber: 42,
+		}, func(t *testing.T, s *Service) {
+			if s.Subscription == nil || s.Subscription.ID != 5 || s.Subscription.SequenceNumber != 42 {
+				t.Fatalf("subscription %+v", s.Subscription)
+			}
+		}},
+		{"add references", &ua.AddReferencesRequest{
+			RequestHeader:   &ua.RequestHeader{AuthenticationToken: ua.NewNumericNodeID(0, 0), AdditionalHeader: ua.NewExtensionObject(nil)},
+			ReferencesToAdd: []*ua.AddReferencesItem{{SourceNodeID: ua.NewNumericNodeID(2, 1), ReferenceTypeID: ua.NewNumericNodeID(0, 35), TargetNodeID: ua.NewExpandedNodeID(ua.NewStringNodeID(2, "Valve"), "urn:other", 0)}},
+		}, func(t *testing.T, s *Service) {
+			if len(s.AddReferences) != 1 || s.AddReferences[0] != (AddReferencesItem{SourceNodeID: "ns=2;i=1", ReferenceTypeID: "i=35", TargetNodeID: "nsu=urn:other;s=Valve"}) {
+				t.Fatalf("%+v", s.AddReferences)
+			}
+		}},
 		{"service fault", &ua.ServiceFault{ResponseHeader: &ua.ResponseHeader{ServiceResult: ua.StatusBadSessionIDInvalid, ServiceDiagnostics: &ua.DiagnosticInfo{}, AdditionalHeader: ua.NewExtensionObject(nil)}}, func(t *testing.T, s *Service) {
 			if s.Name != "ServiceFault" || s.ID != 397 || s.Status != ua.StatusBadSessionIDInvalid {
 				t.Fatalf("%+v", s)
