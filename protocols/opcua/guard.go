@@ -95,11 +95,21 @@ var (
 	typeGUID     = reflect.TypeFor[ua.GUID]()
 )
 
+// planCache holds the finished plans of the top-level types walked, so the
+// hot path reads without locking; plans (under plansMu) is the build
+// table, which also holds nested and half-built recursive plans.
+var planCache sync.Map // reflect.Type → *plan
+
 // planFor returns (building once) the plan of t.
 func planFor(t reflect.Type) *plan {
+	if p, ok := planCache.Load(t); ok {
+		return p.(*plan)
+	}
 	plansMu.Lock()
 	defer plansMu.Unlock()
-	return buildPlan(t)
+	p := buildPlan(t)
+	planCache.Store(t, p)
+	return p
 }
 
 func buildPlan(t reflect.Type) *plan {
