@@ -7,22 +7,38 @@ import (
 	"time"
 )
 
-// streamCollector gathers what a Stream receives, per direction.
+// streamCollector gathers what a Stream receives, per direction: the bytes,
+// and the stream with each gap's lost bytes as zeros (so positions stay
+// comparable with the original).
 type streamCollector struct {
-	data   [2][]byte
-	gaps   int
-	closes []CloseReason
+	data     [2][]byte
+	withGaps [2][]byte
+	lost     [2][]bool
+	gaps     int
+	closes   []CloseReason
 }
 
-func (c *streamCollector) Data(d Dir, b []byte, _ time.Time) { c.data[d] = append(c.data[d], b...) }
-func (c *streamCollector) Gap(Dir, int, time.Time)           { c.gaps++ }
-func (c *streamCollector) Close(r CloseReason, _ time.Time)  { c.closes = append(c.closes, r) }
+func (c *streamCollector) Data(d Dir, b []byte, _ time.Time) {
+	c.data[d] = append(c.data[d], b...)
+	c.withGaps[d] = append(c.withGaps[d], b...)
+	c.lost[d] = append(c.lost[d], make([]bool, len(b))...)
+}
+
+func (c *streamCollector) Gap(d Dir, n int, _ time.Time) {
+	c.gaps++
+	c.withGaps[d] = append(c.withGaps[d], make([]byte, n)...)
+	for range n {
+		c.lost[d] = append(c.lost[d], true)
+	}
+}
+
+func (c *streamCollector) Close(r CloseReason, _ time.Time) { c.closes = append(c.closes, r) }
 
 // reassemblyRun sends two byte streams over one connection as a hostile but
 // lossless network would: random segment sizes, retransmissions with other
 // boundaries (overlaps), duplicates, and bounded reordering, directions
 // interleaved. It returns what the Stream received.
-func reassemblyRun(t testing.TB, rng *rand.Rand, c2s, s2c []byte) *streamCollector {
+func reassemblyRun(t testing.TB, rng *rand.Rand, c2s, s2c []byte, lossPct int) *streamCollector {
 	type pkt struct {
 		dir     Dir
 		seq     uint32
@@ -87,6 +103,9 @@ func reassemblyRun(t testing.TB, rng *rand.Rand, c2s, s2c []byte) *streamCollect
 	send(ClientToServer, cISN, flagSYN, nil)
 	send(ServerToClient, sISN, flagSYN|flagACK, nil)
 	for _, p := range mixed {
+		if lossPct > 0 && rng.IntN(100) < lossPct {
+			continue // lost by the capture
+		}
 		send(p.dir, p.seq, p.flags, p.payload)
 	}
 	send(ClientToServer, cISN+1+uint32(len(c2s)), flagFIN|flagACK, nil)
@@ -108,7 +127,7 @@ func TestReassemblyProperty(t *testing.T) {
 		for i := range s2c {
 			s2c[i] = byte(rng.Uint32())
 		}
-		col := reassemblyRun(t, rng, c2s, s2c)
+		col := reassemblyRun(t, rng, c2s, s2c, 0)
 		if !bytes.Equal(col.data[ClientToServer], c2s) || !bytes.Equal(col.data[ServerToClient], s2c) || col.gaps != 0 ||
 			len(col.closes) != 1 || col.closes[0] != CloseFIN {
 			t.Fatalf("seed %d: got %d/%d bytes of %d/%d, %d gaps, closes %v", seed,
@@ -131,11 +150,42 @@ func FuzzReassembly(f *testing.F) {
 		for i := range s2c {
 			s2c[i] = byte(i * 13)
 		}
-		col := reassemblyRun(t, rng, c2s, s2c)
+		col := reassemblyRun(t, rng, c2s, s2c, 0)
 		if !bytes.Equal(col.data[ClientToServer], c2s) || !bytes.Equal(col.data[ServerToClient], s2c) || col.gaps != 0 ||
 			len(col.closes) != 1 || col.closes[0] != CloseFIN {
 			t.Fatalf("got %d/%d bytes of %d/%d, %d gaps, closes %v",
 				len(col.data[0]), len(col.data[1]), len(c2s), len(s2c), col.gaps, col.closes)
 		}
 	})
+}
+
+// TestReassemblyLossProperty drops a tenth of the packets (retransmissions
+// may or may not cover them): every delivered byte sits at its true offset
+// in the original stream, the gaps account exactly for the rest, and the
+// stream ends at the FIN.
+func TestReassemblyLossProperty(t *testing.T) {
+	for seed := range uint64(300) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		orig := [2][]byte{make([]byte, 1+rng.IntN(6000)), make([]byte, rng.IntN(4000))}
+		for _, b := range orig {
+			for i := range b {
+				b[i] = byte(rng.Uint32())
+			}
+		}
+		col := reassemblyRun(t, rng, orig[0], orig[1], 10)
+		for d := range orig {
+			got, lost := col.withGaps[d], col.lost[d]
+			if len(got) != len(orig[d]) {
+				t.Fatalf("seed %d dir %d: %d bytes with gaps, original %d", seed, d, len(got), len(orig[d]))
+			}
+			for i := range got {
+				if !lost[i] && got[i] != orig[d][i] {
+					t.Fatalf("seed %d dir %d: byte %d is %#x, original %#x", seed, d, i, got[i], orig[d][i])
+				}
+			}
+		}
+		if len(col.closes) != 1 || col.closes[0] != CloseFIN {
+			t.Fatalf("seed %d: closes %v", seed, col.closes)
+		}
+	}
 }

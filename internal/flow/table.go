@@ -466,12 +466,23 @@ func (t *Table) remove(f *flow, reason CloseReason, now int64) {
 
 // finish delivers what the flow still buffers and closes its Stream.
 func (t *Table) finish(f *flow, reason CloseReason, now int64) {
-	if f.stream != nil {
-		t.flushHalf(f, ClientToServer, now)
-		t.flushHalf(f, ServerToClient, now)
-		if f.stream != nil {
-			t.callClose(f, reason, now)
+	for d := ClientToServer; d <= ServerToClient && f.stream != nil; d++ {
+		t.flushHalf(f, d, now)
+		// Bytes before a FIN that never reached the capture: the
+		// stream's last message is incomplete, and its framer should
+		// know rather than wait.
+		if h := &f.half[d]; f.stream != nil && h.finSeen && seqDiff(h.finSeq, h.nextSeq) > 0 {
+			t.gap(f, d, int(seqDiff(h.finSeq, h.nextSeq)), now)
+			h.nextSeq = h.finSeq
 		}
+	}
+	if f.stream != nil {
+		if f.half[0].finSeen && f.half[1].finSeen && (reason == CloseEnd || reason == CloseIdle) {
+			// Both sides sent their FIN; only lost bytes kept the
+			// connection open.
+			reason = CloseFIN
+		}
+		t.callClose(f, reason, now)
 	}
 	for d := range f.half {
 		t.dropBuffered(&f.half[d])
