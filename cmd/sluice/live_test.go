@@ -408,3 +408,51 @@ func TestLivePassive(t *testing.T) {
 	}
 	t.Logf("sluice captured %d packets on mon0; mon0 tx %v", evs[len(evs)-1].Stats.Packets, after)
 }
+
+// TestLiveDemo runs `sluice demo` as `make demo` does, shortened to one
+// attack: it captures live on lo, prints the alert lines and the summary,
+// and writes the EVE file and a self-contained HTML report.
+func TestLiveDemo(t *testing.T) {
+	needLive(t)
+	bin := buildSluice(t)
+	dir := t.TempDir()
+	cmd := exec.Command(bin, "demo", "--learn-for", "10s", "--scenarios", "rogue_master")
+	cmd.Dir = dir
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sluice demo: %v\n%s", err, out)
+	}
+	text := string(out)
+	if strings.Contains(text, "in-process tap") {
+		t.Fatalf("demo fell back to the in-process tap as root:\n%s", text)
+	}
+	for _, want := range []string{"captured live on lo", "▶ rogue_master", "new_master", "1 of 1 attacks caught", "sluice-report.html"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, text)
+		}
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "sluice-report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(html, []byte("<svg")) {
+		t.Error("report has no inline SVG map")
+	}
+	for _, external := range []string{"<script", "<link", "src=", "@import", "url("} {
+		if bytes.Contains(html, []byte(external)) {
+			t.Errorf("report is not self-contained: it has %q", external)
+		}
+	}
+	evs := readLiveEvents(t, filepath.Join(dir, "sluice-demo-eve.json"))
+	alerts := 0
+	for _, ev := range evs {
+		if ev.EventType == "alert" {
+			alerts++
+		}
+	}
+	if alerts == 0 || evs[len(evs)-1].EventType != "stats" {
+		t.Errorf("EVE file: %d alerts, last event %q; want alerts and the stats event last", alerts, evs[len(evs)-1].EventType)
+	}
+	t.Logf("demo took %v", time.Since(start).Round(time.Second))
+}
