@@ -78,13 +78,6 @@ func (a *asm) jump(to string) {
 	a.emit(bpf.Jump{})
 }
 
-// anyOf jumps to target when A equals any of vals, else falls through.
-func (a *asm) anyOf(vals []uint16, target string) {
-	for _, v := range vals {
-		a.jeq(uint32(v), target, "")
-	}
-}
-
 func (a *asm) assemble() ([]bpf.RawInstruction, error) {
 	skip := func(from int, name string) (int, error) {
 		if name == "" {

@@ -553,3 +553,47 @@ func mustReader(t *testing.T, data []byte) *File {
 	}
 	return f
 }
+
+// TestPcapngCorruptPackets: packet blocks that cannot be framed stop the
+// read with ErrCorrupt, after the good packets before them.
+func TestPcapngCorruptPackets(t *testing.T) {
+	le := binary.LittleEndian
+	shb := le.AppendUint32(nil, ngBOM)
+	shb = le.AppendUint16(shb, 1)
+	shb = le.AppendUint16(shb, 0)
+	shb = le.AppendUint64(shb, ^uint64(0))
+	idb := le.AppendUint16(nil, 1)
+	idb = le.AppendUint16(idb, 0)
+	idb = le.AppendUint32(idb, 0)
+	epb := func(iface, capLen uint32, data string) []byte {
+		b := le.AppendUint32(nil, iface)
+		b = le.AppendUint32(b, 0)
+		b = le.AppendUint32(b, 0)
+		b = le.AppendUint32(b, capLen)
+		b = le.AppendUint32(b, capLen)
+		return ngBlock(ngBlockEPB, append(b, data...))
+	}
+	head := append(ngBlock(ngBlockSHB, shb), ngBlock(ngBlockIDB, idb)...)
+	for _, tt := range []struct {
+		name string
+		bad  []byte
+	}{
+		{"unknown interface", epb(5, 4, "abcd")},
+		{"captured length beyond block", epb(0, 400, "abcd")},
+		{"block length not a multiple of 4", func() []byte { b := epb(0, 4, "abcd"); le.PutUint32(b[4:], 33); return b }()},
+		{"second section with a bad byte-order magic", ngBlock(ngBlockSHB, append([]byte{1, 2, 3, 4}, shb[4:]...))},
+		{"simple packet before an interface", append(ngBlock(ngBlockSHB, shb), ngBlock(ngBlockSPB, []byte{4, 0, 0, 0, 'a', 'b', 'c', 'd'})...)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			file := append(append(bytes.Clone(head), epb(0, 2, "ok")...), tt.bad...)
+			f, err := NewReader(bytes.NewReader(file), "bad.pcapng", int64(len(file)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, _, err := readAll(t, f)
+			if n != 1 || !errors.Is(err, ErrCorrupt) {
+				t.Errorf("%d packets, err %v; want 1 then ErrCorrupt", n, err)
+			}
+		})
+	}
+}

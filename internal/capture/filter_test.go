@@ -33,7 +33,7 @@ var filterExprs = []string{
 	"host 10.0.0.1", "src host 10.0.0.1", "dst host 10.0.0.2 and tcp", "dst host 10.0.0.2 or 10.0.0.1",
 	"host fd00::1", "ip6 dst host fd00::2", "src fd00::1",
 	"net 10.0.0.0/8", "src net 10.0.0.0/30 and tcp port 502", "net fd00::/64", "dst net fd00::2/127",
-	"net 192.168.0.0/16 or net 10.0.0.0/24",
+	"net 192.168.0.0/16 or net 10.0.0.0/24", "net ::/0", "src net 0.0.0.0/0 and tcp",
 	"ip proto 6", "proto 17", "ip6 proto 17",
 	"ether host 02:00:00:00:00:0a", "ether src 02:00:00:00:00:0b", "ether dst 02:00:00:00:00:0a and tcp",
 	"not tcp", "not not ip",
