@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,10 +77,20 @@ type LiveStats struct {
 
 // OpenLive opens iface for capture, attaches the kernel filter (opts.Filter,
 // or one keeping TCP on opts.Ports) and turns on promiscuous mode.
+//
+// The interface must frame packets as Ethernet (a NIC, a bridge, a span or
+// TAP port, lo): the kernel filter and the decoder read Ethernet headers.
+// Interfaces without (tun, ppp, the "any" pseudo-device) are refused.
 func OpenLive(iface string, opts LiveOptions) (*Live, error) {
+	ifc, err := net.InterfaceByName(iface)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", iface, err)
+	}
+	if ifc.Flags&net.FlagLoopback == 0 && len(ifc.HardwareAddr) != 6 {
+		return nil, fmt.Errorf("%s: not an Ethernet interface (hardware address %q): only Ethernet framing is supported", iface, ifc.HardwareAddr)
+	}
 	filter := opts.Filter
 	if filter == nil {
-		var err error
 		if filter, err = PortFilter(opts.Ports); err != nil {
 			return nil, fmt.Errorf("%s: %w", iface, err)
 		}

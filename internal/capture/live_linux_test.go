@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -125,4 +126,15 @@ func tcp4Ports(f []byte) (sport, dport uint16, payload []byte, ok bool) {
 		return 0, 0, nil, false
 	}
 	return binary.BigEndian.Uint16(tcp), binary.BigEndian.Uint16(tcp[2:]), tcp[off:], true
+}
+
+func TestOpenLiveRefuses(t *testing.T) {
+	for _, iface := range []string{"no-such-iface0", "any"} {
+		if l, err := OpenLive(iface, LiveOptions{}); err == nil {
+			l.Close()
+			t.Errorf("%s: opened", iface)
+		} else if !strings.HasPrefix(err.Error(), iface+": ") {
+			t.Errorf("%s: error %q does not name the interface", iface, err)
+		}
+	}
 }
