@@ -3,6 +3,11 @@ package flow
 // Per-direction TCP reassembly. Sequence numbers are compared modulo 2^32
 // (RFC 9293, 3.4: "all arithmetic dealing with sequence numbers must be
 // performed modulo 2**32").
+//
+// Overlaps: bytes already delivered are never replaced by a retransmission
+// that carries different ones (the receiving stack has queued the first copy
+// too), and among segments buffered ahead of a hole the one starting earlier
+// wins. Every discarded overlap counts as a retransmission.
 
 // maxAhead is how far beyond the next expected byte a segment may start and
 // still be taken for out-of-order data of this connection. A segment further
