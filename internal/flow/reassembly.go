@@ -7,7 +7,7 @@ package flow
 // Overlaps: bytes already delivered are never replaced by a retransmission
 // that carries different ones (the receiving stack has queued the first copy
 // too), and among segments buffered ahead of a hole the one starting earlier
-// wins. Every discarded overlap counts as a retransmission.
+// wins. A segment overlapping delivered bytes counts as a retransmission.
 
 // maxAhead is how far beyond the next expected byte a segment may start and
 // still be taken for out-of-order data of this connection. A segment further
