@@ -1,0 +1,123 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sluice-ics/sluice/internal/capture"
+	"github.com/sluice-ics/sluice/internal/flow"
+)
+
+// FuzzStreams drives the per-connection glue, and through it the Modbus and
+// OPC UA decoders and the baselines, with hostile bytes: data is cut at
+// split into a client part and a server part, each delivered in two calls,
+// with a gap in between when gap is set. Whatever the bytes, every output
+// line must be one JSON object and no decoder may panic (a recovered panic
+// is still a bug: the connection it silences is lost to monitoring).
+//
+// Seeds are the first TCP payloads of real captures (../shared/pcaps, when
+// present) and a few hand-made ADUs and chunks.
+func FuzzStreams(f *testing.F) {
+	// 00 01 00 00 00 06 01 03 00 64 00 02: FC 3 request; and its response.
+	f.Add([]byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x64, 0x00, 0x02,
+		0x00, 0x01, 0x00, 0x00, 0x00, 0x07, 0x01, 0x03, 0x04, 0x00, 0x11, 0x00, 0x2a}, uint16(12), false, false)
+	f.Add([]byte("HELF\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"), uint16(32), true, false)
+	for _, s := range realPayloadSeeds() {
+		f.Add(s.data, s.split, s.opcua, false)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, split uint16, opcua, gap bool) {
+		var out bytes.Buffer
+		a, err := New(DefaultConfig(&out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := uint16(502)
+		if opcua {
+			port = 4840
+		}
+		c := testConn("10.0.0.1", "10.0.0.2", 40000, port)
+		st := a.newStream(c, time.Unix(0, 0))
+		if st == nil {
+			t.Fatal("no stream for a configured port")
+		}
+		cut := min(int(split), len(data))
+		ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i, part := range [][]byte{data[:cut], data[cut:]} {
+			dir := flow.Dir(i)
+			h := len(part) / 2
+			st.Data(dir, part[:h], ts)
+			if gap {
+				st.Gap(dir, 10, ts)
+			}
+			st.Data(dir, part[h:], ts.Add(time.Millisecond))
+			ts = ts.Add(time.Second)
+		}
+		st.Close(flow.CloseEnd, ts)
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if n := a.Stats().RecoveredPanics; n != 0 {
+			t.Fatalf("%d decoder panics recovered; output:\n%s", n, out.Bytes())
+		}
+		for _, line := range bytes.Split(bytes.TrimSuffix(out.Bytes(), []byte("\n")), []byte("\n")) {
+			if !json.Valid(line) || line[0] != '{' {
+				t.Fatalf("not one JSON object: %q", line)
+			}
+		}
+	})
+}
+
+type payloadSeed struct {
+	data  []byte
+	split uint16
+	opcua bool
+}
+
+// realPayloadSeeds returns, for a few real captures, the first client
+// payloads followed by the first server payloads of their first decoded
+// connection.
+func realPayloadSeeds() []payloadSeed {
+	dir := os.Getenv("SLUICE_PCAPS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "shared", "pcaps")
+	}
+	var seeds []payloadSeed
+	for _, rel := range []string{
+		"modbus/icsnpp_modbus_example.pcap", "modbus/iti_modbus_test_data_part2.pcap",
+		"modbus/zeek_modbus-eit.pcap", "modbus/iti_modicon_test.pcap",
+		"opcua/icsnpp_open62541_client-server_minimal.pcap", "opcua/icsnpp_python_opcua-client-server_encrypted.pcap",
+	} {
+		f, err := capture.OpenFile(filepath.Join(dir, rel))
+		if err != nil {
+			continue
+		}
+		dec := flow.NewDecoder()
+		var cli, srv []byte
+		isUA := filepath.Dir(rel) == "opcua"
+		for len(cli)+len(srv) < 4096 {
+			p, err := f.Next()
+			if err != nil { // io.EOF or a damaged file: enough seeds
+				break
+			}
+			s, err := dec.Decode(p.Data, p.LinkType)
+			if err != nil || s == nil || len(s.Payload) == 0 {
+				continue
+			}
+			switch {
+			case s.DstPort == 502 || s.DstPort == 4840:
+				cli = append(cli, s.Payload...)
+			case s.SrcPort == 502 || s.SrcPort == 4840:
+				srv = append(srv, s.Payload...)
+			}
+		}
+		f.Close()
+		if len(cli)+len(srv) > 0 {
+			seeds = append(seeds, payloadSeed{append(cli, srv...), uint16(min(len(cli), 65535)), isUA})
+		}
+	}
+	return seeds
+}
