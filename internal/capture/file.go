@@ -216,6 +216,34 @@ func (f *File) readFull(buf []byte, atRecordStart bool, what string) error {
 	start := f.off
 	n, err := io.ReadFull(f.br, buf)
 	f.off += int64(n)
+	return f.readErr(err, start, n, len(buf), atRecordStart, what)
+}
+
+// take returns the next n bytes without copying them when they fit in the
+// read buffer (the slice then points into it, valid until the next read),
+// else read into *scratch. Errors are those of readFull.
+func (f *File) take(n int, scratch *[]byte, atRecordStart bool, what string) ([]byte, error) {
+	if n > f.br.Size() {
+		*scratch = grow(*scratch, n)
+		return *scratch, f.readFull(*scratch, atRecordStart, what)
+	}
+	start := f.off
+	b, err := f.br.Peek(n)
+	// Discard only advances past bytes Peek has buffered: it reads
+	// nothing, so b stays valid.
+	f.br.Discard(len(b))
+	f.off += int64(len(b))
+	if len(b) == n {
+		return b, nil
+	}
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return nil, f.readErr(err, start, len(b), n, atRecordStart, what)
+}
+
+// readErr classifies a read that stopped after n of want bytes.
+func (f *File) readErr(err error, start int64, n, want int, atRecordStart bool, what string) error {
 	if err == nil {
 		return nil
 	}
@@ -223,7 +251,7 @@ func (f *File) readFull(buf []byte, atRecordStart bool, what string) error {
 		return io.EOF
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("%s: %w: %s at offset %d has %d of %d bytes", f.name, ErrTruncated, what, start, n, len(buf))
+		return fmt.Errorf("%s: %w: %s at offset %d has %d of %d bytes", f.name, ErrTruncated, what, start, n, want)
 	}
 	var flateErr flate.CorruptInputError
 	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.As(err, &flateErr) {

@@ -21,12 +21,12 @@ const (
 // (draft-ietf-opsawg-pcap, sections 4 and 5).
 type pcapReader struct {
 	order     binary.ByteOrder
+	bigEndian bool
 	nanoScale int64 // nanoseconds per unit of the fractional timestamp
 	snaplen   uint32
 	linkType  layers.LinkType
 	maxRecord int
-	hdr       [16]byte
-	buf       []byte
+	buf       []byte // records larger than the read buffer
 }
 
 func (r *pcapReader) readHeader(f *File) error {
@@ -44,6 +44,7 @@ func (r *pcapReader) readHeader(f *File) error {
 	case magicNanoSwapped:
 		r.order, r.nanoScale = binary.BigEndian, 1
 	}
+	r.bigEndian = r.order == binary.BigEndian
 	if major := r.order.Uint16(h[4:]); major != 2 {
 		return f.corrupt("pcap version %d.%d (only 2.x exists)", major, r.order.Uint16(h[6:]))
 	}
@@ -59,27 +60,37 @@ func (r *pcapReader) readHeader(f *File) error {
 }
 
 func (r *pcapReader) next(f *File) (Packet, error) {
-	if err := f.readFull(r.hdr[:], true, "pcap record header"); err != nil {
+	hdr, err := f.take(16, &r.buf, true, "pcap record header")
+	if err != nil {
 		return Packet{}, err
 	}
-	sec := int64(r.order.Uint32(r.hdr[0:]))
-	frac := int64(r.order.Uint32(r.hdr[4:]))
-	incl := r.order.Uint32(r.hdr[8:])
-	orig := r.order.Uint32(r.hdr[12:])
+	sec := int64(r.u32(hdr[0:]))
+	frac := int64(r.u32(hdr[4:]))
+	incl := r.u32(hdr[8:])
+	orig := r.u32(hdr[12:])
 	if int64(incl) > int64(r.maxRecord) {
 		return Packet{}, f.corrupt("record of %d bytes exceeds the limit of %d", incl, r.maxRecord)
 	}
 	if f.exceedsFile(int64(incl)) {
 		return Packet{}, f.truncated("pcap record", int64(incl))
 	}
-	r.buf = grow(r.buf, int(incl))
-	if err := f.readFull(r.buf, false, "pcap record"); err != nil {
+	data, err := f.take(int(incl), &r.buf, false, "pcap record")
+	if err != nil {
 		return Packet{}, err
 	}
 	return Packet{
-		Data:      r.buf,
+		Data:      data,
 		Timestamp: time.Unix(sec, frac*r.nanoScale).UTC(),
 		Length:    int(max(orig, incl)),
 		LinkType:  r.linkType,
 	}, nil
+}
+
+// u32 reads the file's byte order without an interface call per field: the
+// record header is on the per-packet path.
+func (r *pcapReader) u32(b []byte) uint32 {
+	if r.bigEndian {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
 }

@@ -53,7 +53,9 @@ type ngReader struct {
 	order  binary.ByteOrder
 	ifaces []ngInterface
 	hdr    [12]byte
-	body   []byte
+	body   []byte // the current block: in the read buffer, or in scratch
+	// scratch holds blocks larger than the read buffer.
+	scratch []byte
 }
 
 // init reads the first Section Header Block; the caller has seen its magic.
@@ -103,10 +105,11 @@ func (r *ngReader) readBlock(f *File, first bool) (uint32, error) {
 	if f.exceedsFile(rest) {
 		return 0, f.truncated("pcapng block", rest)
 	}
-	r.body = grow(r.body, int(rest))
-	if err := f.readFull(r.body, false, "pcapng block"); err != nil {
+	body, err := f.take(int(rest), &r.scratch, false, "pcapng block")
+	if err != nil {
 		return 0, err
 	}
+	r.body = body
 	trailer := r.order.Uint32(r.body[len(r.body)-4:])
 	if trailer != total {
 		return 0, f.corrupt("block length %d, trailer says %d", total, trailer)
