@@ -21,6 +21,8 @@ type opcuaStream struct {
 	last opcua.Stats
 	// obs and its slices are reused for every message.
 	obs baselines.Observation
+	// malformedSeen limits the malformed anomaly to one per connection.
+	malformedSeen bool
 }
 
 func (a *Agent) newOPCUAStream(c *flow.Conn) *opcuaStream {
@@ -46,10 +48,19 @@ func (s *opcuaStream) Data(dir flow.Dir, data []byte, ts time.Time) {
 			s.recovered(r, dir, ts)
 		}
 	}()
+	var err error
 	if dir == flow.ClientToServer {
-		_ = s.uc.FeedClient(data, ts) // resync errors are counted by the framer
+		err = s.uc.FeedClient(data, ts)
 	} else {
-		_ = s.uc.FeedServer(data, ts)
+		err = s.uc.FeedServer(data, ts)
+	}
+	if err != nil {
+		// The framer skipped bytes to find a chunk header. It has
+		// recovered and goes on, but the user should know once.
+		s.skipped(dir, ts, err)
+		if s.dead {
+			return
+		}
 	}
 	if s.expireDue(ts) {
 		s.uc.Expire(ts)
@@ -84,6 +95,32 @@ func (s *opcuaStream) Close(reason flow.CloseReason, ts time.Time) {
 	s.uc.Close(ts)
 	s.account()
 	s.dead = true
+}
+
+// nonProtocolAfter is how many bytes an OPC UA port may carry without a
+// single chunk before the connection is declared something else (HTTP,
+// TLS, a scanner) and silenced.
+const nonProtocolAfter = 1024
+
+// skipped handles bytes the framer had to skip. A connection that never
+// carried a chunk and has skipped nonProtocolAfter bytes is not OPC UA: one
+// non_protocol_traffic anomaly, then silence, as for Modbus. A connection
+// that did carry OPC UA and then desynchronised is reported once as
+// malformed and kept.
+func (s *opcuaStream) skipped(dir flow.Dir, ts time.Time, err error) {
+	st := s.uc.Stats()
+	chunks := st.Framer[0].Chunks + st.Framer[1].Chunks
+	skipped := st.Framer[0].SkippedBytes + st.Framer[1].SkippedBytes
+	switch {
+	case chunks == 0 && skipped >= nonProtocolAfter:
+		s.a.stats.OPCUA.NonProtocol++
+		s.dead = true
+		s.a.anomaly(&s.streamBase, ts, dir, anomalyNonProtocol, err.Error())
+	case chunks > 0 && !s.malformedSeen:
+		s.malformedSeen = true
+		s.a.stats.OPCUA.DecodeErrors++
+		s.a.anomaly(&s.streamBase, ts, dir, anomalyMalformed, err.Error())
+	}
 }
 
 // account adds what the opcua.Conn counted since the last call to the

@@ -113,3 +113,32 @@ func TestStreamMidStreamResync(t *testing.T) {
 		t.Errorf("%d paired transactions, want 3", paired)
 	}
 }
+
+// HTTP on an OPC UA port: one non_protocol_traffic anomaly, then silence.
+func TestStreamNonOPCUASilenced(t *testing.T) {
+	var out bytes.Buffer
+	a, _ := New(DefaultConfig(&out))
+	s := a.newOPCUAStream(testConn("10.0.0.1", "10.0.0.2", 40000, 4840))
+	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	req := []byte("GET /index.html HTTP/1.1\r\nHost: plc\r\nUser-Agent: " + strings.Repeat("x", 2000) + "\r\n\r\n")
+	for i := 0; i < 3; i++ {
+		s.Data(flow.ClientToServer, req, ts)
+	}
+	s.Close(flow.CloseFIN, ts)
+	a.Close()
+	var anomalies []string
+	for _, e := range parseEvents(t, out.Bytes()) {
+		if e.EventType == EventAnomaly {
+			anomalies = append(anomalies, e.Anomaly.Event)
+		}
+		if e.EventType == EventOPCUA {
+			t.Errorf("opcua event from HTTP: %s", e.OPCUA)
+		}
+	}
+	if len(anomalies) != 1 || anomalies[0] != anomalyNonProtocol {
+		t.Errorf("anomalies %v, want one non_protocol_traffic", anomalies)
+	}
+	if st := a.Stats(); st.OPCUA.NonProtocol != 1 {
+		t.Errorf("non-protocol OPC UA flows = %d, want 1", st.OPCUA.NonProtocol)
+	}
+}
