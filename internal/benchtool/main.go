@@ -9,8 +9,9 @@
 //   - tshark on the same file, for a side-by-side ratio (skipped when
 //     tshark is missing).
 //
-// Each measured run is a child process, so its peak RSS comes from the
-// kernel (rusage) and does not include this tool. Rates are given per wall
+// Each measured run is a child process with GOMAXPROCS=1 (the targets are
+// for one core), so its peak RSS comes from the kernel (rusage) and does not
+// include this tool. Rates are given per wall
 // second and per CPU second (user+sys): on a loaded machine the CPU figure
 // is the one that says what the code costs. Allocations per packet are
 // measured in-process with runtime.MemStats around the same work.
@@ -105,6 +106,9 @@ func run(src string, target int, bin string, keep bool) error {
 	}
 	var rows []row
 	measure := func(name string, allocs float64, cmd *exec.Cmd) error {
+		// The targets are for one core: the Go children get one P (the
+		// garbage collector's background work included).
+		cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 		r, err := runMeasured(cmd)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
