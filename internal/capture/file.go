@@ -51,8 +51,8 @@ var _ Source = (*File)(nil)
 type Format uint8
 
 const (
-	FormatPcap Format = iota + 1
-	FormatPcapng
+	FormatPcap   Format = iota + 1 // libpcap format (draft-ietf-opsawg-pcap)
+	FormatPcapng                   // pcapng (draft-ietf-opsawg-pcapng)
 )
 
 func (f Format) String() string {

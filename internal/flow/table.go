@@ -10,9 +10,10 @@ import (
 
 // Config bounds the flow table. Zero fields take the defaults below.
 type Config struct {
-	// MaxFlows caps the connections tracked at once (default 65,536). A new
-	// connection beyond it evicts the least recently active one, which is
-	// closed with CloseEvicted and counted.
+	// MaxFlows caps the connections tracked at once (default 65,536, about
+	// 28 MiB of table: some 430 bytes per flow, see TestMillionFlows). A
+	// new connection beyond it evicts the least recently active one, which
+	// is closed with CloseEvicted and counted.
 	MaxFlows int
 	// MaxBufferedPerFlow caps out-of-order bytes held for one direction of
 	// one connection (default 1 MiB); MaxSegmentsPerFlow caps the
@@ -21,7 +22,9 @@ type Config struct {
 	MaxBufferedPerFlow int
 	MaxSegmentsPerFlow int
 	// MaxBufferedTotal caps out-of-order bytes held across all
-	// connections (default 64 MiB).
+	// connections (default 32 MiB): with a full table, the flow layer
+	// stays within about 60 MiB, leaving the agent room under its 128 MiB
+	// budget.
 	MaxBufferedTotal int
 	// IdleTimeout closes a connection with no packet for this long, on
 	// packet time (default 5 minutes, as Zeek's tcp_inactivity_timeout).
@@ -48,7 +51,7 @@ const (
 	DefaultMaxFlows           = 65536
 	DefaultMaxBufferedPerFlow = 1 << 20
 	DefaultMaxSegmentsPerFlow = 1024
-	DefaultMaxBufferedTotal   = 64 << 20
+	DefaultMaxBufferedTotal   = 32 << 20
 	DefaultIdleTimeout        = 5 * time.Minute
 	DefaultGapTimeout         = 5 * time.Second
 	DefaultClosedLinger       = time.Minute
