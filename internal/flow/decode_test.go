@@ -296,3 +296,20 @@ func TestDecodeIPv6Extensions(t *testing.T) {
 		})
 	}
 }
+
+func TestStrings(t *testing.T) {
+	for _, tt := range []struct{ got, want string }{
+		{ClientToServer.String(), "to_server"},
+		{ServerToClient.String(), "to_client"},
+		{CloseFIN.String(), "fin"},
+		{CloseRST.String(), "rst"},
+		{CloseIdle.String(), "idle"},
+		{CloseEvicted.String(), "evicted"},
+		{CloseEnd.String(), "end"},
+		{CloseReason(200).String(), "unknown"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%q, want %q", tt.got, tt.want)
+		}
+	}
+}

@@ -67,8 +67,13 @@ const (
 	CloseEnd                        // end of capture, shutdown, or a new connection (SYN) on the same four-tuple
 )
 
+var closeReasonNames = [...]string{"fin", "rst", "idle", "evicted", "end"}
+
 func (r CloseReason) String() string {
-	return [...]string{"fin", "rst", "idle", "evicted", "end"}[r]
+	if int(r) < len(closeReasonNames) {
+		return closeReasonNames[r]
+	}
+	return "unknown"
 }
 
 // Stream receives the reassembled, in-order payload of one TCP connection.
