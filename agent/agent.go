@@ -119,14 +119,14 @@ func (a *Agent) Run(ctx context.Context, src capture.Source) error {
 				return ctx.Err()
 			default:
 			}
-			if a.out.err != nil {
-				return a.out.err
+			if err := a.out.failure(); err != nil {
+				return err
 			}
 		}
 		p, err := src.Next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return a.out.err
+				return a.out.failure()
 			}
 			return err
 		}
@@ -252,7 +252,7 @@ func (a *Agent) SetKernelDrops(n uint64) { a.stats.KernelDrops = n }
 // output's write error, if any. Close is idempotent.
 func (a *Agent) Close() error {
 	if a.closed {
-		return a.out.err
+		return a.out.failure()
 	}
 	a.closed = true
 	a.table.Close()

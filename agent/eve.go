@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-ics/sluice/internal/flow"
@@ -29,14 +30,19 @@ const eveFlushAt = 128 << 10
 // log. Events are appended by hand straight into one reused buffer (no
 // reflection, no per-event allocation) and written out in large blocks.
 //
-// The first write error is sticky: every later event is dropped and Err
+// The first write error is sticky: every later event is dropped and failure
 // reports it, and the agent stops the run on it, so a full disk is an error
-// the user sees, never silent loss. An eve is not safe for concurrent use.
+// the user sees, never silent loss. An eve is used by one goroutine, except
+// that once locked is set, flush and failure may also be called from
+// another (the periodic flusher of live capture).
 type eve struct {
 	w      io.Writer
 	buf    []byte
 	mark   int // start of the event being appended, for abort
+	// err is the first write error (under mu in locked mode); failed says
+	// there is one and may be read from any goroutine without the lock.
 	err    error
+	failed atomic.Bool
 	filter Events
 	// written counts events appended (and thus written or to be written).
 	written uint64
@@ -80,7 +86,7 @@ func newEVE(w io.Writer, filter Events) *eve {
 // wants reports whether an event of type typ passes the filter. Callers ask
 // before building an event, so filtered events cost nothing.
 func (e *eve) wants(typ string) bool {
-	if e.err != nil {
+	if e.failed.Load() {
 		return false
 	}
 	if e.filter == EventsAlerts {
@@ -187,8 +193,22 @@ func (e *eve) flushLocked() error {
 	}
 	if err != nil {
 		e.err = fmt.Errorf("writing events: %w", err)
+		e.failed.Store(true)
 	}
 	e.buf = e.buf[:0]
+	return e.err
+}
+
+// failure returns the sticky write error, nil when there is none. Safe from
+// any goroutine.
+func (e *eve) failure() error {
+	if !e.failed.Load() {
+		return nil
+	}
+	if e.locked {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+	}
 	return e.err
 }
 

@@ -29,7 +29,6 @@ func (a *Agent) newOPCUAStream(c *flow.Conn) *opcuaStream {
 	s := &opcuaStream{streamBase: a.newBase(c, baselines.OPCUA)}
 	s.uc = opcua.NewConn(opcua.Config{
 		MaxPending:     a.cfg.MaxPendingPerFlow,
-		MaxMessageSize: a.cfg.MaxBufferedPerFlow * 64,
 	}, s.message)
 	if c.MidStream {
 		s.uc.MidStream()
