@@ -36,9 +36,9 @@ const eveFlushAt = 128 << 10
 // that once locked is set, flush and failure may also be called from
 // another (the periodic flusher of live capture).
 type eve struct {
-	w      io.Writer
-	buf    []byte
-	mark   int // start of the event being appended, for abort
+	w    io.Writer
+	buf  []byte
+	mark int // start of the event being appended, for abort
 	// err is the first write error (under mu in locked mode); failed says
 	// there is one and may be read from any goroutine without the lock.
 	err    error

@@ -28,7 +28,7 @@ type opcuaStream struct {
 func (a *Agent) newOPCUAStream(c *flow.Conn) *opcuaStream {
 	s := &opcuaStream{streamBase: a.newBase(c, baselines.OPCUA)}
 	s.uc = opcua.NewConn(opcua.Config{
-		MaxPending:     a.cfg.MaxPendingPerFlow,
+		MaxPending: a.cfg.MaxPendingPerFlow,
 	}, s.message)
 	if c.MidStream {
 		s.uc.MidStream()
