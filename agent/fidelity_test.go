@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -354,6 +355,164 @@ func ourOPCUA(t *testing.T, file string) map[string]int {
 		}
 		if o.Response != nil && o.Response.ServiceID != nil {
 			m[svcTuple(conn, o.MessageType, *o.Response.ServiceID)]++
+		}
+	}
+	return m
+}
+
+// TestFidelityOPCUAWrittenNodes compares the node ids written by every
+// WriteRequest (service 673) in ../shared/pcaps/opcua, end to end, with
+// Wireshark's dissection (issue 4 §5: written node ids). tshark lists every
+// NodeId of a message in order, so its PDML is walked: the first plain
+// NodeId of a request is the authentication token, the ones after it are the
+// WriteValue node ids (NodeIds inside ExpandedNodeIds are skipped).
+func TestFidelityOPCUAWrittenNodes(t *testing.T) {
+	dir := filepath.Join(pcapsDir(t), "opcua")
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark not installed (make tools installs it)")
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.pcap*"))
+	var agree, total int
+	for _, f := range files {
+		theirs := tsharkWrittenNodes(t, f)
+		ours := ourWrittenNodes(t, f)
+		a, n, diffs := compareMultisets(theirs, ours)
+		if n == 0 {
+			continue
+		}
+		agree += a
+		total += n
+		t.Logf("%-72s %3d/%3d written node ids agree", filepath.Base(f), a, n)
+		for _, d := range diffs {
+			t.Logf("    %s", d)
+		}
+	}
+	t.Logf("TOTAL OPC UA written node ids agreeing with tshark: %d/%d = %.3f %%", agree, total, pct(agree, total))
+	if total == 0 || pct(agree, total) < 99.9 {
+		t.Errorf("agreement %.3f %% < 99.9 %%", pct(agree, total))
+	}
+}
+
+func tsharkWrittenNodes(t *testing.T, file string) map[string]int {
+	t.Helper()
+	out, err := exec.Command("tshark", "-r", file, "-d", "tcp.port==48010,opcua", "-Y", "opcua.servicenodeid.numeric==673", "-T", "pdml").Output()
+	if err != nil {
+		t.Fatalf("tshark %s: %v", file, err)
+	}
+	type group struct {
+		ns, id string
+		skip   bool
+	}
+	m := map[string]int{}
+	var (
+		src, dst, sport, dport string
+		service                string
+		groups                 []group
+		skipNext               bool
+	)
+	flush := func() {
+		if service == "673" && len(groups) > 1 {
+			conn := src + ":" + sport + ">" + dst + ":" + dport
+			for _, g := range groups[1:] {
+				if g.id == "" {
+					continue
+				}
+				node := g.id
+				if g.ns != "" && g.ns != "0" {
+					node = "ns=" + g.ns + ";" + g.id
+				}
+				m[conn+" write "+strings.ToLower(node)]++
+			}
+		}
+		service, groups = "", nil
+	}
+	dec := xml.NewDecoder(bytes.NewReader(out))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		switch el := tok.(type) {
+		case xml.StartElement:
+			if el.Name.Local == "packet" {
+				src, dst, sport, dport = "", "", "", ""
+				continue
+			}
+			if el.Name.Local != "field" {
+				continue
+			}
+			var name, show string
+			for _, a := range el.Attr {
+				switch a.Name.Local {
+				case "name":
+					name = a.Value
+				case "show":
+					show = a.Value
+				}
+			}
+			switch name {
+			case "ip.src", "ipv6.src":
+				src = show
+			case "ip.dst", "ipv6.dst":
+				dst = show
+			case "tcp.srcport":
+				sport = show
+			case "tcp.dstport":
+				dport = show
+			case "opcua.servicenodeid.numeric":
+				flush()
+				service = show
+			case "opcua.expandednodeid.mask":
+				skipNext = true
+			case "opcua.nodeid.encodingmask":
+				groups = append(groups, group{skip: skipNext})
+				skipNext = false
+			case "opcua.nodeid.nsindex":
+				if n := len(groups); n > 0 {
+					groups[n-1].ns = show
+				}
+			case "opcua.nodeid.numeric", "opcua.nodeid.string", "opcua.nodeid.guid", "opcua.nodeid.bytestring":
+				if n := len(groups); n > 0 && !groups[n-1].skip {
+					groups[n-1].id = map[string]string{"opcua.nodeid.numeric": "i=", "opcua.nodeid.string": "s=",
+						"opcua.nodeid.guid": "g=", "opcua.nodeid.bytestring": "b="}[name] + show
+				} else if n > 0 {
+					groups = groups[:n-1] // an ExpandedNodeId's: not a written node
+				}
+			}
+		case xml.EndElement:
+			if el.Name.Local == "packet" {
+				flush()
+			}
+		}
+	}
+	return m
+}
+
+func ourWrittenNodes(t *testing.T, file string) map[string]int {
+	t.Helper()
+	out := replayFile(t, file, func(c *Config) { c.OPCUAPorts = []uint16{4840, 48010} })
+	m := map[string]int{}
+	for _, e := range parseEvents(t, out) {
+		if e.EventType != EventOPCUA {
+			continue
+		}
+		var o struct {
+			Request *struct {
+				ServiceID int `json:"service_id"`
+				Writes    []struct {
+					NodeID string `json:"node_id"`
+				} `json:"writes"`
+			} `json:"request"`
+		}
+		if err := json.Unmarshal(e.OPCUA, &o); err != nil {
+			t.Fatal(err)
+		}
+		if o.Request == nil || o.Request.ServiceID != 673 {
+			continue
+		}
+		conn := fmt.Sprintf("%s:%d>%s:%d", e.SrcIP, e.SrcPort, e.DestIP, e.DestPort)
+		for _, w := range o.Request.Writes {
+			m[conn+" write "+strings.ToLower(w.NodeID)]++
 		}
 	}
 	return m
