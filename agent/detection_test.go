@@ -72,7 +72,9 @@ type detRow struct {
 	InWindow int // alert events attributed to an attack, returns included
 	Outside  int // alert events outside every window: false positives
 	// TimeToDetect is, per detected attack, the delay from the label's
-	// start to the first alert with an expected rule.
+	// start to the first alert with an expected rule. The table rounds it
+	// to 0.1 s, so a millisecond of simulator timing does not churn the
+	// document.
 	TimeToDetect []time.Duration
 	// Rules counts alert events per rule; Returns counts the resolved
 	// ones per rule; Unlisted marks rules seen in a window that the label
@@ -329,7 +331,7 @@ func detTable(rows []detRow) string {
 	for _, r := range rows {
 		ttd := make([]string, len(r.TimeToDetect))
 		for i, d := range r.TimeToDetect {
-			ttd[i] = fmt.Sprintf("%.3f s", d.Seconds())
+			ttd[i] = fmt.Sprintf("%.1f s", d.Seconds())
 		}
 		rules := make([]string, 0, len(r.Rules))
 		for _, name := range slices.Sorted(maps.Keys(r.Rules)) {
