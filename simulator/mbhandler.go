@@ -14,6 +14,9 @@ import (
 // value) (Modbus Application Protocol Specification V1.1b3, 7).
 type plcHandler struct {
 	p *Process
+	// written, when set, is told which tags a Modbus write changed, so the
+	// OPC UA server notifies its subscribers as a PLC's would.
+	written func(tags []*Tag)
 }
 
 var _ mb.RequestHandler = (*plcHandler)(nil)
@@ -58,6 +61,17 @@ func (h *plcHandler) readRaw(tags []*Tag) []uint16 {
 // multiple-write with one bad value changes nothing (as FC 16 on a real PLC
 // answering exception 03 must not leave half of the block written).
 func (h *plcHandler) writeRaw(tags []*Tag, raws []uint16) error {
+	if err := h.writeLocked(tags, raws); err != nil {
+		return err
+	}
+	if h.written != nil {
+		// After p.mu is released: the OPC UA server reads the values.
+		h.written(tags)
+	}
+	return nil
+}
+
+func (h *plcHandler) writeLocked(tags []*Tag, raws []uint16) error {
 	h.p.mu.Lock()
 	defer h.p.mu.Unlock()
 	for i, t := range tags {

@@ -87,6 +87,11 @@ func startServers(ctx context.Context, p *Process, mbAddr, uaEndpoint string, ta
 		}
 		s.ua = ua
 		s.uaURL = uaEndpoint
+		h.written = func(tags []*Tag) {
+			for _, t := range tags {
+				ua.ns.ChangeNotification(gopcuaNodeID(t))
+			}
+		}
 		s.uaAddr = strings.TrimPrefix(uaEndpoint, "opc.tcp://")
 	}
 	return s, nil

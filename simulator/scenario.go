@@ -130,6 +130,9 @@ func normalEvents(d time.Duration, seed uint64) []event {
 	for k := time.Duration(1); 2*k*time.Second < d; k++ {
 		addUA(2*k*time.Second+700*time.Millisecond, historianRead)
 	}
+	for k := time.Duration(1); 10*k*time.Second < d; k++ {
+		addUA(10*k*time.Second+1300*time.Millisecond, historianPublish)
+	}
 	return evs
 }
 
@@ -257,7 +260,16 @@ func historianConnect(e *env) error {
 		return err
 	}
 	e.historian = u
-	return nil
+	return u.subscribe(alarmTags)
+}
+
+// historianPublish keeps the historian's subscription alive: one Publish
+// every keep-alive period.
+func historianPublish(e *env) error {
+	if e.historian == nil {
+		return nil
+	}
+	return e.historian.publish()
 }
 
 func historianRead(e *env) error {

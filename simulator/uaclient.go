@@ -1,12 +1,14 @@
 package simulator
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,6 +51,7 @@ type uaConn struct {
 	fakeChan, fakeToken  uint32 // recorded instead
 	seq, reqID, handle   uint32
 	srvSeq               uint32 // recorded server sequence numbers
+	subID, lastSeq       uint32 // subscription, last notification to acknowledge
 	auth, fakeAuth       *ua.NodeID
 	session, fakeSession *ua.NodeID
 }
@@ -228,21 +231,7 @@ func (u *uaConn) roundTrip(build func(fake bool) ([]byte, error)) (any, error) {
 // call sends one service request on the open channel.
 func (u *uaConn) call(mk func(h *ua.RequestHeader) ua.Request) (any, error) {
 	return u.roundTrip(func(fake bool) ([]byte, error) {
-		req := mk(u.header(fake))
-		ch, tok := u.chanID, u.tokenID
-		if fake {
-			ch, tok = u.fakeChan, u.fakeToken
-		}
-		m := &uasc.Message{
-			MessageHeader: &uasc.MessageHeader{
-				Header:                  uasc.NewHeader("MSG", 'F', ch),
-				SymmetricSecurityHeader: uasc.NewSymmetricSecurityHeader(tok),
-				SequenceHeader:          uasc.NewSequenceHeader(u.seq+1, u.reqID+1),
-			},
-			TypeID:  ua.NewFourByteExpandedNodeID(0, ua.ServiceTypeID(req)),
-			Service: req,
-		}
-		return m.Encode()
+		return u.message(fake, mk(u.header(fake)))
 	})
 }
 
@@ -270,6 +259,25 @@ func (u *uaConn) normalize(m *uasc.Message) ([]byte, error) {
 		}
 		u.fakeSession = ua.NewByteStringNodeID(1, g)
 		r.AuthenticationToken, r.SessionID = u.fakeAuth, u.fakeSession
+	case *ua.CreateSubscriptionResponse:
+		// See subscribe: the record carries the plant's parameters.
+		r.RevisedPublishingInterval, r.RevisedLifetimeCount, r.RevisedMaxKeepAliveCount = subInterval, subLifetime, subKeepAlive
+	case *ua.PublishResponse:
+		// gopcua's server lists the notifications of a publish in map
+		// order; their order carries no meaning (Part 4, 7.25), so the
+		// record lists them by client handle.
+		if r.NotificationMessage != nil {
+			for _, eo := range r.NotificationMessage.NotificationData {
+				if eo == nil {
+					continue
+				}
+				if dcn, ok := eo.Value.(*ua.DataChangeNotification); ok {
+					slices.SortFunc(dcn.MonitoredItems, func(a, b *ua.MonitoredItemNotification) int {
+						return cmp.Compare(a.ClientHandle, b.ClientHandle)
+					})
+				}
+			}
+		}
 	}
 	scrub(reflect.ValueOf(m.Service), now, u.realURL, u.rng)
 	return m.Encode()
@@ -476,4 +484,108 @@ func (u *uaConn) close() {
 		u.rec.clientClose(u.rc)
 	}
 	u.c.Close()
+}
+
+// Subscription parameters of the historian as the plant sees them (Part 4,
+// 5.13.2): publish every second, a keep-alive at least every 10 s, gone
+// after 30 s without a publish request.
+const (
+	subInterval  = 1000.0
+	subKeepAlive = 10
+	subLifetime  = 30
+)
+
+// subscribe creates a subscription and one monitored item per tag (Part 4,
+// 5.13.2 and 5.12.2).
+//
+// In a capture, gopcua's server runs each subscription on a wall-clock
+// ticker, which a lock-step capture of an hour in two seconds cannot wait
+// for: the server is asked for a 5 ms interval and a keep-alive every other
+// tick, while the record shows the plant's parameters (and normalize gives
+// the server's echo of them the same values). A keep-alive then answers a
+// Publish within milliseconds.
+func (u *uaConn) subscribe(tags []string) error {
+	resp, err := u.roundTrip(func(fake bool) ([]byte, error) {
+		req := &ua.CreateSubscriptionRequest{RequestHeader: u.header(fake), RequestedPublishingInterval: subInterval,
+			RequestedLifetimeCount: subLifetime, RequestedMaxKeepAliveCount: subKeepAlive, PublishingEnabled: true}
+		if u.rec != nil && !fake {
+			req.RequestedPublishingInterval, req.RequestedLifetimeCount, req.RequestedMaxKeepAliveCount = 5, 1_000_000, 1
+		}
+		return u.message(fake, req)
+	})
+	if err != nil {
+		return fmt.Errorf("create subscription: %w", err)
+	}
+	r, ok := resp.(*ua.CreateSubscriptionResponse)
+	if !ok {
+		return fmt.Errorf("create subscription: unexpected %T", resp)
+	}
+	u.subID = r.SubscriptionID
+	_, err = u.call(func(h *ua.RequestHeader) ua.Request {
+		items := make([]*ua.MonitoredItemCreateRequest, len(tags))
+		for i, n := range tags {
+			items[i] = &ua.MonitoredItemCreateRequest{
+				ItemToMonitor:  &ua.ReadValueID{NodeID: ua.NewStringNodeID(uaDamNS, n), AttributeID: ua.AttributeIDValue, DataEncoding: &ua.QualifiedName{}},
+				MonitoringMode: ua.MonitoringModeReporting,
+				RequestedParameters: &ua.MonitoringParameters{ClientHandle: uint32(i + 1), SamplingInterval: subInterval,
+					Filter: ua.NewExtensionObject(nil), QueueSize: 1, DiscardOldest: true},
+			}
+		}
+		return &ua.CreateMonitoredItemsRequest{RequestHeader: h, SubscriptionID: u.subID,
+			TimestampsToReturn: ua.TimestampsToReturnBoth, ItemsToCreate: items}
+	})
+	if err != nil {
+		return fmt.Errorf("create monitored items: %w", err)
+	}
+	if u.rec != nil {
+		// The server queues the items' initial values from goroutines of
+		// its own; let them land before the first Publish.
+		time.Sleep(30 * time.Millisecond)
+	}
+	return nil
+}
+
+// publish sends one Publish request, acknowledging the last notification,
+// and reads its answer: data changes or a keep-alive (Part 4, 5.13.5).
+func (u *uaConn) publish() error {
+	if u.rec != nil {
+		// Let the server's subscription goroutine take in notifications
+		// queued by earlier writes before the request can race a tick
+		// (see subscribe).
+		time.Sleep(time.Millisecond)
+	}
+	resp, err := u.call(func(h *ua.RequestHeader) ua.Request {
+		req := &ua.PublishRequest{RequestHeader: h, SubscriptionAcknowledgements: []*ua.SubscriptionAcknowledgement{}}
+		if u.lastSeq != 0 {
+			req.SubscriptionAcknowledgements = append(req.SubscriptionAcknowledgements,
+				&ua.SubscriptionAcknowledgement{SubscriptionID: u.subID, SequenceNumber: u.lastSeq})
+			u.lastSeq = 0
+		}
+		return req
+	})
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	r, ok := resp.(*ua.PublishResponse)
+	if !ok || r.NotificationMessage == nil {
+		return fmt.Errorf("publish: unexpected %T", resp)
+	}
+	if len(r.NotificationMessage.NotificationData) > 0 {
+		u.lastSeq = r.NotificationMessage.SequenceNumber
+	}
+	return nil
+}
+
+// message frames a service request on the open channel.
+func (u *uaConn) message(fake bool, req ua.Request) ([]byte, error) {
+	m := &uasc.Message{
+		MessageHeader: &uasc.MessageHeader{
+			Header:                  uasc.NewHeader("MSG", 'F', pick(fake, u.fakeChan, u.chanID)),
+			SymmetricSecurityHeader: uasc.NewSymmetricSecurityHeader(pick(fake, u.fakeToken, u.tokenID)),
+			SequenceHeader:          uasc.NewSequenceHeader(u.seq+1, u.reqID+1),
+		},
+		TypeID:  ua.NewFourByteExpandedNodeID(0, ua.ServiceTypeID(req)),
+		Service: req,
+	}
+	return m.Encode()
 }

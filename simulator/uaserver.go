@@ -264,3 +264,6 @@ func number(v any) (float64, bool) {
 	}
 	return 0, false
 }
+
+// gopcuaNodeID is t's node id as gopcua's server keys it.
+func gopcuaNodeID(t *Tag) *ua.NodeID { return ua.NewStringNodeID(uaDamNS, t.Name) }
