@@ -141,6 +141,8 @@ type demoRun struct {
 	tap    *alertTap
 	played []playedAttack
 	start  time.Time
+	// mbPort and uaPort are the live simulator's ports.
+	mbPort, uaPort uint16
 }
 
 // playedAttack is one attack the demo played, with its labelled window.
@@ -174,7 +176,13 @@ func demo(ctx context.Context, o demoOptions) error {
 	// Live when possible; the in-process tap otherwise.
 	var live *capture.Live
 	if !o.inProcess {
-		live, err = openDemoLive(o.iface)
+		if d.mbPort, err = freeLoopbackPort(); err == nil {
+			d.uaPort, err = freeLoopbackPort()
+		}
+		if err != nil {
+			return err
+		}
+		live, err = openDemoLive(o.iface, d.mbPort, d.uaPort)
 		if err != nil {
 			fmt.Fprintf(o.stderr, "\nNote: cannot capture live on %q: %v\n", o.iface, err)
 			if isPermission(err) {
@@ -230,24 +238,30 @@ func selfPath() string {
 	return p
 }
 
-// openDemoLive opens the loopback capture. On loopback the kernel shows every
-// packet twice, once leaving and once arriving; the filter keeps only the
-// arriving copy (a span port has no outgoing packets, so monitor does not
-// need this). The port filter is not known yet, so every TCP packet is kept
-// here and the agent ignores ports it does not watch.
-func openDemoLive(iface string) (*capture.Live, error) {
-	filter, err := bpf.Assemble([]bpf.Instruction{
-		// Drop PACKET_OUTGOING (4) copies.
+// openDemoLive opens the loopback capture, keeping TCP on the simulator's
+// two ports. On loopback the kernel shows every packet twice, once leaving
+// and once arriving; the filter keeps only the arriving copy (a span port
+// has no outgoing packets, so monitor does not need this).
+func openDemoLive(iface string, mbPort, uaPort uint16) (*capture.Live, error) {
+	ports, err := capture.PortFilter([]uint16{mbPort, uaPort})
+	if err != nil {
+		return nil, err
+	}
+	// The port filter's jumps are relative, so a prefix leaves them intact.
+	prefix, err := bpf.Assemble([]bpf.Instruction{
 		bpf.LoadExtension{Num: bpf.ExtType},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 4, SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: packetOutgoing, SkipTrue: 1},
 		bpf.RetConstant{Val: 0},
-		bpf.RetConstant{Val: 1 << 16},
 	})
 	if err != nil {
 		return nil, err
 	}
-	return capture.OpenLive(iface, capture.LiveOptions{Filter: filter, NoPromiscuous: true, RingMiB: 8})
+	return capture.OpenLive(iface, capture.LiveOptions{Filter: append(prefix, ports...), NoPromiscuous: true, RingMiB: 8})
 }
+
+// packetOutgoing is PACKET_OUTGOING, the packet type (linux/if_packet.h) of
+// a frame the host itself sends.
+const packetOutgoing = 4
 
 // freeLoopbackPort returns a TCP port free on 127.0.0.1 a moment ago.
 func freeLoopbackPort() (uint16, error) {
@@ -279,14 +293,7 @@ func (d *demoRun) newAgent(out io.Writer, mbPort, uaPort uint16) error {
 // played live.
 func (d *demoRun) runLive(ctx context.Context, live *capture.Live, out io.Writer, m *metricsServer) error {
 	o := d.o
-	mbPort, err := freeLoopbackPort()
-	if err != nil {
-		return err
-	}
-	uaPort, err := freeLoopbackPort()
-	if err != nil {
-		return err
-	}
+	mbPort, uaPort := d.mbPort, d.uaPort
 	if err := d.newAgent(out, mbPort, uaPort); err != nil {
 		live.Close()
 		return err

@@ -165,6 +165,9 @@ type source struct {
 	stats func() Stats
 	n     uint32
 	last  time.Time
+	// latest is the newest packet time seen, for LastPacket when the
+	// stats do not carry it.
+	latest time.Time
 }
 
 // checkEvery is how many packets pass between looks at the clock.
@@ -178,8 +181,15 @@ func (s *source) Next() (capture.Packet, error) {
 			// The stats reflect the packets before this one: Next is
 			// called once the previous packet is fully processed.
 			s.last = now
-			s.m.Publish(s.stats())
+			st := s.stats()
+			if st.LastPacket.IsZero() {
+				st.LastPacket = s.latest
+			}
+			s.m.Publish(st)
 		}
+	}
+	if err == nil && p.Timestamp.After(s.latest) {
+		s.latest = p.Timestamp
 	}
 	return p, err
 }

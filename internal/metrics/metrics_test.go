@@ -100,9 +100,9 @@ func TestSourcePublishesAndServes(t *testing.T) {
 	m := New()
 	var seen uint64
 	stats := func() Stats {
+		// No LastPacket: Source fills it from the packets it passed.
 		return Stats{Packets: seen, Bytes: seen * 60, KernelDrops: 3, Flows: 2,
-			Protocols:  map[string]ProtoStats{"modbus": {Transactions: 7, DecodeErrors: 1}},
-			LastPacket: time.Unix(1000, 0)}
+			Protocols: map[string]ProtoStats{"modbus": {Transactions: 7, DecodeErrors: 1}}}
 	}
 	src := m.Source(&fakeSource{n: 1000}, stats)
 	for {
@@ -155,7 +155,10 @@ func TestSourcePublishesAndServes(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if code, body := get("/healthz"); code != 200 || !strings.HasPrefix(body, "ok\npackets 1000\n") {
+	if !strings.Contains(body, "sluice_last_packet_timestamp_seconds 1000\n") {
+		t.Error("/metrics lacks the last packet time taken from the source")
+	}
+	if code, body := get("/healthz"); code != 200 || body != "ok\npackets 1000\nlast_packet 1970-01-01T00:16:40Z\n" {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
 	m.SetHealth(io.ErrUnexpectedEOF)
