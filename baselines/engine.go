@@ -241,10 +241,18 @@ func (e *Engine) Observe(o *Observation) []Alert {
 	} else if !learn {
 		e.judge(o, key, ch, rt)
 	}
-	if ch != nil {
+	if ch != nil && answered(o) {
 		e.seenPoll(o, ch)
 	}
 	return e.out
+}
+
+// answered reports whether the server answered the request (an exception
+// is an answer). Only answered repetitions keep a learned poll alive: an
+// HMI that goes on asking a PLC forced into listen-only mode (FC 8
+// sub-function 4) has lost its view as surely as one that stopped asking.
+func answered(o *Observation) bool {
+	return o.Responded && !(o.Protocol == Modbus && o.Modbus.Timeout)
 }
 
 func modbusOK(o *Observation) bool {
@@ -434,7 +442,7 @@ func (e *Engine) Tick(now time.Time) []Alert {
 			}
 			r.stopped = true
 			if a := e.raise(now, PollStopped, key, pollItem(pk), nil, nil, nil); a != nil {
-				e.sign(a, fmt.Sprintf("Poll %s by %s of %s stopped: not seen for %s (period %s)",
+				e.sign(a, fmt.Sprintf("Poll %s by %s of %s stopped: not answered for %s (period %s)",
 					pollName(pk), key.Client, serverName(key), now.Sub(seen).Round(time.Second), r.Period.Round(time.Millisecond)))
 			}
 		}

@@ -108,3 +108,38 @@ func TestFloodWhileLearning(t *testing.T) {
 		t.Fatalf("learned peak before the flood = %+v, want the normal 10 s peak (about 12)", ch)
 	}
 }
+
+// TestPollStoppedWhenUnanswered: a PLC forced into listen-only mode keeps
+// receiving the HMI's poll but answers nothing. The poll is stopped for the
+// plant (loss of view) and resumes with the first answer.
+func TestPollStoppedWhenUnanswered(t *testing.T) {
+	e := monitor(t)
+	at := t0.Add(3 * time.Hour)
+	got := feed(e, normal(at, 30*time.Second))
+	deaf := normal(at.Add(30*time.Second), 30*time.Second)
+	for i := range deaf {
+		if o := &deaf[i]; o.Protocol == Modbus && o.Modbus.Unit == 1 && o.Modbus.ReadTable != NoTable {
+			o.Responded, o.Modbus.Timeout = false, true
+		}
+	}
+	got = append(got, feed(e, deaf)...)
+	got = append(got, feed(e, normal(at.Add(60*time.Second), 10*time.Second))...)
+	var stopped, resumed int
+	for _, a := range got {
+		if a.Rule != PollStopped {
+			t.Errorf("unexpected %s: %s", a.Rule, a.Signature)
+			continue
+		}
+		if a.Channel.Unit != 1 || a.Channel.Client != hmi {
+			t.Errorf("poll_stopped for %+v, want the HMI's unit 1 poll only", a.Channel)
+		}
+		if a.Resolved {
+			resumed++
+		} else {
+			stopped++
+		}
+	}
+	if stopped != 1 || resumed != 1 {
+		t.Fatalf("poll_stopped %d, resumed %d; want 1 and 1", stopped, resumed)
+	}
+}
