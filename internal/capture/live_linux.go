@@ -57,6 +57,15 @@ type Live struct {
 	closed  bool
 	snapped atomic.Uint64 // frames longer than the ring's frame size
 	last    LiveStats
+
+	// filteredFrom is when the kernel filter was attached. AF_PACKET
+	// starts queueing frames when the socket is bound, an instant before
+	// the filter is in place, so frames stamped earlier may be any
+	// traffic on the interface; Next drops them (as libpcap flushes its
+	// socket after setting a filter). Once one later frame is seen the
+	// check is off: the ring is in arrival order.
+	filteredFrom time.Time
+	settled      bool
 }
 
 var _ Source = (*Live)(nil)
@@ -116,6 +125,7 @@ func OpenLive(iface string, opts LiveOptions) (*Live, error) {
 		tp.Close()
 		return nil, fmt.Errorf("%s: attach filter: %w", iface, err)
 	}
+	filteredFrom := time.Now()
 	if !opts.NoPromiscuous {
 		if err := tp.SetPromiscuous(true); err != nil {
 			tp.Close()
@@ -128,7 +138,7 @@ func OpenLive(iface string, opts LiveOptions) (*Live, error) {
 		tp.Close()
 		return nil, fmt.Errorf("%s: socket statistics: %w", iface, err)
 	}
-	return &Live{iface: iface, tp: tp}, nil
+	return &Live{iface: iface, tp: tp, filteredFrom: filteredFrom}, nil
 }
 
 // Next blocks until a frame arrives and returns it; Data is valid until the
@@ -146,6 +156,12 @@ func (l *Live) Next() (Packet, error) {
 		}
 		if err != nil {
 			return Packet{}, fmt.Errorf("%s: read: %w", l.iface, err)
+		}
+		if !l.settled {
+			if ci.Timestamp.Before(l.filteredFrom) {
+				continue // queued before the filter was attached
+			}
+			l.settled = true
 		}
 		if ci.Length > len(data) {
 			l.snapped.Add(1)
