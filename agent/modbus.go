@@ -33,6 +33,9 @@ type modbusStream struct {
 	// obs and values are reused for every transaction.
 	obs    baselines.Observation
 	values []uint16
+	// desyncSeen limits the malformed anomaly of a desynchronised but
+	// trusted stream to one per connection.
+	desyncSeen bool
 }
 
 func (a *Agent) newModbusStream(c *flow.Conn) *modbusStream {
@@ -74,9 +77,13 @@ func (s *modbusStream) Data(dir flow.Dir, data []byte, ts time.Time) {
 	}
 	if d := fr.Desyncs(); d != desyncs {
 		// A trusted stream carried a bad header: the framer resynchronised
-		// and goes on; the connection stays, the fault is reported.
+		// and goes on; the connection stays. Every fault is counted, the
+		// first one per connection is reported.
 		s.a.stats.Modbus.DecodeErrors += d - desyncs
-		s.a.anomaly(&s.streamBase, ts, dir, anomalyMalformed, "bad MBAP header in an established Modbus stream; resynchronised")
+		if !s.desyncSeen {
+			s.desyncSeen = true
+			s.a.anomaly(&s.streamBase, ts, dir, anomalyMalformed, "bad MBAP header in an established Modbus stream; resynchronised")
+		}
 	}
 	if s.expireDue(ts) {
 		s.pr.Expire(ts, s.onTx)
