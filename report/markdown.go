@@ -70,13 +70,16 @@ var mdReplacer = strings.NewReplacer(
 // mdEscape makes network text inert in Markdown.
 func mdEscape(s string) string { return mdReplacer.Replace(s) }
 
-// mdCode writes s as an inline code span, escaped. A code span cannot hold
-// a backslash escape, so text with backticks is written as escaped text.
+// mdCode writes s as an inline code span. A code span cannot hold a
+// backslash escape or an entity, so text with backticks, pipes, line
+// breaks or markup characters is written as escaped text instead: a code
+// span's content is literal in CommonMark, but not every renderer keeps to
+// that, and network text gets no benefit of the doubt.
 func mdCode(s string) string {
 	if s == "" {
 		return ""
 	}
-	if strings.ContainsAny(s, "`|\r\n") {
+	if strings.ContainsAny(s, "`|\r\n<>&") {
 		return mdEscape(s)
 	}
 	return "`" + s + "`"

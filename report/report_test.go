@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/html"
 
 	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/baselines/store"
@@ -539,4 +543,75 @@ func BenchmarkBuildAndHTML(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// tagCounts tokenizes an HTML page and counts its start tags and
+// attributes by name: hostile text that escaped its context would add one.
+func tagCounts(t *testing.T, page []byte) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	z := html.NewTokenizer(bytes.NewReader(page))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			if z.Err() != io.EOF {
+				t.Fatalf("tokenize: %v", z.Err())
+			}
+			return counts
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, more := z.TagName()
+			counts["<"+string(name)]++
+			for more {
+				var k []byte
+				k, _, more = z.TagAttr()
+				counts["<"+string(name)+" "+string(k)]++
+			}
+		}
+	}
+}
+
+// FuzzHTMLEscape renders a report whose device identity, OPC UA URI, node
+// id, user, source and reason are arbitrary text and checks that the page
+// has exactly the elements and attributes of the same report with benign
+// text: nothing the network says can add markup. Markdown must not carry
+// text with < or > raw.
+func FuzzHTMLEscape(f *testing.F) {
+	for _, s := range []string{hostileVendor, hostileURI, hostileNode, "Schneider Electric", "urn:freeopcua:python:server",
+		"<svg onload=alert(1)>", "\"'><!--", "</style><script>x</script>", "\x00\xff\xfe", "javascript:alert(1)", "]]><![CDATA["} {
+		f.Add(s)
+	}
+	plc := netip.MustParseAddr("10.10.2.1")
+	render := func(t *testing.T, s string, f Format) []byte {
+		snap := &baselines.Snapshot{Schema: baselines.SchemaVersion, Baseline: baselines.Baseline{
+			Devices: []*baselines.Device{{IP: plc, Roles: baselines.RoleModbusSlave | baselines.RoleOPCUAServer,
+				Ident:  &baselines.DeviceIdent{VendorName: s, ProductCode: s},
+				Server: &baselines.ServerInfo{AppURI: s}}},
+			Channels: []*baselines.Channel{{Key: baselines.ChannelKey{Protocol: baselines.OPCUA, Client: hmi, Server: plc, Port: 4840},
+				NodesRead: map[string]uint64{s: 1}, Users: map[string]uint64{s: 2}}},
+			Accepted: []baselines.Acceptance{{ID: "1", By: s, Reason: s,
+				Deviation: baselines.Deviation{Rule: baselines.NewMaster, Channel: baselines.ChannelKey{Protocol: baselines.Modbus, Client: rogue, Server: plc}}}},
+		}}
+		r, err := Build(snap, Options{Generated: genT, Sources: []string{s}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := r.Write(&b, f); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if s == "" {
+			return // empty identity fields are left out: another page, legitimately
+		}
+		want := tagCounts(t, render(t, "benign", HTML))
+		got := tagCounts(t, render(t, s, HTML))
+		if !maps.Equal(got, want) {
+			t.Errorf("text %q changed the page's markup:\n got %v\nwant %v", s, got, want)
+		}
+		if md := render(t, s, Markdown); strings.ContainsAny(s, "<>") && bytes.Contains(md, []byte(s)) {
+			t.Errorf("Markdown carries %q unescaped", s)
+		}
+	})
 }
