@@ -243,6 +243,9 @@ func ewsVisit(e *env) error {
 }
 
 func historianConnect(e *env) error {
+	if e.historian != nil || e.liveHist != nil {
+		return nil // still connected from an earlier hour of a live run
+	}
 	user, pass := "historian", "h1st0rian"
 	if e.historianAnon {
 		user, pass = "", ""

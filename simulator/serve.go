@@ -148,23 +148,49 @@ func Play(ctx context.Context, cfg PlayConfig) ([]Label, error) {
 	return play(ctx, sc, Endpoints{Modbus: cfg.Modbus, OPCUA: cfg.OPCUA}, cfg.Seed, cfg.Duration, cfg.AttackAt, cfg.Normal, cfg.Logf)
 }
 
+// playChunk bounds how much of a live timeline is built at once: a
+// simulator served for days plays one hour after the other.
+const playChunk = time.Hour
+
 func play(ctx context.Context, sc Scenario, ep Endpoints, seed uint64, d, attackAt time.Duration, normal bool, logf func(string, ...any)) ([]Label, error) {
 	e := &env{ctx: ctx, mbAddr: ep.Modbus, uaURL: ep.OPCUA, uaAddr: strings.TrimPrefix(ep.OPCUA, "opc.tcp://"), seed: seed, logf: logf}
-	evs, labels := sc.timeline(d, attackAt, seed, normal)
-	if ep.OPCUA == "" {
-		// No OPC UA server: drop the OPC UA actors.
-		full := evs
-		evs = nil
-		for _, ev := range full {
-			if !ev.opcua {
-				evs = append(evs, ev)
+	defer e.closeQuietly()
+	start := time.Now()
+	var labels []Label
+	for off := time.Duration(0); off < d; {
+		// The chunk holding the attacks runs at least 10 minutes past
+		// their start so that every step is in it.
+		n := min(playChunk, d-off)
+		withAttacks := attackAt >= off && attackAt < off+n
+		if withAttacks {
+			n = min(max(n, attackAt-off+10*time.Minute), d-off)
+		}
+		s := sc
+		if !withAttacks {
+			s.attacks = nil
+		}
+		evs, ls := s.timeline(n, attackAt-off, seed+uint64(off/playChunk), normal)
+		if ep.OPCUA == "" {
+			// No OPC UA server: drop the OPC UA actors.
+			full := evs
+			evs = nil
+			for _, ev := range full {
+				if !ev.opcua {
+					evs = append(evs, ev)
+				}
 			}
 		}
+		err := e.run(evs, ls, s.extension, start.Add(off))
+		if withAttacks {
+			labels = ls
+		}
+		if err != nil {
+			if err == context.Canceled || err == context.DeadlineExceeded {
+				err = nil
+			}
+			return labels, err
+		}
+		off += n
 	}
-	err := e.run(evs, labels, sc.extension, time.Now())
-	e.closeQuietly()
-	if err == context.Canceled || err == context.DeadlineExceeded {
-		err = nil
-	}
-	return labels, err
+	return labels, nil
 }

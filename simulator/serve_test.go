@@ -240,3 +240,36 @@ func contains(ss []string, s string) bool {
 	}
 	return false
 }
+
+// TestServeScenario runs `sluice sim serve --scenario normal` in-process: the
+// actors must start at once (a served scenario is open-ended, built an hour
+// at a time) and the PLC must see the HMI's polls.
+func TestServeScenario(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan Endpoints, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, Config{ModbusAddr: "127.0.0.1:0", OPCUAEndpoint: "off", Scenario: "normal", Seed: 4,
+			Ready: func(ep Endpoints) { ready <- ep }})
+	}()
+	var ep Endpoints
+	select {
+	case ep = <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	c := dial(t, ep.Modbus)
+	// FC 8/0x0E return server message count.
+	got, err := exchange(c, unhex(t, "0001 0000 0006 01 08 000e 0000"), 2*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := int(got[len(got)-2])<<8 | int(got[len(got)-1]); n < 8 {
+		t.Errorf("server message count %d after 2.5 s of HMI polling, want at least 8 (4 requests a second)", n)
+	}
+}
