@@ -165,13 +165,16 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		for _, f := range d.Identity {
 			id = append(id, f.Name+": "+e(f.Value))
 		}
-		learn := "judged since " + d.LearnUntil.String()
-		if d.Learning {
-			learn = "learning until " + d.LearnUntil.String()
+		learn := "judged since " + d.LearnUntil.String() + "; " + fmtFloat(d.Convergence) + " new items/h"
+		switch {
+		case d.Client:
+			learn = "client: judged through its servers"
+		case d.Learning:
+			learn = "learning until " + d.LearnUntil.String() + "; " + fmtFloat(d.Convergence) + " new items/h"
 		}
-		p("| %s | %s | %s | %s | %s | %s | %s | %s | %d | %s; %s new items/h |\n",
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
 			d.IP, d.MAC, e(d.Vendor), strings.Join(d.Roles, ", "), unitsText(d.Units), strings.Join(id, "; "),
-			d.FirstSeen, d.LastSeen, d.Transactions, learn, fmtFloat(d.Convergence))
+			d.FirstSeen, d.LastSeen, d.Transactions, learn)
 	}
 	p("\nIdentity strings are what devices say about themselves; they are not authenticated.\n\n")
 

@@ -89,7 +89,8 @@ type Report struct {
 }
 
 // Window is the learning window: from the first device seen to the end of
-// the last device's learning, and the last traffic time in the baseline.
+// the last server's learning (the engine judges a transaction by its
+// server's window), and the last traffic time in the baseline.
 type Window struct {
 	Start    Time `json:"start"`
 	LearnEnd Time `json:"learn_end"`
@@ -135,9 +136,12 @@ type Device struct {
 	// and FC 17, OPC UA server description. Attacker-controlled text.
 	Identity []Field `json:"identity,omitempty"`
 	// LearnUntil is the end of the device's learning window; Learning is
-	// true when the last traffic in the baseline is before it.
+	// true when the last traffic in the baseline is before it. Client is
+	// true for a device that serves nothing: its transactions are learned
+	// or judged by its servers' windows, so it has no state of its own.
 	LearnUntil Time `json:"learn_until"`
 	Learning   bool `json:"learning"`
+	Client     bool `json:"client_only,omitempty"`
 	// Convergence is new baseline items per hour over the convergence
 	// window: 0 means learning has stopped finding anything new.
 	Convergence float64 `json:"convergence_items_per_hour"`
@@ -377,17 +381,27 @@ func Build(s *baselines.Snapshot, opt Options) (*Report, error) {
 }
 
 func (r *Report) window(s *baselines.Snapshot) {
+	anyServer := false
+	for _, d := range s.Devices {
+		anyServer = anyServer || isServer(d)
+	}
 	for _, d := range s.Devices {
 		if r.Window.Start.IsZero() || (!d.FirstSeen.IsZero() && d.FirstSeen.Before(r.Window.Start.Time)) {
 			r.Window.Start = Time{d.FirstSeen.UTC()}
 		}
-		if d.LearnUntil.After(r.Window.LearnEnd.Time) {
+		if (isServer(d) || !anyServer) && d.LearnUntil.After(r.Window.LearnEnd.Time) {
 			r.Window.LearnEnd = Time{d.LearnUntil.UTC()}
 		}
 		if d.LastSeen.After(r.Window.LastSeen.Time) {
 			r.Window.LastSeen = Time{d.LastSeen.UTC()}
 		}
 	}
+}
+
+// isServer reports whether d serves Modbus or OPC UA: the engine decides
+// learning or judging by the server's window, so only servers learn.
+func isServer(d *baselines.Device) bool {
+	return d.Roles&(baselines.RoleModbusSlave|baselines.RoleOPCUAServer) != 0
 }
 
 func (r *Report) devices(s *baselines.Snapshot, window time.Duration) {
@@ -403,7 +417,8 @@ func (r *Report) devices(s *baselines.Snapshot, window time.Duration) {
 			LastSeen:     Time{d.LastSeen.UTC()},
 			Transactions: d.Transactions,
 			LearnUntil:   Time{d.LearnUntil.UTC()},
-			Learning:     d.LearnUntil.After(r.Window.LastSeen.Time),
+			Client:       !isServer(d),
+			Learning:     isServer(d) && d.LearnUntil.After(r.Window.LastSeen.Time),
 			Convergence:  d.NewItemsPerHour(window),
 			NewItems:     d.NewItems,
 		}

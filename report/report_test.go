@@ -152,9 +152,9 @@ func TestBuildContents(t *testing.T) {
 	if r.Window.Start.Time != t0 {
 		t.Errorf("window start = %v, want %v", r.Window.Start, t0)
 	}
-	// The rogue master, first seen at 20:20:01, learns (as a client) until
-	// 20:35:01: the window ends with the last device's.
-	if want := t0.Add(35*time.Minute + time.Second); !r.Window.LearnEnd.Equal(want) {
+	// The window ends with the PLC's (the only server); the rogue master,
+	// first seen at 20:20:01, is a client and has no window of its own.
+	if want := t0.Add(15 * time.Minute); !r.Window.LearnEnd.Equal(want) {
 		t.Errorf("learn end = %v, want %v", r.Window.LearnEnd, want)
 	}
 	var plcDev *Device
@@ -169,8 +169,16 @@ func TestBuildContents(t *testing.T) {
 	if got := unitsText(plcDev.Units); got != "1, 2" {
 		t.Errorf("PLC units = %q, want 1, 2", got)
 	}
-	if plcDev.Learning {
-		t.Error("PLC still learning after its window")
+	if plcDev.Learning || plcDev.Client {
+		t.Errorf("PLC learning %v client %v, want judged server", plcDev.Learning, plcDev.Client)
+	}
+	for _, d := range r.Devices {
+		if d.IP == rogue.String() && (!d.Client || d.Learning) {
+			t.Errorf("rogue master: client %v learning %v, want a client without a window", d.Client, d.Learning)
+		}
+	}
+	if r.Summary.StillLearning != 0 {
+		t.Errorf("%d devices still learning, want 0", r.Summary.StillLearning)
 	}
 	ident := map[string]string{}
 	for _, f := range plcDev.Identity {
