@@ -167,3 +167,11 @@ func TestTagTable(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkProcessHour integrates one hour of the dam (3600 steps).
+func BenchmarkProcessHour(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		NewProcess(1).AdvanceTo(time.Hour)
+	}
+}

@@ -57,11 +57,10 @@ const (
 	mss          = 1460
 	delayedAck   = 40 * time.Millisecond // Linux/Windows delayed ACK
 	tcpWindow    = 64240
-	captureEpoch = "2026-01-01T00:00:00Z"
 )
 
 // Epoch is the wall-clock time of simulated time 0 in captures.
-var Epoch, _ = time.Parse(time.RFC3339, captureEpoch)
+var Epoch = time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
 
 // segment is one synthesized frame before sorting.
 type segment struct {
