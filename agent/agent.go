@@ -178,7 +178,7 @@ func (a *Agent) packet(p *capture.Packet) {
 			a.tick()
 		}
 	}
-	a.table.Handle(p.Data, p.LinkType, p.Timestamp)
+	a.table.Packet(*p) // with the wire length, so bytes the capture snapped off are reported as gaps
 }
 
 // newStream is the flow table's StreamFactory: the server port chooses the
