@@ -54,9 +54,9 @@ const (
 
 // Timing of the simulated network and stacks.
 const (
-	mss          = 1460
-	delayedAck   = 40 * time.Millisecond // Linux/Windows delayed ACK
-	tcpWindow    = 64240
+	mss        = 1460
+	delayedAck = 40 * time.Millisecond // Linux/Windows delayed ACK
+	tcpWindow  = 64240
 )
 
 // Epoch is the wall-clock time of simulated time 0 in captures.
