@@ -33,11 +33,51 @@ func Key(dst []byte, k string) []byte {
 	return append(dst, '"', ':')
 }
 
-// Uint appends v.
-func Uint(dst []byte, v uint64) []byte { return strconv.AppendUint(dst, v, 10) }
+// digitPairs holds "00".."99": numbers are written two digits per step.
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
-// Int appends v.
-func Int(dst []byte, v int64) []byte { return strconv.AppendInt(dst, v, 10) }
+// Uint appends v in decimal. Event fields are mostly small numbers
+// (registers, ports, ids); writing them two digits at a time from a stack
+// buffer is measurably faster than strconv.AppendUint on the event path.
+func Uint(dst []byte, v uint64) []byte {
+	if v < 10 {
+		return append(dst, byte('0'+v))
+	}
+	var buf [20]byte
+	i := len(buf)
+	for v >= 100 {
+		q := v / 100
+		r := (v - q*100) * 2
+		i -= 2
+		buf[i], buf[i+1] = digitPairs[r], digitPairs[r+1]
+		v = q
+	}
+	if v >= 10 {
+		i -= 2
+		buf[i], buf[i+1] = digitPairs[v*2], digitPairs[v*2+1]
+	} else {
+		i--
+		buf[i] = byte('0' + v)
+	}
+	return append(dst, buf[i:]...)
+}
+
+// Int appends v in decimal.
+func Int(dst []byte, v int64) []byte {
+	if v < 0 {
+		return Uint(append(dst, '-'), uint64(-v)) // -MinInt64 wraps to its own magnitude
+	}
+	return Uint(dst, uint64(v))
+}
 
 // Bool appends v.
 func Bool(dst []byte, v bool) []byte { return strconv.AppendBool(dst, v) }

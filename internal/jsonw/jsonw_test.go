@@ -3,6 +3,7 @@ package jsonw
 import (
 	"encoding/json"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -63,5 +64,40 @@ func TestAllocs(t *testing.T) {
 	})
 	if n != 0 {
 		t.Fatalf("allocs per run = %v, want 0", n)
+	}
+}
+
+func TestUintInt(t *testing.T) {
+	for _, v := range []uint64{0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 65535, 1<<32 - 1, 12345678901234567890, math.MaxUint64} {
+		if got, want := string(Uint(nil, v)), strconv.FormatUint(v, 10); got != want {
+			t.Errorf("Uint(%d) = %s", v, got)
+		}
+	}
+	for _, v := range []int64{0, -1, 7, -99, 100, math.MaxInt64, math.MinInt64, -1234567} {
+		if got, want := string(Int(nil, v)), strconv.FormatInt(v, 10); got != want {
+			t.Errorf("Int(%d) = %s, want %s", v, got, want)
+		}
+	}
+}
+
+func FuzzUint(f *testing.F) {
+	f.Add(uint64(0))
+	f.Add(uint64(math.MaxUint64))
+	f.Fuzz(func(t *testing.T, v uint64) {
+		if got, want := string(Uint(nil, v)), strconv.FormatUint(v, 10); got != want {
+			t.Fatalf("Uint(%d) = %s", v, got)
+		}
+		if got, want := string(Int(nil, int64(v))), strconv.FormatInt(int64(v), 10); got != want {
+			t.Fatalf("Int(%d) = %s", int64(v), got)
+		}
+	})
+}
+
+func BenchmarkUint(b *testing.B) {
+	b.ReportAllocs()
+	buf := make([]byte, 0, 64)
+	vals := []uint64{5, 42, 502, 40001, 1234567}
+	for i := 0; i < b.N; i++ {
+		buf = Uint(buf[:0], vals[i%len(vals)])
 	}
 }
