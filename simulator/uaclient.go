@@ -52,6 +52,7 @@ type uaConn struct {
 	seq, reqID, handle   uint32
 	srvSeq               uint32 // recorded server sequence numbers
 	subID, lastSeq       uint32 // subscription, last notification to acknowledge
+	lastRaw              []byte // the last server message as received (tests)
 	auth, fakeAuth       *ua.NodeID
 	session, fakeSession *ua.NodeID
 }
@@ -205,6 +206,7 @@ func (u *uaConn) roundTrip(build func(fake bool) ([]byte, error)) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opc ua read: %w", err)
 	}
+	u.lastRaw = b
 	m := new(uasc.Message)
 	if _, err := m.Decode(b); err != nil {
 		return nil, fmt.Errorf("opc ua decode %q: %w", b[:3], err)
