@@ -77,6 +77,7 @@ func Scenarios() []Scenario {
 		{Name: "opcua_anonymous_write", Description: "an anonymous OPC UA session writes the gate 1 setpoint", attacks: []attack{atkUAAnonWrite}},
 		{Name: "opcua_new_client", Description: "an unknown laptop browses the OPC UA address space and reads every tag", attacks: []attack{atkUANewClient}},
 		{Name: "opcua_security_downgrade", Description: "the historian reconnects with an anonymous token instead of its user name", attacks: []attack{atkUADowngrade}},
+		{Name: "opcua_method_call", Description: "the historian's session calls Dam.AcknowledgeAlarms, a method it never calls", attacks: []attack{atkUACall}},
 	}
 }
 
@@ -569,6 +570,29 @@ var atkUADowngrade = attack{
 		e.wait(200 * time.Millisecond)
 		e.historianAnon = true
 		return historianConnect(e)
+	}}},
+}
+
+var atkUACall = attack{
+	name: "historian session calls the alarm acknowledge method", src: HostSCADA, dst: HostUAServer,
+	rules: []string{"opcua_unexpected_call"},
+	mitre: []string{"T0878", "T0855"},
+	steps: []step{{1700 * time.Millisecond, func(e *env) error {
+		if e.historian == nil {
+			// Live without normal actors: a session of its own.
+			u, err := e.openUA(HostSCADA, "historian", "historian", "h1st0rian")
+			if err != nil {
+				return err
+			}
+			defer u.close()
+			_, err = u.callMethod(ua.NewStringNodeID(uaDamNS, "Dam"), ua.NewStringNodeID(uaDamNS, MethodAckAlarms))
+			return err
+		}
+		st, err := e.historian.callMethod(ua.NewStringNodeID(uaDamNS, "Dam"), ua.NewStringNodeID(uaDamNS, MethodAckAlarms))
+		if err == nil && st != ua.StatusOK {
+			err = fmt.Errorf("call %s: %s", MethodAckAlarms, st)
+		}
+		return err
 	}}},
 }
 

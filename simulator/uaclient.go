@@ -591,3 +591,20 @@ func (u *uaConn) message(fake bool, req ua.Request) ([]byte, error) {
 	}
 	return m.Encode()
 }
+
+// callMethod calls a method without arguments (Part 4, 5.11.2) and returns
+// its status.
+func (u *uaConn) callMethod(object, method *ua.NodeID) (ua.StatusCode, error) {
+	resp, err := u.call(func(h *ua.RequestHeader) ua.Request {
+		return &ua.CallRequest{RequestHeader: h, MethodsToCall: []*ua.CallMethodRequest{{
+			ObjectID: object, MethodID: method, InputArguments: []*ua.Variant{}}}}
+	})
+	if err != nil {
+		return 0, err
+	}
+	r, ok := resp.(*ua.CallResponse)
+	if !ok || len(r.Results) != 1 || r.Results[0] == nil {
+		return 0, fmt.Errorf("opc ua call: unexpected %T", resp)
+	}
+	return r.Results[0].StatusCode, nil
+}

@@ -60,6 +60,8 @@ func newUAServer(p *Process, endpoint string) (*uaServer, error) {
 	// item. RegisterHandler keeps the first handler for a type, and the
 	// stock ones are registered only in Start, so ours wins.
 	s.RegisterHandler(id.WriteRequest_Encoding_DefaultBinary, us.write)
+	// The stock Call handler answers every call with a service fault.
+	s.RegisterHandler(id.CallRequest_Encoding_DefaultBinary, us.call)
 	server.NewNodeNameSpace(s, uaServerNamespace)
 	us.ns = server.NewNodeNameSpace(s, uaDamNamespace)
 	if us.ns.ID() != uaDamNS {
@@ -76,6 +78,7 @@ func newUAServer(p *Process, endpoint string) (*uaServer, error) {
 		t := &Tags[i]
 		dam.AddRef(us.ns.AddNode(us.variable(t)), id.HasComponent, true)
 	}
+	dam.AddRef(us.ns.AddNode(methodNode(ua.NewStringNodeID(uaDamNS, MethodAckAlarms), MethodAckAlarms)), id.HasComponent, true)
 	return us, nil
 }
 
@@ -101,6 +104,61 @@ func folderNode(nid *ua.NodeID, name string) *server.Node {
 		}},
 		nil,
 	)
+}
+
+// MethodAckAlarms is the Dam object's one method: acknowledge latched alarms,
+// as writing the alarm-acknowledge coil does (ns=2;s=Dam.AcknowledgeAlarms,
+// no arguments).
+const MethodAckAlarms = "Dam.AcknowledgeAlarms"
+
+func methodNode(nid *ua.NodeID, name string) *server.Node {
+	return server.NewNode(nid,
+		map[ua.AttributeID]*ua.DataValue{
+			ua.AttributeIDNodeClass:      server.DataValueFromValue(uint32(ua.NodeClassMethod)),
+			ua.AttributeIDBrowseName:     server.DataValueFromValue(&ua.QualifiedName{NamespaceIndex: nid.Namespace(), Name: name}),
+			ua.AttributeIDDisplayName:    server.DataValueFromValue(attrs.DisplayName(name, "en")),
+			ua.AttributeIDDescription:    server.DataValueFromValue(&ua.LocalizedText{EncodingMask: ua.LocalizedTextText, Text: "acknowledge latched alarms"}),
+			ua.AttributeIDExecutable:     server.DataValueFromValue(true),
+			ua.AttributeIDUserExecutable: server.DataValueFromValue(true),
+		},
+		nil, nil)
+}
+
+// call is the Call service (OPC UA Part 4, 5.11.2) for the Dam object's
+// method; any other object or method is Bad_MethodInvalid.
+func (us *uaServer) call(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Response, error) {
+	req, ok := r.(*ua.CallRequest)
+	if !ok || req.RequestHeader == nil {
+		return nil, ua.StatusBadRequestTypeInvalid
+	}
+	results := make([]*ua.CallMethodResult, len(req.MethodsToCall))
+	for i, m := range req.MethodsToCall {
+		st := ua.StatusBadMethodInvalid
+		if m != nil && m.ObjectID != nil && m.MethodID != nil &&
+			m.ObjectID.Namespace() == uaDamNS && m.ObjectID.StringID() == "Dam" &&
+			m.MethodID.Namespace() == uaDamNS && m.MethodID.StringID() == MethodAckAlarms {
+			st = ua.StatusOK
+			if len(m.InputArguments) != 0 {
+				st = ua.StatusBadTooManyArguments
+			} else if err := us.p.Set(TagAlarmAck, 1); err != nil {
+				st = ua.StatusBadInternalError
+			}
+		}
+		results[i] = &ua.CallMethodResult{StatusCode: st, InputArgumentResults: []ua.StatusCode{},
+			InputArgumentDiagnosticInfos: []*ua.DiagnosticInfo{}, OutputArguments: []*ua.Variant{}}
+	}
+	return &ua.CallResponse{
+		ResponseHeader: &ua.ResponseHeader{
+			Timestamp:          time.Now(),
+			RequestHandle:      req.RequestHeader.RequestHandle,
+			ServiceResult:      ua.StatusOK,
+			ServiceDiagnostics: &ua.DiagnosticInfo{},
+			StringTable:        []string{},
+			AdditionalHeader:   ua.NewExtensionObject(nil),
+		},
+		Results:         results,
+		DiagnosticInfos: []*ua.DiagnosticInfo{},
+	}, nil
 }
 
 // variable builds the node of t: value read from the process on every Read,
