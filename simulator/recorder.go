@@ -129,14 +129,18 @@ func (r *recorder) finish(end time.Duration) *wire {
 	return r.w
 }
 
+// conn returns the recorded connection of the front's socket c, nil for a
+// connection nobody announced.
 func (r *recorder) conn(c net.Conn) *rconn {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.byConn[c]
 }
 
+// frontTap is the recorder as the Modbus front's mbTap.
 type frontTap struct{ r *recorder }
 
+// accepted binds the front's socket to the connection expect announced.
 func (t frontTap) accepted(c net.Conn) {
 	r := t.r
 	r.mu.Lock()
@@ -163,8 +167,12 @@ func (t frontTap) response(c net.Conn, adu []byte) {
 	}
 }
 
+// dropped makes the front hang up: the client's timeout is simulated by the
+// actor (libSession.close), not waited for.
 func (t frontTap) dropped(c net.Conn) bool { return true }
 
+// violation records the PLC closing the connection after bytes that are
+// not Modbus/TCP (the client recorded the bytes).
 func (t frontTap) violation(c net.Conn, b []byte) {
 	rc := t.r.conn(c)
 	if rc == nil {
