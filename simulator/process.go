@@ -157,8 +157,7 @@ func (p *Process) set(i int, v float64) error {
 // acknowledge resets latched alarms whose cause is gone: a tripped unit whose
 // setpoint is back under the protection limit, a gate that follows again.
 func (p *Process) acknowledge() {
-	for u, names := range [2][3]string{{TagT1Trip, TagT1SP, TagT1Closed}, {TagT2Trip, TagT2SP, TagT2Closed}} {
-		_ = u
+	for _, names := range [2][2]string{{TagT1Trip, TagT1SP}, {TagT2Trip, TagT2SP}} {
 		if p.v[p.idx[names[0]]] != 0 && p.v[p.idx[names[1]]] <= tripPower {
 			p.v[p.idx[names[0]]] = 0
 		}
