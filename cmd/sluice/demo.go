@@ -383,7 +383,15 @@ func (d *demoRun) runLive(ctx context.Context, live *capture.Live, out io.Writer
 		if err != nil {
 			fmt.Fprintf(o.stdout, "  (scenario error: %v)\n", err)
 		}
-		if err := sleepCtx(ctx, scenarioGap); err != nil {
+		// A label's window may last past the attack's last step (the
+		// HMI reconnecting after a restart): let it end before the next.
+		var end time.Time
+		for _, l := range labels {
+			if l.End.After(end) {
+				end = l.End
+			}
+		}
+		if err := sleepCtx(ctx, max(time.Until(end), 0)+scenarioGap); err != nil {
 			return err
 		}
 	}
@@ -462,7 +470,8 @@ func portOf(hostport string) string {
 
 // learn waits for the learning window, showing what is being learned.
 func (d *demoRun) learn(ctx context.Context, runDone <-chan error) error {
-	end := time.Now().Add(d.o.learnFor + time.Second)
+	start := time.Now()
+	end := start.Add(d.o.learnFor + time.Second)
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for time.Now().Before(end) {
@@ -481,7 +490,7 @@ func (d *demoRun) learn(ctx context.Context, runDone <-chan error) error {
 				items += len(c.Items())
 			}
 			fmt.Fprintf(d.o.stdout, "  %3.0f s: %d devices, %d channels, %d baseline items\n",
-				time.Since(end.Add(-d.o.learnFor-time.Second)).Seconds(), len(s.Devices), len(s.Channels), items)
+				time.Since(start).Seconds(), len(s.Devices), len(s.Channels), items)
 		case <-time.After(time.Until(end)):
 		}
 	}
