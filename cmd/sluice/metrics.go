@@ -31,9 +31,26 @@ func (s *metricsServer) tapOutput(w io.Writer) io.Writer { return s.m.EventTap(w
 
 // source publishes a's counters from the goroutine that runs a (the one
 // calling Next) and gives the endpoint a's baseline.
+// A live source's kernel drop count is read at each publication: the
+// agent learns it only at the end of the run, and a span port that
+// overflows the ring is what the metric is for.
 func (s *metricsServer) source(src capture.Source, a *agent.Agent) capture.Source {
 	s.m.SetBaseline(a.BaselineSnapshot, 0)
-	return s.m.Source(src, func() metrics.Stats { return metricsStats(a.Stats()) })
+	live, _ := src.(liveStats)
+	return s.m.Source(src, func() metrics.Stats {
+		st := metricsStats(a.Stats())
+		if live != nil {
+			if ls, err := live.Stats(); err == nil && ls.KernelDrops > st.KernelDrops {
+				st.KernelDrops = ls.KernelDrops
+			}
+		}
+		return st
+	})
+}
+
+// liveStats is implemented by capture.Live (safe to call while Next runs).
+type liveStats interface {
+	Stats() (capture.LiveStats, error)
 }
 
 // setHealth reports a fatal run error on /healthz.
