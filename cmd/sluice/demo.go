@@ -21,8 +21,6 @@ import (
 	"time"
 	"unicode"
 
-	"golang.org/x/net/bpf"
-
 	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/internal/capture"
@@ -239,29 +237,11 @@ func selfPath() string {
 }
 
 // openDemoLive opens the loopback capture, keeping TCP on the simulator's
-// two ports. On loopback the kernel shows every packet twice, once leaving
-// and once arriving; the filter keeps only the arriving copy (a span port
-// has no outgoing packets, so monitor does not need this).
+// two ports (capture.OpenLive keeps only the arriving copy of each loopback
+// frame).
 func openDemoLive(iface string, mbPort, uaPort uint16) (*capture.Live, error) {
-	ports, err := capture.PortFilter([]uint16{mbPort, uaPort})
-	if err != nil {
-		return nil, err
-	}
-	// The port filter's jumps are relative, so a prefix leaves them intact.
-	prefix, err := bpf.Assemble([]bpf.Instruction{
-		bpf.LoadExtension{Num: bpf.ExtType},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: packetOutgoing, SkipTrue: 1},
-		bpf.RetConstant{Val: 0},
-	})
-	if err != nil {
-		return nil, err
-	}
-	return capture.OpenLive(iface, capture.LiveOptions{Filter: append(prefix, ports...), NoPromiscuous: true, RingMiB: 8})
+	return capture.OpenLive(iface, capture.LiveOptions{Ports: []uint16{mbPort, uaPort}, NoPromiscuous: true, RingMiB: 8})
 }
-
-// packetOutgoing is PACKET_OUTGOING, the packet type (linux/if_packet.h) of
-// a frame the host itself sends.
-const packetOutgoing = 4
 
 // freeLoopbackPort returns a TCP port free on 127.0.0.1 a moment ago.
 func freeLoopbackPort() (uint16, error) {

@@ -38,6 +38,24 @@ type LiveOptions struct {
 // whether Close was called.
 const pollTimeout = 200 * time.Millisecond
 
+// dropOutgoing rejects frames the host itself sends (packet type
+// PACKET_OUTGOING, linux/if_packet.h) and falls through to the filter
+// appended after it; BPF jumps are relative, so the appended program is
+// unchanged.
+var dropOutgoing = mustAssemble(
+	bpf.LoadExtension{Num: bpf.ExtType},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 4 /* PACKET_OUTGOING */, SkipTrue: 1},
+	bpf.RetConstant{Val: 0},
+)
+
+func mustAssemble(ins ...bpf.Instruction) []bpf.RawInstruction {
+	raw, err := bpf.Assemble(ins)
+	if err != nil {
+		panic(err) // a constant program: caught by any test that opens a live capture
+	}
+	return raw
+}
+
 // Live is a Source reading from a network interface through an AF_PACKET
 // TPACKET_V3 memory-mapped ring, without cgo.
 //
@@ -103,6 +121,12 @@ func OpenLive(iface string, opts LiveOptions) (*Live, error) {
 		if filter, err = PortFilter(opts.Ports); err != nil {
 			return nil, fmt.Errorf("%s: %w", iface, err)
 		}
+	}
+	if ifc.Flags&net.FlagLoopback != 0 {
+		// On loopback the kernel shows every frame twice, leaving and
+		// arriving; keep the arriving copy only, or reassembly would see
+		// each segment as its own retransmission.
+		filter = append(dropOutgoing[:len(dropOutgoing):len(dropOutgoing)], filter...)
 	}
 	ring := opts.RingMiB
 	if ring <= 0 {

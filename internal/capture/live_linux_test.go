@@ -44,6 +44,7 @@ func TestLiveLoopback(t *testing.T) {
 	wantedClient := send(t, wanted, "for the monitor")
 
 	var sawPayload bool
+	seen := map[string]bool{} // loopback shows each frame leaving and arriving: only one copy may pass
 	for !sawPayload {
 		p, err := live.Next()
 		if err == io.EOF {
@@ -65,6 +66,10 @@ func TestLiveLoopback(t *testing.T) {
 		if sport != wp && dport != wp {
 			t.Fatalf("frame %d→%d passed a filter for port %d (the other connection is %d↔%d)", sport, dport, wp, otherClient, op)
 		}
+		if seen[string(p.Data)] {
+			t.Fatalf("frame %d→%d captured twice (the outgoing copy on lo must be dropped): %x", sport, dport, p.Data)
+		}
+		seen[string(p.Data)] = true
 		if sport == wantedClient || dport == wantedClient {
 			sawPayload = bytes.Contains(payload, []byte("for the monitor"))
 		}
