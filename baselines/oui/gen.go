@@ -55,7 +55,8 @@ func main() {
 			continue
 		}
 		hex = (hex + "000000000000")[:12]
-		name := strings.TrimSpace(fields[len(fields)-1])
+		// manuf cuts long names at a comma ("Siemens AG,"): drop the dangling comma.
+		name := strings.TrimRight(strings.TrimSpace(fields[len(fields)-1]), ", ")
 		if name == "" {
 			continue
 		}

@@ -38,3 +38,10 @@ func BenchmarkVendor(b *testing.B) {
 		}
 	}
 }
+
+func TestVendorHasNoDanglingComma(t *testing.T) {
+	// Wireshark's manuf cuts long names at a comma; the generator drops it.
+	if got := Vendor([6]byte{0x00, 0x1b, 0x1b, 0x01, 0x02, 0x03}); got != "Siemens AG" {
+		t.Fatalf("Vendor(00:1b:1b:…) = %q, want %q", got, "Siemens AG")
+	}
+}
