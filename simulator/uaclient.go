@@ -264,6 +264,15 @@ func (u *uaConn) normalize(m *uasc.Message) ([]byte, error) {
 	case *ua.CreateSubscriptionResponse:
 		// See subscribe: the record carries the plant's parameters.
 		r.RevisedPublishingInterval, r.RevisedLifetimeCount, r.RevisedMaxKeepAliveCount = subInterval, subLifetime, subKeepAlive
+	case *ua.CreateMonitoredItemsResponse:
+		// gopcua's server revises each item's sampling interval to the
+		// subscription's publishing interval, which the record shows as
+		// subInterval.
+		for _, res := range r.Results {
+			if res != nil {
+				res.RevisedSamplingInterval = subInterval
+			}
+		}
 	case *ua.PublishResponse:
 		// gopcua's server lists the notifications of a publish in map
 		// order; their order carries no meaning (Part 4, 7.25), so the
@@ -502,7 +511,7 @@ const (
 //
 // In a capture, gopcua's server runs each subscription on a wall-clock
 // ticker, which a lock-step capture of an hour in two seconds cannot wait
-// for: the server is asked for a 5 ms interval and a keep-alive every other
+// for: the server is asked for a 1 ms interval and a keep-alive every other
 // tick, while the record shows the plant's parameters (and normalize gives
 // the server's echo of them the same values). A keep-alive then answers a
 // Publish within milliseconds.
@@ -511,7 +520,7 @@ func (u *uaConn) subscribe(tags []string) error {
 		req := &ua.CreateSubscriptionRequest{RequestHeader: u.header(fake), RequestedPublishingInterval: subInterval,
 			RequestedLifetimeCount: subLifetime, RequestedMaxKeepAliveCount: subKeepAlive, PublishingEnabled: true}
 		if u.rec != nil && !fake {
-			req.RequestedPublishingInterval, req.RequestedLifetimeCount, req.RequestedMaxKeepAliveCount = 5, 1_000_000, 1
+			req.RequestedPublishingInterval, req.RequestedLifetimeCount, req.RequestedMaxKeepAliveCount = 1, 10_000_000, 1
 		}
 		return u.message(fake, req)
 	})
