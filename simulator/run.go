@@ -29,6 +29,9 @@ type servers struct {
 	uaAddr string // host:port
 	uaURL  string
 	done   chan struct{}
+	// last holds the boolean tags' values as last notified to OPC UA
+	// subscribers (sample).
+	last map[string]float64
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -95,6 +98,52 @@ func startServers(ctx context.Context, p *Process, mbAddr, uaEndpoint string, ta
 		s.uaAddr = strings.TrimPrefix(uaEndpoint, "opc.tcp://")
 	}
 	return s, nil
+}
+
+// sample notifies OPC UA subscribers of the boolean tags (alarms, breaker
+// states) that the process changed since the last call, as a server sampling
+// its monitored items would; writes notify at once (plcHandler.written,
+// uaServer.writeOne). Callers serialize calls.
+func (s *servers) sample() {
+	if s.ua == nil {
+		return
+	}
+	if s.last == nil {
+		s.last = map[string]float64{}
+	}
+	for i := range Tags {
+		t := &Tags[i]
+		if t.Kind != Bool {
+			continue
+		}
+		v := s.p.Get(t.Name)
+		if old, ok := s.last[t.Name]; ok && old != v {
+			s.ua.ns.ChangeNotification(gopcuaNodeID(t))
+		}
+		s.last[t.Name] = v
+	}
+}
+
+// settle waits (at most 100 ms) until every OPC UA subscription has taken in
+// the notifications queued for it, so that what a Publish returns does not
+// depend on how fast the server's goroutines ran.
+func (s *servers) settle() {
+	if s.ua == nil {
+		return
+	}
+	ss := s.ua.srv.SubscriptionService
+	for range 100 {
+		pending := 0
+		ss.Mu.Lock()
+		for _, sub := range ss.Subs {
+			pending += len(sub.NotifyChannel)
+		}
+		ss.Mu.Unlock()
+		if pending == 0 {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // startLoopback starts the servers on loopback ports of their own. gopcua's
@@ -170,6 +219,9 @@ func (e *env) run(evs []event, labels []Label, ext func(int) time.Duration, star
 			}
 		} else {
 			e.p.AdvanceTo(ev.at)
+			if e.srv != nil {
+				e.srv.sample()
+			}
 			e.rec.begin(ev.at)
 		}
 		t0 := e.now()
@@ -329,7 +381,7 @@ func Capture(ctx context.Context, cfg CaptureConfig) ([]byte, *Labels, error) {
 		return nil, nil, err
 	}
 	defer srv.close()
-	e := &env{ctx: ctx, p: p, rec: rec, mbAddr: srv.mbLn.Addr().String(), uaAddr: srv.uaAddr, uaURL: srv.uaURL,
+	e := &env{ctx: ctx, p: p, rec: rec, srv: srv, mbAddr: srv.mbLn.Addr().String(), uaAddr: srv.uaAddr, uaURL: srv.uaURL,
 		seed: cfg.Seed, logf: func(string, ...any) {}}
 	evs, labels := sc.timeline(cfg.Duration, attackStart(cfg.Duration), cfg.Seed, true)
 	runErr := e.run(evs, labels, sc.extension, Epoch)

@@ -273,6 +273,9 @@ func historianPublish(e *env) error {
 	if e.historian == nil {
 		return nil
 	}
+	if e.srv != nil {
+		e.srv.settle()
+	}
 	return e.historian.publish()
 }
 

@@ -108,6 +108,7 @@ func Serve(ctx context.Context, cfg Config) error {
 			return nil
 		case <-tick.C:
 			p.AdvanceTo(time.Since(start))
+			srv.sample()
 		}
 	}
 }

@@ -23,6 +23,7 @@ type env struct {
 	ctx    context.Context
 	p      *Process
 	rec    *recorder // nil when live
+	srv    *servers  // the in-process servers of a capture, nil when live
 	mbAddr string    // host:port of the Modbus front
 	uaAddr string    // host:port of the OPC UA server
 	uaURL  string    // its endpoint URL

@@ -557,14 +557,10 @@ func (u *uaConn) subscribe(tags []string) error {
 }
 
 // publish sends one Publish request, acknowledging the last notification,
-// and reads its answer: data changes or a keep-alive (Part 4, 5.13.5).
+// and reads its answer: data changes or a keep-alive (Part 4, 5.13.5). In a
+// capture the caller first lets the server take in queued notifications
+// (servers.settle).
 func (u *uaConn) publish() error {
-	if u.rec != nil {
-		// Let the server's subscription goroutine take in notifications
-		// queued by earlier writes before the request can race a tick
-		// (see subscribe).
-		time.Sleep(time.Millisecond)
-	}
 	resp, err := u.call(func(h *ua.RequestHeader) ua.Request {
 		req := &ua.PublishRequest{RequestHeader: h, SubscriptionAcknowledgements: []*ua.SubscriptionAcknowledgement{}}
 		if u.lastSeq != 0 {
