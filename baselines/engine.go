@@ -34,6 +34,10 @@ type Engine struct {
 	// hot caches the map lookups of Observe for recently seen channels.
 	hot [hotSize]hot
 
+	// polled is the rhythm learnPoll updated in this call to Observe
+	// (nil when none), for seenPoll.
+	polled *Rhythm
+
 	dirtyAlerts   bool
 	dirtyAccepted bool
 	out           []Alert
@@ -173,6 +177,7 @@ func (e *Engine) learning(srv *Device, t time.Time) bool {
 // begin starts one call: resets the output and notes the run's start.
 func (e *Engine) begin(t time.Time) {
 	e.out = e.out[:0]
+	e.polled = nil
 	if e.start.IsZero() {
 		e.start = t
 	}
@@ -475,7 +480,10 @@ func (e *Engine) seenPoll(o *Observation, ch *Channel) {
 	if !ok {
 		return
 	}
-	r := ch.poll(pk)
+	r := e.polled // learnPoll's, of the same channel and key
+	if r == nil {
+		r = ch.poll(pk)
+	}
 	if r == nil {
 		return
 	}

@@ -26,10 +26,13 @@ func (e *Engine) learnModbus(o *Observation, ch *Channel, srv *Device) {
 	if ch.Functions == nil {
 		ch.Functions = map[uint8]uint64{}
 	}
-	if _, ok := ch.Functions[m.Function]; !ok {
+	// One map operation per transaction: m[k]++ finds or inserts k, and
+	// the length tells whether it was new.
+	known := len(ch.Functions)
+	ch.Functions[m.Function]++
+	if len(ch.Functions) != known {
 		e.noteNew(srv, o.Time)
 	}
-	ch.Functions[m.Function]++
 	if m.Function == 8 {
 		if ch.Diagnostics == nil {
 			ch.Diagnostics = map[uint16]uint64{}
@@ -75,6 +78,8 @@ func (e *Engine) learnModbus(o *Observation, ch *Channel, srv *Device) {
 	e.learnPoll(o, ch, srv)
 }
 
+// learnPoll adds the request to its poll's rhythm. It leaves the rhythm in
+// e.polled, so that Observe's seenPoll does not look it up again.
 func (e *Engine) learnPoll(o *Observation, ch *Channel, srv *Device) {
 	pk, ok := pollKeyOf(o)
 	if !ok {
@@ -90,6 +95,7 @@ func (e *Engine) learnPoll(o *Observation, ch *Channel, srv *Device) {
 		e.noteNew(srv, o.Time)
 	}
 	r.add(o.Time)
+	e.polled = r
 }
 
 // count increments m[k], creating the map, and reports whether k is new.
