@@ -205,22 +205,27 @@ func (f *mbFront) handle(req []byte, be *net.Conn) ([]byte, error) {
 	return f.exception(req, modbus.ExIllegalFunction), nil
 }
 
-// reply builds a response ADU with req's transaction and unit id.
-// TODO(protocols/modbus): use Response.AppendPDU once encode.go lands.
-func reply(req []byte, pdu []byte) []byte {
-	a := modbus.ADU{TransactionID: binary.BigEndian.Uint16(req[0:2]), UnitID: req[6], PDU: pdu}
-	out, err := a.Append(make([]byte, 0, modbus.HeaderLen+len(pdu)))
+// reply encodes resp with protocols/modbus's encoder into a response ADU
+// with req's transaction and unit id. A response the encoder refuses (only
+// a PDU over 253 bytes, which no handler here builds) becomes exception 04,
+// server device failure (MAP V1.1b3, 7), so the client still gets an answer.
+func reply(req []byte, resp modbus.Response) []byte {
+	pdu, err := resp.AppendPDU(make([]byte, 0, modbus.MaxPDULen))
 	if err != nil {
-		// Only reachable with a PDU over 253 bytes, which no handler
-		// here builds.
-		return nil
+		ex := modbus.ExceptionResponse(modbus.FunctionCode(req[modbus.HeaderLen]), modbus.ExServerDeviceFailure)
+		pdu, _ = ex.AppendPDU(pdu[:0]) // two bytes: cannot fail
 	}
-	return out
+	a := modbus.ADU{TransactionID: binary.BigEndian.Uint16(req[0:2]), UnitID: req[6], PDU: pdu}
+	adu, err := a.Append(make([]byte, 0, modbus.HeaderLen+len(pdu)))
+	if err != nil {
+		return nil // unreachable: the PDU is 2 to 253 bytes
+	}
+	return adu
 }
 
 func (f *mbFront) exception(req []byte, code modbus.ExceptionCode) []byte {
 	f.count(func() { f.busExceptions++ })
-	return reply(req, []byte{req[modbus.HeaderLen] | 0x80, byte(code)})
+	return reply(req, modbus.ExceptionResponse(modbus.FunctionCode(req[modbus.HeaderLen]), code))
 }
 
 // forward sends req to the library's server on this connection's backend
@@ -283,9 +288,8 @@ func (f *mbFront) diagnostics(req []byte) ([]byte, error) {
 	sub := modbus.SubFunction(binary.BigEndian.Uint16(pdu[1:3]))
 	data := binary.BigEndian.Uint16(pdu[3:5])
 	echo := func(v uint16) []byte {
-		out := []byte{pdu[0], pdu[1], pdu[2], 0, 0}
-		binary.BigEndian.PutUint16(out[3:], v)
-		return reply(req, out)
+		return reply(req, modbus.Response{Function: modbus.FuncDiagnostics, SubFunction: sub,
+			Data: binary.BigEndian.AppendUint16(nil, v)})
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -295,7 +299,7 @@ func (f *mbFront) diagnostics(req []byte) ([]byte, error) {
 	case modbus.SubRestartCommunicationsOption:
 		if data != 0x0000 && data != 0xFF00 {
 			f.busExceptions++
-			return reply(req, []byte{pdu[0] | 0x80, byte(modbus.ExIllegalDataValue)}), nil
+			return reply(req, modbus.ExceptionResponse(modbus.FuncDiagnostics, modbus.ExIllegalDataValue)), nil
 		}
 		f.listenOnly = false
 		f.busMessages, f.busCommErrors, f.busExceptions, f.serverMessages, f.noResponses = 0, 0, 0, 0, 0
@@ -322,7 +326,7 @@ func (f *mbFront) diagnostics(req []byte) ([]byte, error) {
 		return echo(0), nil
 	}
 	f.busExceptions++
-	return reply(req, []byte{pdu[0] | 0x80, byte(modbus.ExIllegalFunction)}), nil
+	return reply(req, modbus.ExceptionResponse(modbus.FuncDiagnostics, modbus.ExIllegalFunction)), nil
 }
 
 // reportServerID serves FC 17 (MAP V1.1b3, 6.13): byte count, server id, run
@@ -333,8 +337,8 @@ func (f *mbFront) reportServerID(req []byte) []byte {
 	}
 	id := Identities[req[6]]
 	extra := id.ProductCode + " " + id.Revision
-	out := []byte{byte(modbus.FuncReportServerID), byte(2 + len(extra)), id.ServerID, 0xFF}
-	return reply(req, append(out, extra...))
+	data := append([]byte{id.ServerID, 0xFF}, extra...)
+	return reply(req, modbus.Response{Function: modbus.FuncReportServerID, Data: data})
 }
 
 // readWriteMultiple serves FC 23 (MAP V1.1b3, 6.17): the write is performed
@@ -366,11 +370,8 @@ func (f *mbFront) readWriteMultiple(req []byte) []byte {
 	if err := f.h.writeRaw(wt, vals); err != nil {
 		return f.exception(req, exceptionOf(err))
 	}
-	out := []byte{pdu[0], byte(2 * rq)}
-	for _, v := range f.h.readRaw(rt) {
-		out = binary.BigEndian.AppendUint16(out, v)
-	}
-	return reply(req, out)
+	return reply(req, modbus.Response{Function: modbus.FuncReadWriteMultipleRegisters,
+		Values: modbus.RegisterValues(f.h.readRaw(rt)...)})
 }
 
 // deviceID serves FC 43 / MEI 14 (MAP V1.1b3, 6.21) with conformity level
@@ -403,13 +404,13 @@ func (f *mbFront) deviceID(req []byte) []byte {
 	if code != modbus.ReadDeviceIDIndividual && obj > first && obj <= last {
 		first = obj // stream access resumes at the requested object
 	}
-	out := []byte{pdu[0], pdu[1], pdu[2], 0x82, 0x00, 0x00, last - first + 1}
+	objs := make([]modbus.Object, 0, last-first+1)
 	for o := first; o <= last; o++ {
 		s, _ := id.object(o)
-		out = append(out, o, byte(len(s)))
-		out = append(out, s...)
+		objs = append(objs, modbus.Object{ID: o, Value: []byte(s)})
 	}
-	return reply(req, out)
+	return reply(req, modbus.Response{Function: modbus.FuncEncapsulatedInterfaceTransport, MEI: modbus.MEIReadDeviceID,
+		DeviceID: modbus.DeviceID{ReadCode: code, Conformity: 0x82, Objects: modbus.MakeObjects(objs...)}})
 }
 
 func exceptionOf(err error) modbus.ExceptionCode {

