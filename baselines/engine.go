@@ -327,10 +327,7 @@ func (e *Engine) device(d *Device, ip netip.Addr, mac MAC, role Roles, o *Observ
 		d.Roles |= role
 	}
 	if !mac.IsZero() && d.MAC != mac {
-		d.MAC = mac
-		if e.cfg.OUI != nil {
-			d.Vendor = e.cfg.OUI(mac)
-		}
+		e.setMAC(d, mac)
 	}
 	if o.Time.After(d.LastSeen) {
 		d.LastSeen = o.Time
@@ -338,6 +335,24 @@ func (e *Engine) device(d *Device, ip netip.Addr, mac MAC, role Roles, o *Observ
 	d.Transactions++
 	d.dirty = true
 	return d
+}
+
+// setMAC records the latest MAC of d and its vendor. Config.OUI is a pure
+// function of the MAC, so the vendor of the MAC d had just before is
+// reused rather than looked up again.
+func (e *Engine) setMAC(d *Device, mac MAC) {
+	if e.cfg.OUI == nil {
+		d.MAC = mac
+		return
+	}
+	oldMAC, oldVendor, oldOK := d.MAC, d.Vendor, d.vendorOK
+	if d.prevOK && d.prevMAC == mac {
+		d.Vendor = d.prevVendor
+	} else {
+		d.Vendor = e.cfg.OUI(mac)
+	}
+	d.MAC, d.vendorOK = mac, true
+	d.prevMAC, d.prevVendor, d.prevOK = oldMAC, oldVendor, oldOK
 }
 
 func peer(o *Observation, ip netip.Addr) netip.Addr {

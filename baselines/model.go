@@ -136,6 +136,14 @@ type Device struct {
 	NewItems uint64 `json:"new_items"`
 
 	dirty bool
+	// vendorOK says Vendor was resolved from MAC in this run; prevMAC and
+	// prevVendor (valid when prevOK) are the MAC before it and its
+	// vendor. A device seen through a router or on two interfaces
+	// alternates between two MACs, and flipping back must not cost an
+	// OUI lookup per transaction.
+	vendorOK, prevOK bool
+	prevMAC          MAC
+	prevVendor       string
 }
 
 // convergenceBuckets is the resolution of the convergence figure.
