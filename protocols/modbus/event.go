@@ -1,6 +1,7 @@
 package modbus
 
 import (
+	"slices"
 	"unsafe"
 
 	"github.com/sluice-ics/sluice/internal/jsonw"
@@ -82,26 +83,34 @@ func (o *obj) name(k, v string) {
 	o.dst = append(o.dst, '"')
 }
 
+// values writes v as a JSON array. It appends to a local slice, grown once
+// for the whole array, and stores it back at the end: values is the
+// longest loop of an event (up to 125 registers, 2,000 coils), and going
+// through o.dst on every element costs a load and a store each.
 func (o *obj) values(k string, v Values) {
 	o.key(k)
-	o.dst = append(o.dst, '[')
+	b := o.dst
 	if v.bits {
 		// Coils and discrete inputs as 0/1, written directly.
+		b = slices.Grow(b, 2*v.n+2)
+		b = append(b, '[')
 		for i := 0; i < v.n; i++ {
 			if i > 0 {
-				o.dst = append(o.dst, ',')
+				b = append(b, ',')
 			}
-			o.dst = append(o.dst, '0'+(v.raw[i/8]>>(i%8))&1)
+			b = append(b, '0'+(v.raw[i/8]>>(i%8))&1)
 		}
 	} else {
+		b = slices.Grow(b, 6*v.n+2) // at most "65535,"
+		b = append(b, '[')
 		for i := 0; i < v.n; i++ {
 			if i > 0 {
-				o.dst = append(o.dst, ',')
+				b = append(b, ',')
 			}
-			o.dst = jsonw.Uint(o.dst, uint64(be16(v.raw[2*i:])))
+			b = jsonw.Uint(b, uint64(be16(v.raw[2*i:])))
 		}
 	}
-	o.dst = append(o.dst, ']')
+	o.dst = append(b, ']')
 }
 
 func (o *obj) err(err error) {
