@@ -73,7 +73,7 @@ func Scenarios() []Scenario {
 		{Name: "recon", Description: "FC 43/14 device identification, FC 17, unit-id sweep and address sweep", attacks: []attack{atkRecon}},
 		{Name: "write_flood", Description: "the HMI writes the gate 1 setpoint 200 times in 10 s", attacks: []attack{atkWriteFlood}},
 		{Name: "poll_stop", Description: "the HMI goes silent for 3 minutes, then returns", attacks: []attack{atkPollStop}},
-		{Name: "malformed", Description: "bad MBAP lengths, a bad protocol id and HTTP on port 502", attacks: []attack{atkMalformed}},
+		{Name: "malformed", Description: "after a valid read, bad MBAP lengths and a bad protocol id on the same connection; HTTP on port 502", attacks: []attack{atkMalformed}},
 		{Name: "opcua_anonymous_write", Description: "an anonymous OPC UA session writes the gate 1 setpoint", attacks: []attack{atkUAAnonWrite}},
 		{Name: "opcua_new_client", Description: "an unknown laptop browses the OPC UA address space and reads every tag", attacks: []attack{atkUANewClient}},
 		{Name: "opcua_security_downgrade", Description: "the historian reconnects with an anonymous token instead of its user name", attacks: []attack{atkUADowngrade}},
@@ -378,7 +378,7 @@ var atkDiagnostics = attack{
 			return err
 		}},
 	},
-	extend: 3 * time.Second, // the HMI's reconnection
+	extend: 6 * time.Second, // the HMI's reconnection and its 5 s setpoint poll
 }
 
 var atkRecon = attack{
@@ -481,10 +481,21 @@ var atkMalformed = attack{
 			{0x00, 0x03, 0x00, 0x01, 0x00, 0x06, 0x01, 0x03, 0x00, 0x00, 0x00, 0x01},
 			[]byte("GET / HTTP/1.1\r\nHost: 10.10.2.1\r\nUser-Agent: Mozilla/5.0\r\nAccept: */*\r\n\r\n"),
 		}
-		for _, p := range payloads {
+		for i, p := range payloads {
 			s, err := e.openRaw(HostAttacker)
 			if err != nil {
 				return err
+			}
+			if i < 3 {
+				// A broken or fuzzing master: one valid request, then
+				// the bad header on the same connection. A bad header
+				// first on a fresh connection is not Modbus at all
+				// (non_protocol_traffic); after a valid exchange it
+				// is a malformed Modbus stream (malformed). The HTTP
+				// request stays alone on its connection.
+				if _, err := s.request(UnitDam, reqRead(modbus.FuncReadHoldingRegisters, 0, 1)); err != nil {
+					return err
+				}
 			}
 			if err := s.send(p); err != nil {
 				return err
