@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	mb "github.com/simonvetter/modbus"
@@ -29,6 +30,12 @@ type servers struct {
 	uaAddr string // host:port
 	uaURL  string
 	done   chan struct{}
+	// conns are the Modbus front's live client connections, closed by
+	// close: a client that keeps its connection open (an idle master, a
+	// demo's actors) must not keep the PLC running after shutdown.
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
 	// last holds the boolean tags' values as last notified to OPC UA
 	// subscribers (sample).
 	last map[string]float64
@@ -76,7 +83,7 @@ func startServers(ctx context.Context, p *Process, mbAddr, uaEndpoint string, ta
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
-	s := &servers{p: p, lib: lib, mbLn: ln, done: make(chan struct{}),
+	s := &servers{p: p, lib: lib, mbLn: ln, done: make(chan struct{}), conns: map[net.Conn]struct{}{},
 		front: &mbFront{p: p, h: h, backend: backend, tap: tap, logger: logger}}
 	go s.accept()
 	if uaEndpoint != "" {
@@ -174,7 +181,12 @@ func (s *servers) accept() {
 		if err != nil {
 			return
 		}
+		if !s.track(c) {
+			c.Close()
+			return
+		}
 		go func() {
+			defer s.untrack(c)
 			defer func() {
 				if r := recover(); r != nil {
 					if s.front.logger != nil {
@@ -188,12 +200,53 @@ func (s *servers) accept() {
 	}
 }
 
+// uaCloseWait bounds how long close waits for gopcua's server to shut down.
+const uaCloseWait = 2 * time.Second
+
+// track registers a live connection; false once close has begun.
+func (s *servers) track(c net.Conn) bool {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *servers) untrack(c net.Conn) {
+	s.connMu.Lock()
+	delete(s.conns, c)
+	s.connMu.Unlock()
+}
+
+// close stops the servers: the Modbus listener, every live front connection
+// (their goroutines then end on the read error), the library's server with
+// its backend connections, and the OPC UA server. gopcua's Server.Close
+// (v0.8.0) waits up to 10 s for secure-channel goroutines that are blocked
+// handing a message to a broker nobody reads any more; its listener and
+// connections are closed first, so close waits uaCloseWait for it and lets
+// the rest finish in the background.
 func (s *servers) close() {
 	s.mbLn.Close()
 	<-s.done
+	s.connMu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.connMu.Unlock()
 	s.lib.Stop()
 	if s.ua != nil {
-		s.ua.close()
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			s.ua.close()
+		}()
+		select {
+		case <-closed:
+		case <-time.After(uaCloseWait):
+		}
 	}
 }
 

@@ -86,7 +86,6 @@ func Serve(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("simulator: %w", err)
 	}
-	defer srv.close()
 	ep := Endpoints{Modbus: srv.mbLn.Addr().String(), OPCUA: srv.uaURL, TLS: tlsCfg != nil}
 	if cfg.Ready != nil {
 		cfg.Ready(ep)
@@ -94,8 +93,12 @@ func Serve(ctx context.Context, cfg Config) error {
 	start := time.Now()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	if cfg.Scenario != "" {
+	played := make(chan struct{})
+	if cfg.Scenario == "" {
+		close(played)
+	} else {
 		go func() {
+			defer close(played)
 			_, err := play(ctx, sc, ep, cfg.Seed, 100*365*24*time.Hour, cfg.AttackAfter, true, cfg.Logf)
 			if err != nil && ctx.Err() == nil {
 				cfg.Logf("sim: scenario %s: %v", sc.Name, err)
@@ -105,6 +108,15 @@ func Serve(ctx context.Context, cfg Config) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Shutdown is bounded: closing the servers and their live
+			// connections fails any client blocked on them, and the
+			// actors stop on ctx; they get shutdownWait to do so.
+			srv.close()
+			select {
+			case <-played:
+			case <-time.After(shutdownWait):
+				cfg.Logf("sim: scenario %s: actors still running %s after shutdown", sc.Name, shutdownWait)
+			}
 			return nil
 		case <-tick.C:
 			p.AdvanceTo(time.Since(start))
@@ -112,6 +124,10 @@ func Serve(ctx context.Context, cfg Config) error {
 		}
 	}
 }
+
+// shutdownWait bounds how long Serve waits for its scenario's actors after
+// the servers are closed.
+const shutdownWait = 5 * time.Second
 
 type logWriter func(format string, args ...any)
 

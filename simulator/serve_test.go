@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -280,5 +281,88 @@ func TestServeScenario(t *testing.T) {
 	}
 	if n < 8 {
 		t.Errorf("server message count %d: the HMI of the served scenario is not polling", n)
+	}
+}
+
+// TestServeShutdownWithClients cancels Serve while clients are connected: an
+// idle Modbus connection that never sends a byte, and the normal actors of
+// Play (HMI polling, historian holding an OPC UA subscription), as
+// `sluice demo` leaves them. Serve must close its listeners and every live
+// connection and return; the clients must then see their connections fail
+// and Play return. The 60 s limits only keep a regression from hanging the
+// test run; they measure nothing.
+func TestServeShutdownWithClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("live actors take seconds")
+	}
+	uaPort, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan Endpoints, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, Config{ModbusAddr: "127.0.0.1:0", OPCUAEndpoint: fmt.Sprintf("opc.tcp://127.0.0.1:%d", uaPort), Seed: 5,
+			Ready: func(ep Endpoints) { ready <- ep }})
+	}()
+	var ep Endpoints
+	select {
+	case ep = <-ready:
+	case err := <-done:
+		t.Skipf("Serve did not start (port %d taken?): %v", uaPort, err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("Serve did not become ready")
+	}
+	idle := dial(t, ep.Modbus)
+	playCtx, stopPlay := context.WithCancel(context.Background())
+	defer stopPlay()
+	played := make(chan error, 1)
+	go func() {
+		_, err := Play(playCtx, PlayConfig{Scenario: "normal", Modbus: ep.Modbus, OPCUA: ep.OPCUA, Seed: 5,
+			Duration: time.Hour, Normal: true})
+		played <- err
+	}()
+	// Wait until the HMI is polling (the PLC's server message count
+	// grows by more than our own queries), so its connections are live.
+	for i := 1; ; i++ {
+		got, err := exchange(idle, unhex(t, "0001 0000 0006 01 08 000e 0000"), 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := int(got[len(got)-2])<<8 | int(got[len(got)-1]); n-i >= 8 {
+			break
+		}
+		if i == 120 {
+			t.Fatal("the HMI never polled")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	cancel()
+	stopped := time.Now()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		t.Logf("Serve returned %s after cancel", time.Since(stopped).Round(time.Millisecond))
+	case <-time.After(60 * time.Second):
+		t.Fatal("Serve did not return after its context was cancelled, with clients connected")
+	}
+	// The idle client's connection must have been closed by the server.
+	if err := idle.SetReadDeadline(time.Now().Add(60 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := idle.Read(make([]byte, 1)); err == nil {
+		t.Errorf("idle connection still open after Serve returned (read %d bytes)", n)
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Error("idle connection still open after Serve returned")
+	}
+	stopPlay()
+	select {
+	case <-played:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Play did not return after the simulator stopped and its context was cancelled")
 	}
 }
