@@ -91,7 +91,7 @@ func checkGolden(t *testing.T, path string, mutate func(*Config)) {
 		t.Fatalf("%v (run go test ./agent -run TestGolden -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("events differ from %s:\n%s\n(if the change is deliberate: go test ./agent -run TestGolden -update)", golden, firstDiff(got, want))
+		t.Errorf("events differ from %s:\n%s\n(if the change is deliberate: go test ./agent -run 'TestGolden|TestEventsDoc' -update, which also refreshes the examples in docs/events.md and README.md)", golden, firstDiff(got, want))
 	}
 }
 
