@@ -87,7 +87,7 @@ func startServers(ctx context.Context, p *Process, mbAddr, uaEndpoint string, ta
 		front: &mbFront{p: p, h: h, backend: backend, tap: tap, logger: logger}}
 	go s.accept()
 	if uaEndpoint != "" {
-		ua, err := newUAServer(p, uaEndpoint)
+		ua, err := newUAServer(p, uaEndpoint, logger)
 		if err == nil {
 			err = ua.start(ctx)
 		}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"math"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gopcua/opcua/id"
@@ -33,9 +35,37 @@ type uaServer struct {
 	p   *Process
 }
 
+// uaLogger adapts a *log.Logger (nil: discard) to gopcua's server.Logger,
+// so the library's warnings and errors reach the simulator's Logf instead of
+// nowhere. Debug and Info (a line per service call) and the routine
+// lifecycle lines of uaRoutine are dropped. gopcua v0.8.0 formats these
+// messages printf-style. Its node-set import and "Started listening" lines
+// go to the global log package directly; no option routes them.
+type uaLogger struct{ l *log.Logger }
+
+// uaRoutine are gopcua's formats for a client going away and for shutdown:
+// normal events, not problems.
+var uaRoutine = map[string]bool{
+	"Secure Channel %d closed":                         true,
+	"Context done, closing Secure Channel %d":          true,
+	"socket closed: %s":                                true,
+	"CloseAll: timed out waiting for channels to exit": true,
+}
+
+func (uaLogger) Debug(string, ...any) {}
+func (uaLogger) Info(string, ...any)  {}
+
+func (u uaLogger) Warn(msg string, args ...any) { u.Error(msg, args...) }
+
+func (u uaLogger) Error(msg string, args ...any) {
+	if u.l != nil && !uaRoutine[msg] {
+		u.l.Printf("opc ua: "+strings.TrimSuffix(msg, "\n"), args...)
+	}
+}
+
 // newUAServer builds the server for endpoint (opc.tcp://host:port) without
-// starting it.
-func newUAServer(p *Process, endpoint string) (*uaServer, error) {
+// starting it; logger (nil: discard) receives gopcua's warnings and errors.
+func newUAServer(p *Process, endpoint string, logger *log.Logger) (*uaServer, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Scheme != "opc.tcp" {
 		return nil, fmt.Errorf("opc ua endpoint %q: want opc.tcp://host:port", endpoint)
@@ -53,6 +83,7 @@ func newUAServer(p *Process, endpoint string) (*uaServer, error) {
 		server.ManufacturerName("Sluice Automation"),
 		server.ProductName("DC-400 OPC UA server"),
 		server.SoftwareVersion("2.4.1"),
+		server.SetLogger(uaLogger{logger}),
 	)
 	us := &uaServer{srv: s, p: p}
 	// The stock Write handler dereferences a nil namespace when a client

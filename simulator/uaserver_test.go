@@ -3,7 +3,9 @@ package simulator
 import (
 	"bytes"
 	"context"
+	"log"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,4 +171,23 @@ func TestUARecodeIsIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("PublishResponse")
+}
+
+// TestUALogger checks what of gopcua's server logging reaches the
+// simulator's log: problems, formatted; not per-call debug lines, not
+// routine channel closes; nothing (and no panic) without a logger.
+func TestUALogger(t *testing.T) {
+	var buf strings.Builder
+	l := uaLogger{log.New(&buf, "", 0)}
+	l.Debug("read %v", 1)
+	l.Info("session %d", 2)
+	l.Warn("Secure Channel %d closed", 3)
+	l.Error("socket closed: %s", "eof")
+	l.Warn("Could Not Find Namespace %d", 7)
+	l.Error("monitorConnections: Error received: %s\n", "boom")
+	want := "opc ua: Could Not Find Namespace 7\nopc ua: monitorConnections: Error received: boom\n"
+	if got := buf.String(); got != want {
+		t.Errorf("logged %q, want %q", got, want)
+	}
+	uaLogger{}.Error("no logger %d", 1)
 }
