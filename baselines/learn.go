@@ -213,7 +213,7 @@ func (e *Engine) rates(o *Observation, key ChannelKey, ch *Channel, rt *chanRunt
 	if pr.winStart.IsZero() {
 		pr.winStart = o.Time
 	}
-	if o.Time.Sub(pr.winStart) >= e.cfg.Window || o.Time.Before(pr.winStart) {
+	if d := elapsed(o.Time, pr.winStart); d >= e.cfg.Window || d < 0 {
 		*pr = pairRuntime{winStart: o.Time}
 	}
 	what, n := "", 0

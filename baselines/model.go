@@ -405,8 +405,7 @@ const rhythmWeight = 0.1
 
 // add folds a repetition at t in.
 func (r *Rhythm) add(t time.Time) {
-	if !r.Last.IsZero() && t.After(r.Last) {
-		dt := t.Sub(r.Last)
+	if dt := elapsed(t, r.Last); dt > 0 && !r.Last.IsZero() {
 		switch {
 		case r.Samples <= 1:
 			r.Period = dt

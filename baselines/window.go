@@ -21,21 +21,34 @@ type slidingCount struct {
 	slot [rateBuckets]uint32
 	last int64 // bucket number (time / width) of the newest bucket
 	used bool  // last is set: the zero value has seen no event
+	// total is the sum of slot, kept as buckets fill and empty so that
+	// add does not sum the ring on every request.
+	total uint32
+	// end is the Unix nanosecond time just after the newest bucket: an
+	// event before it lands in the newest bucket without the divisions
+	// of bucketOf (most requests fall in the bucket of the one before).
+	end int64
 }
 
 // add counts one event at t and returns the count over the window ending
 // at t (or at the newest bucket, when t is older).
 func (c *slidingCount) add(t time.Time, window time.Duration) uint32 {
-	c.advance(bucketOf(t, window))
+	if ns := t.UnixNano(); !c.used || ns >= c.end {
+		c.advance(bucketOf(t, window), bucketWidth(window))
+	}
 	c.slot[bucketIndex(c.last)]++
-	return c.sum()
+	c.total++
+	return c.total
 }
 
 // advance moves the newest bucket to b, emptying the buckets it skips
-// over (all of them after a pause of a whole window or more).
-func (c *slidingCount) advance(b int64) {
+// over (all of them after a pause of a whole window or more). w is the
+// bucket width in nanoseconds.
+func (c *slidingCount) advance(b, w int64) {
+	// Where (b+1)*w overflows, end wraps below any time and every add
+	// takes this slow path, which stays correct.
 	if !c.used {
-		c.last, c.used = b, true
+		c.last, c.used, c.end = b, true, (b+1)*w
 		return
 	}
 	if b <= c.last {
@@ -43,9 +56,11 @@ func (c *slidingCount) advance(b int64) {
 	}
 	n := min(b-c.last, rateBuckets)
 	for k := int64(1); k <= n; k++ {
-		c.slot[bucketIndex(c.last+k)] = 0
+		i := bucketIndex(c.last + k)
+		c.total -= c.slot[i]
+		c.slot[i] = 0
 	}
-	c.last = b
+	c.last, c.end = b, (b+1)*w
 }
 
 // period returns the number of the Window-long period that holds the
@@ -58,18 +73,15 @@ func (c *slidingCount) period() int64 {
 	return p
 }
 
-func (c *slidingCount) sum() uint32 {
-	var n uint32
-	for _, v := range c.slot {
-		n += v
-	}
-	return n
+// bucketWidth returns the width of one bucket in nanoseconds.
+func bucketWidth(window time.Duration) int64 {
+	return max(int64(window)/rateBuckets, 1)
 }
 
 // bucketOf returns the number of the bucket that holds t (floor division,
 // so packet times before 1970 from a hostile capture stay ordered).
 func bucketOf(t time.Time, window time.Duration) int64 {
-	w := max(int64(window)/rateBuckets, 1)
+	w := bucketWidth(window)
 	ns := t.UnixNano()
 	b := ns / w
 	if ns%w < 0 {
@@ -84,4 +96,16 @@ func bucketIndex(b int64) int {
 		i += rateBuckets
 	}
 	return int(i)
+}
+
+// elapsed returns t.Sub(u) for packet times, which carry no monotonic
+// clock reading. Sub checks for overflow with an Add and an Equal, which
+// cost more than the subtraction; two times less than 2^32 s (136 years)
+// apart cannot overflow, and further apart elapsed falls back on Sub,
+// which saturates.
+func elapsed(t, u time.Time) time.Duration {
+	if ds := t.Unix() - u.Unix(); ds > -1<<32 && ds < 1<<32 {
+		return time.Duration(ds)*time.Second + time.Duration(t.Nanosecond()-u.Nanosecond())
+	}
+	return t.Sub(u)
 }

@@ -143,3 +143,49 @@ func TestPollStoppedWhenUnanswered(t *testing.T) {
 		t.Fatalf("poll_stopped %d, resumed %d; want 1 and 1", stopped, resumed)
 	}
 }
+
+// TestElapsed checks elapsed against time.Time.Sub, including the
+// saturating cases it leaves to Sub.
+func TestElapsed(t *testing.T) {
+	far := time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		t, u time.Time
+	}{
+		{"same", t0, t0},
+		{"later by nanoseconds", t0.Add(1), t0},
+		{"earlier across a second", t0.Add(-1), t0.Add(999_999_999)},
+		{"an hour", t0.Add(time.Hour + 3), t0},
+		{"before 1970", time.Unix(-5, 7), time.Unix(3, 999_999_999)},
+		{"zero time", t0, time.Time{}},
+		{"saturates forward", far, time.Time{}},
+		{"saturates backward", time.Time{}, far},
+		{"just inside 2^32 s", time.Unix(1<<32-1, 5), time.Unix(0, 6)},
+		{"just outside 2^32 s", time.Unix(1<<32, 5), time.Unix(0, 6)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, want := elapsed(tt.t, tt.u), tt.t.Sub(tt.u); got != want {
+				t.Fatalf("elapsed = %d, Sub = %d", got, want)
+			}
+		})
+	}
+}
+
+// TestSlidingCountTotal checks the running total against the buckets
+// after each event of an irregular sequence, with steps back in time.
+func TestSlidingCountTotal(t *testing.T) {
+	const w = 10 * time.Second
+	var c slidingCount
+	steps := []int{0, 100, 900, 1100, 5000, 4000, 12000, 12001, 30000, 29000, 29999, 41000, 140000}
+	for _, ms := range steps {
+		got := c.add(t0.Add(time.Duration(ms)*time.Millisecond), w)
+		var sum uint32
+		for _, v := range c.slot {
+			sum += v
+		}
+		if got != sum || c.total != sum {
+			t.Fatalf("at %d ms: add = %d, total = %d, buckets sum to %d", ms, got, c.total, sum)
+		}
+	}
+}
