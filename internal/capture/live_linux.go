@@ -84,6 +84,8 @@ type Live struct {
 	// check is off: the ring is in arrival order.
 	filteredFrom time.Time
 	settled      bool
+
+	frame []byte // the last frame, copied out of the ring (see Next)
 }
 
 var _ Source = (*Live)(nil)
@@ -166,7 +168,8 @@ func OpenLive(iface string, opts LiveOptions) (*Live, error) {
 }
 
 // Next blocks until a frame arrives and returns it; Data is valid until the
-// next call. After Close it returns io.EOF.
+// next call, even if Close is called meanwhile. After Close it returns
+// io.EOF.
 func (l *Live) Next() (Packet, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -190,14 +193,22 @@ func (l *Live) Next() (Packet, error) {
 		if ci.Length > len(data) {
 			l.snapped.Add(1)
 		}
+		// Copy the frame out of the ring: Close may unmap the ring from
+		// another goroutine while the caller is still decoding this packet
+		// (a SIGSEGV, not a recoverable panic, was seen in the live tests).
+		// One copy of a frame costs far less than decoding it.
+		l.frame = append(l.frame[:0], data...)
 		return Packet{
-			Data:      data,
+			Data:      l.frame,
 			Timestamp: ci.Timestamp.UTC(),
 			Length:    ci.Length,
 			LinkType:  layers.LinkTypeEthernet,
 		}, nil
 	}
 }
+
+// Interface is the name of the interface captured on.
+func (l *Live) Interface() string { return l.iface }
 
 // Stats returns the counters so far. The kernel resets its counters each
 // time they are read, so Live accumulates them.

@@ -155,3 +155,31 @@ func TestOpenLiveRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveDataOutlivesClose: a packet returned by Next stays readable after
+// Close, which unmaps the ring (the agent's decoders were still reading one
+// when another goroutine closed the capture: a SIGSEGV the runtime cannot
+// recover, seen in the live tests).
+func TestLiveDataOutlivesClose(t *testing.T) {
+	ln := listen(t)
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	live, err := OpenLive("lo", LiveOptions{Ports: []uint16{port}, RingMiB: 4})
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+			t.Skipf("no permission for AF_PACKET (needs CAP_NET_RAW): %v", err)
+		}
+		t.Fatal(err)
+	}
+	guard := time.AfterFunc(30*time.Second, func() { live.Close() })
+	defer guard.Stop()
+	send(t, ln, "outlive the ring")
+	p, err := live.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]byte(nil), p.Data...)
+	live.Close()
+	if !bytes.Equal(p.Data, want) {
+		t.Fatalf("packet data changed after Close")
+	}
+}

@@ -33,3 +33,4 @@ func OpenLive(iface string, opts LiveOptions) (*Live, error) {
 func (*Live) Next() (Packet, error)     { return Packet{}, errors.New("live capture needs Linux") }
 func (*Live) Stats() (LiveStats, error) { return LiveStats{}, nil }
 func (*Live) Close() error              { return nil }
+func (*Live) Interface() string         { return "" }
