@@ -111,6 +111,23 @@ func (a *Agent) Run(ctx context.Context, src capture.Source) error {
 			}
 		}()
 	}
+	startPackets := a.stats.Packets
+	var first time.Time
+	err := a.run(ctx, src, &first)
+	// A file is complete at its end; a live capture when it is stopped.
+	complete := errors.Is(err, io.EOF) || (isLive(src) && errors.Is(err, context.Canceled))
+	if errors.Is(err, io.EOF) {
+		err = a.out.failure()
+	}
+	if rerr := a.recordSource(src, a.stats.Packets-startPackets, first, a.now, complete && a.out.failure() == nil); rerr != nil {
+		err = errors.Join(err, rerr)
+	}
+	return err
+}
+
+// run reads src to its end (io.EOF), an error or ctx's end, and sets first
+// to the first packet's time.
+func (a *Agent) run(ctx context.Context, src capture.Source, first *time.Time) error {
 	done := ctx.Done()
 	for n := 0; ; n++ {
 		if n%ctxCheckEvery == 0 {
@@ -125,10 +142,10 @@ func (a *Agent) Run(ctx context.Context, src capture.Source) error {
 		}
 		p, err := src.Next()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return a.out.failure()
-			}
 			return err
+		}
+		if n == 0 {
+			*first = p.Timestamp
 		}
 		a.packet(&p)
 	}

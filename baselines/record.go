@@ -43,7 +43,7 @@ type Acceptance struct {
 // deviation or an approval.
 type AuditEntry struct {
 	Seq    uint64    `json:"seq"`
-	Action string    `json:"action"` // "accept", "approve", "import"
+	Action string    `json:"action"` // "accept", "approve", "import", "capture"
 	By     string    `json:"by"`
 	At     time.Time `json:"at"`
 	Reason string    `json:"reason,omitempty"`
@@ -52,6 +52,9 @@ type AuditEntry struct {
 	Deviation   *Deviation `json:"deviation,omitempty"`
 	// SHA256 is the hex SHA-256 of the canonical baseline JSON at approval.
 	SHA256 string `json:"sha256,omitempty"`
+	// Capture describes the traffic a run fed the baseline (action
+	// "capture"), so a report can say from which traffic it was learned.
+	Capture *CaptureSource `json:"capture,omitempty"`
 }
 
 // raise records one occurrence of a deviation at t and returns the alert to

@@ -116,7 +116,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	p("| | |\n|---|---|\n")
 	p("| First traffic | %s |\n| Learning ends | %s |\n| Last traffic | %s |\n", r.Window.Start, r.Window.LearnEnd, r.Window.LastSeen)
 	if len(r.Sources) == 0 {
-		p("| Capture sources | not recorded in the database (pass --source to sluice report) |\n")
+		p("| Capture sources | none recorded (runs with --db record theirs; --source adds others) |\n")
 	}
 	for _, src := range r.Sources {
 		p("| Capture source | %s |\n", mdCode(src))

@@ -29,9 +29,10 @@ type Options struct {
 	Generated time.Time
 	// Database names the baseline file the snapshot came from.
 	Database string
-	// Sources are the captures or interfaces the baseline was learned
-	// from. The store does not record them, so the caller passes what it
-	// knows (sluice report --source).
+	// Sources are captures or interfaces the baseline was learned from
+	// beyond those the database records itself (runs with --db record
+	// each file with its SHA-256, or the interface, in the audit trail);
+	// sluice report --source adds them.
 	Sources []string
 	// ConvergenceWindow is the engine's convergence window
 	// (DefaultConvergenceWindow when zero).
@@ -358,6 +359,14 @@ func Build(s *baselines.Snapshot, opt Options) (*Report, error) {
 		Schema:    s.Schema,
 		SHA256:    sum,
 		Sources:   slices.Sorted(slices.Values(opt.Sources)),
+	}
+	// The runs recorded in the database (sluice replay/monitor with --db),
+	// in the order they were fed, after the sources named on the command
+	// line.
+	for _, a := range s.Audit {
+		if a.Action == "capture" && a.Capture != nil {
+			r.Sources = append(r.Sources, a.Capture.String())
+		}
 	}
 	if r.Sources == nil {
 		r.Sources = []string{}

@@ -56,7 +56,7 @@ func runReport(ctx context.Context, args []string) int {
 	out := fs.String("o", "-", "write the report to `FILE` (- is standard output)")
 	title := fs.String("title", "", "report `TITLE` (default \"Sluice baseline report\")")
 	var sources multiFlag
-	fs.Var(&sources, "source", "a capture `SOURCE` the baseline was learned from (interface or file; repeatable): the database does not record them")
+	fs.Var(&sources, "source", "a capture `SOURCE` the baseline was learned from (interface or file; repeatable) beyond the runs the database records itself")
 	fs.Usage = flagUsage(fs, "sluice report --db FILE [--format html|md|json] [-o FILE]", reportHelp)
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
