@@ -28,9 +28,9 @@ func (e *Engine) learnModbus(o *Observation, ch *Channel, srv *Device) {
 	}
 	// One map operation per transaction: m[k]++ finds or inserts k, and
 	// the length tells whether it was new.
-	known := len(ch.Functions)
+	nfunc := len(ch.Functions)
 	ch.Functions[m.Function]++
-	if len(ch.Functions) != known {
+	if len(ch.Functions) != nfunc {
 		e.noteNew(srv, o.Time)
 	}
 	if m.Function == 8 {
@@ -39,13 +39,19 @@ func (e *Engine) learnModbus(o *Observation, ch *Channel, srv *Device) {
 		}
 		ch.Diagnostics[m.SubFunction]++
 	}
+	var known *knownRead
 	if m.ReadTable != NoTable && m.ReadTable < numTables && m.Read.Count > 0 {
-		if ch.Read == nil {
-			ch.Read = map[Table]RangeSet{}
-		}
-		if rs, grew := ch.Read[m.ReadTable].Add(m.Read); grew {
-			ch.Read[m.ReadTable] = rs
-			e.noteNew(srv, o.Time)
+		// Steady polling repeats a few reads: the memo answers "already
+		// learned" and hands over the poll's rhythm without a map lookup.
+		rk := PollKey{Function: m.Function, Table: m.ReadTable, Start: m.Read.Start, Count: m.Read.Count}
+		if known = ch.knownRead(rk); known == nil {
+			if ch.Read == nil {
+				ch.Read = map[Table]RangeSet{}
+			}
+			if rs, grew := ch.Read[m.ReadTable].Add(m.Read); grew {
+				ch.Read[m.ReadTable] = rs
+				e.noteNew(srv, o.Time)
+			}
 		}
 	}
 	if m.WriteTable != NoTable && m.WriteTable < numTables && m.Write.Count > 0 {
@@ -75,15 +81,33 @@ func (e *Engine) learnModbus(o *Observation, ch *Channel, srv *Device) {
 			}
 		}
 	}
-	e.learnPoll(o, ch, srv)
+	if known != nil && known.poll != nil && m.WriteTable == NoTable {
+		// The poll key of a read without a write (pollKeyOf).
+		known.poll.add(o.Time)
+		e.polled = known.poll
+		return
+	}
+	r := e.learnPoll(o, ch, srv)
+	switch {
+	case known != nil:
+		if r != nil {
+			known.poll = r
+		}
+	case m.ReadTable != NoTable && m.ReadTable < numTables:
+		if _, ok := span(m.Read); ok {
+			// Now in Read (and, for a poll, in Polls): remember it.
+			ch.rememberRead(PollKey{Function: m.Function, Table: m.ReadTable, Start: m.Read.Start, Count: m.Read.Count}, r)
+		}
+	}
 }
 
-// learnPoll adds the request to its poll's rhythm. It leaves the rhythm in
-// e.polled, so that Observe's seenPoll does not look it up again.
-func (e *Engine) learnPoll(o *Observation, ch *Channel, srv *Device) {
+// learnPoll adds the request to its poll's rhythm and returns the rhythm
+// (nil for a request that is no poll). It leaves the rhythm in e.polled,
+// so that Observe's seenPoll does not look it up again.
+func (e *Engine) learnPoll(o *Observation, ch *Channel, srv *Device) *Rhythm {
 	pk, ok := pollKeyOf(o)
 	if !ok {
-		return
+		return nil
 	}
 	if ch.Polls == nil {
 		ch.Polls = map[PollKey]*Rhythm{}
@@ -96,6 +120,7 @@ func (e *Engine) learnPoll(o *Observation, ch *Channel, srv *Device) {
 	}
 	r.add(o.Time)
 	e.polled = r
+	return r
 }
 
 // count increments m[k], creating the map, and reports whether k is new.

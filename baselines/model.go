@@ -461,6 +461,39 @@ type Channel struct {
 	// pollIdx mirrors Polls as a slice: a channel has a handful of polls,
 	// and a linear scan of comparable keys beats hashing one with a string.
 	pollIdx []pollRef
+	// known is a small ring of reads already learned (see knownRead).
+	known     [knownReads]knownRead
+	knownNext uint8
+}
+
+// knownReads is the size of a channel's memo of learned reads: an HMI
+// polls a PLC for a handful of blocks.
+const knownReads = 8
+
+// knownRead remembers a Modbus read the channel has learned: its range is
+// in Read and poll is its rhythm in Polls (nil when the read is no poll).
+// Read only grows and a Polls entry is never replaced, so an entry never
+// goes stale; Load makes new Channels, with an empty memo.
+type knownRead struct {
+	key  PollKey // Function, Table, Start, Count; Node is empty
+	poll *Rhythm
+	set  bool
+}
+
+// knownRead returns the memo entry of key, or nil.
+func (c *Channel) knownRead(key PollKey) *knownRead {
+	for i := range c.known {
+		if k := &c.known[i]; k.set && k.key == key {
+			return k
+		}
+	}
+	return nil
+}
+
+// rememberRead adds key to the memo, replacing its oldest entry.
+func (c *Channel) rememberRead(key PollKey, poll *Rhythm) {
+	c.known[c.knownNext%knownReads] = knownRead{key: key, poll: poll, set: true}
+	c.knownNext++
 }
 
 type pollRef struct {
