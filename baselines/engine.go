@@ -171,7 +171,13 @@ func (e *Engine) learning(srv *Device, t time.Time) bool {
 	}
 	// The window follows this run's LearnFor, so a changed --learn-for
 	// applies to a stored baseline too.
-	return srv == nil || t.Before(srv.FirstSeen.Add(e.cfg.LearnFor))
+	if srv == nil {
+		return true
+	}
+	if srv.learnFrom != srv.FirstSeen || srv.learnEnd.IsZero() {
+		srv.learnEnd, srv.learnFrom = srv.FirstSeen.Add(e.cfg.LearnFor), srv.FirstSeen
+	}
+	return t.Before(srv.learnEnd)
 }
 
 // begin starts one call: resets the output and notes the run's start.

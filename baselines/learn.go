@@ -56,25 +56,41 @@ func (e *Engine) learnModbus(o *Observation, ch *Channel, srv *Device) {
 	}
 	if m.WriteTable != NoTable && m.WriteTable < numTables && m.Write.Count > 0 {
 		ch.Writes++
-		if ch.Written == nil {
-			ch.Written = map[Table]RangeSet{}
-		}
-		if rs, grew := ch.Written[m.WriteTable].Add(m.Write); grew {
-			ch.Written[m.WriteTable] = rs
-			e.noteNew(srv, o.Time)
+		// The memo spares a repeated write the Written lookup and, for
+		// its first register, the Values lookup.
+		kw := ch.knownWrite(m.WriteTable, m.Write)
+		if kw == nil {
+			if ch.Written == nil {
+				ch.Written = map[Table]RangeSet{}
+			}
+			if rs, grew := ch.Written[m.WriteTable].Add(m.Write); grew {
+				ch.Written[m.WriteTable] = rs
+				e.noteNew(srv, o.Time)
+			}
+			if _, ok := span(m.Write); ok {
+				kw = ch.rememberWrite(m.WriteTable, m.Write)
+			}
 		}
 		for i, v := range m.Values {
 			if i >= int(m.Write.Count) {
 				break
 			}
-			if ch.Values == nil {
-				ch.Values = map[RegKey]*Envelope{}
+			var env *Envelope
+			if i == 0 && kw != nil {
+				env = kw.first
 			}
-			k := RegKey{m.WriteTable, m.Write.Start + uint16(i)}
-			env := ch.Values[k]
 			if env == nil {
-				env = &Envelope{}
-				ch.Values[k] = env
+				if ch.Values == nil {
+					ch.Values = map[RegKey]*Envelope{}
+				}
+				k := RegKey{m.WriteTable, m.Write.Start + uint16(i)}
+				if env = ch.Values[k]; env == nil {
+					env = &Envelope{}
+					ch.Values[k] = env
+				}
+				if i == 0 && kw != nil {
+					kw.first = env
+				}
 			}
 			if env.add(float64(v), e.cfg.DistinctValues) {
 				e.noteNew(srv, o.Time)

@@ -7,11 +7,12 @@ import (
 )
 
 // TestKnownReadMemo learns the same traffic twice, once with the channels'
-// memo of learned reads and once with the memo emptied before every
-// transaction, and requires identical baselines. The traffic rotates
-// through more reads than the memo holds, mixes read functions on the same
-// range, a read-write (FC 23) that shares a read key, and a hostile read
-// that also carries a write.
+// memos of learned reads and writes and once with the memos emptied before
+// every transaction, and requires identical baselines. The traffic rotates
+// through more reads and writes than the memos hold, mixes read functions
+// on the same range, a read-write (FC 23) that shares a read key, a hostile
+// read that also carries a write, multi-register writes with and without
+// values, and a coil write to a register address also written.
 func TestKnownReadMemo(t *testing.T) {
 	var obs []Observation
 	at := t0
@@ -37,6 +38,22 @@ func TestKnownReadMemo(t *testing.T) {
 		}
 		at = at.Add(50 * time.Millisecond)
 		obs = append(obs, mbRead(at, hmi, 1, 65530, 10)) // wraps: not learnable
+		for reg := range knownReads + 3 {
+			at = at.Add(50 * time.Millisecond)
+			obs = append(obs, mbWrite(at, hmi, 1, uint16(200+reg), uint16(round*7%50+reg)))
+		}
+		at = at.Add(50 * time.Millisecond)
+		multi := mb(at, hmi, 1, 16)
+		multi.Modbus.WriteTable, multi.Modbus.Write = HoldingRegisters, Range{300, 3}
+		multi.Modbus.Values = []uint16{uint16(round), uint16(round * 2), 9}
+		if round%4 == 0 {
+			multi.Modbus.Values = nil // a write whose values were not decoded
+		}
+		obs = append(obs, multi)
+		at = at.Add(50 * time.Millisecond)
+		coil := mb(at, hmi, 1, 15)
+		coil.Modbus.WriteTable, coil.Modbus.Write, coil.Modbus.Values = Coils, Range{300, 1}, []uint16{uint16(round % 2)}
+		obs = append(obs, coil)
 	}
 	learnAll := func(forget bool) string {
 		e := New(Config{Mode: Learn})
@@ -44,6 +61,7 @@ func TestKnownReadMemo(t *testing.T) {
 			if forget {
 				for _, ch := range e.channels {
 					ch.known = [knownReads]knownRead{}
+					ch.written = [knownReads]knownWrite{}
 				}
 			}
 			e.Observe(&obs[i])
@@ -61,6 +79,39 @@ func TestKnownReadMemo(t *testing.T) {
 	var s Snapshot
 	if err := json.Unmarshal([]byte(with), &s); err != nil {
 		t.Fatal(err)
+	}
+	// The memo must not merge registers: each envelope holds exactly the
+	// values written to its register.
+	type env struct {
+		n        uint64
+		min, max float64
+	}
+	want := map[RegKey]env{}
+	for _, o := range obs {
+		m := o.Modbus
+		for i, v := range m.Values {
+			if m.WriteTable == NoTable || i >= int(m.Write.Count) {
+				break
+			}
+			k := RegKey{m.WriteTable, m.Write.Start + uint16(i)}
+			w, ok := want[k]
+			if !ok {
+				w = env{min: float64(v), max: float64(v)}
+			}
+			w.n++
+			w.min, w.max = min(w.min, float64(v)), max(w.max, float64(v))
+			want[k] = w
+		}
+	}
+	got := s.Channels[0].Values
+	if len(got) != len(want) {
+		t.Fatalf("%d registers learned, want %d", len(got), len(want))
+	}
+	for k, w := range want {
+		g := got[k]
+		if g == nil || g.Writes != w.n || g.Min != w.min || g.Max != w.max {
+			t.Fatalf("register %v: envelope %+v, want %d writes within %g..%g", k, g, w.n, w.min, w.max)
+		}
 	}
 	// Twelve holding-register blocks, the input registers and the
 	// wrapping read (a poll, though its range is not learnable).

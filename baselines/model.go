@@ -144,6 +144,10 @@ type Device struct {
 	vendorOK, prevOK bool
 	prevMAC          MAC
 	prevVendor       string
+	// learnEnd is FirstSeen plus this run's LearnFor, computed when
+	// learnFrom (the FirstSeen it was computed from) is not FirstSeen:
+	// Time.Add on every transaction costs more than the comparison.
+	learnEnd, learnFrom time.Time
 }
 
 // convergenceBuckets is the resolution of the convergence figure.
@@ -464,6 +468,39 @@ type Channel struct {
 	// known is a small ring of reads already learned (see knownRead).
 	known     [knownReads]knownRead
 	knownNext uint8
+	// written is the same for writes (see knownWrite).
+	written     [knownReads]knownWrite
+	writtenNext uint8
+}
+
+// knownWrite remembers a Modbus write range the channel has learned: it is
+// in Written, and first (once set) is the envelope in Values of its first
+// register. Written only grows and a Values entry is never replaced, so an
+// entry never goes stale.
+type knownWrite struct {
+	table Table
+	r     Range
+	first *Envelope
+	set   bool
+}
+
+// knownWrite returns the memo entry of a write of r to table, or nil.
+func (c *Channel) knownWrite(table Table, r Range) *knownWrite {
+	for i := range c.written {
+		if k := &c.written[i]; k.set && k.r == r && k.table == table {
+			return k
+		}
+	}
+	return nil
+}
+
+// rememberWrite adds a write range to the memo, replacing its oldest
+// entry, and returns the new entry.
+func (c *Channel) rememberWrite(table Table, r Range) *knownWrite {
+	k := &c.written[c.writtenNext%knownReads]
+	*k = knownWrite{table: table, r: r, set: true}
+	c.writtenNext++
+	return k
 }
 
 // knownReads is the size of a channel's memo of learned reads: an HMI
