@@ -182,6 +182,19 @@ var tableOf = [...]baselines.Table{
 	modbus.TableFileRecords:      baselines.NoTable,
 }
 
+// tableOfFunc is the baselines' table of each base function code (0-127),
+// from the decoder's function table and tableOf, built once: Info copies
+// a whole FuncInfo with its strings for each transaction.
+var tableOfFunc = func() (t [128]baselines.Table) {
+	for fc := range t {
+		t[fc] = baselines.NoTable
+		if tb := modbus.FunctionCode(fc).Info().Table; int(tb) < len(tableOf) {
+			t[fc] = tableOf[tb]
+		}
+	}
+	return t
+}()
+
 // observation fills s.obs from t and reports whether the baselines should
 // see it: transactions with a decodable request (a lone response says
 // nothing about what the master asked).
@@ -212,11 +225,7 @@ func (s *modbusStream) observation(t *modbus.Transaction) bool {
 		o.Responded = false
 	}
 	r := &t.Request
-	info := t.FunctionCode.Base().Info()
-	table := baselines.NoTable
-	if int(info.Table) < len(tableOf) {
-		table = tableOf[info.Table]
-	}
+	table := tableOfFunc[t.FunctionCode.Base()&0x7f]
 	vals := s.values[:0]
 	switch t.FunctionCode.Base() {
 	case modbus.FuncReadCoils, modbus.FuncReadDiscreteInputs, modbus.FuncReadHoldingRegisters, modbus.FuncReadInputRegisters:
