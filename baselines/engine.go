@@ -497,19 +497,22 @@ func serverName(k ChannelKey) string {
 // seenPoll notes a repetition of a learned poll in this run and raises the
 // return of a stopped one.
 func (e *Engine) seenPoll(o *Observation, ch *Channel) {
-	pk, ok := pollKeyOf(o)
-	if !ok {
-		return
-	}
 	r := e.polled // learnPoll's, of the same channel and key
+	var pk PollKey
 	if r == nil {
-		r = ch.poll(pk)
-	}
-	if r == nil {
-		return
+		var ok bool
+		if pk, ok = pollKeyOf(o); !ok {
+			return
+		}
+		if r = ch.poll(pk); r == nil {
+			return
+		}
 	}
 	r.seen = o.Time
 	if r.stopped {
+		if e.polled != nil {
+			pk, _ = pollKeyOf(o)
+		}
 		r.stopped = false
 		if a := e.resolve(o.Time, PollStopped, ch.Key, pollItem(pk), &o.Endpoints, o); a != nil {
 			e.sign(a, fmt.Sprintf("Poll %s by %s of %s resumed", pollName(pk), ch.Key.Client, serverName(ch.Key)))
