@@ -359,6 +359,41 @@ func be16(b []byte) uint16 { return binary.BigEndian.Uint16(b) }
 
 // at16 returns the register at off, or 0 when data ends before it (for the
 // fields a too-short PDU still carries).
+// addrQty decodes the address + quantity layout (requests of FC 1-4,
+// responses of FC 15 and 16). A short PDU keeps the address when present.
+func addrQty(data []byte) (addr, qty uint16, err error) {
+	if len(data) < 4 {
+		return at16(data, 0), 0, errShort
+	}
+	addr, qty = be16(data), be16(data[2:])
+	if len(data) != 4 {
+		err = errLength
+	}
+	return addr, qty, err
+}
+
+// addrValue decodes the address + one value layout of FC 5 and 6 (request
+// and echoed response); a coil value must be 0xFF00 or 0x0000 (Modbus
+// Application Protocol v1.1b3, 6.5).
+func addrValue(data []byte, isBits bool) (addr uint16, v Values, err error) {
+	if len(data) < 4 {
+		return at16(data, 0), Values{}, errShort
+	}
+	addr = be16(data)
+	if isBits {
+		v = bits(data[2:3], 1)
+		if c := be16(data[2:]); c != 0xFF00 && c != 0 {
+			err = errCoilValue
+		}
+	} else {
+		v = registers(data[2:4])
+	}
+	if err == nil && len(data) != 4 {
+		err = errLength
+	}
+	return addr, v, err
+}
+
 func at16(data []byte, off int) uint16 {
 	if len(data) >= off+2 {
 		return be16(data[off:])
@@ -393,30 +428,16 @@ func (r *Request) decode(fc FunctionCode, data []byte) error {
 			return errLength
 		}
 	case LayoutAddrQty:
-		if len(data) < 4 {
-			r.Address = at16(data, 0)
-			return errShort
-		}
-		r.Address, r.Quantity = be16(data), be16(data[2:])
-		if len(data) != 4 {
-			return errLength
+		var err error
+		r.Address, r.Quantity, err = addrQty(data)
+		if err != nil {
+			return err
 		}
 	case LayoutAddrValue:
-		if len(data) < 4 {
-			r.Address = at16(data, 0)
-			return errShort
-		}
-		r.Address = be16(data)
-		if isBits {
-			r.Values = bits(data[2:3], 1)
-			if v := be16(data[2:]); v != 0xFF00 && v != 0 {
-				return errCoilValue
-			}
-		} else {
-			r.Values = registers(data[2:4])
-		}
-		if len(data) != 4 {
-			return errLength
+		var err error
+		r.Address, r.Values, err = addrValue(data, isBits)
+		if err != nil {
+			return err
 		}
 	case LayoutWriteBits, LayoutWriteRegs:
 		if len(data) < 5 {
@@ -540,30 +561,16 @@ func (r *Response) decode(fc FunctionCode, data []byte) error {
 	isBits := e.table == TableCoils || e.table == TableDiscreteInputs
 	switch e.resp {
 	case LayoutAddrQty:
-		if len(data) < 4 {
-			r.Address = at16(data, 0)
-			return errShort
-		}
-		r.Address, r.Quantity = be16(data), be16(data[2:])
-		if len(data) != 4 {
-			return errLength
+		var err error
+		r.Address, r.Quantity, err = addrQty(data)
+		if err != nil {
+			return err
 		}
 	case LayoutAddrValue:
-		if len(data) < 4 {
-			r.Address = at16(data, 0)
-			return errShort
-		}
-		r.Address = be16(data)
-		if isBits {
-			r.Values = bits(data[2:3], 1)
-			if v := be16(data[2:]); v != 0xFF00 && v != 0 {
-				return errCoilValue
-			}
-		} else {
-			r.Values = registers(data[2:4])
-		}
-		if len(data) != 4 {
-			return errLength
+		var err error
+		r.Address, r.Values, err = addrValue(data, isBits)
+		if err != nil {
+			return err
 		}
 	case LayoutReadBits, LayoutReadRegs:
 		if len(data) < 1 {
