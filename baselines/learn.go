@@ -140,13 +140,15 @@ func (e *Engine) learnPoll(o *Observation, ch *Channel, srv *Device) *Rhythm {
 }
 
 // count increments m[k], creating the map, and reports whether k is new.
+// One map operation: m[k]++ finds or inserts k (hashing a string key
+// once, not twice), and the length tells whether it was new.
 func count[K comparable](m *map[K]uint64, k K) bool {
 	if *m == nil {
 		*m = map[K]uint64{}
 	}
-	n, ok := (*m)[k]
-	(*m)[k] = n + 1
-	return !ok
+	n := len(*m)
+	(*m)[k]++
+	return len(*m) != n
 }
 
 func (e *Engine) learnOPCUA(o *Observation, ch *Channel, srv *Device) {

@@ -119,3 +119,27 @@ func TestKnownReadMemo(t *testing.T) {
 		t.Fatalf("want one channel with %d polls, got %d channels", knownReads+6, len(s.Channels))
 	}
 }
+
+// TestCount checks count's one-operation increment: the new-key report
+// and the counts, from a nil map.
+func TestCount(t *testing.T) {
+	var m map[string]uint64
+	steps := []struct {
+		key   string
+		isNew bool
+	}{{"Read", true}, {"Read", false}, {"Write", true}, {"", true}, {"Read", false}, {"", false}}
+	for i, s := range steps {
+		if got := count(&m, s.key); got != s.isNew {
+			t.Fatalf("step %d (%q): new = %v, want %v", i, s.key, got, s.isNew)
+		}
+	}
+	want := map[string]uint64{"Read": 3, "Write": 1, "": 2}
+	if len(m) != len(want) {
+		t.Fatalf("map %v, want %v", m, want)
+	}
+	for k, n := range want {
+		if m[k] != n {
+			t.Fatalf("map %v, want %v", m, want)
+		}
+	}
+}
