@@ -3,13 +3,13 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/flow"
+	"github.com/sluice-ics/sluice/internal/testpcaps"
 )
 
 // FuzzStreams drives the per-connection glue, and through it the Modbus and
@@ -81,10 +81,7 @@ type payloadSeed struct {
 // payloads followed by the first server payloads of their first decoded
 // connection.
 func realPayloadSeeds() []payloadSeed {
-	dir := os.Getenv("SLUICE_PCAPS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "pcaps")
-	}
+	dir := testpcaps.Root()
 	var seeds []payloadSeed
 	for _, rel := range []string{
 		"modbus/icsnpp_modbus_example.pcap", "modbus/iti_modbus_test_data_part2.pcap",

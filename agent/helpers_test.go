@@ -4,27 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/sluice-ics/sluice/internal/capture"
+	"github.com/sluice-ics/sluice/internal/testpcaps"
 )
 
-// pcapsDir returns the shared real captures folder: $SLUICE_PCAPS, or
-// ../shared/pcaps relative to the repository root (the root is the parent of
-// this package's directory). It skips the test when the folder is absent,
-// so a fresh clone without it still passes.
+// pcapsDir returns the shared real captures folder or skips the test.
 func pcapsDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("SLUICE_PCAPS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "pcaps")
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		t.Skipf("real captures not found at %s (set SLUICE_PCAPS or put them at ../shared/pcaps from the repository root)", dir)
-	}
-	return dir
+	return testpcaps.Dir(t)
 }
 
 // replayFile runs a new agent with cfg (Output replaced) over the capture at

@@ -17,24 +17,13 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/sluice-ics/sluice/internal/testpcaps"
 )
 
-// pcapsDir finds the shared real captures: $SLUICE_PCAPS, or ../shared/pcaps
-// from the repository root (this package is two levels below it).
+// pcapsDir returns the shared real captures folder or skips the test.
 func pcapsDir(t testing.TB) string {
 	t.Helper()
-	dir := pcapsDirNoSkip()
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("real captures not found at %s (set SLUICE_PCAPS): %v", dir, err)
-	}
-	return dir
-}
-
-func pcapsDirNoSkip() string {
-	if dir := os.Getenv("SLUICE_PCAPS"); dir != "" {
-		return dir
-	}
-	return filepath.Join("..", "..", "..", "shared", "pcaps")
+	return testpcaps.Dir(t)
 }
 
 func realCaptures(t testing.TB) []string {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/sluice-ics/sluice/internal/testpcaps"
 	"golang.org/x/net/bpf"
 )
 
@@ -182,9 +182,7 @@ func TestCompileFilterAgainstTcpdump(t *testing.T) {
 }
 
 func pcapsDirIfPresent() (string, bool) {
-	dir := pcapsDirNoSkip()
-	_, err := os.Stat(dir)
-	return dir, err == nil
+	return testpcaps.Root(), testpcaps.Available()
 }
 
 func TestCompileFilterErrors(t *testing.T) {

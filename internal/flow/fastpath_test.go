@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
+
 	"github.com/sluice-ics/sluice/internal/capture"
+	"github.com/sluice-ics/sluice/internal/testpcaps"
 )
 
 // sameSegment reports how a and b differ ("" when they do not): every
@@ -107,7 +108,7 @@ func TestFastPathCases(t *testing.T) {
 // shared captures are present, more of their frames.
 func FuzzFastPath(f *testing.F) {
 	f.Add(ethFrame(f, v4seg))
-	if dir := os.Getenv("SLUICE_PCAPS"); dir != "" || dirExists(filepath.Join("..", "..", "..", "shared", "pcaps")) {
+	if testpcaps.Available() {
 		for _, name := range []string{"modbus/iti_ModbusTCP.pcap", "modbus/zeek_fuzz-72.pcap"} {
 			for _, fr := range firstFrames(f, filepath.Join(pcapsDir(f), name), 20) {
 				f.Add(fr)
@@ -129,11 +130,6 @@ func FuzzFastPath(f *testing.F) {
 			t.Fatalf("Decode and gopacket differ: %s", diff)
 		}
 	})
-}
-
-func dirExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && st.IsDir()
 }
 
 // firstFrames returns copies of the first n Ethernet frames of a capture.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -13,20 +12,13 @@ import (
 	"time"
 
 	"github.com/sluice-ics/sluice/internal/capture"
+	"github.com/sluice-ics/sluice/internal/testpcaps"
 )
 
-// pcapsDir finds the shared real captures: $SLUICE_PCAPS, or ../shared/pcaps
-// from the repository root (this package is two levels below it).
+// pcapsDir returns the shared real captures folder or skips the test.
 func pcapsDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("SLUICE_PCAPS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "pcaps")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("real captures not found at %s (set SLUICE_PCAPS): %v", dir, err)
-	}
-	return dir
+	return testpcaps.Dir(t)
 }
 
 func realCaptures(t testing.TB) []string {

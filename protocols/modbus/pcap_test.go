@@ -13,21 +13,13 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/sluice-ics/sluice/internal/testpcaps"
 )
 
-// pcapDir returns the folder of real Modbus captures (SLUICE_PCAPS or
-// ../shared/pcaps from the repository root) or skips the test.
+// pcapDir returns the folder of real Modbus captures or skips the test.
 func pcapDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("SLUICE_PCAPS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "pcaps")
-	}
-	dir = filepath.Join(dir, "modbus")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("real captures not available (%v): set SLUICE_PCAPS or put them in ../shared/pcaps", err)
-	}
-	return dir
+	return testpcaps.Dir(t, "modbus")
 }
 
 func pcapFiles(t testing.TB) []string {

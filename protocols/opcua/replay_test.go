@@ -7,30 +7,19 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/sluice-ics/sluice/internal/testpcaps"
 )
 
-// pcapDir finds the shared real captures: $SLUICE_PCAPS, or ../shared/pcaps
-// relative to the repository root. Tests skip when they are absent.
+// pcapDir returns the folder of real OPC UA captures or skips the test.
 func pcapDir(t testing.TB) string {
 	t.Helper()
-	root := os.Getenv("SLUICE_PCAPS")
-	if root == "" {
-		_, file, _, _ := runtime.Caller(0)
-		repo := filepath.Join(filepath.Dir(file), "..", "..")
-		root = filepath.Join(repo, "..", "shared", "pcaps")
-	}
-	d := filepath.Join(root, "opcua")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("real captures not found at %s (set SLUICE_PCAPS): %v", d, err)
-	}
-	return d
+	return testpcaps.Dir(t, "opcua")
 }
 
 func capturePath(t testing.TB, name string) string {

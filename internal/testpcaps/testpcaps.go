@@ -1,0 +1,53 @@
+// Package testpcaps finds the real public captures that tests use
+// (../shared/pcaps beside the repository, or $SLUICE_PCAPS), so every
+// package looks in the same place and skips the same way when they are
+// absent: a fresh clone without them still passes. Only tests import it.
+package testpcaps
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Root returns the captures folder without checking that it exists:
+// $SLUICE_PCAPS, else ../shared/pcaps next to the repository root (the
+// nearest directory above the working directory that holds go.mod; go test
+// runs each package in its own directory).
+func Root() string {
+	if dir := os.Getenv("SLUICE_PCAPS"); dir != "" {
+		return dir
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return filepath.Join("..", "shared", "pcaps")
+	}
+	for dir := wd; ; {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(filepath.Dir(dir), "shared", "pcaps")
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return filepath.Join(wd, "..", "shared", "pcaps")
+		}
+		dir = parent
+	}
+}
+
+// Available reports whether the captures folder (or its sub folder) exists.
+func Available(sub ...string) bool {
+	st, err := os.Stat(filepath.Join(append([]string{Root()}, sub...)...))
+	return err == nil && st.IsDir()
+}
+
+// Dir returns the captures folder joined with sub (e.g. "modbus"), or skips
+// the test with a message saying where it looked and how to point it
+// elsewhere.
+func Dir(t testing.TB, sub ...string) string {
+	t.Helper()
+	dir := filepath.Join(append([]string{Root()}, sub...)...)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Skipf("real captures not found at %s (set SLUICE_PCAPS or put them at ../shared/pcaps beside the repository)", dir)
+	}
+	return dir
+}
