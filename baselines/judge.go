@@ -88,8 +88,12 @@ func (e *Engine) judgeOPCUA(o *Observation, key ChannelKey, ch *Channel, rt *cha
 	u := &o.OPCUA
 	if ch == nil {
 		if a := e.raise(o.Time, OPCUANewClient, key, Item{What: "client"}, &o.Endpoints, o, nil); a != nil {
-			e.sign(a, fmt.Sprintf("OPC UA client %s (%q) never seen before uses %s on server %s port %d",
-				key.Client, u.ClientAppURI, u.Service, key.Server, key.Port))
+			app := "" // a client need not send an application URI before CreateSession
+			if u.ClientAppURI != "" {
+				app = fmt.Sprintf(" (%q)", u.ClientAppURI)
+			}
+			e.sign(a, fmt.Sprintf("OPC UA client %s%s never seen before uses %s on server %s port %d",
+				key.Client, app, u.Service, key.Server, key.Port))
 		}
 	}
 	if u.Token == TokenAnonymous && (ch == nil || ch.Tokens[TokenAnonymous] == 0) {
