@@ -394,6 +394,33 @@ func addrValue(data []byte, isBits bool) (addr uint16, v Values, err error) {
 	return addr, v, err
 }
 
+// maskWrite decodes FC 22's address, AND mask and OR mask (request and
+// echoed response; Modbus Application Protocol v1.1b3, 6.16).
+func maskWrite(data []byte) (addr, and, or uint16, err error) {
+	if len(data) < 6 {
+		return at16(data, 0), at16(data, 2), 0, errShort
+	}
+	if len(data) != 6 {
+		err = errLength
+	}
+	return be16(data), be16(data[2:]), be16(data[4:]), err
+}
+
+// fileRecords decodes the byte count and sub-requests of FC 20 and 21
+// (Modbus Application Protocol v1.1b3, 6.14 and 6.15) in the given layout.
+func fileRecords(data []byte, layout Layout) (FileRecords, error) {
+	if len(data) < 1 {
+		return FileRecords{}, errShort
+	}
+	if int(data[0]) != len(data)-1 {
+		return FileRecords{}, errByteCount
+	}
+	if !validFileRecords(data[1:], layout) {
+		return FileRecords{}, errFile
+	}
+	return FileRecords{raw: data[1:], layout: layout}, nil
+}
+
 func at16(data []byte, off int) uint16 {
 	if len(data) >= off+2 {
 		return be16(data[off:])
@@ -466,24 +493,15 @@ func (r *Request) decode(fc FunctionCode, data []byte) error {
 		}
 		r.SubFunction, r.Data = SubFunction(be16(data)), data[2:]
 	case LayoutFileReadRequest, LayoutFileWrite:
-		if len(data) < 1 {
-			return errShort
+		var err error
+		if r.Files, err = fileRecords(data, e.req); err != nil {
+			return err
 		}
-		if int(data[0]) != len(data)-1 {
-			return errByteCount
-		}
-		if !validFileRecords(data[1:], e.req) {
-			return errFile
-		}
-		r.Files = FileRecords{raw: data[1:], layout: e.req}
 	case LayoutMaskWrite:
-		if len(data) < 6 {
-			r.Address, r.AndMask = at16(data, 0), at16(data, 2)
-			return errShort
-		}
-		r.Address, r.AndMask, r.OrMask = be16(data), be16(data[2:]), be16(data[4:])
-		if len(data) != 6 {
-			return errLength
+		var err error
+		r.Address, r.AndMask, r.OrMask, err = maskWrite(data)
+		if err != nil {
+			return err
 		}
 	case LayoutReadWrite:
 		if len(data) < 9 {
@@ -626,24 +644,15 @@ func (r *Response) decode(fc FunctionCode, data []byte) error {
 		}
 		r.Data = data[1:]
 	case LayoutFileReadResponse, LayoutFileWrite:
-		if len(data) < 1 {
-			return errShort
+		var err error
+		if r.Files, err = fileRecords(data, e.resp); err != nil {
+			return err
 		}
-		if int(data[0]) != len(data)-1 {
-			return errByteCount
-		}
-		if !validFileRecords(data[1:], e.resp) {
-			return errFile
-		}
-		r.Files = FileRecords{raw: data[1:], layout: e.resp}
 	case LayoutMaskWrite:
-		if len(data) < 6 {
-			r.Address, r.AndMask = at16(data, 0), at16(data, 2)
-			return errShort
-		}
-		r.Address, r.AndMask, r.OrMask = be16(data), be16(data[2:]), be16(data[4:])
-		if len(data) != 6 {
-			return errLength
+		var err error
+		r.Address, r.AndMask, r.OrMask, err = maskWrite(data)
+		if err != nil {
+			return err
 		}
 	case LayoutFIFO:
 		if len(data) < 4 {
