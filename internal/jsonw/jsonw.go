@@ -71,6 +71,28 @@ func Uint(dst []byte, v uint64) []byte {
 	return append(dst, buf[i:]...)
 }
 
+// Uint16 appends v in decimal. Register values are the bulk of Modbus
+// events (a read of 125 registers writes 125 of them); knowing there are at
+// most five digits lets it write them in place, without Uint's scratch
+// buffer and copy.
+func Uint16(dst []byte, v uint16) []byte {
+	switch {
+	case v < 10:
+		return append(dst, byte('0'+v))
+	case v < 100:
+		return append(dst, digitPairs[2*v], digitPairs[2*v+1])
+	case v < 1000:
+		q, r := v/100, 2*(v%100)
+		return append(dst, byte('0'+q), digitPairs[r], digitPairs[r+1])
+	case v < 10000:
+		q, r := 2*(v/100), 2*(v%100)
+		return append(dst, digitPairs[q], digitPairs[q+1], digitPairs[r], digitPairs[r+1])
+	default:
+		h, q, r := v/10000, 2*(v/100%100), 2*(v%100)
+		return append(dst, byte('0'+h), digitPairs[q], digitPairs[q+1], digitPairs[r], digitPairs[r+1])
+	}
+}
+
 // Int appends v in decimal.
 func Int(dst []byte, v int64) []byte {
 	if v < 0 {

@@ -101,3 +101,20 @@ func BenchmarkUint(b *testing.B) {
 		buf = Uint(buf[:0], vals[i%len(vals)])
 	}
 }
+
+func TestUint16(t *testing.T) {
+	for v := 0; v <= math.MaxUint16; v++ {
+		if got, want := string(Uint16([]byte("x"), uint16(v))), "x"+strconv.Itoa(v); got != want {
+			t.Fatalf("Uint16(%d) = %s", v, got)
+		}
+	}
+}
+
+func BenchmarkUint16(b *testing.B) {
+	b.ReportAllocs()
+	buf := make([]byte, 0, 64)
+	vals := []uint16{5, 42, 502, 4001, 12345}
+	for i := 0; i < b.N; i++ {
+		buf = Uint16(buf[:0], vals[i%len(vals)])
+	}
+}

@@ -107,7 +107,7 @@ func (o *obj) values(k string, v Values) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = jsonw.Uint(b, uint64(be16(v.raw[2*i:])))
+			b = jsonw.Uint16(b, be16(v.raw[2*i:]))
 		}
 	}
 	o.dst = append(b, ']')
