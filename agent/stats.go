@@ -60,63 +60,49 @@ type Stats struct {
 
 // appendJSON appends the value of the stats event's "stats" key.
 func (s *Stats) appendJSON(b []byte) []byte {
-	u := func(b []byte, k string, v uint64) []byte {
-		b = jsonw.Key(b, k)
-		return jsonw.Uint(b, v)
-	}
 	b = append(b, '{')
-	b = u(b, "packets", s.Packets)
-	b = append(b, ',')
-	b = u(b, "bytes", s.Bytes)
-	b = append(b, ',')
-	b = u(b, "undecodable", s.Undecodable)
-	b = append(b, ',')
-	b = u(b, "flows", s.Flows)
-	b = append(b, ',')
-	b = u(b, "flows_ignored", s.FlowsIgnored)
-	b = append(b, ',')
-	b = u(b, "evictions", s.Evictions)
+	b = uintField(b, "packets", s.Packets)
+	b = uintField(b, "bytes", s.Bytes)
+	b = uintField(b, "undecodable", s.Undecodable)
+	b = uintField(b, "flows", s.Flows)
+	b = uintField(b, "flows_ignored", s.FlowsIgnored)
+	b = uintField(b, "evictions", s.Evictions)
 	b = append(b, `,"drops":{`...)
-	b = u(b, "gaps", s.DroppedSegments)
-	b = append(b, ',')
-	b = u(b, "bytes", s.DroppedBytes)
-	b = append(b, ',')
-	b = u(b, "kernel", s.KernelDrops)
+	b = uintField(b, "gaps", s.DroppedSegments)
+	b = uintField(b, "bytes", s.DroppedBytes)
+	b = uintField(b, "kernel", s.KernelDrops)
 	b = append(b, `},"decode_errors":{`...)
-	b = u(b, "modbus", s.Modbus.DecodeErrors)
-	b = append(b, ',')
-	b = u(b, "opcua", s.OPCUA.DecodeErrors)
-	b = append(b, `},"recovered_panics":`...)
-	b = jsonw.Uint(b, s.RecoveredPanics)
+	b = uintField(b, "modbus", s.Modbus.DecodeErrors)
+	b = uintField(b, "opcua", s.OPCUA.DecodeErrors)
+	b = append(b, '}')
+	b = uintField(b, "recovered_panics", s.RecoveredPanics)
 	b = append(b, `,"modbus":`...)
 	b = s.Modbus.appendJSON(b)
 	b = append(b, `,"opcua":`...)
 	b = s.OPCUA.appendJSON(b)
-	b = append(b, `,"events":`...)
-	b = jsonw.Uint(b, s.Events)
-	b = append(b, `,"alerts":`...)
-	b = jsonw.Uint(b, s.Alerts)
-	b = append(b, `,"anomalies":`...)
-	b = jsonw.Uint(b, s.Anomaly)
+	b = uintField(b, "events", s.Events)
+	b = uintField(b, "alerts", s.Alerts)
+	b = uintField(b, "anomalies", s.Anomaly)
 	return append(b, '}')
 }
 
 func (p *ProtoStats) appendJSON(b []byte) []byte {
-	u := func(b []byte, k string, v uint64) []byte {
-		b = jsonw.Key(b, k)
-		return jsonw.Uint(b, v)
-	}
 	b = append(b, '{')
-	b = u(b, "flows", p.Flows)
-	b = append(b, ',')
-	b = u(b, "transactions", p.Transactions)
-	b = append(b, ',')
-	b = u(b, "timeouts", p.Timeouts)
-	b = append(b, ',')
-	b = u(b, "non_protocol_flows", p.NonProtocol)
-	b = append(b, ',')
-	b = u(b, "gaps", p.Gaps)
-	b = append(b, ',')
-	b = u(b, "pending_dropped", p.PendingDropped)
+	b = uintField(b, "flows", p.Flows)
+	b = uintField(b, "transactions", p.Transactions)
+	b = uintField(b, "timeouts", p.Timeouts)
+	b = uintField(b, "non_protocol_flows", p.NonProtocol)
+	b = uintField(b, "gaps", p.Gaps)
+	b = uintField(b, "pending_dropped", p.PendingDropped)
 	return append(b, '}')
+}
+
+// uintField appends "k":v to an object being written, after a comma unless
+// it is the object's first member.
+func uintField(b []byte, k string, v uint64) []byte {
+	if b[len(b)-1] != '{' {
+		b = append(b, ',')
+	}
+	b = jsonw.Key(b, k)
+	return jsonw.Uint(b, v)
 }
