@@ -510,6 +510,30 @@ func (g *filterGen) prim(p *fPrim, t, f string) error {
 	return nil
 }
 
+// eitherOf tests the source and/or the destination field, at srcOff and
+// dstOff, as dir says. test must jump to the caller's true label on a match
+// and to miss otherwise; the fields are tried in turn, and f is taken when
+// none matches.
+func (g *filterGen) eitherOf(dir fDir, srcOff, dstOff uint32, f string, test func(off uint32, miss string)) {
+	offs := []uint32{srcOff, dstOff}
+	switch dir {
+	case dirSrc:
+		offs = offs[:1]
+	case dirDst:
+		offs = offs[1:]
+	}
+	for i, off := range offs {
+		miss := f
+		if i < len(offs)-1 {
+			miss = g.newLabel()
+		}
+		test(off, miss)
+		if miss != f {
+			g.a.label(miss)
+		}
+	}
+}
+
 func (g *filterGen) ipProto(off uint32, num uint32, t, f string) {
 	g.a.emit(bpf.LoadAbsolute{Off: off, Size: 1})
 	g.a.jeq(num, t, f)
@@ -523,45 +547,20 @@ func (g *filterGen) addr4(p *fPrim, t, f string) {
 	if p.addr.Bits() == 0 {
 		mask = 0
 	}
-	offs := []uint32{offIPv4Src, offIPv4Dst}
-	switch p.dir {
-	case dirSrc:
-		offs = offs[:1]
-	case dirDst:
-		offs = offs[1:]
-	}
-	for i, off := range offs {
-		miss := f
-		if i < len(offs)-1 {
-			miss = g.newLabel()
-		}
+	g.eitherOf(p.dir, offIPv4Src, offIPv4Dst, f, func(off uint32, miss string) {
 		g.a.emit(bpf.LoadAbsolute{Off: off, Size: 4})
 		if mask != ^uint32(0) {
 			g.a.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: mask})
 		}
 		g.a.jeq(want&mask, t, miss)
-		if miss != f {
-			g.a.label(miss)
-		}
-	}
+	})
 }
 
 // addr6 compares the IPv6 source and/or destination with a prefix, one
 // 32-bit word at a time.
 func (g *filterGen) addr6(p *fPrim, t, f string) {
 	a := p.addr.Addr().As16()
-	offs := []uint32{offIPv6Src, offIPv6Dst}
-	switch p.dir {
-	case dirSrc:
-		offs = offs[:1]
-	case dirDst:
-		offs = offs[1:]
-	}
-	for i, off := range offs {
-		miss := f
-		if i < len(offs)-1 {
-			miss = g.newLabel()
-		}
+	g.eitherOf(p.dir, offIPv6Src, offIPv6Dst, f, func(off uint32, miss string) {
 		bits := p.addr.Bits()
 		words := 0
 		for w := 0; w < 4 && bits > 32*w; w++ {
@@ -586,10 +585,7 @@ func (g *filterGen) addr6(p *fPrim, t, f string) {
 			}
 			g.a.jeq(want, hit, miss)
 		}
-		if miss != f {
-			g.a.label(miss)
-		}
-	}
+	})
 }
 
 // port checks the transport protocol, then the source and/or destination
@@ -625,18 +621,7 @@ func (g *filterGen) port(p *fPrim, v4 bool, t, f string) {
 		g.a.jset(0x1fff, f, "")
 		g.a.emit(bpf.LoadMemShift{Off: ethHeaderLen})
 	}
-	offs := []uint32{0, 2}
-	switch p.dir {
-	case dirSrc:
-		offs = offs[:1]
-	case dirDst:
-		offs = offs[1:]
-	}
-	for i, off := range offs {
-		miss := f
-		if i < len(offs)-1 {
-			miss = g.newLabel()
-		}
+	g.eitherOf(p.dir, 0, 2, f, func(off uint32, miss string) {
 		load(off)
 		if p.lo == p.hi {
 			g.a.jeq(uint32(p.lo), t, miss)
@@ -644,32 +629,15 @@ func (g *filterGen) port(p *fPrim, v4 bool, t, f string) {
 			g.a.cond(bpf.JumpGreaterOrEqual, uint32(p.lo), "", miss)
 			g.a.cond(bpf.JumpGreaterThan, uint32(p.hi), miss, t)
 		}
-		if miss != f {
-			g.a.label(miss)
-		}
-	}
+	})
 }
 
 // etherHost compares the Ethernet source and/or destination address.
 func (g *filterGen) etherHost(p *fPrim, t, f string) {
-	offs := []uint32{6, 0}
-	switch p.dir {
-	case dirSrc:
-		offs = offs[:1]
-	case dirDst:
-		offs = offs[1:]
-	}
-	for i, off := range offs {
-		miss := f
-		if i < len(offs)-1 {
-			miss = g.newLabel()
-		}
+	g.eitherOf(p.dir, 6, 0, f, func(off uint32, miss string) {
 		g.a.emit(bpf.LoadAbsolute{Off: off, Size: 4})
 		g.a.jeq(binary.BigEndian.Uint32(p.mac[:4]), "", miss)
 		g.a.emit(bpf.LoadAbsolute{Off: off + 4, Size: 2})
 		g.a.jeq(uint32(binary.BigEndian.Uint16(p.mac[4:])), t, miss)
-		if miss != f {
-			g.a.label(miss)
-		}
-	}
+	})
 }
