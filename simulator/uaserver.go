@@ -179,17 +179,24 @@ func (us *uaServer) call(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Resp
 			InputArgumentDiagnosticInfos: []*ua.DiagnosticInfo{}, OutputArguments: []*ua.Variant{}}
 	}
 	return &ua.CallResponse{
-		ResponseHeader: &ua.ResponseHeader{
-			Timestamp:          time.Now(),
-			RequestHandle:      req.RequestHeader.RequestHandle,
-			ServiceResult:      ua.StatusOK,
-			ServiceDiagnostics: &ua.DiagnosticInfo{},
-			StringTable:        []string{},
-			AdditionalHeader:   ua.NewExtensionObject(nil),
-		},
+		ResponseHeader:  goodHeader(req.RequestHeader),
 		Results:         results,
 		DiagnosticInfos: []*ua.DiagnosticInfo{},
 	}, nil
+}
+
+// goodHeader is the header of a successful response to a request with
+// header h, every optional part present and empty as gopcua's encoder needs.
+// (The capture path rewrites the timestamp to simulated time.)
+func goodHeader(h *ua.RequestHeader) *ua.ResponseHeader {
+	return &ua.ResponseHeader{
+		Timestamp:          time.Now(),
+		RequestHandle:      h.RequestHandle,
+		ServiceResult:      ua.StatusOK,
+		ServiceDiagnostics: &ua.DiagnosticInfo{},
+		StringTable:        []string{},
+		AdditionalHeader:   ua.NewExtensionObject(nil),
+	}
 }
 
 // variable builds the node of t: value read from the process on every Read,
@@ -270,14 +277,7 @@ func (us *uaServer) write(_ *uasc.SecureChannel, r ua.Request, _ uint32) (ua.Res
 		results[i] = us.writeOne(n)
 	}
 	return &ua.WriteResponse{
-		ResponseHeader: &ua.ResponseHeader{
-			Timestamp:          time.Now(),
-			RequestHandle:      req.RequestHeader.RequestHandle,
-			ServiceResult:      ua.StatusOK,
-			ServiceDiagnostics: &ua.DiagnosticInfo{},
-			StringTable:        []string{},
-			AdditionalHeader:   ua.NewExtensionObject(nil),
-		},
+		ResponseHeader:  goodHeader(req.RequestHeader),
 		Results:         results,
 		DiagnosticInfos: []*ua.DiagnosticInfo{},
 	}, nil
