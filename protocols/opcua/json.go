@@ -124,6 +124,22 @@ func list(dst []byte, k string) []byte {
 	return append(dst, '[')
 }
 
+// objects appends ,"k":[{…},…], each object's members written by fields,
+// or nothing when there are no items.
+func objects[T any](dst []byte, k string, items []T, fields func(dst []byte, item *T) []byte) []byte {
+	if len(items) == 0 {
+		return dst
+	}
+	dst = list(dst, k)
+	for i := range items {
+		dst = sep(dst, i)
+		dst = append(dst, '{')
+		dst = fields(dst, &items[i])
+		dst = append(dst, '}')
+	}
+	return append(dst, ']')
+}
+
 func sep(dst []byte, i int) []byte {
 	if i > 0 {
 		dst = append(dst, ',')
@@ -220,104 +236,63 @@ func appendService(dst []byte, s *Service, size int, response bool) []byte {
 		dst = jsonw.Key(dst, "status")
 		dst = jsonw.String(dst, StatusName(s.Status))
 	}
-	if len(s.Reads) > 0 {
-		dst = list(dst, "reads")
-		for i := range s.Reads {
-			r := &s.Reads[i]
-			dst = sep(dst, i)
+	dst = objects(dst, "reads", s.Reads, func(dst []byte, r *ReadItem) []byte {
+		dst = jsonw.Key(dst, "node_id")
+		dst = jsonw.String(dst, r.NodeID)
+		dst = num(dst, "attribute_id", uint64(r.AttributeID))
+		dst = str(dst, "index_range", r.IndexRange)
+		return dst
+	})
+	dst = objects(dst, "writes", s.Writes, func(dst []byte, w *WriteItem) []byte {
+		dst = jsonw.Key(dst, "node_id")
+		dst = jsonw.String(dst, w.NodeID)
+		dst = num(dst, "attribute_id", uint64(w.AttributeID))
+		dst = str(dst, "index_range", w.IndexRange)
+		dst = appendTyped(dst, &w.Value)
+		return dst
+	})
+	dst = objects(dst, "calls", s.Calls, func(dst []byte, c *CallItem) []byte {
+		dst = jsonw.Key(dst, "object_id")
+		dst = jsonw.String(dst, c.ObjectID)
+		dst = str(dst, "method_id", c.MethodID)
+		dst = list(dst, "inputs")
+		for j := range c.Inputs {
+			dst = sep(dst, j)
 			dst = append(dst, '{')
-			dst = jsonw.Key(dst, "node_id")
-			dst = jsonw.String(dst, r.NodeID)
-			dst = num(dst, "attribute_id", uint64(r.AttributeID))
-			dst = str(dst, "index_range", r.IndexRange)
+			dst = jsonw.Key(dst, "value")
+			dst = appendValue(dst, &c.Inputs[j])
+			dst = str(dst, "value_type", c.Inputs[j].Type)
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
-	}
-	if len(s.Writes) > 0 {
-		dst = list(dst, "writes")
-		for i := range s.Writes {
-			w := &s.Writes[i]
-			dst = sep(dst, i)
-			dst = append(dst, '{')
-			dst = jsonw.Key(dst, "node_id")
-			dst = jsonw.String(dst, w.NodeID)
-			dst = num(dst, "attribute_id", uint64(w.AttributeID))
-			dst = str(dst, "index_range", w.IndexRange)
-			dst = appendTyped(dst, &w.Value)
-			dst = append(dst, '}')
-		}
-		dst = append(dst, ']')
-	}
-	if len(s.Calls) > 0 {
-		dst = list(dst, "calls")
-		for i := range s.Calls {
-			c := &s.Calls[i]
-			dst = sep(dst, i)
-			dst = append(dst, '{')
-			dst = jsonw.Key(dst, "object_id")
-			dst = jsonw.String(dst, c.ObjectID)
-			dst = str(dst, "method_id", c.MethodID)
-			dst = list(dst, "inputs")
-			for j := range c.Inputs {
-				dst = sep(dst, j)
-				dst = append(dst, '{')
-				dst = jsonw.Key(dst, "value")
-				dst = appendValue(dst, &c.Inputs[j])
-				dst = str(dst, "value_type", c.Inputs[j].Type)
-				dst = append(dst, '}')
-			}
-			dst = append(dst, ']', '}')
-		}
-		dst = append(dst, ']')
-	}
-	if len(s.Browses) > 0 {
-		dst = list(dst, "browses")
-		for i := range s.Browses {
-			b := &s.Browses[i]
-			dst = sep(dst, i)
-			dst = append(dst, '{')
-			dst = jsonw.Key(dst, "node_id")
-			dst = jsonw.String(dst, b.NodeID)
-			dst = str(dst, "direction", b.Direction)
-			dst = str(dst, "reference_type_id", b.ReferenceTypeID)
-			dst = append(dst, '}')
-		}
-		dst = append(dst, ']')
-	}
-	if len(s.BrowsePaths) > 0 {
-		dst = list(dst, "browse_paths")
-		for i := range s.BrowsePaths {
-			b := &s.BrowsePaths[i]
-			dst = sep(dst, i)
-			dst = append(dst, '{')
-			dst = jsonw.Key(dst, "starting_node")
-			dst = jsonw.String(dst, b.StartingNode)
-			dst = str(dst, "path", b.Path)
-			dst = append(dst, '}')
-		}
-		dst = append(dst, ']')
-	}
+		return dst
+	})
+	dst = objects(dst, "browses", s.Browses, func(dst []byte, b *BrowseItem) []byte {
+		dst = jsonw.Key(dst, "node_id")
+		dst = jsonw.String(dst, b.NodeID)
+		dst = str(dst, "direction", b.Direction)
+		dst = str(dst, "reference_type_id", b.ReferenceTypeID)
+		return dst
+	})
+	dst = objects(dst, "browse_paths", s.BrowsePaths, func(dst []byte, b *BrowsePathItem) []byte {
+		dst = jsonw.Key(dst, "starting_node")
+		dst = jsonw.String(dst, b.StartingNode)
+		dst = str(dst, "path", b.Path)
+		return dst
+	})
 	if s.ContinuationPoints > 0 {
 		dst = num(dst, "continuation_points", uint64(s.ContinuationPoints))
 	}
-	if len(s.MonitoredItems) > 0 {
-		dst = list(dst, "monitored_items")
-		for i := range s.MonitoredItems {
-			mi := &s.MonitoredItems[i]
-			dst = sep(dst, i)
-			dst = append(dst, '{')
-			dst = jsonw.Key(dst, "node_id")
-			dst = jsonw.String(dst, mi.NodeID)
-			dst = num(dst, "attribute_id", uint64(mi.AttributeID))
-			dst = append(dst, ',')
-			dst = jsonw.Key(dst, "sampling_interval")
-			dst = jsonw.Float(dst, mi.SamplingInterval)
-			dst = num(dst, "queue_size", uint64(mi.QueueSize))
-			dst = append(dst, '}')
-		}
-		dst = append(dst, ']')
-	}
+	dst = objects(dst, "monitored_items", s.MonitoredItems, func(dst []byte, mi *MonitoredItem) []byte {
+		dst = jsonw.Key(dst, "node_id")
+		dst = jsonw.String(dst, mi.NodeID)
+		dst = num(dst, "attribute_id", uint64(mi.AttributeID))
+		dst = append(dst, ',')
+		dst = jsonw.Key(dst, "sampling_interval")
+		dst = jsonw.Float(dst, mi.SamplingInterval)
+		dst = num(dst, "queue_size", uint64(mi.QueueSize))
+		return dst
+	})
 	if s.HistoryDetails != "" || len(s.HistoryNodes) > 0 {
 		dst = str(dst, "history_details", s.HistoryDetails)
 		dst = list(dst, "history_nodes")
@@ -327,21 +302,14 @@ func appendService(dst []byte, s *Service, size int, response bool) []byte {
 		}
 		dst = append(dst, ']')
 	}
-	if len(s.AddNodes) > 0 {
-		dst = list(dst, "add_nodes")
-		for i := range s.AddNodes {
-			a := &s.AddNodes[i]
-			dst = sep(dst, i)
-			dst = append(dst, '{')
-			dst = jsonw.Key(dst, "parent_node_id")
-			dst = jsonw.String(dst, a.ParentNodeID)
-			dst = str(dst, "requested_node_id", a.RequestedNodeID)
-			dst = str(dst, "browse_name", a.BrowseName)
-			dst = str(dst, "node_class", a.NodeClass)
-			dst = append(dst, '}')
-		}
-		dst = append(dst, ']')
-	}
+	dst = objects(dst, "add_nodes", s.AddNodes, func(dst []byte, a *AddNodesItem) []byte {
+		dst = jsonw.Key(dst, "parent_node_id")
+		dst = jsonw.String(dst, a.ParentNodeID)
+		dst = str(dst, "requested_node_id", a.RequestedNodeID)
+		dst = str(dst, "browse_name", a.BrowseName)
+		dst = str(dst, "node_class", a.NodeClass)
+		return dst
+	})
 	if len(s.DeleteNodes) > 0 {
 		dst = list(dst, "delete_nodes")
 		for i, n := range s.DeleteNodes {
@@ -350,57 +318,36 @@ func appendService(dst []byte, s *Service, size int, response bool) []byte {
 		}
 		dst = append(dst, ']')
 	}
-	if len(s.AddReferences) > 0 {
-		dst = list(dst, "add_references")
-		for i := range s.AddReferences {
-			a := &s.AddReferences[i]
-			dst = sep(dst, i)
-			dst = append(dst, '{')
-			dst = jsonw.Key(dst, "source_node_id")
-			dst = jsonw.String(dst, a.SourceNodeID)
-			dst = str(dst, "reference_type_id", a.ReferenceTypeID)
-			dst = str(dst, "target_node_id", a.TargetNodeID)
-			dst = append(dst, '}')
-		}
-		dst = append(dst, ']')
-	}
-	if len(s.Servers) > 0 {
-		dst = list(dst, "servers")
-		for i := range s.Servers {
-			a := &s.Servers[i]
-			dst = sep(dst, i)
-			dst = append(dst, '{')
-			dst = jsonw.Key(dst, "application_uri")
-			dst = jsonw.String(dst, a.URI)
-			dst = str(dst, "product_uri", a.ProductURI)
-			dst = str(dst, "application_name", a.Name)
-			dst = str(dst, "application_type", a.Type)
-			dst = append(dst, '}')
-		}
-		dst = append(dst, ']')
-	}
-	if len(s.Endpoints) > 0 {
-		dst = list(dst, "endpoints")
-		for i := range s.Endpoints {
-			e := &s.Endpoints[i]
-			dst = sep(dst, i)
-			dst = append(dst, '{')
-			dst = jsonw.Key(dst, "endpoint_url")
-			dst = jsonw.String(dst, e.URL)
-			dst = str(dst, "security_policy", e.SecurityPolicy)
-			dst = str(dst, "security_mode", e.Mode.String())
-			if len(e.TokenTypes) > 0 {
-				dst = list(dst, "identity_tokens")
-				for j, t := range e.TokenTypes {
-					dst = sep(dst, j)
-					dst = jsonw.String(dst, t.String())
-				}
-				dst = append(dst, ']')
+	dst = objects(dst, "add_references", s.AddReferences, func(dst []byte, a *AddReferencesItem) []byte {
+		dst = jsonw.Key(dst, "source_node_id")
+		dst = jsonw.String(dst, a.SourceNodeID)
+		dst = str(dst, "reference_type_id", a.ReferenceTypeID)
+		dst = str(dst, "target_node_id", a.TargetNodeID)
+		return dst
+	})
+	dst = objects(dst, "servers", s.Servers, func(dst []byte, a *Application) []byte {
+		dst = jsonw.Key(dst, "application_uri")
+		dst = jsonw.String(dst, a.URI)
+		dst = str(dst, "product_uri", a.ProductURI)
+		dst = str(dst, "application_name", a.Name)
+		dst = str(dst, "application_type", a.Type)
+		return dst
+	})
+	dst = objects(dst, "endpoints", s.Endpoints, func(dst []byte, e *Endpoint) []byte {
+		dst = jsonw.Key(dst, "endpoint_url")
+		dst = jsonw.String(dst, e.URL)
+		dst = str(dst, "security_policy", e.SecurityPolicy)
+		dst = str(dst, "security_mode", e.Mode.String())
+		if len(e.TokenTypes) > 0 {
+			dst = list(dst, "identity_tokens")
+			for j, t := range e.TokenTypes {
+				dst = sep(dst, j)
+				dst = jsonw.String(dst, t.String())
 			}
-			dst = append(dst, '}')
+			dst = append(dst, ']')
 		}
-		dst = append(dst, ']')
-	}
+		return dst
+	})
 	if sub := s.Subscription; sub != nil {
 		dst = append(dst, ',')
 		dst = jsonw.Key(dst, "subscription")
