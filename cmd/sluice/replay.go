@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/sluice-ics/sluice/agent"
@@ -49,6 +50,7 @@ func runReplay(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	var af agentFlags
 	af.register(fs)
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the replay to `FILE` (go tool pprof reads it), for reporting where the time goes")
 	fs.Usage = flagUsage(fs, "sluice replay [flags] CAPTURE...", replayHelp)
 	paths, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -83,6 +85,15 @@ func runReplay(ctx context.Context, args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
 		return 1
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sluice replay: --cpuprofile: %v\n", err)
+			out.Close()
+			return 1
+		}
+		defer stop()
 	}
 	code := replay(ctx, &af, out, files)
 	if err := out.Close(); err != nil && code == 0 {
@@ -139,6 +150,25 @@ func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture
 		code = 1
 	}
 	return code
+}
+
+// startCPUProfile starts Go's CPU profiler writing to path and returns the
+// function that stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "sluice replay: --cpuprofile: %v\n", err)
+		}
+	}, nil
 }
 
 // isTerminal reports whether f is a character device (a terminal), the
