@@ -83,7 +83,13 @@ func BenchmarkDecode(b *testing.B) {
 // BenchmarkPipeline: the whole per-connection path the agent runs: framer
 // on both directions, pairing, and the event JSON of every transaction. The
 // master pipelines four requests per segment; the server answers them in one.
-func BenchmarkPipeline(b *testing.B) {
+func BenchmarkPipeline(b *testing.B) { benchPipeline(b, true) }
+
+// BenchmarkPairing: BenchmarkPipeline without the event JSON: framing,
+// decoding and pairing only, the part every replay pays whatever it writes.
+func BenchmarkPairing(b *testing.B) { benchPipeline(b, false) }
+
+func benchPipeline(b *testing.B, writeJSON bool) {
 	const n, depth = 300, 4
 	req, resp, adus := benchStreams(n)
 	var reqSegs, respSegs [][]byte
@@ -96,7 +102,13 @@ func BenchmarkPipeline(b *testing.B) {
 	p := NewPairer(0, 0)
 	ts := time.Unix(1_700_000_000, 0)
 	buf := make([]byte, 0, 4096)
-	emitTx := func(tx *Transaction) { buf = tx.AppendJSON(buf[:0]) }
+	txs := 0
+	emitTx := func(tx *Transaction) {
+		txs++
+		if writeJSON {
+			buf = tx.AppendJSON(buf[:0])
+		}
+	}
 	onReq := func(a ADU) { p.Request(a, ts, emitTx) }
 	onResp := func(a ADU) { p.Response(a, ts, emitTx) }
 	b.ReportAllocs()
@@ -112,7 +124,7 @@ func BenchmarkPipeline(b *testing.B) {
 			}
 		}
 	}
-	if st := p.Stats(); st.Evicted+st.Unsolicited+st.TimedOut != 0 {
+	if st := p.Stats(); st.Evicted+st.Unsolicited+st.TimedOut != 0 || txs == 0 {
 		b.Fatalf("unpaired: %+v", st)
 	}
 	reportPerADU(b, adus)
@@ -138,4 +150,30 @@ func BenchmarkAppendJSON(b *testing.B) {
 	for b.Loop() {
 		buf = tx.AppendJSON(buf[:0])
 	}
+}
+
+// BenchmarkAppendJSONPoll: the event objects of a polling master's paired
+// transactions (benchStreams: FC 3 of 10 registers, FC 1 of 16 coils, FC 16
+// of 2 registers), the bulk of a plant's events.
+func BenchmarkAppendJSONPoll(b *testing.B) {
+	req, resp, _ := benchStreams(3)
+	var txs []Transaction
+	for len(req) > 0 {
+		q, n, _ := ParseADU(req)
+		s, m, _ := ParseADU(resp)
+		req, resp = req[n:], resp[m:]
+		t := Transaction{TransactionID: q.TransactionID, UnitID: q.UnitID, FunctionCode: q.Function(),
+			HasRequest: true, HasResponse: true, Latency: 830 * time.Microsecond}
+		t.Request, t.RequestErr = DecodeRequest(q.Function(), q.PDU[1:])
+		t.Response, t.ResponseErr = DecodeResponse(s.Function(), s.PDU[1:])
+		txs = append(txs, t)
+	}
+	buf := make([]byte, 0, 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range txs {
+			buf = txs[i].AppendJSON(buf[:0])
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(txs)), "ns/tx")
 }
