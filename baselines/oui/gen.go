@@ -1,6 +1,6 @@
 //go:build ignore
 
-// gen.go writes manuf.tsv.gz, the compact OUI table embedded in package oui,
+// gen.go writes manuf.tsv, the OUI table embedded in package oui,
 // from Wireshark's manuf file (Debian package libwireshark-data, itself
 // generated from the IEEE MA-L, MA-M, MA-S and IAB registries):
 //
@@ -12,7 +12,6 @@ package main
 
 import (
 	"bufio"
-	"compress/gzip"
 	"flag"
 	"fmt"
 	"log"
@@ -24,7 +23,7 @@ import (
 
 func main() {
 	in := flag.String("in", "/usr/share/wireshark/manuf", "Wireshark manuf file")
-	out := flag.String("out", "manuf.tsv.gz", "output")
+	out := flag.String("out", "manuf.tsv", "output")
 	flag.Parse()
 	f, err := os.Open(*in)
 	if err != nil {
@@ -70,12 +69,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	zw, _ := gzip.NewWriterLevel(o, gzip.BestCompression)
-	zw.Header.Name = "manuf.tsv" // no timestamp: regeneration is byte-for-byte
+	w := bufio.NewWriter(o)
 	for _, l := range lines {
-		fmt.Fprintln(zw, l)
+		fmt.Fprintln(w, l)
 	}
-	if err := zw.Close(); err != nil {
+	if err := w.Flush(); err != nil {
+		log.Fatal(err)
+	}
+	if err := o.Close(); err != nil {
 		log.Fatal(err)
 	}
 	if err := o.Close(); err != nil {

@@ -1,6 +1,10 @@
 package oui
 
-import "testing"
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
 
 func TestVendor(t *testing.T) {
 	tests := []struct {
@@ -43,5 +47,63 @@ func TestVendorHasNoDanglingComma(t *testing.T) {
 	// Wireshark's manuf cuts long names at a comma; the generator drops it.
 	if got := Vendor([6]byte{0x00, 0x1b, 0x1b, 0x01, 0x02, 0x03}); got != "Siemens AG" {
 		t.Fatalf("Vendor(00:1b:1b:…) = %q, want %q", got, "Siemens AG")
+	}
+}
+
+// TestVendorMatchesMapOfEveryLine checks the indexed lookup against the
+// plainest reading of the table: a map of every line, longest prefix
+// first, for a MAC inside every prefix of the table and its neighbours.
+func TestVendorMatchesMapOfEveryLine(t *testing.T) {
+	ref := map[uint64]string{}
+	for _, line := range strings.Split(strings.TrimSuffix(manuf, "\n"), "\n") {
+		p, name, _ := strings.Cut(line, "\t")
+		h, b, _ := strings.Cut(p, "/")
+		v, err1 := strconv.ParseUint(h, 16, 64)
+		n, err2 := strconv.ParseUint(b, 10, 8)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("bad line %q", line)
+		}
+		ref[v<<8|n] = name
+	}
+	want := func(v uint64) string {
+		if v>>40&0x02 != 0 || v == 0 {
+			return ""
+		}
+		for n := uint64(48); n > 0; n-- {
+			if name, ok := ref[(v&^(1<<(48-n)-1))<<8|n]; ok {
+				return name
+			}
+		}
+		return ""
+	}
+	if Len() != len(ref) {
+		t.Fatalf("Len() = %d, the table has %d lines", Len(), len(ref))
+	}
+	checked := 0
+	for k := range ref {
+		base := k >> 8
+		for _, v := range []uint64{base, base | 0xfff, base - 1, base + 1<<12} {
+			v &= 1<<48 - 1
+			var mac [6]byte
+			for i := range mac {
+				mac[i] = byte(v >> (40 - 8*i))
+			}
+			if got, w := Vendor(mac), want(v); got != w {
+				t.Fatalf("Vendor(% x) = %q, want %q", mac, got, w)
+			}
+			checked++
+		}
+	}
+	t.Logf("%d addresses agree", checked)
+}
+
+func BenchmarkLoad(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		keys, lines, bits, err = nil, nil, nil, nil
+		load()
+	}
+	if err != nil {
+		b.Fatal(err)
 	}
 }
