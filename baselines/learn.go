@@ -23,96 +23,100 @@ func (e *Engine) learn(o *Observation, ch *Channel, srv *Device) {
 
 func (e *Engine) learnModbus(o *Observation, ch *Channel, srv *Device) {
 	m := &o.Modbus
-	if ch.Functions == nil {
-		ch.Functions = map[uint8]uint64{}
-	}
-	// One map operation per transaction: m[k]++ finds or inserts k, and
-	// the length tells whether it was new.
-	nfunc := len(ch.Functions)
-	ch.Functions[m.Function]++
-	if len(ch.Functions) != nfunc {
-		e.noteNew(srv, o.Time)
-	}
 	if m.Function == 8 {
 		if ch.Diagnostics == nil {
 			ch.Diagnostics = map[uint16]uint64{}
 		}
 		ch.Diagnostics[m.SubFunction]++
 	}
-	var known *knownRead
+	// A repeat of a learned shape (see memo.go) only counts: its function
+	// is in Functions, its ranges in Read and Written, its poll in Polls.
+	memoize := m.ReadTable < numTables && m.WriteTable < numTables
+	var sh *shape
+	if memoize && ch.shapes != nil {
+		sh = ch.shapes.lookup(shapeOf(m))
+	}
+	if sh != nil {
+		sh.pending++
+		if m.WriteTable != NoTable && m.Write.Count > 0 {
+			ch.Writes++
+			e.learnValues(o, ch, srv, sh)
+		}
+		if sh.poll != nil {
+			sh.poll.add(o.Time)
+			e.polled = sh.poll
+		}
+		return
+	}
+	if ch.Functions == nil {
+		ch.Functions = map[uint8]uint64{}
+	}
+	// One map operation: m[k]++ finds or inserts k, and the length tells
+	// whether it was new.
+	nfunc := len(ch.Functions)
+	ch.Functions[m.Function]++
+	if len(ch.Functions) != nfunc {
+		e.noteNew(srv, o.Time)
+	}
+	if memoize {
+		if ch.shapes == nil {
+			ch.shapes = &shapeMemo{}
+		}
+		sh = ch.shapes.insert(shapeOf(m), ch.Functions)
+	}
 	if m.ReadTable != NoTable && m.ReadTable < numTables && m.Read.Count > 0 {
-		// Steady polling repeats a few reads: the memo answers "already
-		// learned" and hands over the poll's rhythm without a map lookup.
-		rk := PollKey{Function: m.Function, Table: m.ReadTable, Start: m.Read.Start, Count: m.Read.Count}
-		if known = ch.knownRead(rk); known == nil {
-			if ch.Read == nil {
-				ch.Read = map[Table]RangeSet{}
-			}
-			if rs, grew := ch.Read[m.ReadTable].Add(m.Read); grew {
-				ch.Read[m.ReadTable] = rs
-				e.noteNew(srv, o.Time)
-			}
+		if ch.Read == nil {
+			ch.Read = map[Table]RangeSet{}
+		}
+		if rs, grew := ch.Read[m.ReadTable].Add(m.Read); grew {
+			ch.Read[m.ReadTable] = rs
+			e.noteNew(srv, o.Time)
 		}
 	}
 	if m.WriteTable != NoTable && m.WriteTable < numTables && m.Write.Count > 0 {
 		ch.Writes++
-		// The memo spares a repeated write the Written lookup and, for
-		// its first register, the Values lookup.
-		kw := ch.knownWrite(m.WriteTable, m.Write)
-		if kw == nil {
-			if ch.Written == nil {
-				ch.Written = map[Table]RangeSet{}
-			}
-			if rs, grew := ch.Written[m.WriteTable].Add(m.Write); grew {
-				ch.Written[m.WriteTable] = rs
-				e.noteNew(srv, o.Time)
-			}
-			if _, ok := span(m.Write); ok {
-				kw = ch.rememberWrite(m.WriteTable, m.Write)
-			}
+		if ch.Written == nil {
+			ch.Written = map[Table]RangeSet{}
 		}
-		for i, v := range m.Values {
-			if i >= int(m.Write.Count) {
-				break
-			}
-			var env *Envelope
-			if i == 0 && kw != nil {
-				env = kw.first
-			}
-			if env == nil {
-				if ch.Values == nil {
-					ch.Values = map[RegKey]*Envelope{}
-				}
-				k := RegKey{m.WriteTable, m.Write.Start + uint16(i)}
-				if env = ch.Values[k]; env == nil {
-					env = &Envelope{}
-					ch.Values[k] = env
-				}
-				if i == 0 && kw != nil {
-					kw.first = env
-				}
-			}
-			if env.add(float64(v), e.cfg.DistinctValues) {
-				e.noteNew(srv, o.Time)
-			}
+		if rs, grew := ch.Written[m.WriteTable].Add(m.Write); grew {
+			ch.Written[m.WriteTable] = rs
+			e.noteNew(srv, o.Time)
 		}
-	}
-	if known != nil && known.poll != nil && m.WriteTable == NoTable {
-		// The poll key of a read without a write (pollKeyOf).
-		known.poll.add(o.Time)
-		e.polled = known.poll
-		return
+		e.learnValues(o, ch, srv, sh)
 	}
 	r := e.learnPoll(o, ch, srv)
-	switch {
-	case known != nil:
-		if r != nil {
-			known.poll = r
+	if sh != nil {
+		sh.poll = r
+	}
+}
+
+// learnValues folds the written values into their registers' envelopes,
+// found through the memo entry sh when it has them (sh may be nil).
+func (e *Engine) learnValues(o *Observation, ch *Channel, srv *Device, sh *shape) {
+	m := &o.Modbus
+	for i, v := range m.Values {
+		if i >= int(m.Write.Count) {
+			break
 		}
-	case m.ReadTable != NoTable && m.ReadTable < numTables:
-		if _, ok := span(m.Read); ok {
-			// Now in Read (and, for a poll, in Polls): remember it.
-			ch.rememberRead(PollKey{Function: m.Function, Table: m.ReadTable, Start: m.Read.Start, Count: m.Read.Count}, r)
+		var env *Envelope
+		if sh != nil && i < shapeRegs {
+			env = sh.regs[i]
+		}
+		if env == nil {
+			if ch.Values == nil {
+				ch.Values = map[RegKey]*Envelope{}
+			}
+			k := RegKey{m.WriteTable, m.Write.Start + uint16(i)}
+			if env = ch.Values[k]; env == nil {
+				env = &Envelope{}
+				ch.Values[k] = env
+			}
+			if sh != nil && i < shapeRegs {
+				sh.regs[i] = env
+			}
+		}
+		if env.add(float64(v), e.cfg.DistinctValues) {
+			e.noteNew(srv, o.Time)
 		}
 	}
 }

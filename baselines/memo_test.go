@@ -2,22 +2,25 @@ package baselines
 
 import (
 	"encoding/json"
+	"maps"
 	"testing"
 	"time"
 )
 
 // TestKnownReadMemo learns the same traffic twice, once with the channels'
-// memos of learned reads and writes and once with the memos emptied before
+// memos of learned request shapes and once with the memos emptied before
 // every transaction, and requires identical baselines. The traffic rotates
 // through more reads and writes than the memos hold, mixes read functions
 // on the same range, a read-write (FC 23) that shares a read key, a hostile
 // read that also carries a write, multi-register writes with and without
-// values, and a coil write to a register address also written.
+// values, longer than a memo entry holds, and a coil write to a register
+// address also written. The store's delta must agree on the counts.
 func TestKnownReadMemo(t *testing.T) {
+	const memoShapes = 2 * shapeSets // what a channel's memo holds
 	var obs []Observation
 	at := t0
 	for round := range 40 {
-		for blk := range knownReads + 4 {
+		for blk := range memoShapes + 4 {
 			at = at.Add(50 * time.Millisecond)
 			obs = append(obs, mbRead(at, hmi, 1, uint16(blk*20), 10))
 		}
@@ -38,7 +41,7 @@ func TestKnownReadMemo(t *testing.T) {
 		}
 		at = at.Add(50 * time.Millisecond)
 		obs = append(obs, mbRead(at, hmi, 1, 65530, 10)) // wraps: not learnable
-		for reg := range knownReads + 3 {
+		for reg := range memoShapes + 3 {
 			at = at.Add(50 * time.Millisecond)
 			obs = append(obs, mbWrite(at, hmi, 1, uint16(200+reg), uint16(round*7%50+reg)))
 		}
@@ -51,6 +54,13 @@ func TestKnownReadMemo(t *testing.T) {
 		}
 		obs = append(obs, multi)
 		at = at.Add(50 * time.Millisecond)
+		long := mb(at, hmi, 1, 16) // more registers than a memo entry holds
+		long.Modbus.WriteTable, long.Modbus.Write = HoldingRegisters, Range{400, shapeRegs + 3}
+		for i := range shapeRegs + 3 {
+			long.Modbus.Values = append(long.Modbus.Values, uint16(round*i%17))
+		}
+		obs = append(obs, long)
+		at = at.Add(50 * time.Millisecond)
 		coil := mb(at, hmi, 1, 15)
 		coil.Modbus.WriteTable, coil.Modbus.Write, coil.Modbus.Values = Coils, Range{300, 1}, []uint16{uint16(round % 2)}
 		obs = append(obs, coil)
@@ -60,8 +70,7 @@ func TestKnownReadMemo(t *testing.T) {
 		for i := range obs {
 			if forget {
 				for _, ch := range e.channels {
-					ch.known = [knownReads]knownRead{}
-					ch.written = [knownReads]knownWrite{}
+					ch.forgetShapes()
 				}
 			}
 			e.Observe(&obs[i])
@@ -79,6 +88,27 @@ func TestKnownReadMemo(t *testing.T) {
 	var s Snapshot
 	if err := json.Unmarshal([]byte(with), &s); err != nil {
 		t.Fatal(err)
+	}
+	// The store's delta must carry the counts still pending in the memo.
+	e := New(Config{Mode: Learn})
+	for i := range obs {
+		e.Observe(&obs[i])
+	}
+	recs, err := e.TakeDelta()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Bucket != BucketChannels {
+			continue
+		}
+		var c Channel
+		if err := json.Unmarshal(r.Value, &c); err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(c.Functions, s.Channels[0].Functions) {
+			t.Fatalf("delta functions %v, snapshot %v", c.Functions, s.Channels[0].Functions)
+		}
 	}
 	// The memo must not merge registers: each envelope holds exactly the
 	// values written to its register.
@@ -115,8 +145,8 @@ func TestKnownReadMemo(t *testing.T) {
 	}
 	// Twelve holding-register blocks, the input registers and the
 	// wrapping read (a poll, though its range is not learnable).
-	if len(s.Channels) != 1 || len(s.Channels[0].Polls) != knownReads+6 {
-		t.Fatalf("want one channel with %d polls, got %d channels", knownReads+6, len(s.Channels))
+	if len(s.Channels) != 1 || len(s.Channels[0].Polls) != memoShapes+6 {
+		t.Fatalf("want one channel with %d polls, got %d channels", memoShapes+6, len(s.Channels))
 	}
 }
 

@@ -465,72 +465,9 @@ type Channel struct {
 	// pollIdx mirrors Polls as a slice: a channel has a handful of polls,
 	// and a linear scan of comparable keys beats hashing one with a string.
 	pollIdx []pollRef
-	// known is a small ring of reads already learned (see knownRead).
-	known     [knownReads]knownRead
-	knownNext uint8
-	// written is the same for writes (see knownWrite).
-	written     [knownReads]knownWrite
-	writtenNext uint8
-}
-
-// knownWrite remembers a Modbus write range the channel has learned: it is
-// in Written, and first (once set) is the envelope in Values of its first
-// register. Written only grows and a Values entry is never replaced, so an
-// entry never goes stale.
-type knownWrite struct {
-	table Table
-	r     Range
-	first *Envelope
-	set   bool
-}
-
-// knownWrite returns the memo entry of a write of r to table, or nil.
-func (c *Channel) knownWrite(table Table, r Range) *knownWrite {
-	for i := range c.written {
-		if k := &c.written[i]; k.set && k.r == r && k.table == table {
-			return k
-		}
-	}
-	return nil
-}
-
-// rememberWrite adds a write range to the memo, replacing its oldest
-// entry, and returns the new entry.
-func (c *Channel) rememberWrite(table Table, r Range) *knownWrite {
-	k := &c.written[c.writtenNext%knownReads]
-	*k = knownWrite{table: table, r: r, set: true}
-	c.writtenNext++
-	return k
-}
-
-// knownReads is the size of a channel's memo of learned reads: an HMI
-// polls a PLC for a handful of blocks.
-const knownReads = 8
-
-// knownRead remembers a Modbus read the channel has learned: its range is
-// in Read and poll is its rhythm in Polls (nil when the read is no poll).
-// Read only grows and a Polls entry is never replaced, so an entry never
-// goes stale; Load makes new Channels, with an empty memo.
-type knownRead struct {
-	key  PollKey // Function, Table, Start, Count; Node is empty
-	poll *Rhythm
-	set  bool
-}
-
-// knownRead returns the memo entry of key, or nil.
-func (c *Channel) knownRead(key PollKey) *knownRead {
-	for i := range c.known {
-		if k := &c.known[i]; k.set && k.key == key {
-			return k
-		}
-	}
-	return nil
-}
-
-// rememberRead adds key to the memo, replacing its oldest entry.
-func (c *Channel) rememberRead(key PollKey, poll *Rhythm) {
-	c.known[c.knownNext%knownReads] = knownRead{key: key, poll: poll, set: true}
-	c.knownNext++
+	// shapes is the memo of learned Modbus request shapes (memo.go),
+	// made at the first one.
+	shapes *shapeMemo
 }
 
 type pollRef struct {

@@ -118,6 +118,7 @@ func (e *Engine) Snapshot() *Snapshot {
 		}
 	}
 	for _, c := range e.channels {
+		c.flushShapes()
 		if c := mustCopy(c); c != nil {
 			s.Channels = append(s.Channels, c)
 		}
@@ -246,6 +247,7 @@ func (e *Engine) TakeDelta() ([]Record, error) {
 	}
 	for k, c := range e.channels {
 		if c.dirty {
+			c.flushShapes()
 			if err := put(BucketChannels, k.String(), c); err != nil {
 				return nil, err
 			}
