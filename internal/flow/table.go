@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"time"
 
@@ -199,7 +200,7 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 	// Consecutive packets mostly belong to one connection (a request and
 	// its response): compare with the last flow before hashing the key.
 	f := t.last
-	if f == nil || f.key != k {
+	if f == nil || !f.key.equal(&k) {
 		f = t.flows[k]
 	}
 	if f != nil && f.closed {
@@ -283,44 +284,51 @@ func (t *Table) Close() {
 }
 
 // flowKey identifies a connection regardless of direction: endpoint a is the
-// lower (address, port) of the two. It is a comparable fixed-size value, so
-// a map lookup allocates nothing.
+// lower (address, port) of the two. Each address is held as two big-endian
+// 64-bit halves (an IPv4 address in the top 32 bits of the first, as Segment
+// holds it in its first 4 bytes), so ordering, comparing and hashing a key
+// are a few word operations rather than byte loops: the key is looked at for
+// every packet. It is plain memory without padding, compared with equal.
 type flowKey struct {
-	a, b   [16]byte
-	pa, pb uint16
-	v6     bool
+	a, b [2]uint64
+	// ports is pa<<32 | pb<<16 | 1 for IPv6: an IPv4 address and the
+	// IPv6 address with the same first 4 bytes stay apart.
+	ports uint64
 }
 
 // makeKey returns the key of s and whether s was sent by endpoint a.
 func makeKey(s *Segment) (flowKey, bool) {
-	srcFirst := true
-	switch c := compare16(&s.Src, &s.Dst); {
-	case c > 0:
-		srcFirst = false
-	case c == 0:
-		srcFirst = s.SrcPort <= s.DstPort
+	src := [2]uint64{binary.BigEndian.Uint64(s.Src[:8]), binary.BigEndian.Uint64(s.Src[8:])}
+	dst := [2]uint64{binary.BigEndian.Uint64(s.Dst[:8]), binary.BigEndian.Uint64(s.Dst[8:])}
+	sp, dp := uint64(s.SrcPort), uint64(s.DstPort)
+	var v6 uint64
+	if s.V6 {
+		v6 = 1
 	}
+	// Big-endian halves order as the bytes do.
+	srcFirst := src[0] < dst[0] || src[0] == dst[0] && (src[1] < dst[1] || src[1] == dst[1] && sp <= dp)
 	if srcFirst {
-		return flowKey{a: s.Src, b: s.Dst, pa: s.SrcPort, pb: s.DstPort, v6: s.V6}, true
+		return flowKey{a: src, b: dst, ports: sp<<32 | dp<<16 | v6}, true
 	}
-	return flowKey{a: s.Dst, b: s.Src, pa: s.DstPort, pb: s.SrcPort, v6: s.V6}, false
+	return flowKey{a: dst, b: src, ports: dp<<32 | sp<<16 | v6}, false
 }
 
-func compare16(x, y *[16]byte) int {
-	for i := range x {
-		if x[i] != y[i] {
-			if x[i] < y[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
+// equal is k == o written out word by word: the compiler would call
+// memequal for a struct this size.
+func (k *flowKey) equal(o *flowKey) bool {
+	return k.a == o.a && k.b == o.b && k.ports == o.ports
 }
 
-func (k *flowKey) addr(b *[16]byte) netip.Addr {
-	if k.v6 {
-		return netip.AddrFrom16(*b)
+func (k *flowKey) v6() bool   { return k.ports&1 != 0 }
+func (k *flowKey) pa() uint16 { return uint16(k.ports >> 32) }
+func (k *flowKey) pb() uint16 { return uint16(k.ports >> 16) }
+
+func (k *flowKey) addr(w *[2]uint64) netip.Addr {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], w[0])
+	binary.BigEndian.PutUint64(b[8:], w[1])
+	if k.v6() {
+		return netip.AddrFrom16(b)
 	}
 	return netip.AddrFrom4([4]byte(b[:4]))
 }
@@ -368,7 +376,7 @@ func (t *Table) create(k flowKey, s *Segment, srcIsA bool, now int64) *flow {
 	f.conn.ID = t.nextID
 	f.conn.MidStream = midStream
 	src, dst := k.addr(&k.a), k.addr(&k.b)
-	sp, dp := k.pa, k.pb
+	sp, dp := k.pa(), k.pb()
 	if !srcIsA {
 		src, dst, sp, dp = dst, src, dp, sp
 	}
