@@ -9,6 +9,7 @@ package jsonw
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -49,8 +50,10 @@ const digitPairs = "00010203040506070809" +
 // (registers, ports, ids); writing them two digits at a time from a stack
 // buffer is measurably faster than strconv.AppendUint on the event path.
 func Uint(dst []byte, v uint64) []byte {
-	if v < 10 {
-		return append(dst, byte('0'+v))
+	if v < 1<<16 {
+		// Most event numbers: written in place, without the scratch
+		// buffer's copy (a memmove call per number).
+		return Uint16(dst, uint16(v))
 	}
 	var buf [20]byte
 	i := len(buf)
@@ -91,6 +94,50 @@ func Uint16(dst []byte, v uint16) []byte {
 		h, q, r := v/10000, 2*(v/100%100), 2*(v%100)
 		return append(dst, byte('0'+h), digitPairs[q], digitPairs[q+1], digitPairs[r], digitPairs[r+1])
 	}
+}
+
+// BigEndianUint16s appends the big-endian 16-bit words of raw (len(raw)/2
+// of them; an odd last byte is ignored) in decimal, separated by commas,
+// without brackets: the register values of a Modbus PDU, the longest part
+// of its event (up to 125 registers). It is Uint16 in a loop, but writes
+// into room reserved once for the whole list instead of appending digit by
+// digit, so there is no capacity check and no call per value.
+func BigEndianUint16s(dst, raw []byte) []byte {
+	n := len(raw) / 2
+	if n == 0 {
+		return dst
+	}
+	start := len(dst)
+	dst = slices.Grow(dst, 6*n) // each value at most "65535,"
+	out := dst[start : start+6*n]
+	j := 0
+	for i := 0; i < n; i++ {
+		v := uint(raw[2*i])<<8 | uint(raw[2*i+1])
+		w := out[j : j+6 : j+6] // the value's digits and its comma
+		switch {
+		case v < 10:
+			w[0] = byte('0' + v)
+			j++
+		case v < 100:
+			w[0], w[1] = digitPairs[2*v], digitPairs[2*v+1]
+			j += 2
+		case v < 1000:
+			q, r := v/100, 2*(v%100)
+			w[0], w[1], w[2] = byte('0'+q), digitPairs[r], digitPairs[r+1]
+			j += 3
+		case v < 10000:
+			q, r := 2*(v/100), 2*(v%100)
+			w[0], w[1], w[2], w[3] = digitPairs[q], digitPairs[q+1], digitPairs[r], digitPairs[r+1]
+			j += 4
+		default:
+			h, q, r := v/10000, 2*(v/100%100), 2*(v%100)
+			w[0], w[1], w[2], w[3], w[4] = byte('0'+h), digitPairs[q], digitPairs[q+1], digitPairs[r], digitPairs[r+1]
+			j += 5
+		}
+		out[j] = ','
+		j++
+	}
+	return dst[:start+j-1] // without the last comma
 }
 
 // Int appends v in decimal.

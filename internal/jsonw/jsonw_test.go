@@ -118,3 +118,86 @@ func BenchmarkUint16(b *testing.B) {
 		buf = Uint16(buf[:0], vals[i%len(vals)])
 	}
 }
+
+// TestBigEndianUint16s checks the list writer against Uint16 for every
+// value, first, inside and last in a list, after prefixes of several lengths
+// and with or without spare capacity.
+func TestBigEndianUint16s(t *testing.T) {
+	ref := func(dst, raw []byte) []byte {
+		for i := 0; i+1 < len(raw); i += 2 {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = Uint16(dst, uint16(raw[i])<<8|uint16(raw[i+1]))
+		}
+		return dst
+	}
+	raw := make([]byte, 0, 3*2)
+	for v := 0; v <= math.MaxUint16; v++ {
+		w := uint16(math.MaxUint16 - v)
+		raw = append(raw[:0], byte(v>>8), byte(v), byte(w>>8), byte(w), byte(v>>8), byte(v))
+		for _, prefix := range []string{"", "x", "[1,"} {
+			for _, r := range [][]byte{raw[:0], raw[:2], raw[:4], raw, raw[:5]} {
+				want := ref([]byte(prefix), r)
+				if got := BigEndianUint16s([]byte(prefix), r); string(got) != string(want) {
+					t.Fatalf("BigEndianUint16s(%q, % x) = %q, want %q", prefix, r, got, want)
+				}
+				roomy := append(make([]byte, 0, 64), prefix...)
+				if got := BigEndianUint16s(roomy, r); string(got) != string(want) {
+					t.Fatalf("BigEndianUint16s(%q with room, % x) = %q, want %q", prefix, r, got, want)
+				}
+			}
+		}
+	}
+}
+
+func FuzzBigEndianUint16s(f *testing.F) {
+	f.Add([]byte{0, 0, 0xff, 0xff, 0x27, 0x10, 1})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var want []byte
+		for i := 0; i+1 < len(raw); i += 2 {
+			if i > 0 {
+				want = append(want, ',')
+			}
+			want = strconv.AppendUint(want, uint64(raw[i])<<8|uint64(raw[i+1]), 10)
+		}
+		if got := BigEndianUint16s(nil, raw); string(got) != string(want) {
+			t.Fatalf("BigEndianUint16s(% x) = %q, want %q", raw, got, want)
+		}
+	})
+}
+
+// BenchmarkBigEndianUint16s: a read of 125 registers of mixed magnitudes, as
+// a plant's registers hold (counts, levels, setpoints, raw 16-bit words).
+func BenchmarkBigEndianUint16s(b *testing.B) {
+	raw := make([]byte, 2*125)
+	for i := range 125 {
+		v := uint16((i*7919)%65536) >> (i * 5 % 16)
+		raw[2*i], raw[2*i+1] = byte(v>>8), byte(v)
+	}
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = BigEndianUint16s(buf[:0], raw)
+	}
+}
+
+// BenchmarkUint16List: the same list written with Uint16, for comparison.
+func BenchmarkUint16List(b *testing.B) {
+	raw := make([]byte, 2*125)
+	for i := range 125 {
+		v := uint16((i*7919)%65536) >> (i * 5 % 16)
+		raw[2*i], raw[2*i+1] = byte(v>>8), byte(v)
+	}
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = buf[:0]
+		for i := 0; i+1 < len(raw); i += 2 {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = Uint16(buf, uint16(raw[i])<<8|uint16(raw[i+1]))
+		}
+	}
+}

@@ -2,6 +2,8 @@ package modbus
 
 import (
 	"bytes"
+	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -85,4 +87,46 @@ func TestPairerClockStepsBack(t *testing.T) {
 	if !lone.Time().Equal(at(2500)) || lone.HasRequest {
 		t.Errorf("lone response time %v", lone.Time())
 	}
+}
+
+// TestValuesJSON checks the event's list writers (a byte table for bits,
+// jsonw.BigEndianUint16s for registers) against the plain definition, one
+// At per element, for lists of every length up to 2,000 bits or 125
+// registers cut anywhere, with and without room in the destination.
+func TestValuesJSON(t *testing.T) {
+	ref := func(v Values) string {
+		var b []byte
+		b = append(b, '[')
+		for i := 0; i < v.Len(); i++ {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendUint(b, uint64(v.At(i)), 10)
+		}
+		return string(append(b, ']'))
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	raw := make([]byte, 250)
+	for i := range raw {
+		raw[i] = byte(rnd.Uint32())
+	}
+	check := func(v Values) {
+		t.Helper()
+		want := `{"values":` + ref(v)
+		o := obj{dst: []byte("{"), first: true}
+		o.values(`,"values":`, v)
+		roomy := obj{dst: append(make([]byte, 0, 4096), '{'), first: true}
+		roomy.values(`,"values":`, v)
+		if string(o.dst) != want || string(roomy.dst) != want {
+			t.Fatalf("values(%+v) = %s / %s, want %s", v, o.dst, roomy.dst, want)
+		}
+	}
+	for n := 0; n <= 8*len(raw); n++ {
+		check(bits(raw, 8*len(raw)).Head(n))
+	}
+	for n := 0; n <= len(raw)/2; n++ {
+		check(registers(raw).Head(n))
+	}
+	check(BitValues(true, false, true))
+	check(RegisterValues(0, 9, 10, 99, 100, 999, 1000, 9999, 10000, 65535))
 }
