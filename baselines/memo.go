@@ -9,32 +9,40 @@ package baselines
 // Polls and Values lookups.
 
 // shapeKey is what one Modbus request asks: its function and the ranges it
-// reads and writes (Table NoTable and a zero Range when it does not).
+// reads and writes (Table NoTable and a zero Range when it does not),
+// packed into two words so that a comparison is two.
 type shapeKey struct {
-	fn     uint8
-	rt, wt Table
-	r, w   Range
+	read  uint64 // function | read table<<8 | write table<<16 | read range<<24
+	write uint32 // write range
 }
 
 func shapeOf(m *ModbusObs) shapeKey {
-	return shapeKey{fn: m.Function, rt: m.ReadTable, wt: m.WriteTable, r: m.Read, w: m.Write}
+	return shapeKey{
+		read: uint64(m.Function) | uint64(m.ReadTable)<<8 | uint64(m.WriteTable)<<16 |
+			uint64(m.Read.Start)<<24 | uint64(m.Read.Count)<<40,
+		write: uint32(m.Write.Start) | uint32(m.Write.Count)<<16,
+	}
 }
 
-// set returns the memo set of k: a multiplicative hash of its fields,
-// whose top bits are well mixed.
+// fn returns the function code of the shape.
+func (k shapeKey) fn() uint8 { return uint8(k.read) }
+
+// set returns the memo set of k: the top bits of a multiplicative hash,
+// which are well mixed.
 func (k shapeKey) set() int {
-	a := uint64(k.fn) | uint64(k.rt)<<8 | uint64(k.wt)<<16 | uint64(k.r.Start)<<32 | uint64(k.r.Count)<<48
-	b := uint64(k.w.Start) | uint64(k.w.Count)<<16
-	h := (a ^ b*0xff51afd7ed558ccd) * 0x9e3779b97f4a7c15
+	h := (k.read ^ uint64(k.write)*0xff51afd7ed558ccd) * 0x9e3779b97f4a7c15
 	return int(h >> (64 - shapeSetBits))
 }
 
-// shapeSetBits and shapeRegs size a channel's memo: 2^shapeSetBits sets of
-// two ways each (32 shapes), and the envelopes of the first shapeRegs
-// registers of a write (the rest are looked up in Values).
+// shapeSetBits, shapeWays and shapeRegs size a channel's memo:
+// 2^shapeSetBits sets of shapeWays entries each (32 shapes; a set holds
+// four, so a dozen polls rarely evict each other), and the envelopes of
+// the first shapeRegs registers of a write (the rest are looked up in
+// Values).
 const (
-	shapeSetBits = 4
+	shapeSetBits = 3
 	shapeSets    = 1 << shapeSetBits
+	shapeWays    = 4
 	shapeRegs    = 8
 )
 
@@ -46,7 +54,7 @@ type shape struct {
 	key  shapeKey
 	used bool
 	// pending counts the repeats learned since the shape entered the memo
-	// that Functions[key.fn] does not hold yet (the first one went into
+	// that Functions[key.fn()] does not hold yet (the first one went into
 	// the map, which is why the function code is known to judge). flush
 	// adds them before anything reads the counts.
 	pending uint64
@@ -58,43 +66,40 @@ type shape struct {
 	regs [shapeRegs]*Envelope
 }
 
-// shapeMemo is a channel's memo: two-way set-associative, least recently
-// used way replaced.
+// shapeMemo is a channel's memo: set-associative, each set replacing its
+// oldest entry.
 type shapeMemo struct {
-	sets [shapeSets][2]shape
-	// lru is the way of each set to replace next.
-	lru [shapeSets]uint8
+	sets [shapeSets][shapeWays]shape
+	// next is the way of each set to replace next.
+	next [shapeSets]uint8
 }
 
 // lookup returns the entry of k, or nil.
 func (m *shapeMemo) lookup(k shapeKey) *shape {
-	s := k.set()
-	ways := &m.sets[s]
+	ways := &m.sets[k.set()]
 	for w := range ways {
-		if sh := &ways[w]; sh.used && sh.key == k {
-			m.lru[s] = uint8(w) ^ 1
+		if sh := &ways[w]; sh.key == k && sh.used {
 			return sh
 		}
 	}
 	return nil
 }
 
-// insert makes an entry for k, replacing the least recently used one of
-// its set (whose pending count goes to functions first).
+// insert makes an entry for k, replacing the oldest one of its set (whose
+// pending count goes to functions first).
 func (m *shapeMemo) insert(k shapeKey, functions map[uint8]uint64) *shape {
 	s := k.set()
-	w := m.lru[s]
-	sh := &m.sets[s][w]
+	sh := &m.sets[s][m.next[s]%shapeWays]
+	m.next[s]++
 	sh.flush(functions)
 	*sh = shape{key: k, used: true}
-	m.lru[s] = w ^ 1
 	return sh
 }
 
 // flush adds the entry's pending count to functions.
 func (sh *shape) flush(functions map[uint8]uint64) {
 	if sh.pending != 0 {
-		functions[sh.key.fn] += sh.pending
+		functions[sh.key.fn()] += sh.pending
 		sh.pending = 0
 	}
 }

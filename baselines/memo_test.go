@@ -16,7 +16,7 @@ import (
 // values, longer than a memo entry holds, and a coil write to a register
 // address also written. The store's delta must agree on the counts.
 func TestKnownReadMemo(t *testing.T) {
-	const memoShapes = 2 * shapeSets // what a channel's memo holds
+	const memoShapes = shapeSets * shapeWays // what a channel's memo holds
 	var obs []Observation
 	at := t0
 	for round := range 40 {
