@@ -1,7 +1,7 @@
 package capture
 
 import (
-	"bufio"
+	"bytes"
 	"compress/flate"
 	"compress/gzip"
 	"encoding/binary"
@@ -23,18 +23,34 @@ const (
 	magicPcapng       = 0x0a0d0d0a
 )
 
-// readBufferSize is the bufio buffer between the file and the record parser:
-// large enough that a replay is a few hundred read syscalls per second.
+// readBufferSize is the buffer between the file and the record parser:
+// large enough that a replay is a few hundred read syscalls per second, small
+// enough to stay in the CPU's L2 cache, where the decoder then finds the bytes
+// the read just copied. It is also the largest record handed out without a
+// copy (libpcap's MAXIMUM_SNAPLEN, 262144, fits).
 const readBufferSize = 256 << 10
+
+// maxEmptyReads is how many reads in a row may return nothing before the
+// reader gives up with io.ErrNoProgress (bufio's limit).
+const maxEmptyReads = 100
 
 // File is a Source reading a pcap or pcapng capture. It is not safe for
 // concurrent use. Packet.Data returned by Next is reused by the next call.
 type File struct {
 	name   string
 	closer io.Closer
-	br     *bufio.Reader
-	size   int64 // -1 when unknown (and for the decompressed content of a gzip file)
-	off    int64 // bytes consumed so far
+	in     io.Reader // the file, or the decompressor reading it
+	// buf[pos:end] holds bytes read from in and not yet consumed; base is
+	// the stream offset of buf[0]. Records are handed out as slices of buf
+	// (no copy): that is why Packet.Data is valid only until the next Next,
+	// whose refill moves the unconsumed tail to the front and reads over
+	// the rest. The format readers parse straight out of buf[pos:end] when
+	// a whole record is there and fall back to take otherwise.
+	buf      []byte
+	pos, end int
+	base     int64
+	inErr    error // the error in returned; sticky, seen once buf[pos:end] is used up
+	size     int64 // -1 when unknown (and for the decompressed content of a gzip file)
 	// gz counts the compressed bytes read when the file is gzip-compressed;
 	// Progress reports those against the file's size.
 	gz       *countingReader
@@ -97,10 +113,11 @@ func NewReader(r io.Reader, name string, size int64) (*File, error) {
 }
 
 func newFile(r io.Reader, name string, size int64) (*File, error) {
-	f := &File{name: name, br: bufio.NewReaderSize(r, readBufferSize), size: size}
-	head, err := f.br.Peek(4)
+	f := &File{name: name, in: r, buf: make([]byte, readBufferSize), size: size}
+	f.fill(4)
+	head := f.buf[f.pos:f.end]
 	if len(head) < 4 {
-		if err != nil && !errors.Is(err, io.EOF) {
+		if err := f.inErr; err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		if len(head) == 0 {
@@ -111,16 +128,22 @@ func newFile(r io.Reader, name string, size int64) (*File, error) {
 	magic := binary.BigEndian.Uint32(head)
 	if head[0] == 0x1f && head[1] == 0x8b {
 		// gzip (RFC 1952): captures are often archived compressed.
-		// Read through it; progress follows the compressed bytes.
-		f.gz = &countingReader{r: f.br}
+		// Read through it; progress follows the compressed bytes. The
+		// bytes already read are the start of the compressed stream.
+		rest := r
+		if f.inErr != nil {
+			rest = errReader{f.inErr} // the file already said it has no more
+		}
+		f.gz = &countingReader{r: io.MultiReader(bytes.NewReader(bytes.Clone(head)), rest)}
 		zr, err := gzip.NewReader(f.gz)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w (gzip: %v)", name, ErrNotCapture, err)
 		}
 		f.fileSize, f.size = size, -1
-		f.br = bufio.NewReaderSize(zr, readBufferSize)
-		if head, err = f.br.Peek(4); len(head) < 4 {
-			if err != nil && !errors.Is(err, io.EOF) {
+		f.in, f.inErr, f.pos, f.end = zr, nil, 0, 0
+		f.fill(4)
+		if head = f.buf[f.pos:f.end]; len(head) < 4 {
+			if err := f.inErr; err != nil && !errors.Is(err, io.EOF) {
 				return nil, fmt.Errorf("%s: %w (gzip: %v)", name, ErrNotCapture, err)
 			}
 			return nil, fmt.Errorf("%s: %w (gzip-compressed, %d bytes inside)", name, ErrNotCapture, len(head))
@@ -130,6 +153,7 @@ func newFile(r io.Reader, name string, size int64) (*File, error) {
 			return nil, fmt.Errorf("%s: %w (gzip-compressed, magic 0x%08x inside)", name, ErrNotCapture, magic)
 		}
 	}
+	var err error
 	switch magic {
 	case magicMicro, magicNano, magicMicroSwapped, magicNanoSwapped:
 		f.format = FormatPcap
@@ -150,23 +174,23 @@ func newFile(r io.Reader, name string, size int64) (*File, error) {
 // error wrapping ErrTruncated when the file stops inside a record, and one
 // wrapping ErrCorrupt when a record cannot be framed; every error names the
 // file and the byte offset.
-func (f *File) Next() (Packet, error) {
+func (f *File) Next() (p Packet, err error) {
+	// The format readers fill p in place: a Packet is returned in memory
+	// (it does not fit in registers), and building it once where it is
+	// returned saves copying it on every packet.
 	if f.err != nil {
 		return Packet{}, f.err
 	}
-	var (
-		p   Packet
-		err error
-	)
 	if f.format == FormatPcap {
-		p, err = f.pcap.next(f)
+		err = f.pcap.next(f, &p)
 	} else {
-		p, err = f.ng.next(f)
+		err = f.ng.next(f, &p)
 	}
 	if err != nil {
 		f.err = err
+		return Packet{}, err
 	}
-	return p, err
+	return p, nil
 }
 
 // Close closes the underlying file (when OpenFile opened it).
@@ -194,7 +218,7 @@ func (f *File) Progress() (read, size int64) {
 		// holds buffered: close enough for a progress bar.
 		return f.gz.n, f.fileSize
 	}
-	return f.off, f.size
+	return f.offset(), f.size
 }
 
 // countingReader counts the bytes read through it.
@@ -209,37 +233,93 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readFull reads exactly len(buf) bytes. A clean end of file before the
-// first byte is io.EOF only when atRecordStart; anything else that ends early
-// is a truncation.
-func (f *File) readFull(buf []byte, atRecordStart bool, what string) error {
-	start := f.off
-	n, err := io.ReadFull(f.br, buf)
-	f.off += int64(n)
-	return f.readErr(err, start, n, len(buf), atRecordStart, what)
+// errReader returns err from every Read: it replays, after the bytes read
+// before it, an error the file returned while its magic was being read.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// offset is how many bytes of the (decompressed) stream have been consumed.
+func (f *File) offset() int64 { return f.base + int64(f.pos) }
+
+// fill reads until at least n bytes (n <= len(f.buf)) are buffered or the
+// input fails; the failure is kept in f.inErr. The unconsumed tail moves to
+// the front first, so each read gets as much room as the buffer has.
+func (f *File) fill(n int) {
+	if f.pos > 0 {
+		f.base += int64(f.pos)
+		f.end = copy(f.buf, f.buf[f.pos:f.end])
+		f.pos = 0
+	}
+	for empty := 0; f.end-f.pos < n && f.inErr == nil; {
+		m, err := f.in.Read(f.buf[f.end:])
+		if m < 0 || m > len(f.buf)-f.end {
+			// A broken io.Reader (bufio panics here): the
+			// framing of the stream is lost.
+			f.inErr = fmt.Errorf("reader returned %d bytes for a %d-byte read", m, len(f.buf)-f.end)
+			break
+		}
+		f.end += m
+		if err != nil {
+			f.inErr = err
+		} else if m > 0 {
+			empty = 0
+		} else if empty++; empty >= maxEmptyReads {
+			f.inErr = io.ErrNoProgress
+		}
+	}
 }
 
-// take returns the next n bytes without copying them when they fit in the
-// read buffer (the slice then points into it, valid until the next read),
-// else read into *scratch. Errors are those of readFull.
+// readFull reads exactly len(buf) bytes (at most the read buffer's size). A
+// clean end of file before the first byte is io.EOF only when atRecordStart;
+// anything else that ends early is a truncation.
+func (f *File) readFull(buf []byte, atRecordStart bool, what string) error {
+	b, err := f.take(len(buf), nil, atRecordStart, what)
+	copy(buf, b)
+	return err
+}
+
+// take consumes the next n bytes and returns them without copying when they
+// fit in the read buffer (the slice then points into it, valid until the
+// next read), else read into *scratch. Errors are those of readFull.
 func (f *File) take(n int, scratch *[]byte, atRecordStart bool, what string) ([]byte, error) {
-	if n > f.br.Size() {
-		*scratch = grow(*scratch, n)
-		return *scratch, f.readFull(*scratch, atRecordStart, what)
-	}
-	start := f.off
-	b, err := f.br.Peek(n)
-	// Discard only advances past bytes Peek has buffered: it reads
-	// nothing, so b stays valid.
-	f.br.Discard(len(b))
-	f.off += int64(len(b))
-	if len(b) == n {
+	if f.end-f.pos >= n {
+		b := f.buf[f.pos : f.pos+n : f.pos+n]
+		f.pos += n
 		return b, nil
 	}
-	if err == nil {
-		err = io.ErrUnexpectedEOF
+	start := f.offset()
+	if n > len(f.buf) {
+		// Larger than the buffer: what is buffered, then the rest
+		// straight from the input.
+		*scratch = grow(*scratch, n)
+		b := *scratch
+		k := copy(b, f.buf[f.pos:f.end])
+		f.base, f.pos, f.end = start+int64(k), 0, 0
+		m, err := 0, f.inErr
+		if err == nil {
+			m, err = io.ReadFull(f.in, b[k:])
+			f.base += int64(m)
+			if err != nil {
+				f.inErr = err
+			}
+		}
+		if k+m == n {
+			return b, nil
+		}
+		return nil, f.readErr(err, start, k+m, n, atRecordStart, what)
 	}
-	return nil, f.readErr(err, start, len(b), n, atRecordStart, what)
+	f.fill(n)
+	if f.end-f.pos >= n {
+		b := f.buf[f.pos : f.pos+n : f.pos+n]
+		f.pos += n
+		return b, nil
+	}
+	// The input ended (or failed) inside these n bytes: consume what
+	// there is, so the offsets reported afterwards are past it.
+	got := f.end - f.pos
+	f.pos = f.end
+	return nil, f.readErr(f.inErr, start, got, n, atRecordStart, what)
 }
 
 // readErr classifies a read that stopped after n of want bytes.
@@ -264,20 +344,27 @@ func (f *File) readErr(err error, start int64, n, want int, atRecordStart bool, 
 // of known size: a truncated record, recognised before a buffer is grown for
 // it (a hostile length field cannot make the reader allocate).
 func (f *File) exceedsFile(n int64) bool {
-	return f.size >= 0 && f.off+n > f.size
+	return f.size >= 0 && f.offset()+n > f.size
 }
 
 // truncated consumes the rest of the file and returns the truncation error
 // for a record of want bytes of which only the tail of the file remains.
 func (f *File) truncated(what string, want int64) error {
-	start := f.off
-	n, _ := f.br.Discard(int(min(want, int64(^uint(0)>>1))))
-	f.off += int64(n)
+	start := f.offset()
+	for f.offset()-start < want {
+		if f.pos == f.end {
+			if f.fill(1); f.pos == f.end {
+				break
+			}
+		}
+		f.pos += int(min(int64(f.end-f.pos), want-(f.offset()-start)))
+	}
+	n := f.offset() - start
 	return fmt.Errorf("%s: %w: %s at offset %d has %d of %d bytes", f.name, ErrTruncated, what, start, n, want)
 }
 
 func (f *File) corrupt(format string, args ...any) error {
-	return fmt.Errorf("%s: %w at offset %d: %s", f.name, ErrCorrupt, f.off, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%s: %w at offset %d: %s", f.name, ErrCorrupt, f.offset(), fmt.Sprintf(format, args...))
 }
 
 // grow returns buf resized to n bytes, reallocating only when it is too small.

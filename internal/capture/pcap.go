@@ -59,31 +59,49 @@ func (r *pcapReader) readHeader(f *File) error {
 	return nil
 }
 
-func (r *pcapReader) next(f *File) (Packet, error) {
+func (r *pcapReader) next(f *File, p *Packet) error {
+	// The common case, parsed in place: the record header and the whole
+	// record are in the read buffer, within every bound. Anything else
+	// (a refill, a record too large or past the end of the file) takes
+	// the general path below, which reports it.
+	if b := f.buf[f.pos:f.end]; len(b) >= 16 {
+		incl := r.u32(b[8:])
+		if n := 16 + int(incl); int64(incl) <= int64(r.maxRecord) && n <= len(b) && !f.exceedsFile(int64(n)) {
+			f.pos += n
+			// Field by field: a composite literal would be built on
+			// the stack and copied, which costs more than the parse.
+			p.Data = b[16:n:n]
+			p.Timestamp = time.Unix(int64(r.u32(b[0:])), int64(r.u32(b[4:]))*r.nanoScale).UTC()
+			p.Length = int(max(r.u32(b[12:]), incl))
+			p.LinkType = r.linkType
+			return nil
+		}
+	}
 	hdr, err := f.take(16, &r.buf, true, "pcap record header")
 	if err != nil {
-		return Packet{}, err
+		return err
 	}
 	sec := int64(r.u32(hdr[0:]))
 	frac := int64(r.u32(hdr[4:]))
 	incl := r.u32(hdr[8:])
 	orig := r.u32(hdr[12:])
 	if int64(incl) > int64(r.maxRecord) {
-		return Packet{}, f.corrupt("record of %d bytes exceeds the limit of %d", incl, r.maxRecord)
+		return f.corrupt("record of %d bytes exceeds the limit of %d", incl, r.maxRecord)
 	}
 	if f.exceedsFile(int64(incl)) {
-		return Packet{}, f.truncated("pcap record", int64(incl))
+		return f.truncated("pcap record", int64(incl))
 	}
 	data, err := f.take(int(incl), &r.buf, false, "pcap record")
 	if err != nil {
-		return Packet{}, err
+		return err
 	}
-	return Packet{
+	*p = Packet{
 		Data:      data,
 		Timestamp: time.Unix(sec, frac*r.nanoScale).UTC(),
 		Length:    int(max(orig, incl)),
 		LinkType:  r.linkType,
-	}, nil
+	}
+	return nil
 }
 
 // u32 reads the file's byte order without an interface call per field: the

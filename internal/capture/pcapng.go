@@ -50,10 +50,13 @@ type ngInterface struct {
 // Each section (SHB) has its own byte order and its own interfaces; every
 // packet carries its interface's link type, so one file may mix link types.
 type ngReader struct {
-	order  binary.ByteOrder
-	ifaces []ngInterface
-	hdr    [12]byte
-	body   []byte // the current block: in the read buffer, or in scratch
+	order binary.ByteOrder
+	// bigEndian is order, tested in the per-block path instead of an
+	// interface call per field.
+	bigEndian bool
+	ifaces    []ngInterface
+	hdr       [12]byte
+	body      []byte // the current block: in the read buffer, or in scratch
 	// scratch holds blocks larger than the read buffer.
 	scratch []byte
 }
@@ -71,6 +74,19 @@ func (r *ngReader) init(f *File) error {
 // 4-byte trailer) and returns its type. An SHB is handled here because it
 // sets the byte order that the lengths of every later block are read with.
 func (r *ngReader) readBlock(f *File, first bool) (uint32, error) {
+	// The common case, framed in place: a block other than a section
+	// header, wholly in the read buffer, with a sane length and a
+	// matching trailer. Anything else takes the general path below,
+	// which reads the same bytes again and reports what is wrong.
+	if b := f.buf[f.pos:f.end]; !first && len(b) >= 12 {
+		typ, total := r.u32(b[0:]), r.u32(b[4:])
+		if typ != ngBlockSHB && total >= 12 && total%4 == 0 && total <= maxNgBlock &&
+			int(total) <= len(b) && !f.exceedsFile(int64(total)) && r.u32(b[total-4:]) == total {
+			r.body = b[8 : total-4 : total-4]
+			f.pos += int(total)
+			return typ, nil
+		}
+	}
 	if err := f.readFull(r.hdr[:8], !first, "pcapng block header"); err != nil {
 		return 0, err
 	}
@@ -83,17 +99,17 @@ func (r *ngReader) readBlock(f *File, first bool) (uint32, error) {
 		}
 		switch {
 		case binary.LittleEndian.Uint32(r.hdr[8:]) == ngBOM:
-			r.order = binary.LittleEndian
+			r.order, r.bigEndian = binary.LittleEndian, false
 		case binary.BigEndian.Uint32(r.hdr[8:]) == ngBOM:
-			r.order = binary.BigEndian
+			r.order, r.bigEndian = binary.BigEndian, true
 		default:
 			return 0, f.corrupt("section header byte-order magic 0x%08x", binary.BigEndian.Uint32(r.hdr[8:]))
 		}
 	} else if first {
 		return 0, f.corrupt("first block is not a section header")
 	}
-	typ = r.order.Uint32(r.hdr[0:])
-	total := r.order.Uint32(r.hdr[4:])
+	typ = r.u32(r.hdr[0:])
+	total := r.u32(r.hdr[4:])
 	if total < 12 || total%4 != 0 || total > maxNgBlock || (typ == ngBlockSHB && total < 28) {
 		return 0, f.corrupt("block type 0x%08x with impossible length %d", typ, total)
 	}
@@ -110,7 +126,7 @@ func (r *ngReader) readBlock(f *File, first bool) (uint32, error) {
 		return 0, err
 	}
 	r.body = body
-	trailer := r.order.Uint32(r.body[len(r.body)-4:])
+	trailer := r.u32(r.body[len(r.body)-4:])
 	if trailer != total {
 		return 0, f.corrupt("block length %d, trailer says %d", total, trailer)
 	}
@@ -125,54 +141,55 @@ func (r *ngReader) readBlock(f *File, first bool) (uint32, error) {
 	return typ, nil
 }
 
-func (r *ngReader) next(f *File) (Packet, error) {
+func (r *ngReader) next(f *File, p *Packet) error {
 	for {
 		typ, err := r.readBlock(f, false)
 		if err != nil {
-			return Packet{}, err
+			return err
 		}
 		b := r.body
 		switch typ {
 		case ngBlockIDB:
 			if err := r.addInterface(f, b); err != nil {
-				return Packet{}, err
+				return err
 			}
 		case ngBlockEPB:
 			// Interface ID, timestamp (high, low), captured and
 			// original length, data, options (4.3).
 			if len(b) < 20 {
-				return Packet{}, f.corrupt("enhanced packet block of %d bytes", len(b))
+				return f.corrupt("enhanced packet block of %d bytes", len(b))
 			}
-			return r.packet(f, r.order.Uint32(b[0:]), r.order.Uint32(b[4:]), r.order.Uint32(b[8:]),
-				r.order.Uint32(b[12:]), r.order.Uint32(b[16:]), b[20:])
+			return r.packet(f, p, r.u32(b[0:]), r.u32(b[4:]), r.u32(b[8:]),
+				r.u32(b[12:]), r.u32(b[16:]), b[20:])
 		case ngBlockOPB:
 			// Interface ID (16 bits), drops count (16 bits), then as
 			// the EPB (appendix A).
 			if len(b) < 20 {
-				return Packet{}, f.corrupt("packet block of %d bytes", len(b))
+				return f.corrupt("packet block of %d bytes", len(b))
 			}
-			return r.packet(f, uint32(r.order.Uint16(b[0:])), r.order.Uint32(b[4:]), r.order.Uint32(b[8:]),
-				r.order.Uint32(b[12:]), r.order.Uint32(b[16:]), b[20:])
+			return r.packet(f, p, uint32(r.u16(b[0:])), r.u32(b[4:]), r.u32(b[8:]),
+				r.u32(b[12:]), r.u32(b[16:]), b[20:])
 		case ngBlockSPB:
 			// Original length, data; captured length is implied by
 			// the block length and interface 0's snap length (4.4).
 			if len(b) < 4 {
-				return Packet{}, f.corrupt("simple packet block of %d bytes", len(b))
+				return f.corrupt("simple packet block of %d bytes", len(b))
 			}
 			if len(r.ifaces) == 0 {
-				return Packet{}, f.corrupt("simple packet block before any interface description")
+				return f.corrupt("simple packet block before any interface description")
 			}
-			orig := r.order.Uint32(b[0:])
+			orig := r.u32(b[0:])
 			capLen := min(uint32(len(b)-4), orig)
 			if sl := r.ifaces[0].snaplen; sl != 0 {
 				capLen = min(capLen, sl)
 			}
-			return Packet{
+			*p = Packet{
 				Data:     b[4 : 4+capLen],
 				Length:   int(orig),
 				LinkType: r.ifaces[0].linkType,
 				// An SPB has no timestamp.
-			}, nil
+			}
+			return nil
 		default:
 			// Name resolution, statistics, decryption secrets,
 			// custom blocks: nothing a passive decoder needs.
@@ -180,20 +197,21 @@ func (r *ngReader) next(f *File) (Packet, error) {
 	}
 }
 
-func (r *ngReader) packet(f *File, ifID, tsHigh, tsLow, capLen, orig uint32, data []byte) (Packet, error) {
+func (r *ngReader) packet(f *File, p *Packet, ifID, tsHigh, tsLow, capLen, orig uint32, data []byte) error {
 	if int(ifID) >= len(r.ifaces) {
-		return Packet{}, f.corrupt("packet on interface %d, only %d described", ifID, len(r.ifaces))
+		return f.corrupt("packet on interface %d, only %d described", ifID, len(r.ifaces))
 	}
 	if uint64(capLen) > uint64(len(data)) {
-		return Packet{}, f.corrupt("captured length %d exceeds its block (%d bytes)", capLen, len(data))
+		return f.corrupt("captured length %d exceeds its block (%d bytes)", capLen, len(data))
 	}
 	ifc := &r.ifaces[ifID]
-	return Packet{
-		Data:      data[:capLen],
-		Timestamp: ifc.time(uint64(tsHigh)<<32 | uint64(tsLow)),
-		Length:    int(max(orig, capLen)),
-		LinkType:  ifc.linkType,
-	}, nil
+	// Field by field: a composite literal would be built on the stack
+	// and copied, which costs more than the parse.
+	p.Data = data[:capLen:capLen]
+	p.Timestamp = ifc.time(uint64(tsHigh)<<32 | uint64(tsLow))
+	p.Length = int(max(orig, capLen))
+	p.LinkType = ifc.linkType
+	return nil
 }
 
 func (r *ngReader) addInterface(f *File, b []byte) error {
@@ -230,6 +248,22 @@ func (r *ngReader) addInterface(f *File, b []byte) error {
 	return nil
 }
 
+// u32 and u16 read the section's byte order without an interface call: the
+// block and packet headers are on the per-packet path.
+func (r *ngReader) u32(b []byte) uint32 {
+	if r.bigEndian {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+func (r *ngReader) u16(b []byte) uint16 {
+	if r.bigEndian {
+		return binary.BigEndian.Uint16(b)
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
 // pow10 holds 10^0 .. 10^19, every power of ten a uint64 holds.
 var pow10 = func() (p [20]uint64) {
 	p[0] = 1
@@ -252,6 +286,12 @@ func (ifc *ngInterface) time(ts uint64) time.Time {
 		} else {
 			nsec = hi<<(64-p) | lo>>p
 		}
+	} else if ifc.exp == 6 {
+		// Microseconds (the default) and nanoseconds, nearly every
+		// real file: division by a constant is a multiplication.
+		sec, nsec = ts/1e6, ts%1e6*1e3
+	} else if ifc.exp == 9 {
+		sec, nsec = ts/1e9, ts%1e9
 	} else {
 		unit := pow10[ifc.exp]
 		sec, nsec = ts/unit, ts%unit
