@@ -2,6 +2,8 @@ package modbus
 
 import (
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -200,5 +202,72 @@ func TestPairerTransactionFields(t *testing.T) {
 		!ok || ex != ExServerDeviceBusy || !got.Time().Equal(at(0)) || !got.ResponseTime.Equal(at(12)) ||
 		got.FunctionCode != FuncReadHoldingRegisters || got.Request.Quantity != 2 {
 		t.Errorf("transaction = %+v", got)
+	}
+}
+
+// TestPairerSetsEveryField: Response fills the reused Transaction field by
+// field instead of zeroing it first, so nothing of an earlier transaction
+// (a timed-out request, a paired one) may show through. Two Pairers get the
+// same random traffic; before every call one has its Transaction filled
+// with junk. Both must emit identical transactions.
+func TestPairerSetsEveryField(t *testing.T) {
+	var pdus [][]byte
+	for _, v := range pduVectors {
+		pdus = append(pdus, mustHex(stripBar(v.adu))[HeaderLen:])
+	}
+	junkReq, _ := DecodeRequest(FuncWriteMultipleRegisters, mustHex("0064 0002 04 0011 002a"))
+	junkResp, _ := DecodeResponse(FuncReadInputRegisters, mustHex("04 0001 0002"))
+	junk := Transaction{TransactionID: 0xBEEF, UnitID: 0xEE, FunctionCode: FuncDiagnostics,
+		HasRequest: true, Request: junkReq, RequestErr: errShort, RequestTime: at(-5),
+		HasResponse: true, Response: junkResp, ResponseErr: errLength, ResponseTime: at(-3),
+		Timeout: true, Latency: 12345}
+	rng := rand.New(rand.NewPCG(7, 8))
+	clean, dirty := NewPairer(4, time.Second), NewPairer(4, time.Second)
+	// A Transaction aliases the Pairer's buffers: print it at once.
+	var got, want []string
+	keep := func(dst *[]string) func(*Transaction) {
+		return func(tx *Transaction) { *dst = append(*dst, fmt.Sprintf("%+v", *tx)) }
+	}
+	for i := 0; i < 20000; i++ {
+		a := ADU{TransactionID: uint16(rng.IntN(6)), UnitID: uint8(rng.IntN(2)), PDU: pdus[rng.IntN(len(pdus))]}
+		ts := at(i * 100)
+		dirty.tx = junk
+		switch rng.IntN(5) {
+		case 0, 1:
+			clean.Request(a, ts, keep(&want))
+			dirty.Request(a, ts, keep(&got))
+		case 2, 3:
+			clean.Response(a, ts, keep(&want))
+			dirty.Response(a, ts, keep(&got))
+		default:
+			clean.Expire(ts, keep(&want))
+			dirty.Expire(ts, keep(&got))
+		}
+	}
+	if len(want) < 1000 || len(got) != len(want) {
+		t.Fatalf("%d transactions, %d with a clean Pairer", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("transaction %d:\n got %s\nwant %s", i, got[i], want[i])
+		}
+	}
+	if st := clean.Stats(); st.Paired == 0 || st.Unsolicited == 0 || st.TimedOut == 0 || st.Replaced == 0 {
+		t.Fatalf("traffic did not cover every path: %+v", st)
+	}
+}
+
+// TestSince checks since against time.Time.Sub, including times too far
+// apart for the fast path and both signs.
+func TestSince(t *testing.T) {
+	far := time.Date(2300, 1, 1, 0, 0, 0, 1, time.UTC)
+	times := []time.Time{t0, at(1), at(-1), at(830), t0.Add(999999999), t0.Add(-999999999),
+		time.Unix(0, 0), time.Unix(1<<32-1, 5), time.Unix(1<<32, 0), time.Unix(-1<<32, 7), far, {}}
+	for _, a := range times {
+		for _, b := range times {
+			if got, want := since(a, b), b.Sub(a); got != want {
+				t.Errorf("since(%v, %v) = %d, Sub = %d", a, b, got, want)
+			}
+		}
 	}
 }
