@@ -123,7 +123,7 @@ type Table struct {
 	cfg     Config
 	factory StreamFactory
 	dec     *Decoder
-	flows   map[flowKey]*flow
+	flows   index
 	// Open connections by last packet, most recent at the head: idle
 	// expiry and eviction take from the tail. Closed connections lingering
 	// to absorb stragglers are apart, by time of closing, so that they
@@ -144,14 +144,14 @@ func NewTable(cfg Config, factory StreamFactory) *Table {
 		cfg:     cfg.withDefaults(),
 		factory: factory,
 		dec:     NewDecoder(),
-		flows:   make(map[flowKey]*flow),
+		flows:   newIndex(),
 	}
 }
 
 // Stats returns the counters so far.
 func (t *Table) Stats() Stats {
 	s := t.stats
-	s.FlowsActive = uint64(len(t.flows) - t.lingering)
+	s.FlowsActive = uint64(t.flows.n - t.lingering)
 	return s
 }
 
@@ -201,7 +201,7 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 	// its response): compare with the last flow before hashing the key.
 	f := t.last
 	if f == nil || !f.key.equal(&k) {
-		f = t.flows[k]
+		f = t.flows.get(&k, t.flows.hash(&k))
 	}
 	if f != nil && f.closed {
 		if !s.SYN() || s.ACK() {
@@ -350,7 +350,7 @@ type flow struct {
 // the client, the sender of a SYN-ACK the server; mid-stream, the side on a
 // server port is the server.
 func (t *Table) create(k flowKey, s *Segment, srcIsA bool, now int64) *flow {
-	for len(t.flows) >= t.cfg.MaxFlows {
+	for t.flows.n >= t.cfg.MaxFlows {
 		if f := t.closed.tail; f != nil {
 			t.remove(f, CloseEnd, now) // already closed: nothing is lost
 		} else if f := t.active.tail; f != nil {
@@ -391,7 +391,7 @@ func (t *Table) create(k flowKey, s *Segment, srcIsA bool, now int64) *flow {
 			f.conn.ClientMAC, f.conn.ServerMAC = s.DstMAC, s.SrcMAC
 		}
 	}
-	t.flows[k] = f
+	t.flows.put(f, t.flows.hash(&k))
 	t.active.pushFront(f)
 	t.stats.FlowsCreated++
 	f.stream = t.newStream(f, now)
@@ -469,7 +469,7 @@ func (t *Table) remove(f *flow, reason CloseReason, now int64) {
 		t.finish(f, reason, now)
 		t.active.unlink(f)
 	}
-	delete(t.flows, f.key)
+	t.flows.remove(f, t.flows.hash(&f.key))
 	if t.last == f {
 		t.last = nil
 	}
