@@ -161,7 +161,7 @@ func (e *Engine) Load(s *Snapshot) error {
 	e.learnEnd = time.Time{}
 	e.chanRT = map[ChannelKey]*chanRuntime{}
 	e.pairRT = map[pairKey]*pairRuntime{}
-	e.hot = [hotSize]hot{}
+	e.clearHot()
 	for _, d := range s.Devices {
 		d, err := deepCopy(d)
 		if err != nil {
