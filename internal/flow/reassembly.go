@@ -78,17 +78,32 @@ func (t *Table) segment(f *flow, dir Dir, s *Segment, now int64) {
 		h.nextSeq += uint32(missing)
 		t.drain(f, dir, now)
 	}
-	if s.ACK() && f.stream != nil {
+	// The rest concerns buffered data and FINs: nearly every segment
+	// has neither, and skips it on one test each.
+	if s.ACK() && f.stream != nil && len(f.half[dir.other()].ooo) > 0 {
 		t.acked(f, dir.other(), s.Ack, now)
 	}
+	if len(f.half[0].ooo)+len(f.half[1].ooo) > 0 {
+		t.giveUpStale(f, now)
+	}
+	if f.stream != nil && (f.half[0].finSeen || f.half[1].finSeen) {
+		t.checkFinished(f, now)
+	}
+}
+
+// giveUpStale releases holes that no retransmission filled within
+// GapTimeout.
+func (t *Table) giveUpStale(f *flow, now int64) {
 	for d := ClientToServer; d <= ServerToClient && f.stream != nil; d++ {
 		if hh := &f.half[d]; len(hh.ooo) > 0 && now-hh.holeSince > int64(t.cfg.GapTimeout) {
 			t.release(f, d, 0, true, now)
 		}
 	}
-	if f.stream == nil {
-		return
-	}
+}
+
+// checkFinished marks each direction whose every byte up to its FIN was
+// delivered, and ends the connection when both are.
+func (t *Table) checkFinished(f *flow, now int64) {
 	for d := range f.half {
 		hh := &f.half[d]
 		if hh.finSeen && !hh.finished && seqDiff(hh.nextSeq, hh.finSeq) >= 0 {
@@ -121,7 +136,9 @@ func (t *Table) data(f *flow, dir Dir, seq uint32, p []byte, now int64) {
 			return
 		}
 		t.deliver(f, dir, p[skip:], now)
-		t.drain(f, dir, now)
+		if len(h.ooo) > 0 {
+			t.drain(f, dir, now)
+		}
 	default:
 		t.stats.OutOfOrder++
 		t.buffer(f, dir, seq, p, now)
