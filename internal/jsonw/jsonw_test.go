@@ -167,12 +167,40 @@ func FuzzBigEndianUint16s(f *testing.F) {
 	})
 }
 
-// BenchmarkBigEndianUint16s: a read of 125 registers of mixed magnitudes, as
-// a plant's registers hold (counts, levels, setpoints, raw 16-bit words).
+// BenchmarkBigEndianUint16s: a read of 125 registers of mixed magnitudes
+// (counts, levels, setpoints, raw 16-bit words).
 func BenchmarkBigEndianUint16s(b *testing.B) {
 	raw := make([]byte, 2*125)
 	for i := range 125 {
 		v := uint16((i*7919)%65536) >> (i * 5 % 16)
+		raw[2*i], raw[2*i+1] = byte(v>>8), byte(v)
+	}
+	buf := make([]byte, 0, 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = BigEndianUint16s(buf[:0], raw)
+	}
+}
+
+// BenchmarkBigEndianUint16sPlant: 125 registers distributed as the FC 4
+// values of iti_ModbusTCP.pcap: 75 % below 10, 5 % below 100, 3 % below
+// 1,000, 3 % below 10,000, 14 % above.
+func BenchmarkBigEndianUint16sPlant(b *testing.B) {
+	raw := make([]byte, 2*125)
+	for i := range 125 {
+		var v uint16
+		switch k := (i * 37) % 100; {
+		case k < 75:
+			v = uint16(k % 10)
+		case k < 80:
+			v = uint16(10 + k)
+		case k < 83:
+			v = uint16(100 + 7*k)
+		case k < 86:
+			v = uint16(1000 + 97*k)
+		default:
+			v = uint16(10000 + 601*k)
+		}
 		raw[2*i], raw[2*i+1] = byte(v>>8), byte(v)
 	}
 	buf := make([]byte, 0, 1024)
