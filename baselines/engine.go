@@ -40,6 +40,9 @@ type Engine struct {
 	// polled is the rhythm learnPoll updated in this call to Observe
 	// (nil when none), for seenPoll.
 	polled *Rhythm
+	// pollKnown: polled was resolved from the shape memo in this call, so
+	// nil means the transaction is no learned poll.
+	pollKnown bool
 
 	dirtyAlerts   bool
 	dirtyAccepted bool
@@ -214,7 +217,7 @@ func (e *Engine) learning(srv *Device, t time.Time) bool {
 // begin starts one call: resets the output and notes the run's start.
 func (e *Engine) begin(t time.Time) {
 	e.out = e.out[:0]
-	e.polled = nil
+	e.polled, e.pollKnown = nil, false
 	if e.start.IsZero() {
 		e.start = t
 	}
@@ -528,9 +531,12 @@ func serverName(k ChannelKey) string {
 // seenPoll notes a repetition of a learned poll in this run and raises the
 // return of a stopped one.
 func (e *Engine) seenPoll(o *Observation, ch *Channel) {
-	r := e.polled // learnPoll's, of the same channel and key
+	r := e.polled // learnPoll's or the memo's, of the same channel and key
 	var pk PollKey
 	if r == nil {
+		if e.pollKnown {
+			return
+		}
 		var ok bool
 		if pk, ok = pollKeyOf(o); !ok {
 			return

@@ -44,25 +44,54 @@ func (e *Engine) judgeModbus(o *Observation, key ChannelKey, ch *Channel) {
 		}
 		return
 	}
-	if _, ok := ch.Functions[m.Function]; !ok {
-		if a := e.raise(o.Time, UnexpectedFunction, key, Item{Function: m.Function}, &o.Endpoints, o, nil); a != nil {
-			e.sign(a, fmt.Sprintf("Modbus master %s sends function %d (%s), never used towards PLC %s unit %d",
-				key.Client, m.Function, FunctionName(m.Function), key.Server, key.Unit))
+	// A shape judged clean before (see memo.go) has only its values left
+	// to judge: Functions and Written only grow.
+	var sh *shape
+	if m.ReadTable < numTables && m.WriteTable < numTables {
+		sh = ch.shape(shapeOf(m))
+		if !sh.pollSet {
+			if pk, ok := pollKeyOf(o); ok {
+				sh.poll = ch.poll(pk)
+			}
+			sh.pollSet = true
+		}
+		e.polled, e.pollKnown = sh.poll, true
+	}
+	write := m.WriteTable != NoTable && m.Write.Count > 0
+	if sh == nil || !sh.clean {
+		_, fnOK := ch.Functions[m.Function]
+		if !fnOK {
+			if a := e.raise(o.Time, UnexpectedFunction, key, Item{Function: m.Function}, &o.Endpoints, o, nil); a != nil {
+				e.sign(a, fmt.Sprintf("Modbus master %s sends function %d (%s), never used towards PLC %s unit %d",
+					key.Client, m.Function, FunctionName(m.Function), key.Server, key.Unit))
+			}
+		}
+		if write && !ch.Written[m.WriteTable].Contains(m.Write) {
+			e.unexpectedWrite(o, key)
+			return
+		}
+		if sh != nil && fnOK {
+			sh.clean = true
 		}
 	}
-	if m.WriteTable == NoTable || m.Write.Count == 0 {
-		return
-	}
-	if !ch.Written[m.WriteTable].Contains(m.Write) {
-		e.unexpectedWrite(o, key)
+	if !write {
 		return
 	}
 	for i, v := range m.Values {
 		if i >= int(m.Write.Count) {
 			break
 		}
+		var env *Envelope
+		if sh != nil && i < shapeRegs {
+			env = sh.regs[i]
+		}
 		rk := RegKey{m.WriteTable, m.Write.Start + uint16(i)}
-		env := ch.Values[rk]
+		if env == nil {
+			env = ch.Values[rk]
+			if sh != nil && i < shapeRegs {
+				sh.regs[i] = env // stays nil until the register is learned
+			}
+		}
 		if env == nil || env.Contains(float64(v), e.cfg.ValueSlack) {
 			continue
 		}

@@ -31,12 +31,11 @@ func (e *Engine) learnModbus(o *Observation, ch *Channel, srv *Device) {
 	}
 	// A repeat of a learned shape (see memo.go) only counts: its function
 	// is in Functions, its ranges in Read and Written, its poll in Polls.
-	memoize := m.ReadTable < numTables && m.WriteTable < numTables
 	var sh *shape
-	if memoize && ch.shapes != nil {
-		sh = ch.shapes.lookup(shapeOf(m))
+	if m.ReadTable < numTables && m.WriteTable < numTables {
+		sh = ch.shape(shapeOf(m))
 	}
-	if sh != nil {
+	if sh != nil && sh.learned {
 		sh.pending++
 		if m.WriteTable != NoTable && m.Write.Count > 0 {
 			ch.Writes++
@@ -44,8 +43,8 @@ func (e *Engine) learnModbus(o *Observation, ch *Channel, srv *Device) {
 		}
 		if sh.poll != nil {
 			sh.poll.add(o.Time)
-			e.polled = sh.poll
 		}
+		e.polled, e.pollKnown = sh.poll, true
 		return
 	}
 	if ch.Functions == nil {
@@ -57,12 +56,6 @@ func (e *Engine) learnModbus(o *Observation, ch *Channel, srv *Device) {
 	ch.Functions[m.Function]++
 	if len(ch.Functions) != nfunc {
 		e.noteNew(srv, o.Time)
-	}
-	if memoize {
-		if ch.shapes == nil {
-			ch.shapes = &shapeMemo{}
-		}
-		sh = ch.shapes.insert(shapeOf(m), ch.Functions)
 	}
 	if m.ReadTable != NoTable && m.ReadTable < numTables && m.Read.Count > 0 {
 		if ch.Read == nil {
@@ -86,7 +79,8 @@ func (e *Engine) learnModbus(o *Observation, ch *Channel, srv *Device) {
 	}
 	r := e.learnPoll(o, ch, srv)
 	if sh != nil {
-		sh.poll = r
+		sh.learned, sh.poll, sh.pollSet = true, r, true
+		e.pollKnown = true
 	}
 }
 

@@ -3,10 +3,11 @@ package baselines
 // A plant's masters repeat a handful of requests per channel: the same
 // function over the same ranges, every second, for years. Once a channel has
 // learned a request shape, learning it again changes only counters, the
-// poll's rhythm and the written registers' envelopes, so each channel keeps
-// a small memo of its learned shapes that points straight at them: a repeat
-// costs one hash and one comparison instead of the Functions, Read, Written,
-// Polls and Values lookups.
+// poll's rhythm and the written registers' envelopes; once a shape was
+// judged clean, judging it again only compares the written values. So each
+// channel keeps a small memo of its shapes that points straight at them: a
+// repeat costs one hash and one comparison instead of the Functions, Read,
+// Written, Polls and Values lookups.
 
 // shapeKey is what one Modbus request asks: its function and the ranges it
 // reads and writes (Table NoTable and a zero Range when it does not),
@@ -46,20 +47,29 @@ const (
 	shapeRegs    = 8
 )
 
-// shape is one learned request shape of a channel. Everything it points to
-// is only ever added to, never replaced (Functions and Read/Written grow,
-// Polls and Values entries are created once), and Load makes new Channels,
-// so an entry never goes stale.
+// shape is one request shape of a channel. Everything it points to is only
+// ever added to, never replaced (Functions and Read/Written grow, Polls and
+// Values entries are created once, and only learnPoll, which sets poll,
+// creates a Modbus poll), and Load makes new Channels, so an entry never
+// goes stale.
 type shape struct {
 	key  shapeKey
 	used bool
+	// learned: the shape was learned, so its function is in Functions,
+	// its ranges in Read and Written, its poll in Polls (poll).
+	learned bool
+	// clean: the shape was judged, its function is in Functions and its
+	// write range (if any) in Written; only the values remain to judge.
+	clean bool
+	// pollSet: poll is resolved (nil when the shape is no poll).
+	pollSet bool
 	// pending counts the repeats learned since the shape entered the memo
 	// that Functions[key.fn()] does not hold yet (the first one went into
 	// the map, which is why the function code is known to judge). flush
 	// adds them before anything reads the counts.
 	pending uint64
-	// poll is the rhythm of a read without a write (pollKeyOf), nil for
-	// other shapes.
+	// poll is the rhythm in Polls of a read without a write (pollKeyOf),
+	// nil for other shapes and for a read never learned as a poll.
 	poll *Rhythm
 	// regs are the envelopes in Values of the first shapeRegs written
 	// registers, nil until the register is first written.
@@ -83,6 +93,18 @@ func (m *shapeMemo) lookup(k shapeKey) *shape {
 		}
 	}
 	return nil
+}
+
+// shape returns the memo entry of k, making the memo and the entry when
+// there are none.
+func (c *Channel) shape(k shapeKey) *shape {
+	if c.shapes == nil {
+		c.shapes = &shapeMemo{}
+	}
+	if sh := c.shapes.lookup(k); sh != nil {
+		return sh
+	}
+	return c.shapes.insert(k, c.Functions)
 }
 
 // insert makes an entry for k, replacing the oldest one of its set (whose

@@ -2,7 +2,10 @@ package baselines
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -170,6 +173,86 @@ func TestCount(t *testing.T) {
 	for k, n := range want {
 		if m[k] != n {
 			t.Fatalf("map %v, want %v", m, want)
+		}
+	}
+}
+
+// TestJudgeMemo judges the same traffic twice, once with the channels'
+// shape memos and once with them emptied before every transaction, and
+// requires the same alerts and the same baseline. The traffic carries
+// every Modbus deviation the memo could hide (an unknown function, a write
+// outside the learned ranges, values outside their envelope, a poll that
+// stops and resumes), an acceptance that widens an envelope half-way, and,
+// in Auto mode, the move from learning to judging.
+func TestJudgeMemo(t *testing.T) {
+	start := t0.Add(3 * time.Hour)
+	obs := normal(start, 20*time.Minute)
+	var dev []Observation
+	for i := range 20 {
+		at := start.Add(time.Duration(i)*time.Minute + 500*time.Millisecond)
+		dev = append(dev, mbWrite(at, hmi, 1, 40, uint16(30+i*3))) // out of range early and late
+		if i >= 6 {                                                // after Auto's learning too
+			dev = append(dev, mbWrite(at.Add(10*time.Millisecond), hmi, 1, 41, 7)) // never written
+		}
+		if i >= 6 {
+			multi := mb(at.Add(20*time.Millisecond), hmi, 1, 16)
+			multi.Modbus.WriteTable, multi.Modbus.Write = HoldingRegisters, Range{40, 2}
+			multi.Modbus.Values = []uint16{uint16(45 + i), 3}
+			dev = append(dev, multi)
+		}
+		if i%4 == 0 && i >= 6 {
+			dev = append(dev, mb(at.Add(30*time.Millisecond), hmi, 1, 7)) // never used
+		}
+	}
+	obs = append(obs, dev...)
+	// The unit 1 poll pauses for two minutes.
+	gapFrom, gapTo := start.Add(9*time.Minute), start.Add(11*time.Minute)
+	obs = slices.DeleteFunc(obs, func(o Observation) bool {
+		return o.Protocol == Modbus && o.Modbus.Unit == 1 && o.Modbus.Function == 3 &&
+			!o.Time.Before(gapFrom) && o.Time.Before(gapTo)
+	})
+	slices.SortStableFunc(obs, func(a, b Observation) int { return a.Time.Compare(b.Time) })
+	accept := Deviation{Rule: WriteValueOutOfRange, Channel: ChannelKey{Protocol: Modbus, Client: hmi, Server: plc, Unit: 1},
+		Item: Item{Table: HoldingRegisters, Addr: 40}, Value: 80}
+
+	for _, mode := range []Mode{Monitor, Auto} {
+		run := func(forget bool) string {
+			e := New(Config{Mode: mode, LearnFor: 5 * time.Minute})
+			if mode == Monitor {
+				if err := e.Load(learnedSnap); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var log strings.Builder
+			for i := range obs {
+				if forget {
+					for _, ch := range e.channels {
+						ch.forgetShapes()
+					}
+				}
+				if i == len(obs)/2 {
+					if _, err := e.Accept(accept, "test", "wider setpoint", obs[i].Time, 1); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for _, a := range append(e.Tick(obs[i].Time), e.Observe(&obs[i])...) {
+					fmt.Fprintf(&log, "%s %s\n", a.Rule, a.Signature)
+				}
+			}
+			b, err := json.Marshal(e.Snapshot())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return log.String() + string(b)
+		}
+		with, without := run(false), run(true)
+		if with != without {
+			t.Fatalf("%s: the memo changed the verdicts:\nwith    %s\nwithout %s", mode, with, without)
+		}
+		for _, rule := range []string{"unexpected_function", "unexpected_write", "write_value_out_of_range", "poll_stopped"} {
+			if !strings.Contains(with, rule) {
+				t.Errorf("%s: no %s raised: the test lost its deviations", mode, rule)
+			}
 		}
 	}
 }
