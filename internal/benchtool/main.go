@@ -234,9 +234,9 @@ func decodeOnly(file string) (int, error) {
 	defer f.Close()
 	dec := flow.NewDecoder()
 	segs := 0
+	var p capture.Packet // filled in place, as the agent's replay loop does
 	for {
-		p, err := f.Next()
-		if err != nil {
+		if err := f.ReadPacket(&p); err != nil {
 			if errors.Is(err, io.EOF) {
 				return segs, nil
 			}

@@ -174,23 +174,31 @@ func newFile(r io.Reader, name string, size int64) (*File, error) {
 // error wrapping ErrTruncated when the file stops inside a record, and one
 // wrapping ErrCorrupt when a record cannot be framed; every error names the
 // file and the byte offset.
-func (f *File) Next() (p Packet, err error) {
-	// The format readers fill p in place: a Packet is returned in memory
-	// (it does not fit in registers), and building it once where it is
-	// returned saves copying it on every packet.
+func (f *File) Next() (Packet, error) {
+	var p Packet
+	err := f.ReadPacket(&p)
+	return p, err
+}
+
+// ReadPacket is Next filling the caller's Packet instead of returning one:
+// a Packet is returned in memory (it does not fit in registers), and a
+// replay loop that keeps one Packet and passes it here saves copying it on
+// every packet, which costs as much as parsing the record. On error p is
+// left as it was. Data is valid until the next call, as with Next.
+func (f *File) ReadPacket(p *Packet) error {
 	if f.err != nil {
-		return Packet{}, f.err
+		return f.err
 	}
+	var err error
 	if f.format == FormatPcap {
-		err = f.pcap.next(f, &p)
+		err = f.pcap.next(f, p)
 	} else {
-		err = f.ng.next(f, &p)
+		err = f.ng.next(f, p)
 	}
 	if err != nil {
 		f.err = err
-		return Packet{}, err
 	}
-	return p, nil
+	return err
 }
 
 // Close closes the underlying file (when OpenFile opened it).
