@@ -129,6 +129,16 @@ func (a *Agent) Run(ctx context.Context, src capture.Source) error {
 // to the first packet's time.
 func (a *Agent) run(ctx context.Context, src capture.Source, first *time.Time) error {
 	done := ctx.Done()
+	// One Packet for the whole run: a capture.File fills it in place,
+	// which saves copying a Packet out of Next on every frame.
+	read := func(p *capture.Packet) (err error) {
+		*p, err = src.Next()
+		return err
+	}
+	if r, ok := src.(packetReader); ok {
+		read = r.ReadPacket
+	}
+	var p capture.Packet
 	for n := 0; ; n++ {
 		if n%ctxCheckEvery == 0 {
 			select {
@@ -140,8 +150,7 @@ func (a *Agent) run(ctx context.Context, src capture.Source, first *time.Time) e
 				return err
 			}
 		}
-		p, err := src.Next()
-		if err != nil {
+		if err := read(&p); err != nil {
 			return err
 		}
 		if n == 0 {
@@ -149,6 +158,12 @@ func (a *Agent) run(ctx context.Context, src capture.Source, first *time.Time) e
 		}
 		a.packet(&p)
 	}
+}
+
+// packetReader is implemented by capture.File: Next filling the caller's
+// Packet instead of returning a copy.
+type packetReader interface {
+	ReadPacket(*capture.Packet) error
 }
 
 // liveStatser is implemented by live sources (capture.Live); Run takes the
