@@ -272,22 +272,27 @@ func (d *Decoder) fastEthernet(data []byte) bool {
 	if hdr < tcpLen || hdr > len(tcp) {
 		return false
 	}
+	// Every field is set one by one: building a whole Segment value and
+	// copying it over d.seg (with a write barrier check for Payload) was
+	// a third of this function. checkFastPath starts from a stale
+	// Segment, so that nothing of the previous frame may survive.
 	s := &d.seg
-	*s = Segment{
-		SrcPort: binary.BigEndian.Uint16(tcp[0:2]),
-		DstPort: binary.BigEndian.Uint16(tcp[2:4]),
-		Seq:     binary.BigEndian.Uint32(tcp[4:8]),
-		Ack:     binary.BigEndian.Uint32(tcp[8:12]),
-		Flags:   tcp[13] & (flagFIN | flagSYN | flagRST | flagACK),
-		Payload: tcp[hdr:],
-		HasMAC:  true,
-	}
-	copy(s.DstMAC[:], data[0:6])
-	copy(s.SrcMAC[:], data[6:12])
+	s.Src, s.Dst = [16]byte{}, [16]byte{} // IPv4 in the first 4 bytes, the rest zero
 	copy(s.Src[:4], ip[12:16])
 	copy(s.Dst[:4], ip[16:20])
+	s.SrcPort = binary.BigEndian.Uint16(tcp[0:2])
+	s.DstPort = binary.BigEndian.Uint16(tcp[2:4])
+	s.Seq = binary.BigEndian.Uint32(tcp[4:8])
+	s.Ack = binary.BigEndian.Uint32(tcp[8:12])
+	s.V6 = false
+	s.Flags = tcp[13] & (flagFIN | flagSYN | flagRST | flagACK)
+	s.Payload = tcp[hdr:]
+	s.Missing = 0
 	if claimed := total - ipLen - hdr; claimed > len(s.Payload) {
 		s.Missing = claimed - len(s.Payload)
 	}
+	copy(s.DstMAC[:], data[0:6])
+	copy(s.SrcMAC[:], data[6:12])
+	s.HasMAC = true
 	return true
 }

@@ -51,6 +51,11 @@ func sameSegment(a, b *Segment) string {
 func checkFastPath(t *testing.T, frame []byte) bool {
 	t.Helper()
 	fast := NewDecoder()
+	// As if reused after an IPv6 frame: every field of the previous
+	// Segment must be overwritten.
+	ff := [16]byte{0: 0xff, 4: 0xff, 15: 0xff}
+	fast.seg = Segment{Src: ff, Dst: ff, V6: true, SrcPort: 1, DstPort: 2, Seq: 3, Ack: 4, Flags: 0xff,
+		Payload: []byte("stale"), Missing: 5, SrcMAC: [6]byte{6}, DstMAC: [6]byte{7}, HasMAC: false}
 	if !fast.fastEthernet(frame) {
 		return false
 	}

@@ -135,10 +135,6 @@ type Table struct {
 	last           *flow // the flow of the previous segment, while tracked
 	stats          Stats
 	lastTS         int64 // latest packet time seen, ns
-	// atNS and at are the last packet time handed to a Stream, in both
-	// forms: most calls share their packet's time with the call before.
-	atNS int64
-	at   time.Time
 }
 
 // NewTable returns an empty table that asks factory for a Stream per new
@@ -149,7 +145,6 @@ func NewTable(cfg Config, factory StreamFactory) *Table {
 		factory: factory,
 		dec:     NewDecoder(),
 		flows:   newIndex(),
-		at:      time.Unix(0, 0).UTC(),
 	}
 }
 
@@ -557,32 +552,23 @@ func (t *Table) newStream(f *flow, now int64) (s Stream) {
 			s = nil
 		}
 	}()
-	return t.factory(&f.conn, t.timeAt(now))
+	return t.factory(&f.conn, time.Unix(0, now).UTC())
 }
 
 func (t *Table) callData(f *flow, dir Dir, data []byte, now int64) {
 	defer t.recoverStream(f, len(data))
-	f.stream.Data(dir, data, t.timeAt(now))
+	f.stream.Data(dir, data, time.Unix(0, now).UTC())
 }
 
 func (t *Table) callGap(f *flow, dir Dir, lost int, now int64) {
 	defer t.recoverStream(f, 0)
-	f.stream.Gap(dir, lost, t.timeAt(now))
+	f.stream.Gap(dir, lost, time.Unix(0, now).UTC())
 }
 
 func (t *Table) callClose(f *flow, reason CloseReason, now int64) {
 	defer t.recoverStream(f, 0)
-	f.stream.Close(reason, t.timeAt(now))
+	f.stream.Close(reason, time.Unix(0, now).UTC())
 	f.stream = nil
-}
-
-// timeAt returns packet time now (ns) as the UTC time.Time the Stream calls
-// take, converting only when it changed since the last call.
-func (t *Table) timeAt(now int64) time.Time {
-	if now != t.atNS {
-		t.atNS, t.at = now, time.Unix(0, now).UTC()
-	}
-	return t.at
 }
 
 func (t *Table) recoverStream(f *flow, n int) {
