@@ -60,48 +60,57 @@ var functionJSON, exceptionJSON = func() (fns, exs [256]string) {
 	return fns, exs
 }()
 
-// obj writes object members, putting the commas in. Keys are passed whole,
-// with their leading comma and trailing colon (`,"address":`), so a member
-// costs one copy; the first member of an object drops the comma.
-type obj struct {
-	dst   []byte
-	first bool
-}
+// Objects are written member by member, each member with its leading comma
+// (`,"address":` is passed whole, so a key costs one copy of a constant);
+// closeObject then turns the first comma into the opening brace. No state
+// says whether a member is the first, and the helpers below are small
+// enough to be inlined with their constant keys.
 
-func (o *obj) key(k string) {
-	if o.first {
-		o.first = false
-		k = k[1:]
+// closeObject ends the object whose members were written from start on.
+func closeObject(dst []byte, start int) []byte {
+	if len(dst) == start {
+		return append(dst, '{', '}')
 	}
-	o.dst = append(o.dst, k...)
+	dst[start] = '{'
+	return append(dst, '}')
 }
 
-func (o *obj) uint(k string, v uint64) { o.key(k); o.dst = jsonw.Uint(o.dst, v) }
-func (o *obj) uintIf(ok bool, k string, v uint64) {
+// num writes a member whose value is a PDU field: at most 16 bits wide.
+func num(dst []byte, k string, v uint16) []byte {
+	return jsonw.Uint16(append(dst, k...), v)
+}
+
+// numIf writes the member if ok: a field that a short PDU did not carry is
+// left out.
+func numIf(dst []byte, ok bool, k string, v uint16) []byte {
 	if ok {
-		o.uint(k, v)
+		dst = num(dst, k, v)
 	}
+	return dst
 }
-func (o *obj) bool(k string, v bool)  { o.key(k); o.dst = jsonw.Bool(o.dst, v) }
-func (o *obj) hex(k string, b []byte) { o.key(k); o.dst = jsonw.Bytes(o.dst, b) }
-func (o *obj) name(k, v string) {
-	o.key(k)
-	o.dst = append(o.dst, '"')
-	o.dst = append(o.dst, v...)
-	o.dst = append(o.dst, '"')
+
+func hexMember(dst []byte, k string, b []byte) []byte {
+	return jsonw.Bytes(append(dst, k...), b)
+}
+
+// name writes a member whose value is one of our own names (no escaping).
+func name(dst []byte, k, v string) []byte {
+	dst = append(dst, k...)
+	dst = append(dst, '"')
+	dst = append(dst, v...)
+	return append(dst, '"')
 }
 
 // values writes v as a JSON array, the longest part of an event (up to 125
 // registers, 2,000 coils).
-func (o *obj) values(k string, v Values) {
-	o.key(k)
+func values(dst []byte, k string, v Values) []byte {
+	dst = append(dst, k...)
 	if v.bits {
-		o.dst = appendBits(o.dst, v)
-		return
+		return appendBits(dst, v)
 	}
-	o.dst = append(o.dst, '[')
-	o.dst = jsonw.BigEndianUint16s(o.dst, v.raw[:2*v.n])
-	o.dst = append(o.dst, ']')
+	dst = append(dst, '[')
+	dst = jsonw.BigEndianUint16s(dst, v.raw[:2*v.n])
+	return append(dst, ']')
 }
 
 // bitsJSON holds, for each byte of coils or discrete inputs, its eight bits
@@ -137,46 +146,49 @@ func appendBits(dst []byte, v Values) []byte {
 	return dst[:start+2*v.n+1]
 }
 
-func (o *obj) err(err error) {
+func boolMember(dst []byte, k string, v bool) []byte {
+	return jsonw.Bool(append(dst, k...), v)
+}
+
+func errMember(dst []byte, err error) []byte {
 	if err != nil {
-		o.key(`,"error":`)
-		o.dst = jsonw.String(o.dst, err.Error())
+		dst = jsonw.String(append(dst, `,"error":`...), err.Error())
 	}
+	return dst
 }
 
-func (o *obj) subFunction(s SubFunction, data []byte) {
-	o.uint(`,"sub_function":`, uint64(s))
-	o.name(`,"sub_function_name":`, s.String())
-	o.hex(`,"data":`, data)
+func subFunction(dst []byte, s SubFunction, data []byte) []byte {
+	dst = num(dst, `,"sub_function":`, uint16(s))
+	dst = name(dst, `,"sub_function_name":`, s.String())
+	return hexMember(dst, `,"data":`, data)
 }
 
-func (o *obj) files(f FileRecords, withAddr bool) {
-	o.key(`,"records":`)
-	o.dst = append(o.dst, '[')
+func files(dst []byte, f FileRecords, withAddr bool) []byte {
+	dst = append(dst, `,"records":[`...)
 	i := 0
 	for r := range f.All() {
 		if i > 0 {
-			o.dst = append(o.dst, ',')
+			dst = append(dst, ',')
 		}
 		i++
-		sub := obj{dst: append(o.dst, '{'), first: true}
-		sub.uint(`,"ref_type":`, uint64(r.RefType))
+		start := len(dst)
+		dst = num(dst, `,"ref_type":`, uint16(r.RefType))
 		if withAddr {
-			sub.uint(`,"file":`, uint64(r.File))
-			sub.uint(`,"record":`, uint64(r.Record))
-			sub.uint(`,"length":`, uint64(r.Length))
+			dst = num(dst, `,"file":`, r.File)
+			dst = num(dst, `,"record":`, r.Record)
+			dst = num(dst, `,"length":`, r.Length)
 		}
 		if f.layout != LayoutFileReadRequest {
-			sub.values(`,"values":`, r.Data)
+			dst = values(dst, `,"values":`, r.Data)
 		}
-		o.dst = append(sub.dst, '}')
+		dst = closeObject(dst, start)
 	}
-	o.dst = append(o.dst, ']')
+	return append(dst, ']')
 }
 
-func (o *obj) mei(m MEIType) {
-	o.uint(`,"mei_type":`, uint64(m))
-	o.name(`,"mei":`, m.String())
+func mei(dst []byte, m MEIType) []byte {
+	dst = num(dst, `,"mei_type":`, uint16(m))
+	return name(dst, `,"mei":`, m.String())
 }
 
 // fieldEnd bounds the fields written for a PDU: all of them, or for a PDU
@@ -189,165 +201,163 @@ func fieldEnd(err error, avail int) int {
 }
 
 func appendRequest(dst []byte, r *Request, err error) []byte {
-	o := obj{dst: append(dst, '{'), first: true}
+	start := len(dst)
 	if r.Function.IsException() {
-		o.hex(`,"data":`, r.Data)
-		o.err(err)
-		return append(o.dst, '}')
+		dst = hexMember(dst, `,"data":`, r.Data)
+		dst = errMember(dst, err)
+		return closeObject(dst, start)
 	}
 	end := fieldEnd(err, r.avail)
 	switch funcTable[r.Function].req {
 	case LayoutEmpty:
 	case LayoutAddrQty:
-		o.uintIf(end >= 2, `,"address":`, uint64(r.Address))
-		o.uintIf(end >= 4, `,"quantity":`, uint64(r.Quantity))
+		dst = numIf(dst, end >= 2, `,"address":`, r.Address)
+		dst = numIf(dst, end >= 4, `,"quantity":`, r.Quantity)
 	case LayoutAddrValue:
-		o.uintIf(end >= 2, `,"address":`, uint64(r.Address))
+		dst = numIf(dst, end >= 2, `,"address":`, r.Address)
 		if r.Values.Len() > 0 {
-			o.values(`,"values":`, r.Values)
+			dst = values(dst, `,"values":`, r.Values)
 		}
 	case LayoutWriteBits, LayoutWriteRegs:
-		o.uintIf(end >= 2, `,"address":`, uint64(r.Address))
-		o.uintIf(end >= 4, `,"quantity":`, uint64(r.Quantity))
+		dst = numIf(dst, end >= 2, `,"address":`, r.Address)
+		dst = numIf(dst, end >= 4, `,"quantity":`, r.Quantity)
 		if err == nil {
-			o.values(`,"values":`, r.Values)
+			dst = values(dst, `,"values":`, r.Values)
 		}
 	case LayoutDiag:
 		if err == nil {
-			o.subFunction(r.SubFunction, r.Data)
+			dst = subFunction(dst, r.SubFunction, r.Data)
 		}
 	case LayoutFileReadRequest, LayoutFileWrite:
 		if err == nil {
-			o.files(r.Files, true)
+			dst = files(dst, r.Files, true)
 		}
 	case LayoutMaskWrite:
-		o.uintIf(end >= 2, `,"address":`, uint64(r.Address))
-		o.uintIf(end >= 4, `,"and_mask":`, uint64(r.AndMask))
-		o.uintIf(end >= 6, `,"or_mask":`, uint64(r.OrMask))
+		dst = numIf(dst, end >= 2, `,"address":`, r.Address)
+		dst = numIf(dst, end >= 4, `,"and_mask":`, r.AndMask)
+		dst = numIf(dst, end >= 6, `,"or_mask":`, r.OrMask)
 	case LayoutReadWrite:
-		o.uintIf(end >= 2, `,"address":`, uint64(r.Address))
-		o.uintIf(end >= 4, `,"quantity":`, uint64(r.Quantity))
-		o.uintIf(end >= 6, `,"write_address":`, uint64(r.WriteAddress))
-		o.uintIf(end >= 8, `,"write_quantity":`, uint64(r.WriteQuantity))
+		dst = numIf(dst, end >= 2, `,"address":`, r.Address)
+		dst = numIf(dst, end >= 4, `,"quantity":`, r.Quantity)
+		dst = numIf(dst, end >= 6, `,"write_address":`, r.WriteAddress)
+		dst = numIf(dst, end >= 8, `,"write_quantity":`, r.WriteQuantity)
 		if err == nil {
-			o.values(`,"values":`, r.Values)
+			dst = values(dst, `,"values":`, r.Values)
 		}
 	case LayoutFIFOPointer:
-		o.uintIf(end >= 2, `,"address":`, uint64(r.Address))
+		dst = numIf(dst, end >= 2, `,"address":`, r.Address)
 	case LayoutMEI:
 		if end >= 1 {
-			o.mei(r.MEI)
+			dst = mei(dst, r.MEI)
 		}
 		if r.MEI == MEIReadDeviceID {
-			o.uintIf(end >= 2, `,"read_device_id_code":`, uint64(r.DeviceID.ReadCode))
-			o.uintIf(end >= 3, `,"object_id":`, uint64(r.DeviceID.ObjectID))
+			dst = numIf(dst, end >= 2, `,"read_device_id_code":`, uint16(r.DeviceID.ReadCode))
+			dst = numIf(dst, end >= 3, `,"object_id":`, uint16(r.DeviceID.ObjectID))
 		} else if err == nil {
-			o.hex(`,"data":`, r.Data)
+			dst = hexMember(dst, `,"data":`, r.Data)
 		}
 	default:
-		o.hex(`,"data":`, r.Data)
+		dst = hexMember(dst, `,"data":`, r.Data)
 	}
-	o.err(err)
-	return append(o.dst, '}')
+	dst = errMember(dst, err)
+	return closeObject(dst, start)
 }
 
 func appendResponse(dst []byte, r *Response, err error, mismatch bool) []byte {
-	o := obj{dst: append(dst, '{'), first: true}
+	start := len(dst)
 	if mismatch {
 		// The ids paired it with a request of another function.
-		o.uint(`,"function_code":`, uint64(r.Function))
+		dst = num(dst, `,"function_code":`, uint16(r.Function))
 	}
 	if r.Function.IsException() {
-		o.err(err)
-		return append(o.dst, '}')
+		dst = errMember(dst, err)
+		return closeObject(dst, start)
 	}
 	end := fieldEnd(err, r.avail)
 	switch funcTable[r.Function].resp {
 	case LayoutAddrQty:
-		o.uintIf(end >= 2, `,"address":`, uint64(r.Address))
-		o.uintIf(end >= 4, `,"quantity":`, uint64(r.Quantity))
+		dst = numIf(dst, end >= 2, `,"address":`, r.Address)
+		dst = numIf(dst, end >= 4, `,"quantity":`, r.Quantity)
 	case LayoutAddrValue:
-		o.uintIf(end >= 2, `,"address":`, uint64(r.Address))
+		dst = numIf(dst, end >= 2, `,"address":`, r.Address)
 		if r.Values.Len() > 0 {
-			o.values(`,"values":`, r.Values)
+			dst = values(dst, `,"values":`, r.Values)
 		}
 	case LayoutReadBits, LayoutReadRegs:
 		if err == nil {
-			o.values(`,"values":`, r.Values)
+			dst = values(dst, `,"values":`, r.Values)
 		}
 	case LayoutStatus:
 		if err == nil {
-			o.uint(`,"status":`, uint64(r.Status))
+			dst = num(dst, `,"status":`, r.Status)
 		}
 	case LayoutDiag:
 		if err == nil {
-			o.subFunction(r.SubFunction, r.Data)
+			dst = subFunction(dst, r.SubFunction, r.Data)
 		}
 	case LayoutEventCounter:
-		o.uintIf(end >= 2, `,"status":`, uint64(r.Status))
-		o.uintIf(end >= 4, `,"event_count":`, uint64(r.EventCount))
+		dst = numIf(dst, end >= 2, `,"status":`, r.Status)
+		dst = numIf(dst, end >= 4, `,"event_count":`, r.EventCount)
 	case LayoutEventLog:
-		o.uintIf(end >= 3, `,"status":`, uint64(r.Status))
-		o.uintIf(end >= 5, `,"event_count":`, uint64(r.EventCount))
-		o.uintIf(end >= 7, `,"message_count":`, uint64(r.MessageCount))
+		dst = numIf(dst, end >= 3, `,"status":`, r.Status)
+		dst = numIf(dst, end >= 5, `,"event_count":`, r.EventCount)
+		dst = numIf(dst, end >= 7, `,"message_count":`, r.MessageCount)
 		if err == nil {
-			o.hex(`,"events":`, r.Data)
+			dst = hexMember(dst, `,"events":`, r.Data)
 		}
 	case LayoutServerID:
 		if err == nil {
-			o.hex(`,"server_id":`, r.Data)
+			dst = hexMember(dst, `,"server_id":`, r.Data)
 		}
 	case LayoutFileReadResponse, LayoutFileWrite:
 		if err == nil {
-			o.files(r.Files, r.Files.layout == LayoutFileWrite)
+			dst = files(dst, r.Files, r.Files.layout == LayoutFileWrite)
 		}
 	case LayoutMaskWrite:
-		o.uintIf(end >= 2, `,"address":`, uint64(r.Address))
-		o.uintIf(end >= 4, `,"and_mask":`, uint64(r.AndMask))
-		o.uintIf(end >= 6, `,"or_mask":`, uint64(r.OrMask))
+		dst = numIf(dst, end >= 2, `,"address":`, r.Address)
+		dst = numIf(dst, end >= 4, `,"and_mask":`, r.AndMask)
+		dst = numIf(dst, end >= 6, `,"or_mask":`, r.OrMask)
 	case LayoutFIFO:
-		o.uintIf(end >= 4, `,"quantity":`, uint64(r.Quantity))
+		dst = numIf(dst, end >= 4, `,"quantity":`, r.Quantity)
 		if err == nil {
-			o.values(`,"values":`, r.Values)
+			dst = values(dst, `,"values":`, r.Values)
 		}
 	case LayoutMEI:
 		if end >= 1 {
-			o.mei(r.MEI)
+			dst = mei(dst, r.MEI)
 		}
 		if r.MEI == MEIReadDeviceID && end >= 6 {
 			d := &r.DeviceID
-			o.uint(`,"read_device_id_code":`, uint64(d.ReadCode))
-			o.uint(`,"conformity_level":`, uint64(d.Conformity))
-			o.bool(`,"more_follows":`, d.MoreFollows)
-			o.uint(`,"next_object_id":`, uint64(d.NextObjectID))
+			dst = num(dst, `,"read_device_id_code":`, uint16(d.ReadCode))
+			dst = num(dst, `,"conformity_level":`, uint16(d.Conformity))
+			dst = boolMember(dst, `,"more_follows":`, d.MoreFollows)
+			dst = num(dst, `,"next_object_id":`, uint16(d.NextObjectID))
 			if err == nil {
-				o.key(`,"objects":`)
-				o.dst = append(o.dst, '[')
+				dst = append(dst, `,"objects":[`...)
 				i := 0
 				for id, v := range d.Objects.All() {
 					if i > 0 {
-						o.dst = append(o.dst, ',')
+						dst = append(dst, ',')
 					}
 					i++
-					sub := obj{dst: append(o.dst, '{'), first: true}
-					sub.uint(`,"id":`, uint64(id))
+					obj := len(dst)
+					dst = num(dst, `,"id":`, uint16(id))
 					if n := ObjectName(id); n != "" {
-						sub.name(`,"name":`, n)
+						dst = name(dst, `,"name":`, n)
 					}
-					sub.key(`,"value":`)
-					sub.dst = jsonw.String(sub.dst, unsafeString(v))
-					o.dst = append(sub.dst, '}')
+					dst = jsonw.String(append(dst, `,"value":`...), unsafeString(v))
+					dst = closeObject(dst, obj)
 				}
-				o.dst = append(o.dst, ']')
+				dst = append(dst, ']')
 			}
 		} else if r.MEI != MEIReadDeviceID && err == nil {
-			o.hex(`,"data":`, r.Data)
+			dst = hexMember(dst, `,"data":`, r.Data)
 		}
 	default:
-		o.hex(`,"data":`, r.Data)
+		dst = hexMember(dst, `,"data":`, r.Data)
 	}
-	o.err(err)
-	return append(o.dst, '}')
+	dst = errMember(dst, err)
+	return closeObject(dst, start)
 }
 
 // unsafeString views b as a string without copying, for passing PDU bytes to

@@ -113,12 +113,10 @@ func TestValuesJSON(t *testing.T) {
 	check := func(v Values) {
 		t.Helper()
 		want := `{"values":` + ref(v)
-		o := obj{dst: []byte("{"), first: true}
-		o.values(`,"values":`, v)
-		roomy := obj{dst: append(make([]byte, 0, 4096), '{'), first: true}
-		roomy.values(`,"values":`, v)
-		if string(o.dst) != want || string(roomy.dst) != want {
-			t.Fatalf("values(%+v) = %s / %s, want %s", v, o.dst, roomy.dst, want)
+		got := values([]byte("{"), `"values":`, v)
+		roomy := values(append(make([]byte, 0, 4096), '{'), `"values":`, v)
+		if string(got) != want || string(roomy) != want {
+			t.Fatalf("values(%+v) = %s / %s, want %s", v, got, roomy, want)
 		}
 	}
 	for n := 0; n <= 8*len(raw); n++ {
