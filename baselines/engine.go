@@ -118,17 +118,28 @@ func hotIndex(key ChannelKey) int {
 // clearHot empties the lookup cache.
 func (e *Engine) clearHot() { e.hot = [hotSets][2]hot{} }
 
-// hotEntry returns the cache slot of key, filling it on a miss.
-func (e *Engine) hotEntry(key ChannelKey) *hot {
+// hotEntry returns the cache slot of key, filling it on a miss. *hint is
+// the slot (set*2 + way + 1) where key was last found; it is tried first,
+// and only its key is trusted, so a stale or foreign hint costs one
+// comparison.
+func (e *Engine) hotEntry(key ChannelKey, hint *uint16) *hot {
+	if n := int(*hint) - 1; n >= 0 && n < 2*hotSets {
+		if h := &e.hot[n>>1][n&1]; h.rt != nil && h.key == key {
+			e.hotLRU[n>>1] = uint8(n&1) ^ 1
+			return h
+		}
+	}
 	i := hotIndex(key)
 	set := &e.hot[i]
 	for w := range set {
 		if h := &set[w]; h.rt != nil && h.key == key {
 			e.hotLRU[i] = uint8(w) ^ 1
+			*hint = uint16(i*2 + w + 1)
 			return h
 		}
 	}
-	h := &set[e.hotLRU[i]&1]
+	w := int(e.hotLRU[i] & 1)
+	h := &set[w]
 	e.hotLRU[i] ^= 1
 	if len(e.chanRT) >= maxRuntime || len(e.pairRT) >= maxRuntime {
 		// Spoofed addresses must not grow memory without bound: the
@@ -149,6 +160,7 @@ func (e *Engine) hotEntry(key ChannelKey) *hot {
 		e.pairRT[pk] = pr
 	}
 	*h = hot{key: key, ch: e.channels[key], rt: rt, pr: pr, srv: e.devices[key.Server], cli: e.devices[key.Client]}
+	*hint = uint16(i*2 + w + 1)
 	return h
 }
 
@@ -246,7 +258,7 @@ func (e *Engine) Observe(o *Observation) []Alert {
 	default:
 		return e.out
 	}
-	h := e.hotEntry(key)
+	h := e.hotEntry(key, &o.hotHint)
 	ch, rt, pr := h.ch, h.rt, h.pr
 	srv := e.device(h.srv, o.ServerIP, MAC(o.ServerMAC), srvRole, o)
 	cli := e.device(h.cli, o.ClientIP, MAC(o.ClientMAC), cliRole, o)

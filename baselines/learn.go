@@ -1,5 +1,7 @@
 package baselines
 
+import "math"
+
 // learn folds one successful transaction into its channel's model. It
 // allocates only when the transaction brings something new.
 func (e *Engine) learn(o *Observation, ch *Channel, srv *Device) {
@@ -10,7 +12,15 @@ func (e *Engine) learn(o *Observation, ch *Channel, srv *Device) {
 	ch.dirty = true
 	if srv != nil {
 		if w := int64(e.cfg.ConvergenceWindow / convergenceBuckets); w > 0 {
-			e.advanceConvergence(srv, o.Time.UnixNano()/w)
+			// Most transactions fall in the device's newest convergence
+			// bucket (or before it), where advancing is a no-op:
+			// compare with its end instead of dividing.
+			if ns := o.Time.UnixNano(); srv.convW != w || ns >= srv.convEnd {
+				e.advanceConvergence(srv, ns/w)
+				if ep := srv.ConvergenceEpoch; ep >= 0 && ep < math.MaxInt64/w-1 {
+					srv.convW, srv.convEnd = w, (ep+1)*w
+				}
+			}
 		}
 	}
 	switch o.Protocol {

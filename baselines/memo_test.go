@@ -11,8 +11,8 @@ import (
 )
 
 // TestKnownReadMemo learns the same traffic twice, once with the channels'
-// memos of learned request shapes and once with the memos emptied before
-// every transaction, and requires identical baselines. The traffic rotates
+// memos of learned request shapes (and the devices' convergence bucket
+// ends) and once with them emptied before every transaction, and requires identical baselines. The traffic rotates
 // through more reads and writes than the memos hold, mixes read functions
 // on the same range, a read-write (FC 23) that shares a read key, a hostile
 // read that also carries a write, multi-register writes with and without
@@ -69,11 +69,16 @@ func TestKnownReadMemo(t *testing.T) {
 		obs = append(obs, coil)
 	}
 	learnAll := func(forget bool) string {
-		e := New(Config{Mode: Learn})
+		// Short convergence buckets, so that the device's cached bucket
+		// end is crossed too.
+		e := New(Config{Mode: Learn, ConvergenceWindow: time.Minute})
 		for i := range obs {
 			if forget {
 				for _, ch := range e.channels {
 					ch.forgetShapes()
+				}
+				for _, d := range e.devices {
+					d.convW = 0
 				}
 			}
 			e.Observe(&obs[i])
@@ -217,7 +222,7 @@ func TestJudgeMemo(t *testing.T) {
 
 	for _, mode := range []Mode{Monitor, Auto} {
 		run := func(forget bool) string {
-			e := New(Config{Mode: mode, LearnFor: 5 * time.Minute})
+			e := New(Config{Mode: mode, LearnFor: 5 * time.Minute, ConvergenceWindow: time.Minute})
 			if mode == Monitor {
 				if err := e.Load(learnedSnap); err != nil {
 					t.Fatal(err)
@@ -228,6 +233,9 @@ func TestJudgeMemo(t *testing.T) {
 				if forget {
 					for _, ch := range e.channels {
 						ch.forgetShapes()
+					}
+					for _, d := range e.devices {
+						d.convW = 0
 					}
 				}
 				if i == len(obs)/2 {

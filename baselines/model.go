@@ -148,6 +148,11 @@ type Device struct {
 	// learnFrom (the FirstSeen it was computed from) is not FirstSeen:
 	// Time.Add on every transaction costs more than the comparison.
 	learnEnd, learnFrom time.Time
+	// convEnd is the Unix nanosecond end of the newest convergence bucket
+	// (ConvergenceEpoch+1)*convW, convW the bucket width it was computed
+	// for (0: not yet). The epoch only grows, so an event before convEnd
+	// cannot advance the ring.
+	convEnd, convW int64
 }
 
 // convergenceBuckets is the resolution of the convergence figure.

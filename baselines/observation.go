@@ -95,6 +95,12 @@ type Observation struct {
 	Responded bool
 	Modbus    ModbusObs
 	OPCUA     OPCUAObs
+
+	// hotHint is where Observe last found the channel in its lookup
+	// cache: a caller that reuses one Observation per connection (the
+	// agent does) spares Observe the hash of the channel key. Observe
+	// checks the key it finds there, so any value is safe.
+	hotHint uint16
 }
 
 // ModbusObs is the Modbus part of an Observation (Modbus Application

@@ -1,6 +1,9 @@
 package baselines
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // rateBuckets is how many buckets a rate window is cut into: its
 // resolution is Config.Window / rateBuckets (1 s with the default 10 s).
@@ -28,13 +31,31 @@ type slidingCount struct {
 	// event before it lands in the newest bucket without the divisions
 	// of bucketOf (most requests fall in the bucket of the one before).
 	end int64
+	// next is the end of the bucket after the newest one, when that is
+	// exact (end otherwise): an event in [end, next) opens the next
+	// bucket, again without a division. A poll at about one request per
+	// bucket opens one on nearly every request.
+	next int64
 }
 
 // add counts one event at t and returns the count over the window ending
 // at t (or at the newest bucket, when t is older).
 func (c *slidingCount) add(t time.Time, window time.Duration) uint32 {
 	if ns := t.UnixNano(); !c.used || ns >= c.end {
-		c.advance(bucketOf(t, window), bucketWidth(window))
+		w := bucketWidth(window)
+		if c.used && ns < c.next {
+			// end <= ns < next = end+w, both exact: bucketOf(t) is
+			// the one after the newest.
+			c.advance(c.last+1, w)
+		} else {
+			c.advance(bucketOf(t, window), w)
+		}
+		// The new bucket b holds ns, so b*w <= ns and (b+2)*w <= ns+2w:
+		// exact unless ns is within 2w of the largest time.
+		c.next = c.end
+		if ns <= math.MaxInt64-2*w {
+			c.next = c.end + w
+		}
 	}
 	c.slot[bucketIndex(c.last)]++
 	c.total++

@@ -1,6 +1,8 @@
 package baselines
 
 import (
+	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -186,6 +188,44 @@ func TestSlidingCountTotal(t *testing.T) {
 		}
 		if got != sum || c.total != sum {
 			t.Fatalf("at %d ms: add = %d, total = %d, buckets sum to %d", ms, got, c.total, sum)
+		}
+	}
+}
+
+// TestSlidingCountNextBucket checks add, which opens the bucket after the
+// newest one without a division, against a reference that always divides
+// (bucketOf), over steady, bursty, backward and extreme packet times.
+func TestSlidingCountNextBucket(t *testing.T) {
+	const window = 10 * time.Second
+	r := rand.New(rand.NewPCG(3, 4))
+	starts := []time.Time{t0, time.Unix(0, -5e9), time.Unix(0, math.MaxInt64-3e9), time.Unix(0, math.MinInt64+1e9),
+		time.Unix(-1<<40, 0), time.Unix(1<<40, 0)}
+	for _, start := range starts {
+		var c, ref slidingCount
+		at := start
+		for i := range 5000 {
+			switch r.IntN(6) {
+			case 0:
+				at = at.Add(time.Duration(r.IntN(3000)) * time.Millisecond)
+			case 1:
+				at = at.Add(-time.Duration(r.IntN(1500)) * time.Millisecond)
+			case 2:
+				at = at.Add(time.Duration(r.IntN(30)) * time.Second)
+			default:
+				at = at.Add(time.Duration(900+r.IntN(200)) * time.Millisecond)
+			}
+			got := c.add(at, window)
+			// The reference: the pre-next add, dividing whenever the
+			// newest bucket is left.
+			if ns := at.UnixNano(); !ref.used || ns >= ref.end {
+				ref.advance(bucketOf(at, window), bucketWidth(window))
+			}
+			ref.slot[bucketIndex(ref.last)]++
+			ref.total++
+			if got != ref.total || c.last != ref.last || c.slot != ref.slot {
+				t.Fatalf("start %v, event %d at %v: count %d bucket %d, reference %d bucket %d",
+					start, i, at, got, c.last, ref.total, ref.last)
+			}
 		}
 	}
 }
