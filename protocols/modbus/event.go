@@ -137,7 +137,8 @@ func appendBits(dst []byte, v Values) []byte {
 	out := dst[start : start+1+16*len(raw)]
 	out[0] = '['
 	for i, c := range raw {
-		copy(out[1+16*i:17+16*i], bitsJSON[c][:])
+		// An array assignment: a fixed 16-byte move, not a memmove call.
+		*(*[16]byte)(out[1+16*i:]) = bitsJSON[c]
 	}
 	// Bit i is at out[1+2i], its comma at out[2+2i]: the last comma
 	// becomes the bracket, and whatever follows (bits past v.n in the last
@@ -150,11 +151,17 @@ func boolMember(dst []byte, k string, v bool) []byte {
 	return jsonw.Bool(append(dst, k...), v)
 }
 
+// errMember writes the decoding error, if any. It is small enough to be
+// inlined: a PDU without error (nearly all) costs a comparison.
 func errMember(dst []byte, err error) []byte {
 	if err != nil {
-		dst = jsonw.String(append(dst, `,"error":`...), err.Error())
+		dst = appendError(dst, err)
 	}
 	return dst
+}
+
+func appendError(dst []byte, err error) []byte {
+	return jsonw.String(append(dst, `,"error":`...), err.Error())
 }
 
 func subFunction(dst []byte, s SubFunction, data []byte) []byte {
