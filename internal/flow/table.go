@@ -196,7 +196,8 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 	}
 	t.expire(now)
 
-	k, srcIsA := makeKey(s)
+	var k flowKey
+	srcIsA := k.set(s)
 	// Consecutive packets mostly belong to one connection (a request and
 	// its response): compare with the last flow before hashing the key.
 	f := t.last
@@ -296,21 +297,33 @@ type flowKey struct {
 	ports uint64
 }
 
-// makeKey returns the key of s and whether s was sent by endpoint a.
-func makeKey(s *Segment) (flowKey, bool) {
-	src := [2]uint64{binary.BigEndian.Uint64(s.Src[:8]), binary.BigEndian.Uint64(s.Src[8:])}
-	dst := [2]uint64{binary.BigEndian.Uint64(s.Dst[:8]), binary.BigEndian.Uint64(s.Dst[8:])}
-	sp, dp := uint64(s.SrcPort), uint64(s.DstPort)
-	var v6 uint64
+// set makes k the key of s and reports whether s was sent by endpoint a.
+// It fills k in place, word by word: a 40-byte key returned by value went
+// through the stack in 16-byte moves over 8-byte stores, which the CPU
+// cannot forward from its store buffer, and stalled on every packet.
+func (k *flowKey) set(s *Segment) bool {
+	// Scalars, not [2]uint64 arrays: the compiler keeps arrays in memory
+	// and copies them in 16-byte moves, the same stall again.
+	var s0, s1, d0, d1, v6 uint64
 	if s.V6 {
+		s0, s1 = binary.BigEndian.Uint64(s.Src[:8]), binary.BigEndian.Uint64(s.Src[8:])
+		d0, d1 = binary.BigEndian.Uint64(s.Dst[:8]), binary.BigEndian.Uint64(s.Dst[8:])
 		v6 = 1
+	} else {
+		// Read as the decoder wrote them, 4 bytes each (an 8-byte
+		// load over a 4-byte store stalls likewise). The other 12
+		// bytes are zero for IPv4.
+		s0 = uint64(binary.BigEndian.Uint32(s.Src[:4])) << 32
+		d0 = uint64(binary.BigEndian.Uint32(s.Dst[:4])) << 32
 	}
+	sp, dp := uint64(s.SrcPort), uint64(s.DstPort)
 	// Big-endian halves order as the bytes do.
-	srcFirst := src[0] < dst[0] || src[0] == dst[0] && (src[1] < dst[1] || src[1] == dst[1] && sp <= dp)
-	if srcFirst {
-		return flowKey{a: src, b: dst, ports: sp<<32 | dp<<16 | v6}, true
+	srcFirst := s0 < d0 || s0 == d0 && (s1 < d1 || s1 == d1 && sp <= dp)
+	if !srcFirst {
+		s0, s1, d0, d1, sp, dp = d0, d1, s0, s1, dp, sp
 	}
-	return flowKey{a: dst, b: src, ports: dp<<32 | sp<<16 | v6}, false
+	k.a[0], k.a[1], k.b[0], k.b[1], k.ports = s0, s1, d0, d1, sp<<32|dp<<16|v6
+	return srcFirst
 }
 
 // equal is k == o written out word by word: the compiler would call
