@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -69,7 +71,9 @@ func decodeObs(data []byte) []Observation {
 
 // FuzzObserve feeds arbitrary transactions to a learning and a judging
 // engine: no panic, every alert complete, the model always encodable and
-// reloadable.
+// reloadable, and the same alerts and model as an engine that drops its
+// memos (shape memo, convergence bucket ends, cache hints) before every
+// transaction.
 func FuzzObserve(f *testing.F) {
 	var seed []byte
 	for _, o := range normal(t0, 20*time.Second)[:8] {
@@ -86,30 +90,60 @@ func FuzzObserve(f *testing.F) {
 		seed = append(seed, b...)
 	}
 	f.Add(seed)
-	f.Fuzz(func(t *testing.T, data []byte) {
-		obs := decodeObs(data)
-		for _, mode := range []Mode{Learn, Monitor, Auto} {
-			e := New(Config{Mode: mode, LearnFor: time.Minute})
-			if err := e.Load(learnedSnap); err != nil {
-				t.Fatal(err)
-			}
-			for i := range obs {
-				for _, a := range append(e.Observe(&obs[i]), e.Tick(obs[i].Time)...) {
-					if a.Rule == RuleNone || a.Rule >= numRules || a.Signature == "" || a.Count == 0 || len(a.ID) != 16 {
-						t.Fatalf("incomplete alert %+v", a)
-					}
+	f.Fuzz(fuzzObserve)
+}
+
+// fuzzObserve is FuzzObserve's check of one input.
+func fuzzObserve(t *testing.T, data []byte) {
+	obs := decodeObs(data)
+	for _, mode := range []Mode{Learn, Monitor, Auto} {
+		// The same transactions through an engine whose memos
+		// (shapes, convergence bucket ends, cache hints) are dropped
+		// before each one: the verdicts must not differ.
+		plain := New(Config{Mode: mode, LearnFor: time.Minute})
+		if err := plain.Load(learnedSnap); err != nil {
+			t.Fatal(err)
+		}
+		e := New(Config{Mode: mode, LearnFor: time.Minute})
+		if err := e.Load(learnedSnap); err != nil {
+			t.Fatal(err)
+		}
+		for i := range obs {
+			// Observe's and Tick's results share one buffer: copy.
+			got := append(slices.Clone(e.Observe(&obs[i])), e.Tick(obs[i].Time)...)
+			for _, a := range got {
+				if a.Rule == RuleNone || a.Rule >= numRules || a.Signature == "" || a.Count == 0 || len(a.ID) != 16 {
+					t.Fatalf("incomplete alert %+v", a)
 				}
 			}
-			if _, err := e.TakeDelta(); err != nil {
-				t.Fatal(err)
+			for _, ch := range plain.channels {
+				ch.forgetShapes()
 			}
-			s := e.Snapshot()
-			if err := New(Config{}).Load(s); err != nil {
-				t.Fatal(err)
+			for _, d := range plain.devices {
+				d.convW = 0
 			}
-			Diff(learnedSnap, s)
+			o := obs[i]
+			o.hotHint = 0
+			want := append(slices.Clone(plain.Observe(&o)), plain.Tick(o.Time)...)
+			// Tick walks a map: compare the alerts as sets.
+			if g, w := alertSet(got), alertSet(want); g != w {
+				t.Fatalf("%s: transaction %d raised\n%s\nwithout the memos\n%s", mode, i, g, w)
+			}
 		}
-	})
+		a, _ := json.Marshal(e.Snapshot())
+		b, _ := json.Marshal(plain.Snapshot())
+		if string(a) != string(b) {
+			t.Fatalf("%s: the memos changed the baseline", mode)
+		}
+		if _, err := e.TakeDelta(); err != nil {
+			t.Fatal(err)
+		}
+		s := e.Snapshot()
+		if err := New(Config{}).Load(s); err != nil {
+			t.Fatal(err)
+		}
+		Diff(learnedSnap, s)
+	}
 }
 
 // FuzzLoad loads arbitrary exports (`sluice baseline import` input): no
@@ -143,4 +177,14 @@ func FuzzLoad(f *testing.F) {
 			c.Items()
 		}
 	})
+}
+
+// alertSet returns the rules and signatures of alerts, sorted.
+func alertSet(alerts []Alert) string {
+	var lines []string
+	for _, a := range alerts {
+		lines = append(lines, a.Rule.String()+" "+a.Signature)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
 }
