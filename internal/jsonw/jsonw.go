@@ -111,31 +111,29 @@ func BigEndianUint16s(dst, raw []byte) []byte {
 	dst = slices.Grow(dst, 6*n) // each value at most "65535,"
 	out := dst[start : start+6*n]
 	j := 0
-	for i := 0; i < n; i++ {
-		v := uint(raw[2*i])<<8 | uint(raw[2*i+1])
+	for i := 1; i < len(raw); i += 2 {
+		v := uint(raw[i-1])<<8 | uint(raw[i])
 		w := out[j : j+6 : j+6] // the value's digits and its comma
 		switch {
 		case v < 10:
-			w[0] = byte('0' + v)
-			j++
-		case v < 100:
-			w[0], w[1] = digitPairs[2*v], digitPairs[2*v+1]
+			w[0], w[1] = byte('0'+v), ','
 			j += 2
+		case v < 100:
+			w[0], w[1], w[2] = digitPairs[2*v], digitPairs[2*v+1], ','
+			j += 3
 		case v < 1000:
 			q, r := v/100, 2*(v%100)
-			w[0], w[1], w[2] = byte('0'+q), digitPairs[r], digitPairs[r+1]
-			j += 3
+			w[0], w[1], w[2], w[3] = byte('0'+q), digitPairs[r], digitPairs[r+1], ','
+			j += 4
 		case v < 10000:
 			q, r := 2*(v/100), 2*(v%100)
-			w[0], w[1], w[2], w[3] = digitPairs[q], digitPairs[q+1], digitPairs[r], digitPairs[r+1]
-			j += 4
+			w[0], w[1], w[2], w[3], w[4] = digitPairs[q], digitPairs[q+1], digitPairs[r], digitPairs[r+1], ','
+			j += 5
 		default:
 			h, q, r := v/10000, 2*(v/100%100), 2*(v%100)
-			w[0], w[1], w[2], w[3], w[4] = byte('0'+h), digitPairs[q], digitPairs[q+1], digitPairs[r], digitPairs[r+1]
-			j += 5
+			w[0], w[1], w[2], w[3], w[4], w[5] = byte('0'+h), digitPairs[q], digitPairs[q+1], digitPairs[r], digitPairs[r+1], ','
+			j += 6
 		}
-		out[j] = ','
-		j++
 	}
 	return dst[:start+j-1] // without the last comma
 }
