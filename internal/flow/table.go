@@ -346,16 +346,18 @@ func (k *flowKey) addr(w *[2]uint64) netip.Addr {
 	return netip.AddrFrom4([4]byte(b[:4]))
 }
 
-// flow is one tracked connection.
+// flow is one tracked connection. The fields every packet reads come first
+// and the Conn, read when the flow is made, last: a packet touches the first
+// 200 of its 280 bytes, one cache line fewer than with the Conn between.
 type flow struct {
 	key        flowKey
 	prev, next *flow
-	conn       Conn
 	stream     Stream // nil: ignored
 	lastSeen   int64  // ns, packet time
 	clientIsA  bool
 	closed     bool    // ended by FIN or RST, lingering to absorb stragglers
 	half       [2]half // by Dir of the sender
+	conn       Conn
 }
 
 // create starts tracking the connection of s, evicting the least recently
