@@ -11,15 +11,16 @@ package baselines
 
 // shapeKey is what one Modbus request asks: its function and the ranges it
 // reads and writes (Table NoTable and a zero Range when it does not),
-// packed into two words so that a comparison is two.
+// packed into two words so that a comparison is two. The top bit marks a
+// key in use, so that an empty memo slot matches no request.
 type shapeKey struct {
-	read  uint64 // function | read table<<8 | write table<<16 | read range<<24
+	read  uint64 // in use<<63 | read range<<24 | write table<<16 | read table<<8 | function
 	write uint32 // write range
 }
 
 func shapeOf(m *ModbusObs) shapeKey {
 	return shapeKey{
-		read: uint64(m.Function) | uint64(m.ReadTable)<<8 | uint64(m.WriteTable)<<16 |
+		read: 1<<63 | uint64(m.Function) | uint64(m.ReadTable)<<8 | uint64(m.WriteTable)<<16 |
 			uint64(m.Read.Start)<<24 | uint64(m.Read.Count)<<40,
 		write: uint32(m.Write.Start) | uint32(m.Write.Count)<<16,
 	}
@@ -53,8 +54,7 @@ const (
 // creates a Modbus poll), and Load makes new Channels, so an entry never
 // goes stale.
 type shape struct {
-	key  shapeKey
-	used bool
+	fn uint8
 	// learned: the shape was learned, so its function is in Functions,
 	// its ranges in Read and Written, its poll in Polls (poll).
 	learned bool
@@ -64,7 +64,7 @@ type shape struct {
 	// pollSet: poll is resolved (nil when the shape is no poll).
 	pollSet bool
 	// pending counts the repeats learned since the shape entered the memo
-	// that Functions[key.fn()] does not hold yet (the first one went into
+	// that Functions[fn] does not hold yet (the first one went into
 	// the map, which is why the function code is known to judge). flush
 	// adds them before anything reads the counts.
 	pending uint64
@@ -79,17 +79,23 @@ type shape struct {
 // shapeMemo is a channel's memo: set-associative, each set replacing its
 // oldest entry.
 type shapeMemo struct {
-	sets [shapeSets][shapeWays]shape
-	// next is the way of each set to replace next.
-	next [shapeSets]uint8
+	sets [shapeSets]shapeSet
+}
+
+// shapeSet is one set of the memo. The keys are kept together, apart from
+// the entries: a lookup reads one cache line of keys, then the one entry.
+type shapeSet struct {
+	keys [shapeWays]shapeKey
+	ways [shapeWays]shape
+	next uint8 // the way to replace next
 }
 
 // lookup returns the entry of k, or nil.
 func (m *shapeMemo) lookup(k shapeKey) *shape {
-	ways := &m.sets[k.set()]
-	for w := range ways {
-		if sh := &ways[w]; sh.key == k && sh.used {
-			return sh
+	set := &m.sets[k.set()]
+	for w := range set.keys {
+		if set.keys[w] == k {
+			return &set.ways[w]
 		}
 	}
 	return nil
@@ -110,18 +116,19 @@ func (c *Channel) shape(k shapeKey) *shape {
 // insert makes an entry for k, replacing the oldest one of its set (whose
 // pending count goes to functions first).
 func (m *shapeMemo) insert(k shapeKey, functions map[uint8]uint64) *shape {
-	s := k.set()
-	sh := &m.sets[s][m.next[s]%shapeWays]
-	m.next[s]++
+	set := &m.sets[k.set()]
+	w := set.next % shapeWays
+	set.next++
+	sh := &set.ways[w]
 	sh.flush(functions)
-	*sh = shape{key: k, used: true}
+	set.keys[w], *sh = k, shape{fn: k.fn()}
 	return sh
 }
 
 // flush adds the entry's pending count to functions.
 func (sh *shape) flush(functions map[uint8]uint64) {
 	if sh.pending != 0 {
-		functions[sh.key.fn()] += sh.pending
+		functions[sh.fn] += sh.pending
 		sh.pending = 0
 	}
 }
@@ -135,8 +142,8 @@ func (c *Channel) flushShapes() {
 		return
 	}
 	for s := range c.shapes.sets {
-		for w := range c.shapes.sets[s] {
-			c.shapes.sets[s][w].flush(c.Functions)
+		for w := range c.shapes.sets[s].ways {
+			c.shapes.sets[s].ways[w].flush(c.Functions)
 		}
 	}
 }
