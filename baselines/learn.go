@@ -161,6 +161,18 @@ func count[K comparable](m *map[K]uint64, k K) bool {
 
 func (e *Engine) learnOPCUA(o *Observation, ch *Channel, srv *Device) {
 	u := &o.OPCUA
+	// A repeat of a learned call (see memo.go) only counts: every key it
+	// would count is in its map already.
+	if ch.calls != nil {
+		if c := ch.calls.lookup(u); c != nil {
+			c.pending++
+			if c.poll != nil {
+				c.poll.add(o.Time)
+			}
+			e.polled, e.pollKnown = c.poll, true
+			return
+		}
+	}
 	newItem := func(isNew bool) {
 		if isNew {
 			e.noteNew(srv, o.Time)
@@ -209,7 +221,14 @@ func (e *Engine) learnOPCUA(o *Observation, ch *Channel, srv *Device) {
 			}
 		}
 	}
-	e.learnPoll(o, ch, srv)
+	r := e.learnPoll(o, ch, srv)
+	if len(u.Written) == 0 {
+		if ch.calls == nil {
+			ch.calls = &callMemo{}
+		}
+		ch.calls.insert(u, r, ch)
+		e.pollKnown = true
+	}
 }
 
 // rates keeps the per-channel request and exception windows and the

@@ -1,5 +1,7 @@
 package baselines
 
+import "slices"
+
 // A plant's masters repeat a handful of requests per channel: the same
 // function over the same ranges, every second, for years. Once a channel has
 // learned a request shape, learning it again changes only counters, the
@@ -133,11 +135,17 @@ func (sh *shape) flush(functions map[uint8]uint64) {
 	}
 }
 
-// flushShapes brings Functions up to date with the memo's pending counts.
+// flushShapes brings Functions (and the OPC UA counts) up to date with
+// the memos' pending counts.
 // Everything that reads a channel's counts (Snapshot, TakeDelta) calls it
 // first; a count pending implies the channel is dirty, since only learn
 // adds one.
 func (c *Channel) flushShapes() {
+	if c.calls != nil {
+		for i := range c.calls.calls {
+			c.calls.calls[i].flush(c)
+		}
+	}
 	if c.shapes == nil {
 		return
 	}
@@ -148,9 +156,104 @@ func (c *Channel) flushShapes() {
 	}
 }
 
-// forgetShapes empties the memo (after flushing it); tests use it to learn
+// forgetShapes empties the memos (after flushing them); tests use it to learn
 // without the memo.
 func (c *Channel) forgetShapes() {
 	c.flushShapes()
-	c.shapes = nil
+	c.shapes, c.calls = nil, nil
+}
+
+// An OPC UA client repeats its calls as a Modbus master does: the same
+// service on the same nodes within the same session, so learning one
+// counts the same Services, Policies, Modes, Tokens, Users, ClientApps and
+// NodesRead/NodesCalled keys each time, a map operation with a string hash
+// for each. callMemo holds the last few calls a channel learned, with the
+// repeats not yet counted.
+
+// callWays is how many learned calls a channel's call memo holds: a client
+// alternates a few services (Read, Publish, Browse...).
+const callWays = 4
+
+// call is one learned OPC UA call without writes: its service, session
+// context and nodes. Strings may be kept (Observation says so); the node
+// lists are copies.
+type call struct {
+	service, policy, user, app string
+	mode                       SecurityMode
+	token                      TokenType
+	read, called               []string
+	// pending counts the repeats not yet added to the maps.
+	pending uint64
+	// poll is the call's rhythm in Polls (a Read), nil otherwise.
+	poll *Rhythm
+	used bool
+}
+
+// callMemo is a channel's memo of learned calls, replacing the oldest.
+type callMemo struct {
+	calls [callWays]call
+	next  uint8
+}
+
+// matches reports whether u is the call c, without writes.
+func (c *call) matches(u *OPCUAObs) bool {
+	return c.used && len(u.Written) == 0 && c.service == u.Service && c.policy == u.SecurityPolicy &&
+		c.mode == u.SecurityMode && c.token == u.Token && c.user == u.User && c.app == u.ClientAppURI &&
+		slices.Equal(c.read, u.Read) && slices.Equal(c.called, u.Called)
+}
+
+// lookup returns the learned call u repeats, or nil.
+func (m *callMemo) lookup(u *OPCUAObs) *call {
+	for i := range m.calls {
+		if c := &m.calls[i]; c.matches(u) {
+			return c
+		}
+	}
+	return nil
+}
+
+// insert remembers u, just learned (it has no writes), with its rhythm,
+// replacing the oldest call (whose repeats are counted first). The node
+// lists reuse the replaced call's arrays.
+func (m *callMemo) insert(u *OPCUAObs, poll *Rhythm, ch *Channel) {
+	c := &m.calls[m.next%callWays]
+	m.next++
+	c.flush(ch)
+	*c = call{service: u.Service, policy: u.SecurityPolicy, user: u.User, app: u.ClientAppURI,
+		mode: u.SecurityMode, token: u.Token, read: append(c.read[:0], u.Read...),
+		called: append(c.called[:0], u.Called...), poll: poll, used: true}
+}
+
+// flush adds the call's pending repeats to the channel's counts, as
+// learnOPCUA would have counted each of them.
+func (c *call) flush(ch *Channel) {
+	n := c.pending
+	if n == 0 {
+		return
+	}
+	c.pending = 0
+	if c.service != "" {
+		ch.Services[c.service] += n
+	}
+	if c.policy != "" {
+		ch.Policies[c.policy] += n
+	}
+	if c.mode != SecurityUnknown {
+		ch.Modes[c.mode] += n
+	}
+	if c.token != TokenUnknown {
+		ch.Tokens[c.token] += n
+	}
+	if c.user != "" {
+		ch.Users[c.user] += n
+	}
+	if c.app != "" {
+		ch.ClientApps[c.app] += n
+	}
+	for _, node := range c.read {
+		ch.NodesRead[node] += n
+	}
+	for _, node := range c.called {
+		ch.NodesCalled[node] += n
+	}
 }

@@ -264,3 +264,76 @@ func TestJudgeMemo(t *testing.T) {
 		}
 	}
 }
+
+// TestCallMemo learns OPC UA traffic with and without the channels' memos
+// of learned calls (emptied before every transaction) and requires the
+// same baseline and the same store delta: more distinct calls than the
+// memo holds, session context changes, reads of several nodes, calls,
+// writes (never memoized) and a client without an application URI.
+func TestCallMemo(t *testing.T) {
+	var obs []Observation
+	at := t0
+	services := []string{"Read", "Browse", "Publish", "Call", "Read", "CreateSubscription", "Read"}
+	for round := range 60 {
+		for i, svc := range services {
+			at = at.Add(100 * time.Millisecond)
+			o := ua(at, scada, svc)
+			switch svc {
+			case "Read":
+				o.OPCUA.Read = []string{"ns=2;s=Level", "ns=2;s=Inflow"}[:1+i%2]
+			case "Call":
+				o.OPCUA.Called = []string{"ns=2;s=Dam.Reset"}
+			}
+			if round%7 == 3 {
+				o.OPCUA.User, o.OPCUA.Token = "", TokenAnonymous
+			}
+			if round%5 == 1 {
+				o.OPCUA.ClientAppURI = ""
+			}
+			obs = append(obs, o)
+		}
+		if round%10 == 0 {
+			at = at.Add(100 * time.Millisecond)
+			w := ua(at, scada, "Write")
+			w.OPCUA.Written = []NodeValue{{Node: "ns=2;s=Gate1.Setpoint", Value: float64(round), Numeric: true}}
+			obs = append(obs, w)
+		}
+	}
+	learnAll := func(forget bool) (string, string) {
+		e := New(Config{Mode: Learn})
+		for i := range obs {
+			if forget {
+				for _, ch := range e.channels {
+					ch.forgetShapes()
+				}
+			}
+			e.Observe(&obs[i])
+		}
+		recs, err := e.TakeDelta()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var delta strings.Builder
+		for _, r := range recs {
+			if r.Bucket == BucketChannels {
+				delta.Write(r.Value)
+			}
+		}
+		b, err := json.Marshal(e.Snapshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b), delta.String()
+	}
+	with, withDelta := learnAll(false)
+	without, withoutDelta := learnAll(true)
+	if with != without {
+		t.Fatalf("the memo changed what was learned:\nwith    %s\nwithout %s", with, without)
+	}
+	if withDelta != withoutDelta {
+		t.Fatalf("the memo changed the store delta:\nwith    %s\nwithout %s", withDelta, withoutDelta)
+	}
+	if !strings.Contains(with, `"Read":`) || !strings.Contains(with, `"ns=2;s=Dam.Reset":`) {
+		t.Fatalf("the test learned no reads or calls: %s", with)
+	}
+}

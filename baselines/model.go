@@ -473,6 +473,9 @@ type Channel struct {
 	// shapes is the memo of learned Modbus request shapes (memo.go),
 	// made at the first one.
 	shapes *shapeMemo
+	// calls is the memo of learned OPC UA calls (memo.go), made at the
+	// first one.
+	calls *callMemo
 }
 
 type pollRef struct {
