@@ -592,7 +592,13 @@ func (t *Table) newStream(f *flow, now int64) (s Stream) {
 }
 
 func (t *Table) callData(f *flow, dir Dir, data []byte, now int64) {
-	defer t.recoverStream(f, len(data))
+	// Called for nearly every packet: the deferred closure calls recover
+	// itself, one call fewer than deferring recoverStream.
+	defer func() {
+		if recover() != nil {
+			t.recovered(f, len(data))
+		}
+	}()
 	f.stream.Data(dir, data, time.Unix(0, now).UTC())
 }
 
@@ -608,9 +614,15 @@ func (t *Table) callClose(f *flow, reason CloseReason, now int64) {
 }
 
 func (t *Table) recoverStream(f *flow, n int) {
-	if r := recover(); r != nil {
-		t.stats.RecoveredPanics++
-		t.stats.BytesDropped += uint64(n)
-		f.stream = nil
+	if recover() != nil {
+		t.recovered(f, n)
 	}
+}
+
+// recovered counts a Stream call that panicked and ignores its connection
+// from then on; the n bytes it was handed are dropped.
+func (t *Table) recovered(f *flow, n int) {
+	t.stats.RecoveredPanics++
+	t.stats.BytesDropped += uint64(n)
+	f.stream = nil
 }
