@@ -115,6 +115,21 @@ func (e *Engine) unexpectedWrite(o *Observation, key ChannelKey) {
 
 func (e *Engine) judgeOPCUA(o *Observation, key ChannelKey, ch *Channel, rt *chanRuntime) {
 	u := &o.OPCUA
+	// A call judged clean before (see memo.go) leaves only the session
+	// context to judge; its poll rhythm is resolved once.
+	var k *call
+	if ch != nil && len(u.Written) == 0 {
+		k = ch.call(u)
+		if !k.pollSet {
+			if pk, ok := pollKeyOf(o); ok {
+				k.poll = ch.poll(pk)
+			}
+			k.pollSet = true
+		}
+		e.polled, e.pollKnown = k.poll, true
+	}
+	clean := k != nil && k.clean
+	dev := false // a deviation of the call itself (not of its session)
 	if ch == nil {
 		if a := e.raise(o.Time, OPCUANewClient, key, Item{What: "client"}, &o.Endpoints, o, nil); a != nil {
 			app := "" // a client need not send an application URI before CreateSession
@@ -125,7 +140,8 @@ func (e *Engine) judgeOPCUA(o *Observation, key ChannelKey, ch *Channel, rt *cha
 				key.Client, app, u.Service, key.Server, key.Port))
 		}
 	}
-	if u.Token == TokenAnonymous && (ch == nil || ch.Tokens[TokenAnonymous] == 0) {
+	if !clean && u.Token == TokenAnonymous && (ch == nil || ch.Tokens[TokenAnonymous] == 0) {
+		dev = true
 		if a := e.raise(o.Time, OPCUAAnonymousSession, key, Item{What: "token"}, &o.Endpoints, o, nil); a != nil {
 			e.sign(a, fmt.Sprintf("OPC UA client %s uses an anonymous session on server %s port %d, never learned",
 				key.Client, key.Server, key.Port))
@@ -140,9 +156,10 @@ func (e *Engine) judgeOPCUA(o *Observation, key ChannelKey, ch *Channel, rt *cha
 		rt.secOK = !dev
 		rt.secPolicy, rt.secMode, rt.secToken, rt.secApp = u.SecurityPolicy, u.SecurityMode, u.Token, u.ClientAppURI
 	}
-	if ch != nil {
+	if ch != nil && !clean {
 		if u.Service != "" && !sessionService(u.Service) {
 			if _, ok := ch.Services[u.Service]; !ok {
+				dev = true
 				if a := e.raise(o.Time, UnexpectedFunction, key, Item{What: "service", Node: u.Service}, &o.Endpoints, o, nil); a != nil {
 					e.sign(a, fmt.Sprintf("OPC UA client %s calls service %s, never used on server %s port %d",
 						key.Client, u.Service, key.Server, key.Port))
@@ -170,16 +187,23 @@ func (e *Engine) judgeOPCUA(o *Observation, key ChannelKey, ch *Channel, rt *cha
 		}
 	}
 	for _, n := range u.Called {
+		if clean {
+			break
+		}
 		var ok bool
 		if ch != nil {
 			_, ok = ch.NodesCalled[n]
 		}
 		if !ok {
+			dev = true
 			if a := e.raise(o.Time, OPCUAUnexpectedCall, key, Item{Node: n}, &o.Endpoints, o, nil); a != nil {
 				e.sign(a, fmt.Sprintf("OPC UA client %s calls method %s, never called on server %s port %d",
 					key.Client, n, key.Server, key.Port))
 			}
 		}
+	}
+	if k != nil && !dev {
+		k.clean = true
 	}
 }
 

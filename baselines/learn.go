@@ -163,13 +163,14 @@ func (e *Engine) learnOPCUA(o *Observation, ch *Channel, srv *Device) {
 	u := &o.OPCUA
 	// A repeat of a learned call (see memo.go) only counts: every key it
 	// would count is in its map already.
-	if ch.calls != nil {
-		if c := ch.calls.lookup(u); c != nil {
-			c.pending++
-			if c.poll != nil {
-				c.poll.add(o.Time)
+	var k *call
+	if len(u.Written) == 0 {
+		if k = ch.call(u); k.learned {
+			k.pending++
+			if k.poll != nil {
+				k.poll.add(o.Time)
 			}
-			e.polled, e.pollKnown = c.poll, true
+			e.polled, e.pollKnown = k.poll, true
 			return
 		}
 	}
@@ -222,11 +223,8 @@ func (e *Engine) learnOPCUA(o *Observation, ch *Channel, srv *Device) {
 		}
 	}
 	r := e.learnPoll(o, ch, srv)
-	if len(u.Written) == 0 {
-		if ch.calls == nil {
-			ch.calls = &callMemo{}
-		}
-		ch.calls.insert(u, r, ch)
+	if k != nil {
+		k.learned, k.poll, k.pollSet = true, r, true
 		e.pollKnown = true
 	}
 }

@@ -167,8 +167,9 @@ func (c *Channel) forgetShapes() {
 // service on the same nodes within the same session, so learning one
 // counts the same Services, Policies, Modes, Tokens, Users, ClientApps and
 // NodesRead/NodesCalled keys each time, a map operation with a string hash
-// for each. callMemo holds the last few calls a channel learned, with the
-// repeats not yet counted.
+// for each, and judging one looks up the same service, token and methods.
+// callMemo holds the last few calls of a channel, with the repeats not yet
+// counted and the verdict of judging.
 
 // callWays is how many learned calls a channel's call memo holds: a client
 // alternates a few services (Read, Publish, Browse...).
@@ -184,9 +185,18 @@ type call struct {
 	read, called               []string
 	// pending counts the repeats not yet added to the maps.
 	pending uint64
-	// poll is the call's rhythm in Polls (a Read), nil otherwise.
+	// poll is the call's rhythm in Polls (a Read learned as a poll), nil
+	// otherwise; pollSet says it is resolved.
 	poll *Rhythm
 	used bool
+	// learned: the call was learned, every key it counts is in its map
+	// and its poll in Polls.
+	learned bool
+	// clean: judging found its service, token and methods learned; only
+	// the session context (judged apart, chanRuntime) is left to judge.
+	// The maps only grow, so the verdict holds.
+	clean   bool
+	pollSet bool
 }
 
 // callMemo is a channel's memo of learned calls, replacing the oldest.
@@ -212,16 +222,29 @@ func (m *callMemo) lookup(u *OPCUAObs) *call {
 	return nil
 }
 
-// insert remembers u, just learned (it has no writes), with its rhythm,
-// replacing the oldest call (whose repeats are counted first). The node
-// lists reuse the replaced call's arrays.
-func (m *callMemo) insert(u *OPCUAObs, poll *Rhythm, ch *Channel) {
-	c := &m.calls[m.next%callWays]
+// call returns the memo entry of u, a call without writes, making the
+// memo and the entry when there are none.
+func (c *Channel) call(u *OPCUAObs) *call {
+	if c.calls == nil {
+		c.calls = &callMemo{}
+	}
+	if k := c.calls.lookup(u); k != nil {
+		return k
+	}
+	return c.calls.insert(u, c)
+}
+
+// insert makes an entry for u (which has no writes), replacing the oldest
+// call (whose repeats are counted first). The node lists reuse the
+// replaced call's arrays.
+func (m *callMemo) insert(u *OPCUAObs, ch *Channel) *call {
+	k := &m.calls[m.next%callWays]
 	m.next++
-	c.flush(ch)
-	*c = call{service: u.Service, policy: u.SecurityPolicy, user: u.User, app: u.ClientAppURI,
-		mode: u.SecurityMode, token: u.Token, read: append(c.read[:0], u.Read...),
-		called: append(c.called[:0], u.Called...), poll: poll, used: true}
+	k.flush(ch)
+	*k = call{service: u.Service, policy: u.SecurityPolicy, user: u.User, app: u.ClientAppURI,
+		mode: u.SecurityMode, token: u.Token, read: append(k.read[:0], u.Read...),
+		called: append(k.called[:0], u.Called...), used: true}
+	return k
 }
 
 // flush adds the call's pending repeats to the channel's counts, as

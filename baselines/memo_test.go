@@ -183,12 +183,13 @@ func TestCount(t *testing.T) {
 }
 
 // TestJudgeMemo judges the same traffic twice, once with the channels'
-// shape memos and once with them emptied before every transaction, and
-// requires the same alerts and the same baseline. The traffic carries
-// every Modbus deviation the memo could hide (an unknown function, a write
-// outside the learned ranges, values outside their envelope, a poll that
-// stops and resumes), an acceptance that widens an envelope half-way, and,
-// in Auto mode, the move from learning to judging.
+// shape and call memos and once with them emptied before every
+// transaction, and requires the same alerts and the same baseline. The
+// traffic carries every deviation the memos could hide (Modbus: an unknown
+// function, a write outside the learned ranges, values outside their
+// envelope, a poll that stops and resumes; OPC UA: an unknown service, an
+// anonymous session, an unknown method), an acceptance that widens an
+// envelope half-way, and, in Auto mode, the move from learning to judging.
 func TestJudgeMemo(t *testing.T) {
 	start := t0.Add(3 * time.Hour)
 	obs := normal(start, 20*time.Minute)
@@ -207,6 +208,14 @@ func TestJudgeMemo(t *testing.T) {
 		}
 		if i%4 == 0 && i >= 6 {
 			dev = append(dev, mb(at.Add(30*time.Millisecond), hmi, 1, 7)) // never used
+		}
+		if i >= 6 && i%3 == 0 {
+			browse := ua(at.Add(40*time.Millisecond), scada, "Browse") // never used
+			anon := ua(at.Add(50*time.Millisecond), scada, "Read")
+			anon.OPCUA.Read, anon.OPCUA.Token, anon.OPCUA.User = []string{"ns=2;s=Level"}, TokenAnonymous, ""
+			call := ua(at.Add(60*time.Millisecond), scada, "Call")
+			call.OPCUA.Called = []string{"ns=2;s=Dam.Open"} // never called
+			dev = append(dev, browse, anon, call)
 		}
 	}
 	obs = append(obs, dev...)
@@ -257,7 +266,8 @@ func TestJudgeMemo(t *testing.T) {
 		if with != without {
 			t.Fatalf("%s: the memo changed the verdicts:\nwith    %s\nwithout %s", mode, with, without)
 		}
-		for _, rule := range []string{"unexpected_function", "unexpected_write", "write_value_out_of_range", "poll_stopped"} {
+		for _, rule := range []string{"unexpected_function", "unexpected_write", "write_value_out_of_range", "poll_stopped",
+			"opcua_anonymous_session", "opcua_unexpected_call"} {
 			if !strings.Contains(with, rule) {
 				t.Errorf("%s: no %s raised: the test lost its deviations", mode, rule)
 			}
