@@ -1,9 +1,11 @@
 package baselines
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -519,6 +521,13 @@ func (e *Engine) Tick(now time.Time) []Alert {
 			}
 		}
 	}
+	// Channels and polls were walked in Go's random map order: put the
+	// alerts in a fixed one, so a replay writes the same bytes every time.
+	slices.SortFunc(e.out, func(a, b Alert) int {
+		x, y := &a.Item, &b.Item
+		return cmp.Or(compareKeys(a.Channel, b.Channel), cmp.Compare(x.Function, y.Function), cmp.Compare(x.Table, y.Table),
+			cmp.Compare(x.Addr, y.Addr), cmp.Compare(x.Count, y.Count), cmp.Compare(x.Node, y.Node))
+	})
 	return e.out
 }
 
