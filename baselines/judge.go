@@ -47,7 +47,7 @@ func (e *Engine) judgeModbus(o *Observation, key ChannelKey, ch *Channel) {
 	// A shape judged clean before (see memo.go) has only its values left
 	// to judge: Functions and Written only grow.
 	var sh *shape
-	if m.ReadTable < numTables && m.WriteTable < numTables {
+	if m.ReadTable < numTables && m.WriteTable < numTables && ch.memoWorth() {
 		sh = ch.shape(shapeOf(m))
 		if !sh.pollSet {
 			if pk, ok := pollKeyOf(o); ok {
@@ -118,7 +118,7 @@ func (e *Engine) judgeOPCUA(o *Observation, key ChannelKey, ch *Channel, rt *cha
 	// A call judged clean before (see memo.go) leaves only the session
 	// context to judge; its poll rhythm is resolved once.
 	var k *call
-	if ch != nil && len(u.Written) == 0 {
+	if ch != nil && len(u.Written) == 0 && ch.memoWorth() {
 		k = ch.call(u)
 		if !k.pollSet {
 			if pk, ok := pollKeyOf(o); ok {

@@ -42,7 +42,7 @@ func (e *Engine) learnModbus(o *Observation, ch *Channel, srv *Device) {
 	// A repeat of a learned shape (see memo.go) only counts: its function
 	// is in Functions, its ranges in Read and Written, its poll in Polls.
 	var sh *shape
-	if m.ReadTable < numTables && m.WriteTable < numTables {
+	if m.ReadTable < numTables && m.WriteTable < numTables && ch.memoWorth() {
 		sh = ch.shape(shapeOf(m))
 	}
 	if sh != nil && sh.learned {
@@ -164,7 +164,7 @@ func (e *Engine) learnOPCUA(o *Observation, ch *Channel, srv *Device) {
 	// A repeat of a learned call (see memo.go) only counts: every key it
 	// would count is in its map already.
 	var k *call
-	if len(u.Written) == 0 {
+	if len(u.Written) == 0 && ch.memoWorth() {
 		if k = ch.call(u); k.learned {
 			k.pending++
 			if k.poll != nil {

@@ -103,6 +103,19 @@ func (m *shapeMemo) lookup(k shapeKey) *shape {
 	return nil
 }
 
+// memoAfter is how many transactions a channel must have learned before
+// it gets its memos (some 3.3 KB for the Modbus shapes): a plant's
+// channels repeat thousands, while spoofed traffic on a span port can make
+// a channel every packet or two, which must not cost a memo each.
+const memoAfter = 16
+
+// memoWorth reports whether a transaction of c goes through its memos:
+// c learned at least memoAfter transactions (those judged are not
+// counted, and spoofed ones may have been learned before judging began).
+func (c *Channel) memoWorth() bool {
+	return c.shapes != nil || c.calls != nil || c.Transactions >= memoAfter
+}
+
 // shape returns the memo entry of k, making the memo and the entry when
 // there are none.
 func (c *Channel) shape(k shapeKey) *shape {

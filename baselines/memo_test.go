@@ -347,3 +347,31 @@ func TestCallMemo(t *testing.T) {
 		t.Fatalf("the test learned no reads or calls: %s", with)
 	}
 }
+
+// TestMemoAfter checks that a channel gets its memo only once it has
+// learned memoAfter transactions, judged or learned: spoofed channels of a
+// few packets each must not cost one.
+func TestMemoAfter(t *testing.T) {
+	e := New(Config{Mode: Auto, LearnFor: time.Minute})
+	at := t0
+	for i := range memoAfter - 1 {
+		at = at.Add(time.Second)
+		e.Observe(new(mbRead(at, hmi, 1, 0, 10)))
+		e.Observe(new(mbRead(at, hmi, 2, uint16(i), 10)))
+	}
+	key := func(unit uint8) ChannelKey { return ChannelKey{Protocol: Modbus, Client: hmi, Server: plc, Unit: unit} }
+	if ch := e.channels[key(1)]; ch == nil || ch.shapes != nil {
+		t.Fatalf("channel after %d transactions: %+v, want one without a memo", memoAfter-1, ch)
+	}
+	e.Observe(new(mbRead(at.Add(time.Second), hmi, 1, 0, 10)))
+	if ch := e.channels[key(1)]; ch.shapes == nil {
+		t.Fatalf("no memo after %d transactions", memoAfter)
+	}
+	// Judged (after LearnFor), unit 2 stays without a memo.
+	for i := range 50 {
+		e.Observe(new(mbRead(at.Add(2*time.Minute+time.Duration(i)*time.Second), hmi, 2, 0, 10)))
+	}
+	if ch := e.channels[key(2)]; ch == nil || ch.shapes != nil {
+		t.Fatalf("judged channel of %d learned transactions has a memo", memoAfter-1)
+	}
+}
