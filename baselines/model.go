@@ -470,12 +470,11 @@ type Channel struct {
 	// pollIdx mirrors Polls as a slice: a channel has a handful of polls,
 	// and a linear scan of comparable keys beats hashing one with a string.
 	pollIdx []pollRef
-	// shapes is the memo of learned Modbus request shapes (memo.go),
-	// made at the first one.
+	// shapes and calls are the memos of Modbus request shapes and OPC UA
+	// calls (memo.go), made once the channel has learned memoAfter
+	// transactions.
 	shapes *shapeMemo
-	// calls is the memo of learned OPC UA calls (memo.go), made at the
-	// first one.
-	calls *callMemo
+	calls  *callMemo
 }
 
 type pollRef struct {
