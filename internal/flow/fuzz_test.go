@@ -42,23 +42,26 @@ func encodeFrames(lt layers.LinkType, frames [][]byte) []byte {
 	return out
 }
 
-// checkedStream fails the test on any call after Close.
+// checkedStream fails the test on any call after Close, and logs every call.
 type checkedStream struct {
 	t      *testing.T
 	closed bool
 	id     uint64
+	log    *[]string
 }
 
 func (s *checkedStream) Data(dir Dir, data []byte, ts time.Time) {
 	if s.closed || len(data) == 0 || dir > ServerToClient {
 		s.t.Fatalf("flow %d: Data(%v, %d bytes) closed=%v", s.id, dir, len(data), s.closed)
 	}
+	*s.log = append(*s.log, fmt.Sprintf("%d data %v %q %s", s.id, dir, data, ts.Format(time.RFC3339Nano)))
 }
 
 func (s *checkedStream) Gap(dir Dir, lost int, ts time.Time) {
 	if s.closed || lost <= 0 {
 		s.t.Fatalf("flow %d: Gap(%v, %d) closed=%v", s.id, dir, lost, s.closed)
 	}
+	*s.log = append(*s.log, fmt.Sprintf("%d gap %v %d %s", s.id, dir, lost, ts.Format(time.RFC3339Nano)))
 }
 
 func (s *checkedStream) Close(r CloseReason, ts time.Time) {
@@ -66,56 +69,88 @@ func (s *checkedStream) Close(r CloseReason, ts time.Time) {
 		s.t.Fatalf("flow %d: closed twice", s.id)
 	}
 	s.closed = true
+	*s.log = append(*s.log, fmt.Sprintf("%d close %v %s", s.id, r, ts.Format(time.RFC3339Nano)))
 }
 
 // FuzzTable feeds arbitrary frames through decoding, the flow table and
 // reassembly with small caps (so eviction, gap and cap paths are reached):
 // nothing panics, no Stream is called after its Close, and Close leaves
-// nothing tracked or buffered.
+// nothing tracked or buffered. Each input runs twice, with and without
+// segment's fast path: the Stream calls and the counters must not differ.
 func FuzzTable(f *testing.F) {
 	f.Add(encodeFrames(layers.LinkTypeEthernet, [][]byte{ethFrame(f, v4seg), ethFrame(f, withVLAN(v6seg, true, 1, 2))}))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) == 0 {
 			return
 		}
-		lt := fuzzLinkTypes[int(in[0])%len(fuzzLinkTypes)]
-		in = in[1:]
-		var streams []*checkedStream
-		tab := NewTable(Config{MaxFlows: 4, MaxBufferedPerFlow: 64, MaxSegmentsPerFlow: 4, MaxBufferedTotal: 128,
-			IdleTimeout: 50 * time.Millisecond, GapTimeout: 10 * time.Millisecond},
-			func(c *Conn, ts time.Time) Stream {
-				if c.ID%5 == 4 {
-					return nil // some flows are of no interest
-				}
-				s := &checkedStream{t: t, id: c.ID}
-				streams = append(streams, s)
-				return s
-			})
-		ts := time.Unix(1_700_000_000, 0)
-		for len(in) >= 2 {
-			n := int(binary.BigEndian.Uint16(in))
-			in = in[2:]
-			n = min(n, len(in))
-			// Every third frame counts as snapped (longer on the wire
-			// than captured), to reach the lost-tail path.
-			wire := n
-			if n%3 == 0 {
-				wire += 100
-			}
-			tab.Packet(capture.Packet{Data: in[:n], Length: wire, LinkType: lt, Timestamp: ts})
-			in = in[n:]
-			ts = ts.Add(time.Duration(n%7) * time.Millisecond)
+		fast, fastStats := runFuzzTable(t, in, false)
+		slow, slowStats := runFuzzTable(t, in, true)
+		if fastStats != slowStats {
+			t.Fatalf("stats with the fast path %+v\nwithout %+v", fastStats, slowStats)
 		}
-		tab.Close()
-		if st := tab.Stats(); st.FlowsActive != 0 || st.BufferedBytes != 0 || st.RecoveredPanics != 0 {
-			t.Fatalf("after Close: %+v", st)
-		}
-		for _, s := range streams {
-			if !s.closed {
-				t.Fatalf("flow %d never closed", s.id)
-			}
+		if d := firstDiff(fast, slow); d != "" {
+			t.Fatalf("Stream calls with and without the fast path differ: %s", d)
 		}
 	})
+}
+
+// firstDiff describes the first difference between two call logs.
+func firstDiff(a, b []string) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return fmt.Sprintf("call %d: %s vs %s", i, a[i], b[i])
+		}
+	}
+	if len(a) != len(b) {
+		return fmt.Sprintf("%d calls vs %d", len(a), len(b))
+	}
+	return ""
+}
+
+// runFuzzTable runs one FuzzTable input (link-type byte, then frames) and
+// returns the Stream calls and the final counters.
+func runFuzzTable(t *testing.T, in []byte, slowOnly bool) ([]string, Stats) {
+	lt := fuzzLinkTypes[int(in[0])%len(fuzzLinkTypes)]
+	in = in[1:]
+	var log []string
+	var streams []*checkedStream
+	tab := NewTable(Config{MaxFlows: 4, MaxBufferedPerFlow: 64, MaxSegmentsPerFlow: 4, MaxBufferedTotal: 128,
+		IdleTimeout: 50 * time.Millisecond, GapTimeout: 10 * time.Millisecond},
+		func(c *Conn, ts time.Time) Stream {
+			if c.ID%5 == 4 {
+				return nil // some flows are of no interest
+			}
+			s := &checkedStream{t: t, id: c.ID, log: &log}
+			streams = append(streams, s)
+			return s
+		})
+	tab.slowOnly = slowOnly
+	ts := time.Unix(1_700_000_000, 0)
+	for len(in) >= 2 {
+		n := int(binary.BigEndian.Uint16(in))
+		in = in[2:]
+		n = min(n, len(in))
+		// Every third frame counts as snapped (longer on the wire
+		// than captured), to reach the lost-tail path.
+		wire := n
+		if n%3 == 0 {
+			wire += 100
+		}
+		tab.Packet(capture.Packet{Data: in[:n], Length: wire, LinkType: lt, Timestamp: ts})
+		in = in[n:]
+		ts = ts.Add(time.Duration(n%7) * time.Millisecond)
+	}
+	tab.Close()
+	st := tab.Stats()
+	if st.FlowsActive != 0 || st.BufferedBytes != 0 || st.RecoveredPanics != 0 {
+		t.Fatalf("after Close: %+v", st)
+	}
+	for _, s := range streams {
+		if !s.closed {
+			t.Fatalf("flow %d never closed", s.id)
+		}
+	}
+	return log, st
 }
 
 // TestWriteFuzzSeeds regenerates FuzzTable's seed corpus from the real

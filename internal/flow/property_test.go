@@ -3,6 +3,7 @@ package flow
 import (
 	"bytes"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -39,6 +40,15 @@ func (c *streamCollector) Close(r CloseReason, _ time.Time) { c.closes = append(
 // boundaries (overlaps), duplicates, and bounded reordering, directions
 // interleaved. It returns what the Stream received.
 func reassemblyRun(t testing.TB, rng *rand.Rand, c2s, s2c []byte, lossPct int) *streamCollector {
+	col, _ := reassemblyRunWith(t, rng, c2s, s2c, lossPct, 0, false)
+	return col
+}
+
+// reassemblyRunWith is reassemblyRun, with segment's fast path off when
+// slowOnly is set, and returns the table's counters too. When snapPct is
+// set, that share of the data segments arrive snapped: only a prefix of
+// the payload captured, the rest reported as Missing.
+func reassemblyRunWith(t testing.TB, rng *rand.Rand, c2s, s2c []byte, lossPct, snapPct int, slowOnly bool) (*streamCollector, Stats) {
 	type pkt struct {
 		dir     Dir
 		seq     uint32
@@ -93,9 +103,14 @@ func reassemblyRun(t testing.TB, rng *rand.Rand, c2s, s2c []byte, lossPct int) *
 
 	col := &streamCollector{}
 	tab := NewTable(Config{}, func(*Conn, time.Time) Stream { return col })
+	tab.slowOnly = slowOnly
 	now := time.Unix(1_700_000_000, 0)
 	send := func(dir Dir, seq uint32, flags uint8, payload []byte, ack uint32) {
 		s := Segment{SrcPort: 40000, DstPort: 502, Seq: seq, Flags: flags, Payload: payload}
+		if snapPct > 0 && len(payload) > 1 && rng.IntN(100) < snapPct {
+			kept := rng.IntN(len(payload))
+			s.Payload, s.Missing = payload[:kept], len(payload)-kept
+		}
 		s.Src[0], s.Dst[0] = 10, 10
 		s.Src[3], s.Dst[3] = 1, 2
 		s.Ack = sISN + 1
@@ -127,7 +142,7 @@ func reassemblyRun(t testing.TB, rng *rand.Rand, c2s, s2c []byte, lossPct int) *
 	send(ClientToServer, cISN+1+uint32(len(c2s)), flagFIN|flagACK, nil, 0)
 	send(ServerToClient, sISN+1+uint32(len(s2c)), flagFIN|flagACK, nil, 0)
 	tab.Close()
-	return col
+	return col, tab.Stats()
 }
 
 // TestReassemblyProperty: whatever the segmentation, overlap, duplication
@@ -204,6 +219,42 @@ func TestReassemblyLossProperty(t *testing.T) {
 		}
 		if len(col.closes) != 1 || col.closes[0] != CloseFIN {
 			t.Fatalf("seed %d: closes %v", seed, col.closes)
+		}
+	}
+}
+
+// TestFastSegmentPath runs the hostile exchanges of the reassembly property
+// tests (reordering, overlaps, duplicates; lossless, and with a tenth of the
+// packets lost, early ACKs and a tenth of the segments snapped) with and
+// without segment's fast path: the Stream must receive the same calls and
+// the counters must agree.
+func TestFastSegmentPath(t *testing.T) {
+	for _, lossPct := range []int{0, 10} {
+		for seed := range uint64(200) {
+			run := func(slowOnly bool) (*streamCollector, Stats) {
+				rng := rand.New(rand.NewPCG(seed, 99))
+				c2s, s2c := make([]byte, 1+rng.IntN(6000)), make([]byte, rng.IntN(4000))
+				for i := range c2s {
+					c2s[i] = byte(rng.Uint32())
+				}
+				for i := range s2c {
+					s2c[i] = byte(rng.Uint32())
+				}
+				return reassemblyRunWith(t, rng, c2s, s2c, lossPct, lossPct, slowOnly)
+			}
+			fast, fastStats := run(false)
+			slow, slowStats := run(true)
+			if fastStats != slowStats {
+				t.Fatalf("loss %d%% seed %d: stats with the fast path %+v\nwithout %+v", lossPct, seed, fastStats, slowStats)
+			}
+			for d := range 2 {
+				if !bytes.Equal(fast.withGaps[d], slow.withGaps[d]) || !slices.Equal(fast.lost[d], slow.lost[d]) {
+					t.Fatalf("loss %d%% seed %d dir %d: streams differ", lossPct, seed, d)
+				}
+			}
+			if fast.gaps != slow.gaps || !slices.Equal(fast.closes, slow.closes) {
+				t.Fatalf("loss %d%% seed %d: gaps %d vs %d, closes %v vs %v", lossPct, seed, fast.gaps, slow.gaps, fast.closes, slow.closes)
+			}
 		}
 	}
 }

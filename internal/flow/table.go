@@ -135,6 +135,9 @@ type Table struct {
 	last           *flow // the flow of the previous segment, while tracked
 	stats          Stats
 	lastTS         int64 // latest packet time seen, ns
+	// slowOnly turns off segment's fast path, for the tests that check it
+	// against the general one.
+	slowOnly bool
 }
 
 // NewTable returns an empty table that asks factory for a Stream per new
