@@ -12,7 +12,7 @@ import (
 // Config bounds the flow table. Zero fields take the defaults below.
 type Config struct {
 	// MaxFlows caps the connections tracked at once (default 65,536, about
-	// 28 MiB of table: some 430 bytes per flow, see TestMillionFlows). A
+	// 21 MiB of table: some 330 bytes per flow, see TestMillionFlows). A
 	// new connection beyond it evicts the least recently active one, which
 	// is closed with CloseEvicted and counted.
 	MaxFlows int
