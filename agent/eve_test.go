@@ -188,6 +188,10 @@ func TestEVETimeMatchesJSONW(t *testing.T) {
 		time.Unix(0, 0),
 		{},
 	}
+	// Every microsecond value in a second, each digit pair included.
+	for us := 0; us < 1000000; us += 7 {
+		times = append(times, time.Date(2026, 11, 21, 22, 33, 0, us*1000+999, time.UTC))
+	}
 	for _, ts := range times {
 		got := string(e.appendTime(nil, ts))
 		if want := string(jsonw.Time(nil, ts)); got != want {

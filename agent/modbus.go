@@ -154,7 +154,7 @@ func (s *modbusStream) transaction(t *modbus.Transaction) {
 		a.stats.Modbus.DecodeErrors++
 	}
 	if a.out.wants(EventModbus) {
-		a.out.begin(t.Time(), EventModbus, s.c.ID, s.addrs)
+		a.out.beginHead(t.Time(), s.head)
 		a.out.buf = append(a.out.buf, `,"modbus":`...)
 		a.out.buf = t.AppendJSON(a.out.buf)
 		a.out.end()

@@ -142,7 +142,7 @@ func (s *opcuaStream) message(m *opcua.Message) {
 		ts = m.ResponseTime
 	}
 	if a.out.wants(EventOPCUA) {
-		a.out.begin(ts, EventOPCUA, s.c.ID, s.addrs)
+		a.out.beginHead(ts, s.head)
 		a.out.buf = append(a.out.buf, `,"opcua":`...)
 		a.out.buf = m.AppendJSON(a.out.buf)
 		a.out.end()

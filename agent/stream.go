@@ -17,8 +17,10 @@ type streamBase struct {
 	c     flow.Conn
 	proto baselines.Protocol
 	// addrs are the src/dest fields of every event of this connection,
-	// rendered once.
+	// rendered once; head is the whole envelope after the timestamp of
+	// its protocol's events (flow_id, event_type, addrs), for beginHead.
 	addrs []byte
+	head  []byte
 	ends  baselines.Endpoints
 	// dead silences the connection: it turned out not to speak its
 	// protocol, or its decoder panicked. Later calls return at once.
@@ -29,11 +31,17 @@ type streamBase struct {
 }
 
 func (a *Agent) newBase(c *flow.Conn, p baselines.Protocol) streamBase {
+	addrs := appendAddrs(make([]byte, 0, 112), c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true)
+	typ := EventModbus
+	if p == baselines.OPCUA {
+		typ = EventOPCUA
+	}
 	return streamBase{
 		a:     a,
 		c:     *c,
 		proto: p,
-		addrs: appendAddrs(make([]byte, 0, 112), c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true),
+		addrs: addrs,
+		head:  appendHead(make([]byte, 0, 48+len(addrs)), typ, c.ID, addrs),
 		ends: baselines.Endpoints{
 			FlowID:     c.ID,
 			ClientIP:   c.Key.ClientIP.Unmap(),
