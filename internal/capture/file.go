@@ -259,15 +259,25 @@ func (f *File) fill(n int) {
 		f.end = copy(f.buf, f.buf[f.pos:f.end])
 		f.pos = 0
 	}
-	for empty := 0; f.end-f.pos < n && f.inErr == nil; {
-		m, err := f.in.Read(f.buf[f.end:])
-		if m < 0 || m > len(f.buf)-f.end {
+	f.end += f.read(f.buf[f.end:], n-f.end)
+}
+
+// read reads from the input into dst until at least least bytes have come
+// or the input fails (the failure is kept in f.inErr, and no read is tried
+// after it), and returns how many bytes it read. A source that keeps
+// returning neither data nor an error is given up on with io.ErrNoProgress,
+// as bufio does, instead of being spun on.
+func (f *File) read(dst []byte, least int) int {
+	n := 0
+	for empty := 0; n < least && f.inErr == nil; {
+		m, err := f.in.Read(dst[n:])
+		if m < 0 || m > len(dst)-n {
 			// A broken io.Reader (bufio panics here): the
 			// framing of the stream is lost.
-			f.inErr = fmt.Errorf("reader returned %d bytes for a %d-byte read", m, len(f.buf)-f.end)
+			f.inErr = fmt.Errorf("reader returned %d bytes for a %d-byte read", m, len(dst)-n)
 			break
 		}
-		f.end += m
+		n += m
 		if err != nil {
 			f.inErr = err
 		} else if m > 0 {
@@ -276,6 +286,7 @@ func (f *File) fill(n int) {
 			f.inErr = io.ErrNoProgress
 		}
 	}
+	return n
 }
 
 // readFull reads exactly len(buf) bytes (at most the read buffer's size). A
@@ -303,19 +314,12 @@ func (f *File) take(n int, scratch *[]byte, atRecordStart bool, what string) ([]
 		*scratch = grow(*scratch, n)
 		b := *scratch
 		k := copy(b, f.buf[f.pos:f.end])
-		f.base, f.pos, f.end = start+int64(k), 0, 0
-		m, err := 0, f.inErr
-		if err == nil {
-			m, err = io.ReadFull(f.in, b[k:])
-			f.base += int64(m)
-			if err != nil {
-				f.inErr = err
-			}
-		}
+		m := f.read(b[k:], n-k)
+		f.base, f.pos, f.end = start+int64(k+m), 0, 0
 		if k+m == n {
 			return b, nil
 		}
-		return nil, f.readErr(err, start, k+m, n, atRecordStart, what)
+		return nil, f.readErr(f.inErr, start, k+m, n, atRecordStart, what)
 	}
 	f.fill(n)
 	if f.end-f.pos >= n {

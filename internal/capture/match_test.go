@@ -82,7 +82,8 @@ func samePacket(p, q Packet) bool {
 
 // readers are the ways a capture arrives: whole reads, one byte at a time
 // (every record straddles a refill), half reads, the last bytes together
-// with io.EOF, and a read error in the middle.
+// with io.EOF, and a read error in the middle. (A source that stops
+// returning anything is TestStalledSource's: the reference spins on it.)
 var readers = []struct {
 	name string
 	wrap func(io.Reader) io.Reader
@@ -178,6 +179,42 @@ func bigRecords() map[string][]byte {
 	ng = append(ng, epb(big)...)
 	ng = append(ng, epb([]byte("after"))...)
 	return map[string][]byte{"big.pcap": p, "big.pcapng": ng}
+}
+
+// stallReader returns neither data nor an error, as a broken source might.
+type stallReader struct{}
+
+func (stallReader) Read([]byte) (int, error) { return 0, nil }
+
+// TestStalledSource: a source that stops returning anything ends the read
+// with an error wrapping io.ErrNoProgress (bufio's answer) after the
+// packets before the stall, in both formats, also inside a record larger
+// than the read buffer. The reference reader spun forever on the pcapng
+// block header and on large records (io.ReadFull through bufio), so this is
+// not compared with it.
+func TestStalledSource(t *testing.T) {
+	files := bigRecords()
+	dir := pcapsDir(t)
+	for _, name := range []string{"modbus/zeek_modbusSmall.pcap", "opcua/icsnpp_open62541_client-server_mainloop.pcap"} {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = data
+	}
+	const stallAt = 5000
+	for name, data := range files {
+		f, err := NewReader(io.MultiReader(io.LimitReader(bytes.NewReader(data), stallAt), stallReader{}), name, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := readAll(t, f)
+		// The packets wholly within the first stallAt bytes.
+		want, _, _ := readAll(t, mustReader(t, data[:stallAt]))
+		if n != want || !errors.Is(err, io.ErrNoProgress) || errors.Is(err, ErrTruncated) {
+			t.Errorf("%s: %d packets, err %v; want %d packets then io.ErrNoProgress", name, n, err, want)
+		}
+	}
 }
 
 // TestReaderMatchesReference: the reader that parses records in its own
