@@ -195,7 +195,15 @@ func newProgress(f *capture.File, w io.Writer) *progress {
 }
 
 func (p *progress) Next() (capture.Packet, error) {
-	pkt, err := p.f.Next()
+	var pkt capture.Packet
+	err := p.ReadPacket(&pkt)
+	return pkt, err
+}
+
+// ReadPacket passes capture.File's in-place read through, so the agent's
+// loop takes it on a terminal too.
+func (p *progress) ReadPacket(pkt *capture.Packet) error {
+	err := p.f.ReadPacket(pkt)
 	if err == nil {
 		p.packets++
 		if p.packets&0x3fff == 0 {
@@ -205,7 +213,7 @@ func (p *progress) Next() (capture.Packet, error) {
 			}
 		}
 	}
-	return pkt, err
+	return err
 }
 
 func (p *progress) Close() error { return p.f.Close() }
