@@ -1,6 +1,8 @@
 package flow
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 )
@@ -127,6 +129,62 @@ func TestIndexHashSpreads(t *testing.T) {
 		}
 		if len(used) < n*55/100 {
 			t.Errorf("%s: %d of %d home slots used", name, len(used), n)
+		}
+	}
+}
+
+// TestKeySet checks flowKey.set against the definition it implements: the
+// lower (address bytes, port) endpoint is a, the key holds both addresses
+// as big-endian words, and both directions of a connection share it. The
+// segments are random IPv4 and IPv6 ones, often with equal addresses or
+// ports, where the order is decided by the next field.
+func TestKeySet(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	words := func(b [16]byte) [2]uint64 {
+		return [2]uint64{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
+	}
+	for i := range 100_000 {
+		var s Segment
+		s.V6 = i%3 == 0
+		n := 4
+		if s.V6 {
+			n = 16
+		}
+		for j := range n {
+			// Equal leading bytes, so that later ones (or the ports)
+			// decide the order.
+			s.Src[j], s.Dst[j] = 0x20, 0x20
+			if j >= n-2 {
+				s.Src[j], s.Dst[j] = byte(rng.IntN(3)), byte(rng.IntN(3))
+			}
+		}
+		if rng.IntN(4) == 0 {
+			s.Src[rng.IntN(n)] = byte(rng.Uint32())
+		}
+		s.SrcPort, s.DstPort = uint16(rng.IntN(3)), uint16(rng.IntN(3))
+		if rng.IntN(2) == 0 {
+			s.SrcPort, s.DstPort = uint16(rng.Uint32()), uint16(rng.Uint32())
+		}
+		c := bytes.Compare(s.Src[:], s.Dst[:])
+		wantSrcFirst := c < 0 || c == 0 && s.SrcPort <= s.DstPort
+		want := flowKey{a: words(s.Src), b: words(s.Dst), ports: uint64(s.SrcPort)<<32 | uint64(s.DstPort)<<16}
+		if !wantSrcFirst {
+			want = flowKey{a: words(s.Dst), b: words(s.Src), ports: uint64(s.DstPort)<<32 | uint64(s.SrcPort)<<16}
+		}
+		if s.V6 {
+			want.ports |= 1
+		}
+		var k flowKey
+		if srcFirst := k.set(&s); k != want || srcFirst != wantSrcFirst {
+			t.Fatalf("%+v: key %+v srcFirst %v, want %+v %v", s, k, srcFirst, want, wantSrcFirst)
+		}
+		// The reply shares the key, from the other end.
+		r := s
+		r.Src, r.Dst, r.SrcPort, r.DstPort = s.Dst, s.Src, s.DstPort, s.SrcPort
+		same := s.Src == s.Dst && s.SrcPort == s.DstPort
+		var rk flowKey
+		if srcFirst := rk.set(&r); rk != want || srcFirst != (same || !wantSrcFirst) {
+			t.Fatalf("reply %+v: key %+v srcFirst %v, want %+v", r, rk, srcFirst, want)
 		}
 	}
 }
