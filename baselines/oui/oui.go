@@ -20,7 +20,6 @@ import (
 	_ "embed"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 )
@@ -49,20 +48,14 @@ func load() {
 		}
 		start := off
 		off += len(line) + 1
-		p, _, ok := strings.Cut(line, "\t")
+		k, ok := parseKey(line)
 		if !ok {
-			continue
-		}
-		h, b, ok := strings.Cut(p, "/")
-		v, e1 := strconv.ParseUint(h, 16, 64)
-		n, e2 := strconv.ParseUint(b, 10, 8)
-		if !ok || e1 != nil || e2 != nil || n == 0 || n > 48 {
 			err = fmt.Errorf("oui: embedded table: bad line at byte %d: %q", start, line)
 			continue
 		}
-		keys = append(keys, v<<8|n)
+		keys = append(keys, k)
 		lines = append(lines, uint32(start))
-		seen[n] = true
+		seen[k&0xff] = true
 	}
 	// gen.go sorts the lines as text; twelve lower-case hex digits and
 	// then "/BITS" sort the same as the numeric keys. A table edited by
@@ -75,6 +68,43 @@ func load() {
 			bits = append(bits, uint(n))
 		}
 	}
+}
+
+// parseKey reads the "PREFIX/BITS<TAB>" start of a table line: twelve
+// lower-case hex digits, a prefix length of 1 to 48, as gen.go writes them.
+// It returns prefix << 8 | bits. (strconv.ParseUint twice per line was
+// most of the load time.)
+func parseKey(line string) (uint64, bool) {
+	const hexLen = 12
+	if len(line) < hexLen+3 || line[hexLen] != '/' {
+		return 0, false
+	}
+	var v uint64
+	for i := 0; i < hexLen; i++ {
+		c := line[i]
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint64(c)
+	}
+	var n uint64
+	i := hexLen + 1
+	for ; i < len(line) && line[i] != '\t'; i++ {
+		c := line[i]
+		if c < '0' || c > '9' || i > hexLen+2 {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if i == hexLen+1 || i == len(line) || n == 0 || n > 48 {
+		return 0, false
+	}
+	return v<<8 | n, true
 }
 
 // Err reports whether the embedded table failed to load (it never should).

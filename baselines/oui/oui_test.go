@@ -107,3 +107,30 @@ func BenchmarkLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+func TestParseKey(t *testing.T) {
+	for _, tt := range []struct {
+		line string
+		want uint64
+		ok   bool
+	}{
+		{"000000000000/24\tXerox", 24, true},
+		{"001bc5000000/36\tConverging", 0x001bc5000000<<8 | 36, true},
+		{"ffffffffffff/48\tx", 0xffffffffffff<<8 | 48, true},
+		{"00000000000/24\tshort prefix", 0, false},
+		{"00000000000G/24\tnot hex", 0, false},
+		{"00000000000A/24\tupper case", 0, false},
+		{"000000000000/0\tzero bits", 0, false},
+		{"000000000000/49\ttoo many bits", 0, false},
+		{"000000000000/240\tthree digits", 0, false},
+		{"000000000000/\tno bits", 0, false},
+		{"000000000000/24", 0, false}, // no tab, no name
+		{"000000000000-24\tdash", 0, false},
+		{"", 0, false},
+	} {
+		got, ok := parseKey(tt.line)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("parseKey(%q) = %#x, %v; want %#x, %v", tt.line, got, ok, tt.want, tt.ok)
+		}
+	}
+}
