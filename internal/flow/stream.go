@@ -89,6 +89,18 @@ type Stream interface {
 	Close(reason CloseReason, ts time.Time)
 }
 
+// PanicHandler is an optional interface of a Stream. Every Stream call runs
+// under the table's recover: a call that panics is counted
+// (Stats.RecoveredPanics), its connection is ignored from then on, and, when
+// the Stream implements PanicHandler, Panicked is called with the recovered
+// value, the direction of the call (ClientToServer for Close) and its packet
+// time, so the glue can report the panic (and stop using the connection's
+// state) without a recover of its own around every call. A panic in
+// Panicked itself is recovered and ignored.
+type PanicHandler interface {
+	Panicked(r any, dir Dir, ts time.Time)
+}
+
 // StreamFactory returns the Stream for a new connection, or nil when the
 // connection is of no interest (it is then tracked only as a flow to ignore).
 type StreamFactory func(c *Conn, ts time.Time) Stream

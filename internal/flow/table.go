@@ -580,9 +580,9 @@ func (t *Table) touch(f *flow, now int64) {
 }
 
 // The Stream calls run under recover: a panic in one connection's protocol
-// glue is counted, that connection is ignored from then on, and the run
-// continues. Each is its own small function so the deferred recover costs
-// no allocation.
+// glue is counted, that connection is ignored from then on (its Stream told
+// through PanicHandler), and the run continues. Each is its own small
+// function so the deferred recover costs no allocation.
 
 func (t *Table) newStream(f *flow, now int64) (s Stream) {
 	defer func() {
@@ -595,37 +595,53 @@ func (t *Table) newStream(f *flow, now int64) (s Stream) {
 }
 
 func (t *Table) callData(f *flow, dir Dir, data []byte, now int64) {
-	// Called for nearly every packet: the deferred closure calls recover
-	// itself, one call fewer than deferring recoverStream.
+	// Called for nearly every packet: the deferred closure calls
+	// recover only when Data did not return (a call to recover costs
+	// some 20 instructions), and calls it itself, as it must.
+	ts := time.Unix(0, now).UTC()
+	returned := false
 	defer func() {
-		if recover() != nil {
-			t.recovered(f, len(data))
+		if !returned {
+			t.recovered(f, dir, len(data), ts, recover())
 		}
 	}()
-	f.stream.Data(dir, data, time.Unix(0, now).UTC())
+	f.stream.Data(dir, data, ts)
+	returned = true
 }
 
 func (t *Table) callGap(f *flow, dir Dir, lost int, now int64) {
-	defer t.recoverStream(f, 0)
-	f.stream.Gap(dir, lost, time.Unix(0, now).UTC())
+	ts := time.Unix(0, now).UTC()
+	defer func() { t.recovered(f, dir, 0, ts, recover()) }()
+	f.stream.Gap(dir, lost, ts)
 }
 
 func (t *Table) callClose(f *flow, reason CloseReason, now int64) {
-	defer t.recoverStream(f, 0)
-	f.stream.Close(reason, time.Unix(0, now).UTC())
+	ts := time.Unix(0, now).UTC()
+	defer func() { t.recovered(f, ClientToServer, 0, ts, recover()) }()
+	f.stream.Close(reason, ts)
 	f.stream = nil
 }
 
-func (t *Table) recoverStream(f *flow, n int) {
-	if recover() != nil {
-		t.recovered(f, n)
+// recovered handles r, what recover returned after a Stream call in dir at
+// ts (nil: the call did not panic). A panic is counted, the n bytes the call
+// was handed are dropped, the connection is ignored from then on, and its
+// Stream, when a PanicHandler, is told.
+func (t *Table) recovered(f *flow, dir Dir, n int, ts time.Time, r any) {
+	if r == nil {
+		return
+	}
+	t.stats.RecoveredPanics++
+	t.stats.BytesDropped += uint64(n)
+	s := f.stream
+	f.stream = nil
+	if h, ok := s.(PanicHandler); ok {
+		panicked(h, r, dir, ts)
 	}
 }
 
-// recovered counts a Stream call that panicked and ignores its connection
-// from then on; the n bytes it was handed are dropped.
-func (t *Table) recovered(f *flow, n int) {
-	t.stats.RecoveredPanics++
-	t.stats.BytesDropped += uint64(n)
-	f.stream = nil
+// panicked calls h.Panicked under a recover of its own: a panic there is
+// ignored (the first one is counted already).
+func panicked(h PanicHandler, r any, dir Dir, ts time.Time) {
+	defer func() { _ = recover() }()
+	h.Panicked(r, dir, ts)
 }

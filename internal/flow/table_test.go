@@ -335,6 +335,73 @@ func TestRecoveredPanic(t *testing.T) {
 	h.expect(`2 to_server "fine"`)
 }
 
+// panicky is a Stream that panics in the call named by when and records what
+// the table tells it through PanicHandler.
+type panicky struct {
+	when string // "data", "gap" or "close"
+	got  []string
+}
+
+func (p *panicky) Data(dir Dir, data []byte, ts time.Time) {
+	if p.when == "data" && string(data) == "bad" {
+		panic("data " + string(data))
+	}
+}
+
+func (p *panicky) Gap(dir Dir, lost int, ts time.Time) {
+	if p.when == "gap" {
+		panic(fmt.Sprintf("gap %d", lost))
+	}
+}
+
+func (p *panicky) Close(reason CloseReason, ts time.Time) {
+	if p.when == "close" {
+		panic("close " + reason.String())
+	}
+}
+
+func (p *panicky) Panicked(r any, dir Dir, ts time.Time) {
+	p.got = append(p.got, fmt.Sprintf("%v %s %s", r, dir, ts.Format(time.RFC3339Nano)))
+	if p.when == "close" {
+		panic("again") // recovered and ignored by the table
+	}
+}
+
+// TestPanicHandler checks that a Stream implementing PanicHandler is told,
+// once, of the panic of each kind of call, with its direction and packet
+// time, after the table counted it; the connection is ignored afterwards.
+func TestPanicHandler(t *testing.T) {
+	for _, tc := range []struct{ when, want string }{
+		{"data", "data bad to_client 2026-11-21T22:00:00.005Z"},
+		{"gap", "gap 4 to_server 2026-11-21T22:00:00.006Z"},
+		{"close", "close fin to_server 2026-11-21T22:00:00.007Z"},
+	} {
+		t.Run(tc.when, func(t *testing.T) {
+			h := newHarness(t, Config{})
+			p := &panicky{when: tc.when}
+			h.tab.factory = func(c *Conn, ts time.Time) Stream { return p }
+			h.handshake()
+			h.seg("c", "A", 1, 1, "ok")
+			if tc.when == "gap" {
+				h.seg("c", "A", 7, 1, "late") // 4 bytes after a hole of 4
+				h.seg("s", "A", 1, 11, "")    // acknowledged: the hole is given up
+				h.seg("c", "AF", 11, 1, "")
+				h.seg("s", "AF", 1, 12, "")
+			} else {
+				h.seg("s", "A", 1, 3, "bad")
+				h.seg("c", "AF", 3, 4, "")
+				h.seg("s", "AF", 4, 4, "")
+			}
+			if len(p.got) != 1 || p.got[0] != tc.want {
+				t.Errorf("Panicked calls %q, want [%q]", p.got, tc.want)
+			}
+			if st := h.tab.Stats(); st.RecoveredPanics != 1 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
+
 func TestIgnoredFlows(t *testing.T) {
 	var created int
 	tab := NewTable(Config{}, func(c *Conn, ts time.Time) Stream { created++; return nil })
