@@ -225,7 +225,9 @@ func (e *Engine) learning(srv *Device, t time.Time) bool {
 	if srv.learnFrom != srv.FirstSeen || srv.learnEnd.IsZero() {
 		srv.learnEnd, srv.learnFrom = srv.FirstSeen.Add(e.cfg.LearnFor), srv.FirstSeen
 	}
-	return t.Before(srv.learnEnd)
+	// t.Before(learnEnd) for packet times (see seen), without the call.
+	ts, es := t.Unix(), srv.learnEnd.Unix()
+	return ts < es || ts == es && t.Nanosecond() < srv.learnEnd.Nanosecond()
 }
 
 // begin starts one call: resets the output and notes the run's start.
@@ -262,8 +264,18 @@ func (e *Engine) Observe(o *Observation) []Alert {
 	}
 	h := e.hotEntry(key, &o.hotHint)
 	ch, rt, pr := h.ch, h.rt, h.pr
-	srv := e.device(h.srv, o.ServerIP, MAC(o.ServerMAC), srvRole, o)
-	cli := e.device(h.cli, o.ClientIP, MAC(o.ClientMAC), cliRole, o)
+	// Both devices are nearly always known, with their role and MAC.
+	srv, cli := h.srv, h.cli
+	if e.known(srv, o.ServerMAC, srvRole) {
+		srv.seen(o.Time)
+	} else {
+		srv = e.device(srv, o.ServerIP, o.ServerMAC, srvRole, o)
+	}
+	if e.known(cli, o.ClientMAC, cliRole) {
+		cli.seen(o.Time)
+	} else {
+		cli = e.device(cli, o.ClientIP, o.ClientMAC, cliRole, o)
+	}
 	learn := e.learning(srv, o.Time)
 	if srv != nil && e.cfg.Mode != Monitor {
 		if o.Protocol == Modbus && !srv.hasUnit(o.Modbus.Unit) && modbusOK(o) {
@@ -383,12 +395,27 @@ func (e *Engine) device(d *Device, ip netip.Addr, mac MAC, role Roles, o *Observ
 	if !mac.IsZero() && d.MAC != mac {
 		e.setMAC(d, mac)
 	}
-	if o.Time.After(d.LastSeen) {
-		d.LastSeen = o.Time
+	d.seen(o.Time)
+	return d
+}
+
+// seen counts one more transaction of d at t. It compares t with LastSeen
+// as t.After(LastSeen) does for packet times, which carry no monotonic
+// clock reading, but inline: After is a call (too costly to inline), and
+// this runs twice per transaction.
+func (d *Device) seen(t time.Time) {
+	if ts, ls := t.Unix(), d.LastSeen.Unix(); ts > ls || ts == ls && t.Nanosecond() > d.LastSeen.Nanosecond() {
+		d.LastSeen = t
 	}
 	d.Transactions++
 	d.dirty = true
-	return d
+}
+
+// known reports whether device can skip all but seen for d: d is in the
+// inventory (not Monitor mode, where seen does not apply), already has
+// role and has mac (or no MAC was seen).
+func (e *Engine) known(d *Device, mac MAC, role Roles) bool {
+	return d != nil && e.cfg.Mode != Monitor && d.Roles&role != 0 && (mac == MAC{} || d.MAC == mac)
 }
 
 // setMAC records the latest MAC of d and its vendor. Config.OUI is a pure

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // TestBitset256 checks the kept size against a count of the bits.
@@ -46,6 +47,42 @@ func TestHotIndexSpreads(t *testing.T) {
 		}
 		if seen[i] = append(seen[i], k); len(seen[i]) > 2 {
 			t.Errorf("%v share set %d", seen[i], i)
+		}
+	}
+}
+
+// TestInlineTimeComparisons checks the inlined comparisons of packet times
+// against the time package: Device.seen moves LastSeen exactly when
+// t.After(LastSeen), and learning is t.Before(learnEnd), over random times
+// that often share their second (so nanoseconds decide), before 1970 too.
+func TestInlineTimeComparisons(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	rt := func() time.Time {
+		sec := r.Int64N(8) - 4
+		if r.IntN(4) == 0 {
+			sec = r.Int64N(1<<40) - 1<<39
+		}
+		ns := int64(r.IntN(4)) * 250_000_000
+		if r.IntN(2) == 0 {
+			ns = r.Int64N(1e9)
+		}
+		return time.Unix(1_700_000_000+sec, ns)
+	}
+	e := New(Config{Mode: Auto, LearnFor: time.Hour})
+	for range 200_000 {
+		last, at := rt(), rt()
+		d := &Device{LastSeen: last}
+		d.seen(at)
+		want := last
+		if at.After(last) {
+			want = at
+		}
+		if d.LastSeen != want || d.Transactions != 1 || !d.dirty {
+			t.Fatalf("seen(%v) from %v: LastSeen %v, want %v", at, last, d.LastSeen, want)
+		}
+		srv := &Device{FirstSeen: last}
+		if got, want := e.learning(srv, at), at.Before(last.Add(time.Hour)); got != want {
+			t.Fatalf("learning at %v, first seen %v: %v, want %v", at, last, got, want)
 		}
 	}
 }

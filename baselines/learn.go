@@ -5,7 +5,8 @@ import "math"
 // learn folds one successful transaction into its channel's model. It
 // allocates only when the transaction brings something new.
 func (e *Engine) learn(o *Observation, ch *Channel, srv *Device) {
-	if o.Time.After(ch.LastSeen) {
+	// o.Time.After(ch.LastSeen) for packet times (see Device.seen).
+	if ts, ls := o.Time.Unix(), ch.LastSeen.Unix(); ts > ls || ts == ls && o.Time.Nanosecond() > ch.LastSeen.Nanosecond() {
 		ch.LastSeen = o.Time
 	}
 	ch.Transactions++
