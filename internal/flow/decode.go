@@ -82,6 +82,11 @@ type Decoder struct {
 	pEth, pSLL, pSLL2, pLo, pIP4, pIP6 *gopacket.DecodingLayerParser
 	decoded                            []gopacket.LayerType
 	seg                                Segment
+	// key and srcIsA are seg's flow key and side (flowKey.set), made
+	// by fastEthernet from the bytes it decodes; Table takes them from
+	// there rather than reading seg's addresses back.
+	key    flowKey
+	srcIsA bool
 }
 
 // NewDecoder returns a Decoder ready for every supported link type.
@@ -282,8 +287,19 @@ func (d *Decoder) fastEthernet(data []byte) bool {
 	s.Src, s.Dst = [16]byte{}, [16]byte{}
 	*(*[4]byte)(s.Src[:4]) = [4]byte(ip[12:16])
 	*(*[4]byte)(s.Dst[:4]) = [4]byte(ip[16:20])
-	s.SrcPort = binary.BigEndian.Uint16(tcp[0:2])
-	s.DstPort = binary.BigEndian.Uint16(tcp[2:4])
+	sp, dp := binary.BigEndian.Uint16(tcp[0:2]), binary.BigEndian.Uint16(tcp[2:4])
+	s.SrcPort, s.DstPort = sp, dp
+	// The flow key, as flowKey.set makes it from s (FuzzFastPath
+	// checks), from the words at hand: the lower (address, port)
+	// endpoint first.
+	a, b := uint64(binary.BigEndian.Uint32(ip[12:16])), uint64(binary.BigEndian.Uint32(ip[16:20]))
+	pa, pb := uint64(sp), uint64(dp)
+	d.srcIsA = a < b || a == b && pa <= pb
+	if !d.srcIsA {
+		a, b, pa, pb = b, a, pb, pa
+	}
+	k := &d.key
+	k.a[0], k.a[1], k.b[0], k.b[1], k.ports = a<<32, 0, b<<32, 0, pa<<32|pb<<16
 	s.Seq = binary.BigEndian.Uint32(tcp[4:8])
 	s.Ack = binary.BigEndian.Uint32(tcp[8:12])
 	s.V6 = false

@@ -56,8 +56,13 @@ func checkFastPath(t *testing.T, frame []byte) bool {
 	ff := [16]byte{0: 0xff, 4: 0xff, 15: 0xff}
 	fast.seg = Segment{Src: ff, Dst: ff, V6: true, SrcPort: 1, DstPort: 2, Seq: 3, Ack: 4, Flags: 0xff,
 		Payload: []byte("stale"), Missing: 5, SrcMAC: [6]byte{6}, DstMAC: [6]byte{7}, HasMAC: false}
+	fast.key, fast.srcIsA = flowKey{a: [2]uint64{1, 2}, b: [2]uint64{3, 4}, ports: 5}, true
 	if !fast.fastEthernet(frame) {
 		return false
+	}
+	var k flowKey
+	if srcIsA := k.set(&fast.seg); k != fast.key || srcIsA != fast.srcIsA {
+		t.Fatalf("fast path's key %+v (source is a: %v), flowKey.set's %+v (%v)\nframe % x", fast.key, fast.srcIsA, k, srcIsA, frame)
 	}
 	slow := NewDecoder()
 	seg, err := slow.decodeLayers(frame, layers.LinkTypeEthernet)

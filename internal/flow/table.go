@@ -173,18 +173,27 @@ func (t *Table) Handle(data []byte, lt layers.LinkType, ts time.Time) {
 func (t *Table) handle(data []byte, wireLen int, lt layers.LinkType, ts time.Time) {
 	t.stats.Packets++
 	t.stats.Bytes += uint64(len(data))
-	// Decode's fast path, called here directly: one call fewer per
-	// packet.
-	seg := &t.dec.seg
-	if lt != layers.LinkTypeEthernet || !t.dec.fastEthernet(data) {
-		var err error
-		if seg, err = t.dec.decodeLayers(data, lt); err != nil {
-			t.stats.DecodeErrors++
-			return
+	d := t.dec
+	if lt == layers.LinkTypeEthernet && d.fastEthernet(data) {
+		// Decode's fast path, called here directly (one call fewer
+		// per packet); it made the flow key too.
+		seg := &d.seg
+		t.stats.TCPPackets++
+		if snapped := wireLen - len(data); snapped <= 0 {
+			seg.Missing = 0
+		} else {
+			seg.Missing = min(seg.Missing, snapped)
 		}
-		if seg == nil {
-			return
-		}
+		t.keyed(seg, &d.key, d.srcIsA, ts)
+		return
+	}
+	seg, err := d.decodeLayers(data, lt)
+	if err != nil {
+		t.stats.DecodeErrors++
+		return
+	}
+	if seg == nil {
+		return
 	}
 	t.stats.TCPPackets++
 	if snapped := wireLen - len(data); snapped <= 0 {
@@ -198,6 +207,14 @@ func (t *Table) handle(data []byte, wireLen int, lt layers.LinkType, ts time.Tim
 // Segment feeds one decoded TCP segment (from a Decoder) to its connection.
 // s.Missing is trusted as bytes lost to snapping.
 func (t *Table) Segment(s *Segment, ts time.Time) {
+	var k flowKey
+	srcIsA := k.set(s)
+	t.keyed(s, &k, srcIsA, ts)
+}
+
+// keyed is Segment for s with key k, srcIsA as k.set(s) reports: the fast
+// Ethernet decoder makes the key from the frame's bytes as it decodes them.
+func (t *Table) keyed(s *Segment, k *flowKey, srcIsA bool, ts time.Time) {
 	now := ts.UnixNano()
 	if now > t.lastTS {
 		t.lastTS = now
@@ -206,13 +223,11 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 		t.expire(now)
 	}
 
-	var k flowKey
-	srcIsA := k.set(s)
 	// Consecutive packets mostly belong to one connection (a request and
 	// its response): compare with the last flow before hashing the key.
 	f := t.last
-	if f == nil || !f.key.equal(&k) {
-		f = t.flows.get(&k, t.flows.hash(&k))
+	if f == nil || !f.key.equal(k) {
+		f = t.flows.get(k, t.flows.hash(k))
 	}
 	if f != nil && f.closed {
 		if !s.SYN() || s.ACK() {
@@ -239,7 +254,7 @@ func (t *Table) Segment(s *Segment, ts time.Time) {
 			t.stats.Stray++
 			return
 		}
-		f = t.create(k, s, srcIsA, now)
+		f = t.create(*k, s, srcIsA, now)
 	} else {
 		t.touch(f, now)
 	}
