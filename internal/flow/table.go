@@ -613,14 +613,16 @@ func (t *Table) callData(f *flow, dir Dir, data []byte, now int64) {
 	// Called for nearly every packet: the deferred closure calls
 	// recover only when Data did not return (a call to recover costs
 	// some 20 instructions), and calls it itself, as it must.
-	ts := time.Unix(0, now).UTC()
+	// The closure captures as few words as it can (n, not data; now,
+	// not the time.Time): it is built on every call.
+	n := len(data)
 	returned := false
 	defer func() {
 		if !returned {
-			t.recovered(f, dir, len(data), ts, recover())
+			t.recovered(f, dir, n, time.Unix(0, now).UTC(), recover())
 		}
 	}()
-	f.stream.Data(dir, data, ts)
+	f.stream.Data(dir, data, time.Unix(0, now).UTC())
 	returned = true
 }
 
