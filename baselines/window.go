@@ -24,6 +24,11 @@ type slidingCount struct {
 	slot [rateBuckets]uint32
 	last int64 // bucket number (time / width) of the newest bucket
 	used bool  // last is set: the zero value has seen no event
+	// idx is bucketIndex(last) and per periodOf(last), set with last:
+	// add and rates need them on every request, last changes about once
+	// per bucket, and both are a signed division.
+	idx int
+	per int64
 	// total is the sum of slot, kept as buckets fill and empty so that
 	// add does not sum the ring on every request.
 	total uint32
@@ -57,7 +62,7 @@ func (c *slidingCount) add(t time.Time, window time.Duration) uint32 {
 			c.next = c.end + w
 		}
 	}
-	c.slot[bucketIndex(c.last)]++
+	c.slot[c.idx]++
 	c.total++
 	return c.total
 }
@@ -69,7 +74,8 @@ func (c *slidingCount) advance(b, w int64) {
 	// Where (b+1)*w overflows, end wraps below any time and every add
 	// takes this slow path, which stays correct.
 	if !c.used {
-		c.last, c.used, c.end = b, true, (b+1)*w
+		c.used, c.end = true, (b+1)*w
+		c.setLast(b)
 		return
 	}
 	if b <= c.last {
@@ -81,14 +87,24 @@ func (c *slidingCount) advance(b, w int64) {
 		c.total -= c.slot[i]
 		c.slot[i] = 0
 	}
-	c.last, c.end = b, (b+1)*w
+	c.end = (b + 1) * w
+	c.setLast(b)
+}
+
+// setLast makes b the newest bucket.
+func (c *slidingCount) setLast(b int64) {
+	c.last, c.idx, c.per = b, bucketIndex(b), periodOf(b)
 }
 
 // period returns the number of the Window-long period that holds the
 // newest bucket.
-func (c *slidingCount) period() int64 {
-	p := c.last / rateBuckets
-	if c.last%rateBuckets < 0 {
+func (c *slidingCount) period() int64 { return c.per }
+
+// periodOf returns the number of the Window-long period that holds bucket
+// b (floor division).
+func periodOf(b int64) int64 {
+	p := b / rateBuckets
+	if b%rateBuckets < 0 {
 		p--
 	}
 	return p

@@ -222,9 +222,54 @@ func TestSlidingCountNextBucket(t *testing.T) {
 			}
 			ref.slot[bucketIndex(ref.last)]++
 			ref.total++
+			if c.idx != bucketIndex(c.last) || c.per != periodOf(c.last) {
+				t.Fatalf("start %v, event %d: bucket %d has index %d, period %d", start, i, c.last, c.idx, c.per)
+			}
 			if got != ref.total || c.last != ref.last || c.slot != ref.slot {
 				t.Fatalf("start %v, event %d at %v: count %d bucket %d, reference %d bucket %d",
 					start, i, at, got, c.last, ref.total, ref.last)
+			}
+		}
+	}
+}
+
+// TestScanWindowStart checks the scan window's start after each request,
+// which rates keeps without calling elapsed inside the window's whole
+// seconds, against the rule itself: a request starts a new window when
+// elapsed(t, start) is negative or at least Window. Times step forward and
+// back by whole and fractional seconds, for windows of whole and
+// fractional seconds. (Times before 1970 or past 2262 are left out: noteNew
+// indexes its convergence ring by UnixNano, which goes negative there.)
+func TestScanWindowStart(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, window := range []time.Duration{10 * time.Second, 2500 * time.Millisecond, time.Second, 700 * time.Millisecond, 3 * time.Second} {
+		for _, start := range []time.Time{t0, time.Unix(5, 0), time.Unix(1<<32, 5e8)} {
+			e := New(Config{Mode: Learn, Window: window})
+			o := mbRead(start, hmi, 1, 0, 10)
+			at, ref := start, time.Time{}
+			for i := range 3000 {
+				switch r.IntN(5) {
+				case 0:
+					at = at.Add(time.Duration(r.IntN(4000)) * time.Millisecond)
+				case 1:
+					at = at.Add(-time.Duration(r.IntN(1500)) * time.Millisecond)
+				case 2:
+					at = at.Add(time.Duration(r.IntN(3)) * time.Second)
+				default:
+					at = at.Add(time.Duration(r.Int64N(int64(time.Second))))
+				}
+				o.Time = at
+				e.Observe(&o)
+				if ref.IsZero() {
+					ref = at
+				}
+				if d := elapsed(at, ref); d >= window || d < 0 {
+					ref = at
+				}
+				pr := e.pairRT[pairKey{Modbus, hmi, plc}]
+				if pr == nil || pr.winStart != ref {
+					t.Fatalf("window %v, request %d at %v: window starts at %v, want %v", window, i, at, pr.winStart, ref)
+				}
 			}
 		}
 	}
