@@ -294,9 +294,9 @@ func (e *Engine) Observe(o *Observation) []Alert {
 		}
 	}
 	if o.Protocol == Modbus {
-		e.signaturesModbus(o, key)
+		e.signaturesModbus(o, &key)
 	}
-	e.rates(o, key, ch, rt, pr, learn)
+	e.rates(o, &key, ch, rt, pr, learn)
 	if learn && srv != nil && success(o) {
 		before := srv.NewItems
 		if ch == nil {

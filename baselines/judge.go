@@ -306,9 +306,17 @@ func diagnosticSub(sub uint16) bool {
 }
 
 // signaturesModbus raises the rules that need no baseline:
-// diagnostic_command and device_identification_read.
-func (e *Engine) signaturesModbus(o *Observation, key ChannelKey) {
-	m := &o.Modbus
+// diagnostic_command and device_identification_read. Only FC 8, 17 and
+// 43 can raise them: the test of the function code is inlined in Observe.
+func (e *Engine) signaturesModbus(o *Observation, key *ChannelKey) {
+	if f := o.Modbus.Function; f == 8 || f == 17 || f == 43 {
+		e.signatureModbus(o, key)
+	}
+}
+
+// signatureModbus is signaturesModbus past the function-code test.
+func (e *Engine) signatureModbus(o *Observation, kp *ChannelKey) {
+	m, key := &o.Modbus, *kp
 	switch {
 	case m.Function == 8 && diagnosticSub(m.SubFunction):
 		if a := e.raise(o.Time, DiagnosticCommand, key, Item{Function: 8, Sub: m.SubFunction}, &o.Endpoints, o, nil); a != nil {

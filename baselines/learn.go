@@ -1,6 +1,9 @@
 package baselines
 
-import "math"
+import (
+	"math"
+	"time"
+)
 
 // learn folds one successful transaction into its channel's model. It
 // allocates only when the transaction brings something new.
@@ -234,7 +237,7 @@ func (e *Engine) learnOPCUA(o *Observation, ch *Channel, srv *Device) {
 // per-pair scan window, raising request_flood, exception_burst and scan.
 // While the channel learns, the busiest window becomes its PeakWindow. The
 // request and exception windows slide (slidingCount).
-func (e *Engine) rates(o *Observation, key ChannelKey, ch *Channel, rt *chanRuntime, pr *pairRuntime, learn bool) {
+func (e *Engine) rates(o *Observation, key *ChannelKey, ch *Channel, rt *chanRuntime, pr *pairRuntime, learn bool) {
 	requests := rt.requests.add(o.Time, e.cfg.Window)
 	var peak uint32
 	if ch != nil {
@@ -260,8 +263,8 @@ func (e *Engine) rates(o *Observation, key ChannelKey, ch *Channel, rt *chanRunt
 		limit = f
 	}
 	if float64(requests) > limit {
-		if a := e.raise(o.Time, RequestFlood, key, Item{}, &o.Endpoints, o, nil); a != nil {
-			e.sign(a, e.fmtFlood(key, requests, peak))
+		if a := e.raise(o.Time, RequestFlood, *key, Item{}, &o.Endpoints, o, nil); a != nil {
+			e.sign(a, e.fmtFlood(*key, requests, peak))
 		}
 	}
 	if o.Protocol != Modbus {
@@ -270,8 +273,8 @@ func (e *Engine) rates(o *Observation, key ChannelKey, ch *Channel, rt *chanRunt
 	m := &o.Modbus
 	if m.Exception != 0 {
 		if n := rt.exceptions.add(o.Time, e.cfg.Window); n >= uint32(e.cfg.BurstExceptions) {
-			if a := e.raise(o.Time, ExceptionBurst, key, Item{}, &o.Endpoints, o, nil); a != nil {
-				e.sign(a, e.fmtBurst(key, n, m.Exception))
+			if a := e.raise(o.Time, ExceptionBurst, *key, Item{}, &o.Endpoints, o, nil); a != nil {
+				e.sign(a, e.fmtBurst(*key, n, m.Exception))
 			}
 		}
 	}
@@ -282,8 +285,15 @@ func (e *Engine) rates(o *Observation, key ChannelKey, ch *Channel, rt *chanRunt
 	if pr.winStart.IsZero() {
 		pr.winStart = o.Time
 	}
-	if d := elapsed(o.Time, pr.winStart); d >= e.cfg.Window || d < 0 {
-		*pr = pairRuntime{winStart: o.Time}
+	// The window starts afresh when elapsed(o.Time, winStart) is < 0 or
+	// >= Window. The elapsed time lies within (ds-1 s, ds+1 s), ds the
+	// difference of the Unix seconds, so 1 <= ds and ds+1 <= the whole
+	// seconds of Window keep the window without calling elapsed: most
+	// requests (TestScanWindowStart).
+	if ds := o.Time.Unix() - pr.winStart.Unix(); ds < 1 || ds >= int64(e.cfg.Window/time.Second) {
+		if d := elapsed(o.Time, pr.winStart); d >= e.cfg.Window || d < 0 {
+			*pr = pairRuntime{winStart: o.Time}
+		}
 	}
 	what, n := "", 0
 	if c := pr.units.set(m.Unit); c >= e.cfg.ScanDistinct {
@@ -304,7 +314,7 @@ func (e *Engine) rates(o *Observation, key ChannelKey, ch *Channel, rt *chanRunt
 	if what != "" {
 		sk := ChannelKey{Protocol: key.Protocol, Client: key.Client, Server: key.Server}
 		if a := e.raise(o.Time, Scan, sk, Item{What: what}, &o.Endpoints, o, nil); a != nil {
-			e.sign(a, e.fmtScan(key, what, n))
+			e.sign(a, e.fmtScan(*key, what, n))
 		}
 	}
 }
@@ -315,6 +325,9 @@ func (e *Engine) rates(o *Observation, key ChannelKey, ch *Channel, rt *chanRunt
 func failed(m *ModbusObs) bool {
 	if m.Timeout {
 		return true
+	}
+	if m.Exception == 0 { // nearly every request
+		return false
 	}
 	switch m.Exception {
 	case 1, 2, 3, 0x0A, 0x0B:
