@@ -210,7 +210,7 @@ func (a *Agent) packet(p *capture.Packet) {
 			a.tick()
 		}
 	}
-	a.table.Packet(*p) // with the wire length, so bytes the capture snapped off are reported as gaps
+	a.table.Packet(p) // with the wire length, so bytes the capture snapped off are reported as gaps
 }
 
 // newStream is the flow table's StreamFactory: the server port chooses the

@@ -71,7 +71,7 @@ func BenchmarkTableRealCapture(b *testing.B) {
 	for b.Loop() {
 		tab := NewTable(Config{}, func(*Conn, time.Time) Stream { return nopStream{} })
 		for _, p := range pkts {
-			tab.Packet(p)
+			tab.Packet(&p)
 		}
 		tab.Close()
 		n += len(pkts)
@@ -101,7 +101,7 @@ func BenchmarkReplayFile(b *testing.B) {
 				}
 				break
 			}
-			tab.Packet(p)
+			tab.Packet(&p)
 			n++
 		}
 		tab.Close()

@@ -136,7 +136,7 @@ func runFuzzTable(t *testing.T, in []byte, slowOnly bool) ([]string, Stats) {
 		if n%3 == 0 {
 			wire += 100
 		}
-		tab.Packet(capture.Packet{Data: in[:n], Length: wire, LinkType: lt, Timestamp: ts})
+		tab.Packet(&capture.Packet{Data: in[:n], Length: wire, LinkType: lt, Timestamp: ts})
 		in = in[n:]
 		ts = ts.Add(time.Duration(n%7) * time.Millisecond)
 	}

@@ -100,7 +100,7 @@ func replay(t testing.TB, path string, cfg Config) (Stats, map[dirKey]*dirCount)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tab.Packet(p)
+		tab.Packet(&p)
 	}
 	tab.Close()
 	return tab.Stats(), counts

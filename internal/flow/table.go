@@ -158,36 +158,39 @@ func (t *Table) Stats() Stats {
 	return s
 }
 
-// Packet handles one captured frame. When the capture snapped it (Length
-// exceeds len(Data)), the TCP payload bytes cut off are reported to the
-// Stream as a Gap rather than silently shifting the stream.
-func (t *Table) Packet(p capture.Packet) { t.handle(p.Data, p.Length, p.LinkType, p.Timestamp) }
+// Packet handles one captured frame (read, not retained). When the capture
+// snapped it (Length exceeds len(Data)), the TCP payload bytes cut off are
+// reported to the Stream as a Gap rather than silently shifting the stream.
+// It takes the Packet by pointer: a Packet is eight words, which a call by
+// value moves through registers and spills around the decoder's call.
+func (t *Table) Packet(p *capture.Packet) { t.handle(p) }
 
 // Handle decodes one whole (not snapped) frame of link type lt captured at
 // ts and feeds its TCP segment, if any, to the connection it belongs to.
 // data is not retained.
 func (t *Table) Handle(data []byte, lt layers.LinkType, ts time.Time) {
-	t.handle(data, len(data), lt, ts)
+	t.handle(&capture.Packet{Data: data, Timestamp: ts, Length: len(data), LinkType: lt})
 }
 
-func (t *Table) handle(data []byte, wireLen int, lt layers.LinkType, ts time.Time) {
+func (t *Table) handle(p *capture.Packet) {
+	data := p.Data
 	t.stats.Packets++
 	t.stats.Bytes += uint64(len(data))
 	d := t.dec
-	if lt == layers.LinkTypeEthernet && d.fastEthernet(data) {
+	if p.LinkType == layers.LinkTypeEthernet && d.fastEthernet(data) {
 		// Decode's fast path, called here directly (one call fewer
 		// per packet); it made the flow key too.
 		seg := &d.seg
 		t.stats.TCPPackets++
-		if snapped := wireLen - len(data); snapped <= 0 {
+		if snapped := p.Length - len(p.Data); snapped <= 0 {
 			seg.Missing = 0
 		} else {
 			seg.Missing = min(seg.Missing, snapped)
 		}
-		t.keyed(seg, &d.key, d.srcIsA, ts)
+		t.keyed(seg, &d.key, d.srcIsA, p.Timestamp.UnixNano())
 		return
 	}
-	seg, err := d.decodeLayers(data, lt)
+	seg, err := d.decodeLayers(data, p.LinkType)
 	if err != nil {
 		t.stats.DecodeErrors++
 		return
@@ -196,12 +199,12 @@ func (t *Table) handle(data []byte, wireLen int, lt layers.LinkType, ts time.Tim
 		return
 	}
 	t.stats.TCPPackets++
-	if snapped := wireLen - len(data); snapped <= 0 {
+	if snapped := p.Length - len(data); snapped <= 0 {
 		seg.Missing = 0
 	} else {
 		seg.Missing = min(seg.Missing, snapped)
 	}
-	t.Segment(seg, ts)
+	t.Segment(seg, p.Timestamp)
 }
 
 // Segment feeds one decoded TCP segment (from a Decoder) to its connection.
@@ -209,13 +212,13 @@ func (t *Table) handle(data []byte, wireLen int, lt layers.LinkType, ts time.Tim
 func (t *Table) Segment(s *Segment, ts time.Time) {
 	var k flowKey
 	srcIsA := k.set(s)
-	t.keyed(s, &k, srcIsA, ts)
+	t.keyed(s, &k, srcIsA, ts.UnixNano())
 }
 
-// keyed is Segment for s with key k, srcIsA as k.set(s) reports: the fast
-// Ethernet decoder makes the key from the frame's bytes as it decodes them.
-func (t *Table) keyed(s *Segment, k *flowKey, srcIsA bool, ts time.Time) {
-	now := ts.UnixNano()
+// keyed is Segment for s with key k, srcIsA as k.set(s) reports, at packet
+// time now (ns): the fast Ethernet decoder makes the key from the frame's
+// bytes as it decodes them.
+func (t *Table) keyed(s *Segment, k *flowKey, srcIsA bool, now int64) {
 	if now > t.lastTS {
 		t.lastTS = now
 	}

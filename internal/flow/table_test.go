@@ -498,8 +498,8 @@ func TestSnappedFrames(t *testing.T) {
 		f := ethFrame(t, tcpSpec{src: "10.0.0.1", dst: "10.0.0.2", sport: 40000, dport: 502, seq: seq, ack: 1, ack_: true, payload: payload})
 		return capture.Packet{Data: f[:len(f)-len(payload)+keep], Length: len(f), LinkType: layers.LinkTypeEthernet, Timestamp: h.now}
 	}
-	h.tab.Packet(seg(1, "0123456789", 4)) // snapped: 4 of 10 bytes kept
-	h.tab.Packet(seg(11, "abcdef", 6))
+	h.tab.Packet(new(seg(1, "0123456789", 4))) // snapped: 4 of 10 bytes kept
+	h.tab.Packet(new(seg(11, "abcdef", 6)))
 	h.expect(`1 to_server "0123"`, `1 to_server gap 6`, `1 to_server "abcdef"`)
 
 	// Kept whole, but the IP length field claims 100 more bytes: a lie,
@@ -507,8 +507,8 @@ func TestSnappedFrames(t *testing.T) {
 	p := seg(17, "xyz", 3)
 	ipLen := int(p.Data[16])<<8 | int(p.Data[17])
 	p.Data[16], p.Data[17] = byte((ipLen+100)>>8), byte(ipLen+100)
-	h.tab.Packet(p)
-	h.tab.Packet(seg(20, "next", 4))
+	h.tab.Packet(&p)
+	h.tab.Packet(new(seg(20, "next", 4)))
 	h.expect(`1 to_server "xyz"`, `1 to_server "next"`)
 	if st := h.tab.Stats(); st.Gaps != 1 || st.GapBytes != 6 {
 		t.Errorf("stats %+v", st)
