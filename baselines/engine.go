@@ -117,6 +117,13 @@ func hotIndex(key ChannelKey) int {
 	return int((x * 0x9e3779b97f4a7c15) >> (64 - hotBits))
 }
 
+// sameKey reports *a == *b, field by field inline: == on ChannelKey calls
+// its generated equality function. The fields that tell a plant's
+// channels apart come first.
+func sameKey(a, b *ChannelKey) bool {
+	return a.Server == b.Server && a.Unit == b.Unit && a.Client == b.Client && a.Port == b.Port && a.Protocol == b.Protocol
+}
+
 // clearHot empties the lookup cache.
 func (e *Engine) clearHot() { e.hot = [hotSets][2]hot{} }
 
@@ -124,13 +131,14 @@ func (e *Engine) clearHot() { e.hot = [hotSets][2]hot{} }
 // the slot (set*2 + way + 1) where key was last found; it is tried first,
 // and only its key is trusted, so a stale or foreign hint costs one
 // comparison.
-func (e *Engine) hotEntry(key ChannelKey, hint *uint16) *hot {
+func (e *Engine) hotEntry(kp *ChannelKey, hint *uint16) *hot {
 	if n := int(*hint) - 1; n >= 0 && n < 2*hotSets {
-		if h := &e.hot[n>>1][n&1]; h.rt != nil && h.key == key {
+		if h := &e.hot[n>>1][n&1]; h.rt != nil && sameKey(&h.key, kp) {
 			e.hotLRU[n>>1] = uint8(n&1) ^ 1
 			return h
 		}
 	}
+	key := *kp
 	i := hotIndex(key)
 	set := &e.hot[i]
 	for w := range set {
@@ -262,7 +270,7 @@ func (e *Engine) Observe(o *Observation) []Alert {
 	default:
 		return e.out
 	}
-	h := e.hotEntry(key, &o.hotHint)
+	h := e.hotEntry(&key, &o.hotHint)
 	ch, rt, pr := h.ch, h.rt, h.pr
 	// Both devices are nearly always known, with their role and MAC.
 	srv, cli := h.srv, h.cli

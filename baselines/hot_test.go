@@ -86,3 +86,25 @@ func TestInlineTimeComparisons(t *testing.T) {
 		}
 	}
 }
+
+// TestSameKey checks sameKey against == on keys that differ in one field
+// (or none), each field in turn.
+func TestSameKey(t *testing.T) {
+	base := ChannelKey{Protocol: Modbus, Client: hmi, Server: plc, Unit: 1, Port: 502}
+	other := netip.MustParseAddr("fe80::1%eth0")
+	for i, k := range []ChannelKey{base,
+		{Protocol: OPCUA, Client: hmi, Server: plc, Unit: 1, Port: 502},
+		{Protocol: Modbus, Client: other, Server: plc, Unit: 1, Port: 502},
+		{Protocol: Modbus, Client: hmi, Server: other, Unit: 1, Port: 502},
+		{Protocol: Modbus, Client: hmi, Server: plc, Unit: 2, Port: 502},
+		{Protocol: Modbus, Client: hmi, Server: plc, Unit: 1, Port: 4840},
+		{Protocol: Modbus, Client: netip.MustParseAddr("fe80::1%eth1"), Server: plc, Unit: 1, Port: 502},
+		{Protocol: Modbus, Client: netip.AddrFrom16(hmi.As16()), Server: plc, Unit: 1, Port: 502},
+	} {
+		for _, l := range []ChannelKey{base, k} {
+			if got, want := sameKey(&k, &l), k == l; got != want {
+				t.Errorf("case %d: sameKey(%v, %v) = %v, == says %v", i, k, l, got, want)
+			}
+		}
+	}
+}
