@@ -76,7 +76,7 @@ func (s *checkedStream) Close(r CloseReason, ts time.Time) {
 // reassembly with small caps (so eviction, gap and cap paths are reached):
 // nothing panics, no Stream is called after its Close, and Close leaves
 // nothing tracked or buffered. Each input runs twice, with and without
-// segment's fast path: the Stream calls and the counters must not differ.
+// the segment fast path: the Stream calls and the counters must not differ.
 func FuzzTable(f *testing.F) {
 	f.Add(encodeFrames(layers.LinkTypeEthernet, [][]byte{ethFrame(f, v4seg), ethFrame(f, withVLAN(v6seg, true, 1, 2))}))
 	f.Fuzz(func(t *testing.T, in []byte) {

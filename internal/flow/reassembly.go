@@ -44,25 +44,9 @@ func seqDiff(a, b uint32) int32 { return int32(a - b) }
 func (d Dir) other() Dir { return 1 - d }
 
 // segment applies one segment sent in direction dir to f.
+// Table.keyed takes the common segment (a pure ACK or the next in-order
+// data) on a fast path of its own and calls segment for the rest.
 func (t *Table) segment(f *flow, dir Dir, s *Segment, now int64) {
-	// Nearly every segment is a pure ACK or the next in-order data of a
-	// connection that holds nothing out of order and has seen no FIN: for
-	// those, the steps below come down to delivering the payload, if any.
-	// This does just that. FuzzTable and TestFastSegmentPath run their
-	// inputs both ways (Table.slowOnly) and require the same Stream calls
-	// and counters.
-	if s.Flags&(flagSYN|flagFIN|flagRST) == 0 && s.Missing <= 0 && !t.slowOnly {
-		h0, h1 := &f.half[0], &f.half[1]
-		if len(h0.ooo)+len(h1.ooo) == 0 && !h0.finSeen && !h1.finSeen {
-			if len(s.Payload) == 0 {
-				return
-			}
-			if h := &f.half[dir]; h.seqKnown && h.nextSeq == s.Seq {
-				t.deliver(f, dir, s.Payload, now)
-				return
-			}
-		}
-	}
 	if s.RST() {
 		t.end(f, CloseRST, now)
 		return
