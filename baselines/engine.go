@@ -274,14 +274,10 @@ func (e *Engine) Observe(o *Observation) []Alert {
 	ch, rt, pr := h.ch, h.rt, h.pr
 	// Both devices are nearly always known, with their role and MAC.
 	srv, cli := h.srv, h.cli
-	if e.known(srv, o.ServerMAC, srvRole) {
-		srv.seen(o.Time)
+	if e.known(srv, o.ServerMAC, srvRole) && e.known(cli, o.ClientMAC, cliRole) {
+		seenBoth(srv, cli, o.Time)
 	} else {
 		srv = e.device(srv, o.ServerIP, o.ServerMAC, srvRole, o)
-	}
-	if e.known(cli, o.ClientMAC, cliRole) {
-		cli.seen(o.Time)
-	} else {
 		cli = e.device(cli, o.ClientIP, o.ClientMAC, cliRole, o)
 	}
 	learn := e.learning(srv, o.Time)
@@ -411,8 +407,18 @@ func (e *Engine) device(d *Device, ip netip.Addr, mac MAC, role Roles, o *Observ
 // as t.After(LastSeen) does for packet times, which carry no monotonic
 // clock reading, but inline: After is a call (too costly to inline), and
 // this runs twice per transaction.
-func (d *Device) seen(t time.Time) {
-	if ts, ls := t.Unix(), d.LastSeen.Unix(); ts > ls || ts == ls && t.Nanosecond() > d.LastSeen.Nanosecond() {
+func (d *Device) seen(t time.Time) { d.seenAt(t, t.Unix(), t.Nanosecond()) }
+
+// seenBoth is seen(t) for a and then b, with t's seconds taken once.
+func seenBoth(a, b *Device, t time.Time) {
+	ts, tn := t.Unix(), t.Nanosecond()
+	a.seenAt(t, ts, tn)
+	b.seenAt(t, ts, tn)
+}
+
+// seenAt is seen(t), given t's Unix seconds and nanoseconds.
+func (d *Device) seenAt(t time.Time, ts int64, tn int) {
+	if ls := d.LastSeen.Unix(); ts > ls || ts == ls && tn > d.LastSeen.Nanosecond() {
 		d.LastSeen = t
 	}
 	d.Transactions++

@@ -52,7 +52,8 @@ func TestHotIndexSpreads(t *testing.T) {
 }
 
 // TestInlineTimeComparisons checks the inlined comparisons of packet times
-// against the time package: Device.seen moves LastSeen exactly when
+// against the time package: Device.seen (and seenBoth for each of its
+// devices) moves LastSeen exactly when
 // t.After(LastSeen), and learning is t.Before(learnEnd), over random times
 // that often share their second (so nanoseconds decide), before 1970 too.
 func TestInlineTimeComparisons(t *testing.T) {
@@ -79,6 +80,16 @@ func TestInlineTimeComparisons(t *testing.T) {
 		}
 		if d.LastSeen != want || d.Transactions != 1 || !d.dirty {
 			t.Fatalf("seen(%v) from %v: LastSeen %v, want %v", at, last, d.LastSeen, want)
+		}
+		other := rt()
+		a, b := &Device{LastSeen: last}, &Device{LastSeen: other}
+		seenBoth(a, b, at)
+		wantB := other
+		if at.After(other) {
+			wantB = at
+		}
+		if a.LastSeen != want || b.LastSeen != wantB || a.Transactions != 1 || b.Transactions != 1 || !a.dirty || !b.dirty {
+			t.Fatalf("seenBoth(%v) from %v and %v: LastSeen %v and %v", at, last, other, a.LastSeen, b.LastSeen)
 		}
 		srv := &Device{FirstSeen: last}
 		if got, want := e.learning(srv, at), at.Before(last.Add(time.Hour)); got != want {
