@@ -251,6 +251,13 @@ type swapped struct{ flow.Stream }
 func (s swapped) Data(dir flow.Dir, data []byte, ts time.Time) { s.Stream.Data(1-dir, data, ts) }
 func (s swapped) Gap(dir flow.Dir, lost int, ts time.Time)     { s.Stream.Gap(1-dir, lost, ts) }
 
+// Panicked implements flow.PanicHandler for the stream it wraps.
+func (s swapped) Panicked(r any, dir flow.Dir, ts time.Time) {
+	if h, ok := s.Stream.(flow.PanicHandler); ok {
+		h.Panicked(r, 1-dir, ts)
+	}
+}
+
 // tick advances the baselines' packet time once per second of traffic and
 // writes the alerts only time can raise (poll_stopped).
 func (a *Agent) tick() {
@@ -304,9 +311,9 @@ func (a *Agent) Close() error {
 	return dbErr
 }
 
-// mergeFlowStats copies the flow table's counters into s. Panics the table
-// recovered (in Stream calls the glue's own recover did not catch) add to
-// the glue's.
+// mergeFlowStats copies the flow table's counters into s. Panics are
+// counted by the table alone, which runs every Stream call under its
+// recover (see streamBase.Panicked).
 func (a *Agent) mergeFlowStats(s *Stats) {
 	fs := a.table.Stats()
 	s.Undecodable = fs.Packets - fs.TCPPackets
@@ -315,7 +322,7 @@ func (a *Agent) mergeFlowStats(s *Stats) {
 	s.Evictions = fs.Evicted
 	s.DroppedSegments = fs.Gaps
 	s.DroppedBytes = fs.BytesDropped + fs.GapBytes
-	s.RecoveredPanics = a.stats.RecoveredPanics + fs.RecoveredPanics
+	s.RecoveredPanics = fs.RecoveredPanics
 }
 
 // writeStats writes the stats event, stamped with the last packet time (or

@@ -59,11 +59,6 @@ func (s *modbusStream) Data(dir flow.Dir, data []byte, ts time.Time) {
 	if s.dead {
 		return
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			s.recovered(r, dir, ts)
-		}
-	}()
 	s.ts = ts
 	emit := s.onRequest
 	if dir == flow.ServerToClient {
@@ -107,11 +102,6 @@ func (s *modbusStream) Close(reason flow.CloseReason, ts time.Time) {
 	if s.dead {
 		return
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			s.recovered(r, flow.ClientToServer, ts)
-		}
-	}()
 	s.pr.Flush(s.onTx)
 	s.account()
 	s.dead = true

@@ -42,11 +42,6 @@ func (s *opcuaStream) Data(dir flow.Dir, data []byte, ts time.Time) {
 	if s.dead {
 		return
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			s.recovered(r, dir, ts)
-		}
-	}()
 	var err error
 	if dir == flow.ClientToServer {
 		err = s.uc.FeedClient(data, ts)
@@ -72,11 +67,6 @@ func (s *opcuaStream) Gap(dir flow.Dir, lost int, ts time.Time) {
 	if s.dead {
 		return
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			s.recovered(r, dir, ts)
-		}
-	}()
 	s.a.stats.OPCUA.Gaps++
 	s.uc.Gap(dir == flow.ServerToClient)
 }
@@ -86,11 +76,6 @@ func (s *opcuaStream) Close(reason flow.CloseReason, ts time.Time) {
 	if s.dead {
 		return
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			s.recovered(r, flow.ClientToServer, ts)
-		}
-	}()
 	s.uc.Close(ts)
 	s.account()
 	s.dead = true

@@ -65,13 +65,15 @@ func (s *streamBase) expireDue(ts time.Time) bool {
 	return true
 }
 
-// recovered handles a panic that escaped this connection's decoder: the
-// connection is silenced, the panic counted and reported as an anomaly, and
-// the run goes on. (Packetbeat runs every plugin call under a recover for
-// the same reason: one hostile connection must not stop the monitor.)
-func (s *streamBase) recovered(r any, dir flow.Dir, ts time.Time) {
+// Panicked implements flow.PanicHandler. Every call the flow table makes
+// into a stream runs under the table's recover (Packetbeat runs every
+// plugin call under one for the same reason: one hostile connection must
+// not stop the monitor); the table counts the panic and ignores the
+// connection from then on, and the glue silences its state and reports the
+// panic as an internal_error anomaly. One recover per call, the table's,
+// rather than a second deferred one in every Data call of the glue.
+func (s *streamBase) Panicked(r any, dir flow.Dir, ts time.Time) {
 	s.dead = true
-	s.a.stats.RecoveredPanics++
 	s.a.anomaly(s, ts, dir, anomalyInternal, fmt.Sprint(r))
 }
 

@@ -2,34 +2,50 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/flow"
 	"github.com/sluice-ics/sluice/protocols/modbus"
 )
 
-// A panic in a connection's decoder silences that connection, is counted,
-// is reported as an internal_error anomaly, and the agent goes on.
+// A panic in a connection's decoder silences that connection, is counted
+// once (by the flow table, whose recover every Stream call runs under), is
+// reported as an internal_error anomaly through streamBase.Panicked, and the
+// agent goes on. The packets go through the real table: the glue has no
+// recover of its own.
 func TestStreamPanicRecovered(t *testing.T) {
 	var out bytes.Buffer
 	a, err := New(DefaultConfig(&out))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := testConn("10.0.0.1", "10.0.0.2", 40000, 502)
-	s := a.newModbusStream(c)
-	s.onRequest = func(modbus.ADU) { panic("decoder bug") }
-	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// The agent's own stream factory, with the Modbus request path
+	// replaced by a decoder bug.
+	a.table = flow.NewTable(flow.Config{ServerPort: func(p uint16) bool { return a.ports[p] != protoNone }},
+		func(c *flow.Conn, ts time.Time) flow.Stream {
+			st := a.newStream(c, ts)
+			if ms, ok := st.(*modbusStream); ok {
+				ms.onRequest = func(modbus.ADU) { panic("decoder bug") }
+			}
+			return st
+		})
+	c := newDetConn(t)
 	// 00 01 00 00 00 06 01 03 00 64 00 02: read holding registers 100..101
-	req := []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x64, 0x00, 0x02}
-	s.Data(flow.ClientToServer, req, ts)
-	if !s.dead {
-		t.Error("connection not silenced after a panic")
+	c.seg(true, []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x64, 0x00, 0x02})
+	// Its response and a second request: the connection is silenced.
+	c.seg(false, []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x07, 0x01, 0x03, 0x04, 0x00, 0x11, 0x00, 0x2a})
+	c.seg(true, []byte{0x00, 0x02, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x64, 0x00, 0x02})
+	src, err := capture.NewReader(bytes.NewReader(c.buf.Bytes()), "panic.pcap", int64(c.buf.Len()))
+	if err != nil {
+		t.Fatal(err)
 	}
-	s.Data(flow.ClientToServer, req, ts) // silenced: must not panic again
-	s.Close(flow.CloseEnd, ts)
+	if err := a.Run(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -37,20 +53,23 @@ func TestStreamPanicRecovered(t *testing.T) {
 		t.Errorf("recovered panics = %d, want 1", got)
 	}
 	evs := parseEvents(t, out.Bytes())
-	var anomalies int
+	var anomalies, modbusEvents int
 	for _, e := range evs {
-		if e.EventType == EventAnomaly {
+		switch e.EventType {
+		case EventAnomaly:
 			anomalies++
-			if e.Anomaly.Event != anomalyInternal || !strings.Contains(e.Anomaly.Detail, "decoder bug") {
-				t.Errorf("anomaly %+v, want internal_error naming the panic", e.Anomaly)
+			if e.Anomaly.Event != anomalyInternal || !strings.Contains(e.Anomaly.Detail, "decoder bug") || e.SrcPort != 40001 || e.DestPort != 502 {
+				t.Errorf("anomaly %+v from port %d to %d, want internal_error naming the panic on 40001 -> 502", e.Anomaly, e.SrcPort, e.DestPort)
 			}
+		case EventModbus:
+			modbusEvents++
 		}
 	}
-	if anomalies != 1 {
-		t.Errorf("%d anomaly events, want 1", anomalies)
+	if anomalies != 1 || modbusEvents != 0 {
+		t.Errorf("%d anomaly events and %d modbus events, want 1 and 0 (silenced)", anomalies, modbusEvents)
 	}
 	if last := evs[len(evs)-1]; last.Stats == nil || last.Stats.RecoveredPanics != 1 {
-		t.Errorf("stats event does not count the panic: %+v", last.Stats)
+		t.Errorf("stats event does not count the panic once: %+v", last.Stats)
 	}
 }
 
