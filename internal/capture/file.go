@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 // Magic numbers that tell the formats apart. A pcap file starts with its
@@ -191,7 +192,27 @@ func (f *File) ReadPacket(p *Packet) error {
 	}
 	var err error
 	if f.format == FormatPcap {
-		err = f.pcap.next(f, p)
+		// pcap's common case, here rather than behind one more call
+		// per packet: the record header and the whole record are in
+		// the read buffer, within every bound. Anything else (a
+		// refill, a record too large or past the end of the file)
+		// takes pcapReader.next, which reports it.
+		r := &f.pcap
+		if b := f.buf[f.pos:f.end]; len(b) >= 16 {
+			incl := r.u32(b[8:])
+			if n := 16 + int(incl); int64(incl) <= int64(r.maxRecord) && n <= len(b) && !f.exceedsFile(int64(n)) {
+				f.pos += n
+				// Field by field: a composite literal would be
+				// built on the stack and copied, which costs
+				// more than the parse.
+				p.Data = b[16:n:n]
+				p.Timestamp = time.Unix(int64(r.u32(b[0:])), int64(r.u32(b[4:]))*r.nanoScale).UTC()
+				p.Length = int(max(r.u32(b[12:]), incl))
+				p.LinkType = r.linkType
+				return nil
+			}
+		}
+		err = r.next(f, p)
 	} else {
 		err = f.ng.next(f, p)
 	}

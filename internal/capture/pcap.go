@@ -59,24 +59,11 @@ func (r *pcapReader) readHeader(f *File) error {
 	return nil
 }
 
+// next reads the next record the general way: File.ReadPacket parses the
+// common case (the whole record in the read buffer) itself and calls this for
+// the rest, which it reports (a refill, a record too large or past the end of
+// the file).
 func (r *pcapReader) next(f *File, p *Packet) error {
-	// The common case, parsed in place: the record header and the whole
-	// record are in the read buffer, within every bound. Anything else
-	// (a refill, a record too large or past the end of the file) takes
-	// the general path below, which reports it.
-	if b := f.buf[f.pos:f.end]; len(b) >= 16 {
-		incl := r.u32(b[8:])
-		if n := 16 + int(incl); int64(incl) <= int64(r.maxRecord) && n <= len(b) && !f.exceedsFile(int64(n)) {
-			f.pos += n
-			// Field by field: a composite literal would be built on
-			// the stack and copied, which costs more than the parse.
-			p.Data = b[16:n:n]
-			p.Timestamp = time.Unix(int64(r.u32(b[0:])), int64(r.u32(b[4:]))*r.nanoScale).UTC()
-			p.Length = int(max(r.u32(b[12:]), incl))
-			p.LinkType = r.linkType
-			return nil
-		}
-	}
 	hdr, err := f.take(16, &r.buf, true, "pcap record header")
 	if err != nil {
 		return err
