@@ -429,7 +429,7 @@ func (d *Device) seenAt(t time.Time, ts int64, tn int) {
 // inventory (not Monitor mode, where seen does not apply), already has
 // role and has mac (or no MAC was seen).
 func (e *Engine) known(d *Device, mac MAC, role Roles) bool {
-	return d != nil && e.cfg.Mode != Monitor && d.Roles&role != 0 && (mac == MAC{} || d.MAC == mac)
+	return d != nil && e.cfg.Mode != Monitor && d.Roles&role != 0 && (d.MAC == mac || mac == MAC{})
 }
 
 // setMAC records the latest MAC of d and its vendor. Config.OUI is a pure
