@@ -15,14 +15,15 @@ func (e *Engine) learn(o *Observation, ch *Channel, srv *Device) {
 	ch.Transactions++
 	ch.dirty = true
 	if srv != nil {
-		if w := int64(e.cfg.ConvergenceWindow / convergenceBuckets); w > 0 {
-			// Most transactions fall in the device's newest convergence
-			// bucket (or before it), where advancing is a no-op:
-			// compare with its end instead of dividing.
-			if ns := o.Time.UnixNano(); srv.convW != w || ns >= srv.convEnd {
+		// Most transactions fall in the device's newest convergence
+		// bucket (or before it), where advancing is a no-op: compare
+		// with its end instead of dividing, or even working out the
+		// bucket width.
+		if ns := o.Time.UnixNano(); srv.convW != int64(e.cfg.ConvergenceWindow) || ns >= srv.convEnd {
+			if w := int64(e.cfg.ConvergenceWindow / convergenceBuckets); w > 0 {
 				e.advanceConvergence(srv, ns/w)
 				if ep := srv.ConvergenceEpoch; ep >= 0 && ep < math.MaxInt64/w-1 {
-					srv.convW, srv.convEnd = w, (ep+1)*w
+					srv.convW, srv.convEnd = int64(e.cfg.ConvergenceWindow), (ep+1)*w
 				}
 			}
 		}

@@ -149,8 +149,9 @@ type Device struct {
 	// Time.Add on every transaction costs more than the comparison.
 	learnEnd, learnFrom time.Time
 	// convEnd is the Unix nanosecond end of the newest convergence bucket
-	// (ConvergenceEpoch+1)*convW, convW the bucket width it was computed
-	// for (0: not yet). The epoch only grows, so an event before convEnd
+	// (ConvergenceEpoch+1) * bucket width, convW the ConvergenceWindow it
+	// was computed for (0: not yet; a window too short for buckets is
+	// never stored). The epoch only grows, so an event before convEnd
 	// cannot advance the ring.
 	convEnd, convW int64
 }
