@@ -130,14 +130,10 @@ func (a *Agent) Run(ctx context.Context, src capture.Source) error {
 func (a *Agent) run(ctx context.Context, src capture.Source, first *time.Time) error {
 	done := ctx.Done()
 	// One Packet for the whole run: a capture.File fills it in place,
-	// which saves copying a Packet out of Next on every frame.
-	read := func(p *capture.Packet) (err error) {
-		*p, err = src.Next()
-		return err
-	}
-	if r, ok := src.(packetReader); ok {
-		read = r.ReadPacket
-	}
+	// which saves copying a Packet out of Next on every frame. It is
+	// called through the interface, not a method value (whose wrapper
+	// is one more call per packet).
+	pr, _ := src.(packetReader)
 	var p capture.Packet
 	for n := 0; ; n++ {
 		if n%ctxCheckEvery == 0 {
@@ -150,7 +146,13 @@ func (a *Agent) run(ctx context.Context, src capture.Source, first *time.Time) e
 				return err
 			}
 		}
-		if err := read(&p); err != nil {
+		var err error
+		if pr != nil {
+			err = pr.ReadPacket(&p)
+		} else {
+			p, err = src.Next()
+		}
+		if err != nil {
 			return err
 		}
 		if n == 0 {
