@@ -231,11 +231,18 @@ func (e *Engine) learning(srv *Device, t time.Time) bool {
 		return true
 	}
 	if srv.learnFrom != srv.FirstSeen || srv.learnEnd.IsZero() {
-		srv.learnEnd, srv.learnFrom = srv.FirstSeen.Add(e.cfg.LearnFor), srv.FirstSeen
+		e.setLearnEnd(srv)
 	}
 	// t.Before(learnEnd) for packet times (see seen), without the call.
-	ts, es := t.Unix(), srv.learnEnd.Unix()
-	return ts < es || ts == es && t.Nanosecond() < srv.learnEnd.Nanosecond()
+	ts := t.Unix()
+	return ts < srv.learnSec || ts == srv.learnSec && t.Nanosecond() < srv.learnNsec
+}
+
+// setLearnEnd sets srv's learnEnd (and its Unix seconds and nanoseconds)
+// to FirstSeen plus this run's LearnFor.
+func (e *Engine) setLearnEnd(srv *Device) {
+	srv.learnEnd, srv.learnFrom = srv.FirstSeen.Add(e.cfg.LearnFor), srv.FirstSeen
+	srv.learnSec, srv.learnNsec = srv.learnEnd.Unix(), srv.learnEnd.Nanosecond()
 }
 
 // begin starts one call: resets the output and notes the run's start.

@@ -148,6 +148,9 @@ type Device struct {
 	// learnFrom (the FirstSeen it was computed from) is not FirstSeen:
 	// Time.Add on every transaction costs more than the comparison.
 	learnEnd, learnFrom time.Time
+	// learnSec and learnNsec are learnEnd's Unix seconds and nanoseconds.
+	learnSec  int64
+	learnNsec int
 	// convEnd is the Unix nanosecond end of the newest convergence bucket
 	// (ConvergenceEpoch+1) * bucket width, convW the ConvergenceWindow it
 	// was computed for (0: not yet; a window too short for buckets is
