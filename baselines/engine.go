@@ -324,7 +324,14 @@ func (e *Engine) Observe(o *Observation) []Alert {
 		e.judge(o, key, ch, rt)
 	}
 	if ch != nil && answered(o) {
-		e.seenPoll(o, ch)
+		// seenPoll's two common cases, without the call: a known poll
+		// that is not stopped only has its time noted, and a request
+		// known to be no poll has nothing to note.
+		if r := e.polled; r != nil && !r.stopped {
+			r.seen = o.Time
+		} else if r != nil || !e.pollKnown {
+			e.seenPoll(o, ch)
+		}
 	}
 	return e.out
 }
