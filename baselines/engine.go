@@ -494,10 +494,31 @@ func (e *Engine) noteNew(d *Device, t time.Time) {
 	if width <= 0 {
 		width = 1
 	}
-	ep := t.UnixNano() / width
+	ep := floorDiv(t.UnixNano(), width)
 	e.advanceConvergence(d, ep)
-	d.ConvergenceBuckets[ep%convergenceBuckets]++
+	d.ConvergenceBuckets[convergenceIndex(ep)]++
 	d.dirty = true
+}
+
+// floorDiv is a / b rounded down (b > 0), so that epochs before 1970 (a
+// hostile pcapng can carry any timestamp) stay in order.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
+	}
+	return q
+}
+
+// convergenceIndex is the ring slot of epoch ep, also for a negative epoch
+// (a Go remainder takes the sign of the dividend: indexing with it
+// panicked on times before 1970).
+func convergenceIndex(ep int64) int {
+	i := ep % convergenceBuckets
+	if i < 0 {
+		i += convergenceBuckets
+	}
+	return int(i)
 }
 
 // advanceConvergence moves d's bucket ring forward to epoch ep, clearing
@@ -511,7 +532,7 @@ func (e *Engine) advanceConvergence(d *Device, ep int64) {
 		return
 	}
 	for i := d.ConvergenceEpoch + 1; i <= ep && i <= d.ConvergenceEpoch+convergenceBuckets; i++ {
-		d.ConvergenceBuckets[i%convergenceBuckets] = 0
+		d.ConvergenceBuckets[convergenceIndex(i)] = 0
 	}
 	d.ConvergenceEpoch = ep
 	d.dirty = true

@@ -21,7 +21,7 @@ func (e *Engine) learn(o *Observation, ch *Channel, srv *Device) {
 		// bucket width.
 		if ns := o.Time.UnixNano(); srv.convW != int64(e.cfg.ConvergenceWindow) || ns >= srv.convEnd {
 			if w := int64(e.cfg.ConvergenceWindow / convergenceBuckets); w > 0 {
-				e.advanceConvergence(srv, ns/w)
+				e.advanceConvergence(srv, floorDiv(ns, w))
 				if ep := srv.ConvergenceEpoch; ep >= 0 && ep < math.MaxInt64/w-1 {
 					srv.convW, srv.convEnd = int64(e.cfg.ConvergenceWindow), (ep+1)*w
 				}
