@@ -37,15 +37,18 @@ const (
 
 // Agent decodes packets into events. Create it with New.
 type Agent struct {
-	cfg    Config
-	out    *eve
-	stats  Stats
-	ports  [1 << 16]proto
-	now    time.Time // latest packet time seen
-	closed bool
-	engine *baselines.Engine
-	table  *flow.Table
-	db     *store.DB // nil without --db
+	cfg   Config
+	out   *eve
+	stats Stats
+	ports [1 << 16]proto
+	now   time.Time // latest packet time seen
+	// nowSec and nowNsec are now's Unix seconds and nanoseconds.
+	nowSec  int64
+	nowNsec int32
+	closed  bool
+	engine  *baselines.Engine
+	table   *flow.Table
+	db      *store.DB // nil without --db
 	// tickSec is the packet-time second the baselines were last ticked.
 	tickSec int64
 }
@@ -57,6 +60,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	cfg = cfg.withDefaults()
 	a := &Agent{cfg: cfg, out: newEVE(cfg.Output, cfg.Events)}
+	a.nowSec = a.now.Unix() // of the zero time: any packet is later
 	bcfg := baselines.Config{
 		Mode:       baselines.Mode(cfg.Mode), // same order: auto, learn, monitor
 		LearnFor:   cfg.LearnFor,
@@ -205,9 +209,11 @@ func (a *Agent) Flush() error { return a.out.flush() }
 func (a *Agent) packet(p *capture.Packet) {
 	a.stats.Packets++
 	a.stats.Bytes += uint64(p.Length)
-	if p.Timestamp.After(a.now) {
-		a.now = p.Timestamp
-		if sec := a.now.Unix(); sec != a.tickSec {
+	// p.Timestamp.After(a.now), on seconds and nanoseconds kept beside
+	// a.now: After is not inlined and converts both times.
+	if sec, nsec := p.Timestamp.Unix(), int32(p.Timestamp.Nanosecond()); sec > a.nowSec || sec == a.nowSec && nsec > a.nowNsec {
+		a.now, a.nowSec, a.nowNsec = p.Timestamp, sec, nsec
+		if sec != a.tickSec {
 			a.tickSec = sec
 			a.tick()
 		}

@@ -44,6 +44,7 @@ func (a *Agent) newModbusStream(c *flow.Conn) *modbusStream {
 	s.onRequest = func(adu modbus.ADU) { s.pr.Request(adu, s.ts, s.onTx) }
 	s.onResponse = func(adu modbus.ADU) { s.pr.Response(adu, s.ts, s.onTx) }
 	s.onTx = s.transaction
+	s.obs.Protocol, s.obs.Endpoints = baselines.Modbus, s.ends
 	if c.MidStream {
 		// Picked up without the SYN: the first bytes may be the middle
 		// of an ADU. Scan for a plausible MBAP header instead.
@@ -192,9 +193,7 @@ func (s *modbusStream) observation(t *modbus.Transaction) bool {
 	if !t.HasRequest || t.RequestErr != nil {
 		return false
 	}
-	o := &s.obs
-	o.Protocol = baselines.Modbus
-	o.Endpoints = s.ends
+	o := &s.obs // Protocol and Endpoints were set with the stream
 	o.Responded = t.HasResponse
 	o.Time = t.RequestTime
 	if t.HasResponse {
