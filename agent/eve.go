@@ -69,25 +69,9 @@ func (e *eve) appendTime(b []byte, ts time.Time) []byte {
 	}
 	b = append(b, '"')
 	b = append(b, e.secText...)
-	// Six digits of microseconds as three pairs from a table: two
-	// divisions by constants instead of six.
-	us := uint32(ts.Nanosecond() / 1000)
-	hi, mid, lo := us/10000, us/100%100, us%100
-	return append(b, digitPairs[2*hi], digitPairs[2*hi+1], digitPairs[2*mid], digitPairs[2*mid+1],
-		digitPairs[2*lo], digitPairs[2*lo+1], 'Z', '"')
+	b = jsonw.Micros(b, uint32(ts.Nanosecond()/1000))
+	return append(b, 'Z', '"')
 }
-
-// digitPairs holds "00" to "99".
-const digitPairs = "00010203040506070809" +
-	"10111213141516171819" +
-	"20212223242526272829" +
-	"30313233343536373839" +
-	"40414243444546474849" +
-	"50515253545556575859" +
-	"60616263646566676869" +
-	"70717273747576777879" +
-	"80818283848586878889" +
-	"90919293949596979899"
 
 func newEVE(w io.Writer, filter Events) *eve {
 	return &eve{w: w, buf: make([]byte, 0, eveFlushAt+16<<10), filter: filter}

@@ -500,26 +500,9 @@ func (e *Engine) noteNew(d *Device, t time.Time) {
 	d.dirty = true
 }
 
-// floorDiv is a / b rounded down (b > 0), so that epochs before 1970 (a
-// hostile pcapng can carry any timestamp) stay in order.
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b < 0 {
-		q--
-	}
-	return q
-}
-
 // convergenceIndex is the ring slot of epoch ep, also for a negative epoch
-// (a Go remainder takes the sign of the dividend: indexing with it
-// panicked on times before 1970).
-func convergenceIndex(ep int64) int {
-	i := ep % convergenceBuckets
-	if i < 0 {
-		i += convergenceBuckets
-	}
-	return int(i)
-}
+// (indexing with a plain remainder panicked on times before 1970).
+func convergenceIndex(ep int64) int { return int(floorMod(ep, convergenceBuckets)) }
 
 // advanceConvergence moves d's bucket ring forward to epoch ep, clearing
 // the buckets of the epochs skipped.

@@ -102,13 +102,7 @@ func (c *slidingCount) period() int64 { return c.per }
 
 // periodOf returns the number of the Window-long period that holds bucket
 // b (floor division).
-func periodOf(b int64) int64 {
-	p := b / rateBuckets
-	if b%rateBuckets < 0 {
-		p--
-	}
-	return p
-}
+func periodOf(b int64) int64 { return floorDiv(b, rateBuckets) }
 
 // bucketWidth returns the width of one bucket in nanoseconds.
 func bucketWidth(window time.Duration) int64 {
@@ -118,21 +112,29 @@ func bucketWidth(window time.Duration) int64 {
 // bucketOf returns the number of the bucket that holds t (floor division,
 // so packet times before 1970 from a hostile capture stay ordered).
 func bucketOf(t time.Time, window time.Duration) int64 {
-	w := bucketWidth(window)
-	ns := t.UnixNano()
-	b := ns / w
-	if ns%w < 0 {
-		b--
-	}
-	return b
+	return floorDiv(t.UnixNano(), bucketWidth(window))
 }
 
-func bucketIndex(b int64) int {
-	i := b % rateBuckets
-	if i < 0 {
-		i += rateBuckets
+func bucketIndex(b int64) int { return int(floorMod(b, rateBuckets)) }
+
+// floorDiv is a / b rounded down (b > 0), and floorMod the remainder that
+// goes with it, in [0, b): packet times before 1970 (a hostile pcapng can
+// carry any timestamp) must keep their order and index rings without a
+// negative slot (a Go remainder takes the sign of the dividend).
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b < 0 {
+		q--
 	}
-	return int(i)
+	return q
+}
+
+func floorMod(a, b int64) int64 {
+	r := a % b
+	if r < 0 {
+		r += b
+	}
+	return r
 }
 
 // elapsed returns t.Sub(u) for packet times, which carry no monotonic

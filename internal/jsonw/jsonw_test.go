@@ -2,6 +2,7 @@ package jsonw
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"testing"
@@ -226,6 +227,14 @@ func BenchmarkUint16List(b *testing.B) {
 				buf = append(buf, ',')
 			}
 			buf = Uint16(buf, uint16(raw[i])<<8|uint16(raw[i+1]))
+		}
+	}
+}
+
+func TestMicros(t *testing.T) {
+	for v := uint32(0); v < 1000000; v++ {
+		if got, want := string(Micros(nil, v)), fmt.Sprintf("%06d", v); got != want {
+			t.Fatalf("Micros(%d) = %q, want %q", v, got, want)
 		}
 	}
 }
