@@ -79,8 +79,5 @@ func main() {
 	if err := o.Close(); err != nil {
 		log.Fatal(err)
 	}
-	if err := o.Close(); err != nil {
-		log.Fatal(err)
-	}
 	log.Printf("%d prefixes", len(lines))
 }

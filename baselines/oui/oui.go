@@ -58,8 +58,10 @@ func load() {
 		seen[k&0xff] = true
 	}
 	// gen.go sorts the lines as text; twelve lower-case hex digits and
-	// then "/BITS" sort the same as the numeric keys. A table edited by
-	// hand out of order would make lookups miss: refuse it.
+	// then "/BITS" sort the same as the numeric keys while every prefix
+	// length has two digits (the registries' 24, 28 and 36). A table out
+	// of numeric order (a one-digit length, or edited by hand) would make
+	// lookups miss: refuse it.
 	if !slices.IsSorted(keys) {
 		err = fmt.Errorf("oui: embedded table: lines are not sorted")
 	}

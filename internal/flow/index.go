@@ -22,7 +22,7 @@ import (
 // replays stay deterministic.
 type index struct {
 	seed  [4]uint64
-	slots []slot // len is 0 or a power of two; more than half empty
+	slots []slot // len is 0 or a power of two; at least half empty
 	n     int    // flows held
 }
 

@@ -97,7 +97,7 @@ func (t *Table) segment(f *flow, dir Dir, s *Segment, now int64) {
 // GapTimeout.
 func (t *Table) giveUpStale(f *flow, now int64) {
 	for d := ClientToServer; d <= ServerToClient && f.stream != nil; d++ {
-		if hh := &f.half[d]; len(hh.ooo) > 0 && now-hh.holeSince > int64(t.cfg.GapTimeout) {
+		if hh := &f.half[d]; len(hh.ooo) > 0 && olderThan(now, hh.holeSince, t.cfg.GapTimeout) {
 			t.release(f, d, 0, true, now)
 		}
 	}

@@ -312,7 +312,7 @@ func (t *Table) Flush(ts time.Time) {
 	t.expire(now)
 	for f := t.active.tail; f != nil; f = f.prev {
 		for d := ClientToServer; d <= ServerToClient && f.stream != nil; d++ {
-			if h := &f.half[d]; len(h.ooo) > 0 && now-h.holeSince > int64(t.cfg.GapTimeout) {
+			if h := &f.half[d]; len(h.ooo) > 0 && olderThan(now, h.holeSince, t.cfg.GapTimeout) {
 				t.release(f, d, 0, true, now)
 			}
 		}
@@ -493,22 +493,31 @@ func (f *flow) superseded(s *Segment, srcIsA bool) bool {
 	return h.synSeen && s.Seq != h.isn
 }
 
+// olderThan reports whether packet time now (Unix ns) is more than d after
+// then. The difference is taken unsigned and only when now is later: a
+// crafted capture can put packets centuries apart (pcapng's if_tsoffset),
+// and the signed difference of two times more than 292 years apart wraps,
+// which once made a packet from 1700 expire every flow of 2024 as idle.
+func olderThan(now, then int64, d time.Duration) bool {
+	return now > then && uint64(now)-uint64(then) > uint64(d)
+}
+
 // expireDue reports whether expire has anything to do at now: the same
 // tests as its loops' first, cheap enough to inline for every packet.
 func (t *Table) expireDue(now int64) bool {
 	c, a := t.closed.tail, t.active.tail
-	return c != nil && now-c.lastSeen > int64(t.cfg.ClosedLinger) ||
-		a != nil && now-a.lastSeen > int64(t.cfg.IdleTimeout)
+	return c != nil && olderThan(now, c.lastSeen, t.cfg.ClosedLinger) ||
+		a != nil && olderThan(now, a.lastSeen, t.cfg.IdleTimeout)
 }
 
 // expire forgets closed connections that lingered ClosedLinger and closes
 // open ones idle longer than IdleTimeout at now. Each list is in time order
 // from its tail, so each loop stops at the first flow still in time.
 func (t *Table) expire(now int64) {
-	for f := t.closed.tail; f != nil && now-f.lastSeen > int64(t.cfg.ClosedLinger); f = t.closed.tail {
+	for f := t.closed.tail; f != nil && olderThan(now, f.lastSeen, t.cfg.ClosedLinger); f = t.closed.tail {
 		t.remove(f, CloseEnd, now)
 	}
-	for f := t.active.tail; f != nil && now-f.lastSeen > int64(t.cfg.IdleTimeout); f = t.active.tail {
+	for f := t.active.tail; f != nil && olderThan(now, f.lastSeen, t.cfg.IdleTimeout); f = t.active.tail {
 		reason := CloseIdle
 		if f.half[0].finished || f.half[1].finished {
 			reason = CloseFIN // one side finished, the other went quiet
