@@ -39,6 +39,9 @@ type eve struct {
 	w    io.Writer
 	buf  []byte
 	mark int // start of the event being appended, for abort
+	// inEvent is set between begin and end (or abort): an event is being
+	// appended (and, locked, mu is held).
+	inEvent bool
 	// err is the first write error (under mu in locked mode); failed says
 	// there is one and may be read from any goroutine without the lock.
 	err    error
@@ -116,6 +119,7 @@ func (e *eve) open(ts time.Time) {
 	if e.locked {
 		e.mu.Lock()
 	}
+	e.inEvent = true
 	e.mark = len(e.buf)
 	e.buf = e.appendTime(append(e.buf, `{"timestamp":`...), ts)
 }
@@ -163,14 +167,26 @@ func appendAddrs(b []byte, client, server netip.Addr, cport, sport uint16, ports
 // abort drops the event opened by begin (its content turned out empty).
 func (e *eve) abort() {
 	e.buf = e.buf[:e.mark]
+	e.inEvent = false
 	if e.locked {
 		e.mu.Unlock()
+	}
+}
+
+// abandon drops an event left half-written by a panic in the code that
+// was appending it (see streamBase.Panicked): without it the partial line
+// would stay in the output and, with a periodic flusher, mu would stay
+// held and the next event would wait for it forever.
+func (e *eve) abandon() {
+	if e.inEvent {
+		e.abort()
 	}
 }
 
 // end closes the event opened by begin and writes the buffer out when full.
 func (e *eve) end() {
 	e.buf = append(e.buf, '}', '\n')
+	e.inEvent = false
 	e.written++
 	if len(e.buf) >= eveFlushAt {
 		e.flushLocked()

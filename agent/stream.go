@@ -74,6 +74,7 @@ func (s *streamBase) expireDue(ts time.Time) bool {
 // rather than a second deferred one in every Data call of the glue.
 func (s *streamBase) Panicked(r any, dir flow.Dir, ts time.Time) {
 	s.dead = true
+	s.a.out.abandon()
 	s.a.anomaly(s, ts, dir, anomalyInternal, fmt.Sprint(r))
 }
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -16,60 +17,99 @@ import (
 // once (by the flow table, whose recover every Stream call runs under), is
 // reported as an internal_error anomaly through streamBase.Panicked, and the
 // agent goes on. The packets go through the real table: the glue has no
-// recover of its own.
+// recover of its own. A panic while an event is half written must neither
+// leave the partial line in the output nor, with the periodic flusher of
+// live capture (locked), keep the output's lock and hang the agent.
 func TestStreamPanicRecovered(t *testing.T) {
-	var out bytes.Buffer
-	a, err := New(DefaultConfig(&out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The agent's own stream factory, with the Modbus request path
-	// replaced by a decoder bug.
-	a.table = flow.NewTable(flow.Config{ServerPort: func(p uint16) bool { return a.ports[p] != protoNone }},
-		func(c *flow.Conn, ts time.Time) flow.Stream {
-			st := a.newStream(c, ts)
-			if ms, ok := st.(*modbusStream); ok {
-				ms.onRequest = func(modbus.ADU) { panic("decoder bug") }
+	for _, tc := range []struct {
+		name   string
+		locked bool
+		inject func(a *Agent, ms *modbusStream)
+	}{
+		{"request", false, func(a *Agent, ms *modbusStream) {
+			ms.onRequest = func(modbus.ADU) { panic("decoder bug") }
+		}},
+		{"mid-event", false, midEventPanic},
+		{"mid-event locked", true, midEventPanic},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			a, err := New(DefaultConfig(&out))
+			if err != nil {
+				t.Fatal(err)
 			}
-			return st
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.locked {
+				a.FlushEvery(ctx, time.Hour)
+			}
+			// The agent's own stream factory, with a decoder bug.
+			a.table = flow.NewTable(flow.Config{ServerPort: func(p uint16) bool { return a.ports[p] != protoNone }},
+				func(c *flow.Conn, ts time.Time) flow.Stream {
+					st := a.newStream(c, ts)
+					if ms, ok := st.(*modbusStream); ok {
+						tc.inject(a, ms)
+					}
+					return st
+				})
+			c := newDetConn(t)
+			// 00 01 00 00 00 06 01 03 00 64 00 02: read holding registers 100..101
+			c.seg(true, []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x64, 0x00, 0x02})
+			// Its response, and a second request and response: the
+			// connection is silenced after the panic.
+			c.seg(false, []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x07, 0x01, 0x03, 0x04, 0x00, 0x11, 0x00, 0x2a})
+			c.seg(true, []byte{0x00, 0x02, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x64, 0x00, 0x02})
+			c.seg(false, []byte{0x00, 0x02, 0x00, 0x00, 0x00, 0x07, 0x01, 0x03, 0x04, 0x00, 0x11, 0x00, 0x2a})
+			src, err := capture.NewReader(bytes.NewReader(c.buf.Bytes()), "panic.pcap", int64(c.buf.Len()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() {
+				err := a.Run(ctx, src)
+				done <- errors.Join(err, a.Close())
+			}()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("the agent hangs after a panic in the middle of an event")
+			}
+			if got := a.Stats().RecoveredPanics; got != 1 {
+				t.Errorf("recovered panics = %d, want 1", got)
+			}
+			evs := parseEvents(t, out.Bytes()) // every line whole JSON
+			var anomalies, modbusEvents int
+			for _, e := range evs {
+				switch e.EventType {
+				case EventAnomaly:
+					anomalies++
+					if e.Anomaly.Event != anomalyInternal || !strings.Contains(e.Anomaly.Detail, "decoder bug") || e.SrcPort != 40001 || e.DestPort != 502 {
+						t.Errorf("anomaly %+v from port %d to %d, want internal_error naming the panic on 40001 -> 502", e.Anomaly, e.SrcPort, e.DestPort)
+					}
+				case EventModbus:
+					modbusEvents++
+				}
+			}
+			if anomalies != 1 || modbusEvents != 0 {
+				t.Errorf("%d anomaly events and %d modbus events, want 1 and 0 (silenced)", anomalies, modbusEvents)
+			}
+			if last := evs[len(evs)-1]; last.Stats == nil || last.Stats.RecoveredPanics != 1 {
+				t.Errorf("stats event does not count the panic once: %+v", last.Stats)
+			}
 		})
-	c := newDetConn(t)
-	// 00 01 00 00 00 06 01 03 00 64 00 02: read holding registers 100..101
-	c.seg(true, []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x64, 0x00, 0x02})
-	// Its response and a second request: the connection is silenced.
-	c.seg(false, []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x07, 0x01, 0x03, 0x04, 0x00, 0x11, 0x00, 0x2a})
-	c.seg(true, []byte{0x00, 0x02, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x64, 0x00, 0x02})
-	src, err := capture.NewReader(bytes.NewReader(c.buf.Bytes()), "panic.pcap", int64(c.buf.Len()))
-	if err != nil {
-		t.Fatal(err)
 	}
-	if err := a.Run(context.Background(), src); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got := a.Stats().RecoveredPanics; got != 1 {
-		t.Errorf("recovered panics = %d, want 1", got)
-	}
-	evs := parseEvents(t, out.Bytes())
-	var anomalies, modbusEvents int
-	for _, e := range evs {
-		switch e.EventType {
-		case EventAnomaly:
-			anomalies++
-			if e.Anomaly.Event != anomalyInternal || !strings.Contains(e.Anomaly.Detail, "decoder bug") || e.SrcPort != 40001 || e.DestPort != 502 {
-				t.Errorf("anomaly %+v from port %d to %d, want internal_error naming the panic on 40001 -> 502", e.Anomaly, e.SrcPort, e.DestPort)
-			}
-		case EventModbus:
-			modbusEvents++
-		}
-	}
-	if anomalies != 1 || modbusEvents != 0 {
-		t.Errorf("%d anomaly events and %d modbus events, want 1 and 0 (silenced)", anomalies, modbusEvents)
-	}
-	if last := evs[len(evs)-1]; last.Stats == nil || last.Stats.RecoveredPanics != 1 {
-		t.Errorf("stats event does not count the panic once: %+v", last.Stats)
+}
+
+// midEventPanic makes the stream's transaction callback panic after it
+// has begun writing the transaction's event.
+func midEventPanic(a *Agent, ms *modbusStream) {
+	ms.onTx = func(t *modbus.Transaction) {
+		a.out.beginHead(t.Time(), ms.head)
+		a.out.buf = append(a.out.buf, `,"modbus":{"transaction_id":`...)
+		panic("decoder bug")
 	}
 }
 
