@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sluice-ics/sluice/internal/testpcaps"
 )
 
 // TestFidelityModbusTshark replays every capture in ../shared/pcaps/modbus
@@ -27,14 +29,10 @@ import (
 // the intersection over the size of the larger side, summed over all
 // captures. It must reach 99.9 %.
 func TestFidelityModbusTshark(t *testing.T) {
-	dir := filepath.Join(pcapsDir(t), "modbus")
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("tshark not installed (make tools installs it)")
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.pcap*"))
-	if len(files) == 0 {
-		t.Skipf("no captures in %s", dir)
-	}
+	files := testpcaps.Files(t, "modbus")
 	var agree, total int
 	for _, f := range files {
 		theirs := tsharkModbus(t, f)
@@ -251,14 +249,10 @@ func compareMultisets(theirs, ours map[string]int) (agree, total int, diffs []st
 // response after a TCP gap that Wireshark's reassembly loses): they are
 // logged as extras, not counted against it.
 func TestFidelityOPCUATshark(t *testing.T) {
-	dir := filepath.Join(pcapsDir(t), "opcua")
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("tshark not installed (make tools installs it)")
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.pcap*"))
-	if len(files) == 0 {
-		t.Skipf("no captures in %s", dir)
-	}
+	files := testpcaps.Files(t, "opcua")
 	var agree, total, extras int
 	for _, f := range files {
 		theirs := tsharkOPCUA(t, f)
@@ -367,11 +361,10 @@ func ourOPCUA(t *testing.T, file string) map[string]int {
 // NodeId of a request is the authentication token, the ones after it are the
 // WriteValue node ids (NodeIds inside ExpandedNodeIds are skipped).
 func TestFidelityOPCUAWrittenNodes(t *testing.T) {
-	dir := filepath.Join(pcapsDir(t), "opcua")
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("tshark not installed (make tools installs it)")
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.pcap*"))
+	files := testpcaps.Files(t, "opcua")
 	var agree, total int
 	for _, f := range files {
 		theirs := tsharkWrittenNodes(t, f)

@@ -26,18 +26,8 @@ func pcapsDir(t testing.TB) string {
 	return testpcaps.Dir(t)
 }
 
-func realCaptures(t testing.TB) []string {
-	dir := pcapsDir(t)
-	var files []string
-	for _, sub := range []string{"modbus", "opcua"} {
-		m, _ := filepath.Glob(filepath.Join(dir, sub, "*.pcap*"))
-		files = append(files, m...)
-	}
-	if len(files) == 0 {
-		t.Skipf("no captures under %s", dir)
-	}
-	return files
-}
+// realCaptures returns every shared Modbus and OPC UA capture or skips.
+func realCaptures(t testing.TB) []string { return testpcaps.Files(t, "modbus", "opcua") }
 
 // readAll reads every packet and returns the count and the final error
 // (nil for a clean io.EOF).

@@ -224,16 +224,12 @@ func TestStalledSource(t *testing.T) {
 // with a known size and from a pipe, through short and failing reads.
 func TestReaderMatchesReference(t *testing.T) {
 	files := bigRecords()
-	dir := pcapsDir(t)
-	for _, sub := range []string{"modbus", "opcua"} {
-		m, _ := filepath.Glob(filepath.Join(dir, sub, "*.pcap*"))
-		for _, path := range m {
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			files[filepath.Base(path)] = data
+	for _, path := range realCaptures(t) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
 		}
+		files[filepath.Base(path)] = data
 	}
 	for name, data := range files {
 		t.Run(name, func(t *testing.T) {

@@ -7,6 +7,8 @@ package testpcaps
 import (
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 )
 
@@ -50,4 +52,25 @@ func Dir(t testing.TB, sub ...string) string {
 		t.Skipf("real captures not found at %s (set SLUICE_PCAPS or put them at ../shared/pcaps beside the repository)", dir)
 	}
 	return dir
+}
+
+// Files returns the captures (*.pcap*: pcap, pcapng, gzipped too) in the
+// given sub folders of the captures folder, sorted, or skips the test when
+// the folder is absent or holds none.
+func Files(t testing.TB, subs ...string) []string {
+	t.Helper()
+	root := Dir(t)
+	var files []string
+	for _, sub := range subs {
+		m, err := filepath.Glob(filepath.Join(root, sub, "*.pcap*"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) == 0 {
+		t.Skipf("no captures in %s under %s", strings.Join(subs, ", "), root)
+	}
+	sort.Strings(files)
+	return files
 }

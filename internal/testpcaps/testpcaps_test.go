@@ -1,7 +1,9 @@
 package testpcaps
 
 import (
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -33,5 +35,24 @@ func TestDirSkipsWhenAbsent(t *testing.T) {
 	})
 	if skipped == false {
 		t.Fatal("Dir did not skip for a missing folder")
+	}
+}
+
+func TestFilesListsCapturesSorted(t *testing.T) {
+	root := t.TempDir()
+	t.Setenv("SLUICE_PCAPS", root)
+	for _, name := range []string{"modbus/b.pcap", "modbus/a.pcapng", "opcua/c.pcap.gz", "modbus/README.md", "other/d.pcap"} {
+		path := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := Files(t, "opcua", "modbus")
+	want := []string{filepath.Join(root, "modbus/a.pcapng"), filepath.Join(root, "modbus/b.pcap"), filepath.Join(root, "opcua/c.pcap.gz")}
+	if !slices.Equal(got, want) {
+		t.Errorf("Files = %q, want %q", got, want)
 	}
 }
