@@ -7,7 +7,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,33 +32,12 @@ func TestFidelityModbusTshark(t *testing.T) {
 		t.Skip("tshark not installed (make tools installs it)")
 	}
 	files := testpcaps.Files(t, "modbus")
-	var agree, total int
+	var g testpcaps.Agreement
 	for _, f := range files {
-		theirs := tsharkModbus(t, f)
-		ours := ourModbus(t, f)
-		a, n, diffs := compareMultisets(theirs, ours)
-		agree += a
-		total += n
-		t.Logf("%-42s %6d/%6d agree (%.3f %%)", filepath.Base(f), a, n, pct(a, n))
-		for i, d := range diffs {
-			if i == 4 {
-				t.Logf("    ... %d more", len(diffs)-4)
-				break
-			}
-			t.Logf("    %s", d)
-		}
+		a, n, diffs := compareMultisets(tsharkModbus(t, f), ourModbus(t, f))
+		g.Add(t, f, a, n, "", diffs)
 	}
-	t.Logf("TOTAL Modbus end-to-end agreement with tshark: %d/%d = %.3f %%", agree, total, pct(agree, total))
-	if total == 0 || pct(agree, total) < 99.9 {
-		t.Errorf("agreement %.3f %% < 99.9 %%", pct(agree, total))
-	}
-}
-
-func pct(a, n int) float64 {
-	if n == 0 {
-		return 0
-	}
-	return 100 * float64(a) / float64(n)
+	g.Require(t, "Modbus end-to-end request and exception fields", 99.9)
 }
 
 // Function codes whose requests Wireshark shows with a reference number,
@@ -253,7 +231,8 @@ func TestFidelityOPCUATshark(t *testing.T) {
 		t.Skip("tshark not installed (make tools installs it)")
 	}
 	files := testpcaps.Files(t, "opcua")
-	var agree, total, extras int
+	var g testpcaps.Agreement
+	extras := 0
 	for _, f := range files {
 		theirs := tsharkOPCUA(t, f)
 		ours := ourOPCUA(t, f)
@@ -266,22 +245,11 @@ func TestFidelityOPCUATshark(t *testing.T) {
 			x += c
 		}
 		x -= a
-		agree += a
-		total += n
 		extras += x
-		t.Logf("%-72s %5d/%5d agree (%.3f %%), %d extra", filepath.Base(f), a, n, pct(a, n), x)
-		for i, d := range diffs {
-			if i == 4 {
-				t.Logf("    ... %d more", len(diffs)-4)
-				break
-			}
-			t.Logf("    %s", d)
-		}
+		g.Add(t, f, a, n, fmt.Sprintf(", %d extra", x), diffs)
 	}
-	t.Logf("TOTAL OPC UA service-id agreement with tshark: %d/%d = %.3f %% (%d more service ids that tshark does not decode)", agree, total, pct(agree, total), extras)
-	if total == 0 || pct(agree, total) < 99.9 {
-		t.Errorf("agreement %.3f %% < 99.9 %%", pct(agree, total))
-	}
+	t.Logf("%d more service ids that tshark does not decode", extras)
+	g.Require(t, "OPC UA service ids", 99.9)
 }
 
 var opcuaPorts = map[string]bool{"4840": true, "48010": true}
@@ -365,25 +333,14 @@ func TestFidelityOPCUAWrittenNodes(t *testing.T) {
 		t.Skip("tshark not installed (make tools installs it)")
 	}
 	files := testpcaps.Files(t, "opcua")
-	var agree, total int
+	var g testpcaps.Agreement
 	for _, f := range files {
-		theirs := tsharkWrittenNodes(t, f)
-		ours := ourWrittenNodes(t, f)
-		a, n, diffs := compareMultisets(theirs, ours)
-		if n == 0 {
-			continue
-		}
-		agree += a
-		total += n
-		t.Logf("%-72s %3d/%3d written node ids agree", filepath.Base(f), a, n)
-		for _, d := range diffs {
-			t.Logf("    %s", d)
+		a, n, diffs := compareMultisets(tsharkWrittenNodes(t, f), ourWrittenNodes(t, f))
+		if n > 0 {
+			g.Add(t, f, a, n, "", diffs)
 		}
 	}
-	t.Logf("TOTAL OPC UA written node ids agreeing with tshark: %d/%d = %.3f %%", agree, total, pct(agree, total))
-	if total == 0 || pct(agree, total) < 99.9 {
-		t.Errorf("agreement %.3f %% < 99.9 %%", pct(agree, total))
-	}
+	g.Require(t, "OPC UA written node ids", 99.9)
 }
 
 func tsharkWrittenNodes(t *testing.T, file string) map[string]int {

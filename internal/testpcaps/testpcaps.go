@@ -74,3 +74,49 @@ func Files(t testing.TB, subs ...string) []string {
 	sort.Strings(files)
 	return files
 }
+
+// Agreement adds up, capture by capture, how many items a decoder and a
+// reference decoder (Wireshark's tshark) agree on: the fidelity tests'
+// figure.
+type Agreement struct {
+	Agree, Total int
+}
+
+// shownDiffs is how many differences of one capture Add logs.
+const shownDiffs = 5
+
+// Add records one capture: agree of total items agree. It logs the figure,
+// then note (if any), then the first differences.
+func (g *Agreement) Add(t testing.TB, file string, agree, total int, note string, diffs []string) {
+	t.Helper()
+	g.Agree += agree
+	g.Total += total
+	t.Logf("%-72s %6d/%6d agree (%.3f %%)%s", filepath.Base(file), agree, total, percent(agree, total), note)
+	for i, d := range diffs {
+		if i == shownDiffs {
+			t.Logf("    ... %d more", len(diffs)-shownDiffs)
+			break
+		}
+		t.Logf("    %s", d)
+	}
+}
+
+// Percent is the agreement over all captures added, 0 when none had items.
+func (g *Agreement) Percent() float64 { return percent(g.Agree, g.Total) }
+
+// Require logs the total under what (the items compared) and fails the test
+// when nothing was compared or fewer than min percent agree.
+func (g *Agreement) Require(t testing.TB, what string, min float64) {
+	t.Helper()
+	t.Logf("TOTAL %s agreeing with tshark: %d/%d = %.3f %%", what, g.Agree, g.Total, g.Percent())
+	if g.Total == 0 || g.Percent() < min {
+		t.Errorf("%s: agreement %.3f %% < %.1f %%", what, g.Percent(), min)
+	}
+}
+
+func percent(a, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(n)
+}

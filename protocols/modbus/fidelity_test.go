@@ -5,10 +5,11 @@ import (
 	"bytes"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sluice-ics/sluice/internal/testpcaps"
 )
 
 // TestFidelityTshark decodes every capture in ../shared/pcaps/modbus and
@@ -24,31 +25,12 @@ func TestFidelityTshark(t *testing.T) {
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("tshark not installed (make tools installs it)")
 	}
-	var agree, total int
+	var g testpcaps.Agreement
 	for _, file := range files {
 		a, n, diffs := fidelity(t, file)
-		agree += a
-		total += n
-		t.Logf("%-40s %6d/%6d ADUs agree (%.3f %%)", filepath.Base(file), a, n, pct(a, n))
-		for i, d := range diffs {
-			if i == 5 {
-				t.Logf("    ... %d more", len(diffs)-5)
-				break
-			}
-			t.Logf("    %s", d)
-		}
+		g.Add(t, file, a, n, "", diffs)
 	}
-	t.Logf("TOTAL %d/%d ADUs agree with tshark: %.3f %%", agree, total, pct(agree, total))
-	if total == 0 || pct(agree, total) < 99.9 {
-		t.Errorf("agreement %.3f %% < 99.9 %%", pct(agree, total))
-	}
-}
-
-func pct(a, n int) float64 {
-	if n == 0 {
-		return 0
-	}
-	return 100 * float64(a) / float64(n)
+	g.Require(t, "Modbus ADUs", 99.9)
 }
 
 // frameFields is what one side says about the ADUs completing in a frame:
