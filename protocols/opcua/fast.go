@@ -409,18 +409,7 @@ func (r *reader) dataValue() (v Value, st ua.StatusCode, ok bool) {
 	if mask&0x02 != 0 {
 		st = ua.StatusCode(r.u32())
 	}
-	if mask&0x04 != 0 {
-		r.skip(8)
-	}
-	if mask&0x10 != 0 {
-		r.skip(2)
-	}
-	if mask&0x08 != 0 {
-		r.skip(8)
-	}
-	if mask&0x20 != 0 {
-		r.skip(2)
-	}
+	r.skip(dataValueTimesLen(mask))
 	return v, st, !r.bad
 }
 

@@ -329,18 +329,28 @@ func (w *walker) dataValue(depth int) {
 	if mask&0x02 != 0 {
 		w.skip(4)
 	}
+	w.skip(dataValueTimesLen(mask))
+}
+
+// dataValueTimesLen is the length of the fields that follow a DataValue's
+// value and status (OPC 10000-6 §5.2.2.17): source and server timestamps (8
+// bytes each, mask bits 0x04 and 0x08) and their picoseconds (2 bytes each,
+// 0x10 and 0x20). Both the guard and the fast decoder skip them.
+func dataValueTimesLen(mask byte) int {
+	n := 0
 	if mask&0x04 != 0 {
-		w.skip(8)
-	}
-	if mask&0x10 != 0 {
-		w.skip(2)
+		n += 8
 	}
 	if mask&0x08 != 0 {
-		w.skip(8)
+		n += 8
+	}
+	if mask&0x10 != 0 {
+		n += 2
 	}
 	if mask&0x20 != 0 {
-		w.skip(2)
+		n += 2
 	}
+	return n
 }
 
 // variant walks a Variant (OPC 10000-6 §5.2.2.16).
