@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sluice-ics/sluice/internal/flow"
 	"github.com/sluice-ics/sluice/internal/jsonw"
 )
 
@@ -135,14 +134,6 @@ func appendHead(b []byte, typ string, flowID uint64, addrs []byte) []byte {
 	b = append(b, typ...)
 	b = append(b, '"')
 	return append(b, addrs...)
-}
-
-// beginConn opens an event about connection c (see begin).
-func (e *eve) beginConn(ts time.Time, typ string, c *flow.Conn) {
-	// The address fields are rendered into the tail of the buffer and
-	// moved into place: no scratch allocation.
-	e.begin(ts, typ, c.ID, nil)
-	e.buf = appendAddrs(e.buf, c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true)
 }
 
 // appendAddrs appends the address fields of an event: src is the client

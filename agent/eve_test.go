@@ -199,3 +199,10 @@ func TestEVETimeMatchesJSONW(t *testing.T) {
 		}
 	}
 }
+
+// beginConn opens an event about connection c (see begin), as the streams
+// do with their pre-rendered addresses.
+func (e *eve) beginConn(ts time.Time, typ string, c *flow.Conn) {
+	e.begin(ts, typ, c.ID, nil)
+	e.buf = appendAddrs(e.buf, c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true)
+}

@@ -1,7 +1,6 @@
 package baselines
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/sluice-ics/sluice/baselines/oui"
@@ -22,19 +21,6 @@ const (
 
 func (m Mode) String() string {
 	return [...]string{"auto", "learn", "monitor"}[m%3]
-}
-
-// ParseMode parses "auto", "learn" or "monitor".
-func ParseMode(s string) (Mode, error) {
-	switch s {
-	case "auto", "":
-		return Auto, nil
-	case "learn":
-		return Learn, nil
-	case "monitor":
-		return Monitor, nil
-	}
-	return Auto, fmt.Errorf("baselines: unknown mode %q (want auto, learn or monitor)", s)
 }
 
 // Config tunes the engine. Zero fields take the defaults below; see

@@ -213,11 +213,6 @@ func TestCaptureTshark(t *testing.T) {
 	}
 }
 
-func firstLines(s string, n int) string {
-	l := strings.SplitN(s, "\n", n+1)
-	return strings.Join(l[:min(n, len(l))], "\n")
-}
-
 // TestTestdataUpToDate checks that the committed testdata/sim_* captures are
 // what `make testdata` generates now.
 func TestTestdataUpToDate(t *testing.T) {
