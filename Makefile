@@ -9,7 +9,7 @@ export CGO_ENABLED ?= 0
 APT_TOOLS := tshark:tshark mbpoll:mbpoll tcpdump:tcpdump
 NODE_DIR  := .tools/node
 
-.PHONY: help build test test-go tools bench fuzz lint demo testdata detection clean
+.PHONY: help build test test-go tools bench fuzz lint demo testdata detection same clean
 
 help:
 	@echo "make demo       run Sluice on the embedded simulator (no plant needed)"
@@ -20,6 +20,7 @@ help:
 	@echo "make lint       gofmt + go vet"
 	@echo "make testdata   regenerate testdata/ captures from the simulator"
 	@echo "make detection  learn on normal traffic, monitor each attack scenario, print the table"
+	@echo "make same REF=C compare every output byte with commit C's (captures, both event modes, learn/monitor, export)"
 
 build:
 	$(GO) build -trimpath -o $(BIN) ./cmd/sluice
@@ -72,3 +73,10 @@ detection:
 
 clean:
 	rm -rf bin .tools
+
+# same: this tree's output against commit REF's, byte for byte (a refactoring
+# changes no output): every capture in both event modes, learn then monitor,
+# baseline export. make same REF=301891f
+same:
+	@test -n "$(REF)" || (echo "usage: make same REF=<commit>"; exit 2)
+	scripts/same.sh $(REF)
