@@ -1,6 +1,9 @@
 package modbus
 
-import "strconv"
+import (
+	"fmt"
+	"strconv"
+)
 
 // FunctionCode is the first byte of a PDU. In a response, bit 7 set marks an
 // exception (Modbus Application Protocol Specification V1.1b3, chapter 7):
@@ -75,6 +78,11 @@ func (f FunctionCode) Info() FuncInfo {
 		Request: e.req, Response: e.resp, Spec: e.spec}
 }
 
+// Table returns the data table f (without the exception bit) touches,
+// TableNone for a code that touches none or is not public. It is Info's
+// Table without copying the whole entry.
+func (f FunctionCode) Table() Table { return funcTable[f.Base()].table }
+
 // Class groups function codes by what they do to a server, as a baseline
 // or a rule sees it.
 type Class uint8
@@ -99,31 +107,43 @@ func (c Class) String() string {
 }
 
 // Table is the data model table a function code touches (MAP V1.1b3, 4.3).
+// Its numbers are stable: package baselines hashes them into deviation ids
+// and keeps the names in stored baselines, so a new table goes at the end.
 type Table uint8
 
 const (
-	TableNone Table = iota
-	TableCoils
-	TableDiscreteInputs
-	TableHoldingRegisters
-	TableInputRegisters
-	TableFileRecords // extended memory files, 6.14/6.15
+	TableNone             Table = 0
+	TableCoils            Table = 1 // 0x: read/write bits (FC 1, 5, 15)
+	TableDiscreteInputs   Table = 2 // 1x: read-only bits (FC 2)
+	TableInputRegisters   Table = 3 // 3x: read-only words (FC 4)
+	TableHoldingRegisters Table = 4 // 4x: read/write words (FC 3, 6, 16, 22, 23, 24)
+	TableFileRecords      Table = 5 // extended memory files, 6.14/6.15
 )
 
+var tableNames = [...]string{TableNone: "none", TableCoils: "coils", TableDiscreteInputs: "discrete_inputs",
+	TableInputRegisters: "input_registers", TableHoldingRegisters: "holding_registers", TableFileRecords: "file_records"}
+
+// String returns the snake_case name of t ("holding_registers"), "none"
+// for TableNone and for a number that is no table.
 func (t Table) String() string {
-	switch t {
-	case TableCoils:
-		return "coils"
-	case TableDiscreteInputs:
-		return "discrete_inputs"
-	case TableHoldingRegisters:
-		return "holding_registers"
-	case TableInputRegisters:
-		return "input_registers"
-	case TableFileRecords:
-		return "file_records"
+	if int(t) < len(tableNames) {
+		return tableNames[t]
 	}
 	return "none"
+}
+
+// MarshalText writes the name of t.
+func (t Table) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText parses a name that String writes.
+func (t *Table) UnmarshalText(b []byte) error {
+	for v, n := range tableNames {
+		if n == string(b) {
+			*t = Table(v)
+			return nil
+		}
+	}
+	return fmt.Errorf("modbus: unknown table %q", b)
 }
 
 // Layout names the shape of a PDU's data (the bytes after the function code).
@@ -279,31 +299,42 @@ const (
 	SubClearOverrunCounterAndFlag       SubFunction = 0x14
 )
 
-var subFunctionNames = [...]string{
-	SubReturnQueryData:                  "return_query_data",
-	SubRestartCommunicationsOption:      "restart_communications_option",
-	SubReturnDiagnosticRegister:         "return_diagnostic_register",
-	SubChangeASCIIInputDelimiter:        "change_ascii_input_delimiter",
-	SubForceListenOnlyMode:              "force_listen_only_mode",
-	SubClearCountersAndDiagnosticReg:    "clear_counters_and_diagnostic_register",
-	SubReturnBusMessageCount:            "return_bus_message_count",
-	SubReturnBusCommunicationErrorCount: "return_bus_communication_error_count",
-	SubReturnBusExceptionErrorCount:     "return_bus_exception_error_count",
-	SubReturnServerMessageCount:         "return_server_message_count",
-	SubReturnServerNoResponseCount:      "return_server_no_response_count",
-	SubReturnServerNAKCount:             "return_server_nak_count",
-	SubReturnServerBusyCount:            "return_server_busy_count",
-	SubReturnBusCharacterOverrunCount:   "return_bus_character_overrun_count",
-	SubClearOverrunCounterAndFlag:       "clear_overrun_counter_and_flag",
+// subFunctions names each sub-function twice: the snake_case name of
+// events and the phrase of alert sentences ("force listen only mode").
+var subFunctions = [...]struct{ name, phrase string }{
+	SubReturnQueryData:                  {"return_query_data", "return query data"},
+	SubRestartCommunicationsOption:      {"restart_communications_option", "restart communications"},
+	SubReturnDiagnosticRegister:         {"return_diagnostic_register", "return diagnostic register"},
+	SubChangeASCIIInputDelimiter:        {"change_ascii_input_delimiter", "change ASCII input delimiter"},
+	SubForceListenOnlyMode:              {"force_listen_only_mode", "force listen only mode"},
+	SubClearCountersAndDiagnosticReg:    {"clear_counters_and_diagnostic_register", "clear counters and diagnostic register"},
+	SubReturnBusMessageCount:            {"return_bus_message_count", "return bus message count"},
+	SubReturnBusCommunicationErrorCount: {"return_bus_communication_error_count", "return bus communication error count"},
+	SubReturnBusExceptionErrorCount:     {"return_bus_exception_error_count", "return bus exception error count"},
+	SubReturnServerMessageCount:         {"return_server_message_count", "return server message count"},
+	SubReturnServerNoResponseCount:      {"return_server_no_response_count", "return server no response count"},
+	SubReturnServerNAKCount:             {"return_server_nak_count", "return server NAK count"},
+	SubReturnServerBusyCount:            {"return_server_busy_count", "return server busy count"},
+	SubReturnBusCharacterOverrunCount:   {"return_bus_character_overrun_count", "return bus character overrun count"},
+	SubClearOverrunCounterAndFlag:       {"clear_overrun_counter_and_flag", "clear overrun counter"},
 }
 
 // String returns the snake_case name of s, or "unknown" for a reserved code
 // (the number itself is always written next to it in events).
 func (s SubFunction) String() string {
-	if int(s) < len(subFunctionNames) && subFunctionNames[s] != "" {
-		return subFunctionNames[s]
+	if int(s) < len(subFunctions) && subFunctions[s].name != "" {
+		return subFunctions[s].name
 	}
 	return "unknown"
+}
+
+// Phrase returns what s does in words, for sentences ("restart
+// communications"), or "unknown sub-function" for a reserved code.
+func (s SubFunction) Phrase() string {
+	if int(s) < len(subFunctions) && subFunctions[s].phrase != "" {
+		return subFunctions[s].phrase
+	}
+	return "unknown sub-function"
 }
 
 // MEIType is the first data byte of an Encapsulated Interface Transport
