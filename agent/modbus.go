@@ -162,30 +162,6 @@ func (s *modbusStream) transaction(t *modbus.Transaction) {
 	}
 }
 
-// tableOf maps the decoder's data tables to the baselines' (the two packages
-// number them differently).
-var tableOf = [...]baselines.Table{
-	modbus.TableNone:             baselines.NoTable,
-	modbus.TableCoils:            baselines.Coils,
-	modbus.TableDiscreteInputs:   baselines.DiscreteInputs,
-	modbus.TableHoldingRegisters: baselines.HoldingRegisters,
-	modbus.TableInputRegisters:   baselines.InputRegisters,
-	modbus.TableFileRecords:      baselines.NoTable,
-}
-
-// tableOfFunc is the baselines' table of each base function code (0-127),
-// from the decoder's function table and tableOf, built once: Info copies
-// a whole FuncInfo with its strings for each transaction.
-var tableOfFunc = func() (t [128]baselines.Table) {
-	for fc := range t {
-		t[fc] = baselines.NoTable
-		if tb := modbus.FunctionCode(fc).Info().Table; int(tb) < len(tableOf) {
-			t[fc] = tableOf[tb]
-		}
-	}
-	return t
-}()
-
 // observation fills s.obs from t and reports whether the baselines should
 // see it: transactions with a decodable request (a lone response says
 // nothing about what the master asked).
@@ -199,7 +175,12 @@ func (s *modbusStream) observation(t *modbus.Transaction) bool {
 	if t.HasResponse {
 		o.Time = t.ResponseTime
 	}
-	m := &o.Modbus
+	// The detail is made once per connection and reused.
+	m, _ := o.Detail.(*baselines.ModbusObs)
+	if m == nil {
+		m = new(baselines.ModbusObs)
+		o.Detail = m
+	}
 	*m = baselines.ModbusObs{
 		TransactionID: t.TransactionID,
 		Unit:          t.UnitID,
@@ -214,7 +195,7 @@ func (s *modbusStream) observation(t *modbus.Transaction) bool {
 		o.Responded = false
 	}
 	r := &t.Request
-	table := tableOfFunc[t.FunctionCode.Base()&0x7f]
+	table := t.FunctionCode.Table()
 	vals := s.values[:0]
 	switch t.FunctionCode.Base() {
 	case modbus.FuncReadCoils, modbus.FuncReadDiscreteInputs, modbus.FuncReadHoldingRegisters, modbus.FuncReadInputRegisters:
@@ -226,10 +207,10 @@ func (s *modbusStream) observation(t *modbus.Transaction) bool {
 		m.WriteTable, m.Write = table, baselines.Range{Start: r.Address, Count: r.Quantity}
 		vals = appendValues(vals, r.Values)
 	case modbus.FuncMaskWriteRegister:
-		m.WriteTable, m.Write = baselines.HoldingRegisters, baselines.Range{Start: r.Address, Count: 1}
+		m.WriteTable, m.Write = modbus.TableHoldingRegisters, baselines.Range{Start: r.Address, Count: 1}
 	case modbus.FuncReadWriteMultipleRegisters:
-		m.ReadTable, m.Read = baselines.HoldingRegisters, baselines.Range{Start: r.Address, Count: r.Quantity}
-		m.WriteTable, m.Write = baselines.HoldingRegisters, baselines.Range{Start: r.WriteAddress, Count: r.WriteQuantity}
+		m.ReadTable, m.Read = modbus.TableHoldingRegisters, baselines.Range{Start: r.Address, Count: r.Quantity}
+		m.WriteTable, m.Write = modbus.TableHoldingRegisters, baselines.Range{Start: r.WriteAddress, Count: r.WriteQuantity}
 		vals = appendValues(vals, r.Values)
 	case modbus.FuncDiagnostics:
 		m.SubFunction = uint16(r.SubFunction)

@@ -159,7 +159,12 @@ func (s *opcuaStream) observation(m *opcua.Message) bool {
 	if o.Responded && !m.ResponseTime.IsZero() {
 		o.Time = m.ResponseTime
 	}
-	u := &o.OPCUA
+	// The detail is made once per connection and reused, with its slices.
+	u, _ := o.Detail.(*baselines.OPCUAObs)
+	if u == nil {
+		u = new(baselines.OPCUAObs)
+		o.Detail = u
+	}
 	read, written, called := u.Read[:0], u.Written[:0], u.Called[:0]
 	*u = baselines.OPCUAObs{}
 	u.Service = strings.TrimSuffix(m.Request.Name, "Request")

@@ -3,42 +3,22 @@ package baselines
 import (
 	"encoding/binary"
 	"encoding/hex"
-	"fmt"
 	"hash/fnv"
-	"net/netip"
 	"time"
+
+	"github.com/sluice-ics/sluice/protocols/modbus"
 )
-
-// ChannelKey names one conversation the baseline learns: for Modbus (client
-// IP, server IP, unit id), for OPC UA (client IP, server IP, endpoint port).
-// It is comparable and is used as a map key without allocating.
-type ChannelKey struct {
-	Protocol Protocol   `json:"protocol"`
-	Client   netip.Addr `json:"client"`
-	Server   netip.Addr `json:"server"`
-	Unit     uint8      `json:"unit,omitempty"` // Modbus unit id
-	Port     uint16     `json:"port,omitempty"` // OPC UA endpoint port
-}
-
-// String renders the key as "modbus 10.10.9.66>10.10.2.1 unit 1" or
-// "opcua 10.10.3.5>10.10.2.1:4840".
-func (k ChannelKey) String() string {
-	if k.Protocol == OPCUA {
-		return fmt.Sprintf("opcua %s>%s:%d", k.Client, k.Server, k.Port)
-	}
-	return fmt.Sprintf("%s %s>%s unit %d", k.Protocol, k.Client, k.Server, k.Unit)
-}
 
 // Item is what a deviation is about, within its channel: a function code, a
 // register, a node, a sub-function, a security property. Unused fields are
 // zero. It is comparable (the alert suppression key is rule+channel+item).
 type Item struct {
-	Function uint8  `json:"function,omitempty"`
-	Sub      uint16 `json:"sub_function,omitempty"`
-	Table    Table  `json:"table,omitempty"`
-	Addr     uint16 `json:"address,omitempty"`
-	Count    uint16 `json:"count,omitempty"`
-	Node     string `json:"node,omitempty"`
+	Function uint8        `json:"function,omitempty"`
+	Sub      uint16       `json:"sub_function,omitempty"`
+	Table    modbus.Table `json:"table,omitempty"`
+	Addr     uint16       `json:"address,omitempty"`
+	Count    uint16       `json:"count,omitempty"`
+	Node     string       `json:"node,omitempty"`
 	// What names a property for rules about properties:
 	// "policy", "mode", "token" (opcua_security_downgrade), "client"...
 	What string `json:"what,omitempty"`

@@ -2,7 +2,6 @@ package baselines
 
 import (
 	"cmp"
-	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -15,8 +14,8 @@ import (
 type Engine struct {
 	mu       sync.Mutex
 	cfg      Config
-	devices  map[netip.Addr]*Device
-	channels map[ChannelKey]*Channel
+	devices  map[netip.Addr]*device
+	channels map[ChannelKey]*channel
 	// pairs counts the learned channels per (protocol, client, server):
 	// a client with none towards a server is a new master.
 	pairs    map[pairKey]int
@@ -34,26 +33,22 @@ type Engine struct {
 	learnEnd time.Time
 	lastTick time.Time
 
-	// hot caches the map lookups of Observe for recently seen channels;
-	// hotLRU is the slot of each set to refill next.
-	hot    [hotSets][2]hot
-	hotLRU [hotSets]uint8
+	// hot caches Observe's lookups for recently seen channels, hotLRU is
+	// the slot of each set to refill next, flowHint the slot (set*2 +
+	// way + 1) where a connection's last channel was found (lookup.go).
+	hot      [hotSets][2]hot
+	hotLRU   [hotSets]uint8
+	flowHint [flowHints]uint16
 
-	// polled is the rhythm learnPoll updated in this call to Observe
-	// (nil when none), for seenPoll.
-	polled *Rhythm
-	// pollKnown: polled was resolved from the shape memo in this call, so
-	// nil means the transaction is no learned poll.
-	pollKnown bool
+	// plain makes a reference engine for tests: no memos and no caches
+	// (lookup cache, device caches, the models' memos), so that every
+	// verdict is worked out from the baseline itself. FuzzObserve runs
+	// every input through one and compares.
+	plain bool
 
 	dirtyAlerts   bool
 	dirtyAccepted bool
 	out           []Alert
-}
-
-type pairKey struct {
-	Protocol       Protocol
-	Client, Server netip.Addr
 }
 
 type suppKey struct {
@@ -62,149 +57,15 @@ type suppKey struct {
 	Item    Item
 }
 
-// chanRuntime is per-channel state of this run only: the rate windows,
-// and the OPC UA session context last judged clean.
-type chanRuntime struct {
-	requests   slidingCount
-	exceptions slidingCount
-	// peakPending is the busiest request window of the current period
-	// (peakPeriod, see slidingCount.period) while the channel learns.
-	peakPeriod  int64
-	peakPending uint32
-
-	secOK     bool
-	secPolicy string
-	secMode   SecurityMode
-	secToken  TokenType
-	secApp    string
-}
-
-// hotSets is the number of two-slot sets of the Observe lookup cache; a
-// plant has a few dozen busy channels.
-const (
-	hotBits = 6
-	hotSets = 1 << hotBits
-)
-
 // maxRuntime caps the channels and pairs that have rate windows.
 const maxRuntime = 1 << 16
-
-// hot is one slot of the lookup cache: everything Observe needs about a
-// channel, found with one comparison instead of five map lookups. Any new
-// device, channel or Load clears the cache, so a nil here is never stale.
-type hot struct {
-	key      ChannelKey
-	ch       *Channel
-	rt       *chanRuntime
-	pr       *pairRuntime
-	srv, cli *Device
-}
-
-// hotIndex returns the cache set of key: a multiplicative hash of the last
-// four bytes of the addresses (all of an IPv4 address), the unit, the port
-// and the protocol, whose top bits are well mixed. With two slots per set,
-// the channels of a plant rarely evict each other (the byte-wise sum
-// before this put the test plant's OPC UA channel and a Modbus one in the
-// same single slot, and each call refilled it with five map lookups). The
-// address bytes are read 4 at a time: a 16-byte load of As16's result
-// stalls on the two 8-byte stores that made it.
-func hotIndex(key ChannelKey) int {
-	c, s := key.Client.As16(), key.Server.As16()
-	x := uint64(binary.BigEndian.Uint32(c[12:])) | uint64(binary.BigEndian.Uint32(s[12:]))<<32
-	x ^= uint64(key.Port)<<16 | uint64(key.Unit)<<8 | uint64(key.Protocol)
-	x *= 0xff51afd7ed558ccd
-	x ^= x >> 32
-	return int((x * 0x9e3779b97f4a7c15) >> (64 - hotBits))
-}
-
-// sameKey reports *a == *b, field by field inline: == on ChannelKey calls
-// its generated equality function. The fields that tell a plant's
-// channels apart come first.
-func sameKey(a, b *ChannelKey) bool {
-	return a.Server == b.Server && a.Unit == b.Unit && a.Client == b.Client && a.Port == b.Port && a.Protocol == b.Protocol
-}
-
-// clearHot empties the lookup cache.
-func (e *Engine) clearHot() { e.hot = [hotSets][2]hot{} }
-
-// hotEntry returns the cache slot of key, filling it on a miss. *hint is
-// the slot (set*2 + way + 1) where key was last found; it is tried first,
-// and only its key is trusted, so a stale or foreign hint costs one
-// comparison.
-func (e *Engine) hotEntry(kp *ChannelKey, hint *uint16) *hot {
-	if n := int(*hint) - 1; n >= 0 && n < 2*hotSets {
-		if h := &e.hot[n>>1][n&1]; h.rt != nil && sameKey(&h.key, kp) {
-			e.hotLRU[n>>1] = uint8(n&1) ^ 1
-			return h
-		}
-	}
-	key := *kp
-	i := hotIndex(key)
-	set := &e.hot[i]
-	for w := range set {
-		if h := &set[w]; h.rt != nil && h.key == key {
-			e.hotLRU[i] = uint8(w) ^ 1
-			*hint = uint16(i*2 + w + 1)
-			return h
-		}
-	}
-	w := int(e.hotLRU[i] & 1)
-	h := &set[w]
-	e.hotLRU[i] ^= 1
-	if len(e.chanRT) >= maxRuntime || len(e.pairRT) >= maxRuntime {
-		// Spoofed addresses must not grow memory without bound: the
-		// rate windows are runtime state and start afresh.
-		clear(e.chanRT)
-		clear(e.pairRT)
-		e.clearHot()
-	}
-	pk := pairKey{key.Protocol, key.Client, key.Server}
-	rt := e.chanRT[key]
-	if rt == nil {
-		rt = &chanRuntime{}
-		e.chanRT[key] = rt
-	}
-	pr := e.pairRT[pk]
-	if pr == nil {
-		pr = &pairRuntime{}
-		e.pairRT[pk] = pr
-	}
-	*h = hot{key: key, ch: e.channels[key], rt: rt, pr: pr, srv: e.devices[key.Server], cli: e.devices[key.Client]}
-	*hint = uint16(i*2 + w + 1)
-	return h
-}
-
-// pairRuntime is per (client, server) state of this run: the scan window.
-type pairRuntime struct {
-	winStart time.Time
-	units    bitset256
-	funcs    bitset256
-	addrs    bitset256
-}
-
-// bitset256 is a set of bytes that knows its size: a scan window sees the
-// same unit on nearly every request, and counting the bits each time cost
-// more than the set.
-type bitset256 struct {
-	w [4]uint64
-	n int
-}
-
-// set adds i and returns the size of the set.
-func (b *bitset256) set(i uint8) int {
-	if bit := uint64(1) << (i & 63); b.w[i>>6]&bit == 0 {
-		b.w[i>>6] |= bit
-		b.n++
-	}
-	return b.n
-}
 
 // New returns an engine with an empty baseline.
 func New(cfg Config) *Engine {
 	return &Engine{
 		cfg:      cfg.withDefaults(),
-		devices:  map[netip.Addr]*Device{},
-		channels: map[ChannelKey]*Channel{},
+		devices:  map[netip.Addr]*device{},
+		channels: map[ChannelKey]*channel{},
 		pairs:    map[pairKey]int{},
 		chanRT:   map[ChannelKey]*chanRuntime{},
 		pairRT:   map[pairKey]*pairRuntime{},
@@ -216,39 +77,9 @@ func New(cfg Config) *Engine {
 // Config returns the engine's configuration with defaults applied.
 func (e *Engine) Config() Config { return e.cfg }
 
-// learning reports whether transactions served by srv are learned (true) or
-// judged (false) at t.
-func (e *Engine) learning(srv *Device, t time.Time) bool {
-	switch e.cfg.Mode {
-	case Learn:
-		return true
-	case Monitor:
-		return false
-	}
-	// The window follows this run's LearnFor, so a changed --learn-for
-	// applies to a stored baseline too.
-	if srv == nil {
-		return true
-	}
-	if srv.learnFrom != srv.FirstSeen || srv.learnEnd.IsZero() {
-		e.setLearnEnd(srv)
-	}
-	// t.Before(learnEnd) for packet times (see seen), without the call.
-	ts := t.Unix()
-	return ts < srv.learnSec || ts == srv.learnSec && t.Nanosecond() < srv.learnNsec
-}
-
-// setLearnEnd sets srv's learnEnd (and its Unix seconds and nanoseconds)
-// to FirstSeen plus this run's LearnFor.
-func (e *Engine) setLearnEnd(srv *Device) {
-	srv.learnEnd, srv.learnFrom = srv.FirstSeen.Add(e.cfg.LearnFor), srv.FirstSeen
-	srv.learnSec, srv.learnNsec = srv.learnEnd.Unix(), srv.learnEnd.Nanosecond()
-}
-
 // begin starts one call: resets the output and notes the run's start.
 func (e *Engine) begin(t time.Time) {
 	e.out = e.out[:0]
-	e.polled, e.pollKnown = nil, false
 	if e.start.IsZero() {
 		e.start = t
 	}
@@ -258,268 +89,146 @@ func (e *Engine) begin(t time.Time) {
 // it raises. The returned slice is reused by the next call to Observe,
 // ObserveAnomaly or Tick. It never allocates for a transaction that the
 // baseline already knows.
+//
+// The steps, each raising its alerts in turn: the inventory (new_device),
+// the protocol's signature rules, the rate rules, learning or judging by
+// the protocol model, and the return of a stopped poll.
 func (e *Engine) Observe(o *Observation) []Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.begin(o.Time)
-	if !o.ClientIP.IsValid() || !o.ServerIP.IsValid() {
+	p := protoOf(o.Protocol)
+	if p == nil || !o.ClientIP.IsValid() || !o.ServerIP.IsValid() {
 		return e.out
 	}
-	var cliRole, srvRole Roles
-	key := ChannelKey{Protocol: o.Protocol, Client: o.ClientIP, Server: o.ServerIP}
-	switch o.Protocol {
-	case Modbus:
-		cliRole, srvRole = RoleModbusMaster, RoleModbusSlave
-		key.Unit = o.Modbus.Unit
-	case OPCUA:
-		cliRole, srvRole = RoleOPCUAClient, RoleOPCUAServer
-		key.Port = o.ServerPort
-	default:
+	t, ok := p.read(o, ChannelKey{Protocol: o.Protocol, Client: o.ClientIP, Server: o.ServerIP})
+	if !ok {
 		return e.out
 	}
-	h := e.hotEntry(&key, &o.hotHint)
-	ch, rt, pr := h.ch, h.rt, h.pr
+	key := t.key
+	h := e.lookup(&key, o.FlowID)
+	c, rt, pr := h.ch, h.rt, h.pr
 	// Both devices are nearly always known, with their role and MAC.
 	srv, cli := h.srv, h.cli
-	if e.known(srv, o.ServerMAC, srvRole) && e.known(cli, o.ClientMAC, cliRole) {
+	if e.known(srv, o.ServerMAC, p.server) && e.known(cli, o.ClientMAC, p.client) {
 		seenBoth(srv, cli, o.Time)
 	} else {
-		srv = e.device(srv, o.ServerIP, o.ServerMAC, srvRole, o)
-		cli = e.device(cli, o.ClientIP, o.ClientMAC, cliRole, o)
+		srv = e.device(srv, o.ServerIP, o.ServerMAC, p.server, o)
+		cli = e.device(cli, o.ClientIP, o.ClientMAC, p.client, o)
 	}
 	learn := e.learning(srv, o.Time)
-	if srv != nil && e.cfg.Mode != Monitor {
-		if o.Protocol == Modbus && !srv.hasUnit(o.Modbus.Unit) && modbusOK(o) {
-			srv.addUnit(o.Modbus.Unit)
-		}
-		if o.Modbus.Ident != nil && modbusOK(o) {
-			id := *o.Modbus.Ident
-			if srv.Ident != nil {
-				id = mergeIdent(*srv.Ident, id)
-			}
-			srv.Ident = &id
-		}
-		if s := o.OPCUA.Server; s != nil && o.Protocol == OPCUA {
-			v := *s
-			srv.Server = &v
-		}
+	if srv != nil && e.cfg.Mode != Monitor && p.inventory != nil {
+		p.inventory.inventory(&srv.Device, o)
 	}
-	if o.Protocol == Modbus {
-		e.signaturesModbus(o, &key)
+	if p.signer != nil {
+		p.signer.signatures(e, o, key)
 	}
-	e.rates(o, &key, ch, rt, pr, learn)
-	if learn && srv != nil && success(o) {
-		before := srv.NewItems
-		if ch == nil {
-			ch = e.newChannel(key, o.Time)
-			e.noteNew(srv, o.Time)
+	e.rates(o, &key, c, rt, learn)
+	if p.rater != nil {
+		p.rater.rates(e, o, key, rt, pr)
+	}
+	var f found
+	if learn && srv != nil && t.learnable {
+		n := 0
+		if c == nil {
+			c = e.newChannel(key, o.Time)
+			n++
 		}
-		e.learn(o, ch, srv)
+		f = e.learn(p, c, rt, srv, o)
 		// The client's behaviour converges with the channel: count the
 		// new items for it too.
-		for n := srv.NewItems - before; n > 0 && cli != nil; n-- {
-			e.noteNew(cli, o.Time)
+		if n += f.newItems; n > 0 {
+			e.noteNew(srv, o.Time, n)
+			e.noteNew(cli, o.Time, n)
 		}
 	} else if !learn {
-		e.judge(o, key, ch, rt)
+		f = p.judge(e, c, rt, o, key)
 	}
-	if ch != nil && answered(o) {
-		// seenPoll's two common cases, without the call: a known poll
-		// that is not stopped only has its time noted, and a request
-		// known to be no poll has nothing to note.
-		if r := e.polled; r != nil && !r.stopped {
-			r.seen = o.Time
-		} else if r != nil || !e.pollKnown {
-			e.seenPoll(o, ch)
+	if c != nil && t.answered {
+		// seenPoll's common case without the call: a known poll that is
+		// not stopped only has its time noted.
+		if pl := f.poll; pl != nil && !pl.stopped {
+			pl.seen = o.Time
+		} else if pl != nil || !f.pollKnown {
+			e.seenPoll(o, c, p, f)
 		}
 	}
 	return e.out
 }
 
-// answered reports whether the server answered the request (an exception
-// is an answer). Only answered repetitions keep a learned poll alive: an
-// HMI that goes on asking a PLC forced into listen-only mode (FC 8
-// sub-function 4) has lost its view as surely as one that stopped asking.
-func answered(o *Observation) bool {
-	return o.Responded && !(o.Protocol == Modbus && o.Modbus.Timeout)
-}
-
-func modbusOK(o *Observation) bool {
-	return o.Responded && !o.Modbus.Timeout && o.Modbus.Exception == 0
-}
-
-// success reports whether a transaction may be learned: a response was
-// seen and it was not an exception or a bad service result.
-func success(o *Observation) bool {
-	switch o.Protocol {
-	case Modbus:
-		return modbusOK(o)
-	case OPCUA:
-		return o.Responded && o.OPCUA.Status == 0
+// learn counts one learnable transaction on c and lets its model learn it.
+func (e *Engine) learn(p *proto, c *channel, rt *chanRuntime, srv *device, o *Observation) found {
+	// o.Time.After(c.LastSeen) for packet times (see device.seen).
+	if ts, ls := o.Time.Unix(), c.LastSeen.Unix(); ts > ls || ts == ls && o.Time.Nanosecond() > c.LastSeen.Nanosecond() {
+		c.LastSeen = o.Time
 	}
-	return false
+	c.Transactions++
+	c.dirty = true
+	// Most transactions fall in the server's newest convergence bucket
+	// (or before it), where advancing the ring is a no-op: compare with
+	// the bucket's end instead of dividing, or even working out the
+	// bucket width.
+	if ns := o.Time.UnixNano(); srv.convW != int64(e.cfg.ConvergenceWindow) || ns >= srv.convEnd || e.plain {
+		e.converge(srv, ns)
+	}
+	return p.learn(e, c, rt, o)
 }
 
-func mergeIdent(old, n DeviceIdent) DeviceIdent {
-	pick := func(a *string, b string) {
-		if b != "" {
-			*a = b
-		}
-	}
-	pick(&old.VendorName, n.VendorName)
-	pick(&old.ProductCode, n.ProductCode)
-	pick(&old.Revision, n.Revision)
-	pick(&old.VendorURL, n.VendorURL)
-	pick(&old.ProductName, n.ProductName)
-	pick(&old.ModelName, n.ModelName)
-	pick(&old.UserAppName, n.UserAppName)
-	pick(&old.ServerID, n.ServerID)
-	return old
-}
-
-// device finds or creates the inventory entry of ip and raises new_device
-// for a device that appears once the network is judged. It returns nil in
-// Monitor mode for an unknown device (the baseline does not change).
-func (e *Engine) device(d *Device, ip netip.Addr, mac MAC, role Roles, o *Observation) *Device {
-	if d == nil {
-		d = e.devices[ip]
-	}
-	if d == nil {
-		judged := e.cfg.Mode == Monitor ||
-			(e.cfg.Mode == Auto && !e.learnEnd.IsZero() && !o.Time.Before(e.learnEnd))
-		if judged {
-			if a := e.raise(o.Time, NewDevice, ChannelKey{Protocol: o.Protocol, Client: o.ClientIP, Server: o.ServerIP},
-				Item{What: role.name()}, &o.Endpoints, o, nil); a != nil {
-				e.sign(a, fmt.Sprintf("New device %s (%s) never seen before talks %s with %s",
-					ip, role, o.Protocol, peer(o, ip)))
+// rates keeps the per-channel request window, raising request_flood. While
+// the channel learns, the busiest window becomes its PeakWindow. The window
+// slides (slidingCount).
+func (e *Engine) rates(o *Observation, key *ChannelKey, c *channel, rt *chanRuntime, learn bool) {
+	requests := rt.requests.add(o.Time, e.cfg.Window)
+	var peak uint32
+	if c != nil {
+		peak = c.PeakWindow
+		if learn && e.cfg.Mode != Monitor {
+			// The busiest window of each Window-long period is folded
+			// into PeakWindow when the period ends, and request_flood
+			// compares with the peak of the periods before: were the
+			// peak raised on every request, a flood while learning
+			// would ratchet it up and never alert.
+			if p := rt.requests.period(); p != rt.peakPeriod {
+				if rt.peakPending > c.PeakWindow {
+					c.PeakWindow = rt.peakPending
+					c.dirty = true
+				}
+				rt.peakPeriod, rt.peakPending = p, 0
 			}
-		}
-		if e.cfg.Mode == Monitor {
-			return nil
-		}
-		d = &Device{IP: ip, FirstSeen: o.Time, LearnUntil: o.Time.Add(e.cfg.LearnFor), dirty: true}
-		e.devices[ip] = d
-		e.clearHot()
-		if e.learnEnd.IsZero() || d.LearnUntil.Before(e.learnEnd) {
-			e.learnEnd = d.LearnUntil
+			rt.peakPending = max(rt.peakPending, requests)
 		}
 	}
-	if e.cfg.Mode == Monitor {
-		return d
+	limit := float64(e.cfg.FloodMin)
+	if f := e.cfg.FloodFactor * float64(peak); f > limit {
+		limit = f
 	}
-	if d.Roles&role == 0 {
-		d.Roles |= role
+	if float64(requests) > limit {
+		if a := e.raise(o.Time, RequestFlood, *key, Item{}, &o.Endpoints, o, nil); a != nil {
+			e.sign(a, fmt.Sprintf("Request flood: %d requests within %s from %s to %s (learned peak %d)",
+				requests, e.cfg.Window, key.Client, serverName(*key), peak))
+		}
 	}
-	if !mac.IsZero() && d.MAC != mac {
-		e.setMAC(d, mac)
-	}
-	d.seen(o.Time)
-	return d
 }
 
-// seen counts one more transaction of d at t. It compares t with LastSeen
-// as t.After(LastSeen) does for packet times, which carry no monotonic
-// clock reading, but inline: After is a call (too costly to inline), and
-// this runs twice per transaction.
-func (d *Device) seen(t time.Time) { d.seenAt(t, t.Unix(), t.Nanosecond()) }
-
-// seenBoth is seen(t) for a and then b, with t's seconds taken once.
-func seenBoth(a, b *Device, t time.Time) {
-	ts, tn := t.Unix(), t.Nanosecond()
-	a.seenAt(t, ts, tn)
-	b.seenAt(t, ts, tn)
+// knownPair reports whether the baseline has a channel from the client of
+// key to its server (a client without one is a new master).
+func (e *Engine) knownPair(key ChannelKey) bool {
+	return e.pairs[pairKey{key.Protocol, key.Client, key.Server}] != 0
 }
 
-// seenAt is seen(t), given t's Unix seconds and nanoseconds.
-func (d *Device) seenAt(t time.Time, ts int64, tn int) {
-	if ls := d.LastSeen.Unix(); ts > ls || ts == ls && tn > d.LastSeen.Nanosecond() {
-		d.LastSeen = t
-	}
-	d.Transactions++
-	d.dirty = true
+// memo reports whether c's transactions go through its model's memos: c
+// learned at least memoAfter transactions (those judged are not counted,
+// and spoofed ones may have been learned before judging began) or has a
+// memo already (made says so), and the engine is no reference engine.
+func (e *Engine) memo(c *channel, made bool) bool {
+	return !e.plain && (made || c.Transactions >= memoAfter)
 }
 
-// known reports whether device can skip all but seen for d: d is in the
-// inventory (not Monitor mode, where seen does not apply), already has
-// role and has mac (or no MAC was seen).
-func (e *Engine) known(d *Device, mac MAC, role Roles) bool {
-	return d != nil && e.cfg.Mode != Monitor && d.Roles&role != 0 && (d.MAC == mac || mac == MAC{})
-}
-
-// setMAC records the latest MAC of d and its vendor. Config.OUI is a pure
-// function of the MAC, so the vendor of the MAC d had just before is
-// reused rather than looked up again.
-func (e *Engine) setMAC(d *Device, mac MAC) {
-	if e.cfg.OUI == nil {
-		d.MAC = mac
-		return
-	}
-	oldMAC, oldVendor, oldOK := d.MAC, d.Vendor, d.vendorOK
-	if d.prevOK && d.prevMAC == mac {
-		d.Vendor = d.prevVendor
-	} else {
-		d.Vendor = e.cfg.OUI(mac)
-	}
-	d.MAC, d.vendorOK = mac, true
-	d.prevMAC, d.prevVendor, d.prevOK = oldMAC, oldVendor, oldOK
-}
-
-func peer(o *Observation, ip netip.Addr) netip.Addr {
-	if o.ClientIP == ip {
-		return o.ServerIP
-	}
-	return o.ClientIP
-}
-
-func (r Roles) String() string {
-	b, _ := r.MarshalText()
-	return string(b)
-}
-
-func (e *Engine) newChannel(key ChannelKey, t time.Time) *Channel {
-	ch := &Channel{Key: key, FirstSeen: t, LastSeen: t, dirty: true}
-	e.channels[key] = ch
-	e.pairs[pairKey{key.Protocol, key.Client, key.Server}]++
-	e.clearHot()
-	return ch
-}
-
-// noteNew counts one new baseline item for the convergence figure of d.
-func (e *Engine) noteNew(d *Device, t time.Time) {
-	if d == nil {
-		return
-	}
-	d.NewItems++
-	width := int64(e.cfg.ConvergenceWindow / convergenceBuckets)
-	if width <= 0 {
-		width = 1
-	}
-	ep := floorDiv(t.UnixNano(), width)
-	e.advanceConvergence(d, ep)
-	d.ConvergenceBuckets[convergenceIndex(ep)]++
-	d.dirty = true
-}
-
-// convergenceIndex is the ring slot of epoch ep, also for a negative epoch
-// (indexing with a plain remainder panicked on times before 1970).
-func convergenceIndex(ep int64) int { return int(floorMod(ep, convergenceBuckets)) }
-
-// advanceConvergence moves d's bucket ring forward to epoch ep, clearing
-// the buckets of the epochs skipped.
-func (e *Engine) advanceConvergence(d *Device, ep int64) {
-	if len(d.ConvergenceBuckets) != convergenceBuckets {
-		d.ConvergenceBuckets = make([]uint32, convergenceBuckets)
-		d.ConvergenceEpoch = ep
-	}
-	if ep <= d.ConvergenceEpoch {
-		return
-	}
-	for i := d.ConvergenceEpoch + 1; i <= ep && i <= d.ConvergenceEpoch+convergenceBuckets; i++ {
-		d.ConvergenceBuckets[convergenceIndex(i)] = 0
-	}
-	d.ConvergenceEpoch = ep
-	d.dirty = true
-}
+// memoAfter is how many transactions a channel must have learned before
+// it gets its memos (some 3.3 KB for the Modbus shapes): a plant's
+// channels repeat thousands, while spoofed traffic on a span port can make
+// a channel every packet or two, which must not cost a memo each.
+const memoAfter = 16
 
 // ObserveAnomaly judges one decoder anomaly (malformed,
 // non_protocol_traffic). These rules fire in every mode. The returned
@@ -557,100 +266,18 @@ func (e *Engine) Tick(now time.Time) []Alert {
 		return e.out
 	}
 	e.lastTick = now
-	for key, ch := range e.channels {
-		if len(ch.Polls) == 0 || e.learning(e.devices[key.Server], now) {
+	for key, c := range e.channels {
+		if len(c.polls) == 0 || e.learning(e.devices[key.Server], now) {
 			continue
 		}
-		for pk, r := range ch.Polls {
-			if r.stopped || !r.Regular(e.cfg.PollMinSamples) {
-				continue
-			}
-			seen := r.seen
-			if seen.IsZero() {
-				seen = e.start
-			}
-			limit := time.Duration(e.cfg.PollMissFactor*float64(r.Period)) + 4*r.Jitter
-			if now.Sub(seen) <= limit {
-				continue
-			}
-			r.stopped = true
-			if a := e.raise(now, PollStopped, key, pollItem(pk), nil, nil, nil); a != nil {
-				e.sign(a, fmt.Sprintf("Poll %s by %s of %s stopped: not answered for %s (period %s)",
-					pollName(pk), key.Client, serverName(key), now.Sub(seen).Round(time.Second), r.Period.Round(time.Millisecond)))
-			}
-		}
+		e.stoppedPolls(c, now)
 	}
-	// Channels and polls were walked in Go's random map order: put the
-	// alerts in a fixed one, so a replay writes the same bytes every time.
+	// Channels were walked in Go's random map order: put the alerts in a
+	// fixed one, so a replay writes the same bytes every time.
 	slices.SortFunc(e.out, func(a, b Alert) int {
 		x, y := &a.Item, &b.Item
 		return cmp.Or(compareKeys(a.Channel, b.Channel), cmp.Compare(x.Function, y.Function), cmp.Compare(x.Table, y.Table),
 			cmp.Compare(x.Addr, y.Addr), cmp.Compare(x.Count, y.Count), cmp.Compare(x.Node, y.Node))
 	})
 	return e.out
-}
-
-func pollItem(pk PollKey) Item {
-	return Item{Function: pk.Function, Table: pk.Table, Addr: pk.Start, Count: pk.Count, Node: pk.Node, What: "poll"}
-}
-
-func pollName(pk PollKey) string {
-	if pk.Node != "" {
-		return "read of " + pk.Node
-	}
-	return fmt.Sprintf("FC %d %s %d-%d", pk.Function, pk.Table, pk.Start, uint32(pk.Start)+uint32(pk.Count)-1)
-}
-
-func serverName(k ChannelKey) string {
-	if k.Protocol == OPCUA {
-		return fmt.Sprintf("OPC UA server %s:%d", k.Server, k.Port)
-	}
-	return fmt.Sprintf("PLC %s unit %d", k.Server, k.Unit)
-}
-
-// seenPoll notes a repetition of a learned poll in this run and raises the
-// return of a stopped one.
-func (e *Engine) seenPoll(o *Observation, ch *Channel) {
-	r := e.polled // learnPoll's or the memo's, of the same channel and key
-	var pk PollKey
-	if r == nil {
-		if e.pollKnown {
-			return
-		}
-		var ok bool
-		if pk, ok = pollKeyOf(o); !ok {
-			return
-		}
-		if r = ch.poll(pk); r == nil {
-			return
-		}
-	}
-	r.seen = o.Time
-	if r.stopped {
-		if e.polled != nil {
-			pk, _ = pollKeyOf(o)
-		}
-		r.stopped = false
-		if a := e.resolve(o.Time, PollStopped, ch.Key, pollItem(pk), &o.Endpoints, o); a != nil {
-			e.sign(a, fmt.Sprintf("Poll %s by %s of %s resumed", pollName(pk), ch.Key.Client, serverName(ch.Key)))
-		}
-	}
-}
-
-// pollKeyOf returns the poll key of a repeating read.
-func pollKeyOf(o *Observation) (PollKey, bool) {
-	switch o.Protocol {
-	case Modbus:
-		m := &o.Modbus
-		if m.ReadTable == NoTable || m.WriteTable != NoTable || m.Read.Count == 0 {
-			return PollKey{}, false
-		}
-		return PollKey{Function: m.Function, Table: m.ReadTable, Start: m.Read.Start, Count: m.Read.Count}, true
-	case OPCUA:
-		if o.OPCUA.Service != "Read" || len(o.OPCUA.Read) == 0 {
-			return PollKey{}, false
-		}
-		return PollKey{Node: o.OPCUA.Read[0]}, true
-	}
-	return PollKey{}, false
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-ics/sluice/protocols/modbus"
 )
 
 var (
@@ -29,19 +31,19 @@ func mb(t time.Time, cli netip.Addr, unit, fc uint8) Observation {
 		Time: t, Protocol: Modbus, Responded: true,
 		Endpoints: Endpoints{FlowID: 1, ClientIP: cli, ServerIP: plc, ClientMAC: hmiMAC, ServerMAC: plcMAC,
 			ClientPort: 40000 + uint16(t.Unix()%1000), ServerPort: 502},
-		Modbus: ModbusObs{Unit: unit, Function: fc},
+		Detail: &ModbusObs{Unit: unit, Function: fc},
 	}
 }
 
 func mbRead(t time.Time, cli netip.Addr, unit uint8, start, count uint16) Observation {
 	o := mb(t, cli, unit, 3)
-	o.Modbus.ReadTable, o.Modbus.Read = HoldingRegisters, Range{start, count}
+	mbOf(&o).ReadTable, mbOf(&o).Read = modbus.TableHoldingRegisters, Range{start, count}
 	return o
 }
 
 func mbWrite(t time.Time, cli netip.Addr, unit uint8, addr, v uint16) Observation {
 	o := mb(t, cli, unit, 6)
-	o.Modbus.WriteTable, o.Modbus.Write, o.Modbus.Values = HoldingRegisters, Range{addr, 1}, []uint16{v}
+	mbOf(&o).WriteTable, mbOf(&o).Write, mbOf(&o).Values = modbus.TableHoldingRegisters, Range{addr, 1}, []uint16{v}
 	return o
 }
 
@@ -51,7 +53,7 @@ func ua(t time.Time, cli netip.Addr, service string) Observation {
 	return Observation{
 		Time: t, Protocol: OPCUA, Responded: true,
 		Endpoints: Endpoints{FlowID: 2, ClientIP: cli, ServerIP: plc, ClientPort: 50000, ServerPort: 4840},
-		OPCUA: OPCUAObs{Service: service, SecurityPolicy: policy, SecurityMode: SecuritySignAndEncrypt,
+		Detail: &OPCUAObs{Service: service, SecurityPolicy: policy, SecurityMode: SecuritySignAndEncrypt,
 			Token: TokenUserName, User: "operator", ClientAppURI: "urn:scada:client"},
 	}
 }
@@ -73,12 +75,12 @@ func normal(start time.Time, d time.Duration) []Observation {
 		}
 		if s%2 == 0 {
 			o := ua(t.Add(300*time.Millisecond), scada, "Read")
-			o.OPCUA.Read = []string{"ns=2;s=Level", "ns=2;s=Inflow"}
+			uaOf(&o).Read = []string{"ns=2;s=Level", "ns=2;s=Inflow"}
 			out = append(out, o)
 		}
 		if s%300 == 150 {
 			o := ua(t.Add(400*time.Millisecond), scada, "Write")
-			o.OPCUA.Written = []NodeValue{{Node: "ns=2;s=Gate1.Setpoint", Value: float64(10 + (s/300)%11), Numeric: true}}
+			uaOf(&o).Written = []NodeValue{{Node: "ns=2;s=Gate1.Setpoint", Value: float64(10 + (s/300)%11), Numeric: true}}
 			out = append(out, o)
 		}
 	}
@@ -163,17 +165,18 @@ func TestLearnedModel(t *testing.T) {
 	if ch == nil {
 		t.Fatal("no channel hmi>plc unit 1")
 	}
-	if ch.Functions[3] != 3600 || ch.Functions[6] != 60 {
-		t.Errorf("functions = %v", ch.Functions)
+	m := ch.Model.(*ModbusModel)
+	if m.Functions.N(3) != 3600 || m.Functions.N(6) != 60 {
+		t.Errorf("functions = %v", m.Functions)
 	}
-	if !slices.Equal(ch.Read[HoldingRegisters], RangeSet{{0, 9}}) || !slices.Equal(ch.Written[HoldingRegisters], RangeSet{{40, 40}}) {
-		t.Errorf("read %v written %v", ch.Read, ch.Written)
+	if !slices.Equal(m.Read[modbus.TableHoldingRegisters], RangeSet{{0, 9}}) || !slices.Equal(m.Written[modbus.TableHoldingRegisters], RangeSet{{40, 40}}) {
+		t.Errorf("read %v written %v", m.Read, m.Written)
 	}
-	env := ch.Values[RegKey{HoldingRegisters, 40}]
+	env := m.Values[RegKey{modbus.TableHoldingRegisters, 40}]
 	if env == nil || env.Min != 40 || env.Max != 60 || !env.Many || env.Writes != 60 {
 		t.Errorf("envelope = %+v", env)
 	}
-	r := ch.Polls[PollKey{Function: 3, Table: HoldingRegisters, Start: 0, Count: 10}]
+	r := ch.Polls()[PollKey{Function: 3, Table: modbus.TableHoldingRegisters, Start: 0, Count: 10}]
 	if r == nil || !r.Regular(10) || r.Period < 900*time.Millisecond || r.Period > 1100*time.Millisecond {
 		t.Errorf("poll rhythm = %+v", r)
 	}
@@ -194,7 +197,7 @@ func TestDeviations(t *testing.T) {
 		}, []string{"new_channel"}},
 		{"write multiple registers never used", func(e *Engine) []Alert {
 			o := mb(at, hmi, 1, 16)
-			o.Modbus.WriteTable, o.Modbus.Write, o.Modbus.Values = HoldingRegisters, Range{40, 1}, []uint16{50}
+			mbOf(&o).WriteTable, mbOf(&o).Write, mbOf(&o).Values = modbus.TableHoldingRegisters, Range{40, 1}, []uint16{50}
 			return feed(e, []Observation{o})
 		}, []string{"unexpected_function"}},
 		{"write to a register never written", func(e *Engine) []Alert {
@@ -205,25 +208,25 @@ func TestDeviations(t *testing.T) {
 		}, []string{"write_value_out_of_range"}},
 		{"refused write is still judged", func(e *Engine) []Alert {
 			o := mbWrite(at, hmi, 1, 40, 999)
-			o.Modbus.Exception = 3
+			mbOf(&o).Exception = 3
 			return feed(e, []Observation{o})
 		}, []string{"write_value_out_of_range"}},
 		{"force listen only", func(e *Engine) []Alert {
 			o := mb(at, hmi, 1, 8)
-			o.Modbus.SubFunction = 4
+			mbOf(&o).SubFunction = 4
 			return feed(e, []Observation{o})
 		}, []string{"diagnostic_command", "unexpected_function"}},
 		{"device identification", func(e *Engine) []Alert {
 			o := mb(at, hmi, 1, 43)
-			o.Modbus.MEIType = 14
-			o.Modbus.Ident = &DeviceIdent{VendorName: "Acme", ProductCode: "D-1"}
+			mbOf(&o).MEIType = 14
+			mbOf(&o).Ident = &DeviceIdent{VendorName: "Acme", ProductCode: "D-1"}
 			return feed(e, []Observation{o})
 		}, []string{"device_identification_read", "unexpected_function"}},
 		{"address sweep answered with exception 02", func(e *Engine) []Alert {
 			var obs []Observation
 			for i := range 8 {
 				o := mbRead(at.Add(time.Duration(i)*100*time.Millisecond), hmi, 1, uint16(1000*(i+1)), 1)
-				o.Modbus.Exception = 2
+				mbOf(&o).Exception = 2
 				obs = append(obs, o)
 			}
 			return feed(e, obs)
@@ -233,7 +236,7 @@ func TestDeviations(t *testing.T) {
 			for u := range 8 {
 				o := mbRead(at.Add(time.Duration(u)*100*time.Millisecond), hmi, uint8(u+1), 0, 10)
 				if u >= 2 {
-					o.Responded, o.Modbus.Timeout = false, true
+					o.Responded, mbOf(&o).Timeout = false, true
 				}
 				obs = append(obs, o)
 			}
@@ -251,7 +254,7 @@ func TestDeviations(t *testing.T) {
 			var obs []Observation
 			for i := range 12 {
 				o := mbRead(at.Add(time.Duration(i)*300*time.Millisecond), hmi, 1, 0, 10)
-				o.Modbus.Exception = 4
+				mbOf(&o).Exception = 4
 				obs = append(obs, o)
 			}
 			return feed(e, obs)
@@ -265,17 +268,17 @@ func TestDeviations(t *testing.T) {
 		}, []string{"request_flood"}},
 		{"new OPC UA client", func(e *Engine) []Alert {
 			o := ua(at, rogue, "Read")
-			o.OPCUA.Read = []string{"ns=2;s=Level"}
+			uaOf(&o).Read = []string{"ns=2;s=Level"}
 			return feed(e, []Observation{o})
 		}, []string{"new_device", "opcua_new_client"}},
 		{"new application URI on a known client", func(e *Engine) []Alert {
 			o := ua(at, scada, "Read")
-			o.OPCUA.ClientAppURI = "urn:attacker:tool"
+			uaOf(&o).ClientAppURI = "urn:attacker:tool"
 			return feed(e, []Observation{o})
 		}, []string{"opcua_new_client"}},
 		{"anonymous session", func(e *Engine) []Alert {
 			o := ua(at, scada, "ActivateSession")
-			o.OPCUA.Token, o.OPCUA.User = TokenAnonymous, ""
+			uaOf(&o).Token, uaOf(&o).User = TokenAnonymous, ""
 			return feed(e, []Observation{o})
 		}, []string{"opcua_anonymous_session", "opcua_security_downgrade"}},
 		{"known client closes and reopens its session", func(e *Engine) []Alert {
@@ -290,22 +293,22 @@ func TestDeviations(t *testing.T) {
 		}, []string{"unexpected_function"}},
 		{"security policy and mode downgrade", func(e *Engine) []Alert {
 			o := ua(at, scada, "Read")
-			o.OPCUA.SecurityPolicy, o.OPCUA.SecurityMode = noPolicy, SecurityNone
+			uaOf(&o).SecurityPolicy, uaOf(&o).SecurityMode = noPolicy, SecurityNone
 			return feed(e, []Observation{o})
 		}, []string{"opcua_security_downgrade"}},
 		{"OPC UA write of a node never written", func(e *Engine) []Alert {
 			o := ua(at, scada, "Write")
-			o.OPCUA.Written = []NodeValue{{Node: "ns=2;s=Gate2.Setpoint", Value: 15, Numeric: true}}
+			uaOf(&o).Written = []NodeValue{{Node: "ns=2;s=Gate2.Setpoint", Value: 15, Numeric: true}}
 			return feed(e, []Observation{o})
 		}, []string{"opcua_unexpected_write"}},
 		{"OPC UA write outside the envelope", func(e *Engine) []Alert {
 			o := ua(at, scada, "Write")
-			o.OPCUA.Written = []NodeValue{{Node: "ns=2;s=Gate1.Setpoint", Value: 95, Numeric: true}}
+			uaOf(&o).Written = []NodeValue{{Node: "ns=2;s=Gate1.Setpoint", Value: 95, Numeric: true}}
 			return feed(e, []Observation{o})
 		}, []string{"write_value_out_of_range"}},
 		{"OPC UA method never called", func(e *Engine) []Alert {
 			o := ua(at, scada, "Call")
-			o.OPCUA.Called = []string{"ns=2;s=Dam.Shutdown"}
+			uaOf(&o).Called = []string{"ns=2;s=Dam.Shutdown"}
 			return feed(e, []Observation{o})
 		}, []string{"opcua_unexpected_call", "unexpected_function"}},
 		{"HMI goes silent, then comes back", func(e *Engine) []Alert {
@@ -362,9 +365,9 @@ func TestLearnOnlyFromSuccess(t *testing.T) {
 	e := New(Config{Mode: Learn})
 	ok := mbRead(t0, hmi, 1, 0, 10)
 	refused := mbWrite(t0.Add(time.Second), hmi, 1, 40, 5)
-	refused.Modbus.Exception = 2
+	mbOf(&refused).Exception = 2
 	lost := mbWrite(t0.Add(2*time.Second), hmi, 1, 41, 5)
-	lost.Responded, lost.Modbus.Timeout = false, true
+	lost.Responded, mbOf(&lost).Timeout = false, true
 	feed(e, []Observation{ok, refused, lost})
 	m := New(Config{Mode: Monitor})
 	if err := m.Load(e.Snapshot()); err != nil {
@@ -430,7 +433,7 @@ func TestAcceptFoldsIn(t *testing.T) {
 	}{
 		{"unexpected write", mbWrite(at, hmi, 1, 41, 7)},
 		{"value out of range", mbWrite(at, hmi, 1, 40, 999)},
-		{"diagnostics", func() Observation { o := mb(at, hmi, 1, 8); o.Modbus.SubFunction = 1; return o }()},
+		{"diagnostics", func() Observation { o := mb(at, hmi, 1, 8); mbOf(&o).SubFunction = 1; return o }()},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -481,7 +484,7 @@ func TestSnapshotCanonical(t *testing.T) {
 	if a != b {
 		t.Fatalf("reloaded baseline hash %s != %s", b, a)
 	}
-	if err := e.Load(&Snapshot{Schema: SchemaVersion + 1}); err == nil {
+	if err := e.Load(&Snapshot{Schema: ExportVersion + 1}); err == nil {
 		t.Fatal("newer schema accepted")
 	}
 }
@@ -510,3 +513,7 @@ func TestDiff(t *testing.T) {
 		t.Fatalf("self diff = %+v", d)
 	}
 }
+
+// mbOf and uaOf return the protocol detail of a test observation.
+func mbOf(o *Observation) *ModbusObs { return o.Detail.(*ModbusObs) }
+func uaOf(o *Observation) *OPCUAObs  { return o.Detail.(*OPCUAObs) }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/protocols/modbus"
 )
 
 // An HMI polls a PLC and writes a setpoint; after learning, a master never
@@ -17,7 +18,7 @@ func Example() {
 		return &baselines.Observation{
 			Time: t, Protocol: baselines.Modbus, Responded: true,
 			Endpoints: baselines.Endpoints{ClientIP: from, ServerIP: plc, ClientPort: 49152, ServerPort: 502},
-			Modbus: baselines.ModbusObs{Unit: 1, Function: 6, WriteTable: baselines.HoldingRegisters,
+			Detail: &baselines.ModbusObs{Unit: 1, Function: 6, WriteTable: modbus.TableHoldingRegisters,
 				Write: baselines.Range{Start: 40, Count: 1}, Values: []uint16{v}},
 		}
 	}

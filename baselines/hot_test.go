@@ -41,7 +41,7 @@ func TestHotIndexSpreads(t *testing.T) {
 		ChannelKey{Protocol: OPCUA, Client: scada, Server: plc, Port: 4840})
 	seen := map[int][]ChannelKey{}
 	for _, k := range keys {
-		i := hotIndex(k)
+		i := hotIndex(&k)
 		if i < 0 || i >= hotSets {
 			t.Fatalf("set %d of %v out of range", i, k)
 		}
@@ -72,7 +72,7 @@ func TestInlineTimeComparisons(t *testing.T) {
 	e := New(Config{Mode: Auto, LearnFor: time.Hour})
 	for range 200_000 {
 		last, at := rt(), rt()
-		d := &Device{LastSeen: last}
+		d := &device{Device: Device{LastSeen: last}}
 		d.seen(at)
 		want := last
 		if at.After(last) {
@@ -82,7 +82,7 @@ func TestInlineTimeComparisons(t *testing.T) {
 			t.Fatalf("seen(%v) from %v: LastSeen %v, want %v", at, last, d.LastSeen, want)
 		}
 		other := rt()
-		a, b := &Device{LastSeen: last}, &Device{LastSeen: other}
+		a, b := &device{Device: Device{LastSeen: last}}, &device{Device: Device{LastSeen: other}}
 		seenBoth(a, b, at)
 		wantB := other
 		if at.After(other) {
@@ -91,7 +91,7 @@ func TestInlineTimeComparisons(t *testing.T) {
 		if a.LastSeen != want || b.LastSeen != wantB || a.Transactions != 1 || b.Transactions != 1 || !a.dirty || !b.dirty {
 			t.Fatalf("seenBoth(%v) from %v and %v: LastSeen %v and %v", at, last, other, a.LastSeen, b.LastSeen)
 		}
-		srv := &Device{FirstSeen: last}
+		srv := &device{Device: Device{FirstSeen: last}}
 		if got, want := e.learning(srv, at), at.Before(last.Add(time.Hour)); got != want {
 			t.Fatalf("learning at %v, first seen %v: %v, want %v", at, last, got, want)
 		}

@@ -3,11 +3,12 @@ package baselines
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-ics/sluice/protocols/modbus"
 )
 
 // TestKnownReadMemo learns the same traffic twice, once with the channels'
@@ -29,17 +30,17 @@ func TestKnownReadMemo(t *testing.T) {
 		}
 		at = at.Add(50 * time.Millisecond)
 		in := mb(at, hmi, 1, 4)
-		in.Modbus.ReadTable, in.Modbus.Read = InputRegisters, Range{0, 10}
+		mbOf(&in).ReadTable, mbOf(&in).Read = modbus.TableInputRegisters, Range{0, 10}
 		obs = append(obs, in)
 		at = at.Add(50 * time.Millisecond)
 		rw := mb(at, hmi, 1, 23)
-		rw.Modbus.ReadTable, rw.Modbus.Read = HoldingRegisters, Range{0, 10}
-		rw.Modbus.WriteTable, rw.Modbus.Write, rw.Modbus.Values = HoldingRegisters, Range{100, 1}, []uint16{uint16(round)}
+		mbOf(&rw).ReadTable, mbOf(&rw).Read = modbus.TableHoldingRegisters, Range{0, 10}
+		mbOf(&rw).WriteTable, mbOf(&rw).Write, mbOf(&rw).Values = modbus.TableHoldingRegisters, Range{100, 1}, []uint16{uint16(round)}
 		obs = append(obs, rw)
 		if round%3 == 0 {
 			at = at.Add(50 * time.Millisecond)
 			odd := mbRead(at, hmi, 1, 0, 10)
-			odd.Modbus.WriteTable, odd.Modbus.Write, odd.Modbus.Values = HoldingRegisters, Range{5, 1}, []uint16{7}
+			mbOf(&odd).WriteTable, mbOf(&odd).Write, mbOf(&odd).Values = modbus.TableHoldingRegisters, Range{5, 1}, []uint16{7}
 			obs = append(obs, odd)
 		}
 		at = at.Add(50 * time.Millisecond)
@@ -50,37 +51,30 @@ func TestKnownReadMemo(t *testing.T) {
 		}
 		at = at.Add(50 * time.Millisecond)
 		multi := mb(at, hmi, 1, 16)
-		multi.Modbus.WriteTable, multi.Modbus.Write = HoldingRegisters, Range{300, 3}
-		multi.Modbus.Values = []uint16{uint16(round), uint16(round * 2), 9}
+		mbOf(&multi).WriteTable, mbOf(&multi).Write = modbus.TableHoldingRegisters, Range{300, 3}
+		mbOf(&multi).Values = []uint16{uint16(round), uint16(round * 2), 9}
 		if round%4 == 0 {
-			multi.Modbus.Values = nil // a write whose values were not decoded
+			mbOf(&multi).Values = nil // a write whose values were not decoded
 		}
 		obs = append(obs, multi)
 		at = at.Add(50 * time.Millisecond)
 		long := mb(at, hmi, 1, 16) // more registers than a memo entry holds
-		long.Modbus.WriteTable, long.Modbus.Write = HoldingRegisters, Range{400, shapeRegs + 3}
+		mbOf(&long).WriteTable, mbOf(&long).Write = modbus.TableHoldingRegisters, Range{400, shapeRegs + 3}
 		for i := range shapeRegs + 3 {
-			long.Modbus.Values = append(long.Modbus.Values, uint16(round*i%17))
+			mbOf(&long).Values = append(mbOf(&long).Values, uint16(round*i%17))
 		}
 		obs = append(obs, long)
 		at = at.Add(50 * time.Millisecond)
 		coil := mb(at, hmi, 1, 15)
-		coil.Modbus.WriteTable, coil.Modbus.Write, coil.Modbus.Values = Coils, Range{300, 1}, []uint16{uint16(round % 2)}
+		mbOf(&coil).WriteTable, mbOf(&coil).Write, mbOf(&coil).Values = modbus.TableCoils, Range{300, 1}, []uint16{uint16(round % 2)}
 		obs = append(obs, coil)
 	}
 	learnAll := func(forget bool) string {
 		// Short convergence buckets, so that the device's cached bucket
 		// end is crossed too.
 		e := New(Config{Mode: Learn, ConvergenceWindow: time.Minute})
+		e.plain = forget
 		for i := range obs {
-			if forget {
-				for _, ch := range e.channels {
-					ch.forgetShapes()
-				}
-				for _, d := range e.devices {
-					d.convW = 0
-				}
-			}
 			e.Observe(&obs[i])
 		}
 		b, err := json.Marshal(e.Snapshot())
@@ -97,8 +91,8 @@ func TestKnownReadMemo(t *testing.T) {
 	if err := json.Unmarshal([]byte(with), &s); err != nil {
 		t.Fatal(err)
 	}
-	// The store's delta must carry the counts still pending in the memo.
-	e := New(Config{Mode: Learn})
+	// The store's delta carries the counts the memo bumped.
+	e := New(Config{Mode: Learn, ConvergenceWindow: time.Minute})
 	for i := range obs {
 		e.Observe(&obs[i])
 	}
@@ -106,16 +100,13 @@ func TestKnownReadMemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	snapChannel, err := json.Marshal(s.Channels[0])
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range recs {
-		if r.Bucket != BucketChannels {
-			continue
-		}
-		var c Channel
-		if err := json.Unmarshal(r.Value, &c); err != nil {
-			t.Fatal(err)
-		}
-		if !maps.Equal(c.Functions, s.Channels[0].Functions) {
-			t.Fatalf("delta functions %v, snapshot %v", c.Functions, s.Channels[0].Functions)
+		if r.Bucket == ChannelBucket(Modbus) && string(r.Value) != string(snapChannel) {
+			t.Fatalf("delta\n%s\nsnapshot\n%s", r.Value, snapChannel)
 		}
 	}
 	// The memo must not merge registers: each envelope holds exactly the
@@ -126,9 +117,9 @@ func TestKnownReadMemo(t *testing.T) {
 	}
 	want := map[RegKey]env{}
 	for _, o := range obs {
-		m := o.Modbus
+		m := mbOf(&o)
 		for i, v := range m.Values {
-			if m.WriteTable == NoTable || i >= int(m.Write.Count) {
+			if m.WriteTable == modbus.TableNone || i >= int(m.Write.Count) {
 				break
 			}
 			k := RegKey{m.WriteTable, m.Write.Start + uint16(i)}
@@ -141,7 +132,7 @@ func TestKnownReadMemo(t *testing.T) {
 			want[k] = w
 		}
 	}
-	got := s.Channels[0].Values
+	got := s.Channels[0].Model.(*ModbusModel).Values
 	if len(got) != len(want) {
 		t.Fatalf("%d registers learned, want %d", len(got), len(want))
 	}
@@ -153,22 +144,23 @@ func TestKnownReadMemo(t *testing.T) {
 	}
 	// Twelve holding-register blocks, the input registers and the
 	// wrapping read (a poll, though its range is not learnable).
-	if len(s.Channels) != 1 || len(s.Channels[0].Polls) != memoShapes+6 {
+	if len(s.Channels) != 1 || len(s.Channels[0].Polls()) != memoShapes+6 {
 		t.Fatalf("want one channel with %d polls, got %d channels", memoShapes+6, len(s.Channels))
 	}
 }
 
-// TestCount checks count's one-operation increment: the new-key report
-// and the counts, from a nil map.
-func TestCount(t *testing.T) {
-	var m map[string]uint64
+// TestCounts checks Counts' one-operation increment: the counter and the
+// new-key report, from a nil map, and the JSON, which is a map of numbers.
+func TestCounts(t *testing.T) {
+	var m Counts[string]
 	steps := []struct {
 		key   string
 		isNew bool
 	}{{"Read", true}, {"Read", false}, {"Write", true}, {"", true}, {"Read", false}, {"", false}}
 	for i, s := range steps {
-		if got := count(&m, s.key); got != s.isNew {
-			t.Fatalf("step %d (%q): new = %v, want %v", i, s.key, got, s.isNew)
+		n, isNew := m.add(s.key)
+		if isNew != s.isNew || n != m[s.key] {
+			t.Fatalf("step %d (%q): new = %v, want %v", i, s.key, isNew, s.isNew)
 		}
 	}
 	want := map[string]uint64{"Read": 3, "Write": 1, "": 2}
@@ -176,9 +168,25 @@ func TestCount(t *testing.T) {
 		t.Fatalf("map %v, want %v", m, want)
 	}
 	for k, n := range want {
-		if m[k] != n {
-			t.Fatalf("map %v, want %v", m, want)
+		if m.N(k) != n || !m.Has(k) {
+			t.Fatalf("count of %q %d, want %d", k, m.N(k), n)
 		}
+	}
+	if m.N("Browse") != 0 || m.Has("Browse") {
+		t.Fatal("a key never counted has a count")
+	}
+	got, _ := json.Marshal(m)
+	plain, _ := json.Marshal(want)
+	if string(got) != string(plain) {
+		t.Fatalf("JSON %s, want %s", got, plain)
+	}
+	var back Counts[string]
+	if err := json.Unmarshal([]byte(`{"Read":3,"Write":null}`), &back); err != nil {
+		t.Fatal(err)
+	}
+	back.sanitize()
+	if got, _ := json.Marshal(back); string(got) != `{"Read":3,"Write":0}` {
+		t.Fatalf("sanitized %s", got)
 	}
 }
 
@@ -202,8 +210,8 @@ func TestJudgeMemo(t *testing.T) {
 		}
 		if i >= 6 {
 			multi := mb(at.Add(20*time.Millisecond), hmi, 1, 16)
-			multi.Modbus.WriteTable, multi.Modbus.Write = HoldingRegisters, Range{40, 2}
-			multi.Modbus.Values = []uint16{uint16(45 + i), 3}
+			mbOf(&multi).WriteTable, mbOf(&multi).Write = modbus.TableHoldingRegisters, Range{40, 2}
+			mbOf(&multi).Values = []uint16{uint16(45 + i), 3}
 			dev = append(dev, multi)
 		}
 		if i%4 == 0 && i >= 6 {
@@ -212,9 +220,9 @@ func TestJudgeMemo(t *testing.T) {
 		if i >= 6 && i%3 == 0 {
 			browse := ua(at.Add(40*time.Millisecond), scada, "Browse") // never used
 			anon := ua(at.Add(50*time.Millisecond), scada, "Read")
-			anon.OPCUA.Read, anon.OPCUA.Token, anon.OPCUA.User = []string{"ns=2;s=Level"}, TokenAnonymous, ""
+			uaOf(&anon).Read, uaOf(&anon).Token, uaOf(&anon).User = []string{"ns=2;s=Level"}, TokenAnonymous, ""
 			call := ua(at.Add(60*time.Millisecond), scada, "Call")
-			call.OPCUA.Called = []string{"ns=2;s=Dam.Open"} // never called
+			uaOf(&call).Called = []string{"ns=2;s=Dam.Open"} // never called
 			dev = append(dev, browse, anon, call)
 		}
 	}
@@ -222,16 +230,17 @@ func TestJudgeMemo(t *testing.T) {
 	// The unit 1 poll pauses for two minutes.
 	gapFrom, gapTo := start.Add(9*time.Minute), start.Add(11*time.Minute)
 	obs = slices.DeleteFunc(obs, func(o Observation) bool {
-		return o.Protocol == Modbus && o.Modbus.Unit == 1 && o.Modbus.Function == 3 &&
+		return o.Protocol == Modbus && mbOf(&o).Unit == 1 && mbOf(&o).Function == 3 &&
 			!o.Time.Before(gapFrom) && o.Time.Before(gapTo)
 	})
 	slices.SortStableFunc(obs, func(a, b Observation) int { return a.Time.Compare(b.Time) })
 	accept := Deviation{Rule: WriteValueOutOfRange, Channel: ChannelKey{Protocol: Modbus, Client: hmi, Server: plc, Unit: 1},
-		Item: Item{Table: HoldingRegisters, Addr: 40}, Value: 80}
+		Item: Item{Table: modbus.TableHoldingRegisters, Addr: 40}, Value: 80}
 
 	for _, mode := range []Mode{Monitor, Auto} {
 		run := func(forget bool) string {
 			e := New(Config{Mode: mode, LearnFor: 5 * time.Minute, ConvergenceWindow: time.Minute})
+			e.plain = forget
 			if mode == Monitor {
 				if err := e.Load(learnedSnap); err != nil {
 					t.Fatal(err)
@@ -239,14 +248,6 @@ func TestJudgeMemo(t *testing.T) {
 			}
 			var log strings.Builder
 			for i := range obs {
-				if forget {
-					for _, ch := range e.channels {
-						ch.forgetShapes()
-					}
-					for _, d := range e.devices {
-						d.convW = 0
-					}
-				}
 				if i == len(obs)/2 {
 					if _, err := e.Accept(accept, "test", "wider setpoint", obs[i].Time, 1); err != nil {
 						t.Fatal(err)
@@ -290,33 +291,29 @@ func TestCallMemo(t *testing.T) {
 			o := ua(at, scada, svc)
 			switch svc {
 			case "Read":
-				o.OPCUA.Read = []string{"ns=2;s=Level", "ns=2;s=Inflow"}[:1+i%2]
+				uaOf(&o).Read = []string{"ns=2;s=Level", "ns=2;s=Inflow"}[:1+i%2]
 			case "Call":
-				o.OPCUA.Called = []string{"ns=2;s=Dam.Reset"}
+				uaOf(&o).Called = []string{"ns=2;s=Dam.Reset"}
 			}
 			if round%7 == 3 {
-				o.OPCUA.User, o.OPCUA.Token = "", TokenAnonymous
+				uaOf(&o).User, uaOf(&o).Token = "", TokenAnonymous
 			}
 			if round%5 == 1 {
-				o.OPCUA.ClientAppURI = ""
+				uaOf(&o).ClientAppURI = ""
 			}
 			obs = append(obs, o)
 		}
 		if round%10 == 0 {
 			at = at.Add(100 * time.Millisecond)
 			w := ua(at, scada, "Write")
-			w.OPCUA.Written = []NodeValue{{Node: "ns=2;s=Gate1.Setpoint", Value: float64(round), Numeric: true}}
+			uaOf(&w).Written = []NodeValue{{Node: "ns=2;s=Gate1.Setpoint", Value: float64(round), Numeric: true}}
 			obs = append(obs, w)
 		}
 	}
 	learnAll := func(forget bool) (string, string) {
 		e := New(Config{Mode: Learn})
+		e.plain = forget
 		for i := range obs {
-			if forget {
-				for _, ch := range e.channels {
-					ch.forgetShapes()
-				}
-			}
 			e.Observe(&obs[i])
 		}
 		recs, err := e.TakeDelta()
@@ -325,7 +322,7 @@ func TestCallMemo(t *testing.T) {
 		}
 		var delta strings.Builder
 		for _, r := range recs {
-			if r.Bucket == BucketChannels {
+			if r.Bucket == ChannelBucket(OPCUA) {
 				delta.Write(r.Value)
 			}
 		}
@@ -360,18 +357,24 @@ func TestMemoAfter(t *testing.T) {
 		e.Observe(new(mbRead(at, hmi, 2, uint16(i), 10)))
 	}
 	key := func(unit uint8) ChannelKey { return ChannelKey{Protocol: Modbus, Client: hmi, Server: plc, Unit: unit} }
-	if ch := e.channels[key(1)]; ch == nil || ch.shapes != nil {
+	shapes := func(unit uint8) *shapeMemo {
+		if st, _ := e.chanRT[key(unit)].state.(*modbusRuntime); st != nil {
+			return st.shapes
+		}
+		return nil
+	}
+	if ch := e.channels[key(1)]; ch == nil || shapes(1) != nil {
 		t.Fatalf("channel after %d transactions: %+v, want one without a memo", memoAfter-1, ch)
 	}
 	e.Observe(new(mbRead(at.Add(time.Second), hmi, 1, 0, 10)))
-	if ch := e.channels[key(1)]; ch.shapes == nil {
+	if shapes(1) == nil {
 		t.Fatalf("no memo after %d transactions", memoAfter)
 	}
 	// Judged (after LearnFor), unit 2 stays without a memo.
 	for i := range 50 {
 		e.Observe(new(mbRead(at.Add(2*time.Minute+time.Duration(i)*time.Second), hmi, 2, 0, 10)))
 	}
-	if ch := e.channels[key(2)]; ch == nil || ch.shapes != nil {
+	if ch := e.channels[key(2)]; ch == nil || shapes(2) != nil {
 		t.Fatalf("judged channel of %d learned transactions has a memo", memoAfter-1)
 	}
 }

@@ -1,6 +1,10 @@
 package baselines
 
-import "sort"
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
 
 // Span is an inclusive run of Modbus addresses First..Last.
 type Span struct {
@@ -65,4 +69,32 @@ func (s RangeSet) Size() int {
 		n += int(sp.Last) - int(sp.First) + 1
 	}
 	return n
+}
+
+// repair returns the set made canonical (sorted, disjoint, non-adjacent),
+// without the inverted spans a hand-edited or hostile import may carry.
+func (s RangeSet) repair() RangeSet {
+	var clean RangeSet
+	for _, sp := range s {
+		if sp.First <= sp.Last {
+			clean, _ = clean.Add(Range{sp.First, uint16(min(uint32(sp.Last)-uint32(sp.First)+1, 65535))})
+			if sp.Last == 65535 && sp.First == 0 {
+				clean, _ = clean.Add(Range{65535, 1})
+			}
+		}
+	}
+	return clean
+}
+
+// text writes the set for an item line: "0-9,20,40-49".
+func (s RangeSet) text() string {
+	parts := make([]string, len(s))
+	for i, sp := range s {
+		if sp.First == sp.Last {
+			parts[i] = fmt.Sprint(sp.First)
+		} else {
+			parts[i] = fmt.Sprintf("%d-%d", sp.First, sp.Last)
+		}
+	}
+	return strings.Join(parts, ",")
 }

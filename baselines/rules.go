@@ -2,76 +2,84 @@ package baselines
 
 import "fmt"
 
-// Rule is an alert rule. Its name (String) and signature id are stable: labels
-// of the simulator's captures, dashboards and accepted deviations refer to
-// them. Never renumber; append new rules at the end.
+// Rule is an alert rule. Its number, name (String) and signature id are
+// stable: labels of the simulator's captures, dashboards and accepted
+// deviations refer to them, and the number is hashed into deviation ids.
+// Each rule is declared with an explicit number, here (the rules every
+// protocol may raise) or in its protocol's model file (modbus.go,
+// opcua.go). Never renumber; a new rule takes the next free number.
 type Rule uint8
 
+// The rules the engine raises for every protocol, and those that more than
+// one protocol model raises.
 const (
-	RuleNone Rule = iota
-	NewDevice
-	NewMaster
-	NewChannel
-	UnexpectedFunction
-	UnexpectedWrite
-	WriteValueOutOfRange
-	DiagnosticCommand
-	DeviceIdentificationRead
-	Scan
-	MalformedTraffic
-	NonProtocolTraffic
-	ExceptionBurst
-	RequestFlood
-	PollStopped
-	OPCUANewClient
-	OPCUAAnonymousSession
-	OPCUASecurityDowngrade
-	OPCUAUnexpectedWrite
-	OPCUAUnexpectedCall
-	numRules
+	RuleNone             Rule = 0
+	NewDevice            Rule = 1
+	UnexpectedFunction   Rule = 4
+	WriteValueOutOfRange Rule = 6
+	MalformedTraffic     Rule = 10
+	NonProtocolTraffic   Rule = 11
+	RequestFlood         Rule = 13
+	PollStopped          Rule = 14
 )
 
-// ruleInfo describes one rule; rules is indexed by Rule.
+// ruleInfo describes one rule.
 type ruleInfo struct {
+	rule     Rule
 	name     string
 	severity uint8 // 1 high … 3 low, as Suricata
 	category string
 	// deviation rules compare with the learned baseline and are silent
 	// while the judged device is learning; the others are signatures that
 	// fire in every mode (see docs/alerts.md).
-	deviation  bool
+	deviation bool
+	// folds: accepting a deviation of the rule learns its item (Accept
+	// creates the channel and the channel's model folds the item in).
+	folds      bool
 	techniques []string
+}
+
+// sharedRules are the rules of the table above.
+var sharedRules = []ruleInfo{
+	{NewDevice, "new_device", 2, "Network Asset Discovery", true, false, []string{"T0846"}},
+	{UnexpectedFunction, "unexpected_function", 2, "Unauthorized Command Message", true, true, []string{"T0855"}},
+	{WriteValueOutOfRange, "write_value_out_of_range", 1, "Modify Parameter", true, true, []string{"T0836", "T0855"}},
+	{MalformedTraffic, "malformed", 2, "Protocol Anomaly", false, false, []string{"T0814"}},
+	{NonProtocolTraffic, "non_protocol_traffic", 2, "Protocol Anomaly", false, false, []string{"T0885", "T0869"}},
+	{RequestFlood, "request_flood", 1, "Denial of Service", false, false, []string{"T0814", "T0806"}},
+	{PollStopped, "poll_stopped", 2, "Loss of View", true, false, []string{"T0815", "T0814"}},
 }
 
 // Signature ids are 9000000 + Rule: 9000001 new_device … 9000019
 // opcua_unexpected_call (docs/alerts.md).
 const sidBase = 9000000
 
-var rules = [numRules]ruleInfo{
-	RuleNone:                 {name: "none", severity: 3},
-	NewDevice:                {"new_device", 2, "Network Asset Discovery", true, []string{"T0846"}},
-	NewMaster:                {"new_master", 1, "Unauthorized Command Message", true, []string{"T0848", "T0855"}},
-	NewChannel:               {"new_channel", 2, "Unauthorized Command Message", true, []string{"T0886", "T0855"}},
-	UnexpectedFunction:       {"unexpected_function", 2, "Unauthorized Command Message", true, []string{"T0855"}},
-	UnexpectedWrite:          {"unexpected_write", 1, "Unauthorized Command Message", true, []string{"T0855", "T0836"}},
-	WriteValueOutOfRange:     {"write_value_out_of_range", 1, "Modify Parameter", true, []string{"T0836", "T0855"}},
-	DiagnosticCommand:        {"diagnostic_command", 1, "Device Restart/Shutdown", false, []string{"T0816", "T0814"}},
-	DeviceIdentificationRead: {"device_identification_read", 2, "Remote System Information Discovery", false, []string{"T0888"}},
-	Scan:                     {"scan", 2, "Remote System Discovery", false, []string{"T0846", "T0888"}},
-	MalformedTraffic:         {"malformed", 2, "Protocol Anomaly", false, []string{"T0814"}},
-	NonProtocolTraffic:       {"non_protocol_traffic", 2, "Protocol Anomaly", false, []string{"T0885", "T0869"}},
-	ExceptionBurst:           {"exception_burst", 2, "Protocol Anomaly", false, []string{"T0806", "T0846"}},
-	RequestFlood:             {"request_flood", 1, "Denial of Service", false, []string{"T0814", "T0806"}},
-	PollStopped:              {"poll_stopped", 2, "Loss of View", true, []string{"T0815", "T0814"}},
-	OPCUANewClient:           {"opcua_new_client", 1, "Unauthorized Command Message", true, []string{"T0886", "T0848"}},
-	OPCUAAnonymousSession:    {"opcua_anonymous_session", 2, "Valid Accounts", true, []string{"T0859", "T0886"}},
-	OPCUASecurityDowngrade:   {"opcua_security_downgrade", 1, "Adversary-in-the-Middle", true, []string{"T0830", "T0859"}},
-	OPCUAUnexpectedWrite:     {"opcua_unexpected_write", 1, "Unauthorized Command Message", true, []string{"T0855", "T0836"}},
-	OPCUAUnexpectedCall:      {"opcua_unexpected_call", 1, "Unauthorized Command Message", true, []string{"T0855"}},
-}
+// rules is indexed by Rule: the shared rules and every registered model's.
+// A number declared twice is a programming error caught at start-up.
+var rules = func() (t [256]ruleInfo) {
+	t[RuleNone] = ruleInfo{name: "none", severity: 3}
+	add := func(rs []ruleInfo) {
+		for _, r := range rs {
+			if r.rule == RuleNone || t[r.rule].rule != RuleNone {
+				panic(fmt.Sprintf("baselines: rule %d (%s) declared twice", r.rule, r.name))
+			}
+			t[r.rule] = r
+		}
+	}
+	add(sharedRules)
+	for _, p := range protos {
+		if p != nil {
+			add(p.rules)
+		}
+	}
+	return t
+}()
+
+// known reports whether r is a declared rule.
+func (r Rule) known() bool { return r != RuleNone && rules[r].rule == r }
 
 func (r Rule) info() *ruleInfo {
-	if r >= numRules {
+	if !r.known() {
 		return &rules[RuleNone]
 	}
 	return &rules[r]
@@ -82,7 +90,7 @@ func (r Rule) String() string { return r.info().name }
 
 // SignatureID returns the stable Suricata-style signature id (9000001…).
 func (r Rule) SignatureID() uint32 {
-	if r == RuleNone || r >= numRules {
+	if !r.known() {
 		return 0
 	}
 	return sidBase + uint32(r)
@@ -104,18 +112,20 @@ func (r Rule) Deviation() bool { return r.info().deviation }
 
 // Rules returns every rule in signature-id order.
 func Rules() []Rule {
-	out := make([]Rule, 0, numRules-1)
-	for r := Rule(1); r < numRules; r++ {
-		out = append(out, r)
+	var out []Rule
+	for r := range rules {
+		if Rule(r).known() {
+			out = append(out, Rule(r))
+		}
 	}
 	return out
 }
 
 // ParseRule returns the rule named s.
 func ParseRule(s string) (Rule, bool) {
-	for r := Rule(1); r < numRules; r++ {
-		if rules[r].name == s {
-			return r, true
+	for r := range rules {
+		if Rule(r).known() && rules[r].name == s {
+			return Rule(r), true
 		}
 	}
 	return RuleNone, false

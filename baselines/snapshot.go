@@ -7,15 +7,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/netip"
 	"slices"
 	"time"
 )
 
-// SchemaVersion is the version of the stored and exported baseline format.
-// A store or export with a larger version is refused.
-const SchemaVersion = 1
+// ExportVersion is the version of the export format (Snapshot's JSON, the
+// "schema" of `sluice baseline export`). It is the format's own version,
+// apart from the store's layout (store.SchemaVersion): an export with a
+// larger version is refused.
+const ExportVersion = 1
 
 // Baseline is the learned part of a snapshot: what an approval signs.
 // Devices are sorted by IP and channels by key, and encoding/json sorts map
@@ -30,7 +31,7 @@ type Baseline struct {
 // Snapshot is a deep, consistent copy of everything the engine knows: the
 // read API of reports and the `sluice baseline export` format.
 type Snapshot struct {
-	Schema int `json:"schema"`
+	Schema int `json:"schema"` // ExportVersion
 	Baseline
 	Alerts []*AlertRecord `json:"alerts"`
 	Audit  []AuditEntry   `json:"audit"`
@@ -111,15 +112,14 @@ func mustCopy[T any](v *T) *T {
 func (e *Engine) Snapshot() *Snapshot {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := &Snapshot{Schema: SchemaVersion}
+	s := &Snapshot{Schema: ExportVersion}
 	for _, d := range e.devices {
-		if c := mustCopy(d); c != nil {
+		if c := mustCopy(&d.Device); c != nil {
 			s.Devices = append(s.Devices, c)
 		}
 	}
 	for _, c := range e.channels {
-		c.flushShapes()
-		if c := mustCopy(c); c != nil {
+		if c := mustCopy(&c.Channel); c != nil {
 			s.Channels = append(s.Channels, c)
 		}
 	}
@@ -148,13 +148,13 @@ func (e *Engine) Snapshot() *Snapshot {
 // Load replaces the engine's baseline with the snapshot's (a copy). Runtime
 // state (rate windows, suppression times) starts afresh.
 func (e *Engine) Load(s *Snapshot) error {
-	if s.Schema > SchemaVersion {
-		return fmt.Errorf("%w: snapshot has schema %d, this sluice reads up to %d", ErrNewerSchema, s.Schema, SchemaVersion)
+	if s.Schema > ExportVersion {
+		return fmt.Errorf("%w: snapshot has schema %d, this sluice reads up to %d", ErrNewerSchema, s.Schema, ExportVersion)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.devices = map[netip.Addr]*Device{}
-	e.channels = map[ChannelKey]*Channel{}
+	e.devices = map[netip.Addr]*device{}
+	e.channels = map[ChannelKey]*channel{}
 	e.pairs = map[pairKey]int{}
 	e.alerts = map[suppKey]*AlertRecord{}
 	e.accepted = map[suppKey]*Acceptance{}
@@ -174,7 +174,7 @@ func (e *Engine) Load(s *Snapshot) error {
 			d.ConvergenceBuckets = nil
 		}
 		slices.Sort(d.Units)
-		e.devices[d.IP] = d
+		e.devices[d.IP] = &device{Device: *d}
 		if end := d.FirstSeen.Add(e.cfg.LearnFor); e.learnEnd.IsZero() || end.Before(e.learnEnd) {
 			e.learnEnd = end
 		}
@@ -184,11 +184,13 @@ func (e *Engine) Load(s *Snapshot) error {
 		if err != nil {
 			return err
 		}
-		if k := c.Key; (k.Protocol != Modbus && k.Protocol != OPCUA) || !k.Client.IsValid() || !k.Server.IsValid() {
-			return fmt.Errorf("baselines: channel with an invalid key %+v", k)
+		if !validKey(c.Key) || c.Model == nil {
+			return fmt.Errorf("baselines: channel with an invalid key %+v", c.Key)
 		}
-		sanitize(c)
-		e.channels[c.Key] = c
+		c.Model.sanitize()
+		ch := &channel{Channel: *c}
+		ch.indexPolls()
+		e.channels[c.Key] = ch
 		e.pairs[pairKey{c.Key.Protocol, c.Key.Client, c.Key.Server}]++
 	}
 	for _, a := range s.Accepted {
@@ -205,6 +207,15 @@ func (e *Engine) Load(s *Snapshot) error {
 	return nil
 }
 
+// validKey reports whether k is a channel key its protocol makes: a
+// registered protocol, both addresses, and the fields of the other
+// protocols zero (two keys that differ only there would be one record of
+// the store).
+func validKey(k ChannelKey) bool {
+	p := protoOf(k.Protocol)
+	return p != nil && k.Client.IsValid() && k.Server.IsValid() && p.validKey(k)
+}
+
 // Record is one key/value of a store bucket.
 type Record struct {
 	Bucket string
@@ -212,11 +223,11 @@ type Record struct {
 	Value  []byte // nil deletes the key
 }
 
-// Bucket names of the store: one record per device, channel, deviation
-// (alert log and accepted) and audit entry.
+// Bucket names of the store: one record per device, deviation (alert log
+// and accepted) and audit entry; channels go to their protocol's bucket
+// (ChannelBucket). Buckets lists them all.
 const (
 	BucketDevices  = "devices"
-	BucketChannels = "channels"
 	BucketAlerts   = "alerts"
 	BucketAccepted = "accepted"
 	BucketAudit    = "audit"
@@ -239,7 +250,7 @@ func (e *Engine) TakeDelta() ([]Record, error) {
 	}
 	for ip, d := range e.devices {
 		if d.dirty {
-			if err := put(BucketDevices, ip.String(), d); err != nil {
+			if err := put(BucketDevices, ip.String(), &d.Device); err != nil {
 				return nil, err
 			}
 			d.dirty = false
@@ -247,8 +258,7 @@ func (e *Engine) TakeDelta() ([]Record, error) {
 	}
 	for k, c := range e.channels {
 		if c.dirty {
-			c.flushShapes()
-			if err := put(BucketChannels, k.String(), c); err != nil {
+			if err := put(ChannelBucket(k.Protocol), k.String(), &c.Channel); err != nil {
 				return nil, err
 			}
 			c.dirty = false
@@ -295,13 +305,13 @@ func auditKey(seq uint64) string { return fmt.Sprintf("%016x", seq) }
 // except for a widened value envelope it also silences exactly that rule,
 // channel and item.
 func (e *Engine) Accept(d Deviation, by, reason string, at time.Time, seq uint64) (AuditEntry, error) {
-	if d.Rule == RuleNone || d.Rule >= numRules {
+	if !d.Rule.known() {
 		return AuditEntry{}, fmt.Errorf("baselines: accept: unknown rule %d", d.Rule)
 	}
 	if by == "" || reason == "" {
 		return AuditEntry{}, fmt.Errorf("baselines: accept: who and why are required")
 	}
-	if k := d.Channel; d.Rule.Deviation() && ((k.Protocol != Modbus && k.Protocol != OPCUA) || !k.Client.IsValid() || !k.Server.IsValid()) {
+	if k := d.Channel; d.Rule.Deviation() && !validKey(k) {
 		return AuditEntry{}, fmt.Errorf("baselines: accept: %s deviation with an invalid channel %+v", d.Rule, k)
 	}
 	e.mu.Lock()
@@ -323,84 +333,18 @@ func (e *Engine) AddAudit(a AuditEntry) {
 	e.audit = append(e.audit, a)
 }
 
-// foldIn learns the item a deviation is about.
+// foldIn learns the item a deviation is about: the channel, and what the
+// channel's model folds in (the function, the written range, the value...).
 func (e *Engine) foldIn(d Deviation, at time.Time) {
-	k := d.Channel
-	switch d.Rule {
-	case NewMaster, NewChannel, OPCUANewClient, UnexpectedFunction, UnexpectedWrite,
-		WriteValueOutOfRange, OPCUAUnexpectedWrite, OPCUAUnexpectedCall, OPCUAAnonymousSession,
-		OPCUASecurityDowngrade:
-	default:
+	if !d.Rule.info().folds {
 		return
 	}
-	ch := e.channels[k]
-	if ch == nil {
-		ch = e.newChannel(k, at)
+	c := e.channels[d.Channel]
+	if c == nil {
+		c = e.newChannel(d.Channel, at)
 	}
-	ch.dirty = true
-	it := d.Item
-	switch d.Rule {
-	case UnexpectedFunction:
-		if it.What == "service" {
-			count(&ch.Services, it.Node)
-		} else {
-			count(&ch.Functions, it.Function)
-		}
-	case UnexpectedWrite:
-		if ch.Written == nil {
-			ch.Written = map[Table]RangeSet{}
-		}
-		ch.Written[it.Table], _ = ch.Written[it.Table].Add(Range{it.Addr, max(it.Count, 1)})
-	case WriteValueOutOfRange:
-		if it.Node != "" {
-			if ch.NodesWritten == nil {
-				ch.NodesWritten = map[string]*Envelope{}
-			}
-			if ch.NodesWritten[it.Node] == nil {
-				ch.NodesWritten[it.Node] = &Envelope{}
-			}
-			ch.NodesWritten[it.Node].add(d.Value, e.cfg.DistinctValues)
-		} else {
-			if ch.Values == nil {
-				ch.Values = map[RegKey]*Envelope{}
-			}
-			rk := RegKey{it.Table, it.Addr}
-			if ch.Values[rk] == nil {
-				ch.Values[rk] = &Envelope{}
-			}
-			ch.Values[rk].add(d.Value, e.cfg.DistinctValues)
-		}
-	case OPCUAUnexpectedWrite:
-		if ch.NodesWritten == nil {
-			ch.NodesWritten = map[string]*Envelope{}
-		}
-		if ch.NodesWritten[it.Node] == nil {
-			ch.NodesWritten[it.Node] = &Envelope{}
-		}
-	case OPCUAUnexpectedCall:
-		count(&ch.NodesCalled, it.Node)
-	case OPCUAAnonymousSession:
-		count(&ch.Tokens, TokenAnonymous)
-	case OPCUASecurityDowngrade:
-		switch it.What {
-		case "policy":
-			count(&ch.Policies, d.Text)
-		case "mode":
-			var m SecurityMode
-			if m.UnmarshalText([]byte(d.Text)) == nil {
-				count(&ch.Modes, m)
-			}
-		case "token":
-			var t TokenType
-			if t.UnmarshalText([]byte(d.Text)) == nil {
-				count(&ch.Tokens, t)
-			}
-		}
-	case OPCUANewClient:
-		if it.What == "application_uri" {
-			count(&ch.ClientApps, it.Node)
-		}
-	}
+	c.dirty = true
+	c.Model.foldIn(&d, &e.cfg)
 }
 
 // MarkAllDirty marks every device, channel and alert record as changed, so
@@ -418,32 +362,4 @@ func (e *Engine) MarkAllDirty() {
 		r.dirty = true
 	}
 	e.dirtyAlerts, e.dirtyAccepted = true, true
-}
-
-// sanitize repairs what a hand-edited or hostile import could break: nil
-// map entries and unsorted or overlapping range sets.
-func sanitize(c *Channel) {
-	maps.DeleteFunc(c.Values, func(_ RegKey, v *Envelope) bool { return v == nil })
-	maps.DeleteFunc(c.NodesWritten, func(_ string, v *Envelope) bool { return v == nil })
-	maps.DeleteFunc(c.Polls, func(_ PollKey, v *Rhythm) bool { return v == nil })
-	for _, m := range []map[Table]RangeSet{c.Read, c.Written} {
-		for t, rs := range m {
-			var clean RangeSet
-			for _, sp := range rs {
-				if sp.First <= sp.Last {
-					clean, _ = clean.Add(Range{sp.First, uint16(min(uint32(sp.Last)-uint32(sp.First)+1, 65535))})
-					if sp.Last == 65535 && sp.First == 0 {
-						clean, _ = clean.Add(Range{65535, 1})
-					}
-				}
-			}
-			m[t] = clean
-		}
-	}
-	for _, env := range c.Values {
-		slices.Sort(env.Distinct)
-	}
-	for _, env := range c.NodesWritten {
-		slices.Sort(env.Distinct)
-	}
 }

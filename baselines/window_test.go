@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/sluice-ics/sluice/protocols/modbus"
 )
 
 func TestSlidingCount(t *testing.T) {
@@ -120,8 +122,8 @@ func TestPollStoppedWhenUnanswered(t *testing.T) {
 	got := feed(e, normal(at, 30*time.Second))
 	deaf := normal(at.Add(30*time.Second), 30*time.Second)
 	for i := range deaf {
-		if o := &deaf[i]; o.Protocol == Modbus && o.Modbus.Unit == 1 && o.Modbus.ReadTable != NoTable {
-			o.Responded, o.Modbus.Timeout = false, true
+		if o := &deaf[i]; o.Protocol == Modbus && mbOf(o).Unit == 1 && mbOf(o).ReadTable != modbus.TableNone {
+			o.Responded, mbOf(o).Timeout = false, true
 		}
 	}
 	got = append(got, feed(e, deaf)...)
@@ -266,9 +268,12 @@ func TestScanWindowStart(t *testing.T) {
 				if d := elapsed(at, ref); d >= window || d < 0 {
 					ref = at
 				}
-				pr := e.pairRT[pairKey{Modbus, hmi, plc}]
-				if pr == nil || pr.winStart != ref {
-					t.Fatalf("window %v, request %d at %v: window starts at %v, want %v", window, i, at, pr.winStart, ref)
+				var sw *scanWindow
+				if pr := e.pairRT[pairKey{Modbus, hmi, plc}]; pr != nil {
+					sw, _ = pr.state.(*scanWindow)
+				}
+				if sw == nil || sw.winStart != ref {
+					t.Fatalf("window %v, request %d at %v: window %+v, want it to start at %v", window, i, at, sw, ref)
 				}
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/protocols/modbus"
 	"github.com/sluice-ics/sluice/report"
 )
 
@@ -24,7 +25,7 @@ func ExampleBuild() {
 	for i := 0; i < 30; i++ {
 		o := baselines.Observation{Time: t0.Add(time.Duration(i) * time.Second), Protocol: baselines.Modbus, Responded: true,
 			Endpoints: baselines.Endpoints{ClientIP: hmi, ServerIP: plc, ClientPort: 40000, ServerPort: 502},
-			Modbus: baselines.ModbusObs{Unit: 1, Function: 3, ReadTable: baselines.HoldingRegisters,
+			Detail: &baselines.ModbusObs{Unit: 1, Function: 3, ReadTable: modbus.TableHoldingRegisters,
 				Read: baselines.Range{Start: 0, Count: 10}}}
 		e.Observe(&o)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/internal/jsonw"
+	"github.com/sluice-ics/sluice/protocols/modbus"
 )
 
 // DefaultConvergenceWindow is the window of the convergence figure when
@@ -338,9 +339,9 @@ func Build(s *baselines.Snapshot, opt Options) (*Report, error) {
 	if s == nil {
 		return nil, ErrNoSnapshot
 	}
-	if s.Schema > baselines.SchemaVersion {
+	if s.Schema > baselines.ExportVersion {
 		return nil, fmt.Errorf("report: %w: schema %d, this sluice reads up to %d",
-			baselines.ErrNewerSchema, s.Schema, baselines.SchemaVersion)
+			baselines.ErrNewerSchema, s.Schema, baselines.ExportVersion)
 	}
 	if opt.ConvergenceWindow <= 0 {
 		opt.ConvergenceWindow = DefaultConvergenceWindow
@@ -538,7 +539,7 @@ func (r *Report) baselines(s *baselines.Snapshot) {
 	// every channel.
 	type heatKey struct {
 		unit  uint8
-		table baselines.Table
+		table modbus.Table
 	}
 	type heatSets struct{ read, written []baselines.RangeSet }
 	heat := map[netip.Addr]map[heatKey]*heatSets{}
@@ -553,14 +554,18 @@ func (r *Report) baselines(s *baselines.Snapshot) {
 		cb := channelBaseline(c)
 		r.Summary.BaselineItems += cb.Items
 		db.Channels = append(db.Channels, cb)
-		for t, rs := range c.Read {
+		mm, _ := c.Model.(*baselines.ModbusModel)
+		if mm == nil {
+			continue
+		}
+		for t, rs := range mm.Read {
 			hk := heatKey{c.Key.Unit, t}
 			if heat[c.Key.Server][hk] == nil {
 				heat[c.Key.Server][hk] = &heatSets{}
 			}
 			heat[c.Key.Server][hk].read = append(heat[c.Key.Server][hk].read, rs)
 		}
-		for t, rs := range c.Written {
+		for t, rs := range mm.Written {
 			hk := heatKey{c.Key.Unit, t}
 			if heat[c.Key.Server][hk] == nil {
 				heat[c.Key.Server][hk] = &heatSets{}
@@ -601,23 +606,13 @@ func channelBaseline(c *baselines.Channel) ChannelBaseline {
 		PeakWindow:   c.PeakWindow,
 		Items:        len(c.Items()),
 	}
-	for _, fc := range slices.Sorted(maps.Keys(c.Functions)) {
-		cb.Functions = append(cb.Functions, Count{Code: int(fc), Name: baselines.FunctionName(fc), Count: c.Functions[fc]})
-	}
-	for _, sub := range slices.Sorted(maps.Keys(c.Diagnostics)) {
-		cb.Diagnostics = append(cb.Diagnostics, Count{Code: int(sub), Name: diagName(sub), Count: c.Diagnostics[sub]})
-	}
-	cb.Read = tableRanges(c.Read)
-	cb.Written = tableRanges(c.Written)
-	for _, k := range slices.SortedFunc(maps.Keys(c.Values), func(a, b baselines.RegKey) int {
-		return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.Addr, b.Addr))
-	}) {
-		cb.Values = append(cb.Values, envelopeRow(k.Table.String()+" "+strconv.Itoa(int(k.Addr)), c.Values[k]))
-	}
-	for _, k := range slices.SortedFunc(maps.Keys(c.Polls), func(a, b baselines.PollKey) int {
+	for _, k := range slices.SortedFunc(maps.Keys(c.Polls()), func(a, b baselines.PollKey) int {
 		return cmp.Compare(a.String(), b.String())
 	}) {
-		p := c.Polls[k]
+		p := c.Polls()[k]
+		if p == nil {
+			continue
+		}
 		cb.Polls = append(cb.Polls, PollRow{
 			Request:  pollText(k),
 			PeriodMS: round3(float64(p.Period) / float64(time.Millisecond)),
@@ -626,24 +621,51 @@ func channelBaseline(c *baselines.Channel) ChannelBaseline {
 			Regular:  p.Regular(pollMinSamples),
 		})
 	}
-	cb.Services = counts(c.Services)
-	for _, p := range slices.Sorted(maps.Keys(c.Policies)) {
-		cb.Security = append(cb.Security, SecurityRow{Property: "policy", Value: p, Count: c.Policies[p]})
+	switch m := c.Model.(type) {
+	case *baselines.ModbusModel:
+		modbusBaseline(&cb, m)
+	case *baselines.OPCUAModel:
+		opcuaBaseline(&cb, m)
 	}
-	for _, m := range slices.Sorted(maps.Keys(c.Modes)) {
-		cb.Security = append(cb.Security, SecurityRow{Property: "mode", Value: m.String(), Count: c.Modes[m]})
-	}
-	for _, t := range slices.Sorted(maps.Keys(c.Tokens)) {
-		cb.Security = append(cb.Security, SecurityRow{Property: "token", Value: t.String(), Count: c.Tokens[t]})
-	}
-	cb.NodesRead = counts(c.NodesRead)
-	for _, n := range slices.Sorted(maps.Keys(c.NodesWritten)) {
-		cb.NodesWrite = append(cb.NodesWrite, envelopeRow(n, c.NodesWritten[n]))
-	}
-	cb.NodesCalled = counts(c.NodesCalled)
-	cb.ClientApps = counts(c.ClientApps)
-	cb.Users = counts(c.Users)
 	return cb
+}
+
+// modbusBaseline fills in what a Modbus channel learned.
+func modbusBaseline(cb *ChannelBaseline, m *baselines.ModbusModel) {
+	for _, fc := range slices.Sorted(maps.Keys(m.Functions)) {
+		cb.Functions = append(cb.Functions, Count{Code: int(fc), Name: modbus.FunctionCode(fc).String(), Count: m.Functions.N(fc)})
+	}
+	for _, sub := range slices.Sorted(maps.Keys(m.Diagnostics)) {
+		cb.Diagnostics = append(cb.Diagnostics, Count{Code: int(sub), Name: modbus.SubFunction(sub).String(), Count: m.Diagnostics.N(sub)})
+	}
+	cb.Read = tableRanges(m.Read)
+	cb.Written = tableRanges(m.Written)
+	for _, k := range slices.SortedFunc(maps.Keys(m.Values), func(a, b baselines.RegKey) int {
+		return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.Addr, b.Addr))
+	}) {
+		cb.Values = append(cb.Values, envelopeRow(k.Table.String()+" "+strconv.Itoa(int(k.Addr)), m.Values[k]))
+	}
+}
+
+// opcuaBaseline fills in what an OPC UA channel learned.
+func opcuaBaseline(cb *ChannelBaseline, m *baselines.OPCUAModel) {
+	cb.Services = countRows(m.Services)
+	for _, p := range slices.Sorted(maps.Keys(m.Policies)) {
+		cb.Security = append(cb.Security, SecurityRow{Property: "policy", Value: p, Count: m.Policies.N(p)})
+	}
+	for _, md := range slices.Sorted(maps.Keys(m.Modes)) {
+		cb.Security = append(cb.Security, SecurityRow{Property: "mode", Value: md.String(), Count: m.Modes.N(md)})
+	}
+	for _, t := range slices.Sorted(maps.Keys(m.Tokens)) {
+		cb.Security = append(cb.Security, SecurityRow{Property: "token", Value: t.String(), Count: m.Tokens.N(t)})
+	}
+	cb.NodesRead = countRows(m.NodesRead)
+	for _, n := range slices.Sorted(maps.Keys(m.NodesWritten)) {
+		cb.NodesWrite = append(cb.NodesWrite, envelopeRow(n, m.NodesWritten[n]))
+	}
+	cb.NodesCalled = countRows(m.NodesCalled)
+	cb.ClientApps = countRows(m.ClientApps)
+	cb.Users = countRows(m.Users)
 }
 
 // pollMinSamples is the engine's default Config.PollMinSamples: how many
@@ -663,6 +685,15 @@ func counts(m map[string]uint64) []Count {
 	return out
 }
 
+// countRows is counts of a learned model's counts.
+func countRows(c baselines.Counts[string]) []Count {
+	m := make(map[string]uint64, len(c))
+	for k := range c {
+		m[k] = c.N(k)
+	}
+	return counts(m)
+}
+
 func envelopeRow(item string, e *baselines.Envelope) EnvelopeRow {
 	if e == nil {
 		return EnvelopeRow{Item: item}
@@ -670,7 +701,7 @@ func envelopeRow(item string, e *baselines.Envelope) EnvelopeRow {
 	return EnvelopeRow{Item: item, Min: e.Min, Max: e.Max, Writes: e.Writes, Distinct: e.Distinct, Many: e.Many}
 }
 
-func tableRanges(m map[baselines.Table]baselines.RangeSet) []TableRanges {
+func tableRanges(m map[modbus.Table]baselines.RangeSet) []TableRanges {
 	var out []TableRanges
 	for _, t := range slices.Sorted(maps.Keys(m)) {
 		rs := m[t]
@@ -704,39 +735,14 @@ func pollText(k baselines.PollKey) string {
 		return "Read " + k.Node
 	}
 	last := uint32(k.Start) + uint32(max(k.Count, 1)) - 1
-	return fmt.Sprintf("FC %d %s %s %d-%d", k.Function, baselines.FunctionName(k.Function), k.Table, k.Start, last)
-}
-
-// diagName names the FC 8 sub-functions that matter to an auditor (Modbus
-// Application Protocol v1.1b3, 6.8.1).
-func diagName(sub uint16) string {
-	switch sub {
-	case 0:
-		return "return_query_data"
-	case 1:
-		return "restart_communications"
-	case 2:
-		return "return_diagnostic_register"
-	case 3:
-		return "change_ascii_delimiter"
-	case 4:
-		return "force_listen_only_mode"
-	case 10:
-		return "clear_counters"
-	case 20:
-		return "clear_overrun_counter"
-	}
-	if sub >= 11 && sub <= 18 {
-		return "return_counter"
-	}
-	return "sub_function_" + strconv.Itoa(int(sub))
+	return fmt.Sprintf("FC %d %s %s %d-%d", k.Function, modbus.FunctionCode(k.Function), k.Table, k.Start, last)
 }
 
 // heatMap buckets the addresses of one table between the lowest and the
 // highest address used into at most HeatCells cells and counts, per cell,
 // the (channel, address) pairs read and written. ok is false when nothing
 // was read or written.
-func heatMap(unit uint8, t baselines.Table, read, written []baselines.RangeSet) (HeatMap, bool) {
+func heatMap(unit uint8, t modbus.Table, read, written []baselines.RangeSet) (HeatMap, bool) {
 	lo, hi, any := 1<<16, -1, false
 	for _, sets := range [][]baselines.RangeSet{read, written} {
 		for _, rs := range sets {
@@ -859,12 +865,12 @@ func itemText(d baselines.Deviation) string {
 		parts = append(parts, it.What)
 	}
 	if it.Function != 0 {
-		parts = append(parts, fmt.Sprintf("FC %d %s", it.Function, baselines.FunctionName(it.Function)))
+		parts = append(parts, fmt.Sprintf("FC %d %s", it.Function, modbus.FunctionCode(it.Function)))
 	}
 	if it.Sub != 0 || (it.Function == 8 && it.What == "") {
-		parts = append(parts, "sub-function "+strconv.Itoa(int(it.Sub))+" "+diagName(it.Sub))
+		parts = append(parts, "sub-function "+strconv.Itoa(int(it.Sub))+" "+modbus.SubFunction(it.Sub).String())
 	}
-	if it.Table != baselines.NoTable {
+	if it.Table != modbus.TableNone {
 		a := it.Table.String() + " " + strconv.Itoa(int(it.Addr))
 		if it.Count > 1 {
 			a += "-" + strconv.Itoa(int(it.Addr)+int(it.Count)-1)

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/baselines/store"
+	"github.com/sluice-ics/sluice/protocols/modbus"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden reports in testdata/")
@@ -41,13 +44,15 @@ const (
 	hostileNode   = `ns=2;s=</title><script>alert(2)</script>`
 )
 
-func mbObs(t time.Time, cli netip.Addr, unit, fc uint8) baselines.Observation {
+// mbObs returns a responded Modbus observation and its detail.
+func mbObs(t time.Time, cli netip.Addr, unit, fc uint8) (baselines.Observation, *baselines.ModbusObs) {
+	m := &baselines.ModbusObs{Unit: unit, Function: fc}
 	return baselines.Observation{
 		Time: t, Protocol: baselines.Modbus, Responded: true,
 		Endpoints: baselines.Endpoints{FlowID: 1, ClientIP: cli, ServerIP: plc, ClientMAC: hmiMAC, ServerMAC: plcMAC,
 			ClientPort: 40000 + uint16(t.Unix()%1000), ServerPort: 502},
-		Modbus: baselines.ModbusObs{Unit: unit, Function: fc},
-	}
+		Detail: m,
+	}, m
 }
 
 // plant feeds an engine 20 minutes of a small plant (an HMI polling and
@@ -60,30 +65,30 @@ func plant(t testing.TB) *baselines.Engine {
 	e := baselines.New(baselines.Config{Mode: baselines.Auto, LearnFor: 15 * time.Minute})
 	for s := 0; s < 20*60; s++ {
 		at := t0.Add(time.Duration(s) * time.Second)
-		o := mbObs(at, hmi, 1, 3)
-		o.Modbus.ReadTable, o.Modbus.Read = baselines.HoldingRegisters, baselines.Range{Start: 0, Count: 10}
+		o, m := mbObs(at, hmi, 1, 3)
+		m.ReadTable, m.Read = modbus.TableHoldingRegisters, baselines.Range{Start: 0, Count: 10}
 		e.Observe(&o)
 		if s%5 == 0 {
-			o := mbObs(at.Add(100*time.Millisecond), hmi, 2, 4)
-			o.Modbus.ReadTable, o.Modbus.Read = baselines.InputRegisters, baselines.Range{Start: 100, Count: 20}
+			o, m := mbObs(at.Add(100*time.Millisecond), hmi, 2, 4)
+			m.ReadTable, m.Read = modbus.TableInputRegisters, baselines.Range{Start: 100, Count: 20}
 			e.Observe(&o)
 		}
 		if s%60 == 30 && s < 15*60 {
-			o := mbObs(at.Add(200*time.Millisecond), hmi, 1, 6)
-			o.Modbus.WriteTable, o.Modbus.Write = baselines.HoldingRegisters, baselines.Range{Start: 40, Count: 1}
-			o.Modbus.Values = []uint16{uint16(40 + s/60)}
+			o, m := mbObs(at.Add(200*time.Millisecond), hmi, 1, 6)
+			m.WriteTable, m.Write = modbus.TableHoldingRegisters, baselines.Range{Start: 40, Count: 1}
+			m.Values = []uint16{uint16(40 + s/60)}
 			e.Observe(&o)
 		}
 		if s == 10 {
-			o := mbObs(at.Add(300*time.Millisecond), hmi, 1, 43)
-			o.Modbus.MEIType = 14
-			o.Modbus.Ident = &baselines.DeviceIdent{VendorName: hostileVendor, ProductCode: "DAM-PLC|1", Revision: "v1.0 *bold*"}
+			o, m := mbObs(at.Add(300*time.Millisecond), hmi, 1, 43)
+			m.MEIType = 14
+			m.Ident = &baselines.DeviceIdent{VendorName: hostileVendor, ProductCode: "DAM-PLC|1", Revision: "v1.0 *bold*"}
 			e.Observe(&o)
 		}
 		if s%2 == 0 {
 			o := baselines.Observation{Time: at.Add(400 * time.Millisecond), Protocol: baselines.OPCUA, Responded: true,
 				Endpoints: baselines.Endpoints{FlowID: 2, ClientIP: hist, ServerIP: plc, ClientPort: 50000, ServerPort: 4840},
-				OPCUA: baselines.OPCUAObs{Service: "Read", SecurityPolicy: "http://opcfoundation.org/UA/SecurityPolicy#None",
+				Detail: &baselines.OPCUAObs{Service: "Read", SecurityPolicy: "http://opcfoundation.org/UA/SecurityPolicy#None",
 					SecurityMode: baselines.SecurityNone, Token: baselines.TokenUserName, User: "historian",
 					ClientAppURI: "urn:historian", Read: []string{"ns=2;s=Level", hostileNode},
 					Server: &baselines.ServerInfo{AppURI: hostileURI, ProductName: "Dam OPC UA"}}}
@@ -92,13 +97,13 @@ func plant(t testing.TB) *baselines.Engine {
 	}
 	// Judged from here on (learning ended at 15 min).
 	at := t0.Add(20*time.Minute + time.Second)
-	o := mbObs(at, rogue, 1, 6)
-	o.Modbus.WriteTable, o.Modbus.Write, o.Modbus.Values = baselines.HoldingRegisters, baselines.Range{Start: 40, Count: 1}, []uint16{250}
+	o, m := mbObs(at, rogue, 1, 6)
+	m.WriteTable, m.Write, m.Values = modbus.TableHoldingRegisters, baselines.Range{Start: 40, Count: 1}, []uint16{250}
 	if len(e.Observe(&o)) == 0 {
 		t.Fatal("fixture: the rogue write raised no alert")
 	}
-	o = mbObs(at.Add(time.Second), hmi, 1, 6)
-	o.Modbus.WriteTable, o.Modbus.Write, o.Modbus.Values = baselines.HoldingRegisters, baselines.Range{Start: 40, Count: 1}, []uint16{900}
+	o, m = mbObs(at.Add(time.Second), hmi, 1, 6)
+	m.WriteTable, m.Write, m.Values = modbus.TableHoldingRegisters, baselines.Range{Start: 40, Count: 1}, []uint16{900}
 	if len(e.Observe(&o)) == 0 {
 		t.Fatal("fixture: the out-of-range write raised no alert")
 	}
@@ -286,7 +291,7 @@ func TestHeatMap(t *testing.T) {
 			if tc.written != nil {
 				wr = append(wr, tc.written)
 			}
-			h, ok := heatMap(1, baselines.HoldingRegisters, rd, wr)
+			h, ok := heatMap(1, modbus.TableHoldingRegisters, rd, wr)
 			if !ok {
 				t.Fatal("no heat map")
 			}
@@ -305,7 +310,7 @@ func TestHeatMap(t *testing.T) {
 			}
 		})
 	}
-	if _, ok := heatMap(1, baselines.Coils, nil, nil); ok {
+	if _, ok := heatMap(1, modbus.TableCoils, nil, nil); ok {
 		t.Error("heat map of nothing")
 	}
 }
@@ -488,7 +493,7 @@ func TestGolden(t *testing.T) {
 }
 
 func TestEmptySnapshot(t *testing.T) {
-	s := &baselines.Snapshot{Schema: baselines.SchemaVersion}
+	s := &baselines.Snapshot{Schema: baselines.ExportVersion}
 	r, err := Build(s, Options{Generated: genT})
 	if err != nil {
 		t.Fatal(err)
@@ -509,7 +514,7 @@ func TestBuildErrors(t *testing.T) {
 	if _, err := Build(nil, Options{}); err != ErrNoSnapshot {
 		t.Errorf("Build(nil) = %v, want ErrNoSnapshot", err)
 	}
-	if _, err := Build(&baselines.Snapshot{Schema: baselines.SchemaVersion + 1}, Options{}); err == nil {
+	if _, err := Build(&baselines.Snapshot{Schema: baselines.ExportVersion + 1}, Options{}); err == nil {
 		t.Error("Build accepted a newer schema")
 	}
 }
@@ -590,12 +595,12 @@ func FuzzHTMLEscape(f *testing.F) {
 	}
 	plc := netip.MustParseAddr("10.10.2.1")
 	render := func(t *testing.T, s string, f Format) []byte {
-		snap := &baselines.Snapshot{Schema: baselines.SchemaVersion, Baseline: baselines.Baseline{
+		snap := &baselines.Snapshot{Schema: baselines.ExportVersion, Baseline: baselines.Baseline{
 			Devices: []*baselines.Device{{IP: plc, Roles: baselines.RoleModbusSlave | baselines.RoleOPCUAServer,
 				Ident:  &baselines.DeviceIdent{VendorName: s, ProductCode: s},
 				Server: &baselines.ServerInfo{AppURI: s}}},
 			Channels: []*baselines.Channel{{Key: baselines.ChannelKey{Protocol: baselines.OPCUA, Client: hmi, Server: plc, Port: 4840},
-				NodesRead: map[string]uint64{s: 1}, Users: map[string]uint64{s: 2}}},
+				Model: &baselines.OPCUAModel{NodesRead: baselines.CountsOf(map[string]uint64{s: 1}), Users: baselines.CountsOf(map[string]uint64{s: 2})}}},
 			Accepted: []baselines.Acceptance{{ID: "1", By: s, Reason: s,
 				Deviation: baselines.Deviation{Rule: baselines.NewMaster, Channel: baselines.ChannelKey{Protocol: baselines.Modbus, Client: rogue, Server: plc}}}},
 		}}
@@ -622,4 +627,33 @@ func FuzzHTMLEscape(f *testing.F) {
 			t.Errorf("Markdown carries %q unescaped", s)
 		}
 	})
+}
+
+// TestModbusNames: the report names function codes, diagnostics
+// sub-functions and tables with protocols/modbus's vocabulary, in the
+// channel tables and in the deviations' items.
+func TestModbusNames(t *testing.T) {
+	m := &baselines.ModbusModel{
+		Functions:   baselines.CountsOf(map[uint8]uint64{3: 5, 90: 1}),
+		Diagnostics: baselines.CountsOf(map[uint16]uint64{1: 2, 4: 1, 99: 1}),
+	}
+	var cb ChannelBaseline
+	modbusBaseline(&cb, m)
+	var names []string
+	for _, c := range append(cb.Functions, cb.Diagnostics...) {
+		names = append(names, fmt.Sprintf("%d %s %d", c.Code, c.Name, c.Count))
+	}
+	want := []string{"3 read_holding_registers 5", "90 unknown_90 1",
+		"1 restart_communications_option 2", "4 force_listen_only_mode 1", "99 unknown 1"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("names %q, want %q", names, want)
+	}
+	d := baselines.Deviation{Rule: baselines.DiagnosticCommand, Item: baselines.Item{Function: 8, Sub: 4}}
+	if got := itemText(d); got != "FC 8 diagnostics sub-function 4 force_listen_only_mode" {
+		t.Errorf("diagnostics item %q", got)
+	}
+	d = baselines.Deviation{Rule: baselines.UnexpectedWrite, Item: baselines.Item{Table: modbus.TableCoils, Addr: 3, Count: 2}}
+	if got := itemText(d); got != "coils 3-4" {
+		t.Errorf("write item %q", got)
+	}
 }

@@ -12,7 +12,7 @@ import (
 // monitor with --db) are listed as sources, after those given with --source.
 func TestSourcesFromAuditTrail(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s := &baselines.Snapshot{Schema: baselines.SchemaVersion, Audit: []baselines.AuditEntry{
+	s := &baselines.Snapshot{Schema: baselines.ExportVersion, Audit: []baselines.AuditEntry{
 		{Seq: 1, Action: "capture", By: "ops", At: t0.Add(2 * time.Hour), Capture: &baselines.CaptureSource{
 			Kind: "file", Name: "day1.pcapng", SHA256: strings.Repeat("ab", 32), Size: 1234,
 			Packets: 99, FirstPacket: t0, LastPacket: t0.Add(time.Hour), Mode: "learn", Complete: true,

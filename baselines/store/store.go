@@ -4,9 +4,14 @@
 // deltas once a second and writes them in a single transaction, keys
 // sorted, fsync on, so a crash loses at most the last flush interval and
 // never leaves a half-written baseline (bbolt's copy-on-write B+tree makes
-// each transaction atomic). Layout: bucket "meta" holds the schema version;
-// buckets devices, channels, alerts, accepted and audit hold one JSON value
-// per device, channel, deviation and audit entry (see baselines.Bucket*).
+// each transaction atomic).
+//
+// Layout (schema 2, layout.go): bucket "meta" holds the schema version and
+// the audit sequence; buckets devices, alerts, accepted and audit hold one
+// JSON value per device, deviation and audit entry; each protocol the
+// baselines registry lists has a bucket of its own for its channels,
+// "channels/modbus", "channels/opcua" (baselines.Buckets). A schema 1 store
+// is migrated when opened for writing (migrate.go).
 package store
 
 import (
@@ -35,8 +40,6 @@ var (
 	bucketMeta = []byte("meta")
 	keySchema  = []byte("schema")
 	keyAudit   = []byte("audit_seq")
-	buckets    = []string{baselines.BucketAccepted, baselines.BucketAlerts, baselines.BucketAudit,
-		baselines.BucketChannels, baselines.BucketDevices}
 )
 
 // ErrClosed is returned when the store is used after Close.
@@ -73,8 +76,9 @@ type DB struct {
 }
 
 // Open opens or creates the store at path. A store written by a newer
-// Sluice (schema above baselines.SchemaVersion) is refused with an error
-// wrapping baselines.ErrNewerSchema.
+// Sluice (schema above SchemaVersion) is refused with an error wrapping
+// baselines.ErrNewerSchema; an older one is migrated in one transaction
+// when opened for writing, and read as it is when opened read-only.
 func Open(path string, opts Options) (*DB, error) {
 	if opts.FlushEvery <= 0 {
 		opts.FlushEvery = DefaultFlushEvery
@@ -105,53 +109,53 @@ func Open(path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
-// init checks the schema version and creates the buckets of a new store.
+// init checks the schema version, creates the buckets of a new store and
+// migrates an older one.
 func (db *DB) init() error {
-	check := func(tx *bolt.Tx) (bool, error) {
+	check := func(tx *bolt.Tx) (int, error) {
 		m := tx.Bucket(bucketMeta)
 		if m == nil {
-			return false, nil
+			return 0, nil
 		}
 		v := m.Get(keySchema)
 		n, err := strconv.Atoi(string(v))
 		if err != nil {
-			return false, fmt.Errorf("bad schema version %q: %w", v, err)
+			return 0, fmt.Errorf("bad schema version %q: %w", v, err)
 		}
-		if n > baselines.SchemaVersion {
-			return false, fmt.Errorf("%w: the store has schema %d, this sluice reads up to %d; upgrade sluice",
-				baselines.ErrNewerSchema, n, baselines.SchemaVersion)
+		if n > SchemaVersion {
+			return 0, fmt.Errorf("%w: the store has schema %d, this sluice reads up to %d; upgrade sluice",
+				baselines.ErrNewerSchema, n, SchemaVersion)
 		}
-		return true, nil
+		return n, nil
 	}
 	if db.opts.ReadOnly {
 		return db.bolt.View(func(tx *bolt.Tx) error {
-			ok, err := check(tx)
-			if err == nil && !ok {
+			n, err := check(tx)
+			if err == nil && n == 0 {
 				return errors.New("not a sluice baseline store (no schema)")
 			}
 			return err
 		})
 	}
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		ok, err := check(tx)
+		n, err := check(tx)
 		if err != nil {
 			return err
 		}
-		if !ok {
+		if n == 0 {
 			m, err := tx.CreateBucket(bucketMeta)
 			if err != nil {
 				return err
 			}
-			if err := m.Put(keySchema, []byte(strconv.Itoa(baselines.SchemaVersion))); err != nil {
+			if err := m.Put(keySchema, []byte(strconv.Itoa(SchemaVersion))); err != nil {
 				return err
 			}
+			n = SchemaVersion
 		}
-		for _, name := range buckets {
-			if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
-				return err
-			}
+		if err := createLayout(tx); err != nil {
+			return err
 		}
-		return nil
+		return migrate(tx, n)
 	})
 }
 
@@ -160,8 +164,11 @@ func (db *DB) Path() string { return db.bolt.Path() }
 
 // Load reads the whole store into a snapshot in canonical order.
 func (db *DB) Load() (*baselines.Snapshot, error) {
-	s := &baselines.Snapshot{Schema: baselines.SchemaVersion}
+	s := &baselines.Snapshot{Schema: baselines.ExportVersion}
 	err := db.bolt.View(func(tx *bolt.Tx) error {
+		if err := checkChannelBuckets(tx); err != nil {
+			return err
+		}
 		each := func(bucket string, fn func(k, v []byte) error) error {
 			b := tx.Bucket([]byte(bucket))
 			if b == nil {
@@ -181,12 +188,20 @@ func (db *DB) Load() (*baselines.Snapshot, error) {
 		}); err != nil {
 			return err
 		}
-		if err := each(baselines.BucketChannels, func(k, v []byte) error {
-			c := new(baselines.Channel)
-			s.Channels = append(s.Channels, c)
-			return json.Unmarshal(v, c)
-		}); err != nil {
-			return err
+		for _, bucket := range channelBuckets(tx) {
+			if err := each(bucket, func(k, v []byte) error {
+				c := new(baselines.Channel)
+				s.Channels = append(s.Channels, c)
+				if err := json.Unmarshal(v, c); err != nil {
+					return err
+				}
+				if bucket != bucketChannelsV1 && baselines.ChannelBucket(c.Key.Protocol) != bucket {
+					return fmt.Errorf("a %s channel in the wrong bucket", c.Key.Protocol)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
 		if err := each(baselines.BucketAlerts, func(k, v []byte) error {
 			r := new(baselines.AlertRecord)
@@ -230,26 +245,30 @@ func (db *DB) Write(recs []baselines.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, r := range recs {
-			b := tx.Bucket([]byte(r.Bucket))
-			if b == nil {
-				return fmt.Errorf("unknown bucket %q", r.Bucket)
-			}
-			var err error
-			if r.Value == nil {
-				err = b.Delete(r.Key)
-			} else {
-				err = b.Put(r.Key, r.Value)
-			}
-			if err != nil {
-				return fmt.Errorf("%s %q: %w", r.Bucket, r.Key, err)
-			}
-		}
-		return nil
-	})
+	err := db.bolt.Update(func(tx *bolt.Tx) error { return putRecords(tx, recs) })
 	if err != nil {
 		return fmt.Errorf("store: write %s: %w", db.Path(), err)
+	}
+	return nil
+}
+
+// putRecords writes recs within tx. A record for a bucket the layout
+// lacks is an error: nothing the engine writes is dropped.
+func putRecords(tx *bolt.Tx, recs []baselines.Record) error {
+	for _, r := range recs {
+		b := tx.Bucket([]byte(r.Bucket))
+		if b == nil {
+			return fmt.Errorf("unknown bucket %q", r.Bucket)
+		}
+		var err error
+		if r.Value == nil {
+			err = b.Delete(r.Key)
+		} else {
+			err = b.Put(r.Key, r.Value)
+		}
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", r.Bucket, r.Key, err)
+		}
 	}
 	return nil
 }
@@ -358,11 +377,12 @@ func (db *DB) NextAuditSeq() (uint64, error) {
 }
 
 // Replace empties the baseline buckets and writes snapshot s instead
-// (import). The store's own audit trail is kept; s's is not copied.
+// (import), in one transaction. The store's own audit trail is kept; s's
+// is not copied.
 func (db *DB) Replace(s *baselines.Snapshot) error {
-	if s.Schema > baselines.SchemaVersion {
+	if s.Schema > baselines.ExportVersion {
 		return fmt.Errorf("store: import: %w: schema %d, this sluice reads up to %d",
-			baselines.ErrNewerSchema, s.Schema, baselines.SchemaVersion)
+			baselines.ErrNewerSchema, s.Schema, baselines.ExportVersion)
 	}
 	e := baselines.New(baselines.Config{Mode: baselines.Learn})
 	if err := e.Load(s); err != nil {
@@ -374,23 +394,15 @@ func (db *DB) Replace(s *baselines.Snapshot) error {
 		return fmt.Errorf("store: import: %w", err)
 	}
 	err = db.bolt.Update(func(tx *bolt.Tx) error {
-		for _, name := range buckets {
-			if name == baselines.BucketAudit {
-				continue
-			}
-			if err := tx.DeleteBucket([]byte(name)); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
-				return err
-			}
-			if _, err := tx.CreateBucket([]byte(name)); err != nil {
-				return err
-			}
+		if err := emptyBaseline(tx); err != nil {
+			return err
 		}
-		return nil
+		return putRecords(tx, recs)
 	})
 	if err != nil {
 		return fmt.Errorf("store: import: %w", err)
 	}
-	return db.Write(recs)
+	return nil
 }
 
 // Check verifies the consistency of the file (bbolt's page check).

@@ -19,6 +19,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/protocols/modbus"
 )
 
 // newTestDB opens a store in t.TempDir and, in t.Cleanup, closes it and
@@ -62,7 +63,7 @@ func read(i int) *baselines.Observation {
 	return &baselines.Observation{
 		Time: t0.Add(time.Duration(i) * 100 * time.Millisecond), Protocol: baselines.Modbus, Responded: true,
 		Endpoints: baselines.Endpoints{ClientIP: hmi, ServerIP: plc, ServerPort: 502, ClientPort: uint16(40000 + i%1000)},
-		Modbus: baselines.ModbusObs{Unit: 1, Function: 3, ReadTable: baselines.HoldingRegisters,
+		Detail: &baselines.ModbusObs{Unit: 1, Function: 3, ReadTable: modbus.TableHoldingRegisters,
 			Read: baselines.Range{Start: uint16(i % 50), Count: 2}},
 	}
 }
@@ -75,7 +76,7 @@ func TestRoundTripAndFileMode(t *testing.T) {
 	}
 	w := &baselines.Observation{Time: t0.Add(time.Minute), Protocol: baselines.Modbus, Responded: true,
 		Endpoints: baselines.Endpoints{ClientIP: hmi, ServerIP: plc},
-		Modbus: baselines.ModbusObs{Unit: 1, Function: 6, WriteTable: baselines.HoldingRegisters,
+		Detail: &baselines.ModbusObs{Unit: 1, Function: 6, WriteTable: modbus.TableHoldingRegisters,
 			Write: baselines.Range{Start: 40, Count: 1}, Values: []uint16{55}}}
 	e.Observe(w)
 	n, err := db.Flush(e)
@@ -95,7 +96,7 @@ func TestRoundTripAndFileMode(t *testing.T) {
 	if ha != hb {
 		t.Fatalf("loaded baseline differs from the engine's")
 	}
-	if got.Channels[0].Transactions != 1001 || !got.Channels[0].Read[baselines.HoldingRegisters].Contains(baselines.Range{Start: 0, Count: 51}) {
+	if got.Channels[0].Transactions != 1001 || !got.Channels[0].Model.(*baselines.ModbusModel).Read[modbus.TableHoldingRegisters].Contains(baselines.Range{Start: 0, Count: 51}) {
 		t.Fatalf("channel = %+v", got.Channels[0])
 	}
 	fi, err := os.Stat(path)
@@ -129,6 +130,8 @@ func TestOpenTightensMode(t *testing.T) {
 	}
 }
 
+// A store of a newer schema (3: this sluice writes 2) is refused with
+// ErrNewerSchema, for writing and reading alike.
 func TestNewerSchemaRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "future.db")
 	b, err := bolt.Open(path, FileMode, nil)
@@ -140,15 +143,18 @@ func TestNewerSchemaRefused(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return m.Put(keySchema, []byte(strconv.Itoa(baselines.SchemaVersion+1)))
+		return m.Put(keySchema, []byte(strconv.Itoa(3)))
 	})
 	b.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Open(path, Options{})
-	if !errors.Is(err, baselines.ErrNewerSchema) || !strings.Contains(err.Error(), "upgrade sluice") {
-		t.Fatalf("Open of a newer store: %v", err)
+	for _, ro := range []bool{false, true} {
+		_, err = Open(path, Options{ReadOnly: ro})
+		if !errors.Is(err, baselines.ErrNewerSchema) || !strings.Contains(err.Error(), "schema 3") ||
+			!strings.Contains(err.Error(), "upgrade sluice") {
+			t.Fatalf("Open (read-only %v) of a schema 3 store: %v", ro, err)
+		}
 	}
 }
 

@@ -99,9 +99,9 @@ func loadSnapshot(path string) (*baselines.Snapshot, error) {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		if s.Schema > baselines.SchemaVersion {
+		if s.Schema > baselines.ExportVersion {
 			return nil, fmt.Errorf("%s: %w: schema %d, this sluice reads up to %d", path,
-				baselines.ErrNewerSchema, s.Schema, baselines.SchemaVersion)
+				baselines.ErrNewerSchema, s.Schema, baselines.ExportVersion)
 		}
 		return &s, nil
 	}

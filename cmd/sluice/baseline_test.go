@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/baselines/store"
+	"github.com/sluice-ics/sluice/protocols/modbus"
 )
 
 var (
@@ -24,7 +25,7 @@ var (
 func bwrite(t time.Time, addr, v uint16) *baselines.Observation {
 	return &baselines.Observation{Time: t, Protocol: baselines.Modbus, Responded: true,
 		Endpoints: baselines.Endpoints{ClientIP: bhmi, ServerIP: bplc, ServerPort: 502},
-		Modbus: baselines.ModbusObs{Unit: 1, Function: 6, WriteTable: baselines.HoldingRegisters,
+		Detail: &baselines.ModbusObs{Unit: 1, Function: 6, WriteTable: modbus.TableHoldingRegisters,
 			Write: baselines.Range{Start: addr, Count: 1}, Values: []uint16{v}}}
 }
 

@@ -117,7 +117,7 @@ func TestSourcePublishesAndServes(t *testing.T) {
 			Devices: []*baselines.Device{{IP: plc, LastSeen: time.Unix(1000, 0), LearnUntil: time.Unix(2000, 0),
 				ConvergenceBuckets: []uint32{3, 3}}},
 			Channels: []*baselines.Channel{{Key: baselines.ChannelKey{Protocol: baselines.Modbus, Server: plc,
-				Client: netip.MustParseAddr("10.10.1.10"), Unit: 1}, Functions: map[uint8]uint64{3: 10, 6: 1}}},
+				Client: netip.MustParseAddr("10.10.1.10"), Unit: 1}, Model: &baselines.ModbusModel{Functions: baselines.CountsOf(map[uint8]uint64{3: 10, 6: 1})}}},
 		}}
 	}, time.Hour)
 
