@@ -235,6 +235,7 @@ func (e *Engine) newChannel(key ChannelKey, t time.Time) *channel {
 // own state (the model makes it on first use: *modbusRuntime,
 // *opcuaRuntime).
 type chanRuntime struct {
+	key      ChannelKey
 	requests slidingCount
 	// peakPending is the busiest request window of the current period
 	// (peakPeriod, see slidingCount.period) while the channel learns.

@@ -101,11 +101,11 @@ func (e *Engine) Observe(o *Observation) []Alert {
 	if p == nil || !o.ClientIP.IsValid() || !o.ServerIP.IsValid() {
 		return e.out
 	}
-	t, ok := p.read(o, ChannelKey{Protocol: o.Protocol, Client: o.ClientIP, Server: o.ServerIP})
+	t, ok := p.read(o)
 	if !ok {
 		return e.out
 	}
-	key := t.key
+	key := ChannelKey{Protocol: o.Protocol, Client: o.ClientIP, Server: o.ServerIP, Unit: t.unit, Port: t.port}
 	h := e.lookup(&key, o.FlowID)
 	c, rt, pr := h.ch, h.rt, h.pr
 	// Both devices are nearly always known, with their role and MAC.
@@ -121,11 +121,11 @@ func (e *Engine) Observe(o *Observation) []Alert {
 		p.inventory.inventory(&srv.Device, o)
 	}
 	if p.signer != nil {
-		p.signer.signatures(e, o, key)
+		p.signer.signatures(e, o, rt)
 	}
 	e.rates(o, &key, c, rt, learn)
 	if p.rater != nil {
-		p.rater.rates(e, o, key, rt, pr)
+		p.rater.rates(e, o, rt, pr)
 	}
 	var f found
 	if learn && srv != nil && t.learnable {
@@ -142,7 +142,7 @@ func (e *Engine) Observe(o *Observation) []Alert {
 			e.noteNew(cli, o.Time, n)
 		}
 	} else if !learn {
-		f = p.judge(e, c, rt, o, key)
+		f = p.judge(e, c, rt, o)
 	}
 	if c != nil && t.answered {
 		// seenPoll's common case without the call: a known poll that is

@@ -92,7 +92,7 @@ func (e *Engine) lookup(kp *ChannelKey, flow uint64) *hot {
 	pk := pairKey{key.Protocol, key.Client, key.Server}
 	rt := e.chanRT[key]
 	if rt == nil {
-		rt = &chanRuntime{}
+		rt = &chanRuntime{key: key}
 		e.chanRT[key] = rt
 	}
 	pr := e.pairRT[pk]

@@ -220,14 +220,13 @@ func (*modbusModel) info() modelInfo {
 
 // read: an exception is an answer, but only a normal response is
 // learned.
-func (*modbusModel) read(o *Observation, k ChannelKey) (txn, bool) {
+func (*modbusModel) read(o *Observation) (txn, bool) {
 	m, _ := o.Detail.(*ModbusObs)
 	if m == nil {
 		return txn{}, false
 	}
-	k.Unit = m.Unit
 	answered := o.Responded && !m.Timeout
-	return txn{key: k, answered: answered, learnable: answered && m.Exception == 0}, true
+	return txn{unit: m.Unit, answered: answered, learnable: answered && m.Exception == 0}, true
 }
 
 func (*modbusModel) validKey(k ChannelKey) bool { return k.Port == 0 }
@@ -436,8 +435,8 @@ func learnValues(e *Engine, mm *ModbusModel, m *ModbusObs, sh *shape) (grew int)
 // judge compares one request with the channel's model (c is nil for a
 // channel never learned). Requests are judged whatever the response: an
 // attempted write refused with an exception is still an attempt.
-func (*modbusModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation, key ChannelKey) (f found) {
-	m := o.Detail.(*ModbusObs)
+func (*modbusModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation) (f found) {
+	m, key := o.Detail.(*ModbusObs), rt.key
 	write := m.WriteTable != modbus.TableNone && m.Write.Count > 0
 	if c == nil {
 		rule, what := NewChannel, "unit"
@@ -546,16 +545,16 @@ func diagnosticSub(sub uint16) bool {
 
 // signatures raises the rules that need no baseline: diagnostic_command
 // and device_identification_read. Only FC 8, 17 and 43 can raise them.
-func (*modbusModel) signatures(e *Engine, o *Observation, key ChannelKey) {
-	m := o.Detail.(*ModbusObs)
+func (*modbusModel) signatures(e *Engine, o *Observation, rt *chanRuntime) {
+	m, key := o.Detail.(*ModbusObs), &rt.key
 	switch {
 	case m.Function == 8 && diagnosticSub(m.SubFunction):
-		if a := e.raise(o.Time, DiagnosticCommand, key, Item{Function: 8, Sub: m.SubFunction}, &o.Endpoints, o, nil); a != nil {
+		if a := e.raise(o.Time, DiagnosticCommand, *key, Item{Function: 8, Sub: m.SubFunction}, &o.Endpoints, o, nil); a != nil {
 			e.sign(a, fmt.Sprintf("Modbus master %s sends diagnostics %s (FC 8 sub-function %d) to PLC %s unit %d",
 				key.Client, modbus.SubFunction(m.SubFunction).Phrase(), m.SubFunction, key.Server, key.Unit))
 		}
 	case m.Function == 43 && m.MEIType == 14, m.Function == 17:
-		if a := e.raise(o.Time, DeviceIdentificationRead, key, Item{Function: m.Function}, &o.Endpoints, o, nil); a != nil {
+		if a := e.raise(o.Time, DeviceIdentificationRead, *key, Item{Function: m.Function}, &o.Endpoints, o, nil); a != nil {
 			e.sign(a, fmt.Sprintf("Modbus master %s reads the identity of PLC %s unit %d (%s)",
 				key.Client, key.Server, key.Unit, functionName(m.Function)))
 		}
@@ -574,13 +573,13 @@ type scanWindow struct {
 
 // rates raises exception_burst (one channel's exception window) and scan
 // (the pair's scan window).
-func (*modbusModel) rates(e *Engine, o *Observation, key ChannelKey, rt *chanRuntime, pr *pairRuntime) {
-	m := o.Detail.(*ModbusObs)
+func (*modbusModel) rates(e *Engine, o *Observation, rt *chanRuntime, pr *pairRuntime) {
+	m, key := o.Detail.(*ModbusObs), &rt.key
 	if m.Exception != 0 {
 		if n := stateIn[modbusRuntime](&rt.state).exceptions.add(o.Time, e.cfg.Window); n >= uint32(e.cfg.BurstExceptions) {
-			if a := e.raise(o.Time, ExceptionBurst, key, Item{}, &o.Endpoints, o, nil); a != nil {
+			if a := e.raise(o.Time, ExceptionBurst, *key, Item{}, &o.Endpoints, o, nil); a != nil {
 				e.sign(a, fmt.Sprintf("Exception burst: %d exception responses within %s from %s to master %s (last code %d)",
-					n, e.cfg.Window, serverName(key), key.Client, m.Exception))
+					n, e.cfg.Window, serverName(*key), key.Client, m.Exception))
 			}
 		}
 	}

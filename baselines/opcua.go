@@ -287,13 +287,12 @@ func (*opcuaModel) info() modelInfo {
 }
 
 // read: a response answers; a Good service result is learned.
-func (*opcuaModel) read(o *Observation, k ChannelKey) (txn, bool) {
+func (*opcuaModel) read(o *Observation) (txn, bool) {
 	u, _ := o.Detail.(*OPCUAObs)
 	if u == nil {
 		return txn{}, false
 	}
-	k.Port = o.ServerPort
-	return txn{key: k, answered: o.Responded, learnable: o.Responded && u.Status == 0}, true
+	return txn{port: o.ServerPort, answered: o.Responded, learnable: o.Responded && u.Status == 0}, true
 }
 
 func (*opcuaModel) validKey(k ChannelKey) bool { return k.Unit == 0 }
@@ -438,8 +437,8 @@ func (*opcuaModel) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation)
 
 // judge compares one call with the channel's model (c is nil for a client
 // never learned on the endpoint).
-func (*opcuaModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation, key ChannelKey) (f found) {
-	u := o.Detail.(*OPCUAObs)
+func (*opcuaModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation) (f found) {
+	u, key := o.Detail.(*OPCUAObs), rt.key
 	var m *OPCUAModel
 	if c != nil {
 		m = c.Model.(*OPCUAModel)

@@ -27,19 +27,19 @@ var registry = [...]model{
 // common part, rate windows, polls, alert records.
 //
 // A model is a stateless value; the state it keeps for this run lives in
-// the chanRuntime and pairRuntime the engine hands it. Optional abilities
+// the chanRuntime and pairRuntime the engine hands it. The channel's key
+// is chanRuntime.key (keys are not passed to the interface's methods: a
+// pointer to one would make Observe's escape to the heap, and a copy costs
+// more than the call). Optional abilities
 // (inventory, signatures, rates, describing devices) are the small
 // interfaces below, found once by type assertion.
 type model interface {
 	// info names the protocol and lists its roles and rules.
 	info() modelInfo
 	// read returns what the engine needs of o before learning or judging
-	// it: its channel key (k with the protocol's part filled in: the
-	// Modbus unit, the OPC UA endpoint port) and its outcome. ok is false
-	// when o is not this protocol's (its Detail has another type). Keys
-	// go to and from models by value: a pointer to Observe's key would
-	// make it escape to the heap.
-	read(o *Observation, k ChannelKey) (t txn, ok bool)
+	// it: the protocol's part of its channel key and its outcome. ok is
+	// false when o is not this protocol's (its Detail has another type).
+	read(o *Observation) (t txn, ok bool)
 	// newChannel returns an empty model of a channel.
 	newChannel() ChannelModel
 	// learn folds a learnable transaction into c, a channel of this
@@ -47,7 +47,7 @@ type model interface {
 	learn(e *Engine, c *channel, rt *chanRuntime, o *Observation) found
 	// judge compares a transaction with c (nil for a channel never
 	// learned), raises the deviations and says what it found.
-	judge(e *Engine, c *channel, rt *chanRuntime, o *Observation, key ChannelKey) found
+	judge(e *Engine, c *channel, rt *chanRuntime, o *Observation) found
 	// pollKey returns the poll key of a repeating request.
 	pollKey(o *Observation) (PollKey, bool)
 	// validKey reports whether a stored or accepted key is one this
@@ -59,9 +59,14 @@ type model interface {
 	serverName(k ChannelKey) string
 }
 
-// txn is what a model reads of a transaction for the engine.
+// txn is what a model reads of a transaction for the engine: small, so
+// that it is returned in registers.
 type txn struct {
-	key ChannelKey
+	// unit and port are the protocol's part of the channel key
+	// (ChannelKey.Unit, ChannelKey.Port): the Modbus unit, the OPC UA
+	// endpoint port.
+	unit uint8
+	port uint16
 	// answered: the server answered (an exception is an answer);
 	// learnable: the transaction may be learned (answered, successfully).
 	answered, learnable bool
@@ -88,12 +93,12 @@ type inventorier interface {
 // signer is a model with rules that need no baseline, raised before the
 // rate rules.
 type signer interface {
-	signatures(e *Engine, o *Observation, key ChannelKey)
+	signatures(e *Engine, o *Observation, rt *chanRuntime)
 }
 
 // rater is a model with rate rules of its own, raised after request_flood.
 type rater interface {
-	rates(e *Engine, o *Observation, key ChannelKey, rt *chanRuntime, pr *pairRuntime)
+	rates(e *Engine, o *Observation, rt *chanRuntime, pr *pairRuntime)
 }
 
 // describer is a model that lists what identifies a device in its terms
