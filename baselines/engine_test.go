@@ -517,3 +517,23 @@ func TestDiff(t *testing.T) {
 // mbOf and uaOf return the protocol detail of a test observation.
 func mbOf(o *Observation) *ModbusObs { return o.Detail.(*ModbusObs) }
 func uaOf(o *Observation) *OPCUAObs  { return o.Detail.(*OPCUAObs) }
+
+// TestLoadRefusesForeignKeyFields: a channel key with a field of another
+// protocol (a Modbus key with a port, an OPC UA key with a unit) is no key
+// the engine makes, and two such keys that differ only there would be one
+// record of the store: Load refuses it, and so does Accept.
+func TestLoadRefusesForeignKeyFields(t *testing.T) {
+	for _, k := range []ChannelKey{
+		{Protocol: Modbus, Client: hmi, Server: plc, Unit: 1, Port: 502},
+		{Protocol: OPCUA, Client: scada, Server: plc, Unit: 1, Port: 4840},
+	} {
+		c := &Channel{Key: k, Model: protoOf(k.Protocol).newChannel()}
+		s := &Snapshot{Schema: ExportVersion, Baseline: Baseline{Channels: []*Channel{c}}}
+		if err := New(Config{}).Load(s); err == nil {
+			t.Errorf("Load of a channel %+v succeeded", k)
+		}
+		if _, err := New(Config{}).Accept(Deviation{Rule: UnexpectedFunction, Channel: k}, "alice", "test", t0, 1); err == nil {
+			t.Errorf("Accept on a channel %+v succeeded", k)
+		}
+	}
+}
