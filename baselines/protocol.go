@@ -30,9 +30,9 @@ var registry = [...]model{
 // the chanRuntime and pairRuntime the engine hands it. The channel's key
 // is chanRuntime.key (keys are not passed to the interface's methods: a
 // pointer to one would make Observe's escape to the heap, and a copy costs
-// more than the call). Optional abilities
-// (inventory, signatures, rates, describing devices) are the small
-// interfaces below, found once by type assertion.
+// more than the call). Optional abilities (inventory, signatures, rates,
+// describing devices) are the small interfaces below, found once by type
+// assertion.
 type model interface {
 	// info names the protocol and lists its roles and rules.
 	info() modelInfo
