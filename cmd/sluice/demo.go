@@ -3,13 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -167,9 +167,10 @@ func demo(ctx context.Context, o demoOptions) error {
 		}
 		fmt.Fprintf(o.stdout, "metrics on http://%s/metrics\n", o.metrics)
 	}
-	out := io.MultiWriter(eveFile, d.tap)
+	eve := agent.NewEVE(eveFile, agent.EventsAll).Locked() // flushed from another goroutine when live
+	out := []agent.Sink{eve, d.tap}
 	if metrics != nil {
-		out = metrics.tapOutput(out)
+		out = append(out, metrics.sink(eve.Accepts))
 	}
 	// Live when possible; the in-process tap otherwise.
 	var live *capture.Live
@@ -203,7 +204,6 @@ func demo(ctx context.Context, o demoOptions) error {
 	if err := d.agent.Close(); err != nil {
 		return err
 	}
-	d.tap.flush()
 	snap := d.agent.BaselineSnapshot()
 	r, err := report.Build(snap, report.Options{Title: "Sluice demo: dam simulator baseline", Generated: time.Now(),
 		Database: o.db, Sources: []string{d.sourceName(live != nil)}})
@@ -253,10 +253,10 @@ func freeLoopbackPort() (uint16, error) {
 	return uint16(l.Addr().(*net.TCPAddr).Port), nil
 }
 
-func (d *demoRun) newAgent(out io.Writer, mbPort, uaPort uint16) error {
-	cfg := agent.DefaultConfig(out)
-	cfg.ModbusPorts = []uint16{mbPort}
-	cfg.OPCUAPorts = []uint16{uaPort}
+func (d *demoRun) newAgent(out []agent.Sink, mbPort, uaPort uint16) error {
+	cfg := agent.DefaultConfig(nil)
+	cfg.Sinks = out
+	cfg.Ports = map[string][]uint16{"modbus": {mbPort}, "opcua": {uaPort}}
 	cfg.Mode = agent.ModeAuto
 	cfg.LearnFor = d.o.learnFor
 	cfg.AlertEvery = 30 * time.Second
@@ -271,7 +271,7 @@ func (d *demoRun) newAgent(out io.Writer, mbPort, uaPort uint16) error {
 
 // runLive is the demo proper: simulator on loopback, live capture, attacks
 // played live.
-func (d *demoRun) runLive(ctx context.Context, live *capture.Live, out io.Writer, m *metricsServer) error {
+func (d *demoRun) runLive(ctx context.Context, live *capture.Live, out []agent.Sink, m *metricsServer) error {
 	o := d.o
 	mbPort, uaPort := d.mbPort, d.uaPort
 	if err := d.newAgent(out, mbPort, uaPort); err != nil {
@@ -492,7 +492,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // traffic comes from the simulator's capture generator (the same servers and
 // clients, in simulated time) and goes straight into one agent, one scenario
 // after the other on one continuous clock.
-func (d *demoRun) runInProcess(ctx context.Context, out io.Writer, m *metricsServer) error {
+func (d *demoRun) runInProcess(ctx context.Context, out []agent.Sink, m *metricsServer) error {
 	o := d.o
 	// Simulated time costs nothing, so the devices learn for long enough
 	// to see the operator move the gates (every 6-9 minutes, the first
@@ -536,7 +536,6 @@ func (d *demoRun) runInProcess(ctx context.Context, out io.Writer, m *metricsSer
 		}
 		d.played = append(d.played, playedAttack{scenario: name, labels: labels.Attacks})
 		offset += per
-		d.tap.flush()
 	}
 	return nil
 }
@@ -665,91 +664,45 @@ type demoAlert struct {
 	src, dest string
 }
 
-// alertTap is the agent's second output: it reads the EVE stream, prints
-// each alert as one line and keeps it for the summary. The agent writes
-// whole events, but possibly several per Write, so lines are split here.
+// alertTap is the agent's console sink: it prints each alert as one line
+// and keeps it for the summary.
 type alertTap struct {
-	mu      sync.Mutex
-	w       io.Writer
-	partial []byte
-	alerts  []demoAlert
+	mu     sync.Mutex
+	w      io.Writer
+	alerts []demoAlert
 }
 
 func newAlertTap(w io.Writer) *alertTap { return &alertTap{w: w} }
 
-// eveAlert is the part of an EVE alert event the demo reads.
-type eveAlert struct {
-	Timestamp string `json:"timestamp"`
-	EventType string `json:"event_type"`
-	SrcIP     string `json:"src_ip"`
-	SrcPort   int    `json:"src_port"`
-	DestIP    string `json:"dest_ip"`
-	DestPort  int    `json:"dest_port"`
-	Alert     struct {
-		Rule      string `json:"rule"`
-		Severity  int    `json:"severity"`
-		Signature string `json:"signature"`
-		Count     int    `json:"count"`
-		Resolved  bool   `json:"resolved"`
-	} `json:"alert"`
-}
+func (t *alertTap) Accepts(typ string) bool { return typ == agent.EventAlert }
+func (t *alertTap) Flush() error            { return nil }
 
-// Write implements io.Writer; it never fails (the EVE file is the record).
-func (t *alertTap) Write(b []byte) (int, error) {
+// Critical implements agent.Sink: the EVE file is the record, the console
+// only shows it.
+func (t *alertTap) Critical() bool { return false }
+
+// Write prints one alert.
+func (t *alertTap) Write(r *agent.Record) error {
+	al := r.Alert
+	if al == nil {
+		return nil
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	data := b
-	if len(t.partial) > 0 {
-		data = append(t.partial, b...)
-		t.partial = nil
-	}
-	for {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			break
-		}
-		t.line(data[:i])
-		data = data[i+1:]
-	}
-	if len(data) > 0 {
-		t.partial = append([]byte(nil), data...)
-	}
-	return len(b), nil
-}
-
-func (t *alertTap) line(l []byte) {
-	if !bytes.Contains(l, []byte(`"event_type":"alert"`)) {
-		return
-	}
-	var ev eveAlert
-	if err := json.Unmarshal(l, &ev); err != nil || ev.EventType != "alert" {
-		return
-	}
-	ts, _ := time.Parse(time.RFC3339Nano, ev.Timestamp)
-	a := demoAlert{time: ts, rule: ev.Alert.Rule, severity: ev.Alert.Severity, signature: ev.Alert.Signature,
-		src: hostPort(ev.SrcIP, ev.SrcPort), dest: hostPort(ev.DestIP, ev.DestPort)}
+	a := demoAlert{time: r.Time, rule: al.Rule.String(), severity: int(al.Severity), signature: al.Signature,
+		src: hostPort(r.Src), dest: hostPort(r.Dest)}
 	t.alerts = append(t.alerts, a)
 	sev := [...]string{"", "HIGH", "MED ", "LOW "}[min(max(a.severity, 0), 3)]
-	if ev.Alert.Resolved {
+	if al.Resolved {
 		sev = "OK  "
 	}
 	count := ""
-	if ev.Alert.Count > 1 {
-		count = fmt.Sprintf(" (×%d)", ev.Alert.Count)
+	if al.Count > 1 {
+		count = fmt.Sprintf(" (×%d)", al.Count)
 	}
-	fmt.Fprintf(t.w, "  %s %s %-26s %s → %s  %s%s\n", ts.Local().Format("15:04:05.000"), sev, a.rule,
+	fmt.Fprintf(t.w, "  %s %s %-26s %s → %s  %s%s\n", a.time.Local().Format("15:04:05.000"), sev, a.rule,
 		a.src, a.dest, printable(a.signature), count)
-}
-
-// flush drops a trailing partial line (there is none after the agent's
-// Close: every event ends with a newline).
-func (t *alertTap) flush() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.partial) > 0 {
-		t.line(t.partial)
-		t.partial = nil
-	}
+	return nil
 }
 
 func (t *alertTap) all() []demoAlert {
@@ -758,14 +711,14 @@ func (t *alertTap) all() []demoAlert {
 	return slices.Clone(t.alerts)
 }
 
-func hostPort(ip string, port int) string {
-	if ip == "" {
+func hostPort(a netip.AddrPort) string {
+	if !a.Addr().IsValid() {
 		return "?"
 	}
-	if port == 0 {
-		return ip
+	if a.Port() == 0 {
+		return a.Addr().String()
 	}
-	return net.JoinHostPort(ip, strconv.Itoa(port))
+	return a.String()
 }
 
 // printable makes network text safe for a terminal: control characters

@@ -5,12 +5,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-ics/sluice/agent"
+	"github.com/sluice-ics/sluice/baselines"
 )
 
 // TestDemoInProcess runs the demo's in-process path end to end (simulator
@@ -82,15 +86,20 @@ var alertLine = regexp.MustCompile(`(?m)^  \d\d:\d\d:\d\d\.\d{3} (HIGH|MED |LOW 
 func TestAlertTap(t *testing.T) {
 	var out bytes.Buffer
 	tap := newAlertTap(&out)
-	ev := `{"timestamp":"2026-11-21T22:33:00.123456Z","event_type":"alert","flow_id":9,"src_ip":"10.10.9.66","src_port":51234,"dest_ip":"10.10.2.1","dest_port":502,"proto":"TCP","alert":{"rule":"new_master","severity":1,"signature":"PLC says \u001b[2Jhi","count":3}}` + "\n" +
-		`{"timestamp":"2026-11-21T22:33:01.000000Z","event_type":"modbus"}` + "\n"
-	// Split inside the first event and between the two.
-	for _, part := range []string{ev[:50], ev[50:300], ev[300:]} {
-		if n, err := tap.Write([]byte(part)); err != nil || n != len(part) {
-			t.Fatalf("Write = %d, %v", n, err)
+	ts := time.Date(2026, 11, 21, 22, 33, 0, 123456000, time.UTC)
+	al := &baselines.Alert{Deviation: baselines.Deviation{Rule: baselines.NewMaster}, Severity: 1,
+		Signature: "PLC says \u001b[2Jhi", Count: 3}
+	for _, r := range []agent.Record{
+		{Type: "alert", Time: ts, Alert: al, Src: netip.MustParseAddrPort("10.10.9.66:51234"), Dest: netip.MustParseAddrPort("10.10.2.1:502")},
+		{Type: "modbus", Time: ts.Add(time.Second)}, // not an alert: ignored
+	} {
+		if err := tap.Write(&r); err != nil {
+			t.Fatalf("Write = %v", err)
 		}
 	}
-	tap.flush()
+	if !tap.Accepts("alert") || tap.Accepts("modbus") || tap.Critical() {
+		t.Error("the console takes more than alerts, or could stop the demo")
+	}
 	got := tap.all()
 	if len(got) != 1 || got[0].rule != "new_master" || got[0].severity != 1 || got[0].src != "10.10.9.66:51234" ||
 		got[0].dest != "10.10.2.1:502" || !got[0].time.Equal(time.Date(2026, 11, 21, 22, 33, 0, 123456000, time.UTC)) {

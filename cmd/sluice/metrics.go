@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 
 	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/internal/capture"
@@ -26,8 +25,9 @@ func startMetrics(ctx context.Context, addr string) (*metricsServer, error) {
 	return &metricsServer{m: m}, nil
 }
 
-// tapOutput counts the events written to w.
-func (s *metricsServer) tapOutput(w io.Writer) io.Writer { return s.m.EventTap(w) }
+// sink is the agent sink that counts the events an EVE output with filter
+// accepts (the metrics say what was reported).
+func (s *metricsServer) sink(accepts func(string) bool) agent.Sink { return s.m.Sink(accepts) }
 
 // source publishes a's counters from the goroutine that runs a (the one
 // calling Next) and gives the endpoint a's baseline.
@@ -62,11 +62,15 @@ func metricsStats(st agent.Stats) metrics.Stats {
 		return metrics.ProtoStats{Flows: ps.Flows, Transactions: ps.Transactions, Timeouts: ps.Timeouts,
 			DecodeErrors: ps.DecodeErrors, NonProtocol: ps.NonProtocol, Gaps: ps.Gaps, PendingDropped: ps.PendingDropped}
 	}
+	protos := map[string]metrics.ProtoStats{}
+	for _, info := range agent.Protocols() {
+		protos[info.Name] = p(st.Protocol(info.Name))
+	}
 	return metrics.Stats{
 		Packets: st.Packets, Bytes: st.Bytes, Undecodable: st.Undecodable,
 		Flows: st.Flows, FlowsIgnored: st.FlowsIgnored, Evictions: st.Evictions,
 		DroppedSegments: st.DroppedSegments, DroppedBytes: st.DroppedBytes, KernelDrops: st.KernelDrops,
 		RecoveredPanics: st.RecoveredPanics, Events: st.Events, Alerts: st.Alerts, Anomalies: st.Anomaly,
-		Protocols: map[string]metrics.ProtoStats{"modbus": p(st.Modbus), "opcua": p(st.OPCUA)},
+		Protocols: protos,
 	}
 }

@@ -87,7 +87,9 @@ func runMonitor(ctx context.Context, args []string) int {
 			return 2
 		}
 	} else {
-		opts.Ports = append(append(opts.Ports, cfg.ModbusPorts...), cfg.OPCUAPorts...)
+		for _, p := range agent.Protocols() {
+			opts.Ports = append(opts.Ports, cfg.Ports[p.Name]...)
+		}
 	}
 	live, err := capture.OpenLive(*iface, opts)
 	if err != nil {
@@ -101,7 +103,8 @@ func runMonitor(ctx context.Context, args []string) int {
 		return 1
 	}
 	ro := &reopener{path: af.out, cur: out}
-	cfg.Output = ro
+	eve := agent.NewEVE(ro, af.filter).Locked() // flushed every second from another goroutine
+	cfg.Sinks = []agent.Sink{eve}
 	code := monitor(ctx, cfg, live, *metricsAddr, ro)
 	if err := ro.close(); err != nil && code == 0 {
 		fmt.Fprintf(os.Stderr, "sluice monitor: closing output: %v\n", err)
@@ -161,7 +164,7 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 			fmt.Fprintf(os.Stderr, "sluice monitor: --metrics: %v\n", err)
 			return 1
 		}
-		cfg.Output = ms.tapOutput(cfg.Output)
+		cfg.Sinks = append(cfg.Sinks, ms.sink(cfg.Sinks[0].Accepts))
 	}
 	a, err := agent.New(cfg)
 	if err != nil {

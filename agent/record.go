@@ -1,0 +1,185 @@
+package agent
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-ics/sluice/baselines"
+)
+
+// Event types of the EVE output that belong to no protocol, as in Suricata's
+// event_type field. A protocol's transaction events take its name
+// ("modbus", "opcua": see Protocols).
+const (
+	EventAlert   = "alert"
+	EventAnomaly = "anomaly"
+	EventStats   = "stats"
+)
+
+// Record is one event as the agent reports it: rendered once as an EVE JSON
+// line and handed, with the facts a sink may want without parsing the line,
+// to every sink that accepts its type.
+type Record struct {
+	// Type is the event_type: a protocol's name, "alert", "anomaly" or
+	// "stats".
+	Type string
+	// Protocol is the protocol of a transaction, alert or anomaly ("" for
+	// stats and for alerts about no single protocol).
+	Protocol string
+	// Time is the event's packet time.
+	Time time.Time
+	// FlowID is the flow_id of the event's connection; HasFlow says there
+	// is one.
+	FlowID  uint64
+	HasFlow bool
+	// Src and Dest are the event's client and server (src_ip/src_port,
+	// dest_ip/dest_port); invalid when the event names none, port 0 when
+	// it names no port.
+	Src, Dest netip.AddrPort
+	// Function is the function or service of a transaction event
+	// ("read_holding_registers", "ReadRequest"); empty otherwise.
+	Function string
+	// Alert is the alert of an "alert" record, nil otherwise. Its
+	// Obs/Anomaly pointers are valid only during Write.
+	Alert *baselines.Alert
+	// Line is the event as EVE JSON, one object without the newline.
+	// Record and Line are valid only during Write: a sink that keeps
+	// them copies them.
+	Line []byte
+}
+
+// Sink receives the records of a run: the EVE file, the metrics endpoint,
+// the demo's console, a SIEM forwarder. The agent calls Write and Flush
+// from the goroutine that runs it; after FlushEvery, Flush also comes from
+// another goroutine, so a sink used with FlushEvery must be safe for that.
+type Sink interface {
+	// Accepts reports whether the sink takes records of event type typ.
+	// The agent asks once, when it starts; events no sink accepts are
+	// never rendered.
+	Accepts(typ string) bool
+	// Write takes one record.
+	Write(r *Record) error
+	// Flush writes out what the sink buffers.
+	Flush() error
+	// Critical reports whether the sink's failure must stop the run. A
+	// critical sink (the EVE file) returns its write error and the agent
+	// stops with it: an event is never lost silently, a full disk is an
+	// error the user sees. A sink that is not critical (a network
+	// forwarder) buffers, counts and retries on its own, and an error it
+	// returns is only counted (Stats.SinkErrors): it never stops the
+	// monitor.
+	Critical() bool
+}
+
+// writer renders events into one reused buffer and hands each to the sinks
+// that accept its type. It is used by the agent's goroutine; flush and
+// failure may also be called from the periodic flusher's.
+type writer struct {
+	sinks []Sink
+	// routes holds, per event type, the sinks that accept it.
+	routes map[string][]Sink
+	// alerts, anomalies and stats are the routes of the agent's own event
+	// types, looked up once.
+	alerts, anomalies, stats []Sink
+	buf                      []byte
+	rec                      Record
+	// written counts the records handed to at least one sink.
+	written uint64
+	// sinkErrors counts errors of sinks that are not critical (the
+	// periodic flusher may add to it).
+	sinkErrors atomic.Uint64
+	// err is the first error of a critical sink (under mu); failed says
+	// there is one, readable from any goroutine without the lock. After
+	// it no event is rendered.
+	mu     sync.Mutex
+	err    error
+	failed atomic.Bool
+	// sec and secText cache the rendering of the last whole second seen
+	// ("2026-11-21T22:33:00."): events come in time order, so formatting a
+	// timestamp is usually six digits, not a calendar computation.
+	sec     int64
+	secText []byte
+}
+
+func newWriter(sinks []Sink) *writer {
+	w := &writer{sinks: sinks, routes: map[string][]Sink{}, buf: make([]byte, 0, 16<<10)}
+	types := []string{EventAlert, EventAnomaly, EventStats}
+	for _, m := range modules {
+		types = append(types, m.name)
+	}
+	for _, typ := range types {
+		var r []Sink
+		for _, s := range sinks {
+			if s.Accepts(typ) {
+				r = append(r, s)
+			}
+		}
+		w.routes[typ] = r
+	}
+	w.alerts, w.anomalies, w.stats = w.routes[EventAlert], w.routes[EventAnomaly], w.routes[EventStats]
+	return w
+}
+
+// wants reports whether events routed to r are to be rendered: a sink
+// takes them and no critical sink has failed. Callers ask before building
+// an event, so events nobody takes cost nothing.
+func (w *writer) wants(r []Sink) bool { return len(r) > 0 && !w.failed.Load() }
+
+// open starts rendering an event: resets the record and writes
+// `{"timestamp":"…"`. The caller fills rec's facts, appends the rest of the
+// object to buf and calls send.
+func (w *writer) open(ts time.Time, typ string) {
+	w.rec = Record{Type: typ, Time: ts}
+	w.buf = w.appendTime(append(w.buf[:0], `{"timestamp":`...), ts)
+}
+
+// send closes the event and hands it to the sinks of route r.
+func (w *writer) send(r []Sink) {
+	w.buf = append(w.buf, '}')
+	w.rec.Line = w.buf
+	w.written++
+	for _, s := range r {
+		if err := s.Write(&w.rec); err != nil {
+			w.fail(s, err)
+		}
+	}
+	w.rec.Alert = nil
+}
+
+// fail records a sink's error: sticky and run-stopping for a critical
+// sink, counted for the others.
+func (w *writer) fail(s Sink, err error) {
+	if !s.Critical() {
+		w.sinkErrors.Add(1)
+		return
+	}
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+		w.failed.Store(true)
+	}
+	w.mu.Unlock()
+}
+
+// flush flushes every sink and returns the first critical error, if any.
+func (w *writer) flush() error {
+	for _, s := range w.sinks {
+		if err := s.Flush(); err != nil {
+			w.fail(s, err)
+		}
+	}
+	return w.failure()
+}
+
+// failure returns the first error of a critical sink, nil when there is
+// none. Safe from any goroutine.
+func (w *writer) failure() error {
+	if !w.failed.Load() {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
