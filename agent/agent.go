@@ -325,7 +325,7 @@ func (a *Agent) writeStats() {
 		return
 	}
 	a.stats.Events = w.written + 1
-	w.open(a.now, EventStats)
+	w.open(a.now, EventStats, nil)
 	w.buf = appendHead(w.buf, EventStats, 0, false, nil)
 	w.buf = append(w.buf, `,"stats":`...)
 	w.buf = a.stats.appendJSON(w.buf)

@@ -24,7 +24,7 @@ func testConn(client, server string, cport, sport uint16) *flow.Conn {
 // writeEvent renders one event through w as the agent does: the envelope
 // of connection c (nil for none), then `,"x":1`.
 func writeEvent(w *writer, ts time.Time, typ string, c *flow.Conn) {
-	w.open(ts, typ)
+	w.open(ts, typ, nil)
 	if c == nil {
 		w.buf = appendHead(w.buf, typ, 0, false, nil)
 	} else {
@@ -152,7 +152,7 @@ func (shortWriter) Write(p []byte) (int, error) { return len(p) / 2, nil }
 func TestEVEHalfRenderedEventDropped(t *testing.T) {
 	var out bytes.Buffer
 	w := newWriter([]Sink{NewEVE(&out, EventsAll)})
-	w.open(time.Unix(1, 0), "modbus")
+	w.open(time.Unix(1, 0), "modbus", nil)
 	w.buf = append(w.buf, `,"flow_id":3,"half`...) // the panic strikes here
 	writeEvent(w, time.Unix(0, 0), EventStats, nil)
 	_ = w.flush()

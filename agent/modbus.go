@@ -147,8 +147,14 @@ func (s *modbusStream) transaction(t *modbus.Transaction) {
 	if t.RequestErr != nil || t.ResponseErr != nil {
 		s.stats.DecodeErrors++
 	}
-	s.conn.transaction(t.Time(), t, t.FunctionCode.String(), s.observation(t))
+	s.conn.transaction(t.Time(), modbusPayload{t}, s.observation(t))
 }
+
+// modbusPayload is a transaction as the glue reports it (a one-pointer
+// struct: no allocation in the interface).
+type modbusPayload struct{ *modbus.Transaction }
+
+func (p modbusPayload) Function() string { return p.FunctionCode.String() }
 
 // tableOf maps the decoder's data tables to the baselines' (the two packages
 // number them differently).

@@ -131,13 +131,21 @@ func (s *opcuaStream) message(m *opcua.Message) {
 	if ts.IsZero() {
 		ts = m.ResponseTime
 	}
-	var service string
-	if m.Request != nil {
-		service = m.Request.Name
-	} else if m.Response != nil {
-		service = m.Response.Name
+	s.conn.transaction(ts, opcuaPayload{m}, s.observation(m))
+}
+
+// opcuaPayload is a message as the glue reports it; its function is the
+// service of its request (of its response when alone).
+type opcuaPayload struct{ *opcua.Message }
+
+func (p opcuaPayload) Function() string {
+	switch {
+	case p.Request != nil:
+		return p.Request.Name
+	case p.Response != nil:
+		return p.Response.Name
 	}
-	s.conn.transaction(ts, m, service, s.observation(m))
+	return ""
 }
 
 // observation fills s.obs from m and reports whether m is a service call the

@@ -20,24 +20,18 @@ const (
 
 // Record is one event as the agent reports it: rendered once as an EVE JSON
 // line and handed, with the facts a sink may want without parsing the line,
-// to every sink that accepts its type.
+// to every sink that accepts its type. A Record, its Flow and its Line are
+// valid only during Write: a sink that keeps them copies them.
 type Record struct {
 	// Type is the event_type: a protocol's name, "alert", "anomaly" or
 	// "stats".
 	Type string
-	// Protocol is the protocol of a transaction, alert or anomaly ("" for
-	// stats and for alerts about no single protocol).
-	Protocol string
 	// Time is the event's packet time.
 	Time time.Time
-	// FlowID is the flow_id of the event's connection; HasFlow says there
-	// is one.
-	FlowID  uint64
-	HasFlow bool
-	// Src and Dest are the event's client and server (src_ip/src_port,
-	// dest_ip/dest_port); invalid when the event names none, port 0 when
-	// it names no port.
-	Src, Dest netip.AddrPort
+	// Flow is what the event is about: its protocol and parties; nil for
+	// the stats event. It is shared by the events of one connection: do
+	// not modify it.
+	Flow *Flow
 	// Function is the function or service of a transaction event
 	// ("read_holding_registers", "ReadRequest"); empty otherwise.
 	Function string
@@ -45,9 +39,23 @@ type Record struct {
 	// Obs/Anomaly pointers are valid only during Write.
 	Alert *baselines.Alert
 	// Line is the event as EVE JSON, one object without the newline.
-	// Record and Line are valid only during Write: a sink that keeps
-	// them copies them.
 	Line []byte
+}
+
+// Flow is the protocol and the parties of a record.
+type Flow struct {
+	// Protocol is the protocol of the connection or of the alert ("" for
+	// an alert about no single protocol).
+	Protocol string
+	// ID is the flow_id of the event's connection; HasID says there is
+	// one (alerts raised by packet time alone, such as poll_stopped, have
+	// none).
+	ID    uint64
+	HasID bool
+	// Src and Dest are the client and the server (src_ip/src_port,
+	// dest_ip/dest_port); invalid when the event names none, port 0 when
+	// it names no port.
+	Src, Dest netip.AddrPort
 }
 
 // Sink receives the records of a run: the EVE file, the metrics endpoint,
@@ -85,6 +93,8 @@ type writer struct {
 	alerts, anomalies, stats []Sink
 	buf                      []byte
 	rec                      Record
+	// flow is the Flow of alerts that belong to no connection.
+	flow Flow
 	// written counts the records handed to at least one sink.
 	written uint64
 	// sinkErrors counts errors of sinks that are not critical (the
@@ -130,8 +140,8 @@ func (w *writer) wants(r []Sink) bool { return len(r) > 0 && !w.failed.Load() }
 // open starts rendering an event: resets the record and writes
 // `{"timestamp":"…"`. The caller fills rec's facts, appends the rest of the
 // object to buf and calls send.
-func (w *writer) open(ts time.Time, typ string) {
-	w.rec = Record{Type: typ, Time: ts}
+func (w *writer) open(ts time.Time, typ string, f *Flow) {
+	w.rec.Type, w.rec.Time, w.rec.Flow = typ, ts, f
 	w.buf = w.appendTime(append(w.buf[:0], `{"timestamp":`...), ts)
 }
 
@@ -145,7 +155,7 @@ func (w *writer) send(r []Sink) {
 			w.fail(s, err)
 		}
 	}
-	w.rec.Alert = nil
+	w.rec.Alert, w.rec.Function = nil, ""
 }
 
 // fail records a sink's error: sticky and run-stopping for a critical

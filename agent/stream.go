@@ -27,7 +27,8 @@ type conn struct {
 	// rendered once; head is the whole envelope after the timestamp of
 	// its protocol's events (flow_id, event_type, addrs).
 	addrs, head []byte
-	src, dest   netip.AddrPort
+	// flow is the Flow of the connection's records.
+	flow Flow
 	// obs is the baseline observation of every transaction, its
 	// protocol and endpoints set once; the stream fills the rest.
 	obs baselines.Observation
@@ -52,8 +53,9 @@ func (a *Agent) newConn(i int, c *flow.Conn) flow.Stream {
 		route: a.w.routes[m.name],
 		addrs: addrs,
 		head:  appendHead(make([]byte, 0, 48+len(addrs)), m.name, c.ID, true, addrs),
-		src:   netip.AddrPortFrom(c.Key.ClientIP.Unmap(), c.Key.ClientPort),
-		dest:  netip.AddrPortFrom(c.Key.ServerIP.Unmap(), c.Key.ServerPort),
+		flow: Flow{Protocol: m.name, ID: c.ID, HasID: true,
+			Src:  netip.AddrPortFrom(c.Key.ClientIP.Unmap(), c.Key.ClientPort),
+			Dest: netip.AddrPortFrom(c.Key.ServerIP.Unmap(), c.Key.ServerPort)},
 	}
 	cn.obs.Protocol = m.baseline
 	cn.obs.Endpoints = baselines.Endpoints{
@@ -69,24 +71,26 @@ func (a *Agent) newConn(i int, c *flow.Conn) flow.Stream {
 	return m.newStream(cn)
 }
 
-// payload is a decoded transaction as its protocol package writes it: the
-// value of the event's protocol object.
+// payload is a decoded transaction as the agent reports it: AppendJSON is
+// its protocol package's rendering, the value of the event's protocol
+// object; Function names its function or service for the sinks (metrics
+// labels), asked only when the event is written.
 type payload interface {
 	AppendJSON(b []byte) []byte
+	Function() string
 }
 
-// transaction reports one decoded transaction: its event (named fn for the
-// sinks, e.g. a function or service name), and, when observe is true, the
-// observation the stream filled in c.obs, judged or learned by the
-// baselines, with the alerts it raises written with p attached.
-func (c *conn) transaction(ts time.Time, p payload, fn string, observe bool) {
+// transaction reports one decoded transaction: its event, and, when
+// observe is true, the observation the stream filled in c.obs, judged or
+// learned by the baselines, with the alerts it raises written with p
+// attached.
+func (c *conn) transaction(ts time.Time, p payload, observe bool) {
 	a := c.a
 	c.stats.Transactions++
 	if a.w.wants(c.route) {
 		w := a.w
-		w.open(ts, c.m.name)
-		c.fill(&w.rec)
-		w.rec.Function = fn
+		w.open(ts, c.m.name, &c.flow)
+		w.rec.Function = p.Function()
 		w.buf = append(w.buf, c.head...)
 		w.buf = c.appendObject(w.buf, p)
 		w.send(c.route)
@@ -106,11 +110,6 @@ func (c *conn) appendObject(b []byte, p payload) []byte {
 	b = append(b, c.m.name...)
 	b = append(b, '"', ':')
 	return p.AppendJSON(b)
-}
-
-// fill sets the record facts of an event of this connection.
-func (c *conn) fill(r *Record) {
-	r.Protocol, r.FlowID, r.HasFlow, r.Src, r.Dest = c.m.name, c.c.ID, true, c.src, c.dest
 }
 
 // expireDue reports whether a second of packet time has passed since the
@@ -151,8 +150,7 @@ func (c *conn) anomaly(ts time.Time, dir flow.Dir, event, detail string) {
 	a := c.a
 	a.stats.Anomaly++
 	if w := a.w; w.wants(w.anomalies) {
-		w.open(ts, EventAnomaly)
-		c.fill(&w.rec)
+		w.open(ts, EventAnomaly, &c.flow)
 		w.buf = appendHead(w.buf, EventAnomaly, c.c.ID, true, c.addrs)
 		w.buf = append(w.buf, `,"anomaly":`...)
 		w.buf = c.appendAnomaly(w.buf, dir, event, detail)
@@ -205,28 +203,31 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, attach func([]byte) []b
 	if ts.IsZero() {
 		ts = a.now
 	}
-	w.open(ts, EventAlert)
-	w.rec.Alert = al
-	if p := al.Channel.Protocol; p != 0 {
-		w.rec.Protocol = p.String()
-	}
-	switch {
-	case c != nil:
-		c.fill(&w.rec)
+	if c != nil {
+		w.open(ts, EventAlert, &c.flow)
 		w.buf = appendHead(w.buf, EventAlert, c.c.ID, true, c.addrs)
-	case al.Endpoints.ClientIP.IsValid():
-		e := &al.Endpoints
-		w.rec.FlowID, w.rec.HasFlow = e.FlowID, true
-		w.rec.Src, w.rec.Dest = netip.AddrPortFrom(e.ClientIP.Unmap(), e.ClientPort), netip.AddrPortFrom(e.ServerIP.Unmap(), e.ServerPort)
-		w.buf = appendHead(w.buf, EventAlert, e.FlowID, true, nil)
-		w.buf = appendAddrs(w.buf, e.ClientIP, e.ServerIP, e.ClientPort, e.ServerPort, true)
-	case al.Channel.Client.IsValid():
-		w.rec.Src, w.rec.Dest = netip.AddrPortFrom(al.Channel.Client.Unmap(), 0), netip.AddrPortFrom(al.Channel.Server.Unmap(), 0)
-		w.buf = appendHead(w.buf, EventAlert, 0, false, nil)
-		w.buf = appendAddrs(w.buf, al.Channel.Client, al.Channel.Server, 0, 0, false)
-	default:
-		w.buf = appendHead(w.buf, EventAlert, 0, false, nil)
+	} else {
+		f := &w.flow
+		*f = Flow{}
+		if p := al.Channel.Protocol; p != 0 {
+			f.Protocol = p.String()
+		}
+		w.open(ts, EventAlert, f)
+		switch e := &al.Endpoints; {
+		case e.ClientIP.IsValid():
+			f.ID, f.HasID = e.FlowID, true
+			f.Src, f.Dest = netip.AddrPortFrom(e.ClientIP.Unmap(), e.ClientPort), netip.AddrPortFrom(e.ServerIP.Unmap(), e.ServerPort)
+			w.buf = appendHead(w.buf, EventAlert, e.FlowID, true, nil)
+			w.buf = appendAddrs(w.buf, e.ClientIP, e.ServerIP, e.ClientPort, e.ServerPort, true)
+		case al.Channel.Client.IsValid():
+			f.Src, f.Dest = netip.AddrPortFrom(al.Channel.Client.Unmap(), 0), netip.AddrPortFrom(al.Channel.Server.Unmap(), 0)
+			w.buf = appendHead(w.buf, EventAlert, 0, false, nil)
+			w.buf = appendAddrs(w.buf, al.Channel.Client, al.Channel.Server, 0, 0, false)
+		default:
+			w.buf = appendHead(w.buf, EventAlert, 0, false, nil)
+		}
 	}
+	w.rec.Alert = al
 	w.buf = append(w.buf, `,"alert":`...)
 	w.buf = appendAlert(w.buf, al)
 	if attach != nil {

@@ -690,7 +690,7 @@ func (t *alertTap) Write(r *agent.Record) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a := demoAlert{time: r.Time, rule: al.Rule.String(), severity: int(al.Severity), signature: al.Signature,
-		src: hostPort(r.Src), dest: hostPort(r.Dest)}
+		src: hostPort(r.Flow.Src), dest: hostPort(r.Flow.Dest)}
 	t.alerts = append(t.alerts, a)
 	sev := [...]string{"", "HIGH", "MED ", "LOW "}[min(max(a.severity, 0), 3)]
 	if al.Resolved {

@@ -90,7 +90,8 @@ func TestAlertTap(t *testing.T) {
 	al := &baselines.Alert{Deviation: baselines.Deviation{Rule: baselines.NewMaster}, Severity: 1,
 		Signature: "PLC says \u001b[2Jhi", Count: 3}
 	for _, r := range []agent.Record{
-		{Type: "alert", Time: ts, Alert: al, Src: netip.MustParseAddrPort("10.10.9.66:51234"), Dest: netip.MustParseAddrPort("10.10.2.1:502")},
+		{Type: "alert", Time: ts, Alert: al, Flow: &agent.Flow{Protocol: "modbus", ID: 9, HasID: true,
+			Src: netip.MustParseAddrPort("10.10.9.66:51234"), Dest: netip.MustParseAddrPort("10.10.2.1:502")}},
 		{Type: "modbus", Time: ts.Add(time.Second)}, // not an alert: ignored
 	} {
 		if err := tap.Write(&r); err != nil {

@@ -229,13 +229,13 @@ func (s *sink) Write(r *agent.Record) error {
 			m.alertLabels[sev] = cache
 		}
 		counter2(m.alerts, cache, sev, r.Alert.Rule.String(), true).Inc()
-	case r.Function != "" && r.Type == r.Protocol:
-		cache := m.reqLabels[r.Protocol]
+	case r.Function != "": // a transaction: its type is its protocol
+		cache := m.reqLabels[r.Type]
 		if cache == nil {
 			cache = map[string]prometheus.Counter{}
-			m.reqLabels[r.Protocol] = cache
+			m.reqLabels[r.Type] = cache
 		}
-		counter2(m.requests, cache, r.Protocol, r.Function, false).Inc()
+		counter2(m.requests, cache, r.Type, r.Function, false).Inc()
 	}
 	return nil
 }

@@ -21,13 +21,14 @@ import (
 func records() []agent.Record {
 	alert := &baselines.Alert{Deviation: baselines.Deviation{Rule: baselines.NewMaster}, Severity: 1,
 		Signature: `x "function":"evil"`}
+	modbus := &agent.Flow{Protocol: "modbus"}
 	return []agent.Record{
-		{Type: "modbus", Protocol: "modbus", Function: "read_holding_registers"},
-		{Type: "modbus", Protocol: "modbus", Function: "read_holding_registers"},
-		{Type: "opcua", Protocol: "opcua", Function: "ReadRequest"},
-		{Type: "opcua", Protocol: "opcua"}, // HEL: no service
+		{Type: "modbus", Flow: modbus, Function: "read_holding_registers"},
+		{Type: "modbus", Flow: modbus, Function: "read_holding_registers"},
+		{Type: "opcua", Flow: &agent.Flow{Protocol: "opcua"}, Function: "ReadRequest"},
+		{Type: "opcua", Flow: &agent.Flow{Protocol: "opcua"}}, // HEL: no service
 		// An alert carries the transaction that raised it: not a second request.
-		{Type: "alert", Protocol: "modbus", Function: "write_single_register", Alert: alert},
+		{Type: "alert", Flow: modbus, Alert: alert},
 		{Type: "stats"},
 	}
 }
@@ -76,9 +77,9 @@ func TestLabelCap(t *testing.T) {
 	m := New()
 	s := m.Sink(func(string) bool { return true })
 	for i := 0; i < MaxLabelValues+50; i++ {
-		s.Write(&agent.Record{Type: "modbus", Protocol: "modbus", Function: "vendor_" + itoa(i)})
+		s.Write(&agent.Record{Type: "modbus", Function: "vendor_" + itoa(i)})
 	}
-	s.Write(&agent.Record{Type: "modbus", Protocol: "modbus", Function: "<script>"})
+	s.Write(&agent.Record{Type: "modbus", Function: "<script>"})
 	if n := testutil.CollectAndCount(m.requests); n != MaxLabelValues+1 {
 		t.Errorf("series = %d, want %d (cap plus other)", n, MaxLabelValues+1)
 	}
