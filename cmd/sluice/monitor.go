@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/internal/capture"
+	"github.com/sluice-ics/sluice/internal/metrics"
 )
 
 func init() {
@@ -156,15 +157,15 @@ func (r *reopener) close() error {
 const flushEvery = time.Second
 
 func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener) int {
-	var ms *metricsServer
+	var ms *metrics.Metrics
 	if metricsAddr != "" {
 		var err error
-		if ms, err = startMetrics(ctx, metricsAddr); err != nil {
+		if ms, err = metrics.Start(ctx, metricsAddr); err != nil {
 			live.Close()
 			fmt.Fprintf(os.Stderr, "sluice monitor: --metrics: %v\n", err)
 			return 1
 		}
-		cfg.Sinks = append(cfg.Sinks, ms.sink(cfg.Sinks[0].Accepts))
+		cfg.Sinks = append(cfg.Sinks, ms.Sink(cfg.Sinks[0].Accepts))
 	}
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -194,7 +195,7 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 	}()
 	var src capture.Source = live
 	if ms != nil {
-		src = ms.source(live, a)
+		src = ms.AgentSource(live, a)
 	}
 	// Next blocks in poll(2); closing the capture from here is what makes
 	// it return io.EOF promptly on SIGINT/SIGTERM.
@@ -225,7 +226,7 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 		code = 1
 	}
 	if ms != nil && code != 0 {
-		ms.setHealth(errors.New("monitor stopped on an error"))
+		ms.SetHealth(errors.New("monitor stopped on an error"))
 	}
 	return code
 }

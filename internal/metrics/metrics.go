@@ -8,8 +8,9 @@
 //
 //   - pipeline counters (packets, bytes, kernel and internal drops, flows,
 //     evictions, decode errors, transactions per protocol) are published by
-//     [Metrics.Source], a capture.Source wrapper that calls the agent's
-//     Stats on the agent's own goroutine about once a second;
+//     [Metrics.AgentSource] (over [Metrics.Source]), a capture.Source
+//     wrapper that calls the agent's Stats on the agent's own goroutine
+//     about once a second;
 //   - transactions per function code and OPC UA service, alerts per rule and
 //     events per type are counted by [Metrics.Sink], an agent sink that
 //     takes the records the EVE output takes: the metrics say exactly what
@@ -61,7 +62,7 @@ type ProtoStats struct {
 }
 
 // Stats are the pipeline counters of the agent (agent.Stats, converted by
-// the caller so that this package does not depend on the agent).
+// AgentStats).
 type Stats struct {
 	Packets, Bytes, Undecodable                uint64
 	Flows, FlowsIgnored, Evictions             uint64
