@@ -325,11 +325,11 @@ func (a *Agent) writeStats() {
 		return
 	}
 	a.stats.Events = w.written + 1
-	w.open(a.now, EventStats, nil)
+	w.open(a.now, EventStats, nil, w.stats)
 	w.buf = appendHead(w.buf, EventStats, 0, false, nil)
 	w.buf = append(w.buf, `,"stats":`...)
 	w.buf = a.stats.appendJSON(w.buf)
-	w.send(w.stats)
+	w.send()
 }
 
 // Run is the one-call form: it runs a new agent over each source in turn and

@@ -71,6 +71,37 @@ func (e *EVE) Write(r *Record) error {
 	return nil
 }
 
+// reserve, commit and release let the writer render an event straight into
+// the buffer (see writer): reserve returns it (and takes the lock, in
+// locked mode), commit takes it back with the event appended, which ends
+// the event, and release drops what was appended after mark. Exactly one
+// of commit and release follows a reserve.
+func (e *EVE) reserve() []byte {
+	if e.locked {
+		e.mu.Lock()
+	}
+	return e.buf
+}
+
+func (e *EVE) commit(b []byte) error {
+	e.buf = append(b, '\n')
+	var err error
+	if e.err != nil || len(e.buf) >= eveFlushAt {
+		err = e.flushLocked()
+	}
+	if e.locked {
+		e.mu.Unlock()
+	}
+	return err
+}
+
+func (e *EVE) release(mark int) {
+	e.buf = e.buf[:mark]
+	if e.locked {
+		e.mu.Unlock()
+	}
+}
+
 // Flush implements Sink: it writes out what is buffered and returns the
 // sticky error, if any.
 func (e *EVE) Flush() error {

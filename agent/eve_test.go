@@ -24,7 +24,7 @@ func testConn(client, server string, cport, sport uint16) *flow.Conn {
 // writeEvent renders one event through w as the agent does: the envelope
 // of connection c (nil for none), then `,"x":1`.
 func writeEvent(w *writer, ts time.Time, typ string, c *flow.Conn) {
-	w.open(ts, typ, nil)
+	w.open(ts, typ, nil, w.routes[typ])
 	if c == nil {
 		w.buf = appendHead(w.buf, typ, 0, false, nil)
 	} else {
@@ -32,7 +32,7 @@ func writeEvent(w *writer, ts time.Time, typ string, c *flow.Conn) {
 		w.buf = appendAddrs(w.buf, c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true)
 	}
 	w.buf = append(w.buf, `,"x":1`...)
-	w.send(w.routes[typ])
+	w.send()
 }
 
 func TestEVEEnvelope(t *testing.T) {
@@ -89,7 +89,8 @@ func TestEVEFilter(t *testing.T) {
 		if got := NewEVE(nil, tc.filter).Accepts(tc.typ); got != tc.want {
 			t.Errorf("%v Accepts(%s) = %v, want %v", tc.filter, tc.typ, got, tc.want)
 		}
-		if got := newWriter([]Sink{NewEVE(nil, tc.filter)}).wants(newWriter([]Sink{NewEVE(nil, tc.filter)}).routes[tc.typ]); got != tc.want {
+		if w := newWriter([]Sink{NewEVE(nil, tc.filter)}); w.wants(w.routes[tc.typ]) != tc.want {
+			got := !tc.want
 			t.Errorf("%v: writer wants %s = %v, want %v", tc.filter, tc.typ, got, tc.want)
 		}
 	}
@@ -148,16 +149,69 @@ type shortWriter struct{}
 func (shortWriter) Write(p []byte) (int, error) { return len(p) / 2, nil }
 
 // An event half rendered when a decoder panicked is never handed to a
-// sink: the next event's rendering starts afresh.
+// sink, whether it was rendered into an EVE sink's buffer or the writer's
+// own, and a locked EVE sink is not left locked.
 func TestEVEHalfRenderedEventDropped(t *testing.T) {
-	var out bytes.Buffer
-	w := newWriter([]Sink{NewEVE(&out, EventsAll)})
-	w.open(time.Unix(1, 0), "modbus", nil)
-	w.buf = append(w.buf, `,"flow_id":3,"half`...) // the panic strikes here
-	writeEvent(w, time.Unix(0, 0), EventStats, nil)
-	_ = w.flush()
-	if got, want := out.String(), `{"timestamp":"1970-01-01T00:00:00.000000Z","event_type":"stats","x":1}`+"\n"; got != want {
-		t.Errorf("got %q, want %q", got, want)
+	for _, locked := range []bool{false, true} {
+		var out bytes.Buffer
+		eve := NewEVE(&out, EventsAll)
+		if locked {
+			eve.Locked()
+		}
+		other := &recordSink{}
+		w := newWriter([]Sink{eve, other})
+		writeEvent(w, time.Unix(0, 0), EventStats, nil)
+		w.open(time.Unix(1, 0), "modbus", nil, w.routes["modbus"])
+		w.buf = append(w.buf, `,"flow_id":3,"half`...) // the panic strikes here
+		w.abandon()
+		writeEvent(w, time.Unix(2, 0), EventStats, nil)
+		done := make(chan error, 1)
+		go func() { done <- w.flush() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("locked %v: flush hangs: the abandoned event kept the EVE sink's lock", locked)
+		}
+		want := `{"timestamp":"1970-01-01T00:00:00.000000Z","event_type":"stats","x":1}` + "\n" +
+			`{"timestamp":"1970-01-01T00:00:02.000000Z","event_type":"stats","x":1}` + "\n"
+		if got := out.String(); got != want {
+			t.Errorf("locked %v: got %q, want %q", locked, got, want)
+		}
+		if len(other.got) != 2 {
+			t.Errorf("locked %v: the other sink got %d records, want the 2 whole ones", locked, len(other.got))
+		}
+	}
+}
+
+// An event rendered straight into an EVE sink's buffer and one rendered
+// apart and copied into a second EVE sink are the same bytes, and every
+// other sink gets the same line.
+func TestEVEDirectAndCopiedAgree(t *testing.T) {
+	var direct, copied bytes.Buffer
+	other := &recordSink{}
+	w := newWriter([]Sink{NewEVE(&direct, EventsAll), NewEVE(&copied, EventsAll), other})
+	if r := w.routes["modbus"]; r.direct == nil || len(r.others) != 2 {
+		t.Fatalf("route %+v: want the first EVE sink direct, the rest others", r)
+	}
+	c := testConn("10.0.0.1", "10.0.0.2", 1, 502)
+	for i := 0; i < 5000; i++ { // past eveFlushAt: the direct buffer is written out and reused
+		writeEvent(w, time.Unix(int64(i), 0), "modbus", c)
+	}
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if direct.Len() < eveFlushAt || !bytes.Equal(direct.Bytes(), copied.Bytes()) {
+		t.Errorf("direct %d bytes, copied %d bytes: not the same", direct.Len(), copied.Len())
+	}
+	var lines []byte
+	for _, r := range other.got {
+		lines = append(append(lines, r.Line...), '\n')
+	}
+	if !bytes.Equal(lines, direct.Bytes()) {
+		t.Error("the other sink's lines differ from the EVE output")
 	}
 }
 

@@ -32,6 +32,15 @@ type module struct {
 	// newStream returns the decoder glue of one connection; c is the
 	// shared part, set up by the agent.
 	newStream func(c *conn) flow.Stream
+	// objectKey is `,"<name>":`, the key of the protocol object of its
+	// events (set by init).
+	objectKey string
+}
+
+func init() {
+	for _, m := range modules {
+		m.objectKey = `,"` + m.name + `":`
+	}
 }
 
 // ProtocolInfo describes one protocol the agent decodes, for flags, filters

@@ -81,18 +81,31 @@ type Sink interface {
 	Critical() bool
 }
 
-// writer renders events into one reused buffer and hands each to the sinks
-// that accept its type. It is used by the agent's goroutine; flush and
-// failure may also be called from the periodic flusher's.
+// writer renders events and hands each to the sinks that accept its type.
+// It is used by the agent's goroutine; flush and failure may also be called
+// from the periodic flusher's.
+//
+// An event is rendered once. When an EVE sink takes it, it is rendered
+// straight into that sink's block buffer (the route's direct sink), which
+// saves copying every line (some 40 instructions per event, 5 % of a full
+// replay); the other sinks get the same line. Otherwise it is rendered into
+// the writer's own buffer. Either way a sink sees only whole events: a
+// rendering that a decoder panic interrupts is dropped by abandon.
 type writer struct {
 	sinks []Sink
-	// routes holds, per event type, the sinks that accept it.
-	routes map[string][]Sink
+	// routes holds, per event type, where its events go.
+	routes map[string]*route
 	// alerts, anomalies and stats are the routes of the agent's own event
 	// types, looked up once.
-	alerts, anomalies, stats []Sink
-	buf                      []byte
-	rec                      Record
+	alerts, anomalies, stats *route
+	// buf is the event being rendered, from mark on: the direct sink's
+	// buffer or own. cur is its route while inEvent.
+	buf     []byte
+	mark    int
+	own     []byte
+	cur     *route
+	inEvent bool
+	rec     Record
 	// flow is the Flow of alerts that belong to no connection.
 	flow Flow
 	// written counts the records handed to at least one sink.
@@ -113,17 +126,30 @@ type writer struct {
 	secText []byte
 }
 
+// route is where the events of one type go: the EVE sink they are
+// rendered into (nil when no EVE sink takes them) and the other sinks that
+// take them.
+type route struct {
+	direct *EVE
+	others []Sink
+}
+
 func newWriter(sinks []Sink) *writer {
-	w := &writer{sinks: sinks, routes: map[string][]Sink{}, buf: make([]byte, 0, 16<<10)}
+	w := &writer{sinks: sinks, routes: map[string]*route{}, own: make([]byte, 0, 16<<10)}
 	types := []string{EventAlert, EventAnomaly, EventStats}
 	for _, m := range modules {
 		types = append(types, m.name)
 	}
 	for _, typ := range types {
-		var r []Sink
+		r := &route{}
 		for _, s := range sinks {
-			if s.Accepts(typ) {
-				r = append(r, s)
+			if !s.Accepts(typ) {
+				continue
+			}
+			if e, ok := s.(*EVE); ok && r.direct == nil {
+				r.direct = e
+			} else {
+				r.others = append(r.others, s)
 			}
 		}
 		w.routes[typ] = r
@@ -135,27 +161,58 @@ func newWriter(sinks []Sink) *writer {
 // wants reports whether events routed to r are to be rendered: a sink
 // takes them and no critical sink has failed. Callers ask before building
 // an event, so events nobody takes cost nothing.
-func (w *writer) wants(r []Sink) bool { return len(r) > 0 && !w.failed.Load() }
-
-// open starts rendering an event: resets the record and writes
-// `{"timestamp":"…"`. The caller fills rec's facts, appends the rest of the
-// object to buf and calls send.
-func (w *writer) open(ts time.Time, typ string, f *Flow) {
-	w.rec.Type, w.rec.Time, w.rec.Flow = typ, ts, f
-	w.buf = w.appendTime(append(w.buf[:0], `{"timestamp":`...), ts)
+func (w *writer) wants(r *route) bool {
+	return (r.direct != nil || len(r.others) > 0) && !w.failed.Load()
 }
 
-// send closes the event and hands it to the sinks of route r.
-func (w *writer) send(r []Sink) {
+// open starts rendering an event of route r: sets the record's facts and
+// writes `{"timestamp":"…"`. The caller appends the rest of the object to
+// buf and calls send.
+func (w *writer) open(ts time.Time, typ string, f *Flow, r *route) {
+	w.rec.Type, w.rec.Time, w.rec.Flow = typ, ts, f
+	if r.direct != nil {
+		w.buf = r.direct.reserve()
+	} else {
+		w.buf = w.own[:0]
+	}
+	w.mark, w.cur, w.inEvent = len(w.buf), r, true
+	w.buf = w.appendTime(append(w.buf, `{"timestamp":`...), ts)
+}
+
+// send closes the event opened by open and hands it to its route's sinks.
+func (w *writer) send() {
+	r := w.cur
 	w.buf = append(w.buf, '}')
-	w.rec.Line = w.buf
+	w.rec.Line = w.buf[w.mark:]
 	w.written++
-	for _, s := range r {
+	for _, s := range r.others {
 		if err := s.Write(&w.rec); err != nil {
 			w.fail(s, err)
 		}
 	}
-	w.rec.Alert, w.rec.Function = nil, ""
+	w.inEvent = false
+	if r.direct != nil {
+		if err := r.direct.commit(w.buf); err != nil {
+			w.fail(r.direct, err)
+		}
+	} else {
+		w.own = w.buf
+	}
+	w.buf, w.rec.Line, w.rec.Alert, w.rec.Function = nil, nil, nil, ""
+}
+
+// abandon drops an event left half rendered by a panic in the code that
+// was rendering it (see conn.Panicked): no sink sees it, and the direct
+// sink's lock (live capture) is released, or the next event would wait for
+// it forever.
+func (w *writer) abandon() {
+	if w.inEvent {
+		w.inEvent = false
+		if d := w.cur.direct; d != nil {
+			d.release(w.mark)
+		}
+		w.buf = nil
+	}
 }
 
 // fail records a sink's error: sticky and run-stopping for a critical

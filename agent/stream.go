@@ -21,8 +21,8 @@ type conn struct {
 	m     *module
 	stats *ProtoStats
 	c     flow.Conn
-	// route are the sinks of the protocol's events.
-	route []Sink
+	// route is where the protocol's events go.
+	route *route
 	// addrs are the src/dest fields of every event of this connection,
 	// rendered once; head is the whole envelope after the timestamp of
 	// its protocol's events (flow_id, event_type, addrs).
@@ -89,11 +89,13 @@ func (c *conn) transaction(ts time.Time, p payload, observe bool) {
 	c.stats.Transactions++
 	if a.w.wants(c.route) {
 		w := a.w
-		w.open(ts, c.m.name, &c.flow)
-		w.rec.Function = p.Function()
+		w.open(ts, c.m.name, &c.flow, c.route)
+		if len(c.route.others) > 0 { // the EVE sink does not need it
+			w.rec.Function = p.Function()
+		}
 		w.buf = append(w.buf, c.head...)
 		w.buf = c.appendObject(w.buf, p)
-		w.send(c.route)
+		w.send()
 	}
 	if !observe {
 		return
@@ -106,10 +108,7 @@ func (c *conn) transaction(ts time.Time, p payload, observe bool) {
 
 // appendObject appends `,"<protocol>":{...}`.
 func (c *conn) appendObject(b []byte, p payload) []byte {
-	b = append(b, ',', '"')
-	b = append(b, c.m.name...)
-	b = append(b, '"', ':')
-	return p.AppendJSON(b)
+	return p.AppendJSON(append(b, c.m.objectKey...))
 }
 
 // expireDue reports whether a second of packet time has passed since the
@@ -129,9 +128,10 @@ func (c *conn) expireDue(ts time.Time) bool {
 // not stop the monitor); the table counts the panic and ignores the
 // connection from then on, and the glue silences its state and reports the
 // panic as an internal_error anomaly. An event half rendered when the panic
-// struck was never handed to a sink: the anomaly's rendering starts afresh.
+// struck is dropped, never handed to a sink.
 func (c *conn) Panicked(r any, dir flow.Dir, ts time.Time) {
 	c.dead = true
+	c.a.w.abandon()
 	c.anomaly(ts, dir, anomalyInternal, fmt.Sprint(r))
 }
 
@@ -150,11 +150,11 @@ func (c *conn) anomaly(ts time.Time, dir flow.Dir, event, detail string) {
 	a := c.a
 	a.stats.Anomaly++
 	if w := a.w; w.wants(w.anomalies) {
-		w.open(ts, EventAnomaly, &c.flow)
+		w.open(ts, EventAnomaly, &c.flow, w.anomalies)
 		w.buf = appendHead(w.buf, EventAnomaly, c.c.ID, true, c.addrs)
 		w.buf = append(w.buf, `,"anomaly":`...)
 		w.buf = c.appendAnomaly(w.buf, dir, event, detail)
-		w.send(w.anomalies)
+		w.send()
 	}
 	var kind baselines.AnomalyKind
 	switch event {
@@ -204,7 +204,7 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, attach func([]byte) []b
 		ts = a.now
 	}
 	if c != nil {
-		w.open(ts, EventAlert, &c.flow)
+		w.open(ts, EventAlert, &c.flow, w.alerts)
 		w.buf = appendHead(w.buf, EventAlert, c.c.ID, true, c.addrs)
 	} else {
 		f := &w.flow
@@ -212,7 +212,7 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, attach func([]byte) []b
 		if p := al.Channel.Protocol; p != 0 {
 			f.Protocol = p.String()
 		}
-		w.open(ts, EventAlert, f)
+		w.open(ts, EventAlert, f, w.alerts)
 		switch e := &al.Endpoints; {
 		case e.ClientIP.IsValid():
 			f.ID, f.HasID = e.FlowID, true
@@ -233,7 +233,7 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, attach func([]byte) []b
 	if attach != nil {
 		w.buf = attach(w.buf)
 	}
-	w.send(w.alerts)
+	w.send()
 }
 
 // appendAlert appends the alert object of issue 5 §4: Suricata's fields

@@ -114,7 +114,7 @@ func TestStreamPanicRecovered(t *testing.T) {
 // has begun writing the transaction's event.
 func midEventPanic(a *Agent, ms *modbusStream) {
 	ms.onTx = func(t *modbus.Transaction) {
-		a.w.open(t.Time(), "modbus", &ms.flow)
+		a.w.open(t.Time(), "modbus", &ms.flow, ms.route)
 		a.w.buf = append(a.w.buf, ms.head...)
 		a.w.buf = append(a.w.buf, `,"modbus":{"transaction_id":`...)
 		panic("decoder bug")
