@@ -151,10 +151,13 @@ type pageFile struct {
 // why it is not a page of this file: past the high-water mark, beyond the
 // end of the file, or its header names another page.
 func (pf *pageFile) page(id uint64) ([]byte, error) {
-	if id < 2 || id >= pf.hwm {
-		return nil, fmt.Errorf("page %d is outside the pages in use (2..%d)", id, pf.hwm-1)
-	}
-	if int64(id+1) > pf.size/pf.pageSize {
+	pages := uint64(pf.size / pf.pageSize) // whole pages in the file
+	switch {
+	case id < 2:
+		return nil, fmt.Errorf("page %d is a meta page", id)
+	case id >= pf.hwm:
+		return nil, fmt.Errorf("page %d is past the %d pages in use", id, pf.hwm)
+	case id >= pages:
 		return nil, fmt.Errorf("page %d lies beyond the end of the file (%d bytes)", id, pf.size)
 	}
 	hdr := make([]byte, pageHeaderSize)
@@ -164,8 +167,8 @@ func (pf *pageFile) page(id uint64) ([]byte, error) {
 	if got := ne.Uint64(hdr); got != id {
 		return nil, fmt.Errorf("page %d: its header says it is page %d (zeros or another file's data)", id, got)
 	}
-	last := id + uint64(ne.Uint32(hdr[12:]))
-	if last >= pf.hwm || int64(last+1) > pf.size/pf.pageSize {
+	last := id + uint64(ne.Uint32(hdr[12:])) // id < pages: no overflow
+	if last >= pf.hwm || last >= pages {
 		return nil, fmt.Errorf("page %d: its overflow runs to page %d, past the pages in the file", id, last)
 	}
 	p := make([]byte, int64(last-id+1)*pf.pageSize)

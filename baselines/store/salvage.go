@@ -154,6 +154,31 @@ func (t *tree) counts() map[string]int {
 	return n
 }
 
+// inspect checks a store file of size bytes without bbolt: checkLayout,
+// then a walk of every page of the current meta page's tree. bbolt trusts
+// every page it reaches: beyond what its guard catches (an assertion on a
+// page, a fault beyond the end of the file), a branch page that points to
+// itself or to a parent makes its cursor descend forever, its stack growing
+// until the process runs out of memory, a fatal error no recover stops
+// (seen: "fatal error: out of memory" on a 256 KiB store with one page id
+// changed). After inspect, every page bbolt can reach from
+// the tree is a page of the file, of the type and with the elements its
+// parent says, reached once.
+func inspect(f io.ReaderAt, size int64) (*meta, *tree, error) {
+	m, err := checkLayout(f, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	t := walk(f, size, m)
+	if n := len(t.lost); n > 0 {
+		if n > 3 {
+			t.lost = append(t.lost[:3], fmt.Sprintf("and %d more", n-3))
+		}
+		return nil, nil, fmt.Errorf("%w: %d unreadable: %s", ErrDamaged, n, strings.Join(t.lost, "; "))
+	}
+	return m, t, nil
+}
+
 // Report is what Verify found in a store that is whole.
 type Report struct {
 	Size     int64          // of the file, in bytes
@@ -165,8 +190,8 @@ type Report struct {
 }
 
 // Verify checks the store file at path without bbolt's memory map first
-// (checkLayout, then a walk of every page of every bucket), then with
-// bbolt's own consistency check and a load of every record. It returns
+// (inspect), then with bbolt's own consistency check and a load of every
+// record. It returns
 // what it counted, or an error wrapping ErrDamaged that lists what is wrong.
 func Verify(path string) (*Report, error) {
 	f, err := os.Open(path)
@@ -178,16 +203,9 @@ func Verify(path string) (*Report, error) {
 	if err != nil {
 		return nil, fileError("check", path, err)
 	}
-	m, err := checkLayout(f, fi.Size())
+	m, t, err := inspect(f, fi.Size())
 	if err != nil {
 		return nil, fileError("check", path, err)
-	}
-	t := walk(f, fi.Size(), m)
-	if n := len(t.lost); n > 0 {
-		if n > 3 {
-			t.lost = append(t.lost[:3], fmt.Sprintf("and %d more", n-3))
-		}
-		return nil, fileError("check", path, fmt.Errorf("%w: %d unreadable: %s", ErrDamaged, n, strings.Join(t.lost, "; ")))
 	}
 	db, err := Open(path, Options{ReadOnly: true})
 	if err != nil {
@@ -242,34 +260,42 @@ func Recover(src, dst string) (*Salvage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: recover: %w", err)
 	}
+	t, s := salvage(f, fi.Size())
+	if err := s.write(t, dst); err != nil {
+		return nil, fmt.Errorf("store: recover into %s: %w", dst, err)
+	}
+	return s, nil
+}
+
+// salvage reads what it can of the store file f of size bytes: the tree of
+// the best meta page (bestTree), and when part of it is lost the other
+// pages (scan). It returns the records found and what Recover reports.
+func salvage(f io.ReaderAt, size int64) (*tree, *Salvage) {
 	s := &Salvage{MetaPage: -1, Rescued: map[string]int{}}
-	ms := readMetas(f, fi.Size())
-	t, m := bestTree(f, fi.Size(), ms)
+	ms := readMetas(f, size)
+	t, m := bestTree(f, size, ms)
 	if t == nil {
 		// No tree to walk: every page is an orphan, of the page size
 		// bbolt would assume.
 		ps := int64(os.Getpagesize())
-		t = &tree{pf: &pageFile{f: f, size: fi.Size(), pageSize: ps}, seen: map[uint64]bool{},
+		t = &tree{pf: &pageFile{f: f, size: size, pageSize: ps}, seen: map[uint64]bool{},
 			lost: []string{fmt.Sprintf("the bucket tree: no usable meta page (page 0: %v; page 1: %v)", ms[0].err, ms[1].err)}}
 	} else {
 		s.MetaPage, s.Txid = m.page, m.txid
 		if o := &ms[1-m.page]; o.err == nil && o.txid > m.txid {
 			why := "it reads fewer records"
-			if l := walk(f, fi.Size(), o).lost; len(l) > 0 {
+			if l := walk(f, size, o).lost; len(l) > 0 {
 				why = l[0]
 			}
-			t.lost = append(t.lost, fmt.Sprintf("the tree of the newest transaction %d (meta page %d): %s; read transaction %d's instead",
-				o.txid, o.page, why, m.txid))
+			t.lost = append([]string{fmt.Sprintf("the tree of the newest transaction %d (meta page %d): %s; read transaction %d's instead",
+				o.txid, o.page, why, m.txid)}, t.lost...)
 		}
 	}
 	if len(t.lost) > 0 {
 		s.Orphaned = t.scan()
 	}
 	s.Lost = t.lost
-	if err := s.write(t, dst); err != nil {
-		return nil, fmt.Errorf("store: recover into %s: %w", dst, err)
-	}
-	return s, nil
+	return t, s
 }
 
 // bestTree walks the tree of each usable meta page (the valid ones newest

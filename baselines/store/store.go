@@ -80,8 +80,8 @@ type DB struct {
 // Sluice (schema above baselines.SchemaVersion) is refused with an error
 // wrapping baselines.ErrNewerSchema; a damaged file (cut short by a full
 // disk, or corrupt) is refused with an error wrapping ErrDamaged that says
-// what is wrong, before bbolt maps it. A new store is created whole or not
-// at all (see create).
+// what is wrong, before bbolt maps it (inspect reads the file once). A new
+// store is created whole or not at all (see create).
 func Open(path string, opts Options) (*DB, error) {
 	if opts.FlushEvery <= 0 {
 		opts.FlushEvery = DefaultFlushEvery
@@ -141,7 +141,7 @@ func fileError(op, path string, err error) error {
 	return fmt.Errorf("store: %s %s: %w", op, path, err)
 }
 
-// inspectFile runs checkLayout on the file at path.
+// inspectFile runs inspect on the file at path.
 func inspectFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -152,7 +152,7 @@ func inspectFile(path string) error {
 	if err != nil {
 		return err
 	}
-	_, err = checkLayout(f, fi.Size())
+	_, _, err = inspect(f, fi.Size())
 	return err
 }
 
@@ -202,11 +202,12 @@ func create(path string) (err error) {
 }
 
 // guard runs fn, a call into bbolt, and turns a panic into an error wrapping
-// ErrDamaged. It is the last line of defence, for damage inside a file
-// whose meta pages pass checkLayout: bbolt trusts every page it reaches, so
-// a page that is not what its parent says trips an assertion, and a page
-// beyond the end of the mapped file faults, which SetPanicOnFault turns into
-// a panic of this goroutine instead of a crash of the process.
+// ErrDamaged. It is the last line of defence, for damage inspect cannot
+// see (a file damaged or cut while it is open, a corrupt record): bbolt
+// trusts every page it reaches, so a page that is not what its parent says
+// trips an assertion, and a page beyond the end of the mapped file faults,
+// which SetPanicOnFault turns into a panic of this goroutine instead of a
+// crash of the process.
 func guard(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
