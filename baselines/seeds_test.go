@@ -4,15 +4,20 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 var updateSeeds = flag.Bool("update-seeds", false, "rewrite testdata/fuzz seed files from the learned test plant")
 
 // TestUpdateSeeds writes the committed fuzz seeds: the export of the test
-// plant's learned baseline (FuzzLoad). Run with -update-seeds.
+// plant's learned baseline (FuzzLoad), and its traffic for FuzzObserve:
+// two minutes of normal polling, then the same with a rogue master, an
+// anonymous OPC UA write to the shutdown node, and Modbus diagnostics,
+// identification, exceptions and timeouts. Run with -update-seeds.
 func TestUpdateSeeds(t *testing.T) {
 	if !*updateSeeds {
 		t.Skip("run with -update-seeds to rewrite the fuzz seeds")
@@ -32,4 +37,32 @@ func TestUpdateSeeds(t *testing.T) {
 		}
 	}
 	write("FuzzLoad", "learned-plant", b)
+
+	start := t0.Add(5 * time.Hour)
+	write("FuzzObserve", "normal-two-minutes", encodeObs(normal(start, 2*time.Minute)))
+	rogue := normal(start, 20*time.Second)
+	for i := range rogue {
+		if i%4 == 3 && rogue[i].Protocol == Modbus {
+			rogue[i].ClientIP = netip.MustParseAddr("10.10.1.66")
+		}
+	}
+	rogue = append(rogue, mbWrite(start.Add(21*time.Second), netip.MustParseAddr("10.10.1.66"), 1, 40, 999))
+	write("FuzzObserve", "rogue-master", encodeObs(rogue))
+	anon := ua(start.Add(time.Second), scada, "Write")
+	anon.OPCUA.SecurityPolicy, anon.OPCUA.SecurityMode, anon.OPCUA.Token = noPolicy, SecurityNone, TokenAnonymous
+	anon.OPCUA.Written = []NodeValue{{Node: "ns=2;s=Dam.Shutdown", Value: 1, Numeric: true}}
+	call := ua(start.Add(2*time.Second), scada, "Call")
+	call.OPCUA.Called = []string{"ns=2;s=Dam.Shutdown"}
+	write("FuzzObserve", "opcua-anonymous-write-and-call", encodeObs(append(normal(start, 10*time.Second), anon, call)))
+	diag := mb(start.Add(time.Second), hmi, 1, 8)
+	diag.Modbus.SubFunction = 1 // restart communications
+	ident := mb(start.Add(2*time.Second), hmi, 1, 43)
+	ident.Modbus.MEIType = 14
+	exc := mbRead(start.Add(3*time.Second), hmi, 1, 9000, 10)
+	exc.Modbus.Exception = 2 // illegal data address
+	lost := mbRead(start.Add(4*time.Second), hmi, 2, 100, 5)
+	lost.Responded, lost.Modbus.Timeout = false, true
+	many := mb(start.Add(5*time.Second), hmi, 1, 16)
+	many.Modbus.WriteTable, many.Modbus.Write, many.Modbus.Values = HoldingRegisters, Range{40, 10}, []uint16{50, 51, 52, 53, 54, 55, 56, 57, 58, 59}
+	write("FuzzObserve", "modbus-diagnostics-exceptions-timeouts", encodeObs(append(normal(start, 5*time.Second), diag, ident, exc, lost, many)))
 }
