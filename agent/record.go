@@ -33,7 +33,8 @@ type Record struct {
 	// not modify it.
 	Flow *Flow
 	// Function is the function or service of a transaction event
-	// ("read_holding_registers", "ReadRequest"); empty otherwise.
+	// ("read_holding_registers", "ReadRequest"), or of the transaction
+	// that triggered an alert; empty otherwise.
 	Function string
 	// Alert is the alert of an "alert" record, nil otherwise. Its
 	// Obs/Anomaly pointers are valid only during Write.
@@ -93,6 +94,9 @@ type writer struct {
 	alerts, anomalies, stats []Sink
 	buf                      []byte
 	rec                      Record
+	// tail closes every event before its brace: the sensor identity
+	// (`,"host":"…","site":"…"`, see identityTail), nil when none is set.
+	tail []byte
 	// flow is the Flow of alerts that belong to no connection.
 	flow Flow
 	// written counts the records handed to at least one sink.
@@ -147,6 +151,9 @@ func (w *writer) open(ts time.Time, typ string, f *Flow) {
 
 // send closes the event and hands it to the sinks of route r.
 func (w *writer) send(r []Sink) {
+	if len(w.tail) != 0 {
+		w.buf = append(w.buf, w.tail...)
+	}
 	w.buf = append(w.buf, '}')
 	w.rec.Line = w.buf
 	w.written++
