@@ -6,6 +6,7 @@ import (
 	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/metrics"
+	"github.com/sluice-ics/sluice/internal/syslog"
 )
 
 // metricsServer is the --metrics endpoint of a command that runs an agent
@@ -51,6 +52,17 @@ func (s *metricsServer) source(src capture.Source, a *agent.Agent) capture.Sourc
 // liveStats is implemented by capture.Live (safe to call while Next runs).
 type liveStats interface {
 	Stats() (capture.LiveStats, error)
+}
+
+// addSyslog exports the counters of the syslog destinations. Their state
+// is not the monitor's health: /healthz stays ok while a collector is down.
+func (s *metricsServer) addSyslog(sinks []*syslog.Sink) {
+	for _, sk := range sinks {
+		s.m.AddSyslog(sk.Stats().Destination, func() metrics.SyslogStats {
+			st := sk.Stats()
+			return metrics.SyslogStats{Sent: st.Sent, Dropped: st.Dropped, Reconnects: st.Reconnects, Queued: st.Queued, Connected: st.Connected}
+		})
+	}
 }
 
 // setHealth reports a fatal run error on /healthz.

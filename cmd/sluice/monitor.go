@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/internal/capture"
+	"github.com/sluice-ics/sluice/internal/syslog"
 )
 
 func init() {
@@ -105,7 +106,18 @@ func runMonitor(ctx context.Context, args []string) int {
 	ro := &reopener{path: af.out, cur: out}
 	eve := agent.NewEVE(ro, af.filter).Locked() // flushed every second from another goroutine
 	cfg.Sinks = []agent.Sink{eve}
-	code := monitor(ctx, cfg, live, *metricsAddr, ro)
+	syslogs, err := af.syslog.start()
+	if err != nil {
+		live.Close()
+		ro.close()
+		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+		return 1
+	}
+	for _, s := range syslogs {
+		cfg.Sinks = append(cfg.Sinks, s)
+	}
+	code := monitor(ctx, cfg, live, *metricsAddr, ro, syslogs)
+	closeSyslog("monitor", syslogs)
 	if err := ro.close(); err != nil && code == 0 {
 		fmt.Fprintf(os.Stderr, "sluice monitor: closing output: %v\n", err)
 		code = 1
@@ -155,7 +167,7 @@ func (r *reopener) close() error {
 // link is quiet.
 const flushEvery = time.Second
 
-func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener) int {
+func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener, syslogs []*syslog.Sink) int {
 	var ms *metricsServer
 	if metricsAddr != "" {
 		var err error
@@ -165,6 +177,7 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 			return 1
 		}
 		cfg.Sinks = append(cfg.Sinks, ms.sink(cfg.Sinks[0].Accepts))
+		ms.addSyslog(syslogs)
 	}
 	a, err := agent.New(cfg)
 	if err != nil {

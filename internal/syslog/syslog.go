@@ -183,20 +183,32 @@ func parseURL(s string) (destination, error) {
 	return d, nil
 }
 
+// Validate reports the first problem of c: a URL that is not a
+// destination, an unknown format, a facility or a queue size out of range.
+func (c *Config) Validate() error {
+	if _, err := parseURL(c.URL); err != nil {
+		return err
+	}
+	if c.Format > FormatEVE {
+		return fmt.Errorf("syslog: %v", c.Format)
+	}
+	if c.Facility < 0 || c.Facility > 23 {
+		return fmt.Errorf("syslog: facility %d out of 0-23", c.Facility)
+	}
+	if c.QueueSize < 0 {
+		return fmt.Errorf("syslog: negative queue size %d", c.QueueSize)
+	}
+	return nil
+}
+
 // New validates cfg and returns a sink whose sender runs until Close. It
 // does not connect: a collector that is down at start is retried, never
 // an error.
 func New(cfg Config) (*Sink, error) {
-	d, err := parseURL(cfg.URL)
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Format > FormatEVE {
-		return nil, fmt.Errorf("syslog: %v", cfg.Format)
-	}
-	if cfg.Facility < 0 || cfg.Facility > 23 {
-		return nil, fmt.Errorf("syslog: facility %d out of 0-23", cfg.Facility)
-	}
+	d, _ := parseURL(cfg.URL)
 	if cfg.Facility == 0 {
 		cfg.Facility = DefaultFacility
 	}
@@ -205,9 +217,6 @@ func New(cfg Config) (*Sink, error) {
 	}
 	if cfg.Version == "" {
 		cfg.Version = buildVersion()
-	}
-	if cfg.QueueSize < 0 {
-		return nil, fmt.Errorf("syslog: negative queue size %d", cfg.QueueSize)
 	}
 	def := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
