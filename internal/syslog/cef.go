@@ -45,7 +45,7 @@ func (s *Sink) appendCEF(b []byte, r *agent.Record) []byte {
 		if f.Protocol != "" {
 			b = cefPair(b, "app", f.Protocol)
 		}
-		if f.HasID {
+		if f.HasID && f.ID != 0 { // flow ids start at 1: poll_stopped alerts carry 0
 			b = append(b, " cn2Label=Flow ID cn2="...)
 			b = strconv.AppendUint(b, f.ID, 10)
 		}

@@ -57,7 +57,7 @@ func (s *Sink) appendLEEF(b []byte, r *agent.Record) []byte {
 		if f.Protocol != "" {
 			b = leefPair(b, "app", f.Protocol)
 		}
-		if f.HasID {
+		if f.HasID && f.ID != 0 { // flow ids start at 1: poll_stopped alerts carry 0
 			b = append(b, "\tflowId="...)
 			b = strconv.AppendUint(b, f.ID, 10)
 		}

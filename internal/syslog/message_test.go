@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/internal/jsonw"
 )
 
 // formatter returns a sink for rendering messages only (its sender never
@@ -140,66 +141,88 @@ func flatten(s string) string {
 	return b.String()
 }
 
+// hostileRecord is the sample alert with hostile text in its signature,
+// function and EVE line.
+func hostileRecord() *agent.Record {
+	rec := sampleAlert()
+	rec.Alert.Signature = hostile
+	rec.Function = hostile
+	rec.Line = jsonw.String([]byte(`{"alert":{"signature":`), hostile)
+	rec.Line = append(rec.Line, "}}"...)
+	return rec
+}
+
+// hostileSensor and hostileSite are identities with what structured data
+// escapes (no control characters: agent.Config refuses them).
+const hostileSensor, hostileSite = `dam "1" ]\ = |`, "Rivière ]] \\\" cs1=x"
+
 // A hostile signature, function or identity cannot add a field, an
 // extension key, an attribute or a line in any format, and reads back as
 // itself (less the control characters the format cannot carry).
 func TestHostileText(t *testing.T) {
-	rec := sampleAlert()
-	rec.Alert.Signature = hostile
-	rec.Function = hostile
-	sensor, site := `dam "1" ]\ = |`, "Rivière ]] \\\" cs1=x"
 	for _, f := range []Format{FormatCEF, FormatLEEF, FormatEVE} {
 		t.Run(f.String(), func(t *testing.T) {
-			line := string(formatter(t, f, sensor, site).appendMessage(nil, rec))
+			line := string(formatter(t, f, hostileSensor, hostileSite).appendMessage(nil, hostileRecord()))
 			m, err := parse5424(line)
 			if err != nil {
 				t.Fatalf("%v\n%q", err, line)
 			}
-			if want := map[string]map[string]string{SDID: {"sensor": sensor, "site": site}}; !maps.EqualFunc(m.sd, want, maps.Equal) {
-				t.Errorf("structured data %q, want %q", m.sd, want)
-			}
 			if m.msgID != "alert" || m.app != "sluice" || m.hostname != "plc-mon" {
 				t.Errorf("header %+v", m)
 			}
-			switch f {
-			case FormatCEF:
-				c, err := parseCEF(m.msg)
-				if err != nil {
-					t.Fatalf("%v\n%q", err, m.msg)
-				}
-				if c.header[4] != flatten(hostile) || c.header[3] != "9000005" || c.header[5] != "8" {
-					t.Errorf("header %q", c.header)
-				}
-				keys := slices.Sorted(maps.Keys(c.ext))
-				want := []string{"act", "app", "cat", "cn1", "cn1Label", "cn2", "cn2Label", "cs1", "cs1Label", "cs2", "cs2Label", "cs3", "cs3Label",
-					"cs4", "cs4Label", "cs5", "cs5Label", "dpt", "dst", "dvchost", "proto", "rt", "spt", "src"}
-				if !slices.Equal(keys, want) {
-					t.Errorf("extension keys %q, want %q", keys, want)
-				}
-				// Line breaks survive as \n and \r; the other controls
-				// become spaces.
-				wantFn := strings.NewReplacer("\x00", " ", "\x1b", " ", "\x7f", " ", "\t", " ", "\xff", "\uFFFD", "\xfe", "\uFFFD").Replace(hostile)
-				if c.ext["cs5"] != wantFn || c.ext["cs1"] != "unexpected_write" || c.ext["src"] != "10.10.9.66" ||
-					c.ext["dvchost"] != sensor || c.ext["cs4"] != site {
-					t.Errorf("extension %q", c.ext)
-				}
-			case FormatLEEF:
-				l, err := parseLEEF(m.msg)
-				if err != nil {
-					t.Fatalf("%v\n%q", err, m.msg)
-				}
-				keys := slices.Sorted(maps.Keys(l.attrs))
-				want := []string{"action", "app", "cat", "count", "devTime", "devTimeFormat", "deviationId", "dst", "dstPort", "flowId", "function",
-					"msg", "proto", "rule", "sensor", "sev", "site", "src", "srcPort", "techniques"}
-				if !slices.Equal(keys, want) {
-					t.Errorf("attributes %q, want %q", keys, want)
-				}
-				if l.attrs["msg"] != flatten(hostile) || l.attrs["function"] != flatten(hostile) || l.attrs["rule"] != "unexpected_write" ||
-					l.attrs["sev"] != "8" || l.attrs["sensor"] != sensor || l.attrs["site"] != site {
-					t.Errorf("attributes %q", l.attrs)
-				}
-			}
+			checkHostile(t, f, m.sd, m.msg)
 		})
+	}
+}
+
+// checkHostile checks the structured data and the message of
+// hostileRecord sent with hostileSensor and hostileSite in format f.
+func checkHostile(t *testing.T, f Format, sd map[string]map[string]string, msg string) {
+	t.Helper()
+	if want := map[string]map[string]string{SDID: {"sensor": hostileSensor, "site": hostileSite}}; !maps.EqualFunc(sd, want, maps.Equal) {
+		t.Errorf("structured data %q, want %q", sd, want)
+	}
+	switch f {
+	case FormatEVE:
+		if want := string(hostileRecord().Line); msg != want {
+			t.Errorf("EVE message %q, want %q", msg, want)
+		}
+	case FormatCEF:
+		c, err := parseCEF(msg)
+		if err != nil {
+			t.Fatalf("%v\n%q", err, msg)
+		}
+		if c.header[4] != flatten(hostile) || c.header[3] != "9000005" || c.header[5] != "8" {
+			t.Errorf("header %q", c.header)
+		}
+		keys := slices.Sorted(maps.Keys(c.ext))
+		want := []string{"act", "app", "cat", "cn1", "cn1Label", "cn2", "cn2Label", "cs1", "cs1Label", "cs2", "cs2Label", "cs3", "cs3Label",
+			"cs4", "cs4Label", "cs5", "cs5Label", "dpt", "dst", "dvchost", "proto", "rt", "spt", "src"}
+		if !slices.Equal(keys, want) {
+			t.Errorf("extension keys %q, want %q", keys, want)
+		}
+		// Line breaks survive as \n and \r; the other controls become
+		// spaces.
+		wantFn := strings.NewReplacer("\x00", " ", "\x1b", " ", "\x7f", " ", "\t", " ", "\xff", "\uFFFD", "\xfe", "\uFFFD").Replace(hostile)
+		if c.ext["cs5"] != wantFn || c.ext["cs1"] != "unexpected_write" || c.ext["src"] != "10.10.9.66" ||
+			c.ext["dvchost"] != hostileSensor || c.ext["cs4"] != hostileSite {
+			t.Errorf("extension %q", c.ext)
+		}
+	case FormatLEEF:
+		l, err := parseLEEF(msg)
+		if err != nil {
+			t.Fatalf("%v\n%q", err, msg)
+		}
+		keys := slices.Sorted(maps.Keys(l.attrs))
+		want := []string{"action", "app", "cat", "count", "devTime", "devTimeFormat", "deviationId", "dst", "dstPort", "flowId", "function",
+			"msg", "proto", "rule", "sensor", "sev", "site", "src", "srcPort", "techniques"}
+		if !slices.Equal(keys, want) {
+			t.Errorf("attributes %q, want %q", keys, want)
+		}
+		if l.attrs["msg"] != flatten(hostile) || l.attrs["function"] != flatten(hostile) || l.attrs["rule"] != "unexpected_write" ||
+			l.attrs["sev"] != "8" || l.attrs["sensor"] != hostileSensor || l.attrs["site"] != hostileSite {
+			t.Errorf("attributes %q", l.attrs)
+		}
 	}
 }
 
