@@ -46,6 +46,7 @@ Examples:
   sluice monitor --iface eth1
   sluice monitor --iface eth1 -o /var/log/sluice/eve.json --db /var/lib/sluice/baseline.db
   sluice monitor --iface eth1 --bpf 'net 10.10.0.0/16 and port 502'
+  sluice monitor --iface eth1 --sensor dam-1 --syslog tls://siem.example:6514 --syslog-ca /etc/sluice/siem-ca.pem
 `
 
 func runMonitor(ctx context.Context, args []string) int {

@@ -85,7 +85,9 @@ func cefPair(b []byte, key, value string) []byte {
 // them: every control character becomes a space. Invalid UTF-8 becomes
 // U+FFFD.
 func cefHeader(b []byte, s string) []byte {
-	for _, r := range s {
+	i := plainPrefix(s, cefHeaderSpecial)
+	b = append(b, s[:i]...)
+	for _, r := range s[i:] {
 		switch {
 		case r == '\\' || r == '|':
 			b = append(b, '\\', byte(r))
@@ -103,7 +105,9 @@ func cefHeader(b []byte, s string) []byte {
 // specification asks; the other control characters, which it has no
 // escape for, become a space. A '|' needs no escape in the extension.
 func cefValue(b []byte, s string) []byte {
-	for _, r := range s {
+	i := plainPrefix(s, cefValueSpecial)
+	b = append(b, s[:i]...)
+	for _, r := range s[i:] {
 		switch {
 		case r == '\\' || r == '=':
 			b = append(b, '\\', byte(r))

@@ -436,3 +436,53 @@ func TestRsyslogRestart(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRsyslogTCP measures the messages per second one sink delivers
+// to rsyslogd over TCP, end to end: written, received, parsed and
+// appended to rsyslog's file. The writer keeps the queue from
+// overflowing, so nothing is dropped.
+//
+//	go test ./internal/syslog -run '^$' -bench RsyslogTCP -benchtime 200000x
+func BenchmarkRsyslogTCP(b *testing.B) {
+	r := startRsyslog(b)
+	from := r.mark()
+	s, err := New(Config{URL: r.url("tcp"), Hostname: "sluice-test", Sensor: "dam-1", Site: "north", Version: "test", FlushTimeout: time.Minute})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	rec := sampleAlert()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if i%1000 == 0 {
+			for s.Stats().Queued > DefaultQueueSize/2 {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		s.Write(rec)
+	}
+	s.Flush()
+	sent := time.Since(start)
+	// Count the lines rsyslog appends, reading only what is new.
+	f, err := os.Open(r.file("tcp"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	lines, buf := -from["tcp"], make([]byte, 1<<20)
+	for deadline := time.Now().Add(time.Minute); lines < b.N && time.Now().Before(deadline); {
+		n, _ := f.Read(buf)
+		if n == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		lines += bytes.Count(buf[:n], []byte("\n"))
+	}
+	stored := time.Since(start)
+	b.StopTimer()
+	if lines != b.N || s.Stats().Dropped != 0 {
+		b.Fatalf("rsyslog wrote %d of %d messages; stats %+v", lines, b.N, s.Stats())
+	}
+	b.ReportMetric(float64(b.N)/sent.Seconds(), "sent/s")
+	b.ReportMetric(float64(b.N)/stored.Seconds(), "stored/s")
+}

@@ -89,7 +89,9 @@ func leefPair(b []byte, key, value string) []byte {
 // (a key is what precedes the first '=' after a delimiter). Invalid UTF-8
 // becomes U+FFFD.
 func leefValue(b []byte, s string) []byte {
-	for _, r := range s {
+	i := plainPrefix(s, leefSpecial)
+	b = append(b, s[:i]...)
+	for _, r := range s[i:] {
 		if isControl(r) {
 			b = append(b, ' ')
 		} else {

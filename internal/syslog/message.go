@@ -156,7 +156,9 @@ func appendHostname(b []byte, h string) []byte {
 // appendParamValue appends an SD-PARAM value with '"', '\' and ']'
 // escaped by a backslash (RFC 5424 6.3.3), as UTF-8.
 func appendParamValue(b []byte, s string) []byte {
-	for _, r := range s { // invalid UTF-8 comes as U+FFFD
+	i := plainPrefix(s, paramSpecial)
+	b = append(b, s[:i]...)
+	for _, r := range s[i:] { // invalid UTF-8 comes as U+FFFD
 		switch r {
 		case '"', '\\', ']':
 			b = append(b, '\\', byte(r))
@@ -263,3 +265,35 @@ func techniques(b []byte, ids []string) []byte {
 // isControl reports the characters no encoding lets through as they are:
 // C0 controls (tab and line breaks included) and DEL.
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// special marks the bytes an escaping function must look at: every
+// control character and non-ASCII byte (UTF-8 is checked rune by rune),
+// and the format's own delimiters.
+type special [256]bool
+
+func specials(delims string) *special {
+	var t special
+	for c := range t {
+		t[c] = c < 0x20 || c >= 0x7f || strings.IndexByte(delims, byte(c)) >= 0
+	}
+	return &t
+}
+
+var (
+	cefHeaderSpecial = specials(`\|`)
+	cefValueSpecial  = specials(`\=`)
+	leefSpecial      = specials("")
+	paramSpecial     = specials(`"\]`)
+)
+
+// plainPrefix is the length of the start of s that t lets through as it
+// is: the escaping functions copy it at once and look at the rest rune by
+// rune.
+func plainPrefix(s string, t *special) int {
+	for i := 0; i < len(s); i++ {
+		if t[s[i]] {
+			return i
+		}
+	}
+	return len(s)
+}

@@ -14,10 +14,13 @@ type queue struct {
 	free        [][]byte // buffers of sent and dropped messages, for reuse
 	freeCap     int      // most buffers kept in free
 	freeLargest int      // a buffer larger than this is not kept
+	// size is the capacity of the largest message buffer kept so far: a
+	// new buffer starts there instead of growing by appends.
+	size int
 }
 
 func newQueue(size, limit int) *queue {
-	return &queue{ring: make([][]byte, size), limit: limit, freeCap: 64, freeLargest: 16 << 10}
+	return &queue{ring: make([][]byte, size), limit: limit, freeCap: 2 * batchMessages, freeLargest: 16 << 10}
 }
 
 func (q *queue) len() int { return q.n }
@@ -29,13 +32,16 @@ func (q *queue) spare() []byte {
 		q.free = q.free[:n-1]
 		return b[:0]
 	}
-	return nil
+	return make([]byte, 0, q.size)
 }
 
 // release gives back the buffer of a message sent or dropped.
 func (q *queue) release(b []byte) {
-	if len(q.free) < q.freeCap && cap(b) <= q.freeLargest {
-		q.free = append(q.free, b)
+	if cap(b) <= q.freeLargest {
+		q.size = max(q.size, cap(b))
+		if len(q.free) < q.freeCap {
+			q.free = append(q.free, b)
+		}
 	}
 }
 

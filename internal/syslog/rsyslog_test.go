@@ -36,7 +36,7 @@ var transports = []string{"udp", "tcp", "tls", "mtls"}
 
 // rsyslog is a private rsyslogd.
 type rsyslog struct {
-	t     *testing.T
+	t     testing.TB
 	bin   string
 	dir   string
 	ports map[string]int
@@ -48,7 +48,7 @@ type rsyslog struct {
 
 // startRsyslog starts rsyslogd, or skips the test when it is not
 // installed.
-func startRsyslog(t *testing.T) *rsyslog {
+func startRsyslog(t testing.TB) *rsyslog {
 	t.Helper()
 	bin, err := exec.LookPath("rsyslogd")
 	if err != nil {
@@ -183,7 +183,7 @@ type received struct {
 	time, host, app, procID, msgID, sd, msg, line string
 }
 
-func parseReceived(t *testing.T, line string) received {
+func parseReceived(t testing.TB, line string) received {
 	t.Helper()
 	f := strings.SplitN(line, "\t", 8)
 	pri, err := strconv.Atoi(f[0])
@@ -194,7 +194,7 @@ func parseReceived(t *testing.T, line string) received {
 }
 
 // freePort returns a loopback port nothing listens on.
-func freePort(t *testing.T, udp bool) int {
+func freePort(t testing.TB, udp bool) int {
 	t.Helper()
 	if udp {
 		c, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -215,7 +215,7 @@ func freePort(t *testing.T, udp bool) int {
 // writeCerts makes a CA, a server certificate for 127.0.0.1 and a client
 // certificate, writes them to dir as PEM, and returns the client side's
 // TLS configuration (TLSConfig of the CA and the client's pair).
-func writeCerts(t *testing.T, dir string) *tls.Config {
+func writeCerts(t testing.TB, dir string) *tls.Config {
 	t.Helper()
 	now := time.Now()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -274,7 +274,7 @@ const sensorName, siteName = `dam "1" [north] a=b`, `Rivière \ spillway | x`
 
 // rsyslogSinks returns one sink per transport of r, in format f, with cfg's
 // other settings (sensorName and siteName unless cfg names others).
-func rsyslogSinks(t *testing.T, r *rsyslog, f Format, cfg Config) map[string]*Sink {
+func rsyslogSinks(t testing.TB, r *rsyslog, f Format, cfg Config) map[string]*Sink {
 	t.Helper()
 	sinks := map[string]*Sink{}
 	for _, tr := range transports {

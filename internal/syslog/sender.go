@@ -241,15 +241,7 @@ func (s *Sink) dial() (*link, error) {
 	}
 	l.tcp = c
 	if s.dest.tls {
-		cfg := s.tls
-		if cfg == nil {
-			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		if cfg.ServerName == "" {
-			cfg = cfg.Clone()
-			cfg.ServerName = s.dest.host
-		}
-		tc := tls.Client(c, cfg)
+		tc := tls.Client(c, s.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.Close()
 			return nil, err

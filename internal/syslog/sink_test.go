@@ -303,3 +303,38 @@ func ExampleSink() {
 	fmt.Println(s, s.Critical())
 	// Output: syslog tcp://127.0.0.1:1514 false
 }
+
+// BenchmarkSinkWrite is what forwarding costs the agent per alert: the
+// message rendered and queued (the sender runs on another goroutine,
+// writing to a collector that reads and discards).
+func BenchmarkSinkWrite(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	for _, f := range []Format{FormatCEF, FormatLEEF, FormatEVE} {
+		b.Run(f.String(), func(b *testing.B) {
+			s, err := New(Config{URL: "tcp://" + ln.Addr().String(), Format: f, Hostname: "plc-mon", Sensor: "dam-1", Site: "north", Version: "test"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			r := sampleAlert()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				s.Write(r)
+			}
+		})
+	}
+}

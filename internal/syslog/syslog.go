@@ -250,6 +250,15 @@ func New(cfg Config) (*Sink, error) {
 		stop:         make(chan struct{}),
 		stopped:      make(chan struct{}),
 	}
+	if d.tls {
+		if s.tls == nil {
+			s.tls = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		if s.tls.ServerName == "" { // verify the certificate against the URL's host
+			s.tls = s.tls.Clone()
+			s.tls.ServerName = d.host
+		}
+	}
 	s.mid, s.sd = header(cfg.Hostname, os.Getpid(), cfg.Sensor, cfg.Site)
 	s.accepts = func(typ string) bool { return typ == agent.EventAlert }
 	if cfg.AllEvents {
