@@ -112,6 +112,31 @@ func newSink(t *testing.T, cfg Config) *Sink {
 	return s
 }
 
+// sinkhole starts a TCP collector that discards what it reads, or with
+// read false never reads (and holds the connections open), and returns
+// its address.
+func sinkhole(t testing.TB, read bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+			if read {
+				go io.Copy(io.Discard, c)
+			}
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // freeAddr returns a loopback TCP address nothing listens on.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -235,21 +260,7 @@ func TestSinkReconnect(t *testing.T) {
 // Write only queues: a collector that accepts and never reads cannot slow
 // the agent down; the sender gives up on the write after WriteTimeout.
 func TestSinkWriteNeverBlocks(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // held open, never read
-		}
-	}()
-	s := newSink(t, Config{URL: "tcp://" + ln.Addr().String(), QueueSize: 1000, FlushTimeout: 100 * time.Millisecond,
+	s := newSink(t, Config{URL: "tcp://" + sinkhole(t, false), QueueSize: 1000, FlushTimeout: 100 * time.Millisecond,
 		WriteTimeout: 2 * time.Second})
 	r := numbered(1)
 	r.Alert.Signature = strings.Repeat("x", 4000)
@@ -308,23 +319,10 @@ func ExampleSink() {
 // message rendered and queued (the sender runs on another goroutine,
 // writing to a collector that reads and discards).
 func BenchmarkSinkWrite(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go io.Copy(io.Discard, c)
-		}
-	}()
+	addr := sinkhole(b, true)
 	for _, f := range []Format{FormatCEF, FormatLEEF, FormatEVE} {
 		b.Run(f.String(), func(b *testing.B) {
-			s, err := New(Config{URL: "tcp://" + ln.Addr().String(), Format: f, Hostname: "plc-mon", Sensor: "dam-1", Site: "north", Version: "test"})
+			s, err := New(Config{URL: "tcp://" + addr, Format: f, Hostname: "plc-mon", Sensor: "dam-1", Site: "north", Version: "test"})
 			if err != nil {
 				b.Fatal(err)
 			}
