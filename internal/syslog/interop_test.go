@@ -465,13 +465,17 @@ func BenchmarkRsyslogTCP(b *testing.B) {
 	s.Flush()
 	sent := time.Since(start)
 	// Count the lines rsyslog appends, reading only what is new.
+	deadline := time.Now().Add(time.Minute)
 	f, err := os.Open(r.file("tcp"))
+	for ; err != nil && time.Now().Before(deadline); f, err = os.Open(r.file("tcp")) {
+		time.Sleep(time.Millisecond) // rsyslog creates the file with its first line
+	}
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer f.Close()
 	lines, buf := -from["tcp"], make([]byte, 1<<20)
-	for deadline := time.Now().Add(time.Minute); lines < b.N && time.Now().Before(deadline); {
+	for lines < b.N && time.Now().Before(deadline) {
 		n, _ := f.Read(buf)
 		if n == 0 {
 			time.Sleep(time.Millisecond)
