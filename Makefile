@@ -5,8 +5,11 @@ PKGS      ?= ./...
 export CGO_ENABLED ?= 0
 
 # Tools the test suite drives as real peers: Wireshark's decoders (decode oracle),
-# a real Modbus master, and a packet recorder. Installed from Debian when missing.
-APT_TOOLS := tshark:tshark mbpoll:mbpoll tcpdump:tcpdump
+# a real Modbus master, a packet recorder, and a syslog collector with its TLS
+# driver (the syslog sink's interop tests). Installed from Debian when missing.
+# Each entry is FILE:PACKAGE, FILE a command or an absolute path the package installs.
+APT_TOOLS := tshark:tshark mbpoll:mbpoll tcpdump:tcpdump \
+	/usr/sbin/rsyslogd:rsyslog /usr/lib/$(shell uname -m)-linux-gnu/rsyslog/lmnsd_ossl.so:rsyslog-openssl
 NODE_DIR  := .tools/node
 
 .PHONY: help build test test-go tools bench fuzz lint demo testdata detection same clean
@@ -28,7 +31,7 @@ build:
 # tools installs what the tests need from Debian and npm, only what is missing.
 tools:
 	@missing=""; for t in $(APT_TOOLS); do cmd=$${t%%:*}; pkg=$${t##*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -e "$$cmd" ] || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \

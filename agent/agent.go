@@ -53,6 +53,7 @@ func New(cfg Config) (*Agent, error) {
 	}
 	cfg = cfg.withDefaults()
 	a := &Agent{cfg: cfg, w: newWriter(cfg.Sinks)}
+	a.w.tail = identityTail(cfg.Sensor, cfg.Site)
 	a.stats.Protocols = make([]ProtoStats, len(modules))
 	a.nowSec = a.now.Unix() // of the zero time: any packet is later
 	bcfg := baselines.Config{
@@ -254,7 +255,7 @@ func (s swapped) Panicked(r any, dir flow.Dir, ts time.Time) {
 func (a *Agent) tick() {
 	alerts := a.engine.Tick(a.now)
 	for i := range alerts {
-		a.writeAlert(&alerts[i], nil, nil)
+		a.writeAlert(&alerts[i], nil, nil, nil)
 	}
 }
 

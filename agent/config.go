@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Mode says whether the baselines learn, judge, or both (issue 5 §3).
@@ -85,6 +87,12 @@ type Config struct {
 	// them. The failure of a critical sink stops the run: an event is
 	// never silently lost.
 	Sinks []Sink
+
+	// Sensor and Site name this monitor and where it watches, for the SOC
+	// that receives the events of many: when set, every event ends with
+	// "host" (Suricata's sensor-name field, in the same place) and
+	// "site". Empty leaves the events as they were.
+	Sensor, Site string
 
 	// DBPath is the bbolt baseline file; empty keeps baseline state in
 	// memory for the run only.
@@ -183,6 +191,11 @@ func (c *Config) Validate() error {
 	if !any {
 		return fmt.Errorf("%w: no %s port to watch", ErrConfig, protocolTitles("or"))
 	}
+	for _, id := range []struct{ name, v string }{{"sensor", c.Sensor}, {"site", c.Site}} {
+		if err := checkIdentity(id.v); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrConfig, id.name, err)
+		}
+	}
 	if c.Mode > ModeMonitor {
 		return fmt.Errorf("%w: %v", ErrConfig, c.Mode)
 	}
@@ -200,6 +213,27 @@ func (c *Config) Validate() error {
 	}{{"max flows", c.MaxFlows}, {"max buffered per flow", c.MaxBufferedPerFlow}, {"max buffered total", c.MaxBufferedTotal}, {"max pending per flow", c.MaxPendingPerFlow}} {
 		if n.v < 0 {
 			return fmt.Errorf("%w: negative %s %d", ErrConfig, n.name, n.v)
+		}
+	}
+	return nil
+}
+
+// MaxIdentity is the longest sensor or site name, in bytes.
+const MaxIdentity = 255
+
+// checkIdentity accepts a sensor or site name: at most MaxIdentity bytes
+// of UTF-8 without control characters (it goes into every event and into
+// syslog headers, where a line break must not be possible).
+func checkIdentity(s string) error {
+	if len(s) > MaxIdentity {
+		return fmt.Errorf("longer than %d bytes", MaxIdentity)
+	}
+	if !utf8.ValidString(s) {
+		return errors.New("not UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("control character %U", r)
 		}
 	}
 	return nil

@@ -73,6 +73,10 @@ func TestConfigValidate(t *testing.T) {
 		{"bad mode", func(c *Config) { c.Mode = 9 }, "mode(9)"},
 		{"negative learn", func(c *Config) { c.LearnFor = -time.Second }, "negative learn-for"},
 		{"negative cap", func(c *Config) { c.MaxFlows = -1 }, "negative max flows"},
+		{"identity", func(c *Config) { c.Sensor, c.Site = "dam-1 \"north\" ünit", "Rivière] site" }, ""},
+		{"sensor newline", func(c *Config) { c.Sensor = "dam-1\nforged" }, "sensor: control character U+000A"},
+		{"site not utf-8", func(c *Config) { c.Site = "\xff" }, "site: not UTF-8"},
+		{"sensor too long", func(c *Config) { c.Sensor = strings.Repeat("x", MaxIdentity+1) }, "sensor: longer than 255 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig(io.Discard)

@@ -162,6 +162,22 @@ func appendHead(b []byte, typ string, flowID uint64, hasFlow bool, addrs []byte)
 	return append(b, addrs...)
 }
 
+// identityTail renders the fields that end every event when the sensor or
+// the site is named: `,"host":"NAME"` as Suricata writes its sensor-name
+// (the last field of the object: Suricata adds it when it closes the
+// event, in output-json.c), then `,"site":"NAME"`, which Suricata has no
+// field for. Nil when neither is set, so events stay byte-identical.
+func identityTail(sensor, site string) []byte {
+	var b []byte
+	if sensor != "" {
+		b = jsonw.String(append(b, `,"host":`...), sensor)
+	}
+	if site != "" {
+		b = jsonw.String(append(b, `,"site":`...), site)
+	}
+	return b
+}
+
 // appendAddrs appends the address fields of an event: src is the client
 // (Modbus master, OPC UA client), dest the server. Streams render them once
 // per connection.

@@ -2,14 +2,18 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/netip"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/flow"
 	"github.com/sluice-ics/sluice/internal/jsonw"
 )
@@ -325,4 +329,71 @@ func TestEVETimeMatchesJSONW(t *testing.T) {
 			t.Errorf("appendTime(%v) = %s, want %s", ts, got, want)
 		}
 	}
+}
+
+// With a sensor or a site, every event ends with "host" (where Suricata
+// writes its sensor-name) and "site", escaped; without, nothing changes.
+func TestEVEIdentity(t *testing.T) {
+	for _, tc := range []struct {
+		sensor, site, tail string
+	}{
+		{"", "", `}`},
+		{"dam-1", "", `,"host":"dam-1"}`},
+		{"", "north", `,"site":"north"}`},
+		{`dam "1"`, `<north>\`, `,"host":"dam \"1\"","site":"\u003cnorth\u003e\\"}`},
+	} {
+		var out bytes.Buffer
+		w := newWriter([]Sink{NewEVE(&out, EventsAll)})
+		w.tail = identityTail(tc.sensor, tc.site)
+		writeEvent(w, time.Unix(0, 0), "modbus", testConn("10.0.0.1", "10.0.0.2", 1, 502))
+		writeEvent(w, time.Unix(0, 0), EventStats, nil)
+		w.flush()
+		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		for _, l := range lines {
+			if !strings.HasSuffix(l, `"x":1`+tc.tail) || !json.Valid([]byte(l)) {
+				t.Errorf("sensor %q site %q: %s, want it to end with %s", tc.sensor, tc.site, l, tc.tail)
+			}
+		}
+	}
+}
+
+// An alert record names the function of the transaction that triggered it,
+// for sinks that forward alerts (syslog's CEF cs5); alerts raised without a
+// transaction have none.
+func TestAlertRecordFunction(t *testing.T) {
+	sink := &alertFuncs{}
+	var out bytes.Buffer
+	cfg := DefaultConfig(&out)
+	cfg.Sinks = append(cfg.Sinks, sink)
+	cfg.LearnFor = time.Minute
+	cfg.Sensor, cfg.Site = "dam-1", "north"
+	f, err := capture.OpenFile("../testdata/sim_rogue_master.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := Run(context.Background(), cfg, f); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"new_device read_holding_registers", "new_master read_holding_registers", "unexpected_write write_single_register"}
+	if !slices.Equal(sink.got, want) {
+		t.Errorf("alerts and functions %q, want %q", sink.got, want)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if !strings.HasSuffix(l, `,"host":"dam-1","site":"north"}`) {
+			t.Errorf("event without the identity: %s", l)
+		}
+	}
+}
+
+// alertFuncs keeps "rule function" of each alert record (the record's
+// Alert is valid only during Write).
+type alertFuncs struct{ got []string }
+
+func (a *alertFuncs) Accepts(typ string) bool { return typ == EventAlert }
+func (a *alertFuncs) Flush() error            { return nil }
+func (a *alertFuncs) Critical() bool          { return false }
+func (a *alertFuncs) Write(r *Record) error {
+	a.got = append(a.got, r.Alert.Rule.String()+" "+r.Function)
+	return nil
 }

@@ -33,7 +33,8 @@ type Record struct {
 	// not modify it.
 	Flow *Flow
 	// Function is the function or service of a transaction event
-	// ("read_holding_registers", "ReadRequest"); empty otherwise.
+	// ("read_holding_registers", "ReadRequest"), or of the transaction
+	// that triggered an alert; empty otherwise.
 	Function string
 	// Alert is the alert of an "alert" record, nil otherwise. Its
 	// Obs/Anomaly pointers are valid only during Write.
@@ -106,6 +107,9 @@ type writer struct {
 	cur     *route
 	inEvent bool
 	rec     Record
+	// tail closes every event before its brace: the sensor identity
+	// (`,"host":"…","site":"…"`, see identityTail), nil when none is set.
+	tail []byte
 	// flow is the Flow of alerts that belong to no connection.
 	flow Flow
 	// written counts the records handed to at least one sink.
@@ -182,6 +186,9 @@ func (w *writer) open(ts time.Time, typ string, f *Flow, r *route) {
 // send closes the event opened by open and hands it to its route's sinks.
 func (w *writer) send() {
 	r := w.cur
+	if len(w.tail) != 0 {
+		w.buf = append(w.buf, w.tail...)
+	}
 	w.buf = append(w.buf, '}')
 	w.rec.Line = w.buf[w.mark:]
 	w.written++

@@ -102,7 +102,7 @@ func (c *conn) transaction(ts time.Time, p payload, observe bool) {
 	}
 	alerts := a.engine.Observe(&c.obs)
 	for i := range alerts {
-		a.writeAlert(&alerts[i], c, func(b []byte) []byte { return c.appendObject(b, p) })
+		a.writeAlert(&alerts[i], c, p, func(b []byte) []byte { return c.appendObject(b, p) })
 	}
 }
 
@@ -168,7 +168,7 @@ func (c *conn) anomaly(ts time.Time, dir flow.Dir, event, detail string) {
 	an := baselines.Anomaly{Time: ts, Protocol: c.m.baseline, Kind: kind, Endpoints: c.obs.Endpoints, Detail: detail}
 	alerts := a.engine.ObserveAnomaly(&an)
 	for i := range alerts {
-		a.writeAlert(&alerts[i], c, func(b []byte) []byte {
+		a.writeAlert(&alerts[i], c, nil, func(b []byte) []byte {
 			b = append(b, `,"anomaly":`...)
 			return c.appendAnomaly(b, dir, event, detail)
 		})
@@ -191,9 +191,10 @@ func (c *conn) appendAnomaly(b []byte, dir flow.Dir, event, detail string) []byt
 
 // writeAlert writes one alert event. c is the connection of the triggering
 // transaction (nil for alerts raised by packet time alone, such as
-// poll_stopped); attach appends the triggering protocol object (with its
+// poll_stopped); p is the triggering transaction (its function goes to the
+// record) or nil; attach appends the triggering protocol object (with its
 // leading comma) or is nil.
-func (a *Agent) writeAlert(al *baselines.Alert, c *conn, attach func([]byte) []byte) {
+func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, attach func([]byte) []byte) {
 	a.stats.Alerts++
 	w := a.w
 	if !w.wants(w.alerts) {
@@ -209,8 +210,8 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, attach func([]byte) []b
 	} else {
 		f := &w.flow
 		*f = Flow{}
-		if p := al.Channel.Protocol; p != 0 {
-			f.Protocol = p.String()
+		if proto := al.Channel.Protocol; proto != 0 {
+			f.Protocol = proto.String()
 		}
 		w.open(ts, EventAlert, f, w.alerts)
 		switch e := &al.Endpoints; {
@@ -228,6 +229,9 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, attach func([]byte) []b
 		}
 	}
 	w.rec.Alert = al
+	if p != nil {
+		w.rec.Function = p.Function()
+	}
 	w.buf = append(w.buf, `,"alert":`...)
 	w.buf = appendAlert(w.buf, al)
 	if attach != nil {

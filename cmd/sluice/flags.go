@@ -25,7 +25,9 @@ type agentFlags struct {
 	alertEvery time.Duration
 	events     string
 	// filter is --events, parsed by config.
-	filter agent.Events
+	filter       agent.Events
+	sensor, site string
+	syslog       syslogFlags
 }
 
 func (f *agentFlags) register(fs *flag.FlagSet) {
@@ -40,10 +42,14 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.learnFor, "learn-for", agent.DefaultLearnFor, "in auto mode, the `DURATION` of traffic time each device learns after it is first seen, before it is judged")
 	fs.DurationVar(&f.alertEvery, "alert-every", agent.DefaultAlertEvery, "the same deviation (rule, channel, item) alerts at most once per `DURATION`, with a count")
 	fs.StringVar(&f.events, "events", "all", "which `EVENTS` to write: all (one per transaction, anomalies, alerts, stats) or alerts (alerts and the final stats)")
+	fs.StringVar(&f.sensor, "sensor", "", "the `NAME` of this monitor, written in every event (\"host\", where Suricata writes its sensor name) and in syslog messages")
+	fs.StringVar(&f.site, "site", "", "the `NAME` of the site this monitor watches, written in every event (\"site\") and in syslog messages")
+	f.syslog.register(fs)
 }
 
 // config turns the flags into an agent configuration whose EVE sink writes
-// to out (several may share one writer: sinks are added by the caller).
+// to out (several may share one writer: sinks are added by the caller),
+// and checks the syslog flags (f.syslog.start starts their sinks).
 func (f *agentFlags) config(out io.Writer) (agent.Config, error) {
 	cfg := agent.DefaultConfig(nil)
 	var err error
@@ -68,10 +74,11 @@ func (f *agentFlags) config(out io.Writer) (agent.Config, error) {
 	cfg.DBPath = f.db
 	cfg.LearnFor = f.learnFor
 	cfg.AlertEvery = f.alertEvery
+	cfg.Sensor, cfg.Site = f.sensor, f.site
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
-	return cfg, nil
+	return cfg, f.syslog.parse(f.sensor, f.site)
 }
 
 // formatPorts writes a port list as ParsePorts reads it.

@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/metrics"
+	"github.com/sluice-ics/sluice/internal/syslog"
 )
 
 func init() {
@@ -46,6 +47,7 @@ Examples:
   sluice monitor --iface eth1
   sluice monitor --iface eth1 -o /var/log/sluice/eve.json --db /var/lib/sluice/baseline.db
   sluice monitor --iface eth1 --bpf 'net 10.10.0.0/16 and port 502'
+  sluice monitor --iface eth1 --sensor dam-1 --syslog tls://siem.example:6514 --syslog-ca /etc/sluice/siem-ca.pem
 `
 
 func runMonitor(ctx context.Context, args []string) int {
@@ -106,7 +108,18 @@ func runMonitor(ctx context.Context, args []string) int {
 	ro := &reopener{path: af.out, cur: out}
 	eve := agent.NewEVE(ro, af.filter).Locked() // flushed every second from another goroutine
 	cfg.Sinks = []agent.Sink{eve}
-	code := monitor(ctx, cfg, live, *metricsAddr, ro)
+	syslogs, err := af.syslog.start()
+	if err != nil {
+		live.Close()
+		ro.close()
+		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+		return 1
+	}
+	for _, s := range syslogs {
+		cfg.Sinks = append(cfg.Sinks, s)
+	}
+	code := monitor(ctx, cfg, live, *metricsAddr, ro, syslogs)
+	closeSyslog("monitor", syslogs)
 	if err := ro.close(); err != nil && code == 0 {
 		fmt.Fprintf(os.Stderr, "sluice monitor: closing output: %v\n", err)
 		code = 1
@@ -156,7 +169,7 @@ func (r *reopener) close() error {
 // link is quiet.
 const flushEvery = time.Second
 
-func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener) int {
+func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener, syslogs []*syslog.Sink) int {
 	var ms *metrics.Metrics
 	if metricsAddr != "" {
 		var err error
@@ -166,6 +179,7 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 			return 1
 		}
 		cfg.Sinks = append(cfg.Sinks, ms.Sink(cfg.Sinks[0].Accepts))
+		exportSyslog(ms, syslogs)
 	}
 	a, err := agent.New(cfg)
 	if err != nil {

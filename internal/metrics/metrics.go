@@ -95,6 +95,30 @@ type Metrics struct {
 	reqLabels   map[string]map[string]prometheus.Counter
 	alertLabels map[string]map[string]prometheus.Counter
 	eventLabels map[string]prometheus.Counter
+	// syslogs are the syslog destinations, read at scrape time.
+	syslogs []syslogDest
+}
+
+// SyslogStats are the counters of one syslog destination (internal/syslog's,
+// converted by the caller).
+type SyslogStats struct {
+	Sent, Dropped, Reconnects uint64
+	Queued                    int
+	Connected                 bool
+}
+
+type syslogDest struct {
+	dest  string
+	stats func() SyslogStats
+}
+
+// AddSyslog exports the counters of a syslog destination (its URL), read
+// from stats at scrape time. A collector that is down shows there, not in
+// the health: /healthz is about the monitor.
+func (m *Metrics) AddSyslog(dest string, stats func() SyslogStats) {
+	m.mu.Lock()
+	m.syslogs = append(m.syslogs, syslogDest{dest, stats})
+	m.mu.Unlock()
 }
 
 // New returns an empty registry with Sluice's collectors and the Go runtime
@@ -326,6 +350,11 @@ var (
 	descLearning    = prometheus.NewDesc("sluice_device_learning", "1 while the device is in its learning window (auto mode), else 0.", []string{"device"}, nil)
 	descDeviations  = prometheus.NewDesc("sluice_baseline_deviations", "Distinct deviations in the alert log, by rule.", []string{"rule"}, nil)
 	descUp          = prometheus.NewDesc("sluice_up", "1 when the agent is healthy (as /healthz), else 0.", nil, nil)
+	descSyslogSent  = prometheus.NewDesc("sluice_syslog_sent_total", "Messages written to the syslog collector's connection.", []string{"destination"}, nil)
+	descSyslogDrop  = prometheus.NewDesc("sluice_syslog_dropped_total", "Messages dropped because the queue was full while the collector was unreachable or slow.", []string{"destination"}, nil)
+	descSyslogRecon = prometheus.NewDesc("sluice_syslog_reconnects_total", "Connections to the syslog collector made after the first.", []string{"destination"}, nil)
+	descSyslogQueue = prometheus.NewDesc("sluice_syslog_queue_messages", "Messages waiting to be sent to the syslog collector.", []string{"destination"}, nil)
+	descSyslogUp    = prometheus.NewDesc("sluice_syslog_connected", "1 while a connection to the syslog collector is open, else 0.", []string{"destination"}, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -333,7 +362,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPackets, descBytes, descUndecodable, descDrops, descDropBytes, descFlows,
 		descIgnored, descEvictions, descPanics, descPFlows, descPTx, descPTimeouts, descPDecodeErr, descPNonProto,
 		descPGaps, descPPending, descLastPacket, descDevices, descChannels, descItems, descConverge, descLearning,
-		descDeviations, descUp} {
+		descDeviations, descUp, descSyslogSent, descSyslogDrop, descSyslogRecon, descSyslogQueue, descSyslogUp} {
 		ch <- d
 	}
 }
@@ -346,6 +375,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	healthy := m.err == nil
 	snap := m.snapshotLocked()
 	window := m.window
+	syslogs := m.syslogs
 	m.mu.Unlock()
 
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
@@ -383,6 +413,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	gauge(descUp, up)
+	for _, d := range syslogs {
+		st := d.stats()
+		counter(descSyslogSent, st.Sent, d.dest)
+		counter(descSyslogDrop, st.Dropped, d.dest)
+		counter(descSyslogRecon, st.Reconnects, d.dest)
+		gauge(descSyslogQueue, float64(st.Queued), d.dest)
+		connected := 0.0
+		if st.Connected {
+			connected = 1
+		}
+		gauge(descSyslogUp, connected, d.dest)
+	}
 	if snap == nil {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -206,5 +207,38 @@ func BenchmarkSink(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.Write(&r)
+	}
+}
+
+// A syslog destination's counters are exported per destination; a
+// collector that is down shows there and leaves /healthz ok.
+func TestSyslogCounters(t *testing.T) {
+	m := New()
+	st := SyslogStats{Sent: 12, Dropped: 3, Reconnects: 2, Queued: 40}
+	m.AddSyslog("tcp://siem:514", func() SyslogStats { return st })
+	scrape := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	_, body := scrape("/metrics")
+	for _, want := range []string{
+		`sluice_syslog_sent_total{destination="tcp://siem:514"} 12`,
+		`sluice_syslog_dropped_total{destination="tcp://siem:514"} 3`,
+		`sluice_syslog_reconnects_total{destination="tcp://siem:514"} 2`,
+		`sluice_syslog_queue_messages{destination="tcp://siem:514"} 40`,
+		`sluice_syslog_connected{destination="tcp://siem:514"} 0`,
+		"sluice_up 1",
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if code, body := scrape("/healthz"); code != 200 || !strings.HasPrefix(body, "ok\n") {
+		t.Errorf("/healthz = %d %q while the collector is down; want ok", code, body)
+	}
+	st.Connected = true
+	if _, body := scrape("/metrics"); !strings.Contains(body, `sluice_syslog_connected{destination="tcp://siem:514"} 1`+"\n") {
+		t.Error("sluice_syslog_connected not 1")
 	}
 }
