@@ -5,8 +5,11 @@ PKGS      ?= ./...
 export CGO_ENABLED ?= 0
 
 # Tools the test suite drives as real peers: Wireshark's decoders (decode oracle),
-# a real Modbus master, and a packet recorder. Installed from Debian when missing.
-APT_TOOLS := tshark:tshark mbpoll:mbpoll tcpdump:tcpdump
+# a real Modbus master, a packet recorder, and a syslog collector with its TLS
+# driver (the syslog sink's interop tests). Installed from Debian when missing.
+# Each entry is FILE:PACKAGE, FILE a command or an absolute path the package installs.
+APT_TOOLS := tshark:tshark mbpoll:mbpoll tcpdump:tcpdump \
+	/usr/sbin/rsyslogd:rsyslog /usr/lib/$(shell uname -m)-linux-gnu/rsyslog/lmnsd_ossl.so:rsyslog-openssl
 NODE_DIR  := .tools/node
 
 .PHONY: help build test test-go tools bench fuzz lint demo testdata detection same clean
@@ -16,7 +19,7 @@ help:
 	@echo "make test       install test peers if missing, then run the whole test suite"
 	@echo "make build      build the static binary $(BIN)"
 	@echo "make bench      benchmarks (packets/s, allocations, RSS) incl. tshark side by side"
-	@echo "make fuzz       run every fuzz target for FUZZTIME (default 30s each)"
+	@echo "make fuzz       run every fuzz target for FUZZTIME (default 30s each), then a summary; exit 1 if any failed"
 	@echo "make lint       gofmt + go vet"
 	@echo "make testdata   regenerate testdata/ captures from the simulator"
 	@echo "make detection  learn on normal traffic, monitor each attack scenario, print the table"
@@ -28,7 +31,7 @@ build:
 # tools installs what the tests need from Debian and npm, only what is missing.
 tools:
 	@missing=""; for t in $(APT_TOOLS); do cmd=$${t%%:*}; pkg=$${t##*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	  command -v $$cmd >/dev/null 2>&1 || [ -e "$$cmd" ] || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -51,16 +54,11 @@ test-go:
 bench: build
 	$(GO) run ./internal/benchtool
 
-# FUZZMINIMIZE bounds the minimisation of each input that finds new code:
-# Go's default (60s) let a target whose execution takes milliseconds
-# (FuzzObserve) spend its whole FUZZTIME minimising its first inputs.
+# fuzz: every target, even after one fails; a summary at the end (targets
+# run, passed, failed by name) and exit 1 if any failed. scripts/fuzz.sh.
 FUZZTIME ?= 30s
-FUZZMINIMIZE ?= 5s
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg || exit 1; \
-	  done; done
+	@GO=$(GO) scripts/fuzz.sh $(FUZZTIME)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

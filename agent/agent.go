@@ -26,21 +26,14 @@ import (
 // ErrClosed is returned by Run after Close.
 var ErrClosed = errors.New("agent closed")
 
-// proto is the application protocol of a connection, chosen by server port.
-type proto uint8
-
-const (
-	protoNone proto = iota
-	protoModbus
-	protoOPCUA
-)
-
 // Agent decodes packets into events. Create it with New.
 type Agent struct {
 	cfg   Config
-	out   *eve
+	w     *writer
 	stats Stats
-	ports [1 << 16]proto
+	// ports maps a server port to 1 + the registry index of its
+	// protocol (0: none).
+	ports [1 << 16]uint8
 	now   time.Time // latest packet time seen
 	// nowSec and nowNsec are now's Unix seconds and nanoseconds.
 	nowSec  int64
@@ -53,13 +46,15 @@ type Agent struct {
 	tickSec int64
 }
 
-// New validates cfg and returns an agent writing to cfg.Output.
+// New validates cfg and returns an agent writing to cfg.Sinks.
 func New(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	a := &Agent{cfg: cfg, out: newEVE(cfg.Output, cfg.Events)}
+	a := &Agent{cfg: cfg, w: newWriter(cfg.Sinks)}
+	a.w.tail = identityTail(cfg.Sensor, cfg.Site)
+	a.stats.Protocols = make([]ProtoStats, len(modules))
 	a.nowSec = a.now.Unix() // of the zero time: any packet is later
 	bcfg := baselines.Config{
 		Mode:       baselines.Mode(cfg.Mode), // same order: auto, learn, monitor
@@ -78,18 +73,17 @@ func New(cfg Config) (*Agent, error) {
 		}
 		a.engine, a.db = e, db
 	}
-	for _, p := range cfg.ModbusPorts {
-		a.ports[p] = protoModbus
-	}
-	for _, p := range cfg.OPCUAPorts {
-		a.ports[p] = protoOPCUA
+	for i, m := range modules {
+		for _, p := range cfg.Ports[m.name] {
+			a.ports[p] = uint8(i + 1)
+		}
 	}
 	a.table = flow.NewTable(flow.Config{
 		MaxFlows:           cfg.MaxFlows,
 		MaxBufferedPerFlow: cfg.MaxBufferedPerFlow,
 		MaxBufferedTotal:   cfg.MaxBufferedTotal,
 		IdleTimeout:        cfg.IdleTimeout,
-		ServerPort:         func(p uint16) bool { return a.ports[p] != protoNone },
+		ServerPort:         func(p uint16) bool { return a.ports[p] != 0 },
 	}, a.newStream)
 	return a, nil
 }
@@ -121,9 +115,9 @@ func (a *Agent) Run(ctx context.Context, src capture.Source) error {
 	// A file is complete at its end; a live capture when it is stopped.
 	complete := errors.Is(err, io.EOF) || (isLive(src) && errors.Is(err, context.Canceled))
 	if errors.Is(err, io.EOF) {
-		err = a.out.failure()
+		err = a.w.failure()
 	}
-	if rerr := a.recordSource(src, a.stats.Packets-startPackets, first, a.now, complete && a.out.failure() == nil); rerr != nil {
+	if rerr := a.recordSource(src, a.stats.Packets-startPackets, first, a.now, complete && a.w.failure() == nil); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
 	return err
@@ -146,7 +140,7 @@ func (a *Agent) run(ctx context.Context, src capture.Source, first *time.Time) e
 				return ctx.Err()
 			default:
 			}
-			if err := a.out.failure(); err != nil {
+			if err := a.w.failure(); err != nil {
 				return err
 			}
 		}
@@ -178,13 +172,13 @@ type liveStatser interface {
 	Stats() (capture.LiveStats, error)
 }
 
-// FlushEvery makes the agent write buffered events out at least every d of
-// wall time, from a goroutine that stops when ctx ends. Live capture needs
-// it (an alert must not wait in the buffer while the link is quiet); replay
-// does not. Call it before Run. Wall time decides only when bytes are
-// written, never what they say.
+// FlushEvery makes the agent flush its sinks at least every d of wall
+// time, from a goroutine that stops when ctx ends. Live capture needs it (an
+// alert must not wait in a buffer while the link is quiet); replay does
+// not. Every sink must then be safe for a Flush from that goroutine (an EVE
+// sink made Locked). Call it before Run. Wall time decides only when bytes
+// are written, never what they say.
 func (a *Agent) FlushEvery(ctx context.Context, d time.Duration) {
-	a.out.locked = true
 	go func() {
 		t := time.NewTicker(d)
 		defer t.Stop()
@@ -193,17 +187,17 @@ func (a *Agent) FlushEvery(ctx context.Context, d time.Duration) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				a.out.flush()
+				a.w.flush()
 			}
 		}
 	}()
 }
 
-// Flush writes the buffered events out now (before a log rotation, for
-// instance). It may be called from another goroutine only after FlushEvery;
-// otherwise from the goroutine that runs Run. It returns the output's
-// sticky write error, if any.
-func (a *Agent) Flush() error { return a.out.flush() }
+// Flush flushes every sink now (before a log rotation, for instance). It
+// may be called from another goroutine only after FlushEvery; otherwise
+// from the goroutine that runs Run. It returns the first error of a
+// critical sink, if any.
+func (a *Agent) Flush() error { return a.w.flush() }
 
 // packet processes one frame.
 func (a *Agent) packet(p *capture.Packet) {
@@ -229,25 +223,15 @@ func (a *Agent) packet(p *capture.Packet) {
 // SYN the capture mislabels) is oriented by the port instead: a PLC does not
 // open connections from 502. Its stream sees the directions swapped back.
 func (a *Agent) newStream(c *flow.Conn, ts time.Time) flow.Stream {
-	if a.ports[c.Key.ServerPort] == protoNone && a.ports[c.Key.ClientPort] != protoNone {
+	if a.ports[c.Key.ServerPort] == 0 && a.ports[c.Key.ClientPort] != 0 {
 		sw := *c
 		sw.Key.ClientIP, sw.Key.ServerIP = c.Key.ServerIP, c.Key.ClientIP
 		sw.Key.ClientPort, sw.Key.ServerPort = c.Key.ServerPort, c.Key.ClientPort
 		sw.ClientMAC, sw.ServerMAC = c.ServerMAC, c.ClientMAC
-		if s := a.streamFor(&sw); s != nil {
-			return swapped{s}
-		}
-		return nil
+		return swapped{a.newConn(int(a.ports[sw.Key.ServerPort])-1, &sw)}
 	}
-	return a.streamFor(c)
-}
-
-func (a *Agent) streamFor(c *flow.Conn) flow.Stream {
-	switch a.ports[c.Key.ServerPort] {
-	case protoModbus:
-		return a.newModbusStream(c)
-	case protoOPCUA:
-		return a.newOPCUAStream(c)
+	if p := a.ports[c.Key.ServerPort]; p != 0 {
+		return a.newConn(int(p)-1, c)
 	}
 	return nil // a typed nil would not be nil to the table
 }
@@ -271,7 +255,7 @@ func (s swapped) Panicked(r any, dir flow.Dir, ts time.Time) {
 func (a *Agent) tick() {
 	alerts := a.engine.Tick(a.now)
 	for i := range alerts {
-		a.writeAlert(&alerts[i], nil, nil)
+		a.writeAlert(&alerts[i], nil, nil, nil)
 	}
 }
 
@@ -284,8 +268,9 @@ func (a *Agent) Engine() *baselines.Engine { return a.engine }
 // method but FlushEvery's goroutine and Engine, it must be called from the
 // goroutine that runs Run (a Source wrapper may call it from Next).
 func (a *Agent) Stats() Stats {
-	s := a.stats
+	s := a.stats.clone()
 	a.mergeFlowStats(&s)
+	s.SinkErrors = a.w.sinkErrors.Load()
 	return s
 }
 
@@ -299,7 +284,7 @@ func (a *Agent) SetKernelDrops(n uint64) { a.stats.KernelDrops = n }
 // output's write error, if any. Close is idempotent.
 func (a *Agent) Close() error {
 	if a.closed {
-		return a.out.failure()
+		return a.w.failure()
 	}
 	a.closed = true
 	a.table.Close()
@@ -313,7 +298,7 @@ func (a *Agent) Close() error {
 			dbErr = fmt.Errorf("agent: baseline database: %w", err)
 		}
 	}
-	if err := a.out.flush(); err != nil {
+	if err := a.w.flush(); err != nil {
 		return errors.Join(fmt.Errorf("agent: %w", err), dbErr)
 	}
 	return dbErr
@@ -321,7 +306,7 @@ func (a *Agent) Close() error {
 
 // mergeFlowStats copies the flow table's counters into s. Panics are
 // counted by the table alone, which runs every Stream call under its
-// recover (see streamBase.Panicked).
+// recover (see conn.Panicked).
 func (a *Agent) mergeFlowStats(s *Stats) {
 	fs := a.table.Stats()
 	s.Undecodable = fs.Packets - fs.TCPPackets
@@ -336,14 +321,16 @@ func (a *Agent) mergeFlowStats(s *Stats) {
 // writeStats writes the stats event, stamped with the last packet time (or
 // the zero time, 0001-01-01, when no packet was seen).
 func (a *Agent) writeStats() {
-	if !a.out.wants(EventStats) {
+	w := a.w
+	if !w.wants(w.stats) {
 		return
 	}
-	a.stats.Events = a.out.written + 1
-	a.out.begin(a.now, EventStats, noFlow, nil)
-	a.out.buf = append(a.out.buf, `,"stats":`...)
-	a.out.buf = a.stats.appendJSON(a.out.buf)
-	a.out.end()
+	a.stats.Events = w.written + 1
+	w.open(a.now, EventStats, nil, w.stats)
+	w.buf = appendHead(w.buf, EventStats, 0, false, nil)
+	w.buf = append(w.buf, `,"stats":`...)
+	w.buf = a.stats.appendJSON(w.buf)
+	w.send()
 }
 
 // Run is the one-call form: it runs a new agent over each source in turn and
@@ -360,5 +347,5 @@ func Run(ctx context.Context, cfg Config, srcs ...capture.Source) (Stats, error)
 		}
 	}
 	closeErr := a.Close()
-	return a.stats, errors.Join(runErr, closeErr)
+	return a.stats.clone(), errors.Join(runErr, closeErr)
 }

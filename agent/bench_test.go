@@ -64,8 +64,8 @@ func benchReplay(b *testing.B, rel string, events Events) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		cfg := DefaultConfig(io.Discard)
-		cfg.Events = events
+		cfg := DefaultConfig(nil)
+		cfg.Sinks = []Sink{NewEVE(io.Discard, events)}
 		a, err := New(cfg)
 		if err != nil {
 			b.Fatal(err)

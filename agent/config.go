@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Mode says whether the baselines learn, judge, or both (issue 5 §3).
@@ -74,18 +76,23 @@ func ParseEvents(s string) (Events, error) {
 // Config is everything the agent needs to run. The zero value is not usable:
 // start from DefaultConfig and override.
 type Config struct {
-	// ModbusPorts and OPCUAPorts are the server ports that select the
-	// protocol of a connection (issue 2 §2, issue 4 §4). A port in both
-	// lists is an error.
-	ModbusPorts []uint16
-	OPCUAPorts  []uint16
+	// Ports are the server ports that select the protocol of a
+	// connection, by protocol name (Protocols lists the names). A
+	// protocol without ports is not decoded; a port in two lists is an
+	// error.
+	Ports map[string][]uint16
 
-	// Output receives the newline-delimited EVE JSON. The agent buffers
-	// and flushes it; it never closes it. A write error stops the run: an
-	// event is never silently lost.
-	Output io.Writer
-	// Events filters what reaches Output.
-	Events Events
+	// Sinks receive the events (records) of the run: the EVE file
+	// (NewEVE), the metrics endpoint, a forwarder. The agent never closes
+	// them. The failure of a critical sink stops the run: an event is
+	// never silently lost.
+	Sinks []Sink
+
+	// Sensor and Site name this monitor and where it watches, for the SOC
+	// that receives the events of many: when set, every event ends with
+	// "host" (Suricata's sensor-name field, in the same place) and
+	// "site". Empty leaves the events as they were.
+	Sensor, Site string
 
 	// DBPath is the bbolt baseline file; empty keeps baseline state in
 	// memory for the run only.
@@ -121,13 +128,21 @@ const (
 )
 
 // DefaultConfig returns the configuration of `sluice replay` without flags:
-// Modbus on 502, OPC UA on 4840, every event to out, baselines in memory in
-// auto mode.
+// every protocol on its default ports (Modbus on 502, OPC UA on 4840),
+// every event to out as EVE JSON (no sink when out is nil), baselines in
+// memory in auto mode.
 func DefaultConfig(out io.Writer) Config {
+	ports := map[string][]uint16{}
+	for _, m := range modules {
+		ports[m.name] = append([]uint16(nil), m.defaultPorts...)
+	}
+	var sinks []Sink
+	if out != nil {
+		sinks = []Sink{NewEVE(out, EventsAll)}
+	}
 	return Config{
-		ModbusPorts:        []uint16{502},
-		OPCUAPorts:         []uint16{4840},
-		Output:             out,
+		Ports:              ports,
+		Sinks:              sinks,
 		Mode:               ModeAuto,
 		LearnFor:           DefaultLearnFor,
 		AlertEvery:         DefaultAlertEvery,
@@ -146,32 +161,43 @@ var ErrConfig = errors.New("invalid configuration")
 
 // Validate reports the first problem with c, wrapping ErrConfig.
 func (c *Config) Validate() error {
-	if c.Output == nil {
+	if len(c.Sinks) == 0 {
 		return fmt.Errorf("%w: no output", ErrConfig)
 	}
-	if len(c.ModbusPorts) == 0 && len(c.OPCUAPorts) == 0 {
-		return fmt.Errorf("%w: no Modbus or OPC UA port to watch", ErrConfig)
+	for i, s := range c.Sinks {
+		if s == nil {
+			return fmt.Errorf("%w: output %d is nil", ErrConfig, i)
+		}
+	}
+	for name := range c.Ports {
+		if moduleIndex(name) < 0 {
+			return fmt.Errorf("%w: unknown protocol %q", ErrConfig, name)
+		}
 	}
 	seen := map[uint16]string{}
-	for _, l := range []struct {
-		name  string
-		ports []uint16
-	}{{"modbus", c.ModbusPorts}, {"opcua", c.OPCUAPorts}} {
-		for _, p := range l.ports {
+	any := false
+	for _, m := range modules { // registry order: the same error every time
+		for _, p := range c.Ports[m.name] {
 			if p == 0 {
-				return fmt.Errorf("%w: %s port 0", ErrConfig, l.name)
+				return fmt.Errorf("%w: %s port 0", ErrConfig, m.name)
 			}
-			if other, ok := seen[p]; ok && other != l.name {
-				return fmt.Errorf("%w: port %d is both %s and %s", ErrConfig, p, other, l.name)
+			if other, ok := seen[p]; ok && other != m.name {
+				return fmt.Errorf("%w: port %d is both %s and %s", ErrConfig, p, other, m.name)
 			}
-			seen[p] = l.name
+			seen[p] = m.name
+			any = true
+		}
+	}
+	if !any {
+		return fmt.Errorf("%w: no %s port to watch", ErrConfig, protocolTitles("or"))
+	}
+	for _, id := range []struct{ name, v string }{{"sensor", c.Sensor}, {"site", c.Site}} {
+		if err := checkIdentity(id.v); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrConfig, id.name, err)
 		}
 	}
 	if c.Mode > ModeMonitor {
 		return fmt.Errorf("%w: %v", ErrConfig, c.Mode)
-	}
-	if c.Events > EventsAlerts {
-		return fmt.Errorf("%w: events filter %d", ErrConfig, c.Events)
 	}
 	for _, d := range []struct {
 		name string
@@ -190,6 +216,44 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// MaxIdentity is the longest sensor or site name, in bytes.
+const MaxIdentity = 255
+
+// checkIdentity accepts a sensor or site name: at most MaxIdentity bytes
+// of UTF-8 without control characters (it goes into every event and into
+// syslog headers, where a line break must not be possible).
+func checkIdentity(s string) error {
+	if len(s) > MaxIdentity {
+		return fmt.Errorf("longer than %d bytes", MaxIdentity)
+	}
+	if !utf8.ValidString(s) {
+		return errors.New("not UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("control character %U", r)
+		}
+	}
+	return nil
+}
+
+// protocolTitles lists the registered protocols' titles for a message:
+// "Modbus/TCP or OPC UA Binary".
+func protocolTitles(conj string) string {
+	var b strings.Builder
+	for i, m := range modules {
+		switch {
+		case i == 0:
+		case i == len(modules)-1:
+			b.WriteString(" " + conj + " ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(m.title)
+	}
+	return b.String()
 }
 
 // withDefaults fills zero caps and durations with their defaults.

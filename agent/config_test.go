@@ -63,14 +63,20 @@ func TestConfigValidate(t *testing.T) {
 		errSub string // "" = valid
 	}{
 		{"default", func(*Config) {}, ""},
-		{"opcua only", func(c *Config) { c.ModbusPorts = nil }, ""},
-		{"no output", func(c *Config) { c.Output = nil }, "no output"},
-		{"no ports", func(c *Config) { c.ModbusPorts, c.OPCUAPorts = nil, nil }, "no Modbus or OPC UA port"},
-		{"port in both", func(c *Config) { c.OPCUAPorts = []uint16{4840, 502} }, "port 502 is both modbus and opcua"},
-		{"port 0", func(c *Config) { c.ModbusPorts = []uint16{0} }, "port 0"},
+		{"opcua only", func(c *Config) { delete(c.Ports, "modbus") }, ""},
+		{"no output", func(c *Config) { c.Sinks = nil }, "no output"},
+		{"nil output", func(c *Config) { c.Sinks = []Sink{nil} }, "output 0 is nil"},
+		{"unknown protocol", func(c *Config) { c.Ports["dnp"] = []uint16{20000} }, `unknown protocol "dnp"`},
+		{"no ports", func(c *Config) { c.Ports = nil }, "no Modbus/TCP or OPC UA Binary port"},
+		{"port in both", func(c *Config) { c.Ports["opcua"] = []uint16{4840, 502} }, "port 502 is both modbus and opcua"},
+		{"port 0", func(c *Config) { c.Ports["modbus"] = []uint16{0} }, "port 0"},
 		{"bad mode", func(c *Config) { c.Mode = 9 }, "mode(9)"},
 		{"negative learn", func(c *Config) { c.LearnFor = -time.Second }, "negative learn-for"},
 		{"negative cap", func(c *Config) { c.MaxFlows = -1 }, "negative max flows"},
+		{"identity", func(c *Config) { c.Sensor, c.Site = "dam-1 \"north\" ünit", "Rivière] site" }, ""},
+		{"sensor newline", func(c *Config) { c.Sensor = "dam-1\nforged" }, "sensor: control character U+000A"},
+		{"site not utf-8", func(c *Config) { c.Site = "\xff" }, "site: not UTF-8"},
+		{"sensor too long", func(c *Config) { c.Sensor = strings.Repeat("x", MaxIdentity+1) }, "sensor: longer than 255 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig(io.Discard)
@@ -90,7 +96,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestWithDefaults(t *testing.T) {
-	c := Config{Output: io.Discard, ModbusPorts: []uint16{502}}.withDefaults()
+	c := Config{Sinks: []Sink{NewEVE(io.Discard, EventsAll)}, Ports: map[string][]uint16{"modbus": {502}}}.withDefaults()
 	d := DefaultConfig(io.Discard)
 	if c.MaxFlows != d.MaxFlows || c.IdleTimeout != d.IdleTimeout || c.LearnFor != d.LearnFor ||
 		c.AlertEvery != d.AlertEvery || c.MaxPendingPerFlow != d.MaxPendingPerFlow || c.TransactionTimeout != d.TransactionTimeout {

@@ -176,8 +176,9 @@ func TestDetection(t *testing.T) {
 func detReplay(t *testing.T, pcap []byte, db string, mode Mode) []byte {
 	t.Helper()
 	var out bytes.Buffer
-	cfg := DefaultConfig(&out)
-	cfg.DBPath, cfg.Mode, cfg.Events = db, mode, EventsAlerts
+	cfg := DefaultConfig(nil)
+	cfg.Sinks = []Sink{NewEVE(&out, EventsAlerts)}
+	cfg.DBPath, cfg.Mode = db, mode
 	src, err := capture.NewReader(bytes.NewReader(pcap), "simulated.pcap", int64(len(pcap)))
 	if err != nil {
 		t.Fatal(err)
@@ -470,8 +471,8 @@ func TestDetectionMalformedVersusNonProtocol(t *testing.T) {
 func detReplayMem(t *testing.T, pcap []byte) []byte {
 	t.Helper()
 	var out bytes.Buffer
-	cfg := DefaultConfig(&out)
-	cfg.Events = EventsAlerts
+	cfg := DefaultConfig(nil)
+	cfg.Sinks = []Sink{NewEVE(&out, EventsAlerts)}
 	src, err := capture.NewReader(bytes.NewReader(pcap), "built.pcap", int64(len(pcap)))
 	if err != nil {
 		t.Fatal(err)

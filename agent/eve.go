@@ -5,128 +5,154 @@ import (
 	"io"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluice-ics/sluice/internal/jsonw"
 )
 
-// Event types of the EVE output, as in Suricata's event_type field.
-const (
-	EventModbus  = "modbus"
-	EventOPCUA   = "opcua"
-	EventAlert   = "alert"
-	EventAnomaly = "anomaly"
-	EventStats   = "stats"
-)
-
-// eveFlushAt is the size at which the event buffer is written out. Big
+// eveFlushAt is the size at which the EVE sink writes its buffer out. Big
 // enough that a write(2) carries hundreds of events, small enough to stay in
 // cache.
 const eveFlushAt = 128 << 10
 
-// eve writes newline-delimited JSON events in the shape of Suricata's EVE
-// log. Events are appended by hand straight into one reused buffer (no
-// reflection, no per-event allocation) and written out in large blocks.
-//
-// The first write error is sticky: every later event is dropped and failure
-// reports it, and the agent stops the run on it, so a full disk is an error
-// the user sees, never silent loss. An eve is used by one goroutine, except
-// that once locked is set, flush and failure may also be called from
-// another (the periodic flusher of live capture).
-type eve struct {
-	w    io.Writer
-	buf  []byte
-	mark int // start of the event being appended, for abort
-	// inEvent is set between begin and end (or abort): an event is being
-	// appended (and, locked, mu is held).
-	inEvent bool
-	// err is the first write error (under mu in locked mode); failed says
-	// there is one and may be read from any goroutine without the lock.
-	err    error
-	failed atomic.Bool
+// EVE is the sink of the EVE log: newline-delimited JSON events in the shape
+// of Suricata's, written to an io.Writer in large blocks. It is critical:
+// its first write error is sticky, every later record is refused with it,
+// and the agent stops the run on it, so a full disk is an error the user
+// sees, never silent loss.
+type EVE struct {
+	w      io.Writer
 	filter Events
-	// written counts events appended (and thus written or to be written).
-	written uint64
-	// sec and secText cache the rendering of the last whole second seen
-	// ("2026-11-21T22:33:00."): events come in time order, so formatting a
-	// timestamp is usually six digits, not a calendar computation.
-	sec     int64
-	secText []byte
-	// locked makes begin..end/abort hold mu, so that a periodic flusher
-	// (live capture: events must not wait in the buffer while the link is
-	// idle) can write the buffer out from another goroutine. Replay leaves
-	// it off and pays nothing.
+	buf    []byte
+	err    error
+	// locked makes Write and Flush take mu, for a periodic flusher on
+	// another goroutine (live capture: events must not wait in the buffer
+	// while the link is idle). Replay leaves it off and pays nothing.
 	locked bool
 	mu     sync.Mutex
 }
 
+// NewEVE returns the EVE sink writing the events filter selects to w. It
+// never closes w.
+func NewEVE(w io.Writer, filter Events) *EVE {
+	return &EVE{w: w, filter: filter, buf: make([]byte, 0, eveFlushAt+16<<10)}
+}
+
+// Locked makes the sink safe for Flush from another goroutine (see
+// Agent.FlushEvery) and returns it. Call it before the run.
+func (e *EVE) Locked() *EVE {
+	e.locked = true
+	return e
+}
+
+// Accepts implements Sink: every event, or with EventsAlerts the alerts and
+// the final stats (the shape a SIEM wants, and the cheapest to run).
+func (e *EVE) Accepts(typ string) bool {
+	return e.filter == EventsAll || typ == EventAlert || typ == EventStats
+}
+
+// Critical implements Sink: events must not be lost silently.
+func (e *EVE) Critical() bool { return true }
+
+// Write implements Sink: the line and its newline go into the buffer, which
+// is written out when full.
+func (e *EVE) Write(r *Record) error {
+	if e.locked {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+	}
+	if e.err != nil {
+		return e.err
+	}
+	e.buf = append(append(e.buf, r.Line...), '\n')
+	if len(e.buf) >= eveFlushAt {
+		return e.flushLocked()
+	}
+	return nil
+}
+
+// reserve, commit and release let the writer render an event straight into
+// the buffer (see writer): reserve returns it (and takes the lock, in
+// locked mode), commit takes it back with the event appended, which ends
+// the event, and release drops what was appended after mark. Exactly one
+// of commit and release follows a reserve.
+func (e *EVE) reserve() []byte {
+	if e.locked {
+		e.mu.Lock()
+	}
+	return e.buf
+}
+
+func (e *EVE) commit(b []byte) error {
+	e.buf = append(b, '\n')
+	var err error
+	if e.err != nil || len(e.buf) >= eveFlushAt {
+		err = e.flushLocked()
+	}
+	if e.locked {
+		e.mu.Unlock()
+	}
+	return err
+}
+
+func (e *EVE) release(mark int) {
+	e.buf = e.buf[:mark]
+	if e.locked {
+		e.mu.Unlock()
+	}
+}
+
+// Flush implements Sink: it writes out what is buffered and returns the
+// sticky error, if any.
+func (e *EVE) Flush() error {
+	if e.locked {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+	}
+	return e.flushLocked()
+}
+
+func (e *EVE) flushLocked() error {
+	if e.err != nil {
+		e.buf = e.buf[:0]
+		return e.err
+	}
+	if len(e.buf) == 0 {
+		return nil
+	}
+	n, err := e.w.Write(e.buf)
+	if err == nil && n < len(e.buf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		e.err = fmt.Errorf("writing events: %w", err)
+	}
+	e.buf = e.buf[:0]
+	return e.err
+}
+
 // appendTime appends ts quoted, in jsonw.TimeLayout (RFC 3339 UTC,
 // microseconds, Z), byte-identical to jsonw.Time but cached per second.
-func (e *eve) appendTime(b []byte, ts time.Time) []byte {
+func (w *writer) appendTime(b []byte, ts time.Time) []byte {
 	sec := ts.Unix()
-	if e.secText == nil || sec != e.sec {
-		e.sec = sec
-		e.secText = ts.UTC().Truncate(time.Second).AppendFormat(e.secText[:0], "2006-01-02T15:04:05.")
+	if w.secText == nil || sec != w.sec {
+		w.sec = sec
+		w.secText = ts.UTC().Truncate(time.Second).AppendFormat(w.secText[:0], "2006-01-02T15:04:05.")
 	}
 	b = append(b, '"')
-	b = append(b, e.secText...)
+	b = append(b, w.secText...)
 	b = jsonw.Micros(b, uint32(ts.Nanosecond()/1000))
 	return append(b, 'Z', '"')
 }
 
-func newEVE(w io.Writer, filter Events) *eve {
-	return &eve{w: w, buf: make([]byte, 0, eveFlushAt+16<<10), filter: filter}
-}
-
-// wants reports whether an event of type typ passes the filter. Callers ask
-// before building an event, so filtered events cost nothing.
-func (e *eve) wants(typ string) bool {
-	if e.failed.Load() {
-		return false
-	}
-	if e.filter == EventsAlerts {
-		return typ == EventAlert || typ == EventStats
-	}
-	return true
-}
-
-// noFlow is the flowID of events that belong to no single connection
-// (stats, alerts raised by packet time alone).
-const noFlow = ^uint64(0)
-
-// begin opens an event with the envelope fields every event type shares, in
-// Suricata's order: timestamp, flow_id (unless flowID is noFlow), event_type
-// and then addrs, the pre-rendered address fields of the event's connection
-// (see appendAddrs; nil for none). The caller appends `,"<key>":{...}` to
-// e.buf and then calls end.
-func (e *eve) begin(ts time.Time, typ string, flowID uint64, addrs []byte) {
-	e.open(ts)
-	e.buf = appendHead(e.buf, typ, flowID, addrs)
-}
-
-// beginHead is begin with everything after the timestamp pre-rendered by
-// appendHead: a connection renders the head of its own protocol's events
-// once, and each transaction's event costs a timestamp and one copy.
-func (e *eve) beginHead(ts time.Time, head []byte) {
-	e.open(ts)
-	e.buf = append(e.buf, head...)
-}
-
-// open starts an event: `{"timestamp":"…"`.
-func (e *eve) open(ts time.Time) {
-	if e.locked {
-		e.mu.Lock()
-	}
-	e.inEvent = true
-	e.mark = len(e.buf)
-	e.buf = e.appendTime(append(e.buf, `{"timestamp":`...), ts)
-}
-
-// appendHead appends the envelope fields that follow the timestamp (see
-// begin).
-func appendHead(b []byte, typ string, flowID uint64, addrs []byte) []byte {
-	if flowID != noFlow {
+// appendHead appends the envelope fields that follow the timestamp, in
+// Suricata's order: flow_id (unless hasFlow is false), event_type and then
+// addrs, the pre-rendered address fields of the event's connection (see
+// appendAddrs; nil for none). A connection renders the head of its
+// protocol's events once, so each transaction's event costs a timestamp
+// and one copy.
+func appendHead(b []byte, typ string, flowID uint64, hasFlow bool, addrs []byte) []byte {
+	if hasFlow {
 		b = append(b, `,"flow_id":`...)
 		b = jsonw.Uint(b, flowID)
 	}
@@ -136,9 +162,25 @@ func appendHead(b []byte, typ string, flowID uint64, addrs []byte) []byte {
 	return append(b, addrs...)
 }
 
+// identityTail renders the fields that end every event when the sensor or
+// the site is named: `,"host":"NAME"` as Suricata writes its sensor-name
+// (the last field of the object: Suricata adds it when it closes the
+// event, in output-json.c), then `,"site":"NAME"`, which Suricata has no
+// field for. Nil when neither is set, so events stay byte-identical.
+func identityTail(sensor, site string) []byte {
+	var b []byte
+	if sensor != "" {
+		b = jsonw.String(append(b, `,"host":`...), sensor)
+	}
+	if site != "" {
+		b = jsonw.String(append(b, `,"site":`...), site)
+	}
+	return b
+}
+
 // appendAddrs appends the address fields of an event: src is the client
 // (Modbus master, OPC UA client), dest the server. Streams render them once
-// per connection and hand them to begin for every event.
+// per connection.
 func appendAddrs(b []byte, client, server netip.Addr, cport, sport uint16, ports bool) []byte {
 	b = append(b, `,"src_ip":`...)
 	b = appendAddr(b, client)
@@ -153,81 +195,6 @@ func appendAddrs(b []byte, client, server netip.Addr, cport, sport uint16, ports
 		b = jsonw.Uint(b, uint64(sport))
 	}
 	return append(b, `,"proto":"TCP"`...)
-}
-
-// abort drops the event opened by begin (its content turned out empty).
-func (e *eve) abort() {
-	e.buf = e.buf[:e.mark]
-	e.inEvent = false
-	if e.locked {
-		e.mu.Unlock()
-	}
-}
-
-// abandon drops an event left half-written by a panic in the code that
-// was appending it (see streamBase.Panicked): without it the partial line
-// would stay in the output and, with a periodic flusher, mu would stay
-// held and the next event would wait for it forever.
-func (e *eve) abandon() {
-	if e.inEvent {
-		e.abort()
-	}
-}
-
-// end closes the event opened by begin and writes the buffer out when full.
-func (e *eve) end() {
-	e.buf = append(e.buf, '}', '\n')
-	e.inEvent = false
-	e.written++
-	if len(e.buf) >= eveFlushAt {
-		e.flushLocked()
-	}
-	if e.locked {
-		e.mu.Unlock()
-	}
-}
-
-// flush writes out what is buffered and returns the sticky error, if any.
-// It must not be called between begin and end.
-func (e *eve) flush() error {
-	if e.locked {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-	}
-	return e.flushLocked()
-}
-
-func (e *eve) flushLocked() error {
-	if e.err != nil {
-		e.buf = e.buf[:0]
-		return e.err
-	}
-	if len(e.buf) == 0 {
-		return nil
-	}
-	n, err := e.w.Write(e.buf)
-	if err == nil && n < len(e.buf) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		e.err = fmt.Errorf("writing events: %w", err)
-		e.failed.Store(true)
-	}
-	e.buf = e.buf[:0]
-	return e.err
-}
-
-// failure returns the sticky write error, nil when there is none. Safe from
-// any goroutine.
-func (e *eve) failure() error {
-	if !e.failed.Load() {
-		return nil
-	}
-	if e.locked {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-	}
-	return e.err
 }
 
 // appendAddr appends a quoted IP address. IPv4-mapped IPv6 addresses are

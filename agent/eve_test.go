@@ -2,14 +2,18 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/netip"
+	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/flow"
 	"github.com/sluice-ics/sluice/internal/jsonw"
 )
@@ -21,6 +25,20 @@ func testConn(client, server string, cport, sport uint16) *flow.Conn {
 	}}
 }
 
+// writeEvent renders one event through w as the agent does: the envelope
+// of connection c (nil for none), then `,"x":1`.
+func writeEvent(w *writer, ts time.Time, typ string, c *flow.Conn) {
+	w.open(ts, typ, nil, w.routes[typ])
+	if c == nil {
+		w.buf = appendHead(w.buf, typ, 0, false, nil)
+	} else {
+		w.buf = appendHead(w.buf, typ, c.ID, true, nil)
+		w.buf = appendAddrs(w.buf, c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true)
+	}
+	w.buf = append(w.buf, `,"x":1`...)
+	w.send()
+}
+
 func TestEVEEnvelope(t *testing.T) {
 	ts := time.Date(2026, 11, 21, 22, 33, 0, 123456789, time.FixedZone("CET", 3600))
 	tests := []struct {
@@ -29,9 +47,9 @@ func TestEVEEnvelope(t *testing.T) {
 		conn *flow.Conn
 		want string
 	}{
-		{"ipv4", EventModbus, testConn("10.0.1.10", "10.0.0.1", 40000, 502),
+		{"ipv4", "modbus", testConn("10.0.1.10", "10.0.0.1", 40000, 502),
 			`{"timestamp":"2026-11-21T21:33:00.123456Z","flow_id":42,"event_type":"modbus","src_ip":"10.0.1.10","src_port":40000,"dest_ip":"10.0.0.1","dest_port":502,"proto":"TCP","x":1}` + "\n"},
-		{"ipv6", EventOPCUA, testConn("::1", "fe80::1", 50312, 4840),
+		{"ipv6", "opcua", testConn("::1", "fe80::1", 50312, 4840),
 			`{"timestamp":"2026-11-21T21:33:00.123456Z","flow_id":42,"event_type":"opcua","src_ip":"::1","src_port":50312,"dest_ip":"fe80::1","dest_port":4840,"proto":"TCP","x":1}` + "\n"},
 		{"ipv4-mapped written as ipv4", EventAlert, testConn("::ffff:192.168.0.1", "::ffff:192.168.0.2", 1, 2),
 			`{"timestamp":"2026-11-21T21:33:00.123456Z","flow_id":42,"event_type":"alert","src_ip":"192.168.0.1","src_port":1,"dest_ip":"192.168.0.2","dest_port":2,"proto":"TCP","x":1}` + "\n"},
@@ -41,15 +59,10 @@ func TestEVEEnvelope(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			e := newEVE(&out, EventsAll)
-			if tc.conn == nil {
-				e.begin(ts, tc.typ, noFlow, nil)
-			} else {
-				e.beginConn(ts, tc.typ, tc.conn)
-			}
-			e.buf = append(e.buf, `,"x":1`...)
-			e.end()
-			if err := e.flush(); err != nil {
+			e := NewEVE(&out, EventsAll)
+			w := newWriter([]Sink{e})
+			writeEvent(w, ts, tc.typ, tc.conn)
+			if err := w.flush(); err != nil {
 				t.Fatal(err)
 			}
 			if got := out.String(); got != tc.want {
@@ -69,16 +82,20 @@ func TestEVEFilter(t *testing.T) {
 		typ    string
 		want   bool
 	}{
-		{EventsAll, EventModbus, true},
+		{EventsAll, "modbus", true},
 		{EventsAll, EventAnomaly, true},
-		{EventsAlerts, EventModbus, false},
-		{EventsAlerts, EventOPCUA, false},
+		{EventsAlerts, "modbus", false},
+		{EventsAlerts, "opcua", false},
 		{EventsAlerts, EventAnomaly, false},
 		{EventsAlerts, EventAlert, true},
 		{EventsAlerts, EventStats, true},
 	} {
-		if got := newEVE(nil, tc.filter).wants(tc.typ); got != tc.want {
-			t.Errorf("%v wants(%s) = %v, want %v", tc.filter, tc.typ, got, tc.want)
+		if got := NewEVE(nil, tc.filter).Accepts(tc.typ); got != tc.want {
+			t.Errorf("%v Accepts(%s) = %v, want %v", tc.filter, tc.typ, got, tc.want)
+		}
+		if w := newWriter([]Sink{NewEVE(nil, tc.filter)}); w.wants(w.routes[tc.typ]) != tc.want {
+			got := !tc.want
+			t.Errorf("%v: writer wants %s = %v, want %v", tc.filter, tc.typ, got, tc.want)
 		}
 	}
 }
@@ -96,35 +113,37 @@ func (f *failWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// A write error (full disk) is sticky and reported, never swallowed.
+// A write error (full disk) of the EVE sink is sticky and reported, never
+// swallowed, and the writer stops rendering.
 func TestEVEWriteErrorSticky(t *testing.T) {
-	w := &failWriter{n: 1}
-	e := newEVE(w, EventsAll)
+	fw := &failWriter{n: 1}
+	e := NewEVE(fw, EventsAll)
+	w := newWriter([]Sink{e})
 	c := testConn("10.0.0.1", "10.0.0.2", 1, 502)
-	var flushes int
-	for i := 0; i < 100000 && e.err == nil; i++ {
-		e.beginConn(time.Unix(0, 0), EventModbus, c)
-		e.end()
-		if len(e.buf) == 0 {
-			flushes++
-		}
+	for i := 0; i < 100000 && w.wants(w.routes["modbus"]); i++ {
+		writeEvent(w, time.Unix(0, 0), "modbus", c)
 	}
-	if flushes < 2 {
-		t.Fatalf("only %d flushes", flushes)
+	if fw.calls < 2 {
+		t.Fatalf("only %d writes", fw.calls)
 	}
-	if err := e.flush(); !errors.Is(err, syscall.ENOSPC) {
+	if err := w.failure(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("failure = %v, want ENOSPC", err)
+	}
+	if err := w.flush(); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("flush error = %v, want ENOSPC", err)
 	}
-	if e.wants(EventAlert) {
-		t.Error("an eve with a write error still accepts events")
+	if w.wants(w.alerts) {
+		t.Error("a writer whose EVE sink failed still renders events")
+	}
+	if err := e.Write(&Record{Line: []byte("{}")}); !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("Write after the failure = %v, want the sticky ENOSPC", err)
 	}
 }
 
 func TestEVEShortWrite(t *testing.T) {
-	e := newEVE(shortWriter{}, EventsAll)
-	e.begin(time.Unix(0, 0), EventStats, noFlow, nil)
-	e.end()
-	if err := e.flush(); !errors.Is(err, io.ErrShortWrite) {
+	w := newWriter([]Sink{NewEVE(shortWriter{}, EventsAll)})
+	writeEvent(w, time.Unix(0, 0), EventStats, nil)
+	if err := w.flush(); !errors.Is(err, io.ErrShortWrite) {
 		t.Fatalf("short write not reported: %v", err)
 	}
 }
@@ -133,26 +152,140 @@ type shortWriter struct{}
 
 func (shortWriter) Write(p []byte) (int, error) { return len(p) / 2, nil }
 
-func TestEVEAbort(t *testing.T) {
+// An event half rendered when a decoder panicked is never handed to a
+// sink, whether it was rendered into an EVE sink's buffer or the writer's
+// own, and a locked EVE sink is not left locked.
+func TestEVEHalfRenderedEventDropped(t *testing.T) {
+	for _, locked := range []bool{false, true} {
+		var out bytes.Buffer
+		eve := NewEVE(&out, EventsAll)
+		if locked {
+			eve.Locked()
+		}
+		other := &recordSink{}
+		w := newWriter([]Sink{eve, other})
+		writeEvent(w, time.Unix(0, 0), EventStats, nil)
+		w.open(time.Unix(1, 0), "modbus", nil, w.routes["modbus"])
+		w.buf = append(w.buf, `,"flow_id":3,"half`...) // the panic strikes here
+		w.abandon()
+		writeEvent(w, time.Unix(2, 0), EventStats, nil)
+		done := make(chan error, 1)
+		go func() { done <- w.flush() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("locked %v: flush hangs: the abandoned event kept the EVE sink's lock", locked)
+		}
+		want := `{"timestamp":"1970-01-01T00:00:00.000000Z","event_type":"stats","x":1}` + "\n" +
+			`{"timestamp":"1970-01-01T00:00:02.000000Z","event_type":"stats","x":1}` + "\n"
+		if got := out.String(); got != want {
+			t.Errorf("locked %v: got %q, want %q", locked, got, want)
+		}
+		if len(other.got) != 2 {
+			t.Errorf("locked %v: the other sink got %d records, want the 2 whole ones", locked, len(other.got))
+		}
+	}
+}
+
+// An event rendered straight into an EVE sink's buffer and one rendered
+// apart and copied into a second EVE sink are the same bytes, and every
+// other sink gets the same line.
+func TestEVEDirectAndCopiedAgree(t *testing.T) {
+	var direct, copied bytes.Buffer
+	other := &recordSink{}
+	w := newWriter([]Sink{NewEVE(&direct, EventsAll), NewEVE(&copied, EventsAll), other})
+	if r := w.routes["modbus"]; r.direct == nil || len(r.others) != 2 {
+		t.Fatalf("route %+v: want the first EVE sink direct, the rest others", r)
+	}
+	c := testConn("10.0.0.1", "10.0.0.2", 1, 502)
+	for i := 0; i < 5000; i++ { // past eveFlushAt: the direct buffer is written out and reused
+		writeEvent(w, time.Unix(int64(i), 0), "modbus", c)
+	}
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if direct.Len() < eveFlushAt || !bytes.Equal(direct.Bytes(), copied.Bytes()) {
+		t.Errorf("direct %d bytes, copied %d bytes: not the same", direct.Len(), copied.Len())
+	}
+	var lines []byte
+	for _, r := range other.got {
+		lines = append(append(lines, r.Line...), '\n')
+	}
+	if !bytes.Equal(lines, direct.Bytes()) {
+		t.Error("the other sink's lines differ from the EVE output")
+	}
+}
+
+// recordSink keeps copies of the records it is given; with fail set,
+// Write returns an error.
+type recordSink struct {
+	accepts  func(string) bool
+	critical bool
+	fail     error
+	got      []Record
+}
+
+func (r *recordSink) Accepts(typ string) bool { return r.accepts == nil || r.accepts(typ) }
+func (r *recordSink) Flush() error            { return nil }
+func (r *recordSink) Critical() bool          { return r.critical }
+func (r *recordSink) Write(rec *Record) error {
+	c := *rec
+	c.Line = bytes.Clone(rec.Line)
+	r.got = append(r.got, c)
+	return r.fail
+}
+
+// A sink that is not critical may fail: its errors are counted, the other
+// sinks and the run go on.
+func TestSinkNotCriticalCounted(t *testing.T) {
 	var out bytes.Buffer
-	e := newEVE(&out, EventsAll)
-	e.begin(time.Unix(0, 0), EventStats, noFlow, nil)
-	e.end()
-	e.beginConn(time.Unix(1, 0), EventModbus, testConn("1.2.3.4", "5.6.7.8", 1, 502))
-	e.abort()
-	_ = e.flush()
-	if got, want := out.String(), `{"timestamp":"1970-01-01T00:00:00.000000Z","event_type":"stats"}`+"\n"; got != want {
-		t.Errorf("got %q, want %q", got, want)
+	flaky := &recordSink{fail: errors.New("collector unreachable")}
+	w := newWriter([]Sink{flaky, NewEVE(&out, EventsAll)})
+	for i := 0; i < 3; i++ {
+		writeEvent(w, time.Unix(int64(i), 0), EventStats, nil)
+	}
+	if err := w.flush(); err != nil {
+		t.Fatalf("flush = %v, want nil: a sink that is not critical must not stop the run", err)
+	}
+	if n := w.sinkErrors.Load(); n != 3 {
+		t.Errorf("sink errors = %d, want 3", n)
+	}
+	if n := bytes.Count(out.Bytes(), []byte("\n")); n != 3 {
+		t.Errorf("EVE got %d events, want 3", n)
+	}
+	if !w.wants(w.stats) {
+		t.Error("writer stopped after errors of a sink that is not critical")
+	}
+}
+
+// Each sink gets only the types it accepts, and events no sink accepts are
+// not rendered at all.
+func TestSinkRoutes(t *testing.T) {
+	alertsOnly := &recordSink{accepts: func(typ string) bool { return typ == EventAlert }}
+	all := &recordSink{}
+	w := newWriter([]Sink{alertsOnly, all})
+	writeEvent(w, time.Unix(0, 0), "modbus", testConn("10.0.0.1", "10.0.0.2", 1, 502))
+	writeEvent(w, time.Unix(1, 0), EventAlert, nil)
+	if len(alertsOnly.got) != 1 || alertsOnly.got[0].Type != EventAlert {
+		t.Errorf("alerts-only sink got %+v", alertsOnly.got)
+	}
+	if len(all.got) != 2 || all.got[0].Type != "modbus" || !bytes.HasPrefix(all.got[0].Line, []byte(`{"timestamp":"1970-01-01T00:00:00.000000Z","flow_id":42`)) {
+		t.Errorf("all sink got %+v", all.got)
+	}
+	if w := newWriter([]Sink{alertsOnly}); w.wants(w.routes["modbus"]) {
+		t.Error("modbus events are rendered though no sink takes them")
 	}
 }
 
 func TestEVEZeroAlloc(t *testing.T) {
-	e := newEVE(discard{}, EventsAll)
+	w := newWriter([]Sink{NewEVE(discard{}, EventsAll)})
 	c := testConn("2001:db8::1", "10.0.0.2", 65535, 502)
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	allocs := testing.AllocsPerRun(1000, func() {
-		e.beginConn(ts, EventModbus, c)
-		e.end()
+		writeEvent(w, ts, "modbus", c)
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per event, want 0", allocs)
@@ -165,20 +298,18 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func BenchmarkEVEEnvelope(b *testing.B) {
 	b.ReportAllocs()
-	e := newEVE(discard{}, EventsAll)
+	w := newWriter([]Sink{NewEVE(discard{}, EventsAll)})
 	c := testConn("10.0.1.10", "10.0.0.1", 40000, 502)
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	addrs := appendAddrs(nil, c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true)
 	for i := 0; i < b.N; i++ {
-		e.begin(ts, EventModbus, c.ID, addrs)
-		e.end()
+		writeEvent(w, ts, "modbus", c)
 	}
 }
 
 // The cached timestamp rendering must match jsonw.Time for every instant,
 // including before 1970 and across second boundaries in any order.
 func TestEVETimeMatchesJSONW(t *testing.T) {
-	e := newEVE(nil, EventsAll)
+	e := newWriter(nil)
 	times := []time.Time{
 		time.Date(2026, 11, 21, 22, 33, 0, 123456789, time.UTC),
 		time.Date(2026, 11, 21, 22, 33, 0, 999999999, time.UTC),
@@ -200,9 +331,69 @@ func TestEVETimeMatchesJSONW(t *testing.T) {
 	}
 }
 
-// beginConn opens an event about connection c (see begin), as the streams
-// do with their pre-rendered addresses.
-func (e *eve) beginConn(ts time.Time, typ string, c *flow.Conn) {
-	e.begin(ts, typ, c.ID, nil)
-	e.buf = appendAddrs(e.buf, c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true)
+// With a sensor or a site, every event ends with "host" (where Suricata
+// writes its sensor-name) and "site", escaped; without, nothing changes.
+func TestEVEIdentity(t *testing.T) {
+	for _, tc := range []struct {
+		sensor, site, tail string
+	}{
+		{"", "", `}`},
+		{"dam-1", "", `,"host":"dam-1"}`},
+		{"", "north", `,"site":"north"}`},
+		{`dam "1"`, `<north>\`, `,"host":"dam \"1\"","site":"\u003cnorth\u003e\\"}`},
+	} {
+		var out bytes.Buffer
+		w := newWriter([]Sink{NewEVE(&out, EventsAll)})
+		w.tail = identityTail(tc.sensor, tc.site)
+		writeEvent(w, time.Unix(0, 0), "modbus", testConn("10.0.0.1", "10.0.0.2", 1, 502))
+		writeEvent(w, time.Unix(0, 0), EventStats, nil)
+		w.flush()
+		lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+		for _, l := range lines {
+			if !strings.HasSuffix(l, `"x":1`+tc.tail) || !json.Valid([]byte(l)) {
+				t.Errorf("sensor %q site %q: %s, want it to end with %s", tc.sensor, tc.site, l, tc.tail)
+			}
+		}
+	}
+}
+
+// An alert record names the function of the transaction that triggered it,
+// for sinks that forward alerts (syslog's CEF cs5); alerts raised without a
+// transaction have none.
+func TestAlertRecordFunction(t *testing.T) {
+	sink := &alertFuncs{}
+	var out bytes.Buffer
+	cfg := DefaultConfig(&out)
+	cfg.Sinks = append(cfg.Sinks, sink)
+	cfg.LearnFor = time.Minute
+	cfg.Sensor, cfg.Site = "dam-1", "north"
+	f, err := capture.OpenFile("../testdata/sim_rogue_master.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := Run(context.Background(), cfg, f); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"new_device read_holding_registers", "new_master read_holding_registers", "unexpected_write write_single_register"}
+	if !slices.Equal(sink.got, want) {
+		t.Errorf("alerts and functions %q, want %q", sink.got, want)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if !strings.HasSuffix(l, `,"host":"dam-1","site":"north"}`) {
+			t.Errorf("event without the identity: %s", l)
+		}
+	}
+}
+
+// alertFuncs keeps "rule function" of each alert record (the record's
+// Alert is valid only during Write).
+type alertFuncs struct{ got []string }
+
+func (a *alertFuncs) Accepts(typ string) bool { return typ == EventAlert }
+func (a *alertFuncs) Flush() error            { return nil }
+func (a *alertFuncs) Critical() bool          { return false }
+func (a *alertFuncs) Write(r *Record) error {
+	a.got = append(a.got, r.Alert.Rule.String()+" "+r.Function)
+	return nil
 }

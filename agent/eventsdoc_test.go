@@ -126,3 +126,18 @@ func matches(ev map[string]any, conds [][2]string) bool {
 	}
 	return true
 }
+
+// TestEventsDocCoversProtocols fails when a registered protocol has no
+// section in docs/events.md: a new protocol's events are documented before
+// anyone has to reverse-engineer them.
+func TestEventsDocCoversProtocols(t *testing.T) {
+	raw, err := os.ReadFile("../docs/events.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range modules {
+		if !strings.Contains(string(raw), "\n## `"+m.name+"`") {
+			t.Errorf("docs/events.md has no \"## `%s`\" section for the %s events", m.name, m.title)
+		}
+	}
+}

@@ -155,10 +155,10 @@ func pop(l *[]int) string {
 // ourModbus lists the same tuples from the agent's events.
 func ourModbus(t *testing.T, file string) map[string]int {
 	t.Helper()
-	out := replayFile(t, file, func(c *Config) { c.OPCUAPorts = nil })
+	out := replayFile(t, file, func(c *Config) { delete(c.Ports, "opcua") })
 	m := map[string]int{}
 	for _, e := range parseEvents(t, out) {
-		if e.EventType != EventModbus || e.Modbus == nil {
+		if e.EventType != "modbus" || e.Modbus == nil {
 			continue
 		}
 		mb := e.Modbus
@@ -293,10 +293,10 @@ func tsharkOPCUA(t *testing.T, file string) map[string]int {
 
 func ourOPCUA(t *testing.T, file string) map[string]int {
 	t.Helper()
-	out := replayFile(t, file, func(c *Config) { c.OPCUAPorts = []uint16{4840, 48010} })
+	out := replayFile(t, file, func(c *Config) { c.Ports["opcua"] = []uint16{4840, 48010} })
 	m := map[string]int{}
 	for _, e := range parseEvents(t, out) {
-		if e.EventType != EventOPCUA {
+		if e.EventType != "opcua" {
 			continue
 		}
 		var o struct {
@@ -440,10 +440,10 @@ func tsharkWrittenNodes(t *testing.T, file string) map[string]int {
 
 func ourWrittenNodes(t *testing.T, file string) map[string]int {
 	t.Helper()
-	out := replayFile(t, file, func(c *Config) { c.OPCUAPorts = []uint16{4840, 48010} })
+	out := replayFile(t, file, func(c *Config) { c.Ports["opcua"] = []uint16{4840, 48010} })
 	m := map[string]int{}
 	for _, e := range parseEvents(t, out) {
-		if e.EventType != EventOPCUA {
+		if e.EventType != "opcua" {
 			continue
 		}
 		var o struct {

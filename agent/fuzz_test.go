@@ -3,7 +3,11 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,16 +23,13 @@ import (
 // line must be one JSON object and no decoder may panic (a recovered panic
 // is still a bug: the connection it silences is lost to monitoring).
 //
-// Seeds are the first TCP payloads of real captures (../shared/pcaps, when
-// present) and a few hand-made ADUs and chunks.
+// Seeds are a few hand-made ADUs and chunks and, in testdata/fuzz (see
+// TestWriteFuzzSeeds), the first TCP payloads of real captures.
 func FuzzStreams(f *testing.F) {
 	// 00 01 00 00 00 06 01 03 00 64 00 02: FC 3 request; and its response.
 	f.Add([]byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x03, 0x00, 0x64, 0x00, 0x02,
 		0x00, 0x01, 0x00, 0x00, 0x00, 0x07, 0x01, 0x03, 0x04, 0x00, 0x11, 0x00, 0x2a}, uint16(12), false, false)
 	f.Add([]byte("HELF\x20\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"), uint16(32), true, false)
-	for _, s := range realPayloadSeeds() {
-		f.Add(s.data, s.split, s.opcua, false)
-	}
 	f.Fuzz(func(t *testing.T, data []byte, split uint16, opcua, gap bool) {
 		var out bytes.Buffer
 		a, err := New(DefaultConfig(&out))
@@ -72,6 +73,7 @@ func FuzzStreams(f *testing.F) {
 }
 
 type payloadSeed struct {
+	name  string // of the capture, without its extension
 	data  []byte
 	split uint16
 	opcua bool
@@ -113,8 +115,40 @@ func realPayloadSeeds() []payloadSeed {
 		}
 		f.Close()
 		if len(cli)+len(srv) > 0 {
-			seeds = append(seeds, payloadSeed{append(cli, srv...), uint16(min(len(cli), 65535)), isUA})
+			seeds = append(seeds, payloadSeed{strings.TrimSuffix(filepath.Base(rel), ".pcap"), append(cli, srv...), uint16(min(len(cli), 65535)), isUA})
 		}
 	}
 	return seeds
+}
+
+var updateSeeds = flag.Bool("update-seeds", false, "rewrite testdata/fuzz/FuzzStreams from the real captures")
+
+// TestWriteFuzzSeeds writes FuzzStreams's seed corpus from the real
+// captures (realPayloadSeeds), so that the fuzzer starts from real
+// conversations where ../shared/pcaps is absent; each also with a gap in
+// both directions: go test -run TestWriteFuzzSeeds -update-seeds ./agent/
+func TestWriteFuzzSeeds(t *testing.T) {
+	if !*updateSeeds {
+		t.Skip("run with -update-seeds to rewrite testdata/fuzz/FuzzStreams")
+	}
+	seeds := realPayloadSeeds()
+	if len(seeds) == 0 {
+		t.Fatal("no shared captures")
+	}
+	dir := filepath.Join("testdata", "fuzz", "FuzzStreams")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range seeds {
+		for _, gap := range []bool{false, true} {
+			name := s.name
+			if gap {
+				name += "-gap"
+			}
+			body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\nuint16(%d)\nbool(%t)\nbool(%t)\n", s.data, s.split, s.opcua, gap)
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }

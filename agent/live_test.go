@@ -63,7 +63,7 @@ func TestLiveLoopbackSimulatorAttack(t *testing.T) {
 	}
 	out := &lockedBuffer{}
 	cfg := DefaultConfig(out)
-	cfg.ModbusPorts, cfg.OPCUAPorts = []uint16{mbPort}, []uint16{uaPort}
+	cfg.Ports = map[string][]uint16{"modbus": {mbPort}, "opcua": {uaPort}}
 	cfg.LearnFor = 8 * time.Second
 	a, err := New(cfg)
 	if err != nil {
@@ -171,7 +171,7 @@ func TestLiveLoopbackSimulatorAttack(t *testing.T) {
 	if last.EventType != "stats" {
 		t.Errorf("last event %q, want stats", last.EventType)
 	}
-	if st := a.Stats(); st.Packets == 0 || st.Modbus.Transactions == 0 {
+	if st := a.Stats(); st.Packets == 0 || st.Protocol("modbus").Transactions == 0 {
 		t.Errorf("stats %+v", st)
 	}
 }

@@ -10,6 +10,15 @@ import (
 	"github.com/sluice-ics/sluice/protocols/modbus"
 )
 
+// modbusModule is Modbus/TCP in the protocol registry.
+var modbusModule = module{
+	name:         "modbus",
+	title:        "Modbus/TCP",
+	defaultPorts: []uint16{502},
+	baseline:     baselines.Modbus,
+	newStream:    newModbusStream,
+}
+
 // modbusStream is the glue between one TCP connection on a Modbus port and
 // protocols/modbus: a Framer per direction cuts the reassembled bytes into
 // ADUs, the Pairer pairs them by (transaction id, unit id), and every
@@ -20,7 +29,7 @@ import (
 // silenced: TLS, HTTP or random bytes on 502 never produce modbus events
 // (zeek_modbus-and-non-modbus-p502.pcap).
 type modbusStream struct {
-	streamBase
+	*conn
 	fr [2]modbus.Framer // indexed by flow.Dir
 	pr modbus.Pairer
 	// ts is the packet time of the data being framed, for the callbacks.
@@ -30,28 +39,25 @@ type modbusStream struct {
 	onRequest, onResponse func(modbus.ADU)
 	onTx                  func(*modbus.Transaction)
 	last                  modbus.PairStats
-	// obs and values are reused for every transaction.
-	obs    baselines.Observation
+	// values is reused for every transaction's written values.
 	values []uint16
 	// desyncSeen limits the malformed anomaly of a desynchronised but
 	// trusted stream to one per connection.
 	desyncSeen bool
 }
 
-func (a *Agent) newModbusStream(c *flow.Conn) *modbusStream {
-	s := &modbusStream{streamBase: a.newBase(c, baselines.Modbus)}
-	s.pr = modbus.Pairer{MaxPending: a.cfg.MaxPendingPerFlow, Timeout: a.cfg.TransactionTimeout}
+func newModbusStream(c *conn) flow.Stream {
+	s := &modbusStream{conn: c}
+	s.pr = modbus.Pairer{MaxPending: c.a.cfg.MaxPendingPerFlow, Timeout: c.a.cfg.TransactionTimeout}
 	s.onRequest = func(adu modbus.ADU) { s.pr.Request(adu, s.ts, s.onTx) }
 	s.onResponse = func(adu modbus.ADU) { s.pr.Response(adu, s.ts, s.onTx) }
 	s.onTx = s.transaction
-	s.obs.Protocol, s.obs.Endpoints = baselines.Modbus, s.ends
-	if c.MidStream {
+	if c.c.MidStream {
 		// Picked up without the SYN: the first bytes may be the middle
 		// of an ADU. Scan for a plausible MBAP header instead.
 		s.fr[flow.ClientToServer].Resync()
 		s.fr[flow.ServerToClient].Resync()
 	}
-	a.stats.Modbus.Flows++
 	return s
 }
 
@@ -75,10 +81,10 @@ func (s *modbusStream) Data(dir flow.Dir, data []byte, ts time.Time) {
 		// A trusted stream carried a bad header: the framer resynchronised
 		// and goes on; the connection stays. Every fault is counted, the
 		// first one per connection is reported.
-		s.a.stats.Modbus.DecodeErrors += d - desyncs
+		s.stats.DecodeErrors += d - desyncs
 		if !s.desyncSeen {
 			s.desyncSeen = true
-			s.a.anomaly(&s.streamBase, ts, dir, anomalyMalformed, "bad MBAP header in an established Modbus stream; resynchronised")
+			s.anomaly(ts, dir, anomalyMalformed, "bad MBAP header in an established Modbus stream; resynchronised")
 		}
 	}
 	if s.expireDue(ts) {
@@ -93,7 +99,7 @@ func (s *modbusStream) Gap(dir flow.Dir, lost int, ts time.Time) {
 	if s.dead {
 		return
 	}
-	s.a.stats.Modbus.Gaps++
+	s.stats.Gaps++
 	s.fr[dir&1].Resync()
 }
 
@@ -117,50 +123,38 @@ func (s *modbusStream) fail(dir flow.Dir, ts time.Time, err error) {
 	kind := anomalyMalformed
 	if errors.Is(err, modbus.ErrNotModbus) && s.fr[0].Frames()+s.fr[1].Frames() == 0 {
 		kind = anomalyNonProtocol
-		s.a.stats.Modbus.NonProtocol++
+		s.stats.NonProtocol++
 	} else {
-		s.a.stats.Modbus.DecodeErrors++
+		s.stats.DecodeErrors++
 	}
 	s.pr.Flush(s.onTx)
 	s.account()
 	s.dead = true
-	s.a.anomaly(&s.streamBase, ts, dir, kind, err.Error())
+	s.anomaly(ts, dir, kind, err.Error())
 }
 
 // account adds the Pairer's counters since the last call to the stats.
 func (s *modbusStream) account() {
 	st := s.pr.Stats()
-	p := &s.a.stats.Modbus
-	p.Timeouts += st.TimedOut - s.last.TimedOut
-	p.PendingDropped += st.Evicted - s.last.Evicted
+	s.stats.Timeouts += st.TimedOut - s.last.TimedOut
+	s.stats.PendingDropped += st.Evicted - s.last.Evicted
 	s.last = st
 }
 
-// transaction is the Pairer's emit function: write the event, then let the
+// transaction is the Pairer's emit function: the event, then the
 // baselines learn or judge.
 func (s *modbusStream) transaction(t *modbus.Transaction) {
-	a := s.a
-	a.stats.Modbus.Transactions++
 	if t.RequestErr != nil || t.ResponseErr != nil {
-		a.stats.Modbus.DecodeErrors++
+		s.stats.DecodeErrors++
 	}
-	if a.out.wants(EventModbus) {
-		a.out.beginHead(t.Time(), s.head)
-		a.out.buf = append(a.out.buf, `,"modbus":`...)
-		a.out.buf = t.AppendJSON(a.out.buf)
-		a.out.end()
-	}
-	if !s.observation(t) {
-		return
-	}
-	alerts := a.engine.Observe(&s.obs)
-	for i := range alerts {
-		a.writeAlert(&alerts[i], &s.streamBase, func(b []byte) []byte {
-			b = append(b, `,"modbus":`...)
-			return t.AppendJSON(b)
-		})
-	}
+	s.conn.transaction(t.Time(), modbusPayload{t}, s.observation(t))
 }
+
+// modbusPayload is a transaction as the glue reports it (a one-pointer
+// struct: no allocation in the interface).
+type modbusPayload struct{ *modbus.Transaction }
+
+func (p modbusPayload) Function() string { return p.FunctionCode.String() }
 
 // observation fills s.obs from t and reports whether the baselines should
 // see it: transactions with a decodable request (a lone response says
@@ -169,7 +163,7 @@ func (s *modbusStream) observation(t *modbus.Transaction) bool {
 	if !t.HasRequest || t.RequestErr != nil {
 		return false
 	}
-	o := &s.obs // Protocol and Endpoints were set with the stream
+	o := &s.obs // Protocol and Endpoints were set with the connection
 	o.Responded = t.HasResponse
 	o.Time = t.RequestTime
 	if t.HasResponse {

@@ -9,31 +9,37 @@ import (
 	"github.com/sluice-ics/sluice/protocols/opcua"
 )
 
+// opcuaModule is OPC UA Binary in the protocol registry.
+var opcuaModule = module{
+	name:         "opcua",
+	title:        "OPC UA Binary",
+	defaultPorts: []uint16{4840},
+	baseline:     baselines.OPCUA,
+	newStream:    newOPCUAStream,
+}
+
 // opcuaStream is the glue between one TCP connection on an OPC UA port and
 // protocols/opcua: it feeds the reassembled bytes to an opcua.Conn (which
 // frames chunks, reassembles messages, tracks the channel and session and
 // pairs requests with responses) and turns every Message into an "opcua"
 // event and a baseline observation.
 type opcuaStream struct {
-	streamBase
+	*conn
 	uc *opcua.Conn
-	// last are the opcua.Conn counters already added to the agent's stats.
+	// last are the opcua.Conn counters already added to the stats.
 	last opcua.Stats
-	// obs and its slices are reused for every message.
-	obs baselines.Observation
 	// malformedSeen limits the malformed anomaly to one per connection.
 	malformedSeen bool
 }
 
-func (a *Agent) newOPCUAStream(c *flow.Conn) *opcuaStream {
-	s := &opcuaStream{streamBase: a.newBase(c, baselines.OPCUA)}
+func newOPCUAStream(c *conn) flow.Stream {
+	s := &opcuaStream{conn: c}
 	s.uc = opcua.NewConn(opcua.Config{
-		MaxPending: a.cfg.MaxPendingPerFlow,
+		MaxPending: c.a.cfg.MaxPendingPerFlow,
 	}, s.message)
-	if c.MidStream {
+	if c.c.MidStream {
 		s.uc.MidStream()
 	}
-	a.stats.OPCUA.Flows++
 	return s
 }
 
@@ -67,7 +73,7 @@ func (s *opcuaStream) Gap(dir flow.Dir, lost int, ts time.Time) {
 	if s.dead {
 		return
 	}
-	s.a.stats.OPCUA.Gaps++
+	s.stats.Gaps++
 	s.uc.Gap(dir == flow.ServerToClient)
 }
 
@@ -97,51 +103,49 @@ func (s *opcuaStream) skipped(dir flow.Dir, ts time.Time, err error) {
 	skipped := st.Framer[0].SkippedBytes + st.Framer[1].SkippedBytes
 	switch {
 	case chunks == 0 && skipped >= nonProtocolAfter:
-		s.a.stats.OPCUA.NonProtocol++
+		s.stats.NonProtocol++
 		s.dead = true
-		s.a.anomaly(&s.streamBase, ts, dir, anomalyNonProtocol, err.Error())
+		s.anomaly(ts, dir, anomalyNonProtocol, err.Error())
 	case chunks > 0 && !s.malformedSeen:
 		s.malformedSeen = true
-		s.a.stats.OPCUA.DecodeErrors++
-		s.a.anomaly(&s.streamBase, ts, dir, anomalyMalformed, err.Error())
+		s.stats.DecodeErrors++
+		s.anomaly(ts, dir, anomalyMalformed, err.Error())
 	}
 }
 
 // account adds what the opcua.Conn counted since the last call to the
-// agent's stats.
+// stats.
 func (s *opcuaStream) account() {
 	st := s.uc.Stats()
-	p := &s.a.stats.OPCUA
+	p := s.stats
 	p.DecodeErrors += (st.DecodeErrors + st.Oversize + st.CodecPanics) - (s.last.DecodeErrors + s.last.Oversize + s.last.CodecPanics)
 	p.Timeouts += st.Expired - s.last.Expired
 	p.PendingDropped += st.Evicted - s.last.Evicted
 	s.last = st
 }
 
-// message is the opcua.Conn's emit function.
+// message is the opcua.Conn's emit function: the event, then the
+// baselines learn or judge.
 func (s *opcuaStream) message(m *opcua.Message) {
-	a := s.a
-	a.stats.OPCUA.Transactions++
 	ts := m.Time
 	if ts.IsZero() {
 		ts = m.ResponseTime
 	}
-	if a.out.wants(EventOPCUA) {
-		a.out.beginHead(ts, s.head)
-		a.out.buf = append(a.out.buf, `,"opcua":`...)
-		a.out.buf = m.AppendJSON(a.out.buf)
-		a.out.end()
+	s.conn.transaction(ts, opcuaPayload{m}, s.observation(m))
+}
+
+// opcuaPayload is a message as the glue reports it; its function is the
+// service of its request (of its response when alone).
+type opcuaPayload struct{ *opcua.Message }
+
+func (p opcuaPayload) Function() string {
+	switch {
+	case p.Request != nil:
+		return p.Request.Name
+	case p.Response != nil:
+		return p.Response.Name
 	}
-	if !s.observation(m) {
-		return
-	}
-	alerts := a.engine.Observe(&s.obs)
-	for i := range alerts {
-		a.writeAlert(&alerts[i], &s.streamBase, func(b []byte) []byte {
-			b = append(b, `,"opcua":`...)
-			return m.AppendJSON(b)
-		})
-	}
+	return ""
 }
 
 // observation fills s.obs from m and reports whether m is a service call the
@@ -151,9 +155,7 @@ func (s *opcuaStream) observation(m *opcua.Message) bool {
 	if m.Request == nil {
 		return false
 	}
-	o := &s.obs
-	o.Protocol = baselines.OPCUA
-	o.Endpoints = s.ends
+	o := &s.obs // Protocol and Endpoints were set with the connection
 	o.Time = m.Time
 	o.Responded = m.Response != nil
 	if o.Responded && !m.ResponseTime.IsZero() {

@@ -50,12 +50,32 @@ type Stats struct {
 	// RecoveredPanics counts panics caught in a connection's decoder; the
 	// connection is then silenced and the run goes on.
 	RecoveredPanics uint64
-	Modbus          ProtoStats
-	OPCUA           ProtoStats
-	// Events counts events written, Alerts the alert events among them.
+	// Protocols holds each protocol's counters, in registry order (see
+	// Protocols and Protocol).
+	Protocols []ProtoStats
+	// Events counts events written (handed to a sink), Alerts the alerts
+	// raised and Anomaly the anomalies.
 	Events  uint64
 	Alerts  uint64
 	Anomaly uint64
+	// SinkErrors counts the errors of sinks that are not critical (not in
+	// the stats event: a forwarder's trouble is its own metric).
+	SinkErrors uint64
+}
+
+// Protocol returns the counters of the protocol named name (zero for an
+// unknown name).
+func (s *Stats) Protocol(name string) ProtoStats {
+	if i := moduleIndex(name); i >= 0 && i < len(s.Protocols) {
+		return s.Protocols[i]
+	}
+	return ProtoStats{}
+}
+
+// clone returns a copy of s that shares nothing with it.
+func (s Stats) clone() Stats {
+	s.Protocols = append([]ProtoStats(nil), s.Protocols...)
+	return s
 }
 
 // appendJSON appends the value of the stats event's "stats" key.
@@ -72,14 +92,17 @@ func (s *Stats) appendJSON(b []byte) []byte {
 	b = uintField(b, "bytes", s.DroppedBytes)
 	b = uintField(b, "kernel", s.KernelDrops)
 	b = append(b, `},"decode_errors":{`...)
-	b = uintField(b, "modbus", s.Modbus.DecodeErrors)
-	b = uintField(b, "opcua", s.OPCUA.DecodeErrors)
+	for i, m := range modules {
+		b = uintField(b, m.name, s.Protocols[i].DecodeErrors)
+	}
 	b = append(b, '}')
 	b = uintField(b, "recovered_panics", s.RecoveredPanics)
-	b = append(b, `,"modbus":`...)
-	b = s.Modbus.appendJSON(b)
-	b = append(b, `,"opcua":`...)
-	b = s.OPCUA.appendJSON(b)
+	for i, m := range modules {
+		b = append(b, ',', '"')
+		b = append(b, m.name...)
+		b = append(b, '"', ':')
+		b = s.Protocols[i].appendJSON(b)
+	}
 	b = uintField(b, "events", s.Events)
 	b = uintField(b, "alerts", s.Alerts)
 	b = uintField(b, "anomalies", s.Anomaly)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/sluice-ics/sluice/baselines"
@@ -9,19 +10,28 @@ import (
 	"github.com/sluice-ics/sluice/internal/jsonw"
 )
 
-// streamBase is what every protocol's per-connection glue shares: the
-// connection, its pre-rendered event addresses, its baseline endpoints and
-// the silenced state.
-type streamBase struct {
+// conn is the part of a connection's decoder glue that every protocol
+// shares: the connection and its pre-rendered event envelope, the
+// baseline observation it reuses, its protocol's counters and sinks, the
+// silenced state, and the one way to report a transaction, an anomaly or
+// a panic. A protocol's stream (modbus.go, opcua.go) embeds it and adds its
+// decoder.
+type conn struct {
 	a     *Agent
+	m     *module
+	stats *ProtoStats
 	c     flow.Conn
-	proto baselines.Protocol
+	// route is where the protocol's events go.
+	route *route
 	// addrs are the src/dest fields of every event of this connection,
 	// rendered once; head is the whole envelope after the timestamp of
-	// its protocol's events (flow_id, event_type, addrs), for beginHead.
-	addrs []byte
-	head  []byte
-	ends  baselines.Endpoints
+	// its protocol's events (flow_id, event_type, addrs).
+	addrs, head []byte
+	// flow is the Flow of the connection's records.
+	flow Flow
+	// obs is the baseline observation of every transaction, its
+	// protocol and endpoints set once; the stream fills the rest.
+	obs baselines.Observation
 	// dead silences the connection: it turned out not to speak its
 	// protocol, or its decoder panicked. Later calls return at once.
 	dead bool
@@ -30,38 +40,85 @@ type streamBase struct {
 	lastExpire int64
 }
 
-func (a *Agent) newBase(c *flow.Conn, p baselines.Protocol) streamBase {
+// newConn sets up the shared glue of connection c of protocol m (index i
+// in the registry) and returns the protocol's stream for it.
+func (a *Agent) newConn(i int, c *flow.Conn) flow.Stream {
+	m := modules[i]
 	addrs := appendAddrs(make([]byte, 0, 112), c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true)
-	typ := EventModbus
-	if p == baselines.OPCUA {
-		typ = EventOPCUA
-	}
-	return streamBase{
+	cn := &conn{
 		a:     a,
+		m:     m,
+		stats: &a.stats.Protocols[i],
 		c:     *c,
-		proto: p,
+		route: a.w.routes[m.name],
 		addrs: addrs,
-		head:  appendHead(make([]byte, 0, 48+len(addrs)), typ, c.ID, addrs),
-		ends: baselines.Endpoints{
-			FlowID:     c.ID,
-			ClientIP:   c.Key.ClientIP.Unmap(),
-			ServerIP:   c.Key.ServerIP.Unmap(),
-			ClientMAC:  c.ClientMAC,
-			ServerMAC:  c.ServerMAC,
-			ClientPort: c.Key.ClientPort,
-			ServerPort: c.Key.ServerPort,
-		},
+		head:  appendHead(make([]byte, 0, 48+len(addrs)), m.name, c.ID, true, addrs),
+		flow: Flow{Protocol: m.name, ID: c.ID, HasID: true,
+			Src:  netip.AddrPortFrom(c.Key.ClientIP.Unmap(), c.Key.ClientPort),
+			Dest: netip.AddrPortFrom(c.Key.ServerIP.Unmap(), c.Key.ServerPort)},
 	}
+	cn.obs.Protocol = m.baseline
+	cn.obs.Endpoints = baselines.Endpoints{
+		FlowID:     c.ID,
+		ClientIP:   c.Key.ClientIP.Unmap(),
+		ServerIP:   c.Key.ServerIP.Unmap(),
+		ClientMAC:  c.ClientMAC,
+		ServerMAC:  c.ServerMAC,
+		ClientPort: c.Key.ClientPort,
+		ServerPort: c.Key.ServerPort,
+	}
+	cn.stats.Flows++
+	return m.newStream(cn)
+}
+
+// payload is a decoded transaction as the agent reports it: AppendJSON is
+// its protocol package's rendering, the value of the event's protocol
+// object; Function names its function or service for the sinks (metrics
+// labels), asked only when the event is written.
+type payload interface {
+	AppendJSON(b []byte) []byte
+	Function() string
+}
+
+// transaction reports one decoded transaction: its event, and, when
+// observe is true, the observation the stream filled in c.obs, judged or
+// learned by the baselines, with the alerts it raises written with p
+// attached.
+func (c *conn) transaction(ts time.Time, p payload, observe bool) {
+	a := c.a
+	c.stats.Transactions++
+	if a.w.wants(c.route) {
+		w := a.w
+		w.open(ts, c.m.name, &c.flow, c.route)
+		if len(c.route.others) > 0 { // the EVE sink does not need it
+			w.rec.Function = p.Function()
+		}
+		w.buf = append(w.buf, c.head...)
+		w.buf = c.appendObject(w.buf, p)
+		w.send()
+	}
+	if !observe {
+		return
+	}
+	alerts := a.engine.Observe(&c.obs)
+	for i := range alerts {
+		a.writeAlert(&alerts[i], c, p, func(b []byte) []byte { return c.appendObject(b, p) })
+	}
+}
+
+// appendObject appends `,"<protocol>":{...}`.
+func (c *conn) appendObject(b []byte, p payload) []byte {
+	return p.AppendJSON(append(b, c.m.objectKey...))
 }
 
 // expireDue reports whether a second of packet time has passed since the
 // last expiry of pending requests on this connection.
-func (s *streamBase) expireDue(ts time.Time) bool {
+func (c *conn) expireDue(ts time.Time) bool {
 	now := ts.UnixNano()
-	if now-s.lastExpire < int64(time.Second) {
+	if now-c.lastExpire < int64(time.Second) {
 		return false
 	}
-	s.lastExpire = now
+	c.lastExpire = now
 	return true
 }
 
@@ -70,12 +127,12 @@ func (s *streamBase) expireDue(ts time.Time) bool {
 // plugin call under one for the same reason: one hostile connection must
 // not stop the monitor); the table counts the panic and ignores the
 // connection from then on, and the glue silences its state and reports the
-// panic as an internal_error anomaly. One recover per call, the table's,
-// rather than a second deferred one in every Data call of the glue.
-func (s *streamBase) Panicked(r any, dir flow.Dir, ts time.Time) {
-	s.dead = true
-	s.a.out.abandon()
-	s.a.anomaly(s, ts, dir, anomalyInternal, fmt.Sprint(r))
+// panic as an internal_error anomaly. An event half rendered when the panic
+// struck is dropped, never handed to a sink.
+func (c *conn) Panicked(r any, dir flow.Dir, ts time.Time) {
+	c.dead = true
+	c.a.w.abandon()
+	c.anomaly(ts, dir, anomalyInternal, fmt.Sprint(r))
 }
 
 // Anomaly event names, after Suricata's anomaly events and the baselines'
@@ -86,16 +143,18 @@ const (
 	anomalyInternal    = "internal_error"
 )
 
-// anomaly writes an "anomaly" event for connection s and hands malformed
+// anomaly writes an "anomaly" event for the connection and hands malformed
 // and non-protocol anomalies to the baselines, writing the alerts they
 // raise. detail is a short reason from the decoder (escaped on output).
-func (a *Agent) anomaly(s *streamBase, ts time.Time, dir flow.Dir, event, detail string) {
+func (c *conn) anomaly(ts time.Time, dir flow.Dir, event, detail string) {
+	a := c.a
 	a.stats.Anomaly++
-	if a.out.wants(EventAnomaly) {
-		a.out.begin(ts, EventAnomaly, s.c.ID, s.addrs)
-		a.out.buf = append(a.out.buf, `,"anomaly":`...)
-		a.out.buf = appendAnomaly(a.out.buf, s.proto, dir, event, detail)
-		a.out.end()
+	if w := a.w; w.wants(w.anomalies) {
+		w.open(ts, EventAnomaly, &c.flow, w.anomalies)
+		w.buf = appendHead(w.buf, EventAnomaly, c.c.ID, true, c.addrs)
+		w.buf = append(w.buf, `,"anomaly":`...)
+		w.buf = c.appendAnomaly(w.buf, dir, event, detail)
+		w.send()
 	}
 	var kind baselines.AnomalyKind
 	switch event {
@@ -106,21 +165,21 @@ func (a *Agent) anomaly(s *streamBase, ts time.Time, dir flow.Dir, event, detail
 	default:
 		return
 	}
-	an := baselines.Anomaly{Time: ts, Protocol: s.proto, Kind: kind, Endpoints: s.ends, Detail: detail}
+	an := baselines.Anomaly{Time: ts, Protocol: c.m.baseline, Kind: kind, Endpoints: c.obs.Endpoints, Detail: detail}
 	alerts := a.engine.ObserveAnomaly(&an)
 	for i := range alerts {
-		a.writeAlert(&alerts[i], s, func(b []byte) []byte {
+		a.writeAlert(&alerts[i], c, nil, func(b []byte) []byte {
 			b = append(b, `,"anomaly":`...)
-			return appendAnomaly(b, s.proto, dir, event, detail)
+			return c.appendAnomaly(b, dir, event, detail)
 		})
 	}
 }
 
 // appendAnomaly appends the anomaly object, shaped like Suricata's
 // application-layer anomaly events.
-func appendAnomaly(b []byte, p baselines.Protocol, dir flow.Dir, event, detail string) []byte {
+func (c *conn) appendAnomaly(b []byte, dir flow.Dir, event, detail string) []byte {
 	b = append(b, `{"type":"applayer","app_proto":"`...)
-	b = append(b, p.String()...)
+	b = append(b, c.m.name...)
 	b = append(b, `","event":"`...)
 	b = append(b, event...)
 	b = append(b, `","direction":"`...)
@@ -130,38 +189,55 @@ func appendAnomaly(b []byte, p baselines.Protocol, dir flow.Dir, event, detail s
 	return append(b, '}')
 }
 
-// writeAlert writes one alert event. s is the connection of the triggering
+// writeAlert writes one alert event. c is the connection of the triggering
 // transaction (nil for alerts raised by packet time alone, such as
-// poll_stopped); attach appends the triggering protocol object (with its
+// poll_stopped); p is the triggering transaction (its function goes to the
+// record) or nil; attach appends the triggering protocol object (with its
 // leading comma) or is nil.
-func (a *Agent) writeAlert(al *baselines.Alert, s *streamBase, attach func([]byte) []byte) {
+func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, attach func([]byte) []byte) {
 	a.stats.Alerts++
-	if !a.out.wants(EventAlert) {
+	w := a.w
+	if !w.wants(w.alerts) {
 		return
 	}
 	ts := al.Time
 	if ts.IsZero() {
 		ts = a.now
 	}
-	switch {
-	case s != nil:
-		a.out.begin(ts, EventAlert, s.c.ID, s.addrs)
-	case al.Endpoints.ClientIP.IsValid():
-		e := &al.Endpoints
-		a.out.begin(ts, EventAlert, e.FlowID, nil)
-		a.out.buf = appendAddrs(a.out.buf, e.ClientIP, e.ServerIP, e.ClientPort, e.ServerPort, true)
-	case al.Channel.Client.IsValid():
-		a.out.begin(ts, EventAlert, noFlow, nil)
-		a.out.buf = appendAddrs(a.out.buf, al.Channel.Client, al.Channel.Server, 0, 0, false)
-	default:
-		a.out.begin(ts, EventAlert, noFlow, nil)
+	if c != nil {
+		w.open(ts, EventAlert, &c.flow, w.alerts)
+		w.buf = appendHead(w.buf, EventAlert, c.c.ID, true, c.addrs)
+	} else {
+		f := &w.flow
+		*f = Flow{}
+		if proto := al.Channel.Protocol; proto != 0 {
+			f.Protocol = proto.String()
+		}
+		w.open(ts, EventAlert, f, w.alerts)
+		switch e := &al.Endpoints; {
+		case e.ClientIP.IsValid():
+			f.ID, f.HasID = e.FlowID, true
+			f.Src, f.Dest = netip.AddrPortFrom(e.ClientIP.Unmap(), e.ClientPort), netip.AddrPortFrom(e.ServerIP.Unmap(), e.ServerPort)
+			w.buf = appendHead(w.buf, EventAlert, e.FlowID, true, nil)
+			w.buf = appendAddrs(w.buf, e.ClientIP, e.ServerIP, e.ClientPort, e.ServerPort, true)
+		case al.Channel.Client.IsValid():
+			f.Src, f.Dest = netip.AddrPortFrom(al.Channel.Client.Unmap(), 0), netip.AddrPortFrom(al.Channel.Server.Unmap(), 0)
+			w.buf = appendHead(w.buf, EventAlert, 0, false, nil)
+			w.buf = appendAddrs(w.buf, al.Channel.Client, al.Channel.Server, 0, 0, false)
+		default:
+			w.buf = appendHead(w.buf, EventAlert, 0, false, nil)
+		}
 	}
-	a.out.buf = append(a.out.buf, `,"alert":`...)
-	a.out.buf = appendAlert(a.out.buf, al)
+	w.rec.Alert = al
+	if p != nil {
+		w.rec.Function = p.Function()
+	}
+	w.buf = append(w.buf, `,"alert":`...)
+	w.buf = appendAlert(w.buf, al)
 	if attach != nil {
-		a.out.buf = attach(a.out.buf)
+		w.buf = attach(w.buf)
 	}
-	a.out.end()
+	w.send()
 }
 
 // appendAlert appends the alert object of issue 5 §4: Suricata's fields

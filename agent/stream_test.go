@@ -15,11 +15,12 @@ import (
 
 // A panic in a connection's decoder silences that connection, is counted
 // once (by the flow table, whose recover every Stream call runs under), is
-// reported as an internal_error anomaly through streamBase.Panicked, and the
+// reported as an internal_error anomaly through conn.Panicked, and the
 // agent goes on. The packets go through the real table: the glue has no
 // recover of its own. A panic while an event is half written must neither
 // leave the partial line in the output nor, with the periodic flusher of
-// live capture (locked), keep the output's lock and hang the agent.
+// live capture (locked), keep the output's lock and hang the agent: the
+// event is rendered apart and handed to the sinks only when whole.
 func TestStreamPanicRecovered(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -34,7 +35,13 @@ func TestStreamPanicRecovered(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			a, err := New(DefaultConfig(&out))
+			cfg := DefaultConfig(nil)
+			eve := NewEVE(&out, EventsAll)
+			if tc.locked {
+				eve.Locked()
+			}
+			cfg.Sinks = []Sink{eve}
+			a, err := New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +51,7 @@ func TestStreamPanicRecovered(t *testing.T) {
 				a.FlushEvery(ctx, time.Hour)
 			}
 			// The agent's own stream factory, with a decoder bug.
-			a.table = flow.NewTable(flow.Config{ServerPort: func(p uint16) bool { return a.ports[p] != protoNone }},
+			a.table = flow.NewTable(flow.Config{ServerPort: func(p uint16) bool { return a.ports[p] != 0 }},
 				func(c *flow.Conn, ts time.Time) flow.Stream {
 					st := a.newStream(c, ts)
 					if ms, ok := st.(*modbusStream); ok {
@@ -89,7 +96,7 @@ func TestStreamPanicRecovered(t *testing.T) {
 					if e.Anomaly.Event != anomalyInternal || !strings.Contains(e.Anomaly.Detail, "decoder bug") || e.SrcPort != 40001 || e.DestPort != 502 {
 						t.Errorf("anomaly %+v from port %d to %d, want internal_error naming the panic on 40001 -> 502", e.Anomaly, e.SrcPort, e.DestPort)
 					}
-				case EventModbus:
+				case "modbus":
 					modbusEvents++
 				}
 			}
@@ -107,8 +114,9 @@ func TestStreamPanicRecovered(t *testing.T) {
 // has begun writing the transaction's event.
 func midEventPanic(a *Agent, ms *modbusStream) {
 	ms.onTx = func(t *modbus.Transaction) {
-		a.out.beginHead(t.Time(), ms.head)
-		a.out.buf = append(a.out.buf, `,"modbus":{"transaction_id":`...)
+		a.w.open(t.Time(), "modbus", &ms.flow, ms.route)
+		a.w.buf = append(a.w.buf, ms.head...)
+		a.w.buf = append(a.w.buf, `,"modbus":{"transaction_id":`...)
 		panic("decoder bug")
 	}
 }
@@ -118,7 +126,7 @@ func midEventPanic(a *Agent, ms *modbusStream) {
 func TestStreamNonModbusSilenced(t *testing.T) {
 	var out bytes.Buffer
 	a, _ := New(DefaultConfig(&out))
-	s := a.newModbusStream(testConn("10.0.0.1", "10.0.0.2", 40000, 502))
+	s := a.newStream(testConn("10.0.0.1", "10.0.0.2", 40000, 502), time.Time{})
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s.Data(flow.ClientToServer, []byte("GET / HTTP/1.1\r\nHost: plc\r\n\r\n"), ts)
 	// A valid ADU afterwards must not be decoded: the flow is silenced.
@@ -136,8 +144,8 @@ func TestStreamNonModbusSilenced(t *testing.T) {
 		evs[1].EventType != EventAlert || evs[2].EventType != EventStats {
 		t.Fatalf("events %v, want anomaly, alert, stats", types)
 	}
-	if st := a.Stats(); st.Modbus.NonProtocol != 1 || st.Modbus.Transactions != 0 {
-		t.Errorf("stats %+v: want 1 non-protocol flow, 0 transactions", st.Modbus)
+	if st := a.Stats(); st.Protocol("modbus").NonProtocol != 1 || st.Protocol("modbus").Transactions != 0 {
+		t.Errorf("stats %+v: want 1 non-protocol flow, 0 transactions", st.Protocol("modbus"))
 	}
 }
 
@@ -148,7 +156,7 @@ func TestStreamMidStreamResync(t *testing.T) {
 	a, _ := New(DefaultConfig(&out))
 	c := testConn("10.0.0.1", "10.0.0.2", 40000, 502)
 	c.MidStream = true
-	s := a.newModbusStream(c)
+	s := a.newStream(c, time.Time{})
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	// The tail of a previous request (00 02), then three whole requests
 	// and their responses (tids 7, 8, 9).
@@ -164,7 +172,7 @@ func TestStreamMidStreamResync(t *testing.T) {
 	a.Close()
 	var paired int
 	for _, e := range parseEvents(t, out.Bytes()) {
-		if e.EventType == EventModbus && len(e.Modbus.Request) > 0 && len(e.Modbus.Response) > 0 {
+		if e.EventType == "modbus" && len(e.Modbus.Request) > 0 && len(e.Modbus.Response) > 0 {
 			paired++
 		}
 	}
@@ -177,7 +185,7 @@ func TestStreamMidStreamResync(t *testing.T) {
 func TestStreamNonOPCUASilenced(t *testing.T) {
 	var out bytes.Buffer
 	a, _ := New(DefaultConfig(&out))
-	s := a.newOPCUAStream(testConn("10.0.0.1", "10.0.0.2", 40000, 4840))
+	s := a.newStream(testConn("10.0.0.1", "10.0.0.2", 40000, 4840), time.Time{})
 	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	req := []byte("GET /index.html HTTP/1.1\r\nHost: plc\r\nUser-Agent: " + strings.Repeat("x", 2000) + "\r\n\r\n")
 	for i := 0; i < 3; i++ {
@@ -190,14 +198,14 @@ func TestStreamNonOPCUASilenced(t *testing.T) {
 		if e.EventType == EventAnomaly {
 			anomalies = append(anomalies, e.Anomaly.Event)
 		}
-		if e.EventType == EventOPCUA {
+		if e.EventType == "opcua" {
 			t.Errorf("opcua event from HTTP: %s", e.OPCUA)
 		}
 	}
 	if len(anomalies) != 1 || anomalies[0] != anomalyNonProtocol {
 		t.Errorf("anomalies %v, want one non_protocol_traffic", anomalies)
 	}
-	if st := a.Stats(); st.OPCUA.NonProtocol != 1 {
-		t.Errorf("non-protocol OPC UA flows = %d, want 1", st.OPCUA.NonProtocol)
+	if st := a.Stats(); st.Protocol("opcua").NonProtocol != 1 {
+		t.Errorf("non-protocol OPC UA flows = %d, want 1", st.Protocol("opcua").NonProtocol)
 	}
 }

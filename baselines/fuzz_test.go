@@ -28,8 +28,7 @@ const maxFuzzObs = 512
 func decodeObs(data []byte) []Observation {
 	var out []Observation
 	t := t0.Add(5 * time.Hour)
-	nodes := []string{"ns=2;s=Level", "ns=2;s=Gate1.Setpoint", "ns=2;s=Dam.Shutdown", ""}
-	services := []string{"Read", "Write", "Call", "ActivateSession", "Browse", ""}
+	nodes, services := fuzzNodes, fuzzServices
 	for len(data) >= 24 && len(out) < maxFuzzObs {
 		b := data[:24]
 		data = data[24:]
@@ -79,8 +78,82 @@ func decodeObs(data []byte) []Observation {
 	return out
 }
 
-// FuzzObserve feeds arbitrary transactions to an engine in the mode the
-// input's first byte chooses (learning, judging, or learning then judging):
+// The OPC UA nodes and services decodeObs can express, by index.
+var (
+	fuzzNodes    = []string{"ns=2;s=Level", "ns=2;s=Gate1.Setpoint", "ns=2;s=Dam.Shutdown", ""}
+	fuzzServices = []string{"Read", "Write", "Call", "ActivateSession", "Browse", ""}
+)
+
+// encodeObs writes obs in decodeObs's layout, as far as it can express
+// them (a client is 10.10.1.x, a node or service not in fuzzNodes or
+// fuzzServices becomes the last one): the seeds of FuzzObserve are real
+// traffic of the test plant.
+func encodeObs(obs []Observation) []byte {
+	var out []byte
+	prev := t0.Add(5 * time.Hour)
+	for i := range obs {
+		o := &obs[i]
+		b := make([]byte, 24)
+		if o.Responded {
+			b[4] |= 1
+		}
+		b[18] = o.ClientIP.As4()[3]
+		if o.Time.After(prev) {
+			binary.BigEndian.PutUint32(b[20:], uint32(o.Time.Sub(prev)/time.Millisecond))
+			prev = o.Time
+		}
+		index := func(list []string, v string) byte {
+			if i := slices.Index(list, v); i >= 0 {
+				return byte(i)
+			}
+			return byte(len(list) - 1)
+		}
+		if u, ok := o.Detail.(*OPCUAObs); ok {
+			b[0], b[1], b[3] = 1, index(fuzzServices, u.Service), byte(u.Status)
+			b[19] = byte(u.SecurityMode)&3 | byte(u.Token)<<2
+			if u.SecurityPolicy == noPolicy {
+				b[4] |= 8
+			}
+			node := ""
+			switch {
+			case len(u.Written) > 0:
+				node = u.Written[0].Node
+				binary.BigEndian.PutUint16(b[14:], uint16(int16(u.Written[0].Value)))
+				if u.Written[0].Numeric {
+					b[4] |= 4
+				}
+			case len(u.Called) > 0:
+				node = u.Called[0]
+			case len(u.Read) > 0:
+				node = u.Read[0]
+			}
+			if len(u.Called) > 0 {
+				b[4] |= 16
+			}
+			b[2] = index(fuzzNodes, node)
+		} else if m, ok := o.Detail.(*ModbusObs); ok {
+			b[1], b[2], b[3] = m.Unit, m.Function, m.Exception
+			if m.Timeout {
+				b[4] |= 2
+			}
+			b[5] = byte(m.ReadTable) | byte(m.WriteTable)<<3
+			binary.BigEndian.PutUint16(b[6:], m.Read.Start)
+			binary.BigEndian.PutUint16(b[8:], m.Read.Count)
+			binary.BigEndian.PutUint16(b[10:], m.Write.Start)
+			binary.BigEndian.PutUint16(b[12:], m.Write.Count)
+			if len(m.Values) > 0 {
+				binary.BigEndian.PutUint16(b[14:], m.Values[0])
+			}
+			binary.BigEndian.PutUint16(b[16:], m.SubFunction)
+		}
+		out = append(out, b...)
+	}
+	return out
+}
+
+// FuzzObserve feeds arbitrary transactions (decodeObs's layout after a
+// first byte that chooses the mode: learning, judging, or learning then
+// judging) to an engine:
 // no panic, every alert complete, the model always encodable and
 // reloadable, and the same alerts, alert log and model as the reference
 // engine, which has no memos and no caches (Engine.plain).
@@ -93,23 +166,8 @@ func decodeObs(data []byte) []Observation {
 // executions in 180 s). Hence one mode per input, the alert logs compared
 // in place, and one snapshot.
 func FuzzObserve(f *testing.F) {
-	var seed []byte
-	for _, o := range normal(t0, 20*time.Second)[:8] {
-		b := make([]byte, 24)
-		if m, ok := o.Detail.(*ModbusObs); ok {
-			b[1], b[2], b[4], b[5] = m.Unit, m.Function, 1, byte(m.ReadTable)|byte(m.WriteTable)<<3
-			binary.BigEndian.PutUint16(b[8:], m.Read.Count)
-			binary.BigEndian.PutUint16(b[10:], m.Write.Start)
-			binary.BigEndian.PutUint16(b[12:], m.Write.Count)
-		} else {
-			b[0], b[4] = 1, 1
-		}
-		b[18] = 10
-		binary.BigEndian.PutUint32(b[20:], 1000)
-		seed = append(seed, b...)
-	}
 	for mode := range byte(3) {
-		f.Add(append([]byte{mode}, seed...))
+		f.Add(append([]byte{mode}, encodeObs(normal(t0, 20*time.Second)[:8])...))
 	}
 	f.Fuzz(fuzzObserve)
 }

@@ -11,7 +11,8 @@
 // their reasons, the audit trail, and the SHA-256 of the canonical baseline
 // that `sluice baseline approve` signs. The Report is then written as one
 // self-contained HTML file ([Report.WriteHTML]), Markdown
-// ([Report.WriteMarkdown]) or JSON ([Report.WriteJSON]).
+// ([Report.WriteMarkdown]) or JSON ([Report.WriteJSON]); [Report.WriteFile]
+// writes any of them to a file, all or nothing.
 //
 // Determinism: every list is sorted and nothing reads the clock, so the same
 // database gives the same report byte for byte except for

@@ -67,6 +67,22 @@ func checkChannelBuckets(tx *bolt.Tx) error {
 	})
 }
 
+// IsChannelBucket reports whether a store's bucket name holds channels: a
+// registered protocol's bucket, or schema 1's bucket of every protocol's.
+func IsChannelBucket(name string) bool {
+	return name == bucketChannelsV1 || channelProtocol(name) != 0
+}
+
+// channelProtocol returns the protocol whose channel bucket is name, or 0.
+func channelProtocol(name string) baselines.Protocol {
+	for _, p := range baselines.Protocols() {
+		if baselines.ChannelBucket(p) == name {
+			return p
+		}
+	}
+	return 0
+}
+
 // emptyBaseline empties every baseline bucket of tx but the audit trail
 // (import).
 func emptyBaseline(tx *bolt.Tx) error {

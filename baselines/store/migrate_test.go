@@ -311,3 +311,34 @@ func TestMigrationFailsWhole(t *testing.T) {
 		t.Fatalf("after a failed migration: schema %q, buckets %q", schema, names)
 	}
 }
+
+// TestRecoverV1: recover copies a schema 1 store's records as they are
+// (its channels in the one channels bucket, its schema 1), so the copy
+// reads as the original and is migrated when first opened for writing.
+func TestRecoverV1(t *testing.T) {
+	dst := filepath.Join(t.TempDir(), "recovered.db")
+	s, err := Recover("testdata/v1.db", dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Lost) != 0 {
+		t.Fatalf("lost %q", s.Lost)
+	}
+	want, err := os.ReadFile("testdata/v1.export.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{true, false} {
+		db, err := Open(dst, Options{ReadOnly: ro})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := export(t, db); !bytes.Equal(got, want) {
+			t.Fatalf("export of the recovered store (read-only %v) differs from v1's:\n%s", ro, got)
+		}
+		db.Close()
+	}
+	if schema, names := schemaOf(t, dst); schema != "2" || slices.Contains(names, bucketChannelsV1) {
+		t.Fatalf("recovered store after an open for writing: schema %q, buckets %q", schema, names)
+	}
+}

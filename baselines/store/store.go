@@ -19,7 +19,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -71,26 +74,50 @@ type DB struct {
 	stop    chan struct{}
 	done    chan struct{}
 	err     error // first flush error of the writer goroutine
+	broken  error // set by guard when bbolt panicked
 	closed  bool
 	started bool
 }
 
 // Open opens or creates the store at path. A store written by a newer
 // Sluice (schema above SchemaVersion) is refused with an error wrapping
-// baselines.ErrNewerSchema; an older one is migrated in one transaction
-// when opened for writing, and read as it is when opened read-only.
+// baselines.ErrNewerSchema, an older one is migrated in one transaction
+// when opened for writing and read as it is when opened read-only; a
+// damaged file (cut short by a full
+// disk, or corrupt) is refused with an error wrapping ErrDamaged that says
+// what is wrong, before bbolt maps it (inspect reads the file once). A new
+// store is created whole or not at all (see create).
 func Open(path string, opts Options) (*DB, error) {
 	if opts.FlushEvery <= 0 {
 		opts.FlushEvery = DefaultFlushEvery
 	}
-	if opts.ReadOnly {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("store: open %s: %w", path, err)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && !opts.ReadOnly {
+		if err := create(path); err != nil {
+			return nil, fmt.Errorf("store: create %s: %w", path, err)
 		}
-	}
-	b, err := bolt.Open(path, FileMode, &bolt.Options{Timeout: 2 * time.Second, ReadOnly: opts.ReadOnly})
-	if err != nil {
+	} else if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if err := inspectFile(path); err != nil {
+		return nil, fileError("open", path, err)
+	}
+	var b *bolt.DB
+	var file *os.File
+	bopts := &bolt.Options{Timeout: 2 * time.Second, ReadOnly: opts.ReadOnly,
+		OpenFile: func(name string, flag int, perm os.FileMode) (f *os.File, err error) {
+			f, err = os.OpenFile(name, flag, perm)
+			file = f
+			return f, err
+		}}
+	err := guard(func() (err error) {
+		b, err = bolt.Open(path, FileMode, bopts)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrDamaged) && file != nil {
+			file.Close() // bbolt panicked half-way: release its file and lock
+		}
+		return nil, fileError("open", path, err)
 	}
 	if !opts.ReadOnly {
 		// A store copied with a looser mode is tightened: it maps the plant.
@@ -102,12 +129,152 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 	}
 	db := &DB{bolt: b, opts: opts}
-	if err := db.init(); err != nil {
-		b.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	if err := db.guard(db.init); err != nil {
+		db.closeBolt()
+		return nil, fileError("open", path, err)
 	}
 	return db, nil
 }
+
+// fileError wraps an error of op (open, check) on the file at path; that of
+// a damaged file says how to rescue what it holds.
+func fileError(op, path string, err error) error {
+	if errors.Is(err, ErrDamaged) {
+		return fmt.Errorf("store: %s %s: %w; sluice baseline recover --db %s -o NEW.db copies what is readable into a new store",
+			op, path, err, path)
+	}
+	return fmt.Errorf("store: %s %s: %w", op, path, err)
+}
+
+// inspectFile runs inspect on the file at path.
+func inspectFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	_, _, err = inspect(f, fi.Size())
+	return err
+}
+
+// create makes a new store at path whole or not at all: bbolt writes its
+// first pages, and init the schema and buckets, into a temporary file beside
+// path, which is synced and renamed into place once complete. On a full
+// disk a store opened in place used to stay behind half-written (its meta
+// pages but not its root page), and every later open of it faulted.
+func create(path string) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".new-*") // mode 0600, FileMode
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	f.Close()
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	b, err := bolt.Open(tmp, FileMode, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return err
+	}
+	db := &DB{bolt: b}
+	if err := db.init(); err != nil { // bbolt syncs the transaction
+		b.Close()
+		return err
+	}
+	if err := b.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	// The rename is durable once the directory is synced.
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// guard runs fn, a call into bbolt, and turns a panic into an error wrapping
+// ErrDamaged. It is the last line of defence, for damage inspect cannot
+// see (a file damaged or cut while it is open, a corrupt record): bbolt
+// trusts every page it reaches, so a page that is not what its parent says
+// trips an assertion, and a page beyond the end of the mapped file faults,
+// which SetPanicOnFault turns into a panic of this goroutine instead of a
+// crash of the process.
+func guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: bbolt failed on a corrupt page: %v", ErrDamaged, r)
+		}
+	}()
+	return fn()
+}
+
+// guard runs fn with the package's guard. After a panic the store is
+// marked broken: every later call returns the first panic's error instead
+// of reading a file known to be corrupt (Close still closes it).
+func (db *DB) guard(fn func() error) error {
+	db.mu.Lock()
+	broken := db.broken
+	db.mu.Unlock()
+	if broken != nil {
+		return broken
+	}
+	err := guard(fn)
+	if errors.Is(err, ErrDamaged) {
+		db.mu.Lock()
+		if db.broken == nil {
+			db.broken = err
+		}
+		db.mu.Unlock()
+	}
+	return err
+}
+
+// view and update are bbolt's View and Update under the guard.
+func (db *DB) view(fn func(*bolt.Tx) error) error {
+	return db.guard(func() error { return db.bolt.View(fn) })
+}
+
+func (db *DB) update(fn func(*bolt.Tx) error) error {
+	return db.guard(func() error { return db.bolt.Update(fn) })
+}
+
+// closeBolt closes bbolt. After a panic (see guard) it waits for that at
+// most brokenCloseWait: bbolt's View and Update roll back on a panic and
+// release their locks, but a panic elsewhere may leave one held, and Close
+// must not hang; the file and its lock then stay until the process exits.
+func (db *DB) closeBolt() error {
+	db.mu.Lock()
+	broken := db.broken
+	db.mu.Unlock()
+	if broken == nil {
+		return db.bolt.Close()
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.bolt.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(brokenCloseWait):
+		return fmt.Errorf("bbolt did not close after %v: %w", brokenCloseWait, broken)
+	}
+}
+
+const brokenCloseWait = time.Second
 
 // init checks the schema version, creates the buckets of a new store and
 // migrates an older one.
@@ -165,7 +332,7 @@ func (db *DB) Path() string { return db.bolt.Path() }
 // Load reads the whole store into a snapshot in canonical order.
 func (db *DB) Load() (*baselines.Snapshot, error) {
 	s := &baselines.Snapshot{Schema: baselines.ExportVersion}
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.view(func(tx *bolt.Tx) error {
 		if err := checkChannelBuckets(tx); err != nil {
 			return err
 		}
@@ -245,7 +412,7 @@ func (db *DB) Write(recs []baselines.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	err := db.bolt.Update(func(tx *bolt.Tx) error { return putRecords(tx, recs) })
+	err := db.update(func(tx *bolt.Tx) error { return putRecords(tx, recs) })
 	if err != nil {
 		return fmt.Errorf("store: write %s: %w", db.Path(), err)
 	}
@@ -351,7 +518,7 @@ func (db *DB) Close() error {
 		}
 		errs = append(errs, db.Err())
 	}
-	if err := db.bolt.Close(); err != nil {
+	if err := db.closeBolt(); err != nil {
 		errs = append(errs, fmt.Errorf("store: close: %w", err))
 	}
 	return errors.Join(errs...)
@@ -360,7 +527,7 @@ func (db *DB) Close() error {
 // NextAuditSeq reserves the next audit sequence number.
 func (db *DB) NextAuditSeq() (uint64, error) {
 	var seq uint64
-	err := db.bolt.Update(func(tx *bolt.Tx) error {
+	err := db.update(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bucketMeta)
 		if v := m.Get(keyAudit); len(v) == 8 {
 			seq = binary.BigEndian.Uint64(v)
@@ -393,7 +560,7 @@ func (db *DB) Replace(s *baselines.Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("store: import: %w", err)
 	}
-	err = db.bolt.Update(func(tx *bolt.Tx) error {
+	err = db.update(func(tx *bolt.Tx) error {
 		if err := emptyBaseline(tx); err != nil {
 			return err
 		}
@@ -407,7 +574,7 @@ func (db *DB) Replace(s *baselines.Snapshot) error {
 
 // Check verifies the consistency of the file (bbolt's page check).
 func (db *DB) Check() error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
+	return db.view(func(tx *bolt.Tx) error {
 		var errs []error
 		for err := range tx.Check() {
 			errs = append(errs, err)

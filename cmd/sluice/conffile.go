@@ -29,9 +29,9 @@ var errConfigFile = errors.New("config file")
 
 // applyConfigFile sets, from the file at path, every flag of fs that was
 // not given on the command line. An empty path does nothing. Unknown names,
-// repeated names, "config" itself and bad values are errors naming the file
-// and line: a typo in a monitor's configuration must not be silently
-// ignored.
+// repeated names (but for flags given several times, such as --syslog),
+// "config" itself and bad values are errors naming the file and line: a
+// typo in a monitor's configuration must not be silently ignored.
 func applyConfigFile(fs *flag.FlagSet, path string) error {
 	if path == "" {
 		return nil
@@ -41,7 +41,15 @@ func applyConfigFile(fs *flag.FlagSet, path string) error {
 		return fmt.Errorf("%w: %w", errConfigFile, err)
 	}
 	defer f.Close()
-	settings, err := parseConfig(f, path)
+	repeatable := func(name string) bool {
+		fl := fs.Lookup(name)
+		if fl == nil {
+			return false
+		}
+		_, ok := fl.Value.(interface{ repeatable() })
+		return ok
+	}
+	settings, err := parseConfig(f, path, repeatable)
 	if err != nil {
 		return err
 	}
@@ -66,8 +74,9 @@ type setting struct {
 
 // parseConfig reads the settings of a configuration file. It does not know
 // the flags; applyConfigFile checks names against them through fs.Set,
-// which fails for an unknown name.
-func parseConfig(r io.Reader, path string) ([]setting, error) {
+// which fails for an unknown name. A name may come back on several lines
+// only when repeatable says so (--syslog: one line per destination).
+func parseConfig(r io.Reader, path string, repeatable func(name string) bool) ([]setting, error) {
 	var out []setting
 	seen := map[string]int{}
 	sc := bufio.NewScanner(r)
@@ -88,7 +97,7 @@ func parseConfig(r io.Reader, path string) ([]setting, error) {
 		if name == "config" {
 			return nil, fmt.Errorf("%w: %s:%d: a config file cannot name another", errConfigFile, path, n)
 		}
-		if prev, dup := seen[name]; dup {
+		if prev, dup := seen[name]; dup && !repeatable(name) {
 			return nil, fmt.Errorf("%w: %s:%d: %s already set on line %d", errConfigFile, path, n, name, prev)
 		}
 		seen[name] = n

@@ -118,3 +118,42 @@ func captureStderr(t *testing.T, fn func()) string {
 	w.Close()
 	return string(<-done)
 }
+
+// The settings deploy/sluice.conf shows commented out are valid too: with
+// every "#name = value" line uncommented (less the files only a real
+// deployment has), monitor still gets as far as the interface.
+func TestShippedConfigCommented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "sluice.conf"))
+	if err != nil {
+		t.Skip(err)
+	}
+	var lines []string
+	uncommented := 0
+	for _, l := range strings.Split(string(b), "\n") {
+		name, _, ok := strings.Cut(strings.TrimPrefix(l, "#"), " = ")
+		if ok && strings.HasPrefix(l, "#") && !strings.ContainsAny(name, " #") {
+			if name == "syslog-ca" || name == "syslog-cert" || name == "syslog-key" {
+				continue
+			}
+			l = l[1:]
+			uncommented++
+		}
+		lines = append(lines, l)
+	}
+	if uncommented < 10 {
+		t.Fatalf("only %d commented settings found", uncommented)
+	}
+	path := filepath.Join(t.TempDir(), "sluice.conf")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stderr := captureStderr(t, func() {
+		code := runMonitor(context.Background(), []string{"--config", path, "--iface", "sluice-none0", "--db", "", "-o", filepath.Join(t.TempDir(), "eve.json")})
+		if code != 1 {
+			t.Errorf("exit %d, want 1 (the interface does not exist)", code)
+		}
+	})
+	if strings.Contains(stderr, "config file") || !strings.Contains(stderr, "sluice-none0") {
+		t.Errorf("stderr %q: want an error about the interface only", stderr)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,43 +16,55 @@ import (
 // agentFlags are the flags replay and monitor share: they become an
 // agent.Config.
 type agentFlags struct {
-	modbusPorts string
-	opcuaPorts  string
-	out         string
-	db          string
-	mode        string
-	learnFor    time.Duration
-	alertEvery  time.Duration
-	events      string
+	// ports holds each protocol's --NAME-ports value, by protocol name.
+	ports      map[string]*string
+	out        string
+	db         string
+	mode       string
+	learnFor   time.Duration
+	alertEvery time.Duration
+	events     string
+	// filter is --events, parsed by config.
+	filter       agent.Events
+	sensor, site string
+	syslog       syslogFlags
 }
 
 func (f *agentFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.modbusPorts, "modbus-ports", "502", "comma-separated `PORTS` on which servers speak Modbus/TCP (empty: none)")
-	fs.StringVar(&f.opcuaPorts, "opcua-ports", "4840", "comma-separated `PORTS` on which servers speak OPC UA Binary (empty: none)")
+	f.ports = map[string]*string{}
+	for _, p := range agent.Protocols() {
+		f.ports[p.Name] = fs.String(p.Name+"-ports", formatPorts(p.DefaultPorts),
+			"comma-separated `PORTS` on which servers speak "+p.Title+" (empty: none)")
+	}
 	fs.StringVar(&f.out, "o", "-", "write the EVE JSON events to `FILE` (mode 0640; - is standard output)")
 	fs.StringVar(&f.db, "db", "", "baseline database `FILE` (bbolt); without it the baseline lives in memory for this run only")
 	fs.StringVar(&f.mode, "mode", "auto", "baseline `MODE`: learn (update, no deviation alerts), monitor (judge only, never update) or auto (each device learns for --learn-for after it is first seen, then is judged)")
 	fs.DurationVar(&f.learnFor, "learn-for", agent.DefaultLearnFor, "in auto mode, the `DURATION` of traffic time each device learns after it is first seen, before it is judged")
 	fs.DurationVar(&f.alertEvery, "alert-every", agent.DefaultAlertEvery, "the same deviation (rule, channel, item) alerts at most once per `DURATION`, with a count")
 	fs.StringVar(&f.events, "events", "all", "which `EVENTS` to write: all (one per transaction, anomalies, alerts, stats) or alerts (alerts and the final stats)")
+	fs.StringVar(&f.sensor, "sensor", "", "the `NAME` of this monitor, written in every event (\"host\", where Suricata writes its sensor name) and in syslog messages")
+	fs.StringVar(&f.site, "site", "", "the `NAME` of the site this monitor watches, written in every event (\"site\") and in syslog messages")
+	f.syslog.register(fs)
 }
 
-// config turns the flags into an agent configuration writing to out.
+// config turns the flags into an agent configuration whose EVE sink writes
+// to out (several may share one writer: sinks are added by the caller),
+// and checks the syslog flags (f.syslog.start starts their sinks).
 func (f *agentFlags) config(out io.Writer) (agent.Config, error) {
-	cfg := agent.DefaultConfig(out)
+	cfg := agent.DefaultConfig(nil)
 	var err error
-	if cfg.ModbusPorts, err = agent.ParsePorts(f.modbusPorts); err != nil {
-		return cfg, fmt.Errorf("--modbus-ports: %w", err)
-	}
-	if cfg.OPCUAPorts, err = agent.ParsePorts(f.opcuaPorts); err != nil {
-		return cfg, fmt.Errorf("--opcua-ports: %w", err)
+	for _, p := range agent.Protocols() {
+		if cfg.Ports[p.Name], err = agent.ParsePorts(*f.ports[p.Name]); err != nil {
+			return cfg, fmt.Errorf("--%s-ports: %w", p.Name, err)
+		}
 	}
 	if cfg.Mode, err = agent.ParseMode(f.mode); err != nil {
 		return cfg, fmt.Errorf("--mode: %w", err)
 	}
-	if cfg.Events, err = agent.ParseEvents(f.events); err != nil {
+	if f.filter, err = agent.ParseEvents(f.events); err != nil {
 		return cfg, fmt.Errorf("--events: %w", err)
 	}
+	cfg.Sinks = []agent.Sink{agent.NewEVE(out, f.filter)}
 	if f.learnFor <= 0 {
 		return cfg, fmt.Errorf("--learn-for: must be positive, got %v", f.learnFor)
 	}
@@ -61,10 +74,20 @@ func (f *agentFlags) config(out io.Writer) (agent.Config, error) {
 	cfg.DBPath = f.db
 	cfg.LearnFor = f.learnFor
 	cfg.AlertEvery = f.alertEvery
+	cfg.Sensor, cfg.Site = f.sensor, f.site
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
-	return cfg, nil
+	return cfg, f.syslog.parse(f.sensor, f.site)
+}
+
+// formatPorts writes a port list as ParsePorts reads it.
+func formatPorts(ports []uint16) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(int(p))
+	}
+	return strings.Join(s, ",")
 }
 
 // parseInterspersed parses flags that may come before, between or after the

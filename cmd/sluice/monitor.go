@@ -14,6 +14,8 @@ import (
 
 	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/internal/capture"
+	"github.com/sluice-ics/sluice/internal/metrics"
+	"github.com/sluice-ics/sluice/internal/syslog"
 )
 
 func init() {
@@ -45,6 +47,7 @@ Examples:
   sluice monitor --iface eth1
   sluice monitor --iface eth1 -o /var/log/sluice/eve.json --db /var/lib/sluice/baseline.db
   sluice monitor --iface eth1 --bpf 'net 10.10.0.0/16 and port 502'
+  sluice monitor --iface eth1 --sensor dam-1 --syslog tls://siem.example:6514 --syslog-ca /etc/sluice/siem-ca.pem
 `
 
 func runMonitor(ctx context.Context, args []string) int {
@@ -87,7 +90,9 @@ func runMonitor(ctx context.Context, args []string) int {
 			return 2
 		}
 	} else {
-		opts.Ports = append(append(opts.Ports, cfg.ModbusPorts...), cfg.OPCUAPorts...)
+		for _, p := range agent.Protocols() {
+			opts.Ports = append(opts.Ports, cfg.Ports[p.Name]...)
+		}
 	}
 	live, err := capture.OpenLive(*iface, opts)
 	if err != nil {
@@ -101,8 +106,20 @@ func runMonitor(ctx context.Context, args []string) int {
 		return 1
 	}
 	ro := &reopener{path: af.out, cur: out}
-	cfg.Output = ro
-	code := monitor(ctx, cfg, live, *metricsAddr, ro)
+	eve := agent.NewEVE(ro, af.filter).Locked() // flushed every second from another goroutine
+	cfg.Sinks = []agent.Sink{eve}
+	syslogs, err := af.syslog.start()
+	if err != nil {
+		live.Close()
+		ro.close()
+		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+		return 1
+	}
+	for _, s := range syslogs {
+		cfg.Sinks = append(cfg.Sinks, s)
+	}
+	code := monitor(ctx, cfg, live, *metricsAddr, ro, syslogs)
+	closeSyslog("monitor", syslogs)
 	if err := ro.close(); err != nil && code == 0 {
 		fmt.Fprintf(os.Stderr, "sluice monitor: closing output: %v\n", err)
 		code = 1
@@ -152,16 +169,17 @@ func (r *reopener) close() error {
 // link is quiet.
 const flushEvery = time.Second
 
-func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener) int {
-	var ms *metricsServer
+func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener, syslogs []*syslog.Sink) int {
+	var ms *metrics.Metrics
 	if metricsAddr != "" {
 		var err error
-		if ms, err = startMetrics(ctx, metricsAddr); err != nil {
+		if ms, err = metrics.Start(ctx, metricsAddr); err != nil {
 			live.Close()
 			fmt.Fprintf(os.Stderr, "sluice monitor: --metrics: %v\n", err)
 			return 1
 		}
-		cfg.Output = ms.tapOutput(cfg.Output)
+		cfg.Sinks = append(cfg.Sinks, ms.Sink(cfg.Sinks[0].Accepts))
+		exportSyslog(ms, syslogs)
 	}
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -191,7 +209,7 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 	}()
 	var src capture.Source = live
 	if ms != nil {
-		src = ms.source(live, a)
+		src = ms.AgentSource(live, a)
 	}
 	// Next blocks in poll(2); closing the capture from here is what makes
 	// it return io.EOF promptly on SIGINT/SIGTERM.
@@ -222,7 +240,7 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 		code = 1
 	}
 	if ms != nil && code != 0 {
-		ms.setHealth(errors.New("monitor stopped on an error"))
+		ms.SetHealth(errors.New("monitor stopped on an error"))
 	}
 	return code
 }

@@ -109,6 +109,16 @@ func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture
 		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
 		return 2
 	}
+	syslogs, err := af.syslog.start()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
+		return 2
+	}
+	// After the agent's Close, whose Flush gave them a moment to deliver.
+	defer closeSyslog("replay", syslogs)
+	for _, s := range syslogs {
+		cfg.Sinks = append(cfg.Sinks, s)
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)

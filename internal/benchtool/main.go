@@ -19,7 +19,11 @@
 // medians. Allocations per packet are measured in-process with
 // runtime.MemStats around the same work.
 //
-// Usage: go run ./internal/benchtool [-src FILE] [-packets N] [-runs N] [-bin PATH] [-keep]
+// With -ref OTHER, the two replay rows are also run with another build (say,
+// the commit before a change), interleaved with this one's, and the ratio of
+// the medians is printed: a speed claim measured side by side.
+//
+// Usage: go run ./internal/benchtool [-src FILE] [-packets N] [-runs N] [-bin PATH] [-ref PATH] [-keep]
 package main
 
 import (
@@ -48,6 +52,7 @@ func main() {
 	src := flag.String("src", "", "real capture to multiply (default ../shared/pcaps/modbus/iti_ModbusTCP.pcap or $SLUICE_PCAPS/modbus/iti_ModbusTCP.pcap)")
 	target := flag.Int("packets", 1_200_000, "approximate number of packets in the built capture")
 	bin := flag.String("bin", "bin/sluice", "the sluice binary to measure (make bench builds it)")
+	ref := flag.String("ref", "", "a second sluice `binary` (another commit's build) measured side by side, interleaved, with the ratio of the medians")
 	keep := flag.Bool("keep", false, "keep the built capture and print its path")
 	runs := flag.Int("runs", 5, "interleaved runs of each measurement (the table gives their median and best)")
 	child := flag.String("child", "", "internal: run one measurement in this process (decode|replay|alerts) on -file")
@@ -65,7 +70,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "benchtool: -runs must be at least 1")
 		os.Exit(2)
 	}
-	if err := run(*src, *target, *bin, *keep, *runs); err != nil {
+	if err := run(*src, *target, *bin, *ref, *keep, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "benchtool:", err)
 		os.Exit(1)
 	}
@@ -78,7 +83,7 @@ func defaultSource() string {
 	return filepath.Join("..", "shared", "pcaps", "modbus", "iti_ModbusTCP.pcap")
 }
 
-func run(src string, target int, bin string, keep bool, runs int) error {
+func run(src string, target int, bin, ref string, keep bool, runs int) error {
 	if src == "" {
 		src = defaultSource()
 	}
@@ -87,6 +92,11 @@ func run(src string, target int, bin string, keep bool, runs int) error {
 	}
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("sluice binary: %w (make bench builds it; or pass -bin)", err)
+	}
+	if ref != "" {
+		if _, err := os.Stat(ref); err != nil {
+			return fmt.Errorf("-ref: %w", err)
+		}
 	}
 	dir, err := os.MkdirTemp("", "sluice-bench-")
 	if err != nil {
@@ -122,6 +132,12 @@ func run(src string, target int, bin string, keep bool, runs int) error {
 		{name: "full replay, --events alerts", allocs: -1, args: []string{bin, "replay", "--events", "alerts", "-o", "/dev/null", big}},
 	}
 	full, alerts := rows[1], rows[2]
+	var refFull, refAlerts *row
+	if ref != "" {
+		refFull = &row{name: "  the same, -ref binary", allocs: -1, args: []string{ref, "replay", "-o", "/dev/null", big}}
+		refAlerts = &row{name: "  the same, -ref binary", allocs: -1, args: []string{ref, "replay", "--events", "alerts", "-o", "/dev/null", big}}
+		rows = []*row{rows[0], full, refFull, alerts, refAlerts}
+	}
 	var tshark *row
 	if path, err := exec.LookPath("tshark"); err == nil {
 		tshark = &row{name: "tshark -n -r (summary lines to /dev/null)", allocs: -1, args: []string{path, "-n", "-r", big}}
@@ -175,6 +191,12 @@ func run(src string, target int, bin string, keep bool, runs int) error {
 	}
 	check(full.maxRSS() <= 128<<20, "full replay <= 128 MiB RSS: %.1f MiB", float64(full.maxRSS())/(1<<20))
 	check(rate(alerts) >= 3, "--events alerts >= 3 M packets/s on one core: %.2f M", rate(alerts))
+	if ref != "" {
+		fmt.Printf("\nagainst -ref %s (median CPU time, this binary / ref):\n", ref)
+		for _, p := range [][2]*row{{full, refFull}, {alerts, refAlerts}} {
+			fmt.Printf("  %-40s %.3f\n", p[0].name, p[0].cpu(0.5).Seconds()/p[1].cpu(0.5).Seconds())
+		}
+	}
 	if keep {
 		fmt.Println("kept:", big)
 	}

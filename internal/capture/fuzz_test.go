@@ -61,12 +61,31 @@ func FuzzOpenFile(f *testing.F) {
 
 // TestWriteFuzzSeeds regenerates FuzzOpenFile's seeds from the real
 // captures (pcap and pcapng, whole small files and the heads of larger ones,
-// which end mid-record): go test -run TestWriteFuzzSeeds -update-seeds
+// which end mid-record), and FuzzReaderMatchesReference's (which also
+// starts from FuzzOpenFile's): the head of a pcapng capture of several
+// blocks, and gzip-compressed heads of a loopback (null link type) pcap
+// and of a pcapng capture. go test -run TestWriteFuzzSeeds -update-seeds
 func TestWriteFuzzSeeds(t *testing.T) {
 	if !*updateSeeds {
 		t.Skip("run with -update-seeds to rewrite testdata/fuzz/FuzzOpenFile")
 	}
 	dir := pcapsDir(t)
+	head := func(name string, n int) []byte {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data[:min(len(data), n)]
+	}
+	write := func(target, name string, data []byte) {
+		out := filepath.Join("testdata", "fuzz", target, strings.TrimSuffix(filepath.Base(name), ".pcap"))
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(out, fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, name := range []string{
 		"modbus/zeek_modbus-eit.pcap",
 		"modbus/zeek_4SICS-GeekLounge-151022-min.pcap",
@@ -76,17 +95,9 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"opcua/icsnpp_opcua_with-gap_with-handshake.pcap",
 		"opcua/icsnpp_python_opcua-client-server_minimal.pcap",
 	} {
-		data, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		data = data[:min(len(data), 4096)]
-		out := filepath.Join("testdata", "fuzz", "FuzzOpenFile", strings.TrimSuffix(filepath.Base(name), ".pcap"))
-		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(out, fmt.Appendf(nil, "go test fuzz v1\n[]byte(%q)\n", data), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		write("FuzzOpenFile", name, head(name, 4096))
 	}
+	write("FuzzReaderMatchesReference", "opcua/icsnpp_open62541_client-server_mainloop.pcap", head("opcua/icsnpp_open62541_client-server_mainloop.pcap", 4096))
+	write("FuzzReaderMatchesReference", "read_service_test_data.gz", gzipped(head("opcua/icsnpp_open62541_read_service_test_data.pcap", 4096)))
+	write("FuzzReaderMatchesReference", "python_encrypted.gz", gzipped(head("opcua/icsnpp_python_opcua-client-server_encrypted.pcap", 3000)))
 }

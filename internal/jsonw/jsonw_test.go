@@ -5,10 +5,15 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
+// TestStringMatchesEncodingJSON: String writes what encoding/json writes,
+// except for \b and \f, which String writes as \u0008 and \u000c (see
+// TestStringEscapes).
 func TestStringMatchesEncodingJSON(t *testing.T) {
 	for _, s := range []string{"", "plain", "quote\"back\\slash", "ctl\x00\x01\x1f\n\r\t", "<script>&</script>",
 		"bad utf8 \xff\xfe end", "ünïcödé ✓", "line\u2028sep\u2029", "\x7f"} {
@@ -20,6 +25,35 @@ func TestStringMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestStringEscapes pins String's bytes for every character it escapes.
+// They are in every event Sluice writes and must not change, whatever
+// encoding/json does (since Go 1.22 it writes \b and \f for U+0008 and
+// U+000C; String keeps \u0008 and \u000c: both are valid JSON).
+func TestStringEscapes(t *testing.T) {
+	for in, want := range map[string]string{
+		"\b\f":                 `"\u0008\u000c"`,
+		"\x00\x01\x1f\x7f":     `"\u0000\u0001\u001f` + "\x7f" + `"`,
+		"\n\r\t":               `"\n\r\t"`,
+		"\"\\/":                `"\"\\/"`,
+		"<a href=x>&amp;</a>":  `"\u003ca href=x\u003e\u0026amp;\u003c/a\u003e"`,
+		"\u2028\u2029\u2027":   `"\u2028\u2029` + "\u2027" + `"`,
+		"\xff\xe2\x82 \ufffd":  `"\ufffd\ufffd\ufffd ` + "\ufffd" + `"`, // three bad bytes; a valid U+FFFD stays raw
+		"\xed\xa0\x80":         `"\ufffd\ufffd\ufffd"`,                  // an encoded surrogate: three bad bytes
+		"Schneider Electric ✓": `"Schneider Electric ✓"`,
+	} {
+		if got := String(nil, in); string(got) != want {
+			t.Errorf("String(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// FuzzString checks what matters of String's output for any input: it is
+// valid JSON and decodes to the input as encoding/json's own output does
+// (for invalid UTF-8: U+FFFD for each bad byte); it holds no raw control
+// character, <, >, &, U+2028, U+2029 or invalid UTF-8; and it escapes only
+// those (and " and \), each in the one form String writes (checkEscapes).
+// Together these fix every output byte without comparing with encoding/json's
+// encoding, which is free to choose other valid escapes, and did.
 func FuzzString(f *testing.F) {
 	f.Add("hello")
 	f.Add("\xff<&>\u2028")
@@ -29,11 +63,75 @@ func FuzzString(f *testing.F) {
 		if err := json.Unmarshal(got, &back); err != nil {
 			t.Fatalf("String(%q) = %s: not valid JSON: %v", s, got, err)
 		}
-		want, _ := json.Marshal(s)
-		if string(got) != string(want) {
-			t.Fatalf("String(%q) = %s, want %s", s, got, want)
+		enc, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
 		}
+		var want string
+		if err := json.Unmarshal(enc, &want); err != nil {
+			t.Fatal(err)
+		}
+		if back != want {
+			t.Fatalf("String(%q) = %s decodes to %q; encoding/json's encoding decodes to %q", s, got, back, want)
+		}
+		checkEscapes(t, s, got)
 	})
+}
+
+// checkEscapes checks that out, String(s), writes each character in the
+// one form String uses: \" \\ \n \r \t; \u00xx (lowercase hex) for the other
+// control characters and for <, > and &; \u2028 and \u2029; \ufffd for each
+// byte of s that is not valid UTF-8 (a valid U+FFFD is written as it is);
+// everything else as it is.
+func checkEscapes(t *testing.T, s string, out []byte) {
+	t.Helper()
+	if len(out) < 2 || out[0] != '"' || out[len(out)-1] != '"' {
+		t.Fatalf("String(%q) = %s: not quoted", s, out)
+	}
+	body := out[1 : len(out)-1]
+	bad := 0 // bytes of s that are not valid UTF-8
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			bad++
+		}
+		i += n
+	}
+	replaced := 0
+	for i := 0; i < len(body); {
+		c := body[i]
+		switch {
+		case c == '\\' && i+1 < len(body) && strings.IndexByte(`"\nrt`, body[i+1]) >= 0:
+			i += 2
+		case c == '\\' && i+5 < len(body) && body[i+1] == 'u':
+			h := string(body[i+2 : i+6])
+			v, err := strconv.ParseUint(h, 16, 16)
+			if err != nil || strings.ToLower(h) != h {
+				t.Fatalf("String(%q) = %s: escape \\u%s", s, out, h)
+			}
+			switch {
+			case v < 0x20 && v != '\n' && v != '\r' && v != '\t', v == '<', v == '>', v == '&', v == 0x2028, v == 0x2029:
+			case v == utf8.RuneError:
+				replaced++
+			default:
+				t.Fatalf("String(%q) = %s: \\u%s escapes what String writes as it is", s, out, h)
+			}
+			i += 6
+		case c == '\\':
+			t.Fatalf("String(%q) = %s: escape %q at %d is not one String writes", s, out, body[i:min(i+2, len(body))], i)
+		case c < 0x20 || c == '"' || c == '<' || c == '>' || c == '&':
+			t.Fatalf("String(%q) = %s: raw %q at %d", s, out, c, i)
+		default:
+			r, n := utf8.DecodeRune(body[i:])
+			if r == utf8.RuneError && n == 1 || r == '\u2028' || r == '\u2029' {
+				t.Fatalf("String(%q) = %s: raw %q at %d", s, out, body[i:i+n], i)
+			}
+			i += n
+		}
+	}
+	if replaced != bad {
+		t.Fatalf("String(%q) = %s: %d \\ufffd escapes for %d bytes that are not UTF-8", s, out, replaced, bad)
+	}
 }
 
 func TestTime(t *testing.T) {

@@ -8,11 +8,13 @@
 //
 //   - pipeline counters (packets, bytes, kernel and internal drops, flows,
 //     evictions, decode errors, transactions per protocol) are published by
-//     [Metrics.Source], a capture.Source wrapper that calls the agent's
-//     Stats on the agent's own goroutine about once a second;
+//     [Metrics.AgentSource] (over [Metrics.Source]), a capture.Source
+//     wrapper that calls the agent's Stats on the agent's own goroutine
+//     about once a second;
 //   - transactions per function code and OPC UA service, alerts per rule and
-//     events per type are counted by [Metrics.EventTap], which reads the EVE
-//     stream the agent writes: the metrics say exactly what was reported;
+//     events per type are counted by [Metrics.Sink], an agent sink that
+//     takes the records the EVE output takes: the metrics say exactly what
+//     was reported;
 //   - baseline items and learning convergence per device are read at scrape
 //     time from a baseline snapshot ([Metrics.SetBaseline]), at most once per
 //     BaselineEvery.
@@ -23,11 +25,9 @@
 package metrics
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -37,6 +37,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/internal/capture"
 )
@@ -61,13 +62,13 @@ type ProtoStats struct {
 }
 
 // Stats are the pipeline counters of the agent (agent.Stats, converted by
-// the caller so that this package does not depend on the agent).
+// AgentStats).
 type Stats struct {
 	Packets, Bytes, Undecodable                uint64
 	Flows, FlowsIgnored, Evictions             uint64
 	DroppedSegments, DroppedBytes, KernelDrops uint64
 	RecoveredPanics, Events, Alerts, Anomalies uint64
-	Protocols                                  map[string]ProtoStats // "modbus", "opcua"
+	Protocols                                  map[string]ProtoStats // by protocol name (agent.Protocols)
 	LastPacket                                 time.Time
 }
 
@@ -85,7 +86,6 @@ type Metrics struct {
 	snap     *baselines.Snapshot
 	snapAt   time.Time
 	now      func() time.Time
-	partial  []byte
 	requests *prometheus.CounterVec
 	alerts   *prometheus.CounterVec
 	events   *prometheus.CounterVec
@@ -95,6 +95,30 @@ type Metrics struct {
 	reqLabels   map[string]map[string]prometheus.Counter
 	alertLabels map[string]map[string]prometheus.Counter
 	eventLabels map[string]prometheus.Counter
+	// syslogs are the syslog destinations, read at scrape time.
+	syslogs []syslogDest
+}
+
+// SyslogStats are the counters of one syslog destination (internal/syslog's,
+// converted by the caller).
+type SyslogStats struct {
+	Sent, Dropped, Reconnects uint64
+	Queued                    int
+	Connected                 bool
+}
+
+type syslogDest struct {
+	dest  string
+	stats func() SyslogStats
+}
+
+// AddSyslog exports the counters of a syslog destination (its URL), read
+// from stats at scrape time. A collector that is down shows there, not in
+// the health: /healthz is about the monitor.
+func (m *Metrics) AddSyslog(dest string, stats func() SyslogStats) {
+	m.mu.Lock()
+	m.syslogs = append(m.syslogs, syslogDest{dest, stats})
+	m.mu.Unlock()
 }
 
 // New returns an empty registry with Sluice's collectors and the Go runtime
@@ -115,7 +139,7 @@ func New() *Metrics {
 			Name: "sluice_events_total",
 			Help: "EVE events written, by event_type.",
 		}, []string{"event_type"}),
-		reqLabels:   map[string]map[string]prometheus.Counter{"modbus": {}, "opcua": {}},
+		reqLabels:   map[string]map[string]prometheus.Counter{},
 		alertLabels: map[string]map[string]prometheus.Counter{},
 		eventLabels: map[string]prometheus.Counter{},
 	}
@@ -194,120 +218,66 @@ func (s *source) Next() (capture.Packet, error) {
 	return p, err
 }
 
-// EventTap returns a writer that passes everything to w and counts the EVE
-// events it sees. Write errors of w are returned unchanged (the agent's
-// sticky error handling sees them).
-func (m *Metrics) EventTap(w io.Writer) io.Writer { return &tap{w: w, m: m} }
-
-type tap struct {
-	w io.Writer
-	m *Metrics
+// Sink returns the agent sink that counts events, requests and alerts
+// from the records the agent writes (no parsing: every record carries its
+// type, protocol, function and alert). accepts is the event filter of the
+// EVE output it stands beside, so the metrics say exactly what was
+// reported. The sink is safe for concurrent use and never fails.
+func (m *Metrics) Sink(accepts func(typ string) bool) agent.Sink {
+	return &sink{m: m, accepts: accepts}
 }
 
-func (t *tap) Write(b []byte) (int, error) {
-	n, err := t.w.Write(b)
-	t.m.count(b[:n])
-	return n, err
+type sink struct {
+	m       *Metrics
+	accepts func(string) bool
 }
 
-// count splits b into lines (keeping a partial last line for the next
-// call) and counts each event.
-func (m *Metrics) count(b []byte) {
+func (s *sink) Accepts(typ string) bool { return s.accepts(typ) }
+func (s *sink) Flush() error            { return nil }
+func (s *sink) Critical() bool          { return false }
+
+// Write counts one record.
+func (s *sink) Write(r *agent.Record) error {
+	m := s.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.partial) > 0 {
-		b = append(m.partial, b...)
-		m.partial = m.partial[:0]
-	}
-	for {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			break
-		}
-		m.event(b[:i])
-		b = b[i+1:]
-	}
-	if len(b) > 0 {
-		if len(b) > 1<<20 { // not EVE: do not buffer without bound
-			return
-		}
-		m.partial = append(m.partial[:0], b...)
-	}
-}
-
-var (
-	keyEventType = []byte(`"event_type":"`)
-	keyFunction  = []byte(`"function":"`)
-	keyService   = []byte(`"service":"`)
-	keyRule      = []byte(`"rule":"`)
-	keySeverity  = []byte(`"severity":`)
-)
-
-// field returns the string value after key in line, without unescaping:
-// the values counted here (event types, function, service and rule names)
-// are plain identifiers.
-func field(line, key []byte) []byte {
-	i := bytes.Index(line, key)
-	if i < 0 {
-		return nil
-	}
-	v := line[i+len(key):]
-	j := bytes.IndexByte(v, '"')
-	if j < 0 {
-		return nil
-	}
-	return v[:j]
-}
-
-// event counts one EVE line. m.mu is held.
-func (m *Metrics) event(line []byte) {
-	typ := field(line, keyEventType)
-	if typ == nil {
-		return
-	}
-	counter(m.events, m.eventLabels, typ).Inc()
-	switch string(typ) {
-	case "modbus":
-		if fn := field(line, keyFunction); fn != nil {
-			counter2(m.requests, m.reqLabels["modbus"], "modbus", fn, false).Inc()
-		}
-	case "opcua":
-		if svc := field(line, keyService); svc != nil {
-			counter2(m.requests, m.reqLabels["opcua"], "opcua", svc, false).Inc()
-		}
-	case "alert":
-		rule := field(line, keyRule)
-		if rule == nil {
-			return
-		}
+	counter(m.events, m.eventLabels, r.Type).Inc()
+	switch {
+	case r.Alert != nil:
 		sev := "0"
-		if i := bytes.Index(line, keySeverity); i >= 0 && i+len(keySeverity) < len(line) {
-			if c := line[i+len(keySeverity)]; c >= '1' && c <= '3' {
-				sev = severities[c-'1']
-			}
+		if v := r.Alert.Severity; v >= 1 && v <= 3 {
+			sev = severities[v-1]
 		}
 		cache := m.alertLabels[sev]
 		if cache == nil {
 			cache = map[string]prometheus.Counter{}
 			m.alertLabels[sev] = cache
 		}
-		counter2(m.alerts, cache, sev, rule, true).Inc()
+		counter2(m.alerts, cache, sev, r.Alert.Rule.String(), true).Inc()
+	case r.Function != "": // a transaction: its type is its protocol
+		cache := m.reqLabels[r.Type]
+		if cache == nil {
+			cache = map[string]prometheus.Counter{}
+			m.reqLabels[r.Type] = cache
+		}
+		counter2(m.requests, cache, r.Type, r.Function, false).Inc()
 	}
+	return nil
 }
 
 // counter returns the child of v for one label value. Distinct values are
 // capped at MaxLabelValues; beyond the cap, and for values that are not
 // plain identifiers, the child "other" counts. The map lookup by string(b)
 // does not allocate.
-func counter(v *prometheus.CounterVec, cache map[string]prometheus.Counter, b []byte) prometheus.Counter {
-	if c, ok := cache[string(b)]; ok {
+func counter(v *prometheus.CounterVec, cache map[string]prometheus.Counter, b string) prometheus.Counter {
+	if c, ok := cache[b]; ok {
 		return c
 	}
 	if len(cache) >= MaxLabelValues || !plainLabel(b) {
 		return v.WithLabelValues("other")
 	}
-	c := v.WithLabelValues(string(b))
-	cache[string(b)] = c
+	c := v.WithLabelValues(b)
+	cache[b] = c
 	return c
 }
 
@@ -317,11 +287,11 @@ var severities = [...]string{"1", "2", "3"}
 // values (a protocol, a severity) whose own cache is given; b is the
 // network-derived value. swap puts b first (alerts are labelled rule,
 // severity).
-func counter2(v *prometheus.CounterVec, cache map[string]prometheus.Counter, fixed string, b []byte, swap bool) prometheus.Counter {
-	if c, ok := cache[string(b)]; ok {
+func counter2(v *prometheus.CounterVec, cache map[string]prometheus.Counter, fixed string, b string, swap bool) prometheus.Counter {
+	if c, ok := cache[b]; ok {
 		return c
 	}
-	val := string(b)
+	val := b
 	if len(cache) >= MaxLabelValues || !plainLabel(b) {
 		val = "other"
 	}
@@ -339,11 +309,11 @@ func counter2(v *prometheus.CounterVec, cache map[string]prometheus.Counter, fix
 
 // plainLabel accepts identifiers: letters, digits, _ . - and at most 64
 // bytes.
-func plainLabel(b []byte) bool {
+func plainLabel(b string) bool {
 	if len(b) == 0 || len(b) > 64 {
 		return false
 	}
-	for _, c := range b {
+	for _, c := range []byte(b) {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
 			return false
 		}
@@ -380,6 +350,11 @@ var (
 	descLearning    = prometheus.NewDesc("sluice_device_learning", "1 while the device is in its learning window (auto mode), else 0.", []string{"device"}, nil)
 	descDeviations  = prometheus.NewDesc("sluice_baseline_deviations", "Distinct deviations in the alert log, by rule.", []string{"rule"}, nil)
 	descUp          = prometheus.NewDesc("sluice_up", "1 when the agent is healthy (as /healthz), else 0.", nil, nil)
+	descSyslogSent  = prometheus.NewDesc("sluice_syslog_sent_total", "Messages written to the syslog collector's connection.", []string{"destination"}, nil)
+	descSyslogDrop  = prometheus.NewDesc("sluice_syslog_dropped_total", "Messages dropped because the queue was full while the collector was unreachable or slow.", []string{"destination"}, nil)
+	descSyslogRecon = prometheus.NewDesc("sluice_syslog_reconnects_total", "Connections to the syslog collector made after the first.", []string{"destination"}, nil)
+	descSyslogQueue = prometheus.NewDesc("sluice_syslog_queue_messages", "Messages waiting to be sent to the syslog collector.", []string{"destination"}, nil)
+	descSyslogUp    = prometheus.NewDesc("sluice_syslog_connected", "1 while a connection to the syslog collector is open, else 0.", []string{"destination"}, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -387,7 +362,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPackets, descBytes, descUndecodable, descDrops, descDropBytes, descFlows,
 		descIgnored, descEvictions, descPanics, descPFlows, descPTx, descPTimeouts, descPDecodeErr, descPNonProto,
 		descPGaps, descPPending, descLastPacket, descDevices, descChannels, descItems, descConverge, descLearning,
-		descDeviations, descUp} {
+		descDeviations, descUp, descSyslogSent, descSyslogDrop, descSyslogRecon, descSyslogQueue, descSyslogUp} {
 		ch <- d
 	}
 }
@@ -400,6 +375,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	healthy := m.err == nil
 	snap := m.snapshotLocked()
 	window := m.window
+	syslogs := m.syslogs
 	m.mu.Unlock()
 
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
@@ -418,7 +394,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descIgnored, s.FlowsIgnored)
 	counter(descEvictions, s.Evictions)
 	counter(descPanics, s.RecoveredPanics)
-	for _, p := range []string{"modbus", "opcua"} {
+	for _, info := range agent.Protocols() {
+		p := info.Name
 		ps := s.Protocols[p]
 		counter(descPFlows, ps.Flows, p)
 		counter(descPTx, ps.Transactions, p)
@@ -436,6 +413,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	gauge(descUp, up)
+	for _, d := range syslogs {
+		st := d.stats()
+		counter(descSyslogSent, st.Sent, d.dest)
+		counter(descSyslogDrop, st.Dropped, d.dest)
+		counter(descSyslogRecon, st.Reconnects, d.dest)
+		gauge(descSyslogQueue, float64(st.Queued), d.dest)
+		connected := 0.0
+		if st.Connected {
+			connected = 1
+		}
+		gauge(descSyslogUp, connected, d.dest)
+	}
 	if snap == nil {
 		return
 	}

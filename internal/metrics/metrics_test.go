@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -11,30 +12,35 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/internal/capture"
 )
 
-// Events as the agent writes them (abridged to the fields counted).
-const eve = `{"timestamp":"2026-11-21T22:33:00.123456Z","flow_id":1,"event_type":"modbus","src_ip":"10.10.1.10","src_port":40000,"dest_ip":"10.10.2.1","dest_port":502,"proto":"TCP","modbus":{"transaction_id":5,"unit_id":1,"function_code":3,"function":"read_holding_registers","request":{"address":0,"quantity":10}}}
-{"timestamp":"2026-11-21T22:33:00.223456Z","flow_id":1,"event_type":"modbus","src_ip":"10.10.1.10","src_port":40000,"dest_ip":"10.10.2.1","dest_port":502,"proto":"TCP","modbus":{"transaction_id":6,"unit_id":1,"function_code":3,"function":"read_holding_registers"}}
-{"timestamp":"2026-11-21T22:33:00.323456Z","flow_id":2,"event_type":"opcua","src_ip":"10.10.1.20","src_port":50000,"dest_ip":"10.10.2.1","dest_port":4840,"proto":"TCP","opcua":{"request":{"size":90,"service":"ReadRequest"}}}
-{"timestamp":"2026-11-21T22:33:01.000000Z","flow_id":9,"event_type":"alert","src_ip":"10.10.9.66","src_port":51234,"dest_ip":"10.10.2.1","dest_port":502,"proto":"TCP","alert":{"action":"allowed","signature_id":9000002,"rule":"new_master","severity":1,"signature":"x \"function\":\"evil\""},"modbus":{"function":"write_single_register"}}
-{"timestamp":"2026-11-21T22:33:02.000000Z","event_type":"stats","stats":{"packets":9}}
-`
+// records are what the agent hands its sinks (abridged to the facts
+// counted).
+func records() []agent.Record {
+	alert := &baselines.Alert{Deviation: baselines.Deviation{Rule: baselines.NewMaster}, Severity: 1,
+		Signature: `x "function":"evil"`}
+	modbus := &agent.Flow{Protocol: "modbus"}
+	return []agent.Record{
+		{Type: "modbus", Flow: modbus, Function: "read_holding_registers"},
+		{Type: "modbus", Flow: modbus, Function: "read_holding_registers"},
+		{Type: "opcua", Flow: &agent.Flow{Protocol: "opcua"}, Function: "ReadRequest"},
+		{Type: "opcua", Flow: &agent.Flow{Protocol: "opcua"}}, // HEL: no service
+		// An alert carries the transaction that raised it: not a second request.
+		{Type: "alert", Flow: modbus, Alert: alert},
+		{Type: "stats"},
+	}
+}
 
-func TestEventTapCounts(t *testing.T) {
+func TestSinkCounts(t *testing.T) {
 	m := New()
-	var sink strings.Builder
-	w := m.EventTap(&sink)
-	// Split at awkward places: mid-line and mid-key.
-	for _, part := range []string{eve[:37], eve[37:400], eve[400:401], eve[401:]} {
-		if _, err := io.WriteString(w, part); err != nil {
+	s := m.Sink(func(string) bool { return true })
+	for _, r := range records() {
+		if err := s.Write(&r); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if sink.String() != eve {
-		t.Fatal("tap altered the stream")
 	}
 	tests := []struct {
 		name   string
@@ -45,8 +51,8 @@ func TestEventTapCounts(t *testing.T) {
 		{"opcua ReadRequest", testutil.ToFloat64(m.requests.WithLabelValues("opcua", "ReadRequest")), 1},
 		{"alert new_master", testutil.ToFloat64(m.alerts.WithLabelValues("new_master", "1")), 1},
 		{"events modbus", testutil.ToFloat64(m.events.WithLabelValues("modbus")), 2},
+		{"events opcua", testutil.ToFloat64(m.events.WithLabelValues("opcua")), 2},
 		{"events stats", testutil.ToFloat64(m.events.WithLabelValues("stats")), 1},
-		// The alert's attached transaction is not a second request.
 		{"modbus write in alert", testutil.ToFloat64(m.requests.WithLabelValues("modbus", "write_single_register")), 0},
 	}
 	for _, tc := range tests {
@@ -56,15 +62,25 @@ func TestEventTapCounts(t *testing.T) {
 	}
 }
 
+// The sink takes what its filter takes (that of the EVE output beside it)
+// and never fails the run.
+func TestSinkFilterNotCritical(t *testing.T) {
+	s := New().Sink(func(typ string) bool { return typ == "alert" })
+	if s.Accepts("modbus") || !s.Accepts("alert") {
+		t.Error("the sink does not follow its filter")
+	}
+	if s.Critical() {
+		t.Error("the metrics sink is critical: a metrics problem would stop the monitor")
+	}
+}
+
 func TestLabelCap(t *testing.T) {
 	m := New()
-	w := m.EventTap(io.Discard)
-	var b strings.Builder
+	s := m.Sink(func(string) bool { return true })
 	for i := 0; i < MaxLabelValues+50; i++ {
-		b.WriteString(`{"event_type":"modbus","modbus":{"function":"vendor_` + itoa(i) + `"}}` + "\n")
+		s.Write(&agent.Record{Type: "modbus", Function: "vendor_" + itoa(i)})
 	}
-	b.WriteString(`{"event_type":"modbus","modbus":{"function":"<script>"}}` + "\n")
-	io.WriteString(w, b.String())
+	s.Write(&agent.Record{Type: "modbus", Function: "<script>"})
 	if n := testutil.CollectAndCount(m.requests); n != MaxLabelValues+1 {
 		t.Errorf("series = %d, want %d (cap plus other)", n, MaxLabelValues+1)
 	}
@@ -185,13 +201,44 @@ func TestServeBadAddr(t *testing.T) {
 	}
 }
 
-func BenchmarkEventTap(b *testing.B) {
-	m := New()
-	w := m.EventTap(io.Discard)
-	line := []byte(strings.SplitAfter(eve, "\n")[0])
+func BenchmarkSink(b *testing.B) {
+	s := New().Sink(func(string) bool { return true })
+	r := records()[0]
 	b.ReportAllocs()
-	b.SetBytes(int64(len(line)))
 	for b.Loop() {
-		w.Write(line)
+		s.Write(&r)
+	}
+}
+
+// A syslog destination's counters are exported per destination; a
+// collector that is down shows there and leaves /healthz ok.
+func TestSyslogCounters(t *testing.T) {
+	m := New()
+	st := SyslogStats{Sent: 12, Dropped: 3, Reconnects: 2, Queued: 40}
+	m.AddSyslog("tcp://siem:514", func() SyslogStats { return st })
+	scrape := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	_, body := scrape("/metrics")
+	for _, want := range []string{
+		`sluice_syslog_sent_total{destination="tcp://siem:514"} 12`,
+		`sluice_syslog_dropped_total{destination="tcp://siem:514"} 3`,
+		`sluice_syslog_reconnects_total{destination="tcp://siem:514"} 2`,
+		`sluice_syslog_queue_messages{destination="tcp://siem:514"} 40`,
+		`sluice_syslog_connected{destination="tcp://siem:514"} 0`,
+		"sluice_up 1",
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if code, body := scrape("/healthz"); code != 200 || !strings.HasPrefix(body, "ok\n") {
+		t.Errorf("/healthz = %d %q while the collector is down; want ok", code, body)
+	}
+	st.Connected = true
+	if _, body := scrape("/metrics"); !strings.Contains(body, `sluice_syslog_connected{destination="tcp://siem:514"} 1`+"\n") {
+		t.Error("sluice_syslog_connected not 1")
 	}
 }
