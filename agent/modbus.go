@@ -29,7 +29,7 @@ var modbusModule = module{
 // silenced: TLS, HTTP or random bytes on 502 never produce modbus events
 // (zeek_modbus-and-non-modbus-p502.pcap).
 type modbusStream struct {
-	*conn
+	conn
 	fr [2]modbus.Framer // indexed by flow.Dir
 	pr modbus.Pairer
 	// ts is the packet time of the data being framed, for the callbacks.
@@ -46,7 +46,7 @@ type modbusStream struct {
 	desyncSeen bool
 }
 
-func newModbusStream(c *conn) flow.Stream {
+func newModbusStream(c conn) flow.Stream {
 	s := &modbusStream{conn: c}
 	s.pr = modbus.Pairer{MaxPending: c.a.cfg.MaxPendingPerFlow, Timeout: c.a.cfg.TransactionTimeout}
 	s.onRequest = func(adu modbus.ADU) { s.pr.Request(adu, s.ts, s.onTx) }

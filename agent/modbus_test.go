@@ -32,7 +32,7 @@ func TestObservationTables(t *testing.T) {
 		{90, modbus.TableNone, modbus.TableNone}, // vendor code
 		{0x7f, modbus.TableNone, modbus.TableNone},
 	}
-	s := modbusStream{conn: &conn{}}
+	s := modbusStream{}
 	for _, tt := range tests {
 		tx := modbus.Transaction{FunctionCode: tt.fc, HasRequest: true,
 			Request: modbus.Request{Function: tt.fc, Address: 10, Quantity: 2, WriteAddress: 20, WriteQuantity: 1}}

@@ -24,7 +24,7 @@ var opcuaModule = module{
 // pairs requests with responses) and turns every Message into an "opcua"
 // event and a baseline observation.
 type opcuaStream struct {
-	*conn
+	conn
 	uc *opcua.Conn
 	// last are the opcua.Conn counters already added to the stats.
 	last opcua.Stats
@@ -32,7 +32,7 @@ type opcuaStream struct {
 	malformedSeen bool
 }
 
-func newOPCUAStream(c *conn) flow.Stream {
+func newOPCUAStream(c conn) flow.Stream {
 	s := &opcuaStream{conn: c}
 	s.uc = opcua.NewConn(opcua.Config{
 		MaxPending: c.a.cfg.MaxPendingPerFlow,

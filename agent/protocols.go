@@ -30,8 +30,9 @@ type module struct {
 	// baseline is the protocol of the module's observations.
 	baseline baselines.Protocol
 	// newStream returns the decoder glue of one connection; c is the
-	// shared part, set up by the agent.
-	newStream func(c *conn) flow.Stream
+	// shared part, set up by the agent, which the stream embeds (by
+	// value: one object per connection, not two to reach per packet).
+	newStream func(c conn) flow.Stream
 	// objectKey is `,"<name>":`, the key of the protocol object of its
 	// events (set by init).
 	objectKey string

@@ -45,7 +45,7 @@ type conn struct {
 func (a *Agent) newConn(i int, c *flow.Conn) flow.Stream {
 	m := modules[i]
 	addrs := appendAddrs(make([]byte, 0, 112), c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true)
-	cn := &conn{
+	cn := conn{
 		a:     a,
 		m:     m,
 		stats: &a.stats.Protocols[i],
