@@ -5,8 +5,9 @@ PKGS      ?= ./...
 export CGO_ENABLED ?= 0
 
 # Tools the test suite drives as real peers: Wireshark's decoders (decode oracle),
-# a real Modbus master, and a packet recorder. Installed from Debian when missing.
-APT_TOOLS := tshark:tshark mbpoll:mbpoll tcpdump:tcpdump
+# a real Modbus master, a packet recorder, and logrotate (the shipped snippet is
+# run by TestDeployLogrotate). Installed from Debian when missing.
+APT_TOOLS := tshark:tshark mbpoll:mbpoll tcpdump:tcpdump logrotate:logrotate
 NODE_DIR  := .tools/node
 
 .PHONY: help build test test-go tools bench fuzz lint demo testdata detection same clean

@@ -22,35 +22,7 @@ func TestMonitorLive(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("live capture needs root or CAP_NET_RAW")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	// A minimal server: answers every FC 3 request for 2 registers with
-	// 17, 42.
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				req := make([]byte, 12)
-				for {
-					if _, err := io.ReadFull(c, req); err != nil {
-						return
-					}
-					resp := adu(uint16(req[0])<<8|uint16(req[1]), req[6], 0x03, 0x04, 0x00, 0x11, 0x00, 0x2a)
-					if _, err := c.Write(resp); err != nil {
-						return
-					}
-				}
-			}(c)
-		}
-	}()
+	port := modbusServer(t)
 
 	out := filepath.Join(t.TempDir(), "eve.json")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -65,24 +37,14 @@ func TestMonitorLive(t *testing.T) {
 
 	// Poll until the capture socket is up and sees our traffic: the agent
 	// flushes at least once a second, so events appear in the file.
-	tid := uint16(0)
+	var tid uint16
 	pollUntilEvent := func(path string) {
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			tid++
-			c.Write(adu(tid, 1, 0x03, 0x00, 0x64, 0x00, 0x02))
-			io.ReadFull(c, make([]byte, 13))
-			c.Close()
-			time.Sleep(200 * time.Millisecond)
-			if b, _ := os.ReadFile(path); bytes.Contains(b, []byte(`"event_type":"modbus"`)) {
-				return
-			}
+		if !pollModbus(t, port, &tid, 20*time.Second, func() bool {
+			b, _ := os.ReadFile(path)
+			return bytes.Contains(b, []byte(`"event_type":"modbus"`))
+		}) {
+			t.Fatalf("no modbus event reached %s", path)
 		}
-		t.Fatalf("no modbus event reached %s", path)
 	}
 	pollUntilEvent(out)
 
@@ -124,4 +86,59 @@ func TestMonitorLive(t *testing.T) {
 	if !bytes.Contains(old, []byte(`"event_type":"modbus"`)) || bytes.Contains(old, []byte(`"event_type":"stats"`)) {
 		t.Errorf("the rotated file should hold the events before SIGHUP only:\n%s", old)
 	}
+}
+
+// modbusServer serves Modbus/TCP on a free loopback port until the test
+// ends: every FC 3 request for 2 registers is answered with 17, 42.
+func modbusServer(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				req := make([]byte, 12)
+				for {
+					if _, err := io.ReadFull(c, req); err != nil {
+						return
+					}
+					resp := adu(uint16(req[0])<<8|uint16(req[1]), req[6], 0x03, 0x04, 0x00, 0x11, 0x00, 0x2a)
+					if _, err := c.Write(resp); err != nil {
+						return
+					}
+				}
+			}(c)
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// pollModbus reads two holding registers from the server on port, one
+// connection every 200 ms (tid numbers them), until done holds or d
+// passes; it reports whether done held.
+func pollModbus(t *testing.T, port int, tid *uint16, d time.Duration, done func() bool) bool {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		*tid++
+		c.Write(adu(*tid, 1, 0x03, 0x00, 0x64, 0x00, 0x02))
+		io.ReadFull(c, make([]byte, 13))
+		c.Close()
+		time.Sleep(200 * time.Millisecond)
+		if done() {
+			return true
+		}
+	}
+	return done()
 }
