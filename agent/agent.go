@@ -198,6 +198,17 @@ func (a *Agent) FlushEvery(ctx context.Context, d time.Duration) {
 // critical sink, if any.
 func (a *Agent) Flush() error { return a.w.flush() }
 
+// Failed returns a channel that is closed when a critical sink (the EVE
+// output) fails: its write error, for instance a full disk, stops the run.
+// Run notices it between packets, which may be long in coming on a quiet
+// link; a live monitor waits on this channel to report the failure at once
+// and to stop its capture. Safe from any goroutine.
+func (a *Agent) Failed() <-chan struct{} { return a.w.failedCh }
+
+// Failure returns the error of the critical sink that failed, nil while
+// none has. Safe from any goroutine.
+func (a *Agent) Failure() error { return a.w.failure() }
+
 // packet processes one frame.
 func (a *Agent) packet(p *capture.Packet) {
 	a.stats.Packets++

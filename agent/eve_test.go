@@ -117,7 +117,18 @@ func TestEVEWriteErrorSticky(t *testing.T) {
 	w := newWriter([]Sink{e})
 	c := testConn("10.0.0.1", "10.0.0.2", 1, 502)
 	for i := 0; i < 100000 && w.wants(w.routes["modbus"]); i++ {
+		select {
+		case <-w.failedCh:
+			t.Fatalf("failure signalled before the failed write (event %d)", i)
+		default:
+		}
 		writeEvent(w, time.Unix(0, 0), "modbus", c)
+	}
+	// Agent.Failed: a monitor learns of the failure at once.
+	select {
+	case <-w.failedCh:
+	default:
+		t.Fatal("the failure is not signalled (Agent.Failed)")
 	}
 	if fw.calls < 2 {
 		t.Fatalf("only %d writes", fw.calls)

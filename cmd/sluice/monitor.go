@@ -184,11 +184,23 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 				return
 			case <-hup:
 				// Write what is buffered to the old file, then swap.
-				if err := a.Flush(); err != nil {
-					fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+				// A write error is reported by the watcher below.
+				if a.Flush() != nil {
+					continue
 				}
-				if err := ro.reopen(); err != nil {
-					fmt.Fprintf(os.Stderr, "sluice monitor: reopening output: %v\n", err)
+				// A failed reopen leaves the old file in place: the
+				// events go on into it, and the monitor is unhealthy
+				// until a reopen succeeds.
+				err := ro.reopen()
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "sluice monitor: reopening output: %v; the events go on into the old file\n", err)
+				}
+				if ms != nil {
+					if err != nil {
+						ms.OutputError(metrics.OutputReopen, err)
+					} else {
+						ms.OutputOK(metrics.OutputReopen)
+					}
 				}
 			}
 		}
@@ -198,7 +210,10 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 		src = ms.AgentSource(live, a)
 	}
 	// Next blocks in poll(2); closing the capture from here is what makes
-	// it return io.EOF promptly on SIGINT/SIGTERM.
+	// it return io.EOF promptly on SIGINT/SIGTERM, and when the output
+	// fails (a full disk): the agent would notice that only at its next
+	// check, 1024 packets later (79 s at 13 packets/s), with /healthz ok
+	// meanwhile. The failure is reported to the metrics at once.
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	wg.Add(1)
@@ -207,6 +222,10 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 		select {
 		case <-ctx.Done():
 		case <-stop:
+		case <-a.Failed():
+			if ms != nil {
+				ms.OutputError(metrics.OutputWrite, a.Failure())
+			}
 		}
 		live.Close()
 	}()

@@ -80,6 +80,11 @@ type Metrics struct {
 	mu    sync.Mutex
 	stats Stats
 	err   error // health: set by SetHealth
+	// outErrs counts the event output's failures by operation
+	// (OutputError); outDown holds those that make it unhealthy now.
+	outErrs  map[string]uint64
+	outDown  map[string]error
+	repaired uint64 // partial last lines repaired (OutputRepaired)
 
 	baseline func() *baselines.Snapshot
 	window   time.Duration
@@ -115,6 +120,8 @@ func New() *Metrics {
 			Name: "sluice_events_total",
 			Help: "EVE events written, by event_type.",
 		}, []string{"event_type"}),
+		outErrs:     map[string]uint64{},
+		outDown:     map[string]error{},
 		reqLabels:   map[string]map[string]prometheus.Counter{},
 		alertLabels: map[string]map[string]prometheus.Counter{},
 		eventLabels: map[string]prometheus.Counter{},
@@ -142,6 +149,56 @@ func (m *Metrics) SetHealth(err error) {
 	m.mu.Lock()
 	m.err = err
 	m.mu.Unlock()
+}
+
+// Operations of the event output whose failures OutputError records.
+const (
+	// OutputWrite: writing events failed (a full disk, an I/O error).
+	// The run stops on it; the monitor stays unhealthy until it exits.
+	OutputWrite = "write"
+	// OutputReopen: SIGHUP could not open the output anew (after a log
+	// rotation). The events go on into the old file; a later reopen that
+	// succeeds (OutputOK) makes the monitor healthy again.
+	OutputReopen = "reopen"
+)
+
+// OutputError records a failure of the event output in op (OutputWrite,
+// OutputReopen): it is counted (sluice_output_errors_total{op}) and
+// /healthz answers 503 with it at once, until OutputOK(op).
+func (m *Metrics) OutputError(op string, err error) {
+	m.mu.Lock()
+	m.outErrs[op]++
+	m.outDown[op] = err
+	m.mu.Unlock()
+}
+
+// OutputOK records that op succeeded again (a reopen after a failed one).
+func (m *Metrics) OutputOK(op string) {
+	m.mu.Lock()
+	delete(m.outDown, op)
+	m.mu.Unlock()
+}
+
+// OutputRepaired counts n partial last lines of the output file that the
+// monitor terminated when it opened the file to append to it.
+func (m *Metrics) OutputRepaired(n int) {
+	m.mu.Lock()
+	m.repaired += uint64(n)
+	m.mu.Unlock()
+}
+
+// healthLocked returns why the monitor is unhealthy, nil when it is not.
+// m.mu is held.
+func (m *Metrics) healthLocked() error {
+	if m.err != nil {
+		return m.err
+	}
+	for _, op := range [...]string{OutputWrite, OutputReopen} {
+		if err := m.outDown[op]; err != nil {
+			return fmt.Errorf("event output %s failed: %w", op, err)
+		}
+	}
+	return nil
 }
 
 // SetBaseline gives the function that snapshots the baseline (for example
@@ -326,6 +383,8 @@ var (
 	descLearning    = prometheus.NewDesc("sluice_device_learning", "1 while the device is in its learning window (auto mode), else 0.", []string{"device"}, nil)
 	descDeviations  = prometheus.NewDesc("sluice_baseline_deviations", "Distinct deviations in the alert log, by rule.", []string{"rule"}, nil)
 	descUp          = prometheus.NewDesc("sluice_up", "1 when the agent is healthy (as /healthz), else 0.", nil, nil)
+	descOutErrs     = prometheus.NewDesc("sluice_output_errors_total", "Failures of the event output: op = write (a full disk, an I/O error: the run stops), reopen (SIGHUP could not open the file anew: events go on into the old one).", []string{"op"}, nil)
+	descRepaired    = prometheus.NewDesc("sluice_output_repaired_lines_total", "Partial last lines (an event cut by a failed write or a crash) found at the end of the output file when it was opened for appending, and terminated with a newline.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -333,7 +392,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPackets, descBytes, descUndecodable, descDrops, descDropBytes, descFlows,
 		descIgnored, descEvictions, descPanics, descPFlows, descPTx, descPTimeouts, descPDecodeErr, descPNonProto,
 		descPGaps, descPPending, descLastPacket, descDevices, descChannels, descItems, descConverge, descLearning,
-		descDeviations, descUp} {
+		descDeviations, descUp, descOutErrs, descRepaired} {
 		ch <- d
 	}
 }
@@ -343,7 +402,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m := (*Metrics)(c)
 	m.mu.Lock()
 	s := m.stats
-	healthy := m.err == nil
+	healthy := m.healthLocked() == nil
+	outErrs := [...]uint64{m.outErrs[OutputWrite], m.outErrs[OutputReopen]}
+	repaired := m.repaired
 	snap := m.snapshotLocked()
 	window := m.window
 	m.mu.Unlock()
@@ -383,6 +444,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	gauge(descUp, up)
+	counter(descOutErrs, outErrs[0], OutputWrite)
+	counter(descOutErrs, outErrs[1], OutputReopen)
+	counter(descRepaired, repaired)
 	if snap == nil {
 		return
 	}
@@ -456,7 +520,7 @@ func (m *Metrics) Handler() http.Handler {
 // can tell a quiet link from a dead capture.
 func (m *Metrics) healthz(w http.ResponseWriter, _ *http.Request) {
 	m.mu.Lock()
-	err, s := m.err, m.stats
+	err, s := m.healthLocked(), m.stats
 	m.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

@@ -2,10 +2,13 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -207,4 +210,42 @@ func BenchmarkSink(b *testing.B) {
 	for b.Loop() {
 		s.Write(&r)
 	}
+}
+
+// TestOutputHealth: a failure of the event output makes /healthz answer
+// 503 with it at once and is counted by operation; a reopen that succeeds
+// again clears its failure, a write failure stays.
+func TestOutputHealth(t *testing.T) {
+	m := New()
+	h := m.Handler()
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	check := func(step string, code int, body string, metrics ...string) {
+		t.Helper()
+		c, b := get("/healthz")
+		if c != code || !strings.Contains(b, body) {
+			t.Errorf("%s: /healthz %d %q, want %d with %q", step, c, b, code, body)
+		}
+		_, all := get("/metrics")
+		for _, want := range metrics {
+			if !strings.Contains(all, want+"\n") {
+				t.Errorf("%s: /metrics lacks %q", step, want)
+			}
+		}
+	}
+	check("start", 200, "ok", `sluice_output_errors_total{op="reopen"} 0`, `sluice_output_errors_total{op="write"} 0`, "sluice_up 1")
+	m.OutputError(OutputReopen, errors.New("open /var/log/sluice/eve.json: permission denied"))
+	check("reopen failed", 503, "event output reopen failed: open /var/log/sluice/eve.json: permission denied",
+		`sluice_output_errors_total{op="reopen"} 1`, "sluice_up 0")
+	m.OutputOK(OutputReopen)
+	check("reopened", 200, "ok", `sluice_output_errors_total{op="reopen"} 1`, "sluice_up 1")
+	m.OutputRepaired(1)
+	m.OutputError(OutputWrite, syscall.ENOSPC)
+	check("write failed", 503, "event output write failed: no space left on device",
+		`sluice_output_errors_total{op="write"} 1`, "sluice_output_repaired_lines_total 1", "sluice_up 0")
+	m.OutputOK(OutputReopen)
+	check("reopen after a write failure", 503, "write failed")
 }
