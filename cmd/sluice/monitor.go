@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"sync"
@@ -97,16 +96,17 @@ func runMonitor(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
 		return 1
 	}
-	out, err := openOutput(af.out, true)
+	out, op, err := openOutput(af.out, true)
 	if err != nil {
 		live.Close()
 		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
 		return 1
 	}
+	op.report("sluice monitor", af.out)
 	ro := &reopener{path: af.out, cur: out}
 	eve := agent.NewEVE(ro, af.filter).Locked() // flushed every second from another goroutine
 	cfg.Sinks = []agent.Sink{eve}
-	code := monitor(ctx, cfg, live, *metricsAddr, ro)
+	code := monitor(ctx, cfg, live, *metricsAddr, ro, op.repaired)
 	if err := ro.close(); err != nil && code == 0 {
 		fmt.Fprintf(os.Stderr, "sluice monitor: closing output: %v\n", err)
 		code = 1
@@ -114,49 +114,13 @@ func runMonitor(ctx context.Context, args []string) int {
 	return code
 }
 
-// reopener is the monitor's output: a file that SIGHUP reopens (logrotate
-// moves the old one away). Writes come from the agent, under its output
-// lock; reopen swaps the file between two writes.
-type reopener struct {
-	path string
-	mu   sync.Mutex
-	cur  io.WriteCloser
-}
-
-func (r *reopener) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.cur.Write(p)
-}
-
-// reopen opens the path anew and closes the old file. Standard output is
-// not reopened.
-func (r *reopener) reopen() error {
-	if r.path == "" || r.path == "-" {
-		return nil
-	}
-	f, err := openOutput(r.path, true)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	old := r.cur
-	r.cur = f
-	r.mu.Unlock()
-	return old.Close()
-}
-
-func (r *reopener) close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.cur.Close()
-}
-
 // flushEvery bounds how long an event waits in the output buffer while the
 // link is quiet.
 const flushEvery = time.Second
 
-func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener) int {
+// monitor runs the agent on the live capture; repaired is the number of
+// partial lines openOutput repaired, for the metrics.
+func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener, repaired int) int {
 	var ms *metrics.Metrics
 	if metricsAddr != "" {
 		var err error
@@ -165,6 +129,7 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 			fmt.Fprintf(os.Stderr, "sluice monitor: --metrics: %v\n", err)
 			return 1
 		}
+		ms.OutputRepaired(repaired)
 		cfg.Sinks = append(cfg.Sinks, ms.Sink(cfg.Sinks[0].Accepts))
 	}
 	a, err := agent.New(cfg)
@@ -191,11 +156,13 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 				// A failed reopen leaves the old file in place: the
 				// events go on into it, and the monitor is unhealthy
 				// until a reopen succeeds.
-				err := ro.reopen()
+				op, err := ro.reopen()
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "sluice monitor: reopening output: %v; the events go on into the old file\n", err)
 				}
+				op.report("sluice monitor", ro.path)
 				if ms != nil {
+					ms.OutputRepaired(op.repaired)
 					if err != nil {
 						ms.OutputError(metrics.OutputReopen, err)
 					} else {

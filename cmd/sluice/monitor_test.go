@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"os"
@@ -304,5 +305,42 @@ func TestMonitorReopenFails(t *testing.T) {
 	case ex := <-done:
 		t.Fatalf("monitor exited %d: %s", ex.code, ex.stderr)
 	default:
+	}
+}
+
+// TestMonitorRepairsPartialLine: a monitor restarted on a file that a
+// failed write left with a partial last line terminates it, counts it in
+// /metrics, and its own events start on lines of their own.
+func TestMonitorRepairsPartialLine(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("live capture needs root or CAP_NET_RAW")
+	}
+	port := modbusServer(t)
+	out := filepath.Join(t.TempDir(), "eve.json")
+	const fragment = `{"timestamp":"2026-01-01T00:00:00.000000Z","flow_id":1,"event_type":"modb`
+	if err := os.WriteFile(out, []byte(fragment), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	url, _ := inProcessMonitor(t, port, out)
+	if _, metrics, _ := liveGet(url + "/metrics"); !strings.Contains(metrics, "sluice_output_repaired_lines_total 1\n") {
+		t.Error("/metrics lacks sluice_output_repaired_lines_total 1")
+	}
+	var tid uint16
+	if !pollModbus(t, port, &tid, 20*time.Second, func() bool {
+		b, _ := os.ReadFile(out)
+		return bytes.Contains(b, []byte(`"event_type":"modbus"`))
+	}) {
+		t.Fatal("no event reached the output")
+	}
+	b, _ := os.ReadFile(out)
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if lines[0] != fragment {
+		t.Errorf("first line %q, want the fragment alone", lines[0])
+	}
+	for i, l := range lines[1:] {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(l), &ev); err != nil {
+			t.Errorf("line %d is not an event: %v: %q", i+2, err, l)
+		}
 	}
 }

@@ -81,11 +81,12 @@ func runReplay(ctx context.Context, args []string) int {
 		}
 		files = append(files, f)
 	}
-	out, err := openOutput(af.out, false)
+	out, op, err := openOutput(af.out, false)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
 		return 1
 	}
+	op.report("sluice replay", af.out)
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {
@@ -116,6 +117,7 @@ func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture
 	}
 	tty := isTerminal(os.Stderr)
 	code := 0
+	var reported error // the run's error, which Close returns again
 	for _, f := range files {
 		var src capture.Source = f
 		var prog *progress
@@ -137,7 +139,7 @@ func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture
 			fmt.Fprintf(os.Stderr, "sluice replay: interrupted in %s; events so far were written\n", f.Name())
 		default:
 			fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
-			code = 1
+			code, reported = 1, err
 		}
 		if code != 0 || ctx.Err() != nil {
 			break
@@ -146,7 +148,9 @@ func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture
 	// Close always runs: it ends every connection (emitting pending
 	// transactions as timeouts), writes the stats event and flushes.
 	if err := a.Close(); err != nil {
-		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
+		if reported == nil || !errors.Is(err, reported) {
+			fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
+		}
 		code = 1
 	}
 	return code
