@@ -266,6 +266,15 @@ func TestMonitorReopenFails(t *testing.T) {
 	if !pollModbus(t, port, &tid, 20*time.Second, has(out, 0)) {
 		t.Fatal("no event reached the output")
 	}
+	// The packets are published on wall time, also while the link is
+	// quiet (they were looked at every 256 packets).
+	var body string
+	if !liveWaitFor(3*time.Second, func() bool {
+		_, body, _ = liveGet(url + "/healthz")
+		return !strings.Contains(body, "packets 0\n") && !strings.Contains(body, "last_packet never")
+	}) {
+		t.Errorf("/healthz %q 3 s after the traffic, want its packets", body)
+	}
 	// Rotated away, and something in the way of the new file: a
 	// directory (root opens any file, so a mode cannot stop it).
 	if err := os.Rename(out, out+".1"); err != nil {
@@ -275,7 +284,6 @@ func TestMonitorReopenFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
-	var body string
 	if !liveWaitFor(5*time.Second, func() bool {
 		var code int
 		code, body, _ = liveGet(url + "/healthz")

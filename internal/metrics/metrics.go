@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,9 +92,11 @@ type Metrics struct {
 	snap     *baselines.Snapshot
 	snapAt   time.Time
 	now      func() time.Time
-	requests *prometheus.CounterVec
-	alerts   *prometheus.CounterVec
-	events   *prometheus.CounterVec
+	// publishEvery is PublishEvery (shorter in tests).
+	publishEvery time.Duration
+	requests     *prometheus.CounterVec
+	alerts       *prometheus.CounterVec
+	events       *prometheus.CounterVec
 	// Children by label value, so that counting an event allocates
 	// nothing: requests by protocol then function, alerts by severity
 	// then rule.
@@ -106,8 +109,9 @@ type Metrics struct {
 // and process collectors.
 func New() *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		now: time.Now,
+		reg:          prometheus.NewRegistry(),
+		now:          time.Now,
+		publishEvery: PublishEvery,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_requests_total",
 			Help: "Transactions written as events, by protocol and Modbus function or OPC UA service.",
@@ -209,46 +213,65 @@ func (m *Metrics) SetBaseline(snapshot func() *baselines.Snapshot, window time.D
 	m.mu.Unlock()
 }
 
-// Source wraps src so that, on the goroutine that calls Next (the agent's),
-// stats is called and published about once per PublishEvery and at the end
-// of the source.
+// Source wraps src so that, on the goroutine that calls Next (the
+// agent's), stats is called and published about once per PublishEvery of
+// wall time, however slowly packets come, and at the end of the source.
+// Each publication comes before Next waits for the next packet, so it
+// counts every packet processed so far; a source that waits inside Next (a
+// live capture, capture.Idler) also publishes while the link is quiet.
 func (m *Metrics) Source(src capture.Source, stats func() Stats) capture.Source {
-	return &source{Source: src, m: m, stats: stats}
+	s := &source{Source: src, m: m, stats: stats}
+	s.due.Store(true) // the first Next publishes
+	s.timer = time.AfterFunc(m.publishEvery, func() { s.due.Store(true) })
+	s.timer.Stop()
+	if id, ok := src.(capture.Idler); ok {
+		id.OnIdle(func() {
+			if s.due.Load() {
+				s.publish()
+			}
+		})
+	}
+	return s
 }
 
 type source struct {
 	capture.Source
 	m     *Metrics
 	stats func() Stats
-	n     uint32
-	last  time.Time
+	// due is set by timer PublishEvery after each publication: one load
+	// per packet, cheaper than reading the clock.
+	due   atomic.Bool
+	timer *time.Timer
 	// latest is the newest packet time seen, for LastPacket when the
 	// stats do not carry it.
 	latest time.Time
 }
 
-// checkEvery is how many packets pass between looks at the clock.
-const checkEvery = 256
-
 func (s *source) Next() (capture.Packet, error) {
-	p, err := s.Source.Next()
-	s.n++
-	if err != nil || s.n%checkEvery == 1 {
-		if now := s.m.now(); err != nil || now.Sub(s.last) >= PublishEvery {
-			// The stats reflect the packets before this one: Next is
-			// called once the previous packet is fully processed.
-			s.last = now
-			st := s.stats()
-			if st.LastPacket.IsZero() {
-				st.LastPacket = s.latest
-			}
-			s.m.Publish(st)
-		}
+	if s.due.Load() {
+		s.publish() // every packet returned so far has been processed
 	}
-	if err == nil && p.Timestamp.After(s.latest) {
+	p, err := s.Source.Next()
+	if err != nil {
+		s.publish()
+		s.timer.Stop()
+		return p, err
+	}
+	if p.Timestamp.After(s.latest) {
 		s.latest = p.Timestamp
 	}
 	return p, err
+}
+
+// publish publishes the stats now and arms the timer for the next time.
+func (s *source) publish() {
+	s.due.Store(false)
+	st := s.stats()
+	if st.LastPacket.IsZero() {
+		st.LastPacket = s.latest
+	}
+	s.m.Publish(st)
+	s.timer.Reset(s.m.publishEvery)
 }
 
 // Sink returns the agent sink that counts events, requests and alerts

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -248,4 +249,79 @@ func TestOutputHealth(t *testing.T) {
 		`sluice_output_errors_total{op="write"} 1`, "sluice_output_repaired_lines_total 1", "sluice_up 0")
 	m.OutputOK(OutputReopen)
 	check("reopen after a write failure", 503, "write failed")
+}
+
+// slowSource yields a packet every gap (a quiet span port: 13 packets/s),
+// n of them, then waits as a live capture does on an idle link, calling
+// its idle function every 10 ms, until stop is closed.
+type slowSource struct {
+	gap    time.Duration
+	n      int
+	sent   atomic.Int64
+	idle   func()
+	stop   chan struct{}
+	stamp0 time.Time
+}
+
+func (s *slowSource) OnIdle(fn func()) { s.idle = fn }
+func (s *slowSource) Close() error     { return nil }
+
+func (s *slowSource) Next() (capture.Packet, error) {
+	if int(s.sent.Load()) < s.n {
+		time.Sleep(s.gap)
+		i := s.sent.Add(1)
+		return capture.Packet{Data: []byte{1}, Length: 60, Timestamp: s.stamp0.Add(time.Duration(i) * time.Second)}, nil
+	}
+	for {
+		select {
+		case <-s.stop:
+			return capture.Packet{}, io.EOF
+		case <-time.After(10 * time.Millisecond):
+			if s.idle != nil {
+				s.idle()
+			}
+		}
+	}
+}
+
+// TestSourcePublishesOnWallTime: the counters are published about every
+// PublishEvery of wall time however slowly packets come (they were looked
+// at every 256 packets: 19 s at 13 packets/s, with /healthz saying "last
+// packet never" meanwhile), and a link that falls quiet still gets its last
+// packets published.
+func TestSourcePublishesOnWallTime(t *testing.T) {
+	m := New()
+	m.publishEvery = 100 * time.Millisecond
+	var processed atomic.Uint64
+	src := &slowSource{gap: 20 * time.Millisecond, n: 30, stop: make(chan struct{}), stamp0: time.Unix(1000, 0)}
+	wrapped := m.Source(src, func() Stats { return Stats{Packets: processed.Load()} })
+	published := func() (uint64, time.Time) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.stats.Packets, m.stats.LastPacket
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, err := wrapped.Next(); err != nil {
+				return
+			}
+			processed.Add(1) // the packet is processed before the next Next
+		}
+	}()
+	// While packets come every 20 ms: the published count lags by at
+	// most about one interval.
+	time.Sleep(400 * time.Millisecond)
+	if n, _ := published(); n < 5 {
+		t.Errorf("after 400 ms of packets every 20 ms (%d so far), %d published; want them published every 100 ms", src.sent.Load(), n)
+	}
+	// The link falls quiet after 30 packets: every one of them, and the
+	// last one's time, is published while the source waits.
+	time.Sleep(900 * time.Millisecond)
+	if n, last := published(); n != 30 || !last.Equal(time.Unix(1030, 0)) {
+		t.Errorf("quiet link: %d packets published, last %v; want 30 and %v", n, last, time.Unix(1030, 0))
+	}
+	close(src.stop)
+	<-done
 }
