@@ -325,3 +325,84 @@ func TestSourcePublishesOnWallTime(t *testing.T) {
 	close(src.stop)
 	<-done
 }
+
+// TestDeviceLabelsCapped: the device label of the baseline gauges is
+// bounded: the MaxDeviceLabels busiest devices by transactions get their
+// own series, the rest are summed under device="other". A scan or spoofed
+// sources made 25,000 devices into 51,912 series and 2.4 s per scrape.
+func TestDeviceLabelsCapped(t *testing.T) {
+	const n = 25000
+	client := netip.MustParseAddr("10.0.0.1")
+	var devs []*baselines.Device
+	var chans []*baselines.Channel
+	var totalItems, learning int
+	var totalConv float64
+	last := time.Unix(1_000_000, 0)
+	for i := 0; i < n; i++ {
+		ip := netip.AddrFrom4([4]byte{10, byte(1 + i>>16), byte(i >> 8), byte(i)})
+		d := &baselines.Device{IP: ip, LastSeen: last, Transactions: uint64(i % 1000), ConvergenceBuckets: []uint32{uint32(i % 3)}}
+		if i%7 == 0 {
+			d.LearnUntil = last.Add(time.Hour)
+			learning++
+		}
+		devs = append(devs, d)
+		totalConv += d.NewItemsPerHour(time.Hour)
+		if i%2 == 0 {
+			ch := &baselines.Channel{Key: baselines.ChannelKey{Protocol: baselines.Modbus, Server: ip, Client: client, Unit: 1},
+				Functions: map[uint8]uint64{3: 10, 6: 1}}
+			chans = append(chans, ch)
+			totalItems += len(ch.Items())
+		}
+	}
+	m := New()
+	m.SetBaseline(func() *baselines.Snapshot {
+		return &baselines.Snapshot{Baseline: baselines.Baseline{Devices: devs, Channels: chans}}
+	}, time.Hour)
+	start := time.Now()
+	mfs, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first scrape of %d devices: %v", n, time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	if _, err := m.Registry().Gather(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("next scrape: %v", time.Since(start).Round(time.Millisecond))
+	sums := map[string]float64{}
+	for _, mf := range mfs {
+		name := mf.GetName()
+		switch name {
+		case "sluice_baseline_items", "sluice_learning_convergence_items_per_hour", "sluice_device_learning":
+		default:
+			continue
+		}
+		if len(mf.Metric) > MaxDeviceLabels+1 {
+			t.Errorf("%s: %d series, want at most %d", name, len(mf.Metric), MaxDeviceLabels+1)
+		}
+		labels := map[string]bool{}
+		for _, s := range mf.Metric {
+			dev := s.Label[0].GetValue()
+			labels[dev] = true
+			sums[name] += s.GetGauge().GetValue()
+		}
+		if !labels["other"] {
+			t.Errorf("%s has no device=\"other\"", name)
+		}
+		// The busiest devices have series of their own: i = 999 (999
+		// transactions, a client), i = 998 (998, a server).
+		busiest := "10.1.3.231"
+		if name == "sluice_baseline_items" {
+			busiest = "10.1.3.230"
+		}
+		if !labels[busiest] {
+			t.Errorf("%s: the busy device %s has no series of its own", name, busiest)
+		}
+	}
+	for name, want := range map[string]float64{"sluice_baseline_items": float64(totalItems),
+		"sluice_learning_convergence_items_per_hour": totalConv, "sluice_device_learning": float64(learning)} {
+		if got := sums[name]; got < want-1e-6 || got > want+1e-6 {
+			t.Errorf("%s: the series add up to %v, want the total %v", name, got, want)
+		}
+	}
+}
