@@ -108,17 +108,19 @@ func (a *Agent) Run(ctx context.Context, src capture.Source) error {
 			}
 		}()
 	}
+	entry, err := a.beginSource(src)
+	if err != nil {
+		return err
+	}
 	startPackets := a.stats.Packets
 	var first time.Time
-	err := a.run(ctx, src, &first)
+	err = a.run(ctx, src, &first)
 	// A file is complete at its end; a live capture when it is stopped.
 	complete := errors.Is(err, io.EOF) || (isLive(src) && errors.Is(err, context.Canceled))
 	if errors.Is(err, io.EOF) {
 		err = a.w.failure()
 	}
-	if rerr := a.recordSource(src, a.stats.Packets-startPackets, first, a.now, complete && a.w.failure() == nil); rerr != nil {
-		err = errors.Join(err, rerr)
-	}
+	a.endSource(entry, a.stats.Packets-startPackets, first, a.now, complete && a.w.failure() == nil)
 	return err
 }
 

@@ -11,6 +11,8 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-ics/sluice/baselines/store"
 )
 
 // unitSettings reads a systemd unit's Key=Value lines (every value of a
@@ -208,4 +212,91 @@ func TestDeployLogrotate(t *testing.T) {
 	if s := mon.out.String(); strings.TrimSpace(s) != "" {
 		t.Errorf("monitor wrote to stderr:\n%s", s)
 	}
+}
+
+// TestMonitorKill9: `sluice monitor --db` learning from a Modbus master
+// polling every 20 ms, killed with SIGKILL three times over one store: the
+// store reopens each time, holds the traffic up to less than a second
+// before each kill (the store flushes within store.DefaultFlushEvery; it
+// lost up to 1.18 s), and every killed run is in the audit trail as an
+// incomplete capture of lo (it was written only at the end of a run).
+func TestMonitorKill9(t *testing.T) {
+	needLive(t)
+	bin := buildSluice(t)
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "baseline.db")
+	port := modbusServer(t)
+	var worst time.Duration
+	const rounds = 3
+	for round := 1; round <= rounds; round++ {
+		mon := liveStart(t, bin, "monitor", "--iface", "lo", "--modbus-ports", strconv.Itoa(port), "--opcua-ports", "",
+			"-o", filepath.Join(dir, "eve.json"), "--db", dbPath, "--mode", "learn")
+		stop := make(chan struct{})
+		polled := make(chan struct{})
+		go func() { // one connection, a request every 20 ms
+			defer close(polled)
+			c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			for tid := uint16(1); ; tid++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				c.Write(adu(tid, 1, 0x03, 0x00, 0x64, 0x00, 0x02))
+				if _, err := io.ReadFull(c, make([]byte, 13)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+		if !liveWaitFor(20*time.Second, func() bool {
+			b, _ := os.ReadFile(filepath.Join(dir, "eve.json"))
+			return bytes.Count(b, []byte(`"event_type":"modbus"`)) > 0
+		}) {
+			t.Fatalf("round %d: no event; monitor:\n%s", round, mon.out.String())
+		}
+		time.Sleep(time.Duration(1000+round*333) * time.Millisecond)
+		killedAt := time.Now()
+		mon.cmd.Process.Signal(syscall.SIGKILL)
+		<-mon.done
+		close(stop)
+		<-polled
+
+		db, err := store.Open(dbPath, store.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatalf("round %d: the store does not reopen after kill -9: %v", round, err)
+		}
+		snap, err := db.Load()
+		db.Close()
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		var last time.Time
+		for _, d := range snap.Devices {
+			if d.LastSeen.After(last) {
+				last = d.LastSeen
+			}
+		}
+		lost := killedAt.Sub(last)
+		worst = max(worst, lost)
+		t.Logf("round %d: the store's last traffic %v before the kill", round, lost.Round(time.Millisecond))
+		if lost > store.DefaultFlushEvery {
+			t.Errorf("round %d: kill -9 lost %v of learning, want at most %v", round, lost.Round(time.Millisecond), store.DefaultFlushEvery)
+		}
+		var killed int
+		for _, a := range snap.Audit {
+			if a.Action == "capture" && a.Capture != nil && a.Capture.Name == "lo" && !a.Capture.Complete {
+				killed++
+			}
+		}
+		if killed != round {
+			t.Errorf("round %d: %d incomplete capture entries for lo in the audit trail, want %d", round, killed, round)
+		}
+	}
+	t.Logf("worst loss over %d kills: %v", rounds, worst.Round(time.Millisecond))
 }
