@@ -286,6 +286,12 @@ func (a *Agent) Stats() Stats {
 	return s
 }
 
+// UnsupportedLinkTypes returns how many frames of each link type the agent
+// could not decode because it does not handle the link type (IEEE 802.11,
+// USB, USERn…), since the agent was created. They are counted as
+// undecodable in the stats; replay warns about them per file.
+func (a *Agent) UnsupportedLinkTypes() []flow.LinkTypeCount { return a.table.UnsupportedLinkTypes() }
+
 // SetKernelDrops records the packets the kernel dropped before the agent
 // saw them, for the stats event, when the live source is wrapped (Run reads
 // them itself from an unwrapped capture.Live).

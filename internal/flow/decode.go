@@ -3,7 +3,6 @@ package flow
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -45,8 +44,9 @@ func (s *Segment) ACK() bool { return s.Flags&flagACK != 0 }
 func (s *Segment) FIN() bool { return s.Flags&flagFIN != 0 }
 func (s *Segment) RST() bool { return s.Flags&flagRST != 0 }
 
-// ErrLinkType is wrapped by Decode's error for a link type the Decoder does
-// not handle.
+// ErrLinkType is Decode's error for a link type the Decoder does not
+// handle, returned as it is: a capture full of frames of another link type
+// costs no allocation per frame (Table.UnsupportedLinkTypes names them).
 var ErrLinkType = errors.New("unsupported link type")
 
 var errBadVersion = errors.New("IP version does not match its EtherType or link type")
@@ -168,7 +168,7 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType) (*Segment, error) {
 func (d *Decoder) decodeLayers(data []byte, lt layers.LinkType) (*Segment, error) {
 	p := d.parser(data, lt)
 	if p == nil {
-		return nil, fmt.Errorf("%w %d", ErrLinkType, uint32(lt))
+		return nil, ErrLinkType
 	}
 	if err := p.DecodeLayers(data, &d.decoded); err != nil {
 		return nil, err
