@@ -200,19 +200,25 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 	close(stop)
 	wg.Wait()
 	code := 0
+	var first error // the error the monitor stops on
 	if runErr != nil && ctx.Err() == nil {
 		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", runErr)
-		code = 1
+		code, first = 1, runErr
 	}
 	if st, err := live.Stats(); err == nil {
 		a.SetKernelDrops(st.KernelDrops) // the metrics wrapper hides them from Run
 	}
 	if err := a.Close(); err != nil {
-		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+		if first == nil || !errors.Is(err, first) { // a write error comes back from Close
+			fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+		}
 		code = 1
+		if first == nil {
+			first = err
+		}
 	}
 	if ms != nil && code != 0 {
-		ms.SetHealth(errors.New("monitor stopped on an error"))
+		ms.SetHealth(fmt.Errorf("monitor stopped: %w", first))
 	}
 	return code
 }

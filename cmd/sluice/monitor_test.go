@@ -236,8 +236,11 @@ func TestMonitorOutputFull(t *testing.T) {
 	}
 	select {
 	case ex := <-done:
-		if ex.code != 1 || !strings.Contains(ex.stderr, "no space left on device") {
-			t.Errorf("monitor exit status %d, stderr %q; want 1 and the write error", ex.code, ex.stderr)
+		if ex.code != 1 || strings.Count(ex.stderr, "no space left on device") != 1 {
+			t.Errorf("monitor exit status %d, stderr %q; want 1 and the write error once", ex.code, ex.stderr)
+		}
+		if _, body, _ := liveGet(url + "/healthz"); !strings.Contains(body, "no space left on device") {
+			t.Errorf("/healthz after the exit: %q, want the write error still", body)
 		}
 		t.Logf("unhealthy %v after the traffic started; exited %v later", unhealthyAt.Sub(start).Round(time.Millisecond),
 			time.Since(unhealthyAt).Round(time.Millisecond))
