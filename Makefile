@@ -5,10 +5,11 @@ PKGS      ?= ./...
 export CGO_ENABLED ?= 0
 
 # Tools the test suite drives as real peers: Wireshark's decoders (decode oracle),
-# a real Modbus master, a packet recorder, and a syslog collector with its TLS
-# driver (the syslog sink's interop tests). Installed from Debian when missing.
+# a real Modbus master, a packet recorder, a syslog collector with its TLS
+# driver (the syslog sink's interop tests) and logrotate (the shipped snippet
+# is run by TestDeployLogrotate). Installed from Debian when missing.
 # Each entry is FILE:PACKAGE, FILE a command or an absolute path the package installs.
-APT_TOOLS := tshark:tshark mbpoll:mbpoll tcpdump:tcpdump \
+APT_TOOLS := tshark:tshark mbpoll:mbpoll tcpdump:tcpdump logrotate:logrotate \
 	/usr/sbin/rsyslogd:rsyslog /usr/lib/$(shell uname -m)-linux-gnu/rsyslog/lmnsd_ossl.so:rsyslog-openssl
 NODE_DIR  := .tools/node
 

@@ -109,17 +109,19 @@ func (a *Agent) Run(ctx context.Context, src capture.Source) error {
 			}
 		}()
 	}
+	entry, err := a.beginSource(src)
+	if err != nil {
+		return err
+	}
 	startPackets := a.stats.Packets
 	var first time.Time
-	err := a.run(ctx, src, &first)
+	err = a.run(ctx, src, &first)
 	// A file is complete at its end; a live capture when it is stopped.
 	complete := errors.Is(err, io.EOF) || (isLive(src) && errors.Is(err, context.Canceled))
 	if errors.Is(err, io.EOF) {
 		err = a.w.failure()
 	}
-	if rerr := a.recordSource(src, a.stats.Packets-startPackets, first, a.now, complete && a.w.failure() == nil); rerr != nil {
-		err = errors.Join(err, rerr)
-	}
+	a.endSource(entry, a.stats.Packets-startPackets, first, a.now, complete && a.w.failure() == nil)
 	return err
 }
 
@@ -199,6 +201,17 @@ func (a *Agent) FlushEvery(ctx context.Context, d time.Duration) {
 // critical sink, if any.
 func (a *Agent) Flush() error { return a.w.flush() }
 
+// Failed returns a channel that is closed when a critical sink (the EVE
+// output) fails: its write error, for instance a full disk, stops the run.
+// Run notices it between packets, which may be long in coming on a quiet
+// link; a live monitor waits on this channel to report the failure at once
+// and to stop its capture. Safe from any goroutine.
+func (a *Agent) Failed() <-chan struct{} { return a.w.failedCh }
+
+// Failure returns the error of the critical sink that failed, nil while
+// none has. Safe from any goroutine.
+func (a *Agent) Failure() error { return a.w.failure() }
+
 // packet processes one frame.
 func (a *Agent) packet(p *capture.Packet) {
 	a.stats.Packets++
@@ -273,6 +286,12 @@ func (a *Agent) Stats() Stats {
 	s.SinkErrors = a.w.sinkErrors.Load()
 	return s
 }
+
+// UnsupportedLinkTypes returns how many frames of each link type the agent
+// could not decode because it does not handle the link type (IEEE 802.11,
+// USB, USERn…), since the agent was created. They are counted as
+// undecodable in the stats; replay warns about them per file.
+func (a *Agent) UnsupportedLinkTypes() []flow.LinkTypeCount { return a.table.UnsupportedLinkTypes() }
 
 // SetKernelDrops records the packets the kernel dropped before the agent
 // saw them, for the stats event, when the live source is wrapped (Run reads

@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -126,9 +129,60 @@ func (e *EVE) flushLocked() error {
 	}
 	if err != nil {
 		e.err = fmt.Errorf("writing events: %w", err)
+		// A write that failed part-way (a full disk) left the start of
+		// an event after the last whole one: take it back where the
+		// output allows it, or say it is there.
+		if cut := n - (bytes.LastIndexByte(e.buf[:max(n, 0)], '\n') + 1); cut > 0 {
+			var cerr error
+			switch w := e.w.(type) {
+			case TailCutter:
+				cerr = w.CutTail(cut)
+			case *os.File:
+				cerr = CutFileTail(w, cut)
+			default:
+				cerr = errors.ErrUnsupported
+			}
+			if cerr != nil {
+				e.err = fmt.Errorf("%w (a partial event of %d bytes is left at the end of the output: %v)", e.err, cut, cerr)
+			}
+		}
 	}
 	e.buf = e.buf[:0]
 	return e.err
+}
+
+// TailCutter is an output that can take back the last bytes written to it
+// (an *os.File that is a regular file can, without implementing it). When a write fails part-way (a full disk), the EVE sink
+// cuts the partial event it left, so that the output ends with a whole
+// event and nothing written later is glued to the fragment.
+type TailCutter interface {
+	// CutTail removes the last n bytes written.
+	CutTail(n int) error
+}
+
+// CutFileTail removes the last n bytes written to f, which must be a
+// regular file whose offset is the end of what was written (a file opened
+// for appending, or written from its start).
+func CutFileTail(f *os.File, n int) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", f.Name())
+	}
+	end, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
+	if int64(n) > end {
+		return fmt.Errorf("%s: cannot cut %d bytes at offset %d", f.Name(), n, end)
+	}
+	if err := f.Truncate(end - int64(n)); err != nil {
+		return err
+	}
+	_, err = f.Seek(end-int64(n), io.SeekStart)
+	return err
 }
 
 // appendTime appends ts quoted, in jsonw.TimeLayout (RFC 3339 UTC,

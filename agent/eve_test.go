@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -121,7 +123,18 @@ func TestEVEWriteErrorSticky(t *testing.T) {
 	w := newWriter([]Sink{e})
 	c := testConn("10.0.0.1", "10.0.0.2", 1, 502)
 	for i := 0; i < 100000 && w.wants(w.routes["modbus"]); i++ {
+		select {
+		case <-w.failedCh:
+			t.Fatalf("failure signalled before the failed write (event %d)", i)
+		default:
+		}
 		writeEvent(w, time.Unix(0, 0), "modbus", c)
+	}
+	// Agent.Failed: a monitor learns of the failure at once.
+	select {
+	case <-w.failedCh:
+	default:
+		t.Fatal("the failure is not signalled (Agent.Failed)")
 	}
 	if fw.calls < 2 {
 		t.Fatalf("only %d writes", fw.calls)
@@ -396,4 +409,73 @@ func (a *alertFuncs) Critical() bool          { return false }
 func (a *alertFuncs) Write(r *Record) error {
 	a.got = append(a.got, r.Alert.Rule.String()+" "+r.Function)
 	return nil
+}
+
+// fullDisk takes the first room bytes written to it, then fails with
+// ENOSPC part-way through a write, as a file on a full disk does.
+type fullDisk struct {
+	bytes.Buffer
+	room int
+}
+
+func (d *fullDisk) Write(p []byte) (int, error) {
+	if d.Len()+len(p) <= d.room {
+		return d.Buffer.Write(p)
+	}
+	n := d.room - d.Len()
+	d.Buffer.Write(p[:n])
+	return n, syscall.ENOSPC
+}
+
+type cuttingDisk struct{ fullDisk }
+
+func (d *cuttingDisk) CutTail(n int) error {
+	d.Truncate(d.Len() - n)
+	return nil
+}
+
+// A write that fails part-way leaves no partial event where the output can
+// take it back (a TailCutter, a regular file), and the error says so where
+// it cannot.
+func TestEVEPartialWriteCut(t *testing.T) {
+	c := testConn("10.0.0.1", "10.0.0.2", 1, 502)
+	fill := func(w *writer) {
+		for i := 0; i < 100000 && w.wants(w.routes["modbus"]); i++ {
+			writeEvent(w, time.Unix(0, 0), "modbus", c)
+		}
+		w.flush()
+	}
+	cd := &cuttingDisk{fullDisk{room: eveFlushAt + 1000}}
+	w := newWriter([]Sink{NewEVE(cd, EventsAll)})
+	fill(w)
+	if b := cd.Bytes(); len(b) == 0 || b[len(b)-1] != '\n' {
+		t.Errorf("cut output ends with %q, want a whole event", b[max(0, len(b)-20):])
+	}
+	if err := w.failure(); !errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "partial") {
+		t.Errorf("failure %v, want ENOSPC alone", err)
+	}
+
+	fd := &fullDisk{room: eveFlushAt + 1000}
+	w = newWriter([]Sink{NewEVE(fd, EventsAll)})
+	fill(w)
+	if err := w.failure(); !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "a partial event of") {
+		t.Errorf("failure %v, want ENOSPC and the partial event named", err)
+	}
+
+	// A regular file, opened for appending as the monitor does.
+	path := filepath.Join(t.TempDir(), "eve.json")
+	os.WriteFile(path, []byte("{\"a\":1}\n"), 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.Write([]byte("{\"b\":2}\n{\"c\":"))
+	if err := CutFileTail(f, 5); err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("{\"d\":4}\n"))
+	if b, _ := os.ReadFile(path); string(b) != "{\"a\":1}\n{\"b\":2}\n{\"d\":4}\n" {
+		t.Errorf("file after the cut: %q", b)
+	}
 }

@@ -118,11 +118,12 @@ type writer struct {
 	// periodic flusher may add to it).
 	sinkErrors atomic.Uint64
 	// err is the first error of a critical sink (under mu); failed says
-	// there is one, readable from any goroutine without the lock. After
-	// it no event is rendered.
-	mu     sync.Mutex
-	err    error
-	failed atomic.Bool
+	// there is one, readable from any goroutine without the lock, and
+	// failedCh is closed when it is set. After it no event is rendered.
+	mu       sync.Mutex
+	err      error
+	failed   atomic.Bool
+	failedCh chan struct{}
 	// sec and secText cache the rendering of the last whole second seen
 	// ("2026-11-21T22:33:00."): events come in time order, so formatting a
 	// timestamp is usually six digits, not a calendar computation.
@@ -139,7 +140,7 @@ type route struct {
 }
 
 func newWriter(sinks []Sink) *writer {
-	w := &writer{sinks: sinks, routes: map[string]*route{}, own: make([]byte, 0, 16<<10)}
+	w := &writer{sinks: sinks, routes: map[string]*route{}, own: make([]byte, 0, 16<<10), failedCh: make(chan struct{})}
 	types := []string{EventAlert, EventAnomaly, EventStats}
 	for _, m := range modules {
 		types = append(types, m.name)
@@ -233,6 +234,7 @@ func (w *writer) fail(s Sink, err error) {
 	if w.err == nil {
 		w.err = err
 		w.failed.Store(true)
+		close(w.failedCh)
 	}
 	w.mu.Unlock()
 }

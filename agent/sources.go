@@ -24,18 +24,17 @@ func isLive(src capture.Source) bool {
 	return ok
 }
 
-// recordSource writes into the baseline database's audit trail which
-// traffic this run fed it (issue 5: reports say "from which traffic"): the
-// file with its SHA-256, or the live interface, with packet count and
-// packet-time span. Without --db there is nothing to record.
-func (a *Agent) recordSource(src capture.Source, packets uint64, first, last time.Time, complete bool) error {
+// beginSource writes into the baseline database's audit trail which
+// traffic this run feeds it (issue 5: reports say "from which traffic"):
+// the file with its SHA-256, or the live interface. It is written at the
+// start, incomplete and without packets, and durable at once, so that a run
+// killed before its end (kill -9, a power loss) is in the trail too;
+// endSource completes it. Without --db there is nothing to record (nil).
+func (a *Agent) beginSource(src capture.Source) (*baselines.AuditEntry, error) {
 	if a.db == nil {
-		return nil
+		return nil, nil
 	}
-	c := &baselines.CaptureSource{
-		Kind: "interface", Name: "live capture", Packets: packets,
-		FirstPacket: first.UTC(), LastPacket: last.UTC(), Mode: a.cfg.Mode.String(), Complete: complete,
-	}
+	c := &baselines.CaptureSource{Kind: "interface", Name: "live capture", Mode: a.cfg.Mode.String()}
 	if ls, ok := src.(liveSource); ok {
 		c.Name = ls.Interface()
 	} else if ns, ok := src.(namedSource); ok {
@@ -48,12 +47,29 @@ func (a *Agent) recordSource(src capture.Source, packets uint64, first, last tim
 	}
 	seq, err := a.db.NextAuditSeq()
 	if err != nil {
-		return fmt.Errorf("agent: record capture source: %w", err)
+		return nil, fmt.Errorf("agent: record capture source: %w", err)
 	}
 	// The wall clock says when the run was recorded; it never reaches the
 	// data path or an event.
-	a.engine.AddAudit(baselines.AuditEntry{Seq: seq, Action: "capture", By: runUser(), At: time.Now().UTC(), Capture: c})
-	return nil
+	e := &baselines.AuditEntry{Seq: seq, Action: "capture", By: runUser(), At: time.Now().UTC(), Capture: c}
+	if err := a.db.WriteAudit(*e); err != nil {
+		return nil, fmt.Errorf("agent: record capture source: %w", err)
+	}
+	return e, nil
+}
+
+// endSource completes the entry of beginSource (nil: none) with the packet
+// count, the packet-time span and whether the source was read to its end;
+// the entry replaces the incomplete one with the next delta.
+func (a *Agent) endSource(e *baselines.AuditEntry, packets uint64, first, last time.Time, complete bool) {
+	if e == nil {
+		return
+	}
+	c := *e.Capture
+	c.Packets, c.FirstPacket, c.LastPacket, c.Complete = packets, first.UTC(), last.UTC(), complete
+	done := *e
+	done.Capture = &c
+	a.engine.AddAudit(done)
 }
 
 func fileSHA256(path string) (string, int64, error) {

@@ -1,13 +1,18 @@
 package agent
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/baselines/store"
+	"github.com/sluice-ics/sluice/internal/capture"
 )
 
 // TestReplayRecordsCaptureSource: a replay with --db records in the audit
@@ -32,15 +37,7 @@ func TestReplayRecordsCaptureSource(t *testing.T) {
 		t.Fatal("no stats event with packets")
 	}
 
-	s, err := store.Open(db, store.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	snap, err := s.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	snap := loadStore(t, db)
 	var found int
 	for _, a := range snap.Audit {
 		if a.Action != "capture" {
@@ -67,4 +64,77 @@ func TestReplayRecordsCaptureSource(t *testing.T) {
 	if found != 1 {
 		t.Fatalf("%d capture entries in the audit trail, want 1", found)
 	}
+}
+
+// blockedLive is a live source on a quiet link: no packet until stop is
+// closed, then the end of the capture.
+type blockedLive struct{ stop chan struct{} }
+
+func (b *blockedLive) Next() (capture.Packet, error) {
+	<-b.stop
+	return capture.Packet{}, io.EOF
+}
+func (b *blockedLive) Close() error      { return nil }
+func (b *blockedLive) Interface() string { return "eth9" }
+
+// TestCaptureEntryAtStart: a run's capture entry is in the store, durable,
+// from its start (incomplete), so a run killed before its end (kill -9) is
+// in the audit trail too; the end of the run completes the same entry.
+func TestCaptureEntryAtStart(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "b.db")
+	cfg := DefaultConfig(io.Discard)
+	cfg.DBPath, cfg.Mode = dbPath, ModeLearn
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := &blockedLive{stop: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background(), src) }()
+	captures := func(snap *baselines.Snapshot) []baselines.AuditEntry {
+		var out []baselines.AuditEntry
+		for _, e := range snap.Audit {
+			if e.Action == "capture" {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	var during []baselines.AuditEntry
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end) && len(during) == 0; time.Sleep(20 * time.Millisecond) {
+		snap, err := a.db.Load() // what is committed: what a kill -9 would leave
+		if err != nil {
+			t.Fatal(err)
+		}
+		during = captures(snap)
+	}
+	if len(during) != 1 || during[0].Capture.Complete || during[0].Capture.Name != "eth9" || during[0].Capture.Kind != "interface" {
+		t.Fatalf("capture entries while the run goes on: %+v, want one incomplete entry for interface eth9", during)
+	}
+	close(src.stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after := captures(loadStore(t, dbPath))
+	if len(after) != 1 || after[0].Seq != during[0].Seq || !after[0].Capture.Complete {
+		t.Fatalf("capture entries after the run: %+v, want the same entry (seq %d), complete", after, during[0].Seq)
+	}
+}
+
+// loadStore reads the baseline store at path.
+func loadStore(t *testing.T, path string) *baselines.Snapshot {
+	t.Helper()
+	s, err := store.Open(path, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	snap, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
 }

@@ -48,6 +48,7 @@ type htmlView struct {
 // WriteHTML writes the report as one self-contained HTML page: inline CSS,
 // inline SVG, no script, no external resource, laid out to print on A4.
 func (r *Report) WriteHTML(w io.Writer) error {
+	r = r.visibleText() // html/template escapes markup, not controls
 	v := htmlView{Report: r, Map: buildMap(r), Heat: map[string][]heatPic{}}
 	for _, db := range r.Baselines {
 		for _, h := range db.HeatMaps {

@@ -86,8 +86,11 @@ func mdCode(s string) string {
 }
 
 // WriteMarkdown writes the report as GitHub-flavoured Markdown (tables).
-// Every string from the network is escaped with mdEscape.
+// Every string is made visible (no control character reaches a terminal
+// the report is printed to, no newline breaks a table row) and every string
+// from the network is escaped with mdEscape.
 func (r *Report) WriteMarkdown(w io.Writer) error {
+	r = r.visibleText()
 	bw := bufio.NewWriter(w)
 	p := func(format string, a ...any) { fmt.Fprintf(bw, format, a...) }
 	e := mdEscape

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 
@@ -655,5 +656,60 @@ func TestModbusNames(t *testing.T) {
 	d = baselines.Deviation{Rule: baselines.UnexpectedWrite, Item: baselines.Item{Table: modbus.TableCoils, Addr: 3, Count: 2}}
 	if got := itemText(d); got != "coils 3-4" {
 		t.Errorf("write item %q", got)
+	}
+}
+
+// TestControlCharactersEscaped: a device identity string is the device's to
+// choose. A Modbus FC 43 vendor name with a terminal escape (ESC [2J clears
+// the screen of whoever prints a Markdown report to a terminal), BEL, NUL,
+// a table-breaking | and newline, <script>, a C1 control (CSI 0x9b), a
+// right-to-left override and a byte that is not UTF-8 reaches neither the
+// Markdown nor the HTML report raw: controls are shown as their Unicode
+// control pictures (␛ ␇ ␀ ␊), the others as U+FFFD, and the Markdown table
+// keeps its shape. The JSON report keeps the string as it was.
+func TestControlCharactersEscaped(t *testing.T) {
+	const vendor = "ACME\x1b[2J\x07\x00|col\nrow<script>x\u009b31m\u202etxt\xff\x7f"
+	e := baselines.New(baselines.Config{Mode: baselines.Learn})
+	o, m := mbObs(t0, hmi, 1, 43)
+	m.MEIType = 14
+	m.Ident = &baselines.DeviceIdent{VendorName: vendor, ProductCode: "P\tQ\r"}
+	e.Observe(&o)
+	r := build(t, e.Snapshot(), genT)
+	for _, f := range []Format{Markdown, HTML} {
+		out := string(render(t, r, f))
+		for i, c := range out {
+			switch {
+			case c == '\n':
+			case c < 0x20 || c == 0x7f || c >= 0x80 && c <= 0x9f || c == '\u202e':
+				t.Errorf("%s: raw control %U at byte %d: ...%q...", f, c, i, out[max(0, i-30):min(len(out), i+10)])
+			case c == utf8.RuneError && !strings.HasPrefix(out[i:], "\uFFFD"):
+				t.Errorf("%s: invalid UTF-8 at byte %d", f, i)
+			}
+		}
+		if strings.Contains(out, "<script>") {
+			t.Errorf("%s: raw <script>", f)
+		}
+		if !strings.Contains(out, "ACME␛") || !strings.Contains(out, "2J␇␀") || !strings.Contains(out, "␊row") {
+			t.Errorf("%s: the vendor name is not shown with its controls visible", f)
+		}
+	}
+	md := string(render(t, r, Markdown))
+	for _, line := range strings.Split(md, "\n") {
+		if strings.Contains(line, "ACME") && !(strings.HasPrefix(line, "|") && strings.HasSuffix(line, "|") && strings.Contains(line, `\|col␊row`)) {
+			t.Errorf("Markdown: the vendor's row is broken: %q", line)
+		}
+	}
+	var back Report
+	if err := json.Unmarshal(render(t, r, JSON), &back); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, d := range back.Devices {
+		for _, f := range d.Identity {
+			found = found || f.Value == strings.ToValidUTF8(vendor, "\uFFFD")
+		}
+	}
+	if !found {
+		t.Error("JSON does not keep the vendor name")
 	}
 }

@@ -219,8 +219,7 @@ func showDevice(w io.Writer, s *baselines.Snapshot, d *baselines.Device) {
 		fmt.Fprintf(w, "  channel %s: %d transactions, %.1f writes/hour, peak %d requests/window\n",
 			c.Key, c.Transactions, c.WriteRate(), c.PeakWindow)
 		for _, it := range c.Items() {
-			q := strconv.Quote(it) // network text: no control characters to the terminal
-			fmt.Fprintf(w, "    %s\n", q[1:len(q)-1])
+			fmt.Fprintf(w, "    %s\n", terminalText(it))
 		}
 	}
 }
@@ -344,15 +343,23 @@ func baselineDiff(args []string, w io.Writer) error {
 		return nil
 	}
 	for _, c := range changes {
-		fmt.Fprintf(w, "%s %s %s\n", c.Change, c.Kind, c.Name)
+		fmt.Fprintf(w, "%s %s %s\n", c.Change, c.Kind, terminalText(c.Name))
 		for _, x := range c.Added {
-			fmt.Fprintf(w, "  + %s\n", x)
+			fmt.Fprintf(w, "  + %s\n", terminalText(x))
 		}
 		for _, x := range c.Removed {
-			fmt.Fprintf(w, "  - %s\n", x)
+			fmt.Fprintf(w, "  - %s\n", terminalText(x))
 		}
 	}
 	return nil
+}
+
+// terminalText returns s, which may be network text (node ids, identity
+// strings), as a Go string literal without its quotes: no control
+// character reaches the terminal.
+func terminalText(s string) string {
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 func baselineAccept(args []string, w io.Writer) error {

@@ -220,3 +220,35 @@ func TestDamagedStoreCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestBaselineDiffHostileText: an OPC UA node id is the client's to
+// choose; `baseline diff` prints the items that differ, and a terminal
+// escape in one (ESC [2J clears the screen) must not reach the terminal
+// raw, as `baseline show` already quotes it.
+func TestBaselineDiffHostileText(t *testing.T) {
+	dir := t.TempDir()
+	empty, hostile := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	for _, p := range []string{empty, hostile} {
+		db, err := store.Open(p, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p == hostile {
+			e := baselines.New(baselines.Config{Mode: baselines.Learn})
+			e.Observe(&baselines.Observation{Time: bt0, Protocol: baselines.OPCUA, Responded: true,
+				Endpoints: baselines.Endpoints{ClientIP: bhmi, ServerIP: bplc, ClientPort: 50000, ServerPort: 4840},
+				Detail:    &baselines.OPCUAObs{Service: "Read", Read: []string{"ns=2;s=\x1b[2J\x07evil\nline"}}})
+			if _, err := db.Flush(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+		db.Close()
+	}
+	d := run(t, w(baselineDiff), empty, hostile)
+	if strings.ContainsAny(d, "\x1b\x07") || strings.Contains(d, "evil\nline") {
+		t.Fatalf("diff printed raw control characters:\n%q", d)
+	}
+	if !strings.Contains(d, `ns=2;s=\x1b[2J\aevil\nline`) {
+		t.Errorf("diff does not show the node id quoted:\n%s", d)
+	}
+}

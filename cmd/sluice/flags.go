@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -112,31 +111,6 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		args = rest[1:]
 	}
 }
-
-// openOutput opens the event output: standard output for "-" or "", else
-// FILE created with mode 0640 (events name devices and addresses of the
-// plant: not world-readable). appendMode keeps what is there (a monitor
-// restarting must not wipe its log); otherwise the file is truncated.
-func openOutput(path string, appendMode bool) (io.WriteCloser, error) {
-	if path == "" || path == "-" {
-		return nopCloser{os.Stdout}, nil
-	}
-	flags := os.O_WRONLY | os.O_CREATE
-	if appendMode {
-		flags |= os.O_APPEND
-	} else {
-		flags |= os.O_TRUNC
-	}
-	f, err := os.OpenFile(path, flags, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("opening output: %w", err)
-	}
-	return f, nil
-}
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
 
 // flagUsage writes a command's help: a synopsis, a description and the
 // flags with their defaults.

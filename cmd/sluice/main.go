@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -58,8 +59,49 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	code := c.run(ctx, os.Args[2:])
 	stop()
 	os.Exit(code)
+}
+
+// signalContext returns a context cancelled on SIGINT or SIGTERM, whose
+// cause (context.Cause) is an interrupted naming the signal, and the
+// function that stops catching them (a second signal then has its default
+// effect).
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(interrupted{s.(syscall.Signal)})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(nil)
+	}
+}
+
+// interrupted is the cause of a context cancelled by a signal.
+type interrupted struct{ sig syscall.Signal }
+
+func (i interrupted) Error() string { return i.sig.String() + " received" }
+
+// Is makes an interruption a cancellation (errors.Is(err, context.Canceled)).
+func (i interrupted) Is(target error) bool { return target == context.Canceled }
+
+// interruptStatus is the exit status of a command that ctx's signal
+// interrupted before it was done: 128 + the signal's number, as a shell
+// reports a process the signal killed (130 for SIGINT, 143 for SIGTERM), or
+// 1 when ctx was cancelled otherwise.
+func interruptStatus(ctx context.Context) int {
+	var i interrupted
+	if errors.As(context.Cause(ctx), &i) {
+		return 128 + int(i.sig)
+	}
+	return 1
 }

@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/internal/capture"
+	"github.com/sluice-ics/sluice/internal/flow"
 )
 
 func init() {
@@ -37,8 +39,13 @@ MB, %, rate) is shown there.
 A file that is not a capture stops replay before any event is written, with
 one line naming the file and the problem (exit status 1). A truncated or
 corrupt capture is decoded up to the cut, a warning names the file and where
-it was cut, and replay continues with the next file (exit status 0). A write
-error (full disk) is fatal (exit status 1): events are never lost silently.
+it was cut, and replay continues with the next file (exit status 0). Frames
+of a link type Sluice does not decode (IEEE 802.11, USB, USER0...) are
+skipped with one warning per file naming the link type and the count; the
+other frames and files are replayed (exit status 1). A write error (full
+disk) is fatal (exit status 1): events are never lost silently. SIGINT or
+SIGTERM (also while waiting for a FIFO's writer) stops the replay with the
+events so far written and exit status 130 or 143.
 
 Examples:
   sluice replay plant.pcap
@@ -74,18 +81,25 @@ func runReplay(ctx context.Context, args []string) int {
 		}
 	}()
 	for _, p := range paths {
-		f, err := capture.OpenFile(p)
+		// A FIFO without a writer blocks in open(2): the signal must
+		// still end the replay (and a silent writer's read).
+		f, err := capture.OpenFileContext(ctx, p)
+		if ctx.Err() != nil {
+			fmt.Fprintf(os.Stderr, "sluice replay: %v while opening %s; nothing was written\n", context.Cause(ctx), p)
+			return interruptStatus(ctx)
+		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
 			return 1
 		}
 		files = append(files, f)
 	}
-	out, err := openOutput(af.out, false)
+	out, op, err := openOutput(af.out, false)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
 		return 1
 	}
+	op.report("sluice replay", af.out)
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
 		if err != nil {
@@ -126,6 +140,10 @@ func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture
 	}
 	tty := isTerminal(os.Stderr)
 	code := 0
+	var reported error // the run's error, which Close returns again
+	// undecoded: a file had frames of a link type Sluice does not
+	// decode. The others are replayed; the exit status is 1.
+	undecoded := false
 	for _, f := range files {
 		var src capture.Source = f
 		var prog *progress
@@ -133,33 +151,64 @@ func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture
 			prog = newProgress(f, os.Stderr)
 			src = prog
 		}
+		before := a.UnsupportedLinkTypes()
 		err := a.Run(ctx, src)
 		if prog != nil {
 			prog.done()
 		}
+		if skipped := linkTypesSince(before, a.UnsupportedLinkTypes()); skipped != "" {
+			fmt.Fprintf(os.Stderr, "sluice replay: warning: %s: %s could not be decoded (Sluice decodes Ethernet, Linux cooked capture, BSD loopback and raw IP); the other frames were\n", f.Name(), skipped)
+			undecoded = true
+		}
 		switch {
+		case ctx.Err() != nil:
+			// First: the signal closes the file (a FIFO whose writer
+			// is silent), whose read error is no cut in the capture.
+			fmt.Fprintf(os.Stderr, "sluice replay: %v: interrupted in %s; events so far were written\n", context.Cause(ctx), f.Name())
+			code = interruptStatus(ctx)
 		case err == nil:
 		case errors.Is(err, capture.ErrTruncated), errors.Is(err, capture.ErrCorrupt):
 			// Everything before the cut has been decoded and its
 			// events written; say so and go on.
 			fmt.Fprintf(os.Stderr, "sluice replay: warning: %v; events up to the cut were written\n", err)
-		case ctx.Err() != nil:
-			fmt.Fprintf(os.Stderr, "sluice replay: interrupted in %s; events so far were written\n", f.Name())
 		default:
 			fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
-			code = 1
+			code, reported = 1, err
 		}
-		if code != 0 || ctx.Err() != nil {
+		if code != 0 {
 			break
 		}
 	}
 	// Close always runs: it ends every connection (emitting pending
 	// transactions as timeouts), writes the stats event and flushes.
 	if err := a.Close(); err != nil {
-		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
+		if reported == nil || !errors.Is(err, reported) {
+			fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
+		}
+		code = 1
+	}
+	if undecoded && code == 0 {
 		code = 1
 	}
 	return code
+}
+
+// linkTypesSince describes the frames of unsupported link types in now
+// beyond those in before ("3 frames of link type 105 (IEEE 802.11)"), ""
+// when there are none.
+func linkTypesSince(before, now []flow.LinkTypeCount) string {
+	var parts []string
+	for _, c := range now {
+		for _, b := range before {
+			if b.LinkType == c.LinkType {
+				c.Frames -= b.Frames
+			}
+		}
+		if c.Frames > 0 {
+			parts = append(parts, c.String())
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // startCPUProfile starts Go's CPU profiler writing to path and returns the

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -360,5 +362,125 @@ func TestMonitorUsageErrors(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, tc.msg) {
 			t.Errorf("monitor %v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.msg)
 		}
+	}
+}
+
+// TestReplayUnsupportedLinkType: frames of a link type Sluice does not
+// decode (IEEE 802.11, USER0) are no longer silently "undecodable": one
+// warning per file names the link type and how many frames it skipped, the
+// rest of the files is replayed, and the exit status is 1.
+func TestReplayUnsupportedLinkType(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(name string, lt layers.LinkType, frames int) string {
+		var buf bytes.Buffer
+		w := pcapgo.NewWriter(&buf)
+		if err := w.WriteFileHeader(65535, lt); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < frames; i++ {
+			data := bytes.Repeat([]byte{byte(i)}, 40)
+			w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(int64(1000+i), 0), CaptureLength: len(data), Length: len(data)}, data)
+		}
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, buf.Bytes(), 0o644)
+		return p
+	}
+	wifi := mk("wifi.pcap", 105, 3)
+	user := mk("user0.pcap", 147, 2)
+	good := readHoldingPolls(t, 2).write(t, "polls.pcap")
+	out := filepath.Join(dir, "eve.json")
+	code, stderr := runCmd(t, runReplay, "-o", out, wifi, good, user)
+	if code != 1 {
+		t.Errorf("exit status %d, want 1", code)
+	}
+	for _, want := range []string{
+		"sluice replay: warning: " + wifi + ": 3 frames of link type 105 (IEEE 802.11)",
+		"sluice replay: warning: " + user + ": 2 frames of link type 147 (USER0",
+	} {
+		if strings.Count(stderr, want) != 1 {
+			t.Errorf("stderr lacks one %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Count(stderr, "\n") != 2 {
+		t.Errorf("want one warning line per file:\n%s", stderr)
+	}
+	evs := readEvents(t, out)
+	if n := countType(evs, "modbus"); n != 2 {
+		t.Errorf("%d modbus events from the good file, want 2", n)
+	}
+}
+
+// TestReplayFIFOInterrupted: the real binary replaying a FIFO. With no
+// writer, open(2) blocks; SIGTERM must still end the replay (it was
+// ignored), with exit status 143 and nothing written. With a writer that
+// sent part of a capture and fell silent, SIGINT ends it with exit status
+// 130 (an interrupted replay exited 0 like a complete one) and the events
+// so far, the stats event last, written.
+func TestReplayFIFOInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildSluice(t)
+	dir := t.TempDir()
+	run := func(sig syscall.Signal, fifo string, feed func()) (int, string, time.Duration) {
+		t.Helper()
+		out := filepath.Join(dir, "eve.json")
+		os.Remove(out)
+		cmd := exec.Command(bin, "replay", "-o", out, fifo)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		feed()
+		time.Sleep(300 * time.Millisecond)
+		at := time.Now()
+		cmd.Process.Signal(sig)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("replay of %s still runs 5 s after %v", fifo, sig)
+		}
+		return cmd.ProcessState.ExitCode(), stderr.String(), time.Since(at)
+	}
+
+	noWriter := filepath.Join(dir, "nowriter.fifo")
+	if err := syscall.Mkfifo(noWriter, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	code, stderr, took := run(syscall.SIGTERM, noWriter, func() {})
+	if code != 143 || !strings.Contains(stderr, "while opening "+noWriter) {
+		t.Errorf("no writer, SIGTERM: exit status %d, stderr %q; want 143 and the file named", code, stderr)
+	}
+	t.Logf("no writer: exit %d %v after SIGTERM", code, took.Round(time.Millisecond))
+	if _, err := os.Stat(filepath.Join(dir, "eve.json")); err == nil {
+		t.Error("the output was created although no capture was read")
+	}
+
+	silent := filepath.Join(dir, "silent.fifo")
+	if err := syscall.Mkfifo(silent, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	capture := readHoldingPolls(t, 3).buf.Bytes()
+	var w *os.File
+	code, stderr, took = run(syscall.SIGINT, silent, func() {
+		var err error
+		if w, err = os.OpenFile(silent, os.O_WRONLY, 0); err != nil {
+			t.Fatal(err)
+		}
+		w.Write(capture) // then silence, the writer still there
+	})
+	defer w.Close()
+	if code != 130 || !strings.Contains(stderr, "interrupted in "+silent) {
+		t.Errorf("silent writer, SIGINT: exit status %d, stderr %q; want 130 and the interruption", code, stderr)
+	}
+	t.Logf("silent writer: exit %d %v after SIGINT", code, took.Round(time.Millisecond))
+	evs := readEvents(t, filepath.Join(dir, "eve.json"))
+	if n := countType(evs, "modbus"); n != 3 || evs[len(evs)-1]["event_type"] != "stats" {
+		t.Errorf("%d modbus events, last %v; want the 3 sent and the stats event last", n, evs[len(evs)-1]["event_type"])
 	}
 }

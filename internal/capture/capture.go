@@ -30,6 +30,16 @@ type Source interface {
 	Close() error
 }
 
+// Idler is a Source that waits for packets inside Next (a live capture on
+// a quiet link) and can call a function meanwhile: OnIdle's fn is called
+// from Next, on the goroutine that called it, whenever the wait has lasted
+// a while without a packet (Live: every poll timeout, 200 ms). A wrapper
+// that publishes the reader's state (the metrics) uses it to keep time
+// while no packet comes. Call OnIdle before the first Next.
+type Idler interface {
+	OnIdle(fn func())
+}
+
 // ErrTruncated is wrapped by the error Next returns when a capture file ends
 // in the middle of a record (a capture cut short by a full disk, a killed
 // tcpdump or a partial copy). Every complete record before the cut has been

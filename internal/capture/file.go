@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -60,6 +61,10 @@ type File struct {
 	pcap     pcapReader
 	ng       ngReader
 	err      error // sticky: once a read fails, every later Next returns it
+	// fh is the file OpenFile opened (closeFile closes it from another
+	// goroutine); stop cancels OpenFileContext's closing of it.
+	fh   *os.File
+	stop func() bool
 }
 
 var _ Source = (*File)(nil)
@@ -101,8 +106,47 @@ func OpenFile(path string) (*File, error) {
 		fh.Close()
 		return nil, err
 	}
-	f.closer = fh
+	f.closer, f.fh = fh, fh
 	return f, nil
+}
+
+// OpenFileContext is OpenFile for a path that may be a FIFO (a named
+// pipe a capture is streamed into): opening one blocks in open(2) until a
+// writer comes, and reading it blocks while the writer is silent. When ctx
+// ends first, the open is abandoned with an error wrapping ctx's cause, and
+// a file already open is closed, so that the reader's next read fails
+// instead of waiting.
+func OpenFileContext(ctx context.Context, path string) (*File, error) {
+	if st, err := os.Stat(path); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		f, err := OpenFile(path)
+		if err == nil {
+			f.stop = context.AfterFunc(ctx, func() { f.closeFile() })
+		}
+		return f, err
+	}
+	type opened struct {
+		f   *File
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		f, err := OpenFile(path)
+		ch <- opened{f, err}
+	}()
+	select {
+	case o := <-ch:
+		if o.err == nil {
+			o.f.stop = context.AfterFunc(ctx, func() { o.f.closeFile() })
+		}
+		return o.f, o.err
+	case <-ctx.Done():
+		go func() { // the writer may still come: release what it opens
+			if o := <-ch; o.err == nil {
+				o.f.Close()
+			}
+		}()
+		return nil, fmt.Errorf("open capture %s: waiting for a writer: %w", path, context.Cause(ctx))
+	}
 }
 
 // NewReader reads a capture from r (a pipe, standard input, a test buffer).
@@ -224,12 +268,23 @@ func (f *File) ReadPacket(p *Packet) error {
 
 // Close closes the underlying file (when OpenFile opened it).
 func (f *File) Close() error {
+	if f.stop != nil {
+		f.stop()
+	}
 	if f.closer == nil {
 		return nil
 	}
 	c := f.closer
 	f.closer = nil
 	return c.Close()
+}
+
+// closeFile closes the file under the reader from another goroutine
+// (OpenFileContext), leaving Close to the reader's.
+func (f *File) closeFile() {
+	if f.fh != nil {
+		f.fh.Close()
+	}
 }
 
 // Format reports whether the file is pcap or pcapng.

@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -586,4 +588,31 @@ func TestPcapngCorruptPackets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOpenFileContextFIFO: opening a FIFO that has no writer blocks in
+// open(2); OpenFileContext gives up when its context ends, with the
+// context's cause, and a writer that comes later is not left hanging.
+func TestOpenFileContextFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "cap.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	cause := errors.New("SIGTERM")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	time.AfterFunc(100*time.Millisecond, func() { cancel(cause) })
+	start := time.Now()
+	f, err := OpenFileContext(ctx, fifo)
+	if f != nil || !errors.Is(err, cause) {
+		t.Fatalf("OpenFileContext = %v, %v; want the context's cause", f, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("gave up after %v", d)
+	}
+	// The abandoned open completes when a writer comes, and is closed.
+	w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
 }

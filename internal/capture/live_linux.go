@@ -86,6 +86,7 @@ type Live struct {
 	settled      bool
 
 	frame []byte // the last frame, copied out of the ring (see Next)
+	idle  func() // OnIdle's function, called by Next at each poll timeout
 }
 
 var _ Source = (*Live)(nil)
@@ -179,6 +180,9 @@ func (l *Live) Next() (Packet, error) {
 		}
 		data, ci, err := l.tp.ZeroCopyReadPacketData()
 		if errors.Is(err, afpacket.ErrTimeout) {
+			if l.idle != nil {
+				l.idle()
+			}
 			continue
 		}
 		if err != nil {
@@ -206,6 +210,10 @@ func (l *Live) Next() (Packet, error) {
 		}, nil
 	}
 }
+
+// OnIdle implements Idler: fn is called by Next at each poll timeout
+// (pollTimeout) while no frame arrives.
+func (l *Live) OnIdle(fn func()) { l.idle = fn }
 
 // Interface is the name of the interface captured on.
 func (l *Live) Interface() string { return l.iface }

@@ -3,7 +3,6 @@ package flow
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -45,8 +44,9 @@ func (s *Segment) ACK() bool { return s.Flags&flagACK != 0 }
 func (s *Segment) FIN() bool { return s.Flags&flagFIN != 0 }
 func (s *Segment) RST() bool { return s.Flags&flagRST != 0 }
 
-// ErrLinkType is wrapped by Decode's error for a link type the Decoder does
-// not handle.
+// ErrLinkType is Decode's error for a link type the Decoder does not
+// handle, returned as it is: a capture full of frames of another link type
+// costs no allocation per frame (Table.UnsupportedLinkTypes names them).
 var ErrLinkType = errors.New("unsupported link type")
 
 var errBadVersion = errors.New("IP version does not match its EtherType or link type")
@@ -55,7 +55,8 @@ var errBadVersion = errors.New("IP version does not match its EtherType or link 
 // DecodingLayerParser: the layers are preallocated once and reused, so
 // decoding allocates nothing per packet.
 //
-// Handled: Ethernet (with 802.1Q tags, stacked as QinQ/802.1ad), Linux
+// Handled: Ethernet (with 802.1Q tags, stacked as QinQ: 802.1ad 0x88a8 or
+// the pre-standard 0x9100), Linux
 // cooked capture v1 and v2, BSD loopback (NULL and OpenBSD LOOP), raw IP
 // (LINKTYPE_RAW and the DLT_RAW values 12 and 14, LINKTYPE_IPV4/IPV6); IPv4
 // and IPv6 with its extension headers; TCP. Everything else (ARP, UDP, IP
@@ -67,11 +68,11 @@ var errBadVersion = errors.New("IP version does not match its EtherType or link 
 //
 // A Decoder is not safe for concurrent use.
 type Decoder struct {
-	eth   layers.Ethernet
-	sll   layers.LinuxSLL
-	sll2  layers.LinuxSLL2
+	eth   ethLayer
+	sll   sllLayer
+	sll2  sll2Layer
 	lo    layers.Loopback
-	dot1q layers.Dot1Q
+	dot1q dot1qLayer
 	ip4   layers.IPv4
 	ip6   layers.IPv6
 	ext6  layers.IPv6ExtensionSkipper
@@ -117,6 +118,45 @@ func NewDecoder() *Decoder {
 	d.pIP4 = mk(layers.LayerTypeIPv4)
 	d.pIP6 = mk(layers.LayerTypeIPv6)
 	return d
+}
+
+// ethernetTypeQinQ9100 is the TPID of a VLAN tag in the QinQ of switches
+// that predate 802.1ad (Cisco, Juniper and others: "0x9100"). gopacket knows
+// 0x8100 and 0x88a8 only, so a frame tagged with it ended as unsupported.
+const ethernetTypeQinQ9100 layers.EthernetType = 0x9100
+
+// tagged returns the layer after a header whose EtherType is t and whose
+// own decoder says next: a VLAN tag for 0x9100 too.
+func tagged(next gopacket.LayerType, t layers.EthernetType) gopacket.LayerType {
+	if t == ethernetTypeQinQ9100 {
+		return layers.LayerTypeDot1Q
+	}
+	return next
+}
+
+// ethLayer, dot1qLayer, sllLayer and sll2Layer are gopacket's layers with
+// the 0x9100 TPID taken as a VLAN tag (tagged); everything else is theirs.
+type (
+	ethLayer   struct{ layers.Ethernet }
+	dot1qLayer struct{ layers.Dot1Q }
+	sllLayer   struct{ layers.LinuxSLL }
+	sll2Layer  struct{ layers.LinuxSLL2 }
+)
+
+func (l *ethLayer) NextLayerType() gopacket.LayerType {
+	return tagged(l.Ethernet.NextLayerType(), l.EthernetType)
+}
+
+func (l *dot1qLayer) NextLayerType() gopacket.LayerType {
+	return tagged(l.Dot1Q.NextLayerType(), l.Type)
+}
+
+func (l *sllLayer) NextLayerType() gopacket.LayerType {
+	return tagged(l.LinuxSLL.NextLayerType(), l.EthernetType)
+}
+
+func (l *sll2Layer) NextLayerType() gopacket.LayerType {
+	return tagged(l.LinuxSLL2.NextLayerType(), l.ProtocolType)
 }
 
 // tcpLayer is layers.TCP ending the walk: what follows is stream payload,
@@ -168,7 +208,7 @@ func (d *Decoder) Decode(data []byte, lt layers.LinkType) (*Segment, error) {
 func (d *Decoder) decodeLayers(data []byte, lt layers.LinkType) (*Segment, error) {
 	p := d.parser(data, lt)
 	if p == nil {
-		return nil, fmt.Errorf("%w %d", ErrLinkType, uint32(lt))
+		return nil, ErrLinkType
 	}
 	if err := p.DecodeLayers(data, &d.decoded); err != nil {
 		return nil, err

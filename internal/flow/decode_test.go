@@ -19,16 +19,17 @@ var (
 
 // tcpSpec describes one TCP segment to serialise.
 type tcpSpec struct {
-	src, dst        string
-	sport, dport    uint16
-	seq, ack        uint32
-	syn, ack_, fin  bool
-	rst             bool
-	payload         string
-	frag            bool // IPv4 "more fragments" set: not decodable TCP
-	ethPad          int  // Ethernet trailer bytes beyond the IP packet
-	vlans           []uint16
-	vlanOuterIs88a8 bool
+	src, dst       string
+	sport, dport   uint16
+	seq, ack       uint32
+	syn, ack_, fin bool
+	rst            bool
+	payload        string
+	frag           bool // IPv4 "more fragments" set: not decodable TCP
+	ethPad         int  // Ethernet trailer bytes beyond the IP packet
+	vlans          []uint16
+	// tpids are the tags' TPIDs, outermost first (0x8100 where absent).
+	tpids []uint16
 }
 
 // ipTCP serialises IPv4 or IPv6 (by address family) + TCP + payload and
@@ -62,8 +63,9 @@ func ipTCP(t testing.TB, s tcpSpec) ([]byte, layers.EthernetType) {
 	return append(buf.Bytes(), make([]byte, s.ethPad)...), et
 }
 
-// ethFrame wraps the segment in Ethernet, with 802.1Q tags when s.vlans is
-// set (the outer one as 802.1ad 0x88a8 when asked: QinQ).
+// ethFrame wraps the segment in Ethernet, with VLAN tags when s.vlans is
+// set (802.1Q 0x8100, or the TPIDs s.tpids gives: 802.1ad 0x88a8 or the
+// pre-standard 0x9100 for QinQ).
 func ethFrame(t testing.TB, s tcpSpec) []byte {
 	t.Helper()
 	body, et := ipTCP(t, s)
@@ -71,11 +73,11 @@ func ethFrame(t testing.TB, s tcpSpec) []byte {
 	hdr = append(hdr, macB...)
 	hdr = append(hdr, macA...)
 	for i, v := range s.vlans {
-		tpid := []byte{0x81, 0x00}
-		if i == 0 && s.vlanOuterIs88a8 {
-			tpid = []byte{0x88, 0xa8}
+		tpid := uint16(0x8100)
+		if i < len(s.tpids) {
+			tpid = s.tpids[i]
 		}
-		hdr = append(hdr, tpid...)
+		hdr = append(hdr, byte(tpid>>8), byte(tpid))
 		hdr = append(hdr, byte(v>>8), byte(v))
 	}
 	hdr = append(hdr, byte(et>>8), byte(et))
@@ -110,6 +112,20 @@ func TestDecodeLinkTypes(t *testing.T) {
 		{"802.1Q", layers.LinkTypeEthernet, ethFrame(t, withVLAN(v4seg, false, 100)), v4seg, true},
 		{"QinQ 802.1ad", layers.LinkTypeEthernet, ethFrame(t, withVLAN(v4seg, true, 200, 100)), v4seg, true},
 		{"QinQ 8100/8100", layers.LinkTypeEthernet, ethFrame(t, withVLAN(v6seg, false, 200, 100)), v6seg, true},
+		// The pre-standard QinQ TPID 0x9100 (Cisco, Juniper and others
+		// before 802.1ad), outer or alone, and 0x88a8 stacked.
+		{"QinQ 9100/8100", layers.LinkTypeEthernet, ethFrame(t, withTags(v4seg, []uint16{0x9100, 0x8100}, 200, 100)), v4seg, true},
+		{"QinQ 9100/8100 ipv6", layers.LinkTypeEthernet, ethFrame(t, withTags(v6seg, []uint16{0x9100, 0x8100}, 200, 100)), v6seg, true},
+		{"VLAN 9100", layers.LinkTypeEthernet, ethFrame(t, withTags(v4seg, []uint16{0x9100}, 300)), v4seg, true},
+		{"QinQ 9100/9100", layers.LinkTypeEthernet, ethFrame(t, withTags(v4seg, []uint16{0x9100, 0x9100}, 200, 100)), v4seg, true},
+		{"QinQ 88a8/88a8", layers.LinkTypeEthernet, ethFrame(t, withTags(v4seg, []uint16{0x88a8, 0x88a8}, 200, 100)), v4seg, true},
+		{"triple 88a8/9100/8100", layers.LinkTypeEthernet, ethFrame(t, withTags(v4seg, []uint16{0x88a8, 0x9100, 0x8100}, 300, 200, 100)), v4seg, true},
+		// Linux cooked capture keeps the inner tags of a frame whose
+		// outer tag the NIC stripped: protocol 0x9100 (SLL's protocol
+		// field is an EtherType).
+		{"linux sll 9100", layers.LinkTypeLinuxSLL, append(mustHex("0000 0001 0006 02000000000a0000 9100 0064 0800"), ip4...), v4seg, false},
+		// 9100 0000 00000001 0001 00 06 02000000000a0000 | 0064 86dd
+		{"linux sll2 9100", layers.LinkTypeLinuxSLL2, append(mustHex("9100 0000 00000001 0001 00 06 02000000000a0000 0064 86dd"), ip6...), v6seg, false},
 		// Linux cooked v1: packet type 0 (to us), ARPHRD_ETHER, address
 		// length 6, address padded to 8, protocol 0x0800.
 		// 0000 0001 0006 02000000000a 0000 0800
@@ -161,7 +177,16 @@ func TestDecodeLinkTypes(t *testing.T) {
 }
 
 func withVLAN(s tcpSpec, outer88a8 bool, ids ...uint16) tcpSpec {
-	s.vlans, s.vlanOuterIs88a8 = ids, outer88a8
+	s.vlans = ids
+	if outer88a8 {
+		s.tpids = []uint16{0x88a8}
+	}
+	return s
+}
+
+// withTags tags s with VLAN ids under the given TPIDs, outermost first.
+func withTags(s tcpSpec, tpids []uint16, ids ...uint16) tcpSpec {
+	s.vlans, s.tpids = ids, tpids
 	return s
 }
 

@@ -99,6 +99,8 @@ func TestFastPathCases(t *testing.T) {
 		{"don't fragment", mod(func(b []byte) []byte { b[20] = 0x40; return b }), true},
 		{"UDP", mod(func(b []byte) []byte { b[23] = 17; return b }), false},
 		{"VLAN", mod(func(b []byte) []byte { b[12], b[13] = 0x81, 0; return b }), false},
+		{"QinQ 9100/8100", ethFrame(t, withTags(v4seg, []uint16{0x9100, 0x8100}, 200, 100)), false},
+		{"QinQ 88a8/8100", ethFrame(t, withTags(v4seg, []uint16{0x88a8, 0x8100}, 200, 100)), false},
 		{"TCP data offset 4", mod(func(b []byte) []byte { b[46] = 0x40; return b }), false},
 		{"TCP header beyond IP length", mod(func(b []byte) []byte { b[46] = 0xf0; return b }), false},
 		{"TCP header cut", base[:14+20+19], false},
@@ -118,6 +120,8 @@ func TestFastPathCases(t *testing.T) {
 // shared captures are present, more of their frames.
 func FuzzFastPath(f *testing.F) {
 	f.Add(ethFrame(f, v4seg))
+	f.Add(ethFrame(f, withTags(v4seg, []uint16{0x9100, 0x8100}, 200, 100)))
+	f.Add(ethFrame(f, withTags(v6seg, []uint16{0x88a8, 0x9100}, 200, 100)))
 	if testpcaps.Available() {
 		for _, name := range []string{"modbus/iti_ModbusTCP.pcap", "modbus/zeek_fuzz-72.pcap"} {
 			for _, fr := range firstFrames(f, filepath.Join(pcapsDir(f), name), 20) {

@@ -134,7 +134,10 @@ type Table struct {
 	lingering      int   // len of closed
 	last           *flow // the flow of the previous segment, while tracked
 	stats          Stats
-	lastTS         int64 // latest packet time seen, ns
+	// unsupported counts the frames of each link type the Decoder does
+	// not handle (UnsupportedLinkTypes); nil until one comes.
+	unsupported map[layers.LinkType]uint64
+	lastTS      int64 // latest packet time seen, ns
 	// slowOnly turns off keyed's segment fast path, for the tests that
 	// check it against the general one (segment).
 	slowOnly bool
@@ -193,6 +196,12 @@ func (t *Table) handle(p *capture.Packet) {
 	seg, err := d.decodeLayers(data, p.LinkType)
 	if err != nil {
 		t.stats.DecodeErrors++
+		if err == ErrLinkType {
+			if t.unsupported == nil {
+				t.unsupported = map[layers.LinkType]uint64{}
+			}
+			t.unsupported[p.LinkType]++
+		}
 		return
 	}
 	if seg == nil {
