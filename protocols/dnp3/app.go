@@ -71,6 +71,9 @@ type Object struct {
 	// read). It aliases the fragment.
 	Data []byte
 	info varInfo
+	// hasData is set when the header is followed by its points (not a
+	// read's or a freeze's bare header), even points of zero octets.
+	hasData bool
 }
 
 // Name returns the object's snake_case name (see ObjectName).
@@ -168,13 +171,19 @@ func (m *Message) Parse(b []byte) error {
 	for n := 0; off < len(b); n++ {
 		var o Object
 		next, reason := parseObject(b, off, m.Function, &o)
-		if reason != "" {
-			return m.fail(next, n, &o, reason)
+		if reason != "" && len(b)-off < 3 {
+			return m.fail(next, n, nil, reason)
 		}
+		// An object whose header was read is kept even when the rest
+		// is at fault: its group, variation and qualifier, and the
+		// points that fit in a truncated fragment, are listed.
 		if len(m.Objects) < MaxObjects {
 			m.Objects = append(m.Objects, o)
 		} else {
 			m.Omitted++
+		}
+		if reason != "" {
+			return m.fail(next, n, &o, reason)
 		}
 		off = next
 	}
@@ -236,10 +245,15 @@ func parseObject(b []byte, off int, fc FunctionCode, o *Object) (int, string) {
 		off += width
 	}
 	n, reason := dataLen(b[off:], fc, o)
-	if reason != "" {
+	switch {
+	case reason == errTruncated:
+		// Keep what there is: the points that fit are decoded.
+		o.Data, o.hasData = b[off:len(b):len(b)], true
+		return off, reason
+	case reason != "":
 		return off, reason
 	}
-	o.Data = b[off : off+n : off+n]
+	o.Data, o.hasData = b[off:off+n:off+n], n > 0 || (o.Count > 0 && !headerOnly(fc, o.Group))
 	return off + n, ""
 }
 
@@ -298,14 +312,14 @@ func dataLen(b []byte, fc FunctionCode, o *Object) (int, string) {
 		}
 		n := (uint64(o.Count)*uint64(info.bits) + 7) / 8
 		if n > uint64(len(b)) {
-			return 0, "object data truncated"
+			return 0, errTruncated
 		}
 		return int(n), ""
 	case info.size > 0 || info.value == valOctets:
 		// Octet strings of length 0 (variation 0) take their prefixes.
 		n := uint64(o.Count) * uint64(plen+int(info.size))
 		if n > uint64(len(b)) {
-			return 0, "object data truncated"
+			return 0, errTruncated
 		}
 		return int(n), ""
 	case info.known() && !info.free:
@@ -317,6 +331,10 @@ func dataLen(b []byte, fc FunctionCode, o *Object) (int, string) {
 	return 0, "free-format object without a size prefix"
 }
 
+// errTruncated is the reason of a fragment that ends inside an object's
+// data.
+const errTruncated = "object data truncated"
+
 // walk adds up the sizes of count variable-size objects at the start of b;
 // size returns one object's octets or -1 when b is too short for its
 // prefix.
@@ -325,7 +343,7 @@ func walk(b []byte, count uint32, size func([]byte) int) (int, string) {
 	for range count {
 		n := size(b[off:])
 		if n < 0 || n > len(b)-off {
-			return 0, "object data truncated"
+			return 0, errTruncated
 		}
 		off += n
 	}

@@ -158,7 +158,7 @@ func appendObject(dst []byte, o *Object, budget *int) []byte {
 		dst = uintMember(dst, `,"stop":`, uint64(o.Stop))
 	}
 	dst = uintMember(dst, `,"count":`, uint64(o.Count))
-	if len(o.Data) > 0 {
+	if o.hasData {
 		written := uint32(0)
 		if *budget > 0 {
 			dst = append(dst, `,"points":[`...)

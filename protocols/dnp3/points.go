@@ -142,47 +142,63 @@ type PointIter struct {
 }
 
 // Points returns an iterator over the object's points; it yields nothing
-// for a header without data.
+// for a header without data (a read names points, it gives none).
 func (o *Object) Points() PointIter {
 	it := PointIter{o: o}
 	it.plen, it.sized = o.Qualifier.prefixLen()
 	return it
 }
 
-// Next decodes the next point into p and reports whether there was one.
+// Next decodes the next point into p and reports whether there was one. It
+// stops at the end of Data, so the points of a truncated object are those
+// that fit.
 func (it *PointIter) Next(p *Point) bool {
 	o := it.o
-	if len(o.Data) == 0 || it.i >= o.Count {
+	if !o.hasData || it.i >= o.Count {
 		return false
 	}
 	d := o.Data[it.off:]
-	*p = Point{}
 	info := &o.info
+	*p = Point{}
 	switch {
 	case it.sized:
-		size := int(readUint(d, it.plen))
+		if len(d) < it.plen {
+			return false
+		}
+		size := uint64(readUint(d, it.plen))
+		if size > uint64(len(d)-it.plen) {
+			return false
+		}
+		body := d[it.plen : it.plen+int(size)]
 		p.Index, p.Size, p.HasSize = it.i, uint32(size), true
-		body := d[it.plen : it.plen+size]
-		it.off += it.plen + size
-		if info.size > 0 && size >= int(info.size) {
+		if info.size > 0 && len(body) >= int(info.size) {
 			decodeFixed(body, info, p)
 		} else {
 			p.Raw = body
 		}
+		it.off += it.plen + len(body)
 	case info.bits > 0:
 		// Packed points are addressed by bit from the start of Data.
-		bit := it.i * uint32(info.bits)
+		bit := uint64(it.i) * uint64(info.bits)
+		if bit/8 >= uint64(len(o.Data)) {
+			return false
+		}
 		p.Index = o.Start + it.i
 		p.Value = Value{Kind: UintValue, Uint: uint64(o.Data[bit/8]>>(bit%8)) & (1<<info.bits - 1)}
 	case info.layout == layoutAttribute:
+		if len(d) < it.plen+2 || len(d) < it.plen+2+int(d[it.plen+1]) {
+			return false
+		}
 		it.index(d, p)
-		d = d[it.plen:]
-		p.AttrType = d[0]
-		p.Raw = d[2 : 2+int(d[1])]
-		it.off += it.plen + 2 + int(d[1])
+		a := d[it.plen:]
+		p.AttrType, p.Raw = a[0], a[2:2+int(a[1])]
+		it.off += it.plen + 2 + len(p.Raw)
 	default:
-		it.index(d, p)
 		size := int(info.size)
+		if len(d) < it.plen+size {
+			return false
+		}
+		it.index(d, p)
 		decodeFixed(d[it.plen:it.plen+size], info, p)
 		it.off += it.plen + size
 	}
