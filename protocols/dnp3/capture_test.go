@@ -3,6 +3,7 @@ package dnp3
 import (
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -204,4 +205,14 @@ func captureEvents(t testing.TB, path string) (frames []int, events []string) {
 		pairers[c].Flush(emit)
 	}
 	return frames, events
+}
+
+// pathOf returns the path of the shared DNP3 capture name, or skips.
+func pathOf(t testing.TB, name string) string {
+	t.Helper()
+	p := filepath.Join(testpcaps.Dir(t, "dnp3"), name)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("capture %s absent", name)
+	}
+	return p
 }

@@ -26,7 +26,7 @@ type Half struct {
 }
 
 // Transaction is a request and its response, or one fragment alone: a
-// request that expects no response (confirm, the _nr codes), a request
+// request that expects no response (confirm, the _nr codes, a broadcast), a request
 // whose response never came, an unsolicited response, a response whose
 // request was not seen.
 //
@@ -69,13 +69,18 @@ func (t *Transaction) Function() FunctionCode {
 type PairStats struct {
 	Pending     int    // requests waiting now
 	Paired      uint64 // transactions with request and response
-	Alone       uint64 // requests that expect no response (confirm, _nr codes)
+	Alone       uint64 // requests that expect no response (confirm, _nr codes, broadcasts)
 	TimedOut    uint64 // requests expired or flushed without a response
 	Evicted     uint64 // requests pushed out because MaxPending were pending
 	Replaced    uint64 // requests superseded by a request with the same addresses and sequence
 	Unsolicited uint64 // unsolicited responses
 	Unpaired    uint64 // solicited responses without a pending request
 }
+
+// MinBroadcast is the lowest broadcast destination address: IEEE 1815-2012
+// reserves 0xFFFD-0xFFFF of the link-layer addresses for broadcasts, which
+// outstations never answer (they set IIN1.0 in their next response).
+const MinBroadcast = 0xFFFD
 
 type pendingRequest struct {
 	link     LinkHeader
@@ -142,7 +147,7 @@ func (p *Pairer) Fragment(f *Fragment, ts time.Time, emit func(*Transaction)) {
 		p.response(f, ts, emit)
 		return
 	}
-	if len(f.Data) < 2 || !FunctionCode(f.Data[1]).ExpectsResponse() {
+	if len(f.Data) < 2 || !FunctionCode(f.Data[1]).ExpectsResponse() || f.Link.Dest >= MinBroadcast {
 		p.stats.Alone++
 		t := &p.tx
 		t.HasResponse, t.Timeout, t.Latency = false, false, 0
