@@ -3,7 +3,7 @@ package dnp3
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
+	"strconv"
 )
 
 // AppControl is the application control octet (IEEE 1815-2012, 4.2.2.4):
@@ -107,13 +107,29 @@ type ParseError struct {
 	hasObject bool
 }
 
-func (e *ParseError) Error() string {
-	if !e.hasObject {
-		return fmt.Sprintf("dnp3: malformed fragment: %s at octet %d", e.Reason, e.Offset)
+func (e *ParseError) Error() string { return string(e.append(nil)) }
+
+// append appends the error's text to dst, without the allocations of
+// formatting it: events of malformed fragments write it.
+func (e *ParseError) append(dst []byte) []byte {
+	dst = append(dst, "dnp3: malformed fragment: "...)
+	if e.hasObject {
+		dst = append(dst, "object "...)
+		dst = strconv.AppendInt(dst, int64(e.Object), 10)
+		dst = append(dst, " (group "...)
+		dst = strconv.AppendUint(dst, uint64(e.Group), 10)
+		dst = append(dst, " variation "...)
+		dst = strconv.AppendUint(dst, uint64(e.Variation), 10)
+		dst = append(dst, " qualifier 0x"...)
+		dst = append(dst, hexDigits[e.Qualifier>>4], hexDigits[e.Qualifier&0x0F])
+		dst = append(dst, "): "...)
 	}
-	return fmt.Sprintf("dnp3: malformed fragment: object %d (group %d variation %d qualifier 0x%02x): %s at octet %d",
-		e.Object, e.Group, e.Variation, uint8(e.Qualifier), e.Reason, e.Offset)
+	dst = append(dst, e.Reason...)
+	dst = append(dst, " at octet "...)
+	return strconv.AppendInt(dst, int64(e.Offset), 10)
 }
+
+const hexDigits = "0123456789abcdef"
 
 // Is makes errors.Is(err, ErrMalformed) true.
 func (e *ParseError) Is(target error) bool { return target == ErrMalformed }

@@ -7,10 +7,12 @@ package dnp3
 // protects the link header (its first eight octets) and every block of up
 // to 16 user-data octets.
 
-// crcTable holds the CRC of every octet value, for processing one octet per
-// step (Annex E's table-driven method).
-var crcTable = func() (t [256]uint16) {
-	for i := range t {
+// crcTables holds the CRC of every octet value followed by k zero octets,
+// k = 0..7: crcTables[0] is Annex E's table for one octet per step; the
+// eight together process eight octets per step ("slicing by 8", as
+// hash/crc32 does), which halves the cost of checking a 16-octet block.
+var crcTables = func() (t [8][256]uint16) {
+	for i := range t[0] {
 		c := uint16(i)
 		for range 8 {
 			if c&1 != 0 {
@@ -19,7 +21,13 @@ var crcTable = func() (t [256]uint16) {
 				c >>= 1
 			}
 		}
-		t[i] = c
+		t[0][i] = c
+	}
+	for k := 1; k < 8; k++ {
+		for i := range t[k] {
+			c := t[k-1][i]
+			t[k][i] = c>>8 ^ t[0][byte(c)]
+		}
 	}
 	return t
 }()
@@ -28,8 +36,15 @@ var crcTable = func() (t [256]uint16) {
 // low octet first.
 func CRC(b []byte) uint16 {
 	var c uint16
+	t := &crcTables
+	for len(b) >= 8 {
+		c ^= uint16(b[0]) | uint16(b[1])<<8
+		c = t[7][byte(c)] ^ t[6][c>>8] ^ t[5][b[2]] ^ t[4][b[3]] ^
+			t[3][b[4]] ^ t[2][b[5]] ^ t[1][b[6]] ^ t[0][b[7]]
+		b = b[8:]
+	}
 	for _, x := range b {
-		c = c>>8 ^ crcTable[byte(c)^x]
+		c = c>>8 ^ t[0][byte(c)^x]
 	}
 	return ^c
 }

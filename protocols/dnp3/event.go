@@ -116,8 +116,10 @@ func appendHalf(dst []byte, h *Half) []byte {
 		dst = uintMember(dst, `,"objects_omitted":`, uint64(m.Omitted))
 	}
 	if m.Err != nil {
-		dst = append(dst, `,"complete":false,"error":`...)
-		dst = jsonw.String(dst, m.Err.Error())
+		// The error's text is ours (names and numbers): no escaping.
+		dst = append(dst, `,"complete":false,"error":"`...)
+		dst = m.perr.append(dst)
+		dst = append(dst, '"')
 	} else {
 		dst = append(dst, `,"complete":true`...)
 	}
@@ -191,14 +193,20 @@ var flagNames = [...][7]string{
 	flagsAnalog:  {"online", "restart", "comm_lost", "remote_forced", "local_forced", "over_range", "reference_err"},
 }
 
-// flagMembers holds, per flag set, the keys of its bits with their commas
-// and colons (`,"online":`), built once.
-var flagMembers = func() (t [len(flagNames)][7]string) {
+// flagsJSON holds, per flag set and flag octet, the members the octet's
+// bits write (`,"online":1,"restart":0,…`), built once: a point costs one
+// copy instead of a key and a digit per bit.
+var flagsJSON = func() (t [len(flagNames)][256]string) {
 	for s, names := range flagNames {
-		for b, n := range names {
-			if n != "" {
-				t[s][b] = `,"` + n + `":`
+		for v := range 256 {
+			var b []byte
+			for bit, n := range names {
+				if n != "" {
+					b = append(b, `,"`+n+`":`...)
+					b = append(b, '0'+byte(v>>bit&1))
+				}
 			}
+			t[s][v] = string(b)
 		}
 	}
 	return t
@@ -209,12 +217,7 @@ func appendFlags(dst []byte, set flagSet, flags uint8) []byte {
 		dst = uintMember(dst, `,"status_code":`, uint64(flags&0x7F))
 		return nameMember(dst, `,"status":`, CommandStatusName(flags))
 	}
-	for b, k := range flagMembers[set] {
-		if k != "" {
-			dst = bitMember(dst, k, flags, uint8(b))
-		}
-	}
-	return dst
+	return append(dst, flagsJSON[set][flags]...)
 }
 
 func appendPoint(dst []byte, o *Object, p *Point) []byte {

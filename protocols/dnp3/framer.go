@@ -35,7 +35,7 @@ type Framer struct {
 	n    int
 	user [MaxUserData]byte
 	fr   Frame
-	crc  CRCError
+	errs linkErrors
 
 	resync   bool
 	trusted  bool // a valid header was seen since Reset
@@ -155,7 +155,7 @@ func (f *Framer) fill(data []byte, emit func(*Frame)) []byte {
 func (f *Framer) frame(raw []byte, emit func(*Frame)) {
 	f.trusted = true
 	h := parseHeader(raw)
-	data, err := unblock(raw, h, &f.user, &f.crc)
+	data, err := unblock(raw, h, &f.user, &f.errs.crc)
 	if err != nil {
 		f.linkErr(err)
 		return
@@ -169,7 +169,7 @@ func (f *Framer) frame(raw []byte, emit func(*Frame)) {
 // known to be DNP3, octets other than 0x05 0x64 prove it is not; otherwise
 // the header is a link error and the Framer resynchronises.
 func (f *Framer) badHeader(b []byte) {
-	_, err := checkHeader(b, &f.crc)
+	_, err := checkHeader(b, &f.errs)
 	if !f.trusted && (b[0] != start0 || b[1] != start1) {
 		f.failErr = fmt.Errorf("%w: start octets 0x%02x%02x", ErrNotDNP3, b[0], b[1])
 		f.n = 0

@@ -64,6 +64,23 @@ func (e *CRCError) Error() string {
 // Is makes errors.Is(err, ErrCRC) true.
 func (e *CRCError) Is(target error) bool { return target == ErrCRC }
 
+// HeaderError describes a link header that does not start with 0x05 0x64
+// or whose length is below 5.
+type HeaderError struct {
+	Start  [2]byte
+	Length uint8
+}
+
+func (e *HeaderError) Error() string {
+	if e.Start != [2]byte{start0, start1} {
+		return fmt.Sprintf("dnp3: bad link header: start octets 0x%02x%02x", e.Start[0], e.Start[1])
+	}
+	return fmt.Sprintf("dnp3: bad link header: length %d below %d", e.Length, MinLength)
+}
+
+// Is makes errors.Is(err, ErrLinkHeader) true.
+func (e *HeaderError) Is(target error) bool { return target == ErrLinkHeader }
+
 // LinkControl is the control octet of a link header (IEEE 1815-2012,
 // 9.2.4.1.3): DIR, PRM, FCB and FCV (or DFC from a secondary station) and
 // the link function code.
@@ -172,19 +189,28 @@ func parseHeader(b []byte) LinkHeader {
 	}
 }
 
+// linkErrors holds the error values of one frame's checks, so that
+// reporting a bad frame allocates nothing.
+type linkErrors struct {
+	crc CRCError
+	hdr HeaderError
+}
+
 // checkHeader returns the header at the start of b (at least HeaderLen
-// octets) or why it is not one.
-func checkHeader(b []byte, crc *CRCError) (LinkHeader, error) {
+// octets) or why it is not one, in one of e's errors.
+func checkHeader(b []byte, e *linkErrors) (LinkHeader, error) {
 	h := parseHeader(b)
 	if b[0] != start0 || b[1] != start1 {
-		return h, fmt.Errorf("%w: start octets 0x%02x%02x", ErrLinkHeader, b[0], b[1])
+		e.hdr = HeaderError{Start: [2]byte{b[0], b[1]}}
+		return h, &e.hdr
 	}
 	if got, want := binary.LittleEndian.Uint16(b[8:10]), CRC(b[:8]); got != want {
-		*crc = CRCError{Block: -1, Got: got, Want: want, Dest: h.Dest, Src: h.Source}
-		return h, crc
+		e.crc = CRCError{Block: -1, Got: got, Want: want, Dest: h.Dest, Src: h.Source}
+		return h, &e.crc
 	}
 	if h.Length < MinLength {
-		return h, fmt.Errorf("%w: length %d below %d", ErrLinkHeader, h.Length, MinLength)
+		e.hdr = HeaderError{Start: [2]byte{b[0], b[1]}, Length: h.Length}
+		return h, &e.hdr
 	}
 	return h, nil
 }
@@ -229,23 +255,18 @@ func ParseFrame(b []byte, buf *[MaxUserData]byte) (f Frame, n int, err error) {
 	if len(b) < HeaderLen {
 		return Frame{}, 0, nil
 	}
-	var crc CRCError
-	h, err := checkHeader(b, &crc)
+	e := new(linkErrors)
+	h, err := checkHeader(b, e)
 	if err != nil {
-		if err == &crc {
-			c := crc
-			return Frame{LinkHeader: h}, 0, &c
-		}
 		return Frame{LinkHeader: h}, 0, err
 	}
 	n = frameLen(h.Length)
 	if len(b) < n {
 		return Frame{}, 0, nil
 	}
-	data, err := unblock(b[:n], h, buf, &crc)
+	data, err := unblock(b[:n], h, buf, &e.crc)
 	if err != nil {
-		c := crc
-		return Frame{LinkHeader: h}, n, &c
+		return Frame{LinkHeader: h}, n, err
 	}
 	return Frame{LinkHeader: h, Data: data}, n, nil
 }

@@ -53,6 +53,24 @@ var selectFrame = mustHex(`05641ac40a0001008a1c
 	c0c0030c012801000000030164000000fd6b
 	6400000000005b`)
 
+// TestCRCSlicing checks the eight-octets-per-step CRC against the
+// one-octet-per-step definition on every length up to 40.
+func TestCRCSlicing(t *testing.T) {
+	b := make([]byte, 40)
+	for i := range b {
+		b[i] = byte(i*37 + 11)
+	}
+	for n := range len(b) + 1 {
+		var c uint16
+		for _, x := range b[:n] {
+			c = c>>8 ^ crcTables[0][byte(c)^x]
+		}
+		if got := CRC(b[:n]); got != ^c {
+			t.Errorf("length %d: %#04x, want %#04x", n, got, ^c)
+		}
+	}
+}
+
 func TestParseFrame(t *testing.T) {
 	var buf [MaxUserData]byte
 	f, n, err := ParseFrame(selectFrame, &buf)
