@@ -3,47 +3,28 @@ package dnp3
 import (
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"testing"
+
+	"github.com/sluice-ics/sluice/internal/testpcaps"
 )
 
 var updateSeeds = flag.Bool("update-seeds", false, "rewrite testdata/fuzz/{FuzzFramer,FuzzTransport,FuzzMessage} from ../shared/pcaps/dnp3")
 
 // TestUpdateSeeds regenerates the committed fuzz seeds from the real
-// captures: for FuzzFramer the first 600 octets of every stream direction
-// (cut where its first delivery ends), for FuzzTransport the segments of
-// every stream direction, for FuzzMessage every distinct fragment shape
-// (function code and object headers). Run with -update-seeds.
+// captures when run with -update-seeds: for FuzzFramer the first 600
+// octets of every stream direction (cut where its first delivery ends),
+// for FuzzTransport the segments of every stream direction, for
+// FuzzMessage every distinct fragment shape (function code and object
+// headers).
 func TestUpdateSeeds(t *testing.T) {
 	if !*updateSeeds {
-		t.Skip("run with -update-seeds to regenerate testdata/fuzz from the real captures")
+		t.Skip("-update-seeds not given")
 	}
-	dirs := map[string]string{}
-	for _, name := range []string{"FuzzFramer", "FuzzTransport", "FuzzMessage"} {
-		d := filepath.Join("testdata", "fuzz", name)
-		if err := os.RemoveAll(d); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		dirs[name] = d
-	}
-	write := func(fuzz, name string, args ...string) {
-		body := "go test fuzz v1\n"
-		for _, a := range args {
-			body += a + "\n"
-		}
-		if err := os.WriteFile(filepath.Join(dirs[fuzz], name), []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	quote := func(b []byte) string { return "[]byte(" + strconv.Quote(string(b)) + ")" }
+	files := captureFiles(t)
+	write := testpcaps.SeedWriter(t, "FuzzFramer", "FuzzTransport", "FuzzMessage")
 	shapes := map[string]bool{}
 	counts := map[string]int{}
-	for _, file := range captureFiles(t) {
+	for _, file := range files {
 		base := baseName(file)
 		type dirKey struct{ conn, dir uint64 }
 		streams := map[dirKey][]byte{}
@@ -62,7 +43,7 @@ func TestUpdateSeeds(t *testing.T) {
 		for i, k := range order {
 			s := streams[k]
 			name := fmt.Sprintf("%s-%d", base, i)
-			write("FuzzFramer", name, quote(s[:min(len(s), 600)]), fmt.Sprintf("uint16(%d)", firstCut[k]), fmt.Sprintf("bool(%v)", mid[k]))
+			write("FuzzFramer", name, s[:min(len(s), 600)], uint16(firstCut[k]), mid[k])
 			counts["FuzzFramer"]++
 			// The same stream's segments as FuzzTransport records.
 			var rec []byte
@@ -77,7 +58,7 @@ func TestUpdateSeeds(t *testing.T) {
 				}
 			})
 			if len(rec) > 0 {
-				write("FuzzTransport", name, quote(rec))
+				write("FuzzTransport", name, rec)
 				counts["FuzzTransport"]++
 			}
 		}
@@ -90,7 +71,7 @@ func TestUpdateSeeds(t *testing.T) {
 				continue
 			}
 			shapes[shape] = true
-			write("FuzzMessage", fmt.Sprintf("%s-%d-fc%d", base, i, x.msg.Function), quote(x.raw))
+			write("FuzzMessage", fmt.Sprintf("%s-%d-fc%d", base, i, x.msg.Function), x.raw)
 			counts["FuzzMessage"]++
 		}
 	}
