@@ -72,14 +72,19 @@ type fidCount struct {
 }
 
 func (c *fidCount) note() string {
-	s := ""
-	if c.oursOnly+c.oursOnlyObjs > 0 {
-		s += fmt.Sprintf("; only Sluice lists %d objects, %d points", c.oursOnlyObjs, c.oursOnly)
+	var parts []string
+	for _, p := range []struct {
+		n    int
+		what string
+	}{{c.oursOnlyObjs, "objects only Sluice lists"}, {c.oursOnly, "points only Sluice lists"}, {c.wrong, "fields tshark gets wrong"}} {
+		if p.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
+		}
 	}
-	if c.wrong > 0 {
-		s += fmt.Sprintf("; %d fields tshark gets wrong", c.wrong)
+	if len(parts) == 0 {
+		return ""
 	}
-	return s
+	return "; " + strings.Join(parts, ", ")
 }
 
 func (c *fidCount) item(kind *[2]int, ok bool) {
