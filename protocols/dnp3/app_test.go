@@ -111,6 +111,10 @@ var pointVectors = []struct {
 			`{"index":0,"type":1,"type_name":"vstr","text":"A\u003cb\u003e\"\ufffd"}]},` +
 			`{"group":0,"variation":215,"name":"number_of_outstation_defined_data_sets","qualifier":0,"prefix_code":0,"range_code":0,"start":0,"stop":0,"count":1,"points":[` +
 			`{"index":0,"type":2,"type_name":"uint","value":3}]}`},
+	{"a device attribute with a size prefix: user-assigned location",
+		"c0 81 00 00 | 00 f5 5b 01 | 06 00 | 01 04 64 61 6d 31",
+		`{"group":0,"variation":245,"name":"user_assigned_location","qualifier":91,"prefix_code":5,"range_code":11,"count":1,"points":[` +
+			`{"index":0,"size":6,"type":1,"type_name":"vstr","text":"dam1"}]}`},
 	{"file command to open ./helloworld.txt for writing (size prefix, qualifier 0x5b; iti_file_write frame 1)",
 		"c9 19 | 46 03 5b 01 | 2a 00 | 1a 00 10 00 c8 b3 31 5a 4c 01 ff 01 00 00 00 00 09 00 00 00 02 00 00 04 06 00 | 2e 2f 68 65 6c 6c 6f 77 6f 72 6c 64 2e 74 78 74",
 		`{"group":70,"variation":3,"name":"file_command","qualifier":91,"prefix_code":5,"range_code":11,"count":1,"points":[` +

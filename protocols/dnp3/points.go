@@ -171,9 +171,12 @@ func (it *PointIter) Next(p *Point) bool {
 		}
 		body := d[it.plen : it.plen+int(size)]
 		p.Index, p.Size, p.HasSize = it.i, uint32(size), true
-		if info.size > 0 && len(body) >= int(info.size) {
+		switch {
+		case info.size > 0 && len(body) >= int(info.size):
 			decodeFixed(body, info, p)
-		} else {
+		case info.layout == layoutAttribute && len(body) >= 2 && int(body[1]) <= len(body)-2:
+			p.AttrType, p.Raw = body[0], body[2:2+int(body[1])]
+		default:
 			p.Raw = body
 		}
 		it.off += it.plen + len(body)
