@@ -44,8 +44,9 @@ type dnp3Stream struct {
 	onFragment func(*dnp3.Fragment)
 	onTx       func(*dnp3.Transaction)
 	// last are the counters already added to the stats.
-	last     pairCounts
-	lastLost [2]uint64
+	last         pairCounts
+	lastLost     [2]uint64
+	lastLinkErrs [2]uint64
 	// linkErrSeen limits the malformed anomaly of bad frames to one per
 	// connection.
 	linkErrSeen bool
@@ -55,6 +56,9 @@ func newDNP3Stream(c *conn) flow.Stream {
 	s := &dnp3Stream{conn: c}
 	s.pr = dnp3.Pairer{MaxPending: c.a.cfg.MaxPendingPerFlow, Timeout: c.a.cfg.TransactionTimeout}
 	s.onFrame = func(f *dnp3.Frame) {
+		// A frame dropped before this one is reported first, so the
+		// events keep the order of the stream.
+		s.linkErrors()
 		if f.Control.Function().UserData() {
 			s.ra[s.dir].Segment(f, s.onFragment)
 		}
@@ -78,27 +82,37 @@ func (s *dnp3Stream) Data(dir flow.Dir, data []byte, ts time.Time) {
 	dir &= 1
 	s.ts, s.dir = ts, dir
 	fr := &s.fr[dir]
-	errs := fr.LinkErrors()
 	if err := fr.Feed(data, s.onFrame); err != nil {
 		s.fail(dir, ts, err)
 		return
 	}
+	s.linkErrors()
 	if fr.Frames() > 0 {
 		// One direction speaks DNP3: a bad header in the other is a
 		// fault, not proof of another protocol.
 		s.fr[1-dir].Trust()
 	}
-	if n := fr.LinkErrors() - errs; n > 0 {
-		s.stats.DecodeErrors += n
-		if !s.linkErrSeen {
-			s.linkErrSeen = true
-			s.anomaly(ts, dir, anomalyMalformed, fr.LastLinkError().Error())
-		}
-	}
 	if s.expireDue(ts) {
 		s.pr.Expire(ts, s.onTx)
 	}
 	s.account()
+}
+
+// linkErrors counts the frames the framer of the current direction dropped
+// since the last call as decode errors, and reports the first of the
+// connection as a malformed anomaly.
+func (s *dnp3Stream) linkErrors() {
+	fr := &s.fr[s.dir]
+	n := fr.LinkErrors() - s.lastLinkErrs[s.dir]
+	if n == 0 {
+		return
+	}
+	s.lastLinkErrs[s.dir] += n
+	s.stats.DecodeErrors += n
+	if !s.linkErrSeen {
+		s.linkErrSeen = true
+		s.anomaly(s.ts, s.dir, anomalyMalformed, fr.LastLinkError().Error())
+	}
 }
 
 // Gap implements flow.Stream: the direction's framer drops its partial
