@@ -102,6 +102,13 @@ var pointVectors = []struct {
 			`{"group":2,"variation":3,"name":"binary_input_event_with_relative_time","qualifier":23,"prefix_code":1,"range_code":7,"count":1,"points":[` +
 			`{"index":4,"value":0,"online":1,"restart":0,"comm_lost":0,"remote_forced":0,"local_forced":0,"chatter_filter":0,"relative_time_ms":10}]},` +
 			`{"group":52,"variation":2,"name":"time_delay_fine","qualifier":7,"prefix_code":0,"range_code":7,"count":1,"points":[{"index":0,"delay_ms":5000}]}`},
+	{"a 2-octet count (qualifier 0x08), a 4-octet index prefix and count (0x39), 1-octet virtual addresses (0x03)",
+		"c0 81 00 00 | 34 01 08 01 00 | 3c 00 | 1e 01 39 01 00 00 00 | a0 86 01 00 01 0a 00 00 00 | 0a 02 03 04 04 | 81",
+		`{"group":52,"variation":1,"name":"time_delay_coarse","qualifier":8,"prefix_code":0,"range_code":8,"count":1,"points":[{"index":0,"delay_secs":60}]},` +
+			`{"group":30,"variation":1,"name":"analog_input_32_bit_with_flag","qualifier":57,"prefix_code":3,"range_code":9,"count":1,"points":[` +
+			`{"index":100000,"value":10,"online":1,"restart":0,"comm_lost":0,"remote_forced":0,"local_forced":0,"over_range":0,"reference_err":0}]},` +
+			`{"group":10,"variation":2,"name":"binary_output_status_with_flags","qualifier":3,"prefix_code":0,"range_code":3,"start":4,"stop":4,"count":1,"points":[` +
+			`{"index":4,"value":1,"online":1,"restart":0,"comm_lost":0,"remote_forced":0,"local_forced":0}]}`},
 	{"write of IIN1.7 device restart (qualifier 0x00, 7-7)",
 		"c0 02 | 50 01 00 07 07 00",
 		`{"group":80,"variation":1,"name":"internal_indications","qualifier":0,"prefix_code":0,"range_code":0,"start":7,"stop":7,"count":1,"points":[{"index":7,"value":0,"name":"device_restart"}]}`},
