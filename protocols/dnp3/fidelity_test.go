@@ -54,7 +54,7 @@ type fidMsg struct {
 type fidObj struct {
 	head   map[string]string // group, variation, prefix, range, start, stop, quantity
 	points []map[string]string
-	count  int // points decoded (ours: points holds the first maxFidPoints)
+	count  int // points decoded (ours: points holds at most maxFidPoints)
 }
 
 // maxFidPoints bounds the points of one object collected for comparison
@@ -493,9 +493,13 @@ func ourObject(o *Object) fidObj {
 	it := o.Points()
 	var p Point
 	for it.Next(&p) {
-		if obj.count++; obj.count <= maxFidPoints {
-			obj.points = append(obj.points, ourPoint(o, &p))
+		if obj.count++; obj.count > maxFidPoints {
+			// Only points of zero octets come in such numbers: each
+			// of the Count is there.
+			obj.count = int(o.Count)
+			break
 		}
+		obj.points = append(obj.points, ourPoint(o, &p))
 	}
 	return obj
 }

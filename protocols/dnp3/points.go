@@ -142,7 +142,9 @@ type PointIter struct {
 }
 
 // Points returns an iterator over the object's points; it yields nothing
-// for a header without data (a read names points, it gives none).
+// for a header without data (a read names points, it gives none). Points of
+// zero octets (octet strings of variation 0) take no data, so a header can
+// name 2^32 of them: bound the walk (AppendJSON writes at most MaxPoints).
 func (o *Object) Points() PointIter {
 	it := PointIter{o: o}
 	it.plen, it.sized = o.Qualifier.prefixLen()
