@@ -99,3 +99,10 @@ func BenchmarkReplayModbusAlertsOnly(b *testing.B) {
 func BenchmarkReplayOPCUA(b *testing.B) {
 	benchReplay(b, "opcua/icsnpp_open62541_read_service_test_data.pcap", EventsAll)
 }
+
+// BenchmarkReplayDNP3 replays iti_dnp3_test_data_part1.pcap (181 packets,
+// 8 connections, 72 transactions: unsolicited responses, confirms, writes,
+// restarts, a bad link header) with every event written.
+func BenchmarkReplayDNP3(b *testing.B) {
+	benchReplay(b, "dnp3/iti_dnp3_test_data_part1.pcap", EventsAll)
+}

@@ -67,7 +67,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no output", func(c *Config) { c.Sinks = nil }, "no output"},
 		{"nil output", func(c *Config) { c.Sinks = []Sink{nil} }, "output 0 is nil"},
 		{"unknown protocol", func(c *Config) { c.Ports["dnp"] = []uint16{20000} }, `unknown protocol "dnp"`},
-		{"no ports", func(c *Config) { c.Ports = nil }, "no Modbus/TCP or OPC UA Binary port"},
+		{"no ports", func(c *Config) { c.Ports = nil }, "no Modbus/TCP, OPC UA Binary or DNP3 port"},
 		{"port in both", func(c *Config) { c.Ports["opcua"] = []uint16{4840, 502} }, "port 502 is both modbus and opcua"},
 		{"port 0", func(c *Config) { c.Ports["modbus"] = []uint16{0} }, "port 0"},
 		{"bad mode", func(c *Config) { c.Mode = 9 }, "mode(9)"},

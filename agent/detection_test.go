@@ -484,18 +484,21 @@ func detReplayMem(t *testing.T, pcap []byte) []byte {
 }
 
 // detConn writes one Ethernet/IPv4/TCP connection from 10.10.9.66:40001 to
-// the PLC 10.10.2.1:502 as a pcap, with valid checksums: the handshake,
-// then payloads in either direction, 10 ms apart.
+// the PLC 10.10.2.1:502 (or another server port) as a pcap, with valid
+// checksums: the handshake, then payloads in either direction, 10 ms apart.
 type detConn struct {
 	t          *testing.T
 	w          *pcapgo.Writer
 	buf        bytes.Buffer
 	ts         time.Time
 	cseq, sseq uint32
+	port       layers.TCPPort
 }
 
-func newDetConn(t *testing.T) *detConn {
-	c := &detConn{t: t, ts: time.Date(2026, 1, 1, 0, 6, 0, 0, time.UTC), cseq: 1000, sseq: 5000}
+func newDetConn(t *testing.T) *detConn { return newDetConnPort(t, 502) }
+
+func newDetConnPort(t *testing.T, port layers.TCPPort) *detConn {
+	c := &detConn{t: t, ts: time.Date(2026, 1, 1, 0, 6, 0, 0, time.UTC), cseq: 1000, sseq: 5000, port: port}
 	c.w = pcapgo.NewWriter(&c.buf)
 	if err := c.w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		t.Fatal(err)
@@ -517,11 +520,11 @@ func (c *detConn) packet(fromClient bool, tcp layers.TCP, payload []byte) {
 	cmac, smac := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x66}, net.HardwareAddr{0x00, 0x80, 0xf4, 0, 0, 1}
 	eth := layers.Ethernet{SrcMAC: cmac, DstMAC: smac, EthernetType: layers.EthernetTypeIPv4}
 	ip := layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: cli, DstIP: srv}
-	tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack = 40001, 502, c.cseq, c.sseq
+	tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack = 40001, c.port, c.cseq, c.sseq
 	if !fromClient {
 		eth.SrcMAC, eth.DstMAC = smac, cmac
 		ip.SrcIP, ip.DstIP = srv, cli
-		tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack = 502, 40001, c.sseq, c.cseq
+		tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack = c.port, 40001, c.sseq, c.cseq
 	}
 	if tcp.SYN && !tcp.ACK {
 		tcp.Ack = 0

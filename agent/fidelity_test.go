@@ -62,22 +62,8 @@ func tsharkModbus(t *testing.T, file string) map[string]int {
 	fields := []string{"ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport",
 		"mbtcp.trans_id", "mbtcp.unit_id", "modbus.func_code", "modbus.reference_num", "modbus.bit_cnt",
 		"modbus.word_cnt", "modbus.read_reference_num", "modbus.read_word_cnt", "modbus.exception_code"}
-	args := []string{"-r", file, "-Y", "mbtcp", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,"}
-	for _, f := range fields {
-		args = append(args, "-e", f)
-	}
-	out, err := exec.Command("tshark", args...).Output()
-	if err != nil {
-		t.Fatalf("tshark %s: %v", file, err)
-	}
 	m := map[string]int{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		c := strings.Split(sc.Text(), "\t")
-		if len(c) != len(fields) {
-			continue
-		}
+	for _, c := range tsharkRows(t, file, fields, "-Y", "mbtcp") {
 		list := func(i int) []int {
 			if c[i] == "" {
 				return nil
@@ -134,6 +120,32 @@ func tsharkModbus(t *testing.T, file string) map[string]int {
 		}
 	}
 	return m
+}
+
+// tsharkRows runs tshark over file with extra options (a decode-as, a
+// display filter) and returns the value of each field per packet, lists of
+// several occurrences joined by commas; rows without every column are left
+// out.
+func tsharkRows(t *testing.T, file string, fields []string, opts ...string) [][]string {
+	t.Helper()
+	args := append([]string{"-r", file}, opts...)
+	args = append(args, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,")
+	for _, f := range fields {
+		args = append(args, "-e", f)
+	}
+	out, err := exec.Command("tshark", args...).Output()
+	if err != nil {
+		t.Fatalf("tshark %s: %v", file, err)
+	}
+	var rows [][]string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if c := strings.Split(sc.Text(), "\t"); len(c) == len(fields) {
+			rows = append(rows, c)
+		}
+	}
+	return rows
 }
 
 func first(a, b string) string {
@@ -260,19 +272,11 @@ func svcTuple(conn, typ string, id int) string {
 
 func tsharkOPCUA(t *testing.T, file string) map[string]int {
 	t.Helper()
-	args := []string{"-r", file, "-d", "tcp.port==48010,opcua", "-Y", "opcua", "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,",
-		"-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport", "-e", "ip.dst", "-e", "ipv6.dst", "-e", "tcp.dstport",
-		"-e", "opcua.transport.type", "-e", "opcua.servicenodeid.numeric"}
-	out, err := exec.Command("tshark", args...).Output()
-	if err != nil {
-		t.Fatalf("tshark %s: %v", file, err)
-	}
+	fields := []string{"ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport",
+		"opcua.transport.type", "opcua.servicenodeid.numeric"}
 	m := map[string]int{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		c := strings.Split(sc.Text(), "\t")
-		if len(c) != 8 || c[7] == "" {
+	for _, c := range tsharkRows(t, file, fields, "-d", "tcp.port==48010,opcua", "-Y", "opcua") {
+		if c[7] == "" {
 			continue
 		}
 		src, dst := first(c[0], c[1]), first(c[3], c[4])

@@ -33,6 +33,9 @@ var goldenShared = []string{
 	"opcua/icsnpp_python_opcua-client-server_minimal.pcap",
 	"opcua/icsnpp_open62541_client-server_mainloop-no-handshake.pcap", // mid-session pick-up
 	"opcua/icsnpp_opcua_with-gap.pcap",                                // TCP gap resets the framer
+	"dnp3/iti_dnp3_test_data_part1.pcap",                              // unsolicited responses and confirms, writes, restarts, a bad link header, fuzzed fragments
+	"dnp3/iti_full_exchange.pcap",                                     // a response in two transport segments: binary, double-bit, counter, analog points
+	"dnp3/iti_select_operate_and_responses.pcap",                      // CROB select, then operate
 }
 
 // goldenName maps a capture path to its golden file.

@@ -48,6 +48,7 @@ type event struct {
 	Proto     string          `json:"proto"`
 	Modbus    *modbusEvent    `json:"modbus"`
 	OPCUA     json.RawMessage `json:"opcua"`
+	DNP3      json.RawMessage `json:"dnp3"`
 	Alert     *struct {
 		Rule        string `json:"rule"`
 		SignatureID int    `json:"signature_id"`

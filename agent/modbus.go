@@ -38,7 +38,7 @@ type modbusStream struct {
 	// allocate.
 	onRequest, onResponse func(modbus.ADU)
 	onTx                  func(*modbus.Transaction)
-	last                  modbus.PairStats
+	last                  pairCounts
 	// values is reused for every transaction's written values.
 	values []uint16
 	// desyncSeen limits the malformed anomaly of a desynchronised but
@@ -120,25 +120,16 @@ func (s *modbusStream) Close(reason flow.CloseReason, ts time.Time) {
 // Either way it is reported once and silenced; requests already seen are
 // emitted first.
 func (s *modbusStream) fail(dir flow.Dir, ts time.Time, err error) {
-	kind := anomalyMalformed
-	if errors.Is(err, modbus.ErrNotModbus) && s.fr[0].Frames()+s.fr[1].Frames() == 0 {
-		kind = anomalyNonProtocol
-		s.stats.NonProtocol++
-	} else {
-		s.stats.DecodeErrors++
-	}
+	nonProtocol := errors.Is(err, modbus.ErrNotModbus) && s.fr[0].Frames()+s.fr[1].Frames() == 0
 	s.pr.Flush(s.onTx)
 	s.account()
-	s.dead = true
-	s.anomaly(ts, dir, kind, err.Error())
+	s.silence(dir, ts, err, nonProtocol)
 }
 
 // account adds the Pairer's counters since the last call to the stats.
 func (s *modbusStream) account() {
 	st := s.pr.Stats()
-	s.stats.Timeouts += st.TimedOut - s.last.TimedOut
-	s.stats.PendingDropped += st.Evicted - s.last.Evicted
-	s.last = st
+	s.countPairs(pairCounts{st.TimedOut, st.Evicted}, &s.last)
 }
 
 // transaction is the Pairer's emit function: the event, then the

@@ -13,6 +13,7 @@ import (
 var modules = []*module{
 	&modbusModule,
 	&opcuaModule,
+	&dnp3Module,
 }
 
 // module is one application protocol: how the agent recognises its
@@ -27,7 +28,9 @@ type module struct {
 	title string
 	// defaultPorts are the server ports of `sluice replay` without flags.
 	defaultPorts []uint16
-	// baseline is the protocol of the module's observations.
+	// baseline is the protocol of the module's observations; 0 for a
+	// protocol without a baseline model yet, whose transactions are
+	// events only and whose anomalies are not judged.
 	baseline baselines.Protocol
 	// newStream returns the decoder glue of one connection; c is the
 	// shared part, set up by the agent, which the stream embeds (by

@@ -122,6 +122,34 @@ func (c *conn) expireDue(ts time.Time) bool {
 	return true
 }
 
+// silence reports the fault that made a stream's decoder give up and
+// silences the connection: a connection that never framed a message in
+// either direction carries another protocol (non_protocol_traffic), one
+// that did is malformed. The stream emits its pending requests first.
+func (c *conn) silence(dir flow.Dir, ts time.Time, err error, nonProtocol bool) {
+	kind := anomalyMalformed
+	if nonProtocol {
+		kind = anomalyNonProtocol
+		c.stats.NonProtocol++
+	} else {
+		c.stats.DecodeErrors++
+	}
+	c.dead = true
+	c.anomaly(ts, dir, kind, err.Error())
+}
+
+// pairCounts are a pairer's running totals of requests emitted without
+// their response: timed out (or flushed) and evicted from a full table.
+type pairCounts struct{ timedOut, evicted uint64 }
+
+// countPairs adds what a pairer's totals gained since last to the stats
+// (timeouts, pending_dropped) and remembers them.
+func (c *conn) countPairs(now pairCounts, last *pairCounts) {
+	c.stats.Timeouts += now.timedOut - last.timedOut
+	c.stats.PendingDropped += now.evicted - last.evicted
+	*last = now
+}
+
 // Panicked implements flow.PanicHandler. Every call the flow table makes
 // into a stream runs under the table's recover (Packetbeat runs every
 // plugin call under one for the same reason: one hostile connection must
@@ -144,8 +172,9 @@ const (
 )
 
 // anomaly writes an "anomaly" event for the connection and hands malformed
-// and non-protocol anomalies to the baselines, writing the alerts they
-// raise. detail is a short reason from the decoder (escaped on output).
+// and non-protocol anomalies to the baselines (of a protocol that has a
+// model), writing the alerts they raise. detail is a short reason from the
+// decoder (escaped on output).
 func (c *conn) anomaly(ts time.Time, dir flow.Dir, event, detail string) {
 	a := c.a
 	a.stats.Anomaly++
@@ -155,6 +184,9 @@ func (c *conn) anomaly(ts time.Time, dir flow.Dir, event, detail string) {
 		w.buf = append(w.buf, `,"anomaly":`...)
 		w.buf = c.appendAnomaly(w.buf, dir, event, detail)
 		w.send()
+	}
+	if c.m.baseline == 0 {
+		return // no baseline model to judge it
 	}
 	var kind baselines.AnomalyKind
 	switch event {

@@ -5,9 +5,11 @@
 package testpcaps
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -119,4 +121,37 @@ func percent(a, n int) float64 {
 		return 0
 	}
 	return 100 * float64(a) / float64(n)
+}
+
+// SeedWriter empties testdata/fuzz/<target> of each fuzz target, then
+// returns a function that writes one committed seed of a target, in the
+// "go test fuzz v1" format, its arguments written as Go values ([]byte as
+// a quoted string, other types as T(v)). The seed generators of the
+// protocol packages, run with their -update-seeds flag, use it.
+func SeedWriter(t testing.TB, targets ...string) func(target, name string, args ...any) {
+	t.Helper()
+	for _, target := range targets {
+		d := filepath.Join("testdata", "fuzz", target)
+		if err := os.RemoveAll(d); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return func(target, name string, args ...any) {
+		var b strings.Builder
+		b.WriteString("go test fuzz v1\n")
+		for _, a := range args {
+			switch v := a.(type) {
+			case []byte:
+				fmt.Fprintf(&b, "[]byte(%s)\n", strconv.Quote(string(v)))
+			default:
+				fmt.Fprintf(&b, "%T(%v)\n", v, v)
+			}
+		}
+		if err := os.WriteFile(filepath.Join("testdata", "fuzz", target, name), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
