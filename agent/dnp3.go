@@ -31,7 +31,7 @@ var dnp3Module = module{
 // a connection known to be DNP3 are dropped, counted as decode errors and
 // reported once per connection as a malformed anomaly.
 type dnp3Stream struct {
-	*conn
+	conn
 	fr [2]dnp3.Framer      // indexed by flow.Dir
 	ra [2]dnp3.Reassembler // indexed by flow.Dir
 	pr dnp3.Pairer
@@ -52,7 +52,7 @@ type dnp3Stream struct {
 	linkErrSeen bool
 }
 
-func newDNP3Stream(c *conn) flow.Stream {
+func newDNP3Stream(c conn) flow.Stream {
 	s := &dnp3Stream{conn: c}
 	s.pr = dnp3.Pairer{MaxPending: c.a.cfg.MaxPendingPerFlow, Timeout: c.a.cfg.TransactionTimeout}
 	s.onFrame = func(f *dnp3.Frame) {
