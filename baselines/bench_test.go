@@ -16,7 +16,7 @@ func BenchmarkObserve(b *testing.B) {
 	for _, m := range modes {
 		b.Run(m.name, func(b *testing.B) {
 			e := New(Config{Mode: m.mode})
-			if err := e.Load(learnedSnap); err != nil {
+			if err := e.Load(learnedSnap()); err != nil {
 				b.Fatal(err)
 			}
 			obs := normal(t0.Add(2*time.Hour), 10*time.Minute)
@@ -49,7 +49,7 @@ func BenchmarkObserveModbus(b *testing.B) {
 	for _, mode := range []Mode{Auto, Learn, Monitor} {
 		b.Run(mode.String(), func(b *testing.B) {
 			e := New(Config{Mode: mode})
-			if err := e.Load(learnedSnap); err != nil {
+			if err := e.Load(learnedSnap()); err != nil {
 				b.Fatal(err)
 			}
 			modbusOnly := func(obs []Observation) []Observation {
@@ -78,7 +78,7 @@ func BenchmarkObserveModbus(b *testing.B) {
 
 func BenchmarkTick(b *testing.B) {
 	e := New(Config{Mode: Monitor})
-	if err := e.Load(learnedSnap); err != nil {
+	if err := e.Load(learnedSnap()); err != nil {
 		b.Fatal(err)
 	}
 	feed(e, normal(t0.Add(2*time.Hour), time.Minute))

@@ -45,16 +45,14 @@ func (m *MAC) UnmarshalText(b []byte) error {
 // bit each.
 type Roles uint8
 
-// roleNames names each role bit, from the registry.
-var roleNames = func() (n [8]string) {
-	for _, p := range protos {
-		if p != nil {
-			n[bits.TrailingZeros8(uint8(p.client))] = p.roleNames[0]
-			n[bits.TrailingZeros8(uint8(p.server))] = p.roleNames[1]
-		}
-	}
-	return n
-}()
+// roleNames names each role bit, as the registered models declare them.
+var roleNames [8]string
+
+// addRoleNames names the roles of a registered protocol.
+func addRoleNames(p *proto) {
+	roleNames[bits.TrailingZeros8(uint8(p.client))] = p.roleNames[0]
+	roleNames[bits.TrailingZeros8(uint8(p.server))] = p.roleNames[1]
+}
 
 // Strings returns the role names in a fixed order.
 func (r Roles) Strings() []string {

@@ -33,8 +33,9 @@
 // no baseline, such as diagnostic_command, and its rate rules, such as scan
 // and exception_burst), what accepting a deviation folds in, how it lists
 // its items and names its channels. A model is reached only through the
-// small interface in protocol.go, and registry there is the one list of
-// the protocols: Observe dispatches through it, and Protocol names, roles,
+// small interface in protocol.go; each model registers itself from its
+// file (register), and the registered models are the one list of the
+// protocols: Observe dispatches through it, and Protocol names, roles,
 // the rule table, Load's validation and the store's layout
 // (store.SchemaVersion 2: one bucket of channels per protocol) iterate it.
 // docs/architecture-baselines.md has the checklists for adding a protocol

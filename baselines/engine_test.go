@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,20 +114,21 @@ func ruleNames(as []Alert) []string {
 	return out
 }
 
-// learned returns a snapshot learned in Learn mode on one hour of normal
-// traffic; it is computed once.
-var learnedSnap = func() *Snapshot {
+// learnedSnap() returns a snapshot learned in Learn mode on one hour of
+// normal traffic; it is computed once, when first asked (not while the
+// package's variables are initialised: the models register in init).
+var learnedSnap = sync.OnceValue(func() *Snapshot {
 	e := New(Config{Mode: Learn})
 	if got := feed(e, normal(t0, time.Hour)); len(got) != 0 {
 		panic(fmt.Sprintf("learning raised %v", ruleNames(got)))
 	}
 	return e.Snapshot()
-}()
+})
 
 func monitor(t *testing.T) *Engine {
 	t.Helper()
 	e := New(Config{Mode: Monitor})
-	if err := e.Load(learnedSnap); err != nil {
+	if err := e.Load(learnedSnap()); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -145,7 +147,7 @@ func TestNormalAfterLearningIsSilent(t *testing.T) {
 }
 
 func TestLearnedModel(t *testing.T) {
-	s := learnedSnap
+	s := learnedSnap()
 	if len(s.Devices) != 3 || len(s.Channels) != 3 {
 		t.Fatalf("devices %d channels %d, want 3 and 3", len(s.Devices), len(s.Channels))
 	}
@@ -472,12 +474,12 @@ func TestAcceptFoldsIn(t *testing.T) {
 }
 
 func TestSnapshotCanonical(t *testing.T) {
-	a, err := learnedSnap.SHA256()
+	a, err := learnedSnap().SHA256()
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := New(Config{Mode: Monitor})
-	if err := e.Load(learnedSnap); err != nil {
+	if err := e.Load(learnedSnap()); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := e.Snapshot().SHA256()
@@ -491,12 +493,12 @@ func TestSnapshotCanonical(t *testing.T) {
 
 func TestDiff(t *testing.T) {
 	e := New(Config{Mode: Learn})
-	if err := e.Load(learnedSnap); err != nil {
+	if err := e.Load(learnedSnap()); err != nil {
 		t.Fatal(err)
 	}
 	at := t0.Add(2 * time.Hour)
 	feed(e, []Observation{mbWrite(at, hmi, 1, 41, 3), mbRead(at, rogue, 1, 0, 10)})
-	got := Diff(learnedSnap, e.Snapshot())
+	got := Diff(learnedSnap(), e.Snapshot())
 	want := []Change{
 		{Kind: "channel", Name: "modbus 10.10.1.10>10.10.2.1 unit 1", Change: "changed",
 			Added:   []string{"value holding_registers:41 3..3 [3]", "written holding_registers 40-41"},
@@ -509,7 +511,7 @@ func TestDiff(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("diff =\n%+v\nwant\n%+v", got, want)
 	}
-	if d := Diff(learnedSnap, learnedSnap); len(d) != 0 {
+	if d := Diff(learnedSnap(), learnedSnap()); len(d) != 0 {
 		t.Fatalf("self diff = %+v", d)
 	}
 }

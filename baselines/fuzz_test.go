@@ -189,11 +189,11 @@ func fuzzObserve(t *testing.T, data []byte) {
 	obs := decodeObs(data[1:])
 	cfg := Config{Mode: mode, LearnFor: time.Minute}
 	plain := reference(cfg)
-	if err := plain.Load(learnedSnap); err != nil {
+	if err := plain.Load(learnedSnap()); err != nil {
 		t.Fatal(err)
 	}
 	e := New(cfg)
-	if err := e.Load(learnedSnap); err != nil {
+	if err := e.Load(learnedSnap()); err != nil {
 		t.Fatal(err)
 	}
 	for i := range obs {
@@ -223,7 +223,7 @@ func fuzzObserve(t *testing.T, data []byte) {
 	if err := New(Config{}).Load(s); err != nil {
 		t.Fatal(err)
 	}
-	Diff(learnedSnap, s)
+	Diff(learnedSnap(), s)
 }
 
 // modelOf returns the JSON of e's devices and channels, in key order.
@@ -249,7 +249,7 @@ func modelOf(t *testing.T, e *Engine) string {
 // FuzzLoad loads arbitrary exports (`sluice baseline import` input): no
 // panic, and a loaded baseline still judges and snapshots.
 func FuzzLoad(f *testing.F) {
-	b, err := json.Marshal(learnedSnap)
+	b, err := json.Marshal(learnedSnap())
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -242,7 +242,7 @@ func TestJudgeMemo(t *testing.T) {
 			e := New(Config{Mode: mode, LearnFor: 5 * time.Minute, ConvergenceWindow: time.Minute})
 			e.plain = forget
 			if mode == Monitor {
-				if err := e.Load(learnedSnap); err != nil {
+				if err := e.Load(learnedSnap()); err != nil {
 					t.Fatal(err)
 				}
 			}

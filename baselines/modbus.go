@@ -10,6 +10,8 @@ import (
 	"github.com/sluice-ics/sluice/protocols/modbus"
 )
 
+func init() { register(Modbus, &modbusModel{}) }
+
 // The Modbus/TCP model (Modbus Messaging on TCP/IP Implementation Guide
 // v1.0b; Modbus Application Protocol v1.1b3, "MAP" below). A channel is
 // (client, server, unit id); it learns the function codes used, the

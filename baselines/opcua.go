@@ -9,6 +9,8 @@ import (
 	"github.com/sluice-ics/sluice/protocols/opcua"
 )
 
+func init() { register(OPCUA, &opcuaModel{}) }
+
 // The OPC UA Binary model (OPC 10000-6 §7). A channel is (client, server,
 // endpoint port); it learns the services called, the session security
 // (policies, modes, identity tokens, users, client applications), the

@@ -6,18 +6,32 @@ import (
 )
 
 // Protocol is the industrial protocol of an observation and of a channel.
-// Each one has a model, listed in registry; the numbers are stable (they
-// are hashed into deviation ids).
+// Each one has a model, registered by its file; the numbers are stable
+// (they are hashed into deviation ids).
 type Protocol uint8
 
-// registry lists the protocol models, indexed by Protocol. It is the only
-// place that lists the protocols: Observe dispatches through it, Load,
-// validation, the store's layout and the rule table iterate it. Adding a
-// protocol is one model file (see docs/architecture-baselines.md) and one
-// line here.
-var registry = [...]model{
-	Modbus: &modbusModel{},
-	OPCUA:  &opcuaModel{},
+// maxProtocols bounds the protocol numbers.
+const maxProtocols = 16
+
+// register makes m the model of protocol p. Each model's file calls it
+// from init (modbus.go: register(Modbus, &modbusModel{})), so that adding
+// a protocol is one new file (see docs/architecture-baselines.md); the
+// registered models are the only list of the protocols: Observe dispatches
+// through it, Load, validation, the store's layout, the role names and the
+// rule table follow it. A number registered twice, or a rule number
+// declared twice, is a programming error caught at start-up.
+func register(p Protocol, m model) {
+	if p == 0 || p >= maxProtocols || protos[p] != nil {
+		panic(fmt.Sprintf("baselines: protocol %d registered twice or out of range", p))
+	}
+	pr := &proto{modelInfo: m.info(), model: m}
+	pr.inventory, _ = m.(inventorier)
+	pr.signer, _ = m.(signer)
+	pr.rater, _ = m.(rater)
+	pr.describer, _ = m.(describer)
+	protos[p] = pr
+	addRoleNames(pr)
+	addRules(pr.rules)
 }
 
 // A model is one protocol's part of the baseline. It owns its observation
@@ -125,22 +139,9 @@ type proto struct {
 	describer describer
 }
 
-// protos is registry with each model's abilities, indexed by Protocol (nil
-// for a number without a model).
-var protos = func() (out [len(registry)]*proto) {
-	for p, m := range registry {
-		if m == nil {
-			continue
-		}
-		pr := &proto{modelInfo: m.info(), model: m}
-		pr.inventory, _ = m.(inventorier)
-		pr.signer, _ = m.(signer)
-		pr.rater, _ = m.(rater)
-		pr.describer, _ = m.(describer)
-		out[p] = pr
-	}
-	return out
-}()
+// protos holds the registered models with their abilities, indexed by
+// Protocol (nil for a number without a model).
+var protos [maxProtocols]*proto
 
 // protoOf returns the registered protocol p, or nil.
 func protoOf(p Protocol) *proto {

@@ -54,26 +54,25 @@ var sharedRules = []ruleInfo{
 // opcua_unexpected_call (docs/alerts.md).
 const sidBase = 9000000
 
-// rules is indexed by Rule: the shared rules and every registered model's.
-// A number declared twice is a programming error caught at start-up.
+// rules is indexed by Rule: the shared rules, then every registered
+// model's (register adds them).
 var rules = func() (t [256]ruleInfo) {
 	t[RuleNone] = ruleInfo{name: "none", severity: 3}
-	add := func(rs []ruleInfo) {
-		for _, r := range rs {
-			if r.rule == RuleNone || t[r.rule].rule != RuleNone {
-				panic(fmt.Sprintf("baselines: rule %d (%s) declared twice", r.rule, r.name))
-			}
-			t[r.rule] = r
-		}
-	}
-	add(sharedRules)
-	for _, p := range protos {
-		if p != nil {
-			add(p.rules)
-		}
-	}
 	return t
 }()
+
+func init() { addRules(sharedRules) }
+
+// addRules adds rules to the table. A number declared twice is a
+// programming error caught at start-up.
+func addRules(rs []ruleInfo) {
+	for _, r := range rs {
+		if r.rule == RuleNone || rules[r.rule].rule != RuleNone {
+			panic(fmt.Sprintf("baselines: rule %d (%s) declared twice", r.rule, r.name))
+		}
+		rules[r.rule] = r
+	}
+}
 
 // known reports whether r is a declared rule.
 func (r Rule) known() bool { return r != RuleNone && rules[r].rule == r }

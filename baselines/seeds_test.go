@@ -25,7 +25,7 @@ func TestUpdateSeeds(t *testing.T) {
 	if !*updateSeeds {
 		t.Skip("run with -update-seeds to rewrite the fuzz seeds")
 	}
-	b, err := json.Marshal(learnedSnap)
+	b, err := json.Marshal(learnedSnap())
 	if err != nil {
 		t.Fatal(err)
 	}

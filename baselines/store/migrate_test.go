@@ -14,7 +14,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sluice-ics/sluice/baselines"
-	"github.com/sluice-ics/sluice/protocols/modbus"
 )
 
 // export is what `sluice baseline export` writes of db.
@@ -172,23 +171,24 @@ func TestMigrateV1(t *testing.T) {
 	}
 }
 
-// sample returns a transaction of protocol p that a learning engine makes a
-// channel of. A protocol added to the registry needs one here.
+// samples holds, per protocol, a transaction a learning engine makes a
+// channel of; each protocol's sample_<proto>_test.go adds its own.
+var samples = map[baselines.Protocol]func() *baselines.Observation{}
+
+// sample returns protocol p's sample transaction.
 func sample(p baselines.Protocol) (*baselines.Observation, bool) {
-	o := &baselines.Observation{Time: t0, Protocol: p, Responded: true,
-		Endpoints: baselines.Endpoints{ClientIP: hmi, ServerIP: plc, ClientPort: 40000}}
-	switch p {
-	case baselines.Modbus:
-		o.ServerPort = 502
-		o.Detail = &baselines.ModbusObs{Unit: 1, Function: 3, ReadTable: modbus.TableHoldingRegisters,
-			Read: baselines.Range{Start: 0, Count: 10}}
-	case baselines.OPCUA:
-		o.ServerPort = 4840
-		o.Detail = &baselines.OPCUAObs{Service: "Read", Read: []string{"ns=2;s=Level"}}
-	default:
+	f, ok := samples[p]
+	if !ok {
 		return nil, false
 	}
-	return o, true
+	return f(), true
+}
+
+// sampleObservation is the envelope of every sample: a responded
+// transaction between two test devices.
+func sampleObservation(p baselines.Protocol, port uint16, d baselines.Detail) *baselines.Observation {
+	return &baselines.Observation{Time: t0, Protocol: p, Responded: true,
+		Endpoints: baselines.Endpoints{ClientIP: hmi, ServerIP: plc, ClientPort: 40000, ServerPort: port}, Detail: d}
 }
 
 // TestEveryProtocolStored learns a channel of every registered protocol
@@ -201,7 +201,7 @@ func TestEveryProtocolStored(t *testing.T) {
 	for _, p := range baselines.Protocols() {
 		o, ok := sample(p)
 		if !ok {
-			t.Fatalf("no sample transaction of %s: add one to sample", p)
+			t.Fatalf("no sample transaction of %s: add one in baselines/store/sample_%s_test.go", p, p)
 		}
 		e.Observe(o)
 	}

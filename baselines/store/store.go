@@ -9,7 +9,7 @@
 // Layout (schema 2, layout.go): bucket "meta" holds the schema version and
 // the audit sequence; buckets devices, alerts, accepted and audit hold one
 // JSON value per device, deviation and audit entry; each protocol the
-// baselines registry lists has a bucket of its own for its channels,
+// baselines package registers has a bucket of its own for its channels,
 // "channels/modbus", "channels/opcua" (baselines.Buckets). A schema 1 store
 // is migrated when opened for writing (migrate.go).
 package store
