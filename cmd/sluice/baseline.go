@@ -23,7 +23,7 @@ import (
 func init() {
 	register(command{
 		name:    "baseline",
-		summary: "show, export, import, diff, accept deviations into and approve a baseline",
+		summary: "show, export, import, diff, accept deviations into and approve a baseline; check and recover a damaged one",
 		run:     runBaseline,
 	})
 }

@@ -1,5 +1,6 @@
-// Command sluice is the one binary of Sluice: a passive monitor for Modbus/TCP
-// and OPC UA, its baseline tools, reports and the PLC simulator.
+// Command sluice is the one binary of Sluice: a passive monitor for the
+// industrial protocols of agent's registry (Modbus/TCP, OPC UA, DNP3), its
+// baseline tools, reports and the PLC simulator.
 //
 // Each subcommand lives in its own file and registers itself in init, so
 // adding one never touches this file.
@@ -12,7 +13,10 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
+
+	"github.com/sluice-ics/sluice/agent"
 )
 
 // command is one subcommand: `sluice NAME args...`.
@@ -29,7 +33,7 @@ var commands = map[string]command{}
 func register(c command) { commands[c.name] = c }
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "Sluice: a passive monitor for Modbus/TCP and OPC UA on industrial control networks.\n\n")
+	fmt.Fprintf(os.Stderr, "Sluice: a passive monitor for %s on industrial control networks.\n\n", protocolTitles())
 	fmt.Fprintf(os.Stderr, "Usage: sluice COMMAND [flags] [args]\n\nCommands:\n")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
@@ -40,6 +44,25 @@ func usage() {
 		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
 	}
 	fmt.Fprintf(os.Stderr, "\nRun 'sluice COMMAND --help' for the flags of one command.\n")
+}
+
+// protocolTitles lists the decoded protocols for people, from the agent's
+// registry, so that a new protocol shows up here without an edit:
+// "Modbus/TCP, OPC UA and DNP3".
+func protocolTitles() string {
+	ps := agent.Protocols()
+	var b strings.Builder
+	for i, p := range ps {
+		switch {
+		case i == 0:
+		case i == len(ps)-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(p.Title)
+	}
+	return b.String()
 }
 
 func main() {

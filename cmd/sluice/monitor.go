@@ -29,11 +29,11 @@ const monitorHelp = `
 Monitor captures live from a network interface, typically a switch's span or
 mirror port, through a memory-mapped AF_PACKET ring (no cgo, no libpcap). The
 capture socket is receive-only: Sluice never sends a packet. It decodes
-Modbus/TCP and OPC UA Binary as replay does and writes the same EVE JSON
+Modbus/TCP, OPC UA Binary and DNP3 as replay does and writes the same EVE JSON
 events, appending to the output file (so a restart keeps the log).
 
-By default the kernel keeps only TCP to or from the configured Modbus and
-OPC UA ports, so the rest of a busy span port is never copied to user space.
+By default the kernel keeps only traffic to or from the configured protocol
+ports, so the rest of a busy span port is never copied to user space.
 --bpf replaces that filter with a tcpdump expression (host, net, port,
 portrange, src/dst, tcp/udp/ip/ip6, and/or/not; no vlan or byte offsets).
 

@@ -27,7 +27,7 @@ func init() {
 const replayHelp = `
 Replay reads one or more capture files (pcap or pcapng, recognised by their
 magic number, whatever their name), reassembles every TCP connection, decodes
-Modbus/TCP and OPC UA Binary, feeds the baselines and writes newline-delimited
+Modbus/TCP, OPC UA Binary and DNP3, feeds the baselines and writes newline-delimited
 EVE JSON events: one per transaction, anomalies, alerts, and a final "stats"
 event. Several files are replayed in order as one capture (same flows, same
 baseline).
