@@ -44,6 +44,14 @@ type Agent struct {
 	db      *store.DB // nil without --db
 	// tickSec is the packet-time second the baselines were last ticked.
 	tickSec int64
+	// shared holds each protocol's state shared by its connections (see
+	// module.shared), in registry order.
+	shared []any
+	// limitSec is, per table, the packet-time second of the last
+	// resource_limit anomaly (one per table per limitWindow).
+	limitSec map[string]int64
+	// evictedSeen is the flow table's eviction count at the last tick.
+	evictedSeen uint64
 }
 
 // New validates cfg and returns an agent writing to cfg.Sinks.
@@ -73,9 +81,13 @@ func New(cfg Config) (*Agent, error) {
 		}
 		a.engine, a.db = e, db
 	}
+	a.shared = make([]any, len(modules))
 	for i, m := range modules {
 		for _, p := range cfg.Ports[m.name] {
 			a.ports[p] = uint8(i + 1)
+		}
+		if m.shared != nil {
+			a.shared[i] = m.shared(&a.cfg)
 		}
 	}
 	a.table = flow.NewTable(flow.Config{
@@ -269,6 +281,10 @@ func (a *Agent) tick() {
 	alerts := a.engine.Tick(a.now)
 	for i := range alerts {
 		a.writeAlert(&alerts[i], nil, nil, nil)
+	}
+	if ev := a.table.Stats().Evicted; ev != a.evictedSeen {
+		a.evictedSeen = ev
+		a.resourceLimit(a.now, "flows", a.cfg.MaxFlows)
 	}
 }
 

@@ -102,11 +102,23 @@ type Config struct {
 	LearnFor   time.Duration
 	AlertEvery time.Duration
 
-	// Caps that bound memory whatever the traffic. Zero means the default.
-	MaxFlows           int           // connections tracked at once
-	MaxBufferedPerFlow int           // out-of-order bytes held per direction
-	MaxBufferedTotal   int           // out-of-order bytes held in all flows
-	MaxPendingPerFlow  int           // requests awaiting their response, per connection
+	// MemoryLimit is the memory budget of the monitor in bytes (issue
+	// #15: --memory-limit, set under the unit's MemoryMax). The caps below
+	// that are zero are derived from it (see withDefaults); 0 leaves them
+	// at their defaults, which are those of the default 384 MiB budget.
+	MemoryLimit int64
+
+	// Caps that bound memory whatever the traffic. Zero means the default
+	// (or MemoryLimit's share).
+	MaxFlows           int // connections tracked at once
+	MaxBufferedPerFlow int // out-of-order bytes held per direction
+	MaxBufferedTotal   int // out-of-order bytes held in all flows
+	MaxPendingPerFlow  int // requests awaiting their response, per connection
+	// MaxUnfinishedTotal caps the bytes held in unfinished multi-chunk
+	// OPC UA messages of all connections together (each connection is
+	// bounded by the protocol's maximum message size already, but not
+	// the number of connections).
+	MaxUnfinishedTotal int
 	IdleTimeout        time.Duration // on packet time
 	// TransactionTimeout is how long (packet time) a request waits for its
 	// response before it is emitted with "timeout": true.
@@ -121,6 +133,8 @@ const (
 	DefaultMaxBufferedPerFlow = 256 << 10
 	DefaultMaxBufferedTotal   = 32 << 20
 	DefaultMaxPendingPerFlow  = 256
+	DefaultMaxUnfinishedTotal = 48 << 20
+	DefaultMemoryLimit        = 384 << 20
 	DefaultIdleTimeout        = 5 * time.Minute
 	DefaultTransactionTimeout = 10 * time.Second
 	DefaultLearnFor           = 24 * time.Hour
@@ -150,6 +164,7 @@ func DefaultConfig(out io.Writer) Config {
 		MaxBufferedPerFlow: DefaultMaxBufferedPerFlow,
 		MaxBufferedTotal:   DefaultMaxBufferedTotal,
 		MaxPendingPerFlow:  DefaultMaxPendingPerFlow,
+		MaxUnfinishedTotal: DefaultMaxUnfinishedTotal,
 		IdleTimeout:        DefaultIdleTimeout,
 		TransactionTimeout: DefaultTransactionTimeout,
 	}
@@ -268,9 +283,21 @@ func (c Config) withDefaults() Config {
 			*v = d
 		}
 	}
+	if c.MemoryLimit > 0 {
+		// The tables an outsider can grow share the budget: a third for
+		// the flows (about 2 KiB each with their decoder state, issue
+		// #15's measurement), a twelfth for out-of-order bytes, an
+		// eighth for unfinished OPC UA messages; the rest is the
+		// baselines, the buffers and the Go runtime's headroom. For the
+		// default budget these are the default caps.
+		def(&c.MaxFlows, int(max(c.MemoryLimit/3/2048, 1024)))
+		def(&c.MaxBufferedTotal, int(max(c.MemoryLimit/12, 1<<20)))
+		def(&c.MaxUnfinishedTotal, int(max(c.MemoryLimit/8, 1<<20)))
+	}
 	def(&c.MaxFlows, DefaultMaxFlows)
 	def(&c.MaxBufferedPerFlow, DefaultMaxBufferedPerFlow)
 	def(&c.MaxBufferedTotal, DefaultMaxBufferedTotal)
+	def(&c.MaxUnfinishedTotal, DefaultMaxUnfinishedTotal)
 	def(&c.MaxPendingPerFlow, DefaultMaxPendingPerFlow)
 	defd(&c.IdleTimeout, DefaultIdleTimeout)
 	defd(&c.TransactionTimeout, DefaultTransactionTimeout)

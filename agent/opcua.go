@@ -16,6 +16,10 @@ var opcuaModule = module{
 	defaultPorts: []uint16{4840},
 	baseline:     baselines.OPCUA,
 	newStream:    newOPCUAStream,
+	// Unfinished multi-chunk messages of every connection share one
+	// budget (issue #15: 24 connections that never finish a message
+	// would otherwise hold 16 MiB per direction each).
+	shared: func(cfg *Config) any { return &opcua.Budget{Limit: cfg.MaxUnfinishedTotal} },
 }
 
 // opcuaStream is the glue between one TCP connection on an OPC UA port and
@@ -34,8 +38,10 @@ type opcuaStream struct {
 
 func newOPCUAStream(c conn) flow.Stream {
 	s := &opcuaStream{conn: c}
+	budget, _ := c.shared().(*opcua.Budget)
 	s.uc = opcua.NewConn(opcua.Config{
 		MaxPending: c.a.cfg.MaxPendingPerFlow,
+		Budget:     budget,
 	}, s.message)
 	if c.c.MidStream {
 		s.uc.MidStream()
@@ -65,7 +71,7 @@ func (s *opcuaStream) Data(dir flow.Dir, data []byte, ts time.Time) {
 	if s.expireDue(ts) {
 		s.uc.Expire(ts)
 	}
-	s.account()
+	s.account(dir, ts)
 }
 
 // Gap implements flow.Stream: the direction's framer resynchronises.
@@ -78,12 +84,15 @@ func (s *opcuaStream) Gap(dir flow.Dir, lost int, ts time.Time) {
 }
 
 // Close implements flow.Stream: pending requests are emitted unpaired.
+// The connection's share of the unfinished-message budget is given back
+// even when the connection was silenced.
 func (s *opcuaStream) Close(reason flow.CloseReason, ts time.Time) {
 	if s.dead {
+		s.uc.Release()
 		return
 	}
 	s.uc.Close(ts)
-	s.account()
+	s.account(flow.ClientToServer, ts)
 	s.dead = true
 }
 
@@ -114,13 +123,18 @@ func (s *opcuaStream) skipped(dir flow.Dir, ts time.Time, err error) {
 }
 
 // account adds what the opcua.Conn counted since the last call to the
-// stats.
-func (s *opcuaStream) account() {
+// stats, and reports the shared budget's refusals (dir and ts are those of
+// the data just fed).
+func (s *opcuaStream) account(dir flow.Dir, ts time.Time) {
 	st := s.uc.Stats()
 	p := s.stats
 	p.DecodeErrors += (st.DecodeErrors + st.Oversize + st.CodecPanics) - (s.last.DecodeErrors + s.last.Oversize + s.last.CodecPanics)
 	p.Timeouts += st.Expired - s.last.Expired
 	p.PendingDropped += st.Evicted - s.last.Evicted
+	if n := st.OverBudget - s.last.OverBudget; n > 0 {
+		p.ResourceLimited += n
+		s.resourceLimit(ts, dir, "opcua_unfinished", s.a.cfg.MaxUnfinishedTotal)
+	}
 	s.last = st
 }
 

@@ -36,14 +36,21 @@ type module struct {
 	// shared part, set up by the agent, which the stream embeds (by
 	// value: one object per connection, not two to reach per packet).
 	newStream func(c conn) flow.Stream
+	// shared, when set, returns the state every connection of the
+	// protocol shares in one agent (a memory budget across connections);
+	// a stream finds it with conn.shared.
+	shared func(cfg *Config) any
+	// index is the module's position in the registry (set by init).
+	index int
 	// objectKey is `,"<name>":`, the key of the protocol object of its
 	// events (set by init).
 	objectKey string
 }
 
 func init() {
-	for _, m := range modules {
+	for i, m := range modules {
 		m.objectKey = `,"` + m.name + `":`
+		m.index = i
 	}
 }
 

@@ -23,6 +23,10 @@ type ProtoStats struct {
 	Gaps uint64
 	// PendingDropped counts requests evicted from a full pairing table.
 	PendingDropped uint64
+	// ResourceLimited counts what was refused to respect a memory cap
+	// shared by the protocol's connections (unfinished OPC UA messages);
+	// in the stats event only when not zero.
+	ResourceLimited uint64
 }
 
 // Stats are the counters of a run, reported in the final "stats" event.
@@ -117,6 +121,9 @@ func (p *ProtoStats) appendJSON(b []byte) []byte {
 	b = uintField(b, "non_protocol_flows", p.NonProtocol)
 	b = uintField(b, "gaps", p.Gaps)
 	b = uintField(b, "pending_dropped", p.PendingDropped)
+	if p.ResourceLimited != 0 {
+		b = uintField(b, "resource_limited", p.ResourceLimited)
+	}
 	return append(b, '}')
 }
 

@@ -169,7 +169,70 @@ const (
 	anomalyMalformed   = "malformed"
 	anomalyNonProtocol = "non_protocol_traffic"
 	anomalyInternal    = "internal_error"
+	anomalyLimit       = "resource_limit"
 )
+
+// limitWindow is how often, at most, a table that keeps hitting its cap
+// is reported: one resource_limit anomaly per table per window of packet
+// time, so that a flood does not turn into a flood of anomalies.
+const limitWindow = 60 // seconds
+
+// shared returns the state its protocol's connections share (nil when the
+// module has none).
+func (c *conn) shared() any { return c.a.shared[c.m.index] }
+
+// resourceLimit reports that a table outsiders can grow (named by table,
+// e.g. "opcua_unfinished") refused or evicted something to stay under its
+// cap: a resource_limit anomaly on this connection, at most one per table
+// per limitWindow (see Agent.resourceLimit).
+func (c *conn) resourceLimit(ts time.Time, dir flow.Dir, table string, limit int) {
+	if !c.a.limitDue(ts, table) {
+		return
+	}
+	c.anomaly(ts, dir, anomalyLimit, limitDetail(table, limit))
+}
+
+// limitDue reports whether a resource_limit anomaly for table may be
+// written at ts (one per table per limitWindow of packet time) and, if so,
+// remembers it.
+func (a *Agent) limitDue(ts time.Time, table string) bool {
+	sec := ts.Unix()
+	if last, ok := a.limitSec[table]; ok && sec-last < limitWindow && sec >= last {
+		return false
+	}
+	if a.limitSec == nil {
+		a.limitSec = make(map[string]int64)
+	}
+	a.limitSec[table] = sec
+	return true
+}
+
+func limitDetail(table string, limit int) string {
+	return fmt.Sprintf("%s cap of %d reached: the newest is refused or the oldest evicted, and counted (see --memory-limit)", table, limit)
+}
+
+// resourceLimit reports a cap reached by a table of no one connection
+// (the flow table): a resource_limit anomaly event without flow fields, at
+// most one per table per limitWindow. The monitor goes on; what was
+// refused or evicted is counted in the stats.
+func (a *Agent) resourceLimit(ts time.Time, table string, limit int) {
+	if !a.limitDue(ts, table) {
+		return
+	}
+	a.stats.Anomaly++
+	w := a.w
+	if !w.wants(w.anomalies) {
+		return
+	}
+	f := &w.flow
+	*f = Flow{}
+	w.open(ts, EventAnomaly, f, w.anomalies)
+	w.buf = appendHead(w.buf, EventAnomaly, 0, false, nil)
+	w.buf = append(w.buf, `,"anomaly":{"type":"resource","event":"`+anomalyLimit+`","detail":`...)
+	w.buf = jsonw.String(w.buf, limitDetail(table, limit))
+	w.buf = append(w.buf, '}')
+	w.send()
+}
 
 // anomaly writes an "anomaly" event for the connection and hands malformed
 // and non-protocol anomalies to the baselines (of a protocol that has a

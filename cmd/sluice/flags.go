@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,7 @@ type agentFlags struct {
 	filter       agent.Events
 	sensor, site string
 	syslog       syslogFlags
+	memoryLimit  byteSize
 }
 
 func (f *agentFlags) register(fs *flag.FlagSet) {
@@ -43,6 +45,8 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.events, "events", "all", "which `EVENTS` to write: all (one per transaction, anomalies, alerts, stats) or alerts (alerts and the final stats)")
 	fs.StringVar(&f.sensor, "sensor", "", "the `NAME` of this monitor, written in every event (\"host\", where Suricata writes its sensor name) and in syslog messages")
 	fs.StringVar(&f.site, "site", "", "the `NAME` of the site this monitor watches, written in every event (\"site\") and in syslog messages")
+	f.memoryLimit = agent.DefaultMemoryLimit
+	fs.Var(&f.memoryLimit, "memory-limit", "the memory `SIZE` the monitor stays under (e.g. 384MiB; set it below the unit's MemoryMax): it is shared among the tables hostile traffic can grow (flows, reassembly, unfinished OPC UA messages), each refusing and counting the newest at its cap with a resource_limit anomaly, and it sets the Go runtime's soft memory limit; 0: no limit")
 	f.syslog.register(fs)
 }
 
@@ -74,6 +78,14 @@ func (f *agentFlags) config(out io.Writer) (agent.Config, error) {
 	cfg.LearnFor = f.learnFor
 	cfg.AlertEvery = f.alertEvery
 	cfg.Sensor, cfg.Site = f.sensor, f.site
+	if f.memoryLimit > 0 {
+		cfg.MemoryLimit = int64(f.memoryLimit)
+		// The tables' caps come from the budget; the runtime's soft
+		// limit makes the garbage collector work harder near it instead
+		// of letting the heap grow to twice the live data.
+		cfg.MaxFlows, cfg.MaxBufferedTotal, cfg.MaxUnfinishedTotal = 0, 0, 0
+		debug.SetMemoryLimit(cfg.MemoryLimit)
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}

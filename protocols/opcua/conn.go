@@ -30,6 +30,9 @@ type Config struct {
 	MaxDecodeSize int
 	// MaxChunkSize is given to the Framers (default DefaultMaxChunkSize).
 	MaxChunkSize uint32
+	// Budget, when set, is shared by every Conn of a monitor and bounds
+	// the unfinished messages of all of them together (see Budget).
+	Budget *Budget
 }
 
 func (c *Config) defaults() {
@@ -59,6 +62,7 @@ type Stats struct {
 	Evicted         uint64         // requests emitted unpaired on MaxPending
 	Aborted         uint64         // messages discarded by an abort chunk
 	Oversize        uint64         // messages discarded above MaxMessageSize/MaxChunkCount
+	OverBudget      uint64         // unfinished messages discarded to respect the shared Budget
 	DecodeErrors    uint64         // bodies the codec rejected
 	CodecPanics     uint64         // codec panics recovered
 	EncryptedBodies uint64         // bodies reported with metadata only
@@ -94,6 +98,9 @@ type Conn struct {
 	// Sessions are copied on write, so a *Session handed out in a Message
 	// never changes afterwards.
 	sessions map[string]*Session
+
+	// held is what this Conn holds against cfg.Budget.
+	held int
 
 	// Security mode inference (OPC 10000-6 §6.7.2: with a policy other than
 	// None the OPN is encrypted, so its SecurityMode is unreadable).
@@ -180,6 +187,9 @@ func (c *Conn) Gap(fromServer bool) {
 		d = 1
 	}
 	c.fr[d].Reset()
+	for _, p := range c.dirs[d].partial {
+		c.free(cap(p.buf))
+	}
 	c.dirs[d] = dirState{}
 }
 
@@ -229,6 +239,7 @@ func (c *Conn) Close(ts time.Time) {
 		c.send(c.opn)
 		c.opn = nil
 	}
+	c.Release()
 }
 
 // Stats returns the counters.
@@ -512,6 +523,11 @@ func (c *Conn) plain(dir int, ch *Chunk, ts time.Time) {
 			c.st.Oversize++
 			return
 		}
+		if !c.grow(p, len(body)) {
+			c.drop(d, key)
+			c.st.OverBudget++
+			return
+		}
 		p.buf = append(p.buf, body...)
 		d.buffered += len(body)
 		p.chunks++
@@ -537,6 +553,7 @@ func (c *Conn) plain(dir int, ch *Chunk, ts time.Time) {
 func (c *Conn) drop(d *dirState, key uint32) {
 	if p := d.partial[key]; p != nil {
 		d.buffered -= len(p.buf)
+		c.free(cap(p.buf))
 		delete(d.partial, key)
 	}
 }
