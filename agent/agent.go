@@ -52,6 +52,8 @@ type Agent struct {
 	limitSec map[string]int64
 	// evictedSeen is the flow table's eviction count at the last tick.
 	evictedSeen uint64
+	// limitedSeen is what the baselines had refused at the last tick.
+	limitedSeen baselines.Limited
 }
 
 // New validates cfg and returns an agent writing to cfg.Sinks.
@@ -65,9 +67,11 @@ func New(cfg Config) (*Agent, error) {
 	a.stats.Protocols = make([]ProtoStats, len(modules))
 	a.nowSec = a.now.Unix() // of the zero time: any packet is later
 	bcfg := baselines.Config{
-		Mode:       baselines.Mode(cfg.Mode), // same order: auto, learn, monitor
-		LearnFor:   cfg.LearnFor,
-		AlertEvery: cfg.AlertEvery,
+		Mode:        baselines.Mode(cfg.Mode), // same order: auto, learn, monitor
+		LearnFor:    cfg.LearnFor,
+		AlertEvery:  cfg.AlertEvery,
+		MaxDevices:  cfg.MaxDevices,
+		MaxChannels: cfg.MaxChannels,
 	}
 	if cfg.DBPath == "" {
 		a.engine = baselines.New(bcfg)
@@ -285,6 +289,15 @@ func (a *Agent) tick() {
 	if ev := a.table.Stats().Evicted; ev != a.evictedSeen {
 		a.evictedSeen = ev
 		a.resourceLimit(a.now, "flows", a.cfg.MaxFlows)
+	}
+	if l := a.engine.Limited(); l != a.limitedSeen {
+		if l.Devices != a.limitedSeen.Devices {
+			a.resourceLimit(a.now, "devices", a.cfg.MaxDevices)
+		}
+		if l.Channels != a.limitedSeen.Channels {
+			a.resourceLimit(a.now, "channels", a.cfg.MaxChannels)
+		}
+		a.limitedSeen = l
 	}
 }
 

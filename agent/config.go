@@ -119,7 +119,11 @@ type Config struct {
 	// bounded by the protocol's maximum message size already, but not
 	// the number of connections).
 	MaxUnfinishedTotal int
-	IdleTimeout        time.Duration // on packet time
+	// MaxDevices and MaxChannels cap the baseline's inventory and learned
+	// channels (baselines.Config).
+	MaxDevices  int
+	MaxChannels int
+	IdleTimeout time.Duration // on packet time
 	// TransactionTimeout is how long (packet time) a request waits for its
 	// response before it is emitted with "timeout": true.
 	TransactionTimeout time.Duration
@@ -134,6 +138,8 @@ const (
 	DefaultMaxBufferedTotal   = 32 << 20
 	DefaultMaxPendingPerFlow  = 256
 	DefaultMaxUnfinishedTotal = 48 << 20
+	DefaultMaxDevices         = 1 << 16
+	DefaultMaxChannels        = 1 << 16
 	DefaultMemoryLimit        = 384 << 20
 	DefaultIdleTimeout        = 5 * time.Minute
 	DefaultTransactionTimeout = 10 * time.Second
@@ -165,6 +171,8 @@ func DefaultConfig(out io.Writer) Config {
 		MaxBufferedTotal:   DefaultMaxBufferedTotal,
 		MaxPendingPerFlow:  DefaultMaxPendingPerFlow,
 		MaxUnfinishedTotal: DefaultMaxUnfinishedTotal,
+		MaxDevices:         DefaultMaxDevices,
+		MaxChannels:        DefaultMaxChannels,
 		IdleTimeout:        DefaultIdleTimeout,
 		TransactionTimeout: DefaultTransactionTimeout,
 	}
@@ -293,11 +301,17 @@ func (c Config) withDefaults() Config {
 		def(&c.MaxFlows, int(max(c.MemoryLimit/3/2048, 1024)))
 		def(&c.MaxBufferedTotal, int(max(c.MemoryLimit/12, 1<<20)))
 		def(&c.MaxUnfinishedTotal, int(max(c.MemoryLimit/8, 1<<20)))
+		// The baseline's devices and channels: 65,536 each for the
+		// default budget, scaled with it.
+		def(&c.MaxDevices, int(max(c.MemoryLimit/6144, 256)))
+		def(&c.MaxChannels, int(max(c.MemoryLimit/6144, 256)))
 	}
 	def(&c.MaxFlows, DefaultMaxFlows)
 	def(&c.MaxBufferedPerFlow, DefaultMaxBufferedPerFlow)
 	def(&c.MaxBufferedTotal, DefaultMaxBufferedTotal)
 	def(&c.MaxUnfinishedTotal, DefaultMaxUnfinishedTotal)
+	def(&c.MaxDevices, DefaultMaxDevices)
+	def(&c.MaxChannels, DefaultMaxChannels)
 	def(&c.MaxPendingPerFlow, DefaultMaxPendingPerFlow)
 	defd(&c.IdleTimeout, DefaultIdleTimeout)
 	defd(&c.TransactionTimeout, DefaultTransactionTimeout)

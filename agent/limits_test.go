@@ -136,3 +136,33 @@ func TestFlowCapReported(t *testing.T) {
 		t.Errorf("%d resource_limit anomalies over 150 s, want one per minute (2-3)", anomalies)
 	}
 }
+
+// TestBaselineCapsReported: a baseline whose inventory and channels are
+// full says so with resource_limit anomalies naming the caps, and the
+// replay goes on to its end.
+func TestBaselineCapsReported(t *testing.T) {
+	var events []event
+	for _, caps := range [][2]int{{2, 0}, {0, 1}} {
+		out := replayFile(t, "../testdata/sim_normal.pcap", func(c *Config) {
+			c.MaxDevices, c.MaxChannels = caps[0], caps[1]
+		})
+		events = append(events, parseEvents(t, out)...)
+	}
+	var devices, channels, stats int
+	for _, e := range events {
+		switch {
+		case e.EventType == EventAnomaly && e.Anomaly.Event == anomalyLimit:
+			if strings.Contains(e.Anomaly.Detail, "devices cap of 2 ") {
+				devices++
+			}
+			if strings.Contains(e.Anomaly.Detail, "channels cap of 1 ") {
+				channels++
+			}
+		case e.EventType == "stats":
+			stats++
+		}
+	}
+	if devices == 0 || channels == 0 || stats != 2 {
+		t.Fatalf("devices cap anomalies %d, channels %d, stats events %d", devices, channels, stats)
+	}
+}

@@ -67,6 +67,14 @@ type Config struct {
 	// memory without bound; beyond it alerts are still raised but not
 	// recorded.
 	MaxAlertKeys int
+	// MaxDevices and MaxChannels cap the inventory and the learned
+	// channels (65536 each), so that spoofed sources or a sweep of
+	// client/server/unit combinations cannot grow the baseline, its
+	// database and its report without bound (issue #15). At a cap the
+	// newest is not learned (alerts are still raised) and it is counted
+	// (Engine.Limited).
+	MaxDevices  int
+	MaxChannels int
 	// OUI resolves a MAC to a vendor name; nil means the embedded IEEE
 	// table (package oui).
 	OUI func(mac [6]byte) string
@@ -93,6 +101,8 @@ func (c Config) withDefaults() Config {
 	defi(&c.PollMinSamples, 10)
 	defi(&c.DistinctValues, 16)
 	defi(&c.MaxAlertKeys, 100000)
+	defi(&c.MaxDevices, 1<<16)
+	defi(&c.MaxChannels, 1<<16)
 	if c.OUI == nil {
 		c.OUI = func(mac [6]byte) string { return oui.Vendor(mac) }
 	}

@@ -237,6 +237,18 @@ func (e *Engine) device(d *device, ip netip.Addr, mac MAC, role Roles, o *Observ
 		if e.cfg.Mode == Monitor {
 			return nil
 		}
+		// Only a device that answered, or was answered, joins the
+		// inventory: a spoofed source or an absent host scanned would
+		// otherwise become a device each (issue #15). Nor does one join
+		// a full inventory.
+		if !o.Responded {
+			e.limited.Unconfirmed++
+			return nil
+		}
+		if len(e.devices) >= e.cfg.MaxDevices {
+			e.limited.Devices++
+			return nil
+		}
 		d = &device{Device: Device{IP: ip, FirstSeen: o.Time, LearnUntil: o.Time.Add(e.cfg.LearnFor)}, dirty: true}
 		e.devices[ip] = d
 		e.clearHot()

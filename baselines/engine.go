@@ -49,6 +49,30 @@ type Engine struct {
 	dirtyAlerts   bool
 	dirtyAccepted bool
 	out           []Alert
+
+	limited Limited
+}
+
+// Limited counts what the engine refused to learn to respect its caps
+// (Config.MaxDevices, MaxChannels) or because it was never confirmed (an
+// endpoint whose requests were never answered). Each field is a running
+// total for the engine's life.
+type Limited struct {
+	// Devices: new devices not added because the inventory was full.
+	Devices uint64
+	// Channels: new channels not learned because the baseline was full.
+	Channels uint64
+	// Unconfirmed: unknown endpoints not added because their transaction
+	// was never answered (a spoofed source, an absent host scanned), one
+	// per end per transaction.
+	Unconfirmed uint64
+}
+
+// Limited returns what the engine refused to learn so far.
+func (e *Engine) Limited() Limited {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.limited
 }
 
 type suppKey struct {
@@ -130,11 +154,15 @@ func (e *Engine) Observe(o *Observation) []Alert {
 	var f found
 	if learn && srv != nil && t.learnable {
 		n := 0
-		if c == nil {
+		if c == nil && len(e.channels) < e.cfg.MaxChannels {
 			c = e.newChannel(key, o.Time)
 			n++
 		}
-		f = e.learn(p, c, rt, srv, o)
+		if c != nil {
+			f = e.learn(p, c, rt, srv, o)
+		} else {
+			e.limited.Channels++
+		}
 		// The client's behaviour converges with the channel: count the
 		// new items for it too.
 		if n += f.newItems; n > 0 {

@@ -84,6 +84,7 @@ func (f *agentFlags) config(out io.Writer) (agent.Config, error) {
 		// limit makes the garbage collector work harder near it instead
 		// of letting the heap grow to twice the live data.
 		cfg.MaxFlows, cfg.MaxBufferedTotal, cfg.MaxUnfinishedTotal = 0, 0, 0
+		cfg.MaxDevices, cfg.MaxChannels = 0, 0
 		debug.SetMemoryLimit(cfg.MemoryLimit)
 	}
 	if err := cfg.Validate(); err != nil {
