@@ -297,6 +297,9 @@ func (a *Agent) tick() {
 		if l.Channels != a.limitedSeen.Channels {
 			a.resourceLimit(a.now, "channels", a.cfg.MaxChannels)
 		}
+		if l.Items != a.limitedSeen.Items {
+			a.resourceLimit(a.now, "items_per_channel", a.engine.Config().MaxItems)
+		}
 		a.limitedSeen = l
 	}
 }

@@ -75,6 +75,11 @@ type Config struct {
 	// (Engine.Limited).
 	MaxDevices  int
 	MaxChannels int
+	// MaxItems caps each set of strings a client chooses that a channel
+	// learns (OPC UA nodes read, written and called, users, application
+	// URIs): 4096. Modbus addresses are ranges, bounded by the address
+	// space.
+	MaxItems int
 	// OUI resolves a MAC to a vendor name; nil means the embedded IEEE
 	// table (package oui).
 	OUI func(mac [6]byte) string
@@ -103,6 +108,7 @@ func (c Config) withDefaults() Config {
 	defi(&c.MaxAlertKeys, 100000)
 	defi(&c.MaxDevices, 1<<16)
 	defi(&c.MaxChannels, 1<<16)
+	defi(&c.MaxItems, 4096)
 	if c.OUI == nil {
 		c.OUI = func(mac [6]byte) string { return oui.Vendor(mac) }
 	}

@@ -62,6 +62,9 @@ type Limited struct {
 	Devices uint64
 	// Channels: new channels not learned because the baseline was full.
 	Channels uint64
+	// Items: items a channel did not learn because its set was full
+	// (Config.MaxItems).
+	Items uint64
 	// Unconfirmed: unknown endpoints not added because their transaction
 	// was never answered (a spoofed source, an absent host scanned), one
 	// per end per transaction.

@@ -2,6 +2,7 @@ package baselines
 
 import (
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -48,5 +49,26 @@ func TestDeviceAndChannelCaps(t *testing.T) {
 	l := e.Limited()
 	if l.Devices == 0 || l.Channels == 0 {
 		t.Fatalf("limited %+v: the refusals are not counted", l)
+	}
+}
+
+// TestItemsCap: one OPC UA client reading 20,000 node ids (issue #15:
+// 200,000 that do not exist) learns at most MaxItems of them.
+func TestItemsCap(t *testing.T) {
+	e := New(Config{Mode: Learn, MaxItems: 100})
+	for i := range 20000 {
+		o := ua(t0.Add(time.Duration(i)*time.Millisecond), hmi, "Read")
+		uaOf(&o).Read = []string{"ns=2;s=absent." + strconv.Itoa(i)}
+		e.Observe(&o)
+	}
+	s := e.Snapshot()
+	if len(s.Channels) != 1 {
+		t.Fatalf("%d channels", len(s.Channels))
+	}
+	if n := len(s.Channels[0].Model.(*OPCUAModel).NodesRead); n != 100 {
+		t.Fatalf("%d nodes learned, cap 100", n)
+	}
+	if got := e.Limited().Items; got != 20000-100 {
+		t.Fatalf("items refused %d, want %d", got, 20000-100)
 	}
 }

@@ -396,22 +396,36 @@ func (*opcuaModel) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation)
 	if u.Token != TokenUnknown {
 		count(m.Tokens.add(u.Token))
 	}
+	// Strings a client chooses (node ids, user and application names)
+	// are learned up to MaxItems per set and channel: one client reading
+	// 200,000 node ids that do not exist must not add 200,000 items.
+	capped := func(cs *Counts[string], key string) {
+		if len(*cs) >= e.cfg.MaxItems && !cs.Has(key) {
+			e.limited.Items++
+			return
+		}
+		count(cs.add(key))
+	}
 	if u.User != "" {
-		count(m.Users.add(u.User))
+		capped(&m.Users, u.User)
 	}
 	if u.ClientAppURI != "" {
-		count(m.ClientApps.add(u.ClientAppURI))
+		capped(&m.ClientApps, u.ClientAppURI)
 	}
 	for _, n := range u.Read {
-		count(m.NodesRead.add(n))
+		capped(&m.NodesRead, n)
 	}
 	for _, n := range u.Called {
-		count(m.NodesCalled.add(n))
+		capped(&m.NodesCalled, n)
 	}
 	if len(u.Written) > 0 {
 		c.Writes++
 		for _, w := range u.Written {
 			if m.NodesWritten[w.Node] == nil {
+				if len(m.NodesWritten) >= e.cfg.MaxItems {
+					e.limited.Items++
+					continue
+				}
 				f.newItems++
 			}
 			env := m.nodeWritten(w.Node)
