@@ -293,12 +293,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MemoryLimit > 0 {
 		// The tables an outsider can grow share the budget: a third for
-		// the flows (about 2 KiB each with their decoder state, issue
-		// #15's measurement), a twelfth for out-of-order bytes, an
-		// eighth for unfinished OPC UA messages; the rest is the
-		// baselines, the buffers and the Go runtime's headroom. For the
-		// default budget these are the default caps.
-		def(&c.MaxFlows, int(max(c.MemoryLimit/3/2048, 1024)))
+		// the flows (about 3 KiB each with their decoder state and a
+		// pending request: 1.5 M spoofed Modbus flows at 65,536 flows
+		// held 200 MB of live heap), a twelfth for out-of-order bytes,
+		// an eighth for unfinished OPC UA messages; the rest is the
+		// baselines, the buffers and the garbage collector's headroom.
+		def(&c.MaxFlows, int(max(c.MemoryLimit/3/3072, 1024)))
 		def(&c.MaxBufferedTotal, int(max(c.MemoryLimit/12, 1<<20)))
 		def(&c.MaxUnfinishedTotal, int(max(c.MemoryLimit/8, 1<<20)))
 		// The baseline's devices and channels: 65,536 each for the

@@ -1,18 +1,19 @@
 package agent
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/sluice-ics/sluice/internal/capture"
+	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/sluice-ics/sluice/internal/flow"
+	"github.com/sluice-ics/sluice/internal/hostile"
 	"github.com/sluice-ics/sluice/protocols/opcua"
 )
 
@@ -89,51 +90,86 @@ func TestUnfinishedOPCUABudget(t *testing.T) {
 	}
 }
 
-// TestFlowCapReported: spoofed SYNs beyond the flow table's cap evict the
-// oldest flows, and the agent says so with one resource_limit anomaly per
-// minute of traffic instead of growing.
-func TestFlowCapReported(t *testing.T) {
-	var out bytes.Buffer
-	cfg := DefaultConfig(&out)
-	cfg.MaxFlows = 64
-	a, err := New(cfg)
+// hostileCapture writes one of package hostile's captures to a temporary
+// file and returns its path.
+func hostileCapture(t *testing.T, write func(w *hostile.Writer) error) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hostile.pcap")
+	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	srv := net.IPv4(10, 10, 2, 1).To4()
-	// 3,000 SYNs over 150 s of packet time: three windows.
-	for i := range 3000 {
-		cli := net.IPv4(172, 16, byte(i>>8), byte(i)).To4()
-		eth := layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, byte(i >> 8), byte(i)}, DstMAC: net.HardwareAddr{0, 0x80, 0xf4, 0, 0, 1}, EthernetType: layers.EthernetTypeIPv4}
-		ip := layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: cli, DstIP: srv}
-		tcp := layers.TCP{SrcPort: layers.TCPPort(1024 + i), DstPort: 502, Seq: uint32(i), SYN: true, Window: 1024}
-		if err := tcp.SetNetworkLayerForChecksum(&ip); err != nil {
-			t.Fatal(err)
-		}
-		sb := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, &eth, &ip, &tcp); err != nil {
-			t.Fatal(err)
-		}
-		p := capture.Packet{Timestamp: ts.Add(time.Duration(i) * 50 * time.Millisecond), Data: sb.Bytes(), Length: len(sb.Bytes()), LinkType: layers.LinkTypeEthernet}
-		a.packet(&p)
+	defer f.Close()
+	bw := bufio.NewWriter(f)
+	w, err := hostile.NewWriter(pcapgo.NewWriter(bw))
+	if err != nil {
+		t.Fatal(err)
 	}
-	a.Close()
-	st := a.Stats()
-	if st.Evictions == 0 {
-		t.Fatal("no flow evicted")
+	if err := write(w); err != nil {
+		t.Fatal(err)
 	}
-	var anomalies int
-	for _, e := range parseEvents(t, out.Bytes()) {
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// limitAnomalies returns the details of the resource_limit anomalies in
+// out, and the stats event's line.
+func limitAnomalies(t *testing.T, out []byte) (details []string) {
+	for _, e := range parseEvents(t, out) {
 		if e.EventType == EventAnomaly && e.Anomaly.Event == anomalyLimit {
-			anomalies++
-			if !strings.Contains(e.Anomaly.Detail, "flows cap of 64") {
-				t.Errorf("detail %q", e.Anomaly.Detail)
-			}
+			details = append(details, e.Anomaly.Detail)
 		}
 	}
-	if anomalies < 2 || anomalies > 3 {
-		t.Errorf("%d resource_limit anomalies over 150 s, want one per minute (2-3)", anomalies)
+	return details
+}
+
+// TestSpoofedFlowsBounded is issue #15's 1.5 M spoofed flows at CI size:
+// 3,000 spoofed SYN + FC 3 flows (one every 50 ms of packet time, 150 s)
+// against a flow table of 64 evict the oldest, the agent says so once per
+// minute instead of growing, and no spoofed source becomes a device.
+func TestSpoofedFlowsBounded(t *testing.T) {
+	path := hostileCapture(t, func(w *hostile.Writer) error { return hostile.SpoofedFlows(w, 3000) })
+	var devices int
+	out := replayFile(t, path, func(c *Config) { c.MaxFlows = 64 })
+	details := limitAnomalies(t, out)
+	if len(details) < 1 || len(details) > 3 {
+		t.Errorf("%d resource_limit anomalies, want one per minute: %q", len(details), details)
+	}
+	for _, d := range details {
+		if !strings.Contains(d, "flows cap of 64 ") {
+			t.Errorf("detail %q does not name the flow cap", d)
+		}
+	}
+	for _, e := range parseEvents(t, out) {
+		if e.EventType == EventAlert && e.Alert.Rule == "new_device" {
+			devices++
+		}
+	}
+	if devices != 0 {
+		t.Errorf("%d new_device alerts for spoofed sources", devices)
+	}
+	if !bytes.Contains(out, []byte(`"evictions":`)) || bytes.Contains(out, []byte(`"evictions":0,`)) {
+		t.Error("no eviction counted")
+	}
+}
+
+// TestUnfinishedOPCUACapture: the same through a whole capture (issue
+// #15's 24 connections, 400 kB each here), with the default budget scaled
+// down by --memory-limit: the stats count what was refused.
+func TestUnfinishedOPCUACapture(t *testing.T) {
+	path := hostileCapture(t, func(w *hostile.Writer) error { return hostile.UnfinishedOPCUA(w, 24, 400_000) })
+	out := replayFile(t, path, func(c *Config) {
+		c.MemoryLimit = 8 << 20 // an eighth: 1 MiB for unfinished messages
+		c.MaxFlows, c.MaxBufferedTotal, c.MaxUnfinishedTotal, c.MaxDevices, c.MaxChannels = 0, 0, 0, 0, 0
+	})
+	details := limitAnomalies(t, out)
+	if len(details) != 1 || !strings.Contains(details[0], "opcua_unfinished cap of 1048576 ") {
+		t.Errorf("resource_limit anomalies %q, want one naming the 1 MiB cap", details)
+	}
+	if !bytes.Contains(out, []byte(`"resource_limited":`)) {
+		t.Error("the stats event does not count resource_limited")
 	}
 }
 
