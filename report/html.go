@@ -55,9 +55,9 @@ func (r *Report) WriteHTML(w io.Writer) error {
 			v.Heat[db.Server] = append(v.Heat[db.Server], buildHeat(h))
 		}
 	}
-	v.AlertRows, v.AlertsMore = r.Alerts, 0
+	v.AlertRows, v.AlertsMore = r.Alerts, r.omittedAlerts()
 	if len(v.AlertRows) > MaxAlertRows {
-		v.AlertRows, v.AlertsMore = v.AlertRows[:MaxAlertRows], len(v.AlertRows)-MaxAlertRows
+		v.AlertRows, v.AlertsMore = v.AlertRows[:MaxAlertRows], v.AlertsMore+len(v.AlertRows)-MaxAlertRows
 	}
 	if err := htmlTemplate.Execute(w, v); err != nil {
 		return fmt.Errorf("report: html: %w", err)

@@ -158,6 +158,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			p("\n")
 		}
 		p("\n")
+		if n := r.omittedNote("matrix"); n != "" {
+			p("%s\n\n", n)
+		}
 	}
 
 	p("## 3. Asset inventory\n\n")
@@ -179,9 +182,15 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			d.IP, d.MAC, e(d.Vendor), strings.Join(d.Roles, ", "), unitsText(d.Units), strings.Join(id, "; "),
 			d.FirstSeen, d.LastSeen, d.Transactions, learn)
 	}
+	if n := r.omittedNote("devices"); n != "" {
+		p("\n%s\n", n)
+	}
 	p("\nIdentity strings are what devices say about themselves; they are not authenticated.\n\n")
 
 	p("## 4. Baseline per device\n\n")
+	if n := r.omittedNote("channels"); n != "" {
+		p("%s\n\n", n)
+	}
 	for _, db := range r.Baselines {
 		p("### Server %s\n\n", db.Server)
 		for _, h := range db.HeatMaps {
@@ -265,16 +274,19 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		for _, da := range r.AlertsByDevice {
 			p("| %s | %d | %d | %s |\n", da.Device, da.Deviations, da.Occurrences, countsText(da.Rules))
 		}
+		if n := r.omittedNote("alerts by device"); n != "" {
+			p("\n%s\n", n)
+		}
 		p("\n### Alert log\n\n| id | rule | channel | item | signature | first | last | count |\n|---|---|---|---|---|---|---|---:|\n")
-		rows, more := r.Alerts, 0
+		rows, more := r.Alerts, r.omittedAlerts()
 		if len(rows) > MaxAlertRows {
-			rows, more = rows[:MaxAlertRows], len(rows)-MaxAlertRows
+			rows, more = rows[:MaxAlertRows], more+len(rows)-MaxAlertRows
 		}
 		for _, a := range rows {
 			p("| %s | %s | %s | %s | %s | %s | %s | %d |\n", a.ID, a.Rule, e(a.Channel), e(a.Item), e(a.Signature), a.First, a.Last, a.Occurrences)
 		}
 		if more > 0 {
-			p("\n… and %d more deviations: the JSON report lists them all.\n", more)
+			p("\n… and %d more deviations: sluice report --all --format json lists them all.\n", more)
 		}
 		p("\n")
 	}

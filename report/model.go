@@ -38,6 +38,11 @@ type Options struct {
 	// ConvergenceWindow is the engine's convergence window
 	// (DefaultConvergenceWindow when zero).
 	ConvergenceWindow time.Duration
+	// MaxRows bounds the devices, channels and alert rows listed, and
+	// MaxMatrix the matrix's clients and servers (DefaultMaxRows and
+	// DefaultMaxMatrix when zero; negative: everything). Report.Omitted
+	// counts what was left out; the summary counts everything.
+	MaxRows, MaxMatrix int
 }
 
 // Time is a timestamp that marshals like every Sluice output: RFC 3339, UTC,
@@ -88,6 +93,9 @@ type Report struct {
 	Alerts   []AlertRow    `json:"alerts"`
 	Accepted []AcceptedRow `json:"accepted"`
 	Audit    []AuditRow    `json:"audit"`
+	// Omitted counts what the lists above leave out (Options.MaxRows);
+	// absent when nothing was.
+	Omitted *Omitted `json:"omitted,omitempty"`
 }
 
 // Window is the learning window: from the first device seen to the end of
@@ -386,6 +394,12 @@ func Build(s *baselines.Snapshot, opt Options) (*Report, error) {
 		if a.Current {
 			r.Summary.ApprovedCurrent = true
 		}
+	}
+	var om Omitted
+	r.Omitted = &om
+	r.bound(or(opt.MaxRows, DefaultMaxRows), or(opt.MaxMatrix, DefaultMaxMatrix))
+	if !om.Any() {
+		r.Omitted = nil
 	}
 	return r, nil
 }

@@ -54,6 +54,7 @@ func runReport(ctx context.Context, args []string) int {
 	format := fs.String("format", "", "output `FORMAT`: html, md or json (default: from the -o extension, else html)")
 	out := fs.String("o", "-", "write the report to `FILE` (- is standard output)")
 	title := fs.String("title", "", "report `TITLE` (default \"Sluice baseline report\")")
+	all := fs.Bool("all", false, fmt.Sprintf("list every device, channel and alert (by default each list shows at most %d, and the matrix %d clients and servers, and says how many more there are)", report.DefaultMaxRows, report.DefaultMaxMatrix))
 	var sources multiFlag
 	fs.Var(&sources, "source", "a capture `SOURCE` the baseline was learned from (interface or file; repeatable) beyond the runs the database records itself")
 	fs.Usage = flagUsage(fs, "sluice report --db FILE [--format html|md|json] [-o FILE]", reportHelp)
@@ -74,9 +75,11 @@ func runReport(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice report: --format: %v\n", err)
 		return 2
 	}
-	if err := writeReport(*dbPath, *out, f, report.Options{
-		Title: *title, Generated: time.Now(), Database: *dbPath, Sources: sources,
-	}); err != nil {
+	opt := report.Options{Title: *title, Generated: time.Now(), Database: *dbPath, Sources: sources}
+	if *all {
+		opt.MaxRows, opt.MaxMatrix = -1, -1
+	}
+	if err := writeReport(*dbPath, *out, f, opt); err != nil {
 		fmt.Fprintf(os.Stderr, "sluice report: %v\n", err)
 		return 1
 	}
