@@ -290,6 +290,14 @@ func (a *Agent) tick() {
 		a.evictedSeen = ev
 		a.resourceLimit(a.now, "flows", a.cfg.MaxFlows)
 	}
+	if a.db != nil {
+		// A store that cannot be written (a full disk): the baseline
+		// goes on learning in memory and the store's writer keeps what
+		// it could not write for its next try; say so, once a minute.
+		if st := a.db.Status(); st.Err != nil && a.limitDue(a.now, "store") {
+			a.agentAnomaly(a.now, "store_unwritable", fmt.Sprintf("the baseline database cannot be written (%v): learning goes on in memory, %d records wait to be written", st.Err, st.Unwritten))
+		}
+	}
 	if l := a.engine.Limited(); l != a.limitedSeen {
 		if l.Devices != a.limitedSeen.Devices {
 			a.resourceLimit(a.now, "devices", a.cfg.MaxDevices)
@@ -316,6 +324,9 @@ func (a *Agent) Stats() Stats {
 	s := a.stats.clone()
 	a.mergeFlowStats(&s)
 	s.SinkErrors = a.w.sinkErrors.Load()
+	if a.db != nil {
+		s.Store = a.db.Status()
+	}
 	return s
 }
 

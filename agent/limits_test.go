@@ -6,12 +6,16 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket/pcapgo"
+	"github.com/sluice-ics/sluice/baselines/store"
+	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/flow"
 	"github.com/sluice-ics/sluice/internal/hostile"
 	"github.com/sluice-ics/sluice/protocols/opcua"
@@ -200,5 +204,98 @@ func TestBaselineCapsReported(t *testing.T) {
 	}
 	if devices == 0 || channels == 0 || stats != 2 {
 		t.Fatalf("devices cap anomalies %d, channels %d, stats events %d", devices, channels, stats)
+	}
+}
+
+const storeChildEnv = "SLUICE_AGENT_STORE_CHILD"
+
+// TestStoreUnwritableChild is the child of TestStoreUnwritable: it
+// replays the simulator's normal day with --db, and half way through lets
+// the database file grow no more (a full disk), then frees it.
+func TestStoreUnwritableChild(t *testing.T) {
+	path := os.Getenv(storeChildEnv)
+	if path == "" {
+		t.Skip("child process of TestStoreUnwritable")
+	}
+	var out bytes.Buffer
+	cfg := DefaultConfig(&out)
+	cfg.DBPath = path
+	a, err := New(cfg)
+	if err != nil {
+		fmt.Println("new:", err)
+		return
+	}
+	f, err := capture.OpenFile("../testdata/sim_normal.pcap")
+	if err != nil {
+		fmt.Println("open:", err)
+		return
+	}
+	defer f.Close()
+	var lim syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_FSIZE, &lim)
+	saved := lim.Cur
+	for n := 0; ; n++ {
+		var p capture.Packet
+		if err := f.ReadPacket(&p); err != nil {
+			break
+		}
+		a.packet(&p)
+		if n == 200 {
+			fi, _ := os.Stat(path)
+			lim.Cur = uint64(fi.Size())
+			syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim)
+			_, err := a.db.Flush(a.engine)
+			fmt.Println("flush failed:", err != nil)
+		}
+	}
+	st := a.Stats().Store
+	fmt.Println("unwritten waiting:", st.Unwritten > 0, "failures:", st.Failures)
+	lim.Cur = saved
+	syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim)
+	fmt.Println("close:", a.Close())
+	n := 0
+	for _, e := range parseEvents(t, out.Bytes()) {
+		if e.EventType == EventAnomaly && e.Anomaly.Event == "store_unwritable" {
+			n++
+		}
+	}
+	fmt.Println("store anomalies:", n)
+}
+
+// TestStoreUnwritable: a baseline database that cannot be written does
+// not stop the monitor: learning goes on in memory, one store_unwritable
+// anomaly a minute says so, and the records wait and are written once the
+// disk has room (issue #15 §2); the database then has the whole baseline.
+func TestStoreUnwritable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "b.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestStoreUnwritableChild$", "-test.v")
+	cmd.Env = append(os.Environ(), storeChildEnv+"="+path)
+	out, err := cmd.CombinedOutput()
+	for _, want := range []string{"flush failed: true", "unwritten waiting: true failures: 1", "close: <nil>"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("child (%v) does not say %q:\n%s", err, want, out)
+		}
+	}
+	if !strings.Contains(string(out), "store anomalies: 1") && !strings.Contains(string(out), "store anomalies: 2") {
+		t.Fatalf("no store_unwritable anomaly:\n%s", out)
+	}
+	// The database has what a run that never failed stores.
+	ref := filepath.Join(t.TempDir(), "ref.db")
+	replayFile(t, "../testdata/sim_normal.pcap", func(c *Config) { c.DBPath = ref })
+	for _, p := range []string{path, ref} {
+		db, err := store.Open(p, store.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := db.Load()
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p == path {
+			path = fmt.Sprintf("%d devices %d channels", len(s.Devices), len(s.Channels))
+		} else if got := fmt.Sprintf("%d devices %d channels", len(s.Devices), len(s.Channels)); got != path {
+			t.Fatalf("after the full disk: %s; without: %s", path, got)
+		}
 	}
 }

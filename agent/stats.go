@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"github.com/sluice-ics/sluice/baselines/store"
 	"github.com/sluice-ics/sluice/internal/jsonw"
 )
 
@@ -65,6 +66,11 @@ type Stats struct {
 	// SinkErrors counts the errors of sinks that are not critical (not in
 	// the stats event: a forwarder's trouble is its own metric).
 	SinkErrors uint64
+	// Store is the state of the baseline database's writer (--db): the
+	// last write's error, the records waiting for the store to be
+	// writable again, the failed writes. Not in the stats event: the
+	// monitor's health and metrics say it.
+	Store store.Status
 }
 
 // Protocol returns the counters of the protocol named name (zero for an

@@ -212,13 +212,18 @@ func limitDetail(table string, limit int) string {
 }
 
 // resourceLimit reports a cap reached by a table of no one connection
-// (the flow table): a resource_limit anomaly event without flow fields, at
-// most one per table per limitWindow. The monitor goes on; what was
-// refused or evicted is counted in the stats.
+// (the flow table, the baseline's): a resource_limit anomaly event without
+// flow fields, at most one per table per limitWindow. The monitor goes on;
+// what was refused or evicted is counted in the stats.
 func (a *Agent) resourceLimit(ts time.Time, table string, limit int) {
-	if !a.limitDue(ts, table) {
-		return
+	if a.limitDue(ts, table) {
+		a.agentAnomaly(ts, anomalyLimit, limitDetail(table, limit))
 	}
+}
+
+// agentAnomaly writes an anomaly of the monitor itself, of no connection
+// (type "resource"): a cap reached, the baseline store unwritable.
+func (a *Agent) agentAnomaly(ts time.Time, event, detail string) {
 	a.stats.Anomaly++
 	w := a.w
 	if !w.wants(w.anomalies) {
@@ -228,8 +233,10 @@ func (a *Agent) resourceLimit(ts time.Time, table string, limit int) {
 	*f = Flow{}
 	w.open(ts, EventAnomaly, f, w.anomalies)
 	w.buf = appendHead(w.buf, EventAnomaly, 0, false, nil)
-	w.buf = append(w.buf, `,"anomaly":{"type":"resource","event":"`+anomalyLimit+`","detail":`...)
-	w.buf = jsonw.String(w.buf, limitDetail(table, limit))
+	w.buf = append(w.buf, `,"anomaly":{"type":"resource","event":`...)
+	w.buf = jsonw.String(w.buf, event)
+	w.buf = append(w.buf, `,"detail":`...)
+	w.buf = jsonw.String(w.buf, detail)
 	w.buf = append(w.buf, '}')
 	w.send()
 }

@@ -15,6 +15,8 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -23,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -77,10 +80,17 @@ type DB struct {
 	src     Source
 	stop    chan struct{}
 	done    chan struct{}
-	err     error // first flush error of the writer goroutine
+	err     error // error of the last flush, nil once one succeeds
 	broken  error // set by guard when bbolt panicked
 	closed  bool
 	started bool
+	// unwritten are the records of failed flushes, written with the next
+	// (guarded by flushMu, read under mu); failures counts failed flushes.
+	unwritten []baselines.Record
+	failures  uint64
+	// flushMu serialises flushes (the writer goroutine's and Close's or
+	// a caller's).
+	flushMu sync.Mutex
 }
 
 // Open opens or creates the store at path. A store written by a newer
@@ -444,13 +454,70 @@ func putRecords(tx *bolt.Tx, recs []baselines.Record) error {
 	return nil
 }
 
-// Flush takes the source's delta and writes it now.
+// Flush takes the source's delta and writes it now. A delta that cannot be
+// written (a full disk, an I/O error) is kept and written with the next
+// one, so the engine goes on learning in memory and nothing it learned is
+// lost once the store can be written again (issue #15 §2). Writing stops
+// being retried only when the DB is closed.
 func (db *DB) Flush(src Source) (int, error) {
 	recs, err := src.TakeDelta()
 	if err != nil {
 		return 0, fmt.Errorf("store: flush: %w", err)
 	}
-	return len(recs), db.Write(recs)
+	db.flushMu.Lock()
+	defer db.flushMu.Unlock()
+	if len(db.unwritten) > 0 {
+		recs = mergeRecords(db.unwritten, recs)
+	}
+	err = db.Write(recs)
+	db.mu.Lock()
+	if err != nil {
+		db.unwritten = recs
+		db.failures++
+		db.err = err
+	} else {
+		db.unwritten = nil
+		db.err = nil
+	}
+	db.mu.Unlock()
+	return len(recs), err
+}
+
+// mergeRecords returns the records of older and newer, a key written in
+// both taking newer's value, in the sorted key order Write expects.
+func mergeRecords(older, newer []baselines.Record) []baselines.Record {
+	type key struct{ bucket, key string }
+	seen := make(map[key]bool, len(newer))
+	for _, r := range newer {
+		seen[key{r.Bucket, string(r.Key)}] = true
+	}
+	out := make([]baselines.Record, 0, len(older)+len(newer))
+	for _, r := range older {
+		if !seen[key{r.Bucket, string(r.Key)}] {
+			out = append(out, r)
+		}
+	}
+	out = append(out, newer...)
+	slices.SortStableFunc(out, func(a, b baselines.Record) int {
+		return cmp.Or(cmp.Compare(a.Bucket, b.Bucket), bytes.Compare(a.Key, b.Key))
+	})
+	return out
+}
+
+// Status is the state of the writer: Err is the error of the last write
+// (nil once a write succeeds again), Unwritten the records waiting for the
+// store to be writable, Failures the writes that failed since Open.
+type Status struct {
+	Err       error
+	Unwritten int
+	Failures  uint64
+}
+
+// Status returns the writer's state. Safe from any goroutine.
+func (db *DB) Status() Status {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return Status{Err: db.err, Unwritten: len(db.unwritten), Failures: db.failures}
 }
 
 // Start runs the writer goroutine: every FlushEvery/2 of wall time (the
@@ -485,13 +552,6 @@ func (db *DB) writer() {
 			return
 		case <-t.C:
 			n, err := db.Flush(db.src)
-			if err != nil {
-				db.mu.Lock()
-				if db.err == nil {
-					db.err = err
-				}
-				db.mu.Unlock()
-			}
 			if db.opts.OnFlush != nil {
 				db.opts.OnFlush(n, err)
 			}
@@ -499,7 +559,7 @@ func (db *DB) writer() {
 	}
 }
 
-// Err returns the first error of the writer goroutine.
+// Err returns the error of the last write (nil once one succeeds again).
 func (db *DB) Err() error {
 	db.mu.Lock()
 	defer db.mu.Unlock()
@@ -521,10 +581,11 @@ func (db *DB) Close() error {
 	if started {
 		close(db.stop)
 		<-db.done
+		// The last flush writes what earlier failures kept, too: its
+		// error is the one that says something was not stored.
 		if _, err := db.Flush(db.src); err != nil {
 			errs = append(errs, err)
 		}
-		errs = append(errs, db.Err())
 	}
 	if err := db.closeBolt(); err != nil {
 		errs = append(errs, fmt.Errorf("store: close: %w", err))

@@ -60,5 +60,6 @@ func AgentStats(st agent.Stats) Stats {
 		DroppedSegments: st.DroppedSegments, DroppedBytes: st.DroppedBytes, KernelDrops: st.KernelDrops,
 		RecoveredPanics: st.RecoveredPanics, Events: st.Events, Alerts: st.Alerts, Anomalies: st.Anomaly,
 		Protocols: protos,
+		StoreErr:  st.Store.Err, StoreUnwritten: st.Store.Unwritten, StoreFailures: st.Store.Failures,
 	}
 }

@@ -81,6 +81,12 @@ type Stats struct {
 	RecoveredPanics, Events, Alerts, Anomalies uint64
 	Protocols                                  map[string]ProtoStats // by protocol name (agent.Protocols)
 	LastPacket                                 time.Time
+	// StoreErr is the baseline store's last write error (nil once a
+	// write succeeds again), StoreUnwritten the records waiting for it,
+	// StoreFailures its failed writes.
+	StoreErr       error
+	StoreUnwritten int
+	StoreFailures  uint64
 }
 
 // Metrics is the registry of one running agent. Its methods are safe for
@@ -238,6 +244,9 @@ func (m *Metrics) healthLocked() error {
 		if err := m.outDown[op]; err != nil {
 			return fmt.Errorf("event output %s failed: %w", op, err)
 		}
+	}
+	if err := m.stats.StoreErr; err != nil {
+		return fmt.Errorf("the baseline database cannot be written (learning goes on in memory, %d records wait): %w", m.stats.StoreUnwritten, err)
 	}
 	return nil
 }
@@ -449,6 +458,8 @@ var (
 	descSyslogQueue = prometheus.NewDesc("sluice_syslog_queue_messages", "Messages waiting to be sent to the syslog collector.", []string{"destination"}, nil)
 	descSyslogUp    = prometheus.NewDesc("sluice_syslog_connected", "1 while a connection to the syslog collector is open, else 0.", []string{"destination"}, nil)
 	descOutErrs     = prometheus.NewDesc("sluice_output_errors_total", "Failures of the event output: op = write (a full disk, an I/O error: the run stops), reopen (SIGHUP could not open the file anew: events go on into the old one).", []string{"op"}, nil)
+	descStoreErrs   = prometheus.NewDesc("sluice_store_write_errors_total", "Writes of the baseline database that failed (a full disk): the baseline goes on learning in memory and what was not written is written with the next write that succeeds.", nil, nil)
+	descStoreWait   = prometheus.NewDesc("sluice_store_unwritten_records", "Baseline records waiting for the database to be writable again.", nil, nil)
 	descRepaired    = prometheus.NewDesc("sluice_output_repaired_lines_total", "Partial last lines (an event cut by a failed write or a crash) found at the end of the output file when it was opened for appending, and terminated with a newline.", nil, nil)
 )
 
@@ -457,7 +468,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPackets, descBytes, descUndecodable, descDrops, descDropBytes, descFlows,
 		descIgnored, descEvictions, descPanics, descPFlows, descPTx, descPTimeouts, descPDecodeErr, descPNonProto,
 		descPGaps, descPPending, descLastPacket, descDevices, descChannels, descItems, descConverge, descLearning,
-		descDeviations, descUp, descSyslogSent, descSyslogDrop, descSyslogRecon, descSyslogQueue, descSyslogUp, descOutErrs, descRepaired} {
+		descDeviations, descUp, descSyslogSent, descSyslogDrop, descSyslogRecon, descSyslogQueue, descSyslogUp, descOutErrs, descRepaired, descStoreErrs, descStoreWait} {
 		ch <- d
 	}
 }
@@ -505,6 +516,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if !s.LastPacket.IsZero() {
 		gauge(descLastPacket, float64(s.LastPacket.UnixNano())/1e9)
 	}
+	counter(descStoreErrs, s.StoreFailures)
+	gauge(descStoreWait, float64(s.StoreUnwritten))
 	up := 0.0
 	if healthy {
 		up = 1

@@ -282,6 +282,17 @@ func TestOutputHealth(t *testing.T) {
 		`sluice_output_errors_total{op="write"} 1`, "sluice_output_repaired_lines_total 1", "sluice_up 0")
 	m.OutputOK(OutputReopen)
 	check("reopen after a write failure", 503, "write failed")
+
+	// A baseline store that cannot be written makes the monitor unhealthy
+	// while it lasts (learning goes on in memory), and healthy again once
+	// a write succeeds.
+	s := New()
+	h = s.Handler()
+	s.Publish(Stats{StoreErr: syscall.ENOSPC, StoreUnwritten: 42, StoreFailures: 3})
+	check("store full", 503, "the baseline database cannot be written (learning goes on in memory, 42 records wait): no space left on device",
+		"sluice_store_write_errors_total 3", "sluice_store_unwritten_records 42", "sluice_up 0")
+	s.Publish(Stats{StoreFailures: 3})
+	check("store written", 200, "ok", "sluice_store_write_errors_total 3", "sluice_store_unwritten_records 0", "sluice_up 1")
 }
 
 // slowSource yields a packet every gap (a quiet span port: 13 packets/s),
