@@ -241,14 +241,10 @@ func (r *reader) skipDiagnosticInfo() {
 
 // requestHeader reads a RequestHeader (OPC 10000-4 §7.32).
 func (r *reader) requestHeader(svc *Service) {
-	mask := byte(0)
-	if r.pos < len(r.b) {
-		mask = r.b[r.pos]
-	}
-	start := r.pos
-	tok := r.nodeID()
-	// A null token (i=0, two-byte 00 00) links to no session.
-	if !(mask == 0 && r.pos == start+2 && r.b[start+1] == 0) {
+	// A null token (namespace 0, numeric 0, in any of the numeric
+	// encodings and whatever the unused mask bits say) links to no
+	// session, as isNullNodeID decides on gopcua's path.
+	if tok := r.nodeID(); tok != "i=0" {
 		svc.authToken = tok
 	}
 	r.skip(8) // Timestamp
