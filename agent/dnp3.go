@@ -122,7 +122,7 @@ func (s *dnp3Stream) Gap(dir flow.Dir, lost int, ts time.Time) {
 	if s.dead {
 		return
 	}
-	s.stats.Gaps++
+	s.gap(ts, dir, lost)
 	s.fr[dir&1].Resync()
 	s.ra[dir&1].Reset()
 }
@@ -152,7 +152,7 @@ func (s *dnp3Stream) fail(dir flow.Dir, ts time.Time, err error) {
 // count as decode errors.
 func (s *dnp3Stream) account() {
 	st := s.pr.Stats()
-	s.countPairs(pairCounts{st.TimedOut, st.Evicted}, &s.last)
+	s.countPairs(pairCounts{st.TimedOut, st.Evicted, 0}, &s.last)
 	for d := range s.ra {
 		ts := s.ra[d].Stats()
 		lost := ts.Lost + ts.OutOfOrder + ts.Oversize + ts.Evicted
@@ -166,6 +166,8 @@ func (s *dnp3Stream) account() {
 func (s *dnp3Stream) transaction(t *dnp3.Transaction) {
 	if (t.HasRequest && t.Request.Message.Err != nil) || (t.HasResponse && t.Response.Message.Err != nil) {
 		s.stats.DecodeErrors++
+	} else if t.HasRequest && t.HasResponse {
+		s.confirmed(t.Request.Time, t.Response.Time)
 	}
 	s.conn.transaction(t.Time(), dnp3Payload{t}, false)
 }

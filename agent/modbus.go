@@ -73,14 +73,20 @@ func (s *modbusStream) Data(dir flow.Dir, data []byte, ts time.Time) {
 	}
 	fr := &s.fr[dir&1]
 	desyncs := fr.Desyncs()
+	// A desync in this call may precede the transaction that confirms
+	// the framing again: judge it by the state before.
+	gapped := s.gapped[dir&1]
 	if err := fr.Feed(data, emit); err != nil {
 		s.fail(dir, ts, err)
 		return
 	}
-	if d := fr.Desyncs(); d != desyncs {
+	if d := fr.Desyncs(); d != desyncs && !gapped {
 		// A trusted stream carried a bad header: the framer resynchronised
 		// and goes on; the connection stays. Every fault is counted, the
-		// first one per connection is reported.
+		// first one per connection is reported. (Until an answered
+		// transaction confirms the framing after a capture loss or a
+		// mid-stream start, a header looked for in the wrong place is
+		// no fault: look-alike headers in other bytes are common.)
 		s.stats.DecodeErrors += d - desyncs
 		if !s.desyncSeen {
 			s.desyncSeen = true
@@ -99,8 +105,13 @@ func (s *modbusStream) Gap(dir flow.Dir, lost int, ts time.Time) {
 	if s.dead {
 		return
 	}
-	s.stats.Gaps++
+	s.gap(ts, dir, lost)
 	s.fr[dir&1].Resync()
+	if dir == flow.ServerToClient {
+		s.pr.Lost() // the responses of waiting requests may be gone
+	} else {
+		s.pr.ClientLost() // requests behind the hole may come after their responses
+	}
 }
 
 // Close implements flow.Stream: requests still waiting for their response
@@ -129,7 +140,7 @@ func (s *modbusStream) fail(dir flow.Dir, ts time.Time, err error) {
 // account adds the Pairer's counters since the last call to the stats.
 func (s *modbusStream) account() {
 	st := s.pr.Stats()
-	s.countPairs(pairCounts{st.TimedOut, st.Evicted}, &s.last)
+	s.countPairs(pairCounts{st.TimedOut, st.Evicted, st.Lost}, &s.last)
 }
 
 // transaction is the Pairer's emit function: the event, then the
@@ -137,6 +148,8 @@ func (s *modbusStream) account() {
 func (s *modbusStream) transaction(t *modbus.Transaction) {
 	if t.RequestErr != nil || t.ResponseErr != nil {
 		s.stats.DecodeErrors++
+	} else if t.HasRequest && t.HasResponse {
+		s.confirmed(t.RequestTime, t.ResponseTime)
 	}
 	s.conn.transaction(t.Time(), modbusPayload{t}, s.observation(t))
 }

@@ -54,6 +54,9 @@ func (s *opcuaStream) Data(dir flow.Dir, data []byte, ts time.Time) {
 	if s.dead {
 		return
 	}
+	// Bytes skipped in this call may precede the message that confirms
+	// the framing again: judge them by the state before it.
+	gapped := s.gapped[dir&1]
 	var err error
 	if dir == flow.ClientToServer {
 		err = s.uc.FeedClient(data, ts)
@@ -63,7 +66,7 @@ func (s *opcuaStream) Data(dir flow.Dir, data []byte, ts time.Time) {
 	if err != nil {
 		// The framer skipped bytes to find a chunk header. It has
 		// recovered and goes on, but the user should know once.
-		s.skipped(dir, ts, err)
+		s.skipped(dir, ts, err, gapped)
 		if s.dead {
 			return
 		}
@@ -79,7 +82,7 @@ func (s *opcuaStream) Gap(dir flow.Dir, lost int, ts time.Time) {
 	if s.dead {
 		return
 	}
-	s.stats.Gaps++
+	s.gap(ts, dir, lost)
 	s.uc.Gap(dir == flow.ServerToClient)
 }
 
@@ -106,7 +109,7 @@ const nonProtocolAfter = 1024
 // non_protocol_traffic anomaly, then silence, as for Modbus. A connection
 // that did carry OPC UA and then desynchronised is reported once as
 // malformed and kept.
-func (s *opcuaStream) skipped(dir flow.Dir, ts time.Time, err error) {
+func (s *opcuaStream) skipped(dir flow.Dir, ts time.Time, err error, gapped bool) {
 	st := s.uc.Stats()
 	chunks := st.Framer[0].Chunks + st.Framer[1].Chunks
 	skipped := st.Framer[0].SkippedBytes + st.Framer[1].SkippedBytes
@@ -115,6 +118,10 @@ func (s *opcuaStream) skipped(dir flow.Dir, ts time.Time, err error) {
 		s.stats.NonProtocol++
 		s.dead = true
 		s.anomaly(ts, dir, anomalyNonProtocol, err.Error())
+	case gapped:
+		// Skipping to the next chunk after bytes the capture lost, or
+		// into a connection picked up mid-stream, is what the framer
+		// is for: no fault of the traffic.
 	case chunks > 0 && !s.malformedSeen:
 		s.malformedSeen = true
 		s.stats.DecodeErrors++
@@ -144,6 +151,9 @@ func (s *opcuaStream) message(m *opcua.Message) {
 	ts := m.Time
 	if ts.IsZero() {
 		ts = m.ResponseTime
+	}
+	if m.Request != nil && m.Response != nil {
+		s.confirmed(m.Time, m.ResponseTime)
 	}
 	s.conn.transaction(ts, opcuaPayload{m}, s.observation(m))
 }

@@ -14,6 +14,11 @@ type ProtoStats struct {
 	Transactions uint64
 	// Timeouts counts requests emitted without their response.
 	Timeouts uint64
+	// CaptureLoss counts requests emitted without their response because
+	// the capture lost bytes the server sent while they waited (the
+	// response was probably in them): not counted in Timeouts. In the
+	// stats event only when not zero.
+	CaptureLoss uint64
 	// DecodeErrors counts PDUs or messages that could not be decoded
 	// (framing errors, malformed PDUs, codec failures).
 	DecodeErrors uint64
@@ -124,6 +129,9 @@ func (p *ProtoStats) appendJSON(b []byte) []byte {
 	b = uintField(b, "flows", p.Flows)
 	b = uintField(b, "transactions", p.Transactions)
 	b = uintField(b, "timeouts", p.Timeouts)
+	if p.CaptureLoss != 0 {
+		b = uintField(b, "capture_loss", p.CaptureLoss)
+	}
 	b = uintField(b, "non_protocol_flows", p.NonProtocol)
 	b = uintField(b, "gaps", p.Gaps)
 	b = uintField(b, "pending_dropped", p.PendingDropped)

@@ -38,6 +38,16 @@ type conn struct {
 	// lastExpire is the packet time (Unix ns) pending requests were last
 	// expired.
 	lastExpire int64
+	// gapped records, per direction, that the decoder's footing is not
+	// confirmed: the capture lost bytes of that direction (gapAt, the
+	// packet time of the last loss) or the connection was picked up
+	// without its start, and no answered transaction framed since has
+	// shown the decoder back on the protocol's boundaries. What the
+	// decoder fails on meanwhile is a fact of the capture.
+	gapped [2]bool
+	gapAt  [2]time.Time
+	// lossReported: the capture_loss anomaly, once per connection.
+	lossReported bool
 }
 
 // newConn sets up the shared glue of connection c of protocol m (index i
@@ -68,6 +78,9 @@ func (a *Agent) newConn(i int, c *flow.Conn) flow.Stream {
 		ServerPort: c.Key.ServerPort,
 	}
 	cn.stats.Flows++
+	if c.MidStream {
+		cn.gapped = [2]bool{true, true}
+	}
 	return m.newStream(cn)
 }
 
@@ -128,6 +141,18 @@ func (c *conn) expireDue(ts time.Time) bool {
 // that did is malformed. The stream emits its pending requests first.
 func (c *conn) silence(dir flow.Dir, ts time.Time, err error, nonProtocol bool) {
 	kind := anomalyMalformed
+	if c.gapped[dir&1] && !nonProtocol {
+		// The decoder lost its footing after bytes the capture lost, or
+		// never found it in a connection picked up without its start:
+		// nothing says the traffic was malformed or not the protocol.
+		c.dead = true
+		why := "decoding stopped after bytes the capture lost: "
+		if c.gapAt[dir&1].IsZero() {
+			why = "decoding stopped in a connection picked up without its start, before one answered transaction confirmed the framing: "
+		}
+		c.anomaly(ts, dir, anomalyCaptureLoss, why+err.Error())
+		return
+	}
 	if nonProtocol {
 		kind = anomalyNonProtocol
 		c.stats.NonProtocol++
@@ -138,15 +163,50 @@ func (c *conn) silence(dir flow.Dir, ts time.Time, err error, nonProtocol bool) 
 	c.anomaly(ts, dir, kind, err.Error())
 }
 
+// gap records that the capture lost n bytes of direction dir (a
+// reassembly gap: a span port that dropped packets, a capture cut) and
+// reports it once per connection as a capture_loss anomaly. Missing bytes
+// are a fact of the capture, not of the devices: the streams do not count
+// the requests whose responses were lost as failed, and a decoder that
+// cannot find its footing after a gap is not malformed traffic (issue
+// #16). The anomaly is an event only; the baselines never see it.
+func (c *conn) gap(ts time.Time, dir flow.Dir, n int) {
+	c.stats.Gaps++
+	c.gapped[dir&1], c.gapAt[dir&1] = true, ts
+	if c.lossReported {
+		return
+	}
+	c.lossReported = true
+	detail := fmt.Sprintf("the capture lost %d bytes the client sent; the requests in them are not seen", n)
+	if dir == flow.ServerToClient {
+		detail = fmt.Sprintf("the capture lost %d bytes the server sent; requests left unanswered by it are marked capture_loss, not timeout", n)
+	}
+	c.anomaly(ts, dir, anomalyCaptureLoss, detail)
+}
+
+// confirmed records an answered transaction (request framed at req,
+// response at resp): a direction whose last loss came before its part of
+// the transaction is on the protocol's boundaries again.
+func (c *conn) confirmed(req, resp time.Time) {
+	if c.gapped[0] && !req.Before(c.gapAt[0]) {
+		c.gapped[0] = false
+	}
+	if c.gapped[1] && !resp.Before(c.gapAt[1]) {
+		c.gapped[1] = false
+	}
+}
+
 // pairCounts are a pairer's running totals of requests emitted without
-// their response: timed out (or flushed) and evicted from a full table.
-type pairCounts struct{ timedOut, evicted uint64 }
+// their response: timed out (or flushed), evicted from a full table, lost
+// with the capture's bytes.
+type pairCounts struct{ timedOut, evicted, lost uint64 }
 
 // countPairs adds what a pairer's totals gained since last to the stats
 // (timeouts, pending_dropped) and remembers them.
 func (c *conn) countPairs(now pairCounts, last *pairCounts) {
 	c.stats.Timeouts += now.timedOut - last.timedOut
 	c.stats.PendingDropped += now.evicted - last.evicted
+	c.stats.CaptureLoss += now.lost - last.lost
 	*last = now
 }
 
@@ -170,6 +230,7 @@ const (
 	anomalyNonProtocol = "non_protocol_traffic"
 	anomalyInternal    = "internal_error"
 	anomalyLimit       = "resource_limit"
+	anomalyCaptureLoss = "capture_loss"
 )
 
 // limitWindow is how often, at most, a table that keeps hitting its cap

@@ -225,6 +225,15 @@ func (e *Engine) device(d *device, ip netip.Addr, mac MAC, role Roles, o *Observ
 		d = e.devices[ip]
 	}
 	if d == nil {
+		// Only a device that answered, or was answered, is a device: a
+		// spoofed source, an absent host scanned, a look-alike frame
+		// after bytes the capture lost would otherwise each become one
+		// (issue #15) or raise new_device (issue #16). The rules that
+		// judge the request itself still see it.
+		if !o.Responded {
+			e.limited.Unconfirmed++
+			return nil
+		}
 		judged := e.cfg.Mode == Monitor ||
 			(e.cfg.Mode == Auto && !e.learnEnd.IsZero() && !o.Time.Before(e.learnEnd))
 		if judged {
@@ -237,14 +246,7 @@ func (e *Engine) device(d *device, ip netip.Addr, mac MAC, role Roles, o *Observ
 		if e.cfg.Mode == Monitor {
 			return nil
 		}
-		// Only a device that answered, or was answered, joins the
-		// inventory: a spoofed source or an absent host scanned would
-		// otherwise become a device each (issue #15). Nor does one join
-		// a full inventory.
-		if !o.Responded {
-			e.limited.Unconfirmed++
-			return nil
-		}
+		// Nor does one join a full inventory.
 		if len(e.devices) >= e.cfg.MaxDevices {
 			e.limited.Devices++
 			return nil

@@ -361,6 +361,25 @@ func TestAlertEverySuppressesAndCounts(t *testing.T) {
 	}
 }
 
+// TestAlertEveryBothWays: an observation emitted late (a request flushed
+// at the end of its connection) carries a time before the last alert's;
+// within AlertEvery it is the same episode and counted, not alerted again
+// (issue #16). A clock stepped back further starts a new episode.
+func TestAlertEveryBothWays(t *testing.T) {
+	e := monitor(t)
+	at := t0.Add(3 * time.Hour)
+	if n := len(e.Observe(ptr(mbWrite(at, hmi, 1, 41, 1)))); n != 1 {
+		t.Fatalf("%d alerts for the first write", n)
+	}
+	if got := e.Observe(ptr(mbWrite(at.Add(-2*time.Second), hmi, 1, 41, 1))); len(got) != 0 {
+		t.Fatalf("a write emitted late, 2 s before the alert: %+v", got)
+	}
+	got := e.Observe(ptr(mbWrite(at.Add(-time.Hour), hmi, 1, 41, 1)))
+	if len(got) != 1 || got[0].Rule != UnexpectedWrite || got[0].Count != 2 {
+		t.Fatalf("a clock an hour back: %+v, want one unexpected_write counting the suppressed one", got)
+	}
+}
+
 func ptr[T any](v T) *T { return &v }
 
 func TestLearnOnlyFromSuccess(t *testing.T) {

@@ -82,7 +82,12 @@ func (e *Engine) raiseValue(t time.Time, rule Rule, ch ChannelKey, item Item, va
 			rec.Last = t
 		}
 		rec.dirty, e.dirtyAlerts = true, true
-		if !rec.lastAlert.IsZero() && t.Sub(rec.lastAlert) < e.cfg.AlertEvery && t.Sub(rec.lastAlert) >= 0 {
+		// Within AlertEvery of the last alert, either way: a
+		// transaction emitted late (a request flushed unanswered at the
+		// end of its connection) carries an earlier time than the
+		// alert that came before it, and is the same episode. A clock
+		// stepped back further starts a new one.
+		if d := t.Sub(rec.lastAlert); !rec.lastAlert.IsZero() && d < e.cfg.AlertEvery && d > -e.cfg.AlertEvery {
 			rec.pending++
 			return nil
 		}

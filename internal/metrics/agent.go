@@ -51,7 +51,7 @@ func AgentStats(st agent.Stats) Stats {
 	protos := make(map[string]ProtoStats, len(st.Protocols))
 	for _, info := range agent.Protocols() {
 		ps := st.Protocol(info.Name)
-		protos[info.Name] = ProtoStats{Flows: ps.Flows, Transactions: ps.Transactions, Timeouts: ps.Timeouts,
+		protos[info.Name] = ProtoStats{Flows: ps.Flows, Transactions: ps.Transactions, Timeouts: ps.Timeouts, CaptureLoss: ps.CaptureLoss,
 			DecodeErrors: ps.DecodeErrors, NonProtocol: ps.NonProtocol, Gaps: ps.Gaps, PendingDropped: ps.PendingDropped}
 	}
 	return Stats{

@@ -69,7 +69,7 @@ const PublishEvery = time.Second
 
 // ProtoStats are the per-protocol pipeline counters.
 type ProtoStats struct {
-	Flows, Transactions, Timeouts, DecodeErrors, NonProtocol, Gaps, PendingDropped uint64
+	Flows, Transactions, Timeouts, CaptureLoss, DecodeErrors, NonProtocol, Gaps, PendingDropped uint64
 }
 
 // Stats are the pipeline counters of the agent (agent.Stats, converted by
@@ -442,6 +442,7 @@ var (
 	descPTimeouts   = prometheus.NewDesc("sluice_transaction_timeouts_total", "Requests that got no response in time.", []string{"protocol"}, nil)
 	descPDecodeErr  = prometheus.NewDesc("sluice_decode_errors_total", "PDUs or messages that could not be decoded, by protocol.", []string{"protocol"}, nil)
 	descPNonProto   = prometheus.NewDesc("sluice_non_protocol_flows_total", "Connections on a protocol's port that carried something else.", []string{"protocol"}, nil)
+	descPLost       = prometheus.NewDesc("sluice_transaction_capture_loss_total", "Requests left unanswered because the capture lost the bytes their response was probably in.", []string{"protocol"}, nil)
 	descPGaps       = prometheus.NewDesc("sluice_reassembly_gaps_total", "Reassembly gaps that reset a framer.", []string{"protocol"}, nil)
 	descPPending    = prometheus.NewDesc("sluice_pending_dropped_total", "Requests evicted from a full pairing table.", []string{"protocol"}, nil)
 	descLastPacket  = prometheus.NewDesc("sluice_last_packet_timestamp_seconds", "Packet time of the last frame processed (Unix seconds).", nil, nil)
@@ -466,7 +467,7 @@ var (
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPackets, descBytes, descUndecodable, descDrops, descDropBytes, descFlows,
-		descIgnored, descEvictions, descPanics, descPFlows, descPTx, descPTimeouts, descPDecodeErr, descPNonProto,
+		descIgnored, descEvictions, descPanics, descPFlows, descPTx, descPTimeouts, descPLost, descPDecodeErr, descPNonProto,
 		descPGaps, descPPending, descLastPacket, descDevices, descChannels, descItems, descConverge, descLearning,
 		descDeviations, descUp, descSyslogSent, descSyslogDrop, descSyslogRecon, descSyslogQueue, descSyslogUp, descOutErrs, descRepaired, descStoreErrs, descStoreWait} {
 		ch <- d
@@ -508,6 +509,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descPFlows, ps.Flows, p)
 		counter(descPTx, ps.Transactions, p)
 		counter(descPTimeouts, ps.Timeouts, p)
+		counter(descPLost, ps.CaptureLoss, p)
 		counter(descPDecodeErr, ps.DecodeErrors, p)
 		counter(descPNonProto, ps.NonProtocol, p)
 		counter(descPGaps, ps.Gaps, p)

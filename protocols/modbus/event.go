@@ -44,6 +44,9 @@ func (t *Transaction) AppendJSON(dst []byte) []byte {
 	if t.Timeout {
 		dst = append(dst, `,"timeout":true`...)
 	}
+	if t.CaptureLoss {
+		dst = append(dst, `,"capture_loss":true`...)
+	}
 	return append(dst, '}')
 }
 

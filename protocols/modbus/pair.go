@@ -36,6 +36,11 @@ type Transaction struct {
 	// came within the timeout, or the request was pushed out of a full
 	// pending table, or replaced by a newer request with the same ids.
 	Timeout bool
+	// CaptureLoss is set instead of Timeout on a request emitted without a
+	// response when the capture lost bytes from the server while it was
+	// waiting (Pairer.Lost): its response was probably in them. A fact of
+	// the capture, not of the device: not a failed request.
+	CaptureLoss bool
 	// Latency is ResponseTime - RequestTime when both were seen.
 	Latency time.Duration
 }
@@ -65,12 +70,15 @@ type PairStats struct {
 	Evicted     uint64 // requests pushed out because MaxPending were pending
 	Replaced    uint64 // requests superseded by a new request with the same ids
 	Unsolicited uint64 // responses without a pending request
+	Lost        uint64 // requests emitted unanswered whose response the capture probably lost
 }
 
 type pending struct {
 	tid  uint16
 	unit uint8
 	ts   time.Time
+	// lost: the capture lost server bytes while the request waited.
+	lost bool
 	n    int
 	pdu  [MaxPDULen]byte
 }
@@ -97,6 +105,54 @@ type Pairer struct {
 	free    []*pending
 	stats   PairStats
 	tx      Transaction
+	// afterLoss is set by Lost until the next paired response: requests
+	// older than the one it answers were waiting while the server's
+	// framer resynchronised, and lost their responses too.
+	afterLoss bool
+	// clientLoss is set by ClientLost until the next paired response.
+	// Meanwhile a request whose response came before it (early) was
+	// held back by the reassembler behind the hole: it is marked
+	// CaptureLoss, not left to time out.
+	clientLoss bool
+	early      [4]earlyResponse
+	earlyNext  int
+}
+
+// earlyResponse is an unsolicited response's ids and time.
+type earlyResponse struct {
+	tid  uint16
+	unit uint8
+	ok   bool
+	ts   time.Time
+}
+
+// ClientLost tells the Pairer that the capture lost bytes the client sent:
+// the requests delivered after the hole may come after their responses,
+// which were emitted alone.
+func (p *Pairer) ClientLost() { p.clientLoss = true }
+
+// answeredEarly reports whether a response with these ids came alone
+// within the timeout before ts, and forgets it.
+func (p *Pairer) answeredEarly(tid uint16, unit uint8, ts time.Time) bool {
+	for i := range p.early {
+		e := &p.early[i]
+		if e.ok && e.tid == tid && e.unit == unit && since(e.ts, ts) <= p.timeout() {
+			e.ok = false
+			return true
+		}
+	}
+	return false
+}
+
+// Lost tells the Pairer that the capture lost bytes the server sent (a
+// reassembly gap): every request waiting now may have lost its response,
+// and so may the requests sent until the server's stream is framed again.
+// Those emitted without a response are marked CaptureLoss, not Timeout.
+func (p *Pairer) Lost() {
+	for _, q := range p.pending {
+		q.lost = true
+	}
+	p.afterLoss = true
 }
 
 // NewPairer returns a Pairer with the given cap and timeout (defaults when
@@ -150,7 +206,10 @@ func (p *Pairer) Request(adu ADU, ts time.Time, emit func(*Transaction)) {
 	} else {
 		q = new(pending)
 	}
-	q.tid, q.unit, q.ts = adu.TransactionID, adu.UnitID, ts
+	q.tid, q.unit, q.ts, q.lost = adu.TransactionID, adu.UnitID, ts, false
+	if p.clientLoss && p.answeredEarly(q.tid, q.unit, ts) {
+		q.lost = true
+	}
 	q.n = copy(q.pdu[:], adu.PDU)
 	p.pending = append(p.pending, q)
 }
@@ -161,6 +220,19 @@ func (p *Pairer) Response(adu ADU, ts time.Time, emit func(*Transaction)) {
 	if len(adu.PDU) == 0 {
 		return
 	}
+	i := p.find(adu.TransactionID, adu.UnitID)
+	if i >= 0 && p.afterLoss {
+		// The first response framed after a loss: the requests before
+		// the one it answers lost theirs while the framer looked for a
+		// header. They are emitted now, in their order, not at their
+		// timeout: nothing will answer them.
+		p.afterLoss = false
+		for ; i > 0; i-- {
+			p.pending[0].lost = true
+			p.countUnanswered(p.pending[0])
+			p.emitRequest(0, emit)
+		}
+	}
 	// Every field of t is set below, on each path: zeroing the whole
 	// Transaction first would write its 448 bytes once more per response.
 	t := &p.tx
@@ -169,11 +241,10 @@ func (p *Pairer) Response(adu ADU, ts time.Time, emit func(*Transaction)) {
 	t.HasResponse, t.ResponseTime = true, ts
 	t.ResponseErr = t.Response.decode(fc, adu.PDU[1:])
 	t.FunctionCode = fc.Base()
-	t.Timeout = false
-	for i, q := range p.pending {
-		if q.tid != adu.TransactionID || q.unit != adu.UnitID {
-			continue
-		}
+	t.Timeout, t.CaptureLoss = false, false
+	if i >= 0 {
+		p.clientLoss = false
+		q := p.pending[i]
 		p.fillRequest(t, q)
 		t.Latency = since(q.ts, ts)
 		// Bit reads carry whole bytes; only the requested bits count.
@@ -186,8 +257,22 @@ func (p *Pairer) Response(adu ADU, ts time.Time, emit func(*Transaction)) {
 		return
 	}
 	p.stats.Unsolicited++
+	// Remembered in case the capture lost client bytes: its request may
+	// be behind the hole (ClientLost).
+	p.early[p.earlyNext] = earlyResponse{tid: adu.TransactionID, unit: adu.UnitID, ok: true, ts: ts}
+	p.earlyNext = (p.earlyNext + 1) % len(p.early)
 	t.HasRequest, t.Request, t.RequestErr, t.RequestTime, t.Latency = false, Request{}, nil, time.Time{}, 0
 	emit(t)
+}
+
+// find returns the index of the pending request with these ids, or -1.
+func (p *Pairer) find(tid uint16, unit uint8) int {
+	for i, q := range p.pending {
+		if q.tid == tid && q.unit == unit {
+			return i
+		}
+	}
+	return -1
 }
 
 // Expire emits, as timed out, every request that has waited longer than
@@ -195,14 +280,14 @@ func (p *Pairer) Response(adu ADU, ts time.Time, emit func(*Transaction)) {
 func (p *Pairer) Expire(now time.Time, emit func(*Transaction)) {
 	to := p.timeout()
 	for len(p.pending) > 0 && since(p.pending[0].ts, now) > to {
-		p.stats.TimedOut++
+		p.countUnanswered(p.pending[0])
 		p.emitRequest(0, emit)
 	}
 	// Requests arrive in time order, but a capture's clock can step back:
 	// check the rest too.
 	for i := 0; i < len(p.pending); {
 		if since(p.pending[i].ts, now) > to {
-			p.stats.TimedOut++
+			p.countUnanswered(p.pending[i])
 			p.emitRequest(i, emit)
 			continue
 		}
@@ -210,11 +295,22 @@ func (p *Pairer) Expire(now time.Time, emit func(*Transaction)) {
 	}
 }
 
-// Flush emits every pending request as unanswered (Timeout set), for the end
-// of a connection. Flushed requests count as timed out.
+// countUnanswered counts a request that waited in vain: timed out, or lost
+// with the capture's bytes.
+func (p *Pairer) countUnanswered(q *pending) {
+	if q.lost {
+		p.stats.Lost++
+	} else {
+		p.stats.TimedOut++
+	}
+}
+
+// Flush emits every pending request as unanswered (Timeout set, or
+// CaptureLoss), for the end of a connection. Flushed requests count as
+// timed out (or lost).
 func (p *Pairer) Flush(emit func(*Transaction)) {
 	for len(p.pending) > 0 {
-		p.stats.TimedOut++
+		p.countUnanswered(p.pending[0])
 		p.emitRequest(0, emit)
 	}
 }
@@ -235,7 +331,8 @@ func (p *Pairer) fillRequest(t *Transaction, q *pending) {
 func (p *Pairer) emitRequest(i int, emit func(*Transaction)) {
 	q := p.pending[i]
 	t := p.reset()
-	t.TransactionID, t.UnitID, t.Timeout = q.tid, q.unit, true
+	t.TransactionID, t.UnitID = q.tid, q.unit
+	t.Timeout, t.CaptureLoss = !q.lost, q.lost
 	p.fillRequest(t, q)
 	emit(t)
 	p.release(i)

@@ -271,3 +271,67 @@ func TestSince(t *testing.T) {
 		}
 	}
 }
+
+// TestPairerCaptureLoss: requests whose responses the capture lost are
+// emitted with capture_loss, not timeout, and counted as Lost.
+func TestPairerCaptureLoss(t *testing.T) {
+	read := "03 0000 0001"
+	t.Run("server bytes lost", func(t *testing.T) {
+		var r record
+		p := NewPairer(0, time.Second)
+		p.Request(adu(t, 1, 1, read), at(0), r.emit)
+		p.Request(adu(t, 2, 1, read), at(1), r.emit)
+		p.Lost() // 1 and 2 were waiting
+		p.Request(adu(t, 3, 1, read), at(2), r.emit)
+		p.Request(adu(t, 4, 1, read), at(3), r.emit)
+		// The server's framer finds its feet at the response to 4: 3's
+		// response was in the skipped bytes too. 1, 2, 3 are emitted at
+		// once, in order, before 4's transaction.
+		p.Response(adu(t, 4, 1, "03 02 0007"), at(4), r.emit)
+		p.Request(adu(t, 5, 1, read), at(5), r.emit)
+		p.Flush(r.emit) // 5: a plain timeout
+		if len(r.events) != 5 {
+			t.Fatalf("%d events: %v", len(r.events), r.events)
+		}
+		for i, e := range r.events[:3] {
+			if !strings.Contains(e, `"capture_loss":true`) || strings.Contains(e, `"timeout"`) || !strings.Contains(e, fmt.Sprintf(`"transaction_id":%d,`, i+1)) {
+				t.Errorf("event %d: %s", i, e)
+			}
+		}
+		if !strings.Contains(r.events[3], `"response"`) || !strings.Contains(r.events[4], `"timeout":true`) {
+			t.Errorf("events 4, 5: %s\n%s", r.events[3], r.events[4])
+		}
+		if s := p.Stats(); s.Lost != 3 || s.TimedOut != 1 || s.Paired != 1 {
+			t.Errorf("stats %+v", s)
+		}
+	})
+	t.Run("client bytes lost", func(t *testing.T) {
+		// The reassembler held request 8 behind the hole: its response
+		// came first, alone.
+		var r record
+		p := NewPairer(0, time.Second)
+		p.Response(adu(t, 7, 1, "03 02 0001"), at(0), r.emit) // its request lost
+		p.Response(adu(t, 8, 1, "03 02 0002"), at(1), r.emit)
+		p.ClientLost()
+		p.Request(adu(t, 8, 1, read), at(2), r.emit)
+		p.Request(adu(t, 9, 1, read), at(3), r.emit)
+		p.Response(adu(t, 9, 1, "03 02 0003"), at(4), r.emit)
+		p.Flush(r.emit)
+		last := r.events[len(r.events)-1]
+		if !strings.Contains(last, `"transaction_id":8,`) || !strings.Contains(last, `"capture_loss":true`) {
+			t.Errorf("request 8: %s", last)
+		}
+		if s := p.Stats(); s.Lost != 1 || s.TimedOut != 0 || s.Unsolicited != 2 || s.Paired != 1 {
+			t.Errorf("stats %+v", s)
+		}
+		// Without a loss, a late request is a timeout as before.
+		var r2 record
+		q := NewPairer(0, time.Second)
+		q.Response(adu(t, 8, 1, "03 02 0002"), at(1), r2.emit)
+		q.Request(adu(t, 8, 1, read), at(2), r2.emit)
+		q.Flush(r2.emit)
+		if s := q.Stats(); s.Lost != 0 || s.TimedOut != 1 {
+			t.Errorf("no loss: stats %+v", s)
+		}
+	})
+}
