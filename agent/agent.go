@@ -173,9 +173,31 @@ func (a *Agent) run(ctx context.Context, src capture.Source, first *time.Time) e
 		}
 		if n == 0 {
 			*first = p.Timestamp
+			if !a.now.IsZero() {
+				a.boundary(p.Timestamp)
+			}
 		}
 		a.packet(&p)
 	}
+}
+
+// boundary is the start, at packet time next, of a source after another
+// (the next capture file of a replay). The time between the last packet
+// and next was not captured: the baselines learn no poll interval across
+// it and judge polls only after it (Engine.CaptureGap). When the files
+// overlap or come out of order (next before the last packet), or the
+// pause is longer than IdleTimeout, the connections of the earlier file
+// end there (their unanswered requests are the capture's loss, not
+// timeouts), and the clock restarts at next; rotated files of one
+// capture (next just after the last packet) keep their connections.
+func (a *Agent) boundary(next time.Time) {
+	last := a.now
+	if next.Before(last) || next.Sub(last) > a.cfg.IdleTimeout {
+		a.table.Close()
+		a.now, a.nowSec, a.nowNsec = next, next.Unix(), int32(next.Nanosecond())
+		a.tickSec = 0
+	}
+	a.engine.CaptureGap(last, next)
 }
 
 // packetReader is implemented by capture.File: Next filling the caller's
@@ -311,6 +333,10 @@ func (a *Agent) tick() {
 		a.limitedSeen = l
 	}
 }
+
+// LastPacket returns the latest packet time seen (the zero time before the
+// first packet); after a boundary to an earlier file, that file's.
+func (a *Agent) LastPacket() time.Time { return a.now }
 
 // Engine returns the agent's baselines engine (for tools that accept
 // deviations or report on a live run). Its methods are safe for concurrent

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -11,10 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/baselines/store"
 	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/testpcaps"
 )
@@ -183,5 +188,134 @@ func TestRandomCuts(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// windowSource is a capture cut to the packets whose time lies in
+// [from, to) after its first packet: one of several captures of the same
+// plant with gaps between them.
+type windowSource struct {
+	capture.Source
+	from, to time.Duration
+	start    time.Time
+}
+
+func (w *windowSource) Next() (capture.Packet, error) {
+	for {
+		p, err := w.Source.Next()
+		if err != nil {
+			return p, err
+		}
+		if w.start.IsZero() {
+			w.start = p.Timestamp
+		}
+		if d := p.Timestamp.Sub(w.start); d >= w.from && d < w.to {
+			return p, nil
+		}
+	}
+}
+
+// simWindows opens testdata/sim_normal.pcap once per window.
+func simWindows(t *testing.T, windows ...[2]time.Duration) []capture.Source {
+	t.Helper()
+	var srcs []capture.Source
+	for _, w := range windows {
+		f, err := capture.OpenFile("../testdata/sim_normal.pcap")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		srcs = append(srcs, &windowSource{Source: f, from: w[0], to: w[1]})
+	}
+	return srcs
+}
+
+// learnedPolls learns from srcs (one run over all, or one run each with
+// the same database when separate) and returns every poll's rhythm by
+// channel and key.
+func learnedPolls(t *testing.T, separate bool, srcs ...capture.Source) map[string]baselines.Rhythm {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "b.db")
+	runs := [][]capture.Source{srcs}
+	if separate {
+		runs = nil
+		for _, s := range srcs {
+			runs = append(runs, []capture.Source{s})
+		}
+	}
+	for _, r := range runs {
+		cfg := DefaultConfig(io.Discard)
+		cfg.DBPath, cfg.Mode = db, ModeLearn
+		if _, err := Run(context.Background(), cfg, r...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := store.Open(db, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	snap, err := st.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	polls := map[string]baselines.Rhythm{}
+	for _, c := range snap.Channels {
+		for k, r := range c.Polls() {
+			polls[fmt.Sprintf("%v %v", c.Key, k)] = *r
+		}
+	}
+	return polls
+}
+
+// TestPollsAcrossCaptureGaps: the same plant learned from three captures
+// with gaps between them (one replay of several files, or one run per
+// file) learns the poll periods of one continuous capture within 5 %,
+// and judging the gapped captures against the continuous baseline raises
+// no poll_stopped for time nobody captured (issue #16 §1).
+func TestPollsAcrossCaptureGaps(t *testing.T) {
+	// 0-60 s, 75-95 s, 105-120 s of the simulator's 2-minute normal
+	// capture: the last gap leaves the 5 s polls three repetitions to
+	// recover from a 15 s interval, were it learned.
+	windows := [][2]time.Duration{{0, 60 * time.Second}, {75 * time.Second, 95 * time.Second}, {105 * time.Second, 2 * time.Minute}}
+	whole := learnedPolls(t, false, simWindows(t, [2]time.Duration{0, time.Hour})...)
+	if len(whole) < 9 {
+		t.Fatalf("the continuous capture learned %d polls", len(whole))
+	}
+	for _, separate := range []bool{false, true} {
+		got := learnedPolls(t, separate, simWindows(t, windows...)...)
+		for k, w := range whole {
+			g, ok := got[k]
+			if !ok {
+				t.Errorf("separate=%v: poll %s not learned", separate, k)
+				continue
+			}
+			if d := math.Abs(float64(g.Period-w.Period)) / float64(w.Period); d > 0.05 {
+				t.Errorf("separate=%v: poll %s period %s, continuous %s (%.0f %% off)", separate, k, g.Period, w.Period, 100*d)
+			}
+			if !g.Regular(10) {
+				t.Errorf("separate=%v: poll %s not regular (%s ± %s, %d samples)", separate, k, g.Period, g.Jitter, g.Samples)
+			}
+		}
+	}
+	// Judged against the continuous baseline, in one replay of the three.
+	db := filepath.Join(t.TempDir(), "m.db")
+	cfg := DefaultConfig(io.Discard)
+	cfg.DBPath, cfg.Mode = db, ModeLearn
+	if _, err := Run(context.Background(), cfg, simWindows(t, [2]time.Duration{0, time.Hour})...); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cfg = DefaultConfig(&out)
+	cfg.DBPath, cfg.Mode = db, ModeMonitor
+	if _, err := Run(context.Background(), cfg, simWindows(t, windows...)...); err != nil {
+		t.Fatal(err)
+	}
+	// The holes inside connections are reported (capture_loss), and
+	// nothing else.
+	for k, n := range findings(parseEvents(t, out.Bytes())) {
+		if k != "anomaly capture_loss" {
+			t.Errorf("monitoring the gapped captures: %d %s", n, k)
+		}
 	}
 }

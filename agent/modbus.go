@@ -115,10 +115,16 @@ func (s *modbusStream) Gap(dir flow.Dir, lost int, ts time.Time) {
 }
 
 // Close implements flow.Stream: requests still waiting for their response
-// are emitted with "timeout": true.
+// are emitted with "timeout": true, or "capture_loss": true when the
+// capture (or the file) ended before their responses could come.
 func (s *modbusStream) Close(reason flow.CloseReason, ts time.Time) {
 	if s.dead {
 		return
+	}
+	if reason == flow.CloseEnd {
+		// The capture ended (or the next file began) before the
+		// responses: they are the capture's loss, not timeouts.
+		s.pr.Lost()
 	}
 	s.pr.Flush(s.onTx)
 	s.account()

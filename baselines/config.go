@@ -52,6 +52,12 @@ type Config struct {
 	// pass before poll_stopped (3).
 	PollMinSamples int
 	PollMissFactor float64
+	// CaptureSilence is how long every channel may be silent before the
+	// next transaction counts as the capture resuming (2m): poll
+	// intervals across such a silence are not learned (a capture paused,
+	// a span port down). Polls slower than this on an otherwise silent
+	// network are learned only from the intervals within it.
+	CaptureSilence time.Duration
 	// ConvergenceWindow is the window of the per-device convergence
 	// figure, new baseline items per hour (1h).
 	ConvergenceWindow time.Duration
@@ -100,6 +106,7 @@ func (c Config) withDefaults() Config {
 	def(&c.AlertEvery, 10*time.Minute)
 	def(&c.Window, 10*time.Second)
 	def(&c.ConvergenceWindow, time.Hour)
+	def(&c.CaptureSilence, 2*time.Minute)
 	defi(&c.ScanDistinct, 5)
 	defi(&c.BurstExceptions, 10)
 	defi(&c.FloodMin, 200)

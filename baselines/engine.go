@@ -32,6 +32,11 @@ type Engine struct {
 	// raise new_device.
 	learnEnd time.Time
 	lastTick time.Time
+	// resumed is when the capture last resumed: the first input of the
+	// run, the end of a CaptureGap, the first input after a sensor-wide
+	// silence longer than CaptureSilence. Poll intervals that begin
+	// before it are not learned. lastInput is the latest input time.
+	resumed, lastInput time.Time
 
 	// hot caches Observe's lookups for recently seen channels, hotLRU is
 	// the slot of each set to refill next, flowHint the slot (set*2 +
@@ -112,6 +117,52 @@ func (e *Engine) begin(t time.Time) {
 	}
 }
 
+// input notes the time of a transaction: the first of the run, or the
+// first after a silence of every channel longer than CaptureSilence, is a
+// resumption of the capture (resumed).
+func (e *Engine) input(t time.Time) {
+	if e.lastInput.IsZero() || elapsed(t, e.lastInput) > e.cfg.CaptureSilence {
+		e.resumed = t
+	}
+	if t.After(e.lastInput) {
+		e.lastInput = t
+	}
+}
+
+// CaptureGap tells the engine that the capture did not see the time from
+// from to to: the boundary between two capture files (to may be before
+// from when the files overlap or come out of order), a restarted capture.
+// Poll intervals across it are not learned, and poll_stopped judges only
+// the time after it: a poll answered before the gap has until its limit
+// after to.
+func (e *Engine) CaptureGap(from, to time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.resumed, e.lastInput = to, to
+	if to.Before(e.lastTick) {
+		e.lastTick = time.Time{}
+	}
+	if to.Before(from) {
+		// The clock went back: the rate windows would count the next
+		// file's requests in their newest bucket (a request flood of
+		// a normal poll). They start afresh; so does the scan window
+		// (it resets on a step back by itself).
+		for _, rt := range e.chanRT {
+			rt.requests = slidingCount{}
+			if st, ok := rt.state.(*modbusRuntime); ok {
+				st.exceptions = slidingCount{}
+			}
+		}
+	}
+	for _, c := range e.channels {
+		for _, pl := range c.polls {
+			if !pl.stopped {
+				pl.seen = to
+			}
+		}
+	}
+}
+
 // Observe learns from and/or judges one transaction and returns the alerts
 // it raises. The returned slice is reused by the next call to Observe,
 // ObserveAnomaly or Tick. It never allocates for a transaction that the
@@ -124,6 +175,7 @@ func (e *Engine) Observe(o *Observation) []Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.begin(o.Time)
+	e.input(o.Time)
 	p := protoOf(o.Protocol)
 	if p == nil || !o.ClientIP.IsValid() || !o.ServerIP.IsValid() {
 		return e.out

@@ -368,7 +368,7 @@ func (*modbusModel) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation
 			f.newItems += learnValues(e, mm, m, sh)
 		}
 		if sh.poll != nil {
-			sh.poll.r.add(o.Time)
+			sh.poll.r.add(o.Time, e.resumed)
 		}
 		f.poll, f.pollKnown = sh.poll, true
 		return f
@@ -399,7 +399,7 @@ func (*modbusModel) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation
 	}
 	if pk, ok := modbusPollKey(m); ok {
 		var isNew bool
-		if f.poll, isNew = c.learnPoll(pk, o.Time); isNew {
+		if f.poll, isNew = c.learnPoll(pk, o.Time, e.resumed); isNew {
 			f.newItems++
 		}
 	}

@@ -370,7 +370,7 @@ func (*opcuaModel) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation)
 				*n++
 			}
 			if k.poll != nil {
-				k.poll.r.add(o.Time)
+				k.poll.r.add(o.Time, e.resumed)
 			}
 			f.poll, f.pollKnown = k.poll, true
 			return f
@@ -440,7 +440,7 @@ func (*opcuaModel) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation)
 	}
 	if pk, ok := opcuaPollKey(u); ok {
 		var isNew bool
-		if f.poll, isNew = c.learnPoll(pk, o.Time); isNew {
+		if f.poll, isNew = c.learnPoll(pk, o.Time, e.resumed); isNew {
 			f.newItems++
 		}
 	}

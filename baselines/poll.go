@@ -72,11 +72,14 @@ type Rhythm struct {
 // rhythmWeight is the weight of a new interval in the moving averages.
 const rhythmWeight = 0.1
 
-// add folds a repetition at t in.
-func (r *Rhythm) add(t time.Time) {
-	if dt := elapsed(t, r.Last); dt > 0 && !r.Last.IsZero() {
+// add folds a repetition at t in. The interval from the last repetition
+// is learned only when that one came at or after since (Engine.resumed):
+// an interval spanning time the capture did not see (between two
+// captures, two runs, or across a sensor-wide silence) is no period.
+func (r *Rhythm) add(t, since time.Time) {
+	if dt := elapsed(t, r.Last); dt > 0 && !r.Last.IsZero() && !r.Last.Before(since) {
 		switch {
-		case r.Samples <= 1:
+		case r.Period == 0:
 			r.Period = dt
 		default:
 			dev := dt - r.Period
@@ -152,9 +155,9 @@ func (c *channel) poll(pk PollKey) *poll {
 	return nil
 }
 
-// learnPoll adds a repetition at t to poll pk, learning the poll when it
-// is new (isNew).
-func (c *channel) learnPoll(pk PollKey, t time.Time) (p *poll, isNew bool) {
+// learnPoll adds a repetition at t to poll pk (since: Rhythm.add),
+// learning the poll when it is new (isNew).
+func (c *channel) learnPoll(pk PollKey, t, since time.Time) (p *poll, isNew bool) {
 	if p = c.poll(pk); p == nil {
 		m := c.Model.polls()
 		if *m == nil {
@@ -165,7 +168,7 @@ func (c *channel) learnPoll(pk PollKey, t time.Time) (p *poll, isNew bool) {
 		c.addPoll(p)
 		isNew = true
 	}
-	p.r.add(t)
+	p.r.add(t, since)
 	return p, isNew
 }
 

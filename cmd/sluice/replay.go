@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"sort"
 	"strings"
 	"time"
 
@@ -29,8 +30,13 @@ Replay reads one or more capture files (pcap or pcapng, recognised by their
 magic number, whatever their name), reassembles every TCP connection, decodes
 Modbus/TCP, OPC UA Binary and DNP3, feeds the baselines and writes newline-delimited
 EVE JSON events: one per transaction, anomalies, alerts, and a final "stats"
-event. Several files are replayed in order as one capture (same flows, same
-baseline).
+event. Several files are replayed as one capture (same flows, same
+baseline), in the order of their first packet's time whatever the order
+given (files with the same first time keep theirs). The time between two
+files was not captured: no poll rhythm is learned across it and
+poll_stopped judges only the time after it. Files that overlap in time
+(the next starts before the previous ends) are replayed one after the
+other with a warning; the connections of the first end at the boundary.
 
 Time comes from packet timestamps only, so replaying the same files gives
 byte-identical output. When standard error is a terminal, progress (packets,
@@ -94,6 +100,7 @@ func runReplay(ctx context.Context, args []string) int {
 		}
 		files = append(files, f)
 	}
+	files = byFirstPacket(files, paths)
 	out, op, err := openOutput(af.out, false)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
@@ -144,7 +151,13 @@ func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture
 	// undecoded: a file had frames of a link type Sluice does not
 	// decode. The others are replayed; the exit status is 1.
 	undecoded := false
-	for _, f := range files {
+	for i, f := range files {
+		if i > 0 && !a.LastPacket().IsZero() {
+			if t, ok := firstPacketTime(f.Name()); ok && t.Before(a.LastPacket()) {
+				fmt.Fprintf(os.Stderr, "sluice replay: warning: %s starts at %s, before %s ends (%s): the captures overlap; it is replayed after it, whose connections end there\n",
+					f.Name(), t.UTC().Format(time.RFC3339Nano), files[i-1].Name(), a.LastPacket().UTC().Format(time.RFC3339Nano))
+			}
+		}
 		var src capture.Source = f
 		var prog *progress
 		if tty {
@@ -191,6 +204,55 @@ func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture
 		code = 1
 	}
 	return code
+}
+
+// byFirstPacket orders files (opened from paths) by the time of their
+// first packet, stably: files given out of time order are replayed in
+// it. A file whose first packet cannot be read ahead (a FIFO, an empty
+// or unreadable file) keeps its place relative to its neighbours' times
+// by sorting as the file before it.
+func byFirstPacket(files []*capture.File, paths []string) []*capture.File {
+	if len(files) < 2 {
+		return files
+	}
+	type entry struct {
+		f *capture.File
+		t time.Time
+	}
+	es := make([]entry, len(files))
+	var prev time.Time
+	for i, f := range files {
+		t, ok := firstPacketTime(paths[i])
+		if !ok {
+			t = prev
+		}
+		es[i], prev = entry{f, t}, t
+	}
+	sort.SliceStable(es, func(i, j int) bool { return es[i].t.Before(es[j].t) })
+	out := make([]*capture.File, len(es))
+	for i, e := range es {
+		out[i] = e.f
+	}
+	return out
+}
+
+// firstPacketTime reads the first packet's time of the capture at path
+// through a second handle, leaving the replay's own untouched. Only
+// regular files are read ahead (a FIFO's bytes would be consumed).
+func firstPacketTime(path string) (time.Time, bool) {
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+		return time.Time{}, false
+	}
+	f, err := capture.OpenFile(path)
+	if err != nil {
+		return time.Time{}, false
+	}
+	defer f.Close()
+	p, err := f.Next()
+	if err != nil {
+		return time.Time{}, false
+	}
+	return p.Timestamp, true
 }
 
 // linkTypesSince describes the frames of unsupported link types in now

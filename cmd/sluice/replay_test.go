@@ -58,7 +58,12 @@ type pcapBuilder struct {
 }
 
 func newPcap(t *testing.T, cport uint16) *pcapBuilder {
-	b := &pcapBuilder{t: t, ts: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+	return newPcapAt(t, cport, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+}
+
+// newPcapAt is newPcap with the conversation starting at start.
+func newPcapAt(t *testing.T, cport uint16, start time.Time) *pcapBuilder {
+	b := &pcapBuilder{t: t, ts: start,
 		client: net.IPv4(10, 10, 1, 10).To4(), server: net.IPv4(10, 10, 2, 1).To4(),
 		cport: cport, sport: 502, cseq: 1000, sseq: 5000}
 	b.w = pcapgo.NewWriter(&b.buf)
@@ -241,18 +246,24 @@ func TestReplayTruncated(t *testing.T) {
 		t.Errorf("stderr %q does not say %s was cut", stderr, in)
 	}
 	evs := readEvents(t, out)
-	// 9 complete pairs, and the 10th request emitted unanswered at the end.
+	// 9 complete pairs, and the 10th request emitted unanswered at the
+	// end: the capture lost its response, no timeout (issue #16).
 	if got := countType(evs, "modbus"); got != 10 {
 		t.Errorf("%d modbus events, want 10", got)
 	}
-	var timeouts int
+	var timeouts, lost int
 	for _, e := range evs {
-		if m, ok := e["modbus"].(map[string]any); ok && m["timeout"] == true {
-			timeouts++
+		if m, ok := e["modbus"].(map[string]any); ok {
+			if m["timeout"] == true {
+				timeouts++
+			}
+			if m["capture_loss"] == true {
+				lost++
+			}
 		}
 	}
-	if timeouts != 1 {
-		t.Errorf("%d unanswered requests, want 1", timeouts)
+	if lost != 1 || timeouts != 0 {
+		t.Errorf("%d unanswered requests marked capture_loss, %d timeout, want 1 and 0", lost, timeouts)
 	}
 }
 
@@ -371,7 +382,7 @@ func TestMonitorUsageErrors(t *testing.T) {
 // rest of the files is replayed, and the exit status is 1.
 func TestReplayUnsupportedLinkType(t *testing.T) {
 	dir := t.TempDir()
-	mk := func(name string, lt layers.LinkType, frames int) string {
+	mk := func(name string, lt layers.LinkType, frames int, base int64) string {
 		var buf bytes.Buffer
 		w := pcapgo.NewWriter(&buf)
 		if err := w.WriteFileHeader(65535, lt); err != nil {
@@ -379,14 +390,14 @@ func TestReplayUnsupportedLinkType(t *testing.T) {
 		}
 		for i := 0; i < frames; i++ {
 			data := bytes.Repeat([]byte{byte(i)}, 40)
-			w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(int64(1000+i), 0), CaptureLength: len(data), Length: len(data)}, data)
+			w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(base+int64(i), 0), CaptureLength: len(data), Length: len(data)}, data)
 		}
 		p := filepath.Join(dir, name)
 		os.WriteFile(p, buf.Bytes(), 0o644)
 		return p
 	}
-	wifi := mk("wifi.pcap", 105, 3)
-	user := mk("user0.pcap", 147, 2)
+	wifi := mk("wifi.pcap", 105, 3, 1000)
+	user := mk("user0.pcap", 147, 2, 2000) // after wifi.pcap: no overlap warning
 	good := readHoldingPolls(t, 2).write(t, "polls.pcap")
 	out := filepath.Join(dir, "eve.json")
 	code, stderr := runCmd(t, runReplay, "-o", out, wifi, good, user)
@@ -482,5 +493,45 @@ func TestReplayFIFOInterrupted(t *testing.T) {
 	evs := readEvents(t, filepath.Join(dir, "eve.json"))
 	if n := countType(evs, "modbus"); n != 3 || evs[len(evs)-1]["event_type"] != "stats" {
 		t.Errorf("%d modbus events, last %v; want the 3 sent and the stats event last", n, evs[len(evs)-1]["event_type"])
+	}
+}
+
+// TestReplayOrdersFiles: files given out of time order are replayed in the
+// order of their first packet; files that overlap in time are replayed one
+// after the other with a warning (issue #16 §3).
+func TestReplayOrdersFiles(t *testing.T) {
+	polls := func(cport uint16, start time.Time) *pcapBuilder {
+		b := newPcapAt(t, cport, start)
+		for i := 1; i <= 3; i++ {
+			b.seg(true, layers.TCP{PSH: true}, adu(uint16(i), 1, 0x03, 0x00, 0x64, 0x00, 0x02))
+			b.seg(false, layers.TCP{PSH: true}, adu(uint16(i), 1, 0x03, 0x04, 0x00, 0x11, 0x00, 0x2a))
+		}
+		return b
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	early := polls(40001, t0).write(t, "early.pcap")
+	late := polls(40002, t0.Add(time.Hour)).write(t, "late.pcap")
+	out := filepath.Join(t.TempDir(), "events.json")
+	code, stderr := runCmd(t, runReplay, "-o", out, late, early)
+	if code != 0 || strings.Contains(stderr, "overlap") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	var ports []float64
+	for _, e := range readEvents(t, out) {
+		if e["event_type"] == "modbus" {
+			ports = append(ports, e["src_port"].(float64))
+		}
+	}
+	if len(ports) != 6 || ports[0] != 40001 || ports[5] != 40002 {
+		t.Fatalf("transactions by client port %v, want the early file's (40001) first", ports)
+	}
+
+	overlapping := polls(40003, t0.Add(20*time.Millisecond)).write(t, "overlapping.pcap")
+	code, stderr = runCmd(t, runReplay, "-o", out, early, overlapping)
+	if code != 0 || !strings.Contains(stderr, "overlapping.pcap starts at 2026-01-01T00:00:00.03Z, before") || !strings.Contains(stderr, "overlap") {
+		t.Fatalf("exit %d, stderr %q, want an overlap warning", code, stderr)
+	}
+	if n := countType(readEvents(t, out), "modbus"); n != 6 {
+		t.Fatalf("%d transactions, want both files' 6", n)
 	}
 }
