@@ -221,9 +221,21 @@ func (r *reader) skipNodeID() {
 }
 
 // skipExtensionObject skips an ExtensionObject (only ever an empty
-// AdditionalHeader on the fast path).
+// AdditionalHeader on the fast path). Its TypeId is read as gopcua and the
+// guard walker read it, an ExpandedNodeId: the namespace URI (mask bit
+// 0x80) and server index (0x40) follow when flagged.
 func (r *reader) skipExtensionObject() {
+	mask := byte(0)
+	if r.pos < len(r.b) {
+		mask = r.b[r.pos]
+	}
 	r.skipNodeID()
+	if mask&0x80 != 0 {
+		r.bytes()
+	}
+	if mask&0x40 != 0 {
+		r.skip(4)
+	}
 	if r.u8() != 0 {
 		r.bytes()
 	}
