@@ -377,6 +377,12 @@ func (a *Agent) Close() error {
 	a.closed = true
 	a.table.Close()
 	a.tick()
+	// The repeats --alert-every held back, so that the counts of every
+	// deviation's alerts add up to its occurrences.
+	held := a.engine.FlushHeldBack(a.now)
+	for i := range held {
+		a.writeAlert(&held[i], nil, nil, nil)
+	}
 	a.mergeFlowStats(&a.stats)
 	a.writeStats()
 	var dbErr error

@@ -200,6 +200,9 @@ func detParse(t *testing.T, out []byte) []detAlert {
 		if e.Alert == nil || e.Alert.Rule == "" || e.Alert.ID == "" {
 			t.Fatalf("alert event without rule or id at %s", e.Timestamp)
 		}
+		if e.Alert.Update {
+			continue // the count of an alert already here
+		}
 		ts, err := time.Parse(time.RFC3339Nano, e.Timestamp)
 		if err != nil {
 			t.Fatalf("alert timestamp: %v", err)
@@ -221,6 +224,7 @@ type detEvent struct {
 		ID        string `json:"id"`
 		Signature string `json:"signature"`
 		Resolved  bool   `json:"resolved"`
+		Update    bool   `json:"update"`
 	} `json:"alert"`
 	Stats *struct {
 		Modbus struct {

@@ -82,7 +82,7 @@ func findings(evs []event) map[string]int {
 	m := map[string]int{}
 	for _, e := range evs {
 		switch {
-		case e.Alert != nil:
+		case e.Alert != nil && !e.Alert.Update: // updates only count repeats
 			m["alert "+e.Alert.Rule]++
 		case e.Anomaly != nil:
 			m["anomaly "+e.Anomaly.Event]++

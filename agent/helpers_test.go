@@ -52,6 +52,8 @@ type event struct {
 	Alert     *struct {
 		Rule        string `json:"rule"`
 		SignatureID int    `json:"signature_id"`
+		Count       int    `json:"count"`
+		Update      bool   `json:"update"`
 	} `json:"alert"`
 	Anomaly *struct {
 		Event  string `json:"event"`

@@ -378,12 +378,15 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, attach func(
 		}
 		w.open(ts, EventAlert, f, w.alerts)
 		switch e := &al.Endpoints; {
-		case e.ClientIP.IsValid():
+		case e.ClientIP.IsValid() && e.FlowID != 0:
 			f.ID, f.HasID = e.FlowID, true
 			f.Src, f.Dest = netip.AddrPortFrom(e.ClientIP.Unmap(), e.ClientPort), netip.AddrPortFrom(e.ServerIP.Unmap(), e.ServerPort)
 			w.buf = appendHead(w.buf, EventAlert, e.FlowID, true, nil)
 			w.buf = appendAddrs(w.buf, e.ClientIP, e.ServerIP, e.ClientPort, e.ServerPort, true)
 		case al.Channel.Client.IsValid():
+			// No single connection (poll_stopped, the update of held
+			// back repeats): no flow_id and no ports, as docs/events.md
+			// says.
 			f.Src, f.Dest = netip.AddrPortFrom(al.Channel.Client.Unmap(), 0), netip.AddrPortFrom(al.Channel.Server.Unmap(), 0)
 			w.buf = appendHead(w.buf, EventAlert, 0, false, nil)
 			w.buf = appendAddrs(w.buf, al.Channel.Client, al.Channel.Server, 0, 0, false)
@@ -431,6 +434,9 @@ func appendAlert(b []byte, al *baselines.Alert) []byte {
 	b = jsonw.Uint(b, al.Count)
 	if al.Resolved {
 		b = append(b, `,"resolved":true`...)
+	}
+	if al.Update {
+		b = append(b, `,"update":true`...)
 	}
 	return append(b, '}')
 }

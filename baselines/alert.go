@@ -90,6 +90,10 @@ type Alert struct {
 	// Resolved marks the end of a condition (poll_stopped: the poll came
 	// back).
 	Resolved bool
+	// Update marks an alert that only reports the repeats of an earlier
+	// one held back by AlertEvery (Count of them), written when AlertEvery
+	// has passed or at the end of the run.
+	Update bool
 	// Endpoints is the flow context (zero for Tick-raised alerts that have
 	// no single flow; then Channel names the parties).
 	Endpoints

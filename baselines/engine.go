@@ -37,6 +37,9 @@ type Engine struct {
 	// silence longer than CaptureSilence. Poll intervals that begin
 	// before it are not learned. lastInput is the latest input time.
 	resumed, lastInput time.Time
+	// held are the alert records with repeats held back by AlertEvery
+	// (heldBack writes them).
+	held []*AlertRecord
 
 	// hot caches Observe's lookups for recently seen channels, hotLRU is
 	// the slot of each set to refill next, flowHint the slot (set*2 +
@@ -349,6 +352,7 @@ func (e *Engine) Tick(now time.Time) []Alert {
 		return e.out
 	}
 	e.lastTick = now
+	e.heldBack(now, false)
 	for key, c := range e.channels {
 		if len(c.polls) == 0 || e.learning(e.devices[key.Server], now) {
 			continue

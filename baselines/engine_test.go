@@ -380,6 +380,48 @@ func TestAlertEveryBothWays(t *testing.T) {
 	}
 }
 
+// TestHeldBackCounts: the repeats AlertEvery holds back are written, as
+// an update alert, when AlertEvery has passed (Tick) or at the end of the
+// run (FlushHeldBack): the counts of a deviation's alerts add up to its
+// occurrences (issue #16 §3).
+func TestHeldBackCounts(t *testing.T) {
+	e := monitor(t)
+	at := t0.Add(3 * time.Hour)
+	var total uint64
+	add := func(as []Alert) {
+		for _, a := range as {
+			if a.Rule == UnexpectedWrite {
+				total += a.Count
+			}
+		}
+	}
+	for i := range 5 {
+		add(e.Observe(ptr(mbWrite(at.Add(time.Duration(i)*time.Minute), hmi, 1, 41, 1))))
+	}
+	if total != 1 {
+		t.Fatalf("alerted counts %d before AlertEvery, want 1", total)
+	}
+	var got []Alert
+	for _, a := range e.Tick(at.Add(10 * time.Minute)) {
+		if a.Rule == UnexpectedWrite { // the learned polls stopped too
+			got = append(got, a)
+		}
+	}
+	if len(got) != 1 || !got[0].Update || got[0].Count != 4 || got[0].Signature == "" || !got[0].Time.Equal(at.Add(10*time.Minute)) {
+		t.Fatalf("Tick after AlertEvery: %+v, want one update counting the 4 repeats, at the tick", got)
+	}
+	add(got)
+	add(e.Observe(ptr(mbWrite(at.Add(11*time.Minute), hmi, 1, 41, 1))))
+	add(e.Observe(ptr(mbWrite(at.Add(12*time.Minute), hmi, 1, 41, 1))))
+	add(e.FlushHeldBack(at.Add(13 * time.Minute)))
+	if total != 7 {
+		t.Fatalf("the alerts count %d occurrences, want 7", total)
+	}
+	if got := e.FlushHeldBack(at.Add(14 * time.Minute)); len(got) != 0 {
+		t.Fatalf("a second flush: %+v", got)
+	}
+}
+
 func ptr[T any](v T) *T { return &v }
 
 func TestLearnOnlyFromSuccess(t *testing.T) {

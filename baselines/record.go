@@ -22,6 +22,7 @@ type AlertRecord struct {
 
 	lastAlert time.Time // runtime: suppression
 	pending   uint64    // runtime: occurrences suppressed since lastAlert
+	held      bool      // runtime: in Engine.held
 	dirty     bool
 }
 
@@ -89,6 +90,10 @@ func (e *Engine) raiseValue(t time.Time, rule Rule, ch ChannelKey, item Item, va
 		// stepped back further starts a new one.
 		if d := t.Sub(rec.lastAlert); !rec.lastAlert.IsZero() && d < e.cfg.AlertEvery && d > -e.cfg.AlertEvery {
 			rec.pending++
+			if !rec.held {
+				rec.held = true
+				e.held = append(e.held, rec)
+			}
 			return nil
 		}
 	} else if len(e.alerts) < e.cfg.MaxAlertKeys {
@@ -109,6 +114,48 @@ func (e *Engine) raiseValue(t time.Time, rule Rule, ch ChannelKey, item Item, va
 		a.ID = a.Deviation.ID()
 	}
 	return a
+}
+
+// heldBack writes the repeats held back by AlertEvery: for every deviation
+// with suppressed occurrences whose last alert is AlertEvery old at now
+// (every one when all, at the end of a run), an update alert (Update set)
+// at now, so that alerts stay in time order, whose Count is those
+// occurrences (their first and last times are in the alert log).
+// The counts of a deviation's alerts then add up to its occurrences
+// (issue #16 §3), and a live SIEM learns them within AlertEvery.
+func (e *Engine) heldBack(now time.Time, all bool) {
+	keep := e.held[:0]
+	for _, rec := range e.held {
+		if rec.pending == 0 || e.alerts[suppKey{rec.Rule, rec.Channel, rec.Item}] != rec {
+			rec.held = false
+			continue
+		}
+		if !all && elapsed(now, rec.lastAlert) < e.cfg.AlertEvery {
+			keep = append(keep, rec)
+			continue
+		}
+		a := e.push(now, rec.Rule, rec.Channel, rec.Item, nil, nil, nil)
+		a.ID, a.Count, a.Update = rec.ID, rec.pending, true
+		a.Signature, a.Value, a.Text = rec.Signature, rec.Value, rec.Text
+		// lastAlert stays: the suppression window is the alert's, and
+		// an occurrence emitted late (with its earlier time) still
+		// falls in it.
+		rec.pending, rec.held = 0, false
+	}
+	clear(e.held[len(keep):])
+	e.held = keep
+}
+
+// FlushHeldBack returns an update alert for every deviation whose repeats
+// AlertEvery held back (heldBack): call it once at the end of a run, after
+// the last Observe and Tick, so that no count is lost. The slice is reused
+// by the next call, as Observe's.
+func (e *Engine) FlushHeldBack(now time.Time) []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.begin(now)
+	e.heldBack(now, true)
+	return e.out
 }
 
 // resolve raises the end of a condition; it is never suppressed.
