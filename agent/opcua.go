@@ -199,12 +199,17 @@ func (s *opcuaStream) observation(m *opcua.Message) bool {
 	}
 	u.SecurityPolicy = m.Channel.SecurityPolicy
 	u.SecurityMode = baselines.SecurityMode(m.Channel.Mode)
+	u.Undecodable = !m.Request.Decoded && !m.Encrypted
 	if ss := m.Session; ss != nil {
 		u.EndpointURL = ss.EndpointURL
 		u.Token = baselines.TokenType(ss.Identity)
 		u.User = ss.User
 		u.ClientAppURI = ss.ClientApplicationURI
 		u.ClientProductURI = ss.ClientProductURI
+	}
+	// The request's own token: a failed login exposes its password too.
+	if si := m.Request.SessionInfo; si != nil && si.PasswordCleartext {
+		u.PasswordCleartext, u.PasswordLength, u.User = true, si.PasswordLength, si.User
 	}
 	if m.Response != nil && m.Response.Build != nil {
 		bi := m.Response.Build

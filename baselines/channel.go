@@ -237,6 +237,8 @@ func (e *Engine) newChannel(key ChannelKey, t time.Time) *channel {
 type chanRuntime struct {
 	key      ChannelKey
 	requests slidingCount
+	// fuzz counts protocol_fuzzing's indicators (fuzzing.go).
+	fuzz slidingCount
 	// peakPending is the busiest request window of the current period
 	// (peakPeriod, see slidingCount.period) while the channel learns.
 	peakPeriod  int64

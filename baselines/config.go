@@ -58,6 +58,11 @@ type Config struct {
 	// a span port down). Polls slower than this on an otherwise silent
 	// network are learned only from the intervals within it.
 	CaptureSilence time.Duration
+	// FuzzBurst is how many fuzzing indicators (requests that do not
+	// decode, replies saying the server could not decode one or does not
+	// know its function) one channel must see within Window for
+	// protocol_fuzzing (10).
+	FuzzBurst int
 	// ConvergenceWindow is the window of the per-device convergence
 	// figure, new baseline items per hour (1h).
 	ConvergenceWindow time.Duration
@@ -109,6 +114,7 @@ func (c Config) withDefaults() Config {
 	def(&c.CaptureSilence, 2*time.Minute)
 	defi(&c.ScanDistinct, 5)
 	defi(&c.BurstExceptions, 10)
+	defi(&c.FuzzBurst, 10)
 	defi(&c.FloodMin, 200)
 	defi(&c.PollMinSamples, 10)
 	defi(&c.DistinctValues, 16)

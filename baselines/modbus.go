@@ -546,7 +546,8 @@ func diagnosticSub(sub uint16) bool {
 }
 
 // signatures raises the rules that need no baseline: diagnostic_command
-// and device_identification_read. Only FC 8, 17 and 43 can raise them.
+// and device_identification_read (only FC 8, 17 and 43 can raise them),
+// and counts illegal-function replies for protocol_fuzzing.
 func (*modbusModel) signatures(e *Engine, o *Observation, rt *chanRuntime) {
 	m, key := o.Detail.(*ModbusObs), &rt.key
 	switch {
@@ -560,6 +561,9 @@ func (*modbusModel) signatures(e *Engine, o *Observation, rt *chanRuntime) {
 			e.sign(a, fmt.Sprintf("Modbus master %s reads the identity of PLC %s unit %d (%s)",
 				key.Client, key.Server, key.Unit, functionName(m.Function)))
 		}
+	}
+	if m.Exception == uint8(modbus.ExIllegalFunction) {
+		e.fuzzIndicator(o, rt, "illegal-function replies")
 	}
 }
 

@@ -59,6 +59,13 @@ type OPCUAObs struct {
 	SecurityMode   SecurityMode
 	Token          TokenType
 	User           string // user name of a UserNameIdentityToken
+	// PasswordCleartext: this ActivateSession's username token carried
+	// its password unencrypted (PasswordLength bytes; never the password).
+	PasswordCleartext bool
+	PasswordLength    int
+	// Undecodable: the request's body could not be decoded (not the
+	// encrypted body of a secured channel).
+	Undecodable bool
 	// Client description from CreateSession.
 	ClientAppURI     string
 	ClientProductURI string

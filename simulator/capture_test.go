@@ -53,7 +53,8 @@ func TestCaptureDeterministic(t *testing.T) {
 var ruleNames = []string{"new_device", "new_master", "new_channel", "unexpected_function", "unexpected_write",
 	"write_value_out_of_range", "diagnostic_command", "device_identification_read", "scan", "malformed",
 	"non_protocol_traffic", "exception_burst", "request_flood", "poll_stopped", "opcua_new_client",
-	"opcua_anonymous_session", "opcua_security_downgrade", "opcua_unexpected_write", "opcua_unexpected_call"}
+	"opcua_anonymous_session", "opcua_security_downgrade", "opcua_unexpected_write", "opcua_unexpected_call",
+	"cleartext_credentials", "protocol_fuzzing"}
 
 type frame struct {
 	ts       time.Time

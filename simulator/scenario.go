@@ -78,6 +78,7 @@ func Scenarios() []Scenario {
 		{Name: "opcua_new_client", Description: "an unknown laptop browses the OPC UA address space and reads every tag", attacks: []attack{atkUANewClient}},
 		{Name: "opcua_security_downgrade", Description: "the historian reconnects with an anonymous token instead of its user name", attacks: []attack{atkUADowngrade}},
 		{Name: "opcua_method_call", Description: "the historian's session calls Dam.AcknowledgeAlarms, a method it never calls", attacks: []attack{atkUACall}},
+		{Name: "opcua_cleartext_login", Description: "the historian reconnects with its user-name token's password in clear (a client reconfigured without token encryption)", attacks: []attack{atkUACleartext}},
 	}
 }
 
@@ -573,17 +574,32 @@ var atkUADowngrade = attack{
 	rules: []string{"opcua_security_downgrade", "opcua_anonymous_session"},
 	mitre: []string{"T0830"},
 	steps: []step{{300 * time.Millisecond, func(e *env) error {
-		if e.historian != nil {
-			e.historian.close()
-			e.historian = nil
-		}
-		if e.liveHist != nil {
-			e.liveHist.close()
-			e.liveHist = nil
-		}
-		e.wait(200 * time.Millisecond)
-		e.historianAnon = true
-		return historianConnect(e)
+		return historianReconnect(e, func() { e.historianAnon = true })
+	}}},
+}
+
+// historianReconnect closes the historian's session, lets change alter how
+// it logs in, and connects it again.
+func historianReconnect(e *env, change func()) error {
+	if e.historian != nil {
+		e.historian.close()
+		e.historian = nil
+	}
+	if e.liveHist != nil {
+		e.liveHist.close()
+		e.liveHist = nil
+	}
+	e.wait(200 * time.Millisecond)
+	change()
+	return historianConnect(e)
+}
+
+var atkUACleartext = attack{
+	name: "historian reconnects with its password in clear", src: HostSCADA, dst: HostUAServer,
+	rules: []string{"cleartext_credentials"},
+	mitre: []string{"T0859"},
+	steps: []step{{300 * time.Millisecond, func(e *env) error {
+		return historianReconnect(e, func() { e.historianClear = true })
 	}}},
 }
 

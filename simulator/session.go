@@ -37,9 +37,12 @@ type env struct {
 	historian     *uaConn
 	liveHist      *liveHistorian // the historian when live (gopcua's client)
 	historianAnon bool
-	opIndex       int
-	atkRaw        *rawSession // an attack's connection between its steps
-	atkUA         *uaConn
+	// historianClear: the historian's password goes in clear
+	// (opcua_cleartext_login).
+	historianClear bool
+	opIndex        int
+	atkRaw         *rawSession // an attack's connection between its steps
+	atkUA          *uaConn
 }
 
 func (e *env) live() bool { return e.rec == nil }
@@ -270,6 +273,7 @@ func (e *env) openUA(h Host, app, user, pass string) (*uaConn, error) {
 		c.Close()
 		return nil, fmt.Errorf("opc ua %s: %w", h.Name, err)
 	}
+	u.clearPassword = e.historianClear && h.IP == HostSCADA.IP
 	if err := u.createSession(app, user, pass); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("opc ua %s: %w", h.Name, err)

@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"cmp"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -46,6 +47,8 @@ type uaConn struct {
 	rng     *rand.Rand
 	now     func() time.Time
 	realURL string
+	// clearPassword: the user-name token carries its password in clear.
+	clearPassword bool
 
 	chanID, tokenID      uint32 // the server's
 	fakeChan, fakeToken  uint32 // recorded instead
@@ -341,6 +344,28 @@ func scrub(v reflect.Value, now time.Time, realURL string, rng *rand.Rand) {
 	}
 }
 
+// userToken is the user-name identity token (Part 4, 7.41.3) of the
+// simulated clients. The plant's clients are configured as they should be:
+// the password travels encrypted for the server (EncryptionAlgorithm
+// RSA-OAEP-SHA256), and Sluice raises no cleartext_credentials for it. The
+// simulator's server checks no password and has no certificate, so the
+// 256 bytes stand for the ciphertext: a SHA-256 stream of the password,
+// deterministic as every recorded byte must be. A client with
+// clearPassword set (the opcua_cleartext_login attack) sends it as a
+// misconfigured one does: in clear.
+func (u *uaConn) userToken(user, pass string) *ua.UserNameIdentityToken {
+	if u.clearPassword {
+		return &ua.UserNameIdentityToken{PolicyID: "username_none", UserName: user, Password: []byte(pass)}
+	}
+	ct := make([]byte, 0, 256)
+	for i := byte(0); len(ct) < 256; i++ {
+		h := sha256.Sum256(append([]byte{i}, pass...))
+		ct = append(ct, h[:]...)
+	}
+	return &ua.UserNameIdentityToken{PolicyID: "username_rsa_oaep_sha256", UserName: user, Password: ct,
+		EncryptionAlgorithm: "http://opcfoundation.org/UA/security/rsa-oaep-sha2-256"}
+}
+
 // createSession runs CreateSession and ActivateSession (Part 4, 5.6.2-5.6.3)
 // with an anonymous token (user == "") or a user-name token.
 func (u *uaConn) createSession(appName, user, pass string) error {
@@ -390,7 +415,7 @@ func (u *uaConn) createSession(appName, user, pass string) error {
 	if user == "" {
 		tok = ua.NewExtensionObject(&ua.AnonymousIdentityToken{PolicyID: "anonymous_none"})
 	} else {
-		tok = ua.NewExtensionObject(&ua.UserNameIdentityToken{PolicyID: "username_none", UserName: user, Password: []byte(pass)})
+		tok = ua.NewExtensionObject(u.userToken(user, pass))
 	}
 	_, err = u.call(func(h *ua.RequestHeader) ua.Request {
 		return &ua.ActivateSessionRequest{

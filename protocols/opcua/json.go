@@ -159,6 +159,10 @@ func appendSession(dst []byte, s *Session) []byte {
 	dst = str(dst, "identity", s.Identity.String())
 	dst = str(dst, "user", s.User)
 	dst = str(dst, "user_certificate_thumbprint", s.CertThumbprint)
+	if s.PasswordCleartext {
+		dst = append(dst, `,"password_cleartext":true`...)
+		dst = num(dst, "password_length", uint64(s.PasswordLength))
+	}
 	if s.Activated {
 		dst = append(dst, `,"activated":true`...)
 	}

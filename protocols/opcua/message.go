@@ -104,6 +104,13 @@ type Session struct {
 	// SHA-1 of an x509 token's certificate.
 	User           string
 	CertThumbprint string
+	// PasswordCleartext is set on an ActivateSession request whose
+	// username token carries its password unencrypted (no
+	// EncryptionAlgorithm) on a channel Sluice could read: anyone on the
+	// network has it. PasswordLength is its length in bytes. The password
+	// itself is never kept.
+	PasswordCleartext bool
+	PasswordLength    int
 	// Activated is true after a Good ActivateSessionResponse.
 	Activated bool
 }

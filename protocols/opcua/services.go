@@ -652,6 +652,9 @@ func identity(s *Session, e *ua.ExtensionObject) {
 	case *ua.UserNameIdentityToken:
 		s.Identity = IdentityUserName
 		s.User = clip(t.UserName)
+		if len(t.Password) > 0 && t.EncryptionAlgorithm == "" {
+			s.PasswordCleartext, s.PasswordLength = true, len(t.Password)
+		}
 	case *ua.X509IdentityToken:
 		s.Identity = IdentityX509
 		s.CertThumbprint, _ = certInfo(t.CertificateData)
