@@ -2,6 +2,7 @@ package baselines
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -43,4 +44,17 @@ func (c *CaptureSource) String() string {
 		s += ", incomplete"
 	}
 	return s
+}
+
+// RunModes returns the engine modes of the runs recorded in the audit
+// trail (learn, auto, monitor), each once, in the order first used: how
+// the baseline was built.
+func (s *Snapshot) RunModes() []string {
+	modes := []string{}
+	for _, a := range s.Audit {
+		if c := a.Capture; a.Action == "capture" && c != nil && c.Mode != "" && !slices.Contains(modes, c.Mode) {
+			modes = append(modes, c.Mode)
+		}
+	}
+	return modes
 }

@@ -105,6 +105,11 @@ func (r Rule) Category() string { return r.info().category }
 // shared: do not modify it.
 func (r Rule) Techniques() []string { return r.info().techniques }
 
+// PairLevel reports whether the rule's deviations are about a client and
+// a server as a whole, not one channel: their ChannelKey's unit is no
+// unit (a scan sweeps units; a fuzzer too).
+func (r Rule) PairLevel() bool { return r == Scan || r == ProtocolFuzzing }
+
 // Deviation reports whether the rule compares with the learned baseline
 // (and is therefore silent while the judged device learns).
 func (r Rule) Deviation() bool { return r.info().deviation }

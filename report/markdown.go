@@ -117,7 +117,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 
 	p("## 1. Learning window and sources\n\n")
 	p("| | |\n|---|---|\n")
-	p("| First traffic | %s |\n| Learning ends | %s |\n| Last traffic | %s |\n", r.Window.Start, r.Window.LearnEnd, r.Window.LastSeen)
+	p("| First traffic | %s |\n| Learning ends | %s |\n| Last traffic | %s |\n| Built in | %s |\n", r.Window.Start, r.Window.LearnEnd, r.Window.LastSeen, r.Window.BuiltIn)
 	if len(r.Sources) == 0 {
 		p("| Capture sources | none recorded (runs with --db record theirs; --source adds others) |\n")
 	}
@@ -175,6 +175,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		switch {
 		case d.Client:
 			learn = "client: judged through its servers"
+		case d.LearnOnly:
+			learn = "learned (learn mode), not judged yet; " + fmtFloat(d.Convergence) + " new items/h"
 		case d.Learning:
 			learn = "learning until " + d.LearnUntil.String() + "; " + fmtFloat(d.Convergence) + " new items/h"
 		}

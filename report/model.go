@@ -104,7 +104,18 @@ type Report struct {
 type Window struct {
 	Start    Time `json:"start"`
 	LearnEnd Time `json:"learn_end"`
+	// LastSeen is the last traffic: the latest of the devices' last
+	// transactions, the recorded runs' last packets and the alert log's
+	// last occurrences.
 	LastSeen Time `json:"last_seen"`
+	// Modes are the engine modes of the recorded runs (learn, auto,
+	// monitor), each once, in the order first used; BuiltIn says in a
+	// sentence what that means for the devices.
+	Modes   []string `json:"modes"`
+	BuiltIn string   `json:"built_in"`
+	// LearnOnly: every recorded run learned (--mode learn); no device
+	// has been judged, none is "learning until" a date.
+	LearnOnly bool `json:"learn_only"`
 }
 
 // Summary counts the report's contents.
@@ -151,6 +162,8 @@ type Device struct {
 	// or judged by its servers' windows, so it has no state of its own.
 	LearnUntil Time `json:"learn_until"`
 	Learning   bool `json:"learning"`
+	// LearnOnly: the baseline was only ever learned (Window.LearnOnly).
+	LearnOnly bool `json:"learn_only,omitempty"`
 	Client     bool `json:"client_only,omitempty"`
 	// Convergence is new baseline items per hour over the convergence
 	// window: 0 means learning has stopped finding anything new.
@@ -420,6 +433,30 @@ func (r *Report) window(s *baselines.Snapshot) {
 			r.Window.LastSeen = Time{d.LastSeen.UTC()}
 		}
 	}
+	r.Window.Modes = s.RunModes()
+	for _, a := range s.Audit {
+		if c := a.Capture; a.Action == "capture" && c != nil && c.LastPacket.After(r.Window.LastSeen.Time) {
+			r.Window.LastSeen = Time{c.LastPacket.UTC()}
+		}
+	}
+	for _, a := range s.Alerts {
+		if a.Last.After(r.Window.LastSeen.Time) {
+			r.Window.LastSeen = Time{a.Last.UTC()}
+		}
+	}
+	auto := slices.Contains(r.Window.Modes, "auto")
+	switch {
+	case len(r.Window.Modes) == 0:
+		r.Window.BuiltIn = "no run recorded its mode; learning windows are those of auto mode"
+	case len(r.Window.Modes) == 1 && r.Window.Modes[0] == "learn":
+		r.Window.LearnOnly = true
+		r.Window.BuiltIn = "learn mode: every run learned and nothing was judged; run with --mode monitor (or auto) to judge traffic against this baseline"
+	case auto:
+		r.Window.BuiltIn = "auto mode: each server learns for its window, then is judged"
+	default:
+		r.Window.BuiltIn = "modes " + strings.Join(r.Window.Modes, ", ") + ": learned in learn mode, judged in monitor mode"
+		r.Window.LearnOnly = !slices.Contains(r.Window.Modes, "monitor")
+	}
 }
 
 // isServer reports whether d serves Modbus or OPC UA: the engine decides
@@ -442,7 +479,8 @@ func (r *Report) devices(s *baselines.Snapshot, window time.Duration) {
 			Transactions: d.Transactions,
 			LearnUntil:   Time{d.LearnUntil.UTC()},
 			Client:       !isServer(d),
-			Learning:     isServer(d) && d.LearnUntil.After(r.Window.LastSeen.Time),
+			Learning:     isServer(d) && !r.Window.LearnOnly && d.LearnUntil.After(r.Window.LastSeen.Time),
+			LearnOnly:    r.Window.LearnOnly,
 			Convergence:  d.NewItemsPerHour(window),
 			NewItems:     d.NewItems,
 		}
@@ -830,7 +868,7 @@ func (r *Report) alerts(s *baselines.Snapshot) {
 		da.Occurrences += a.Count
 		devRules[dev][a.Rule.String()] += a.Count
 		r.Alerts = append(r.Alerts, AlertRow{
-			ID: a.ID, Rule: a.Rule.String(), Severity: a.Rule.Severity(), Channel: channelText(a.Channel),
+			ID: a.ID, Rule: a.Rule.String(), Severity: a.Rule.Severity(), Channel: channelText(a.Deviation),
 			Item: itemText(a.Deviation), Signature: a.Signature, First: Time{a.First.UTC()}, Last: Time{a.Last.UTC()},
 			Occurrences: a.Count, Alerts: a.Alerts,
 		})
@@ -859,8 +897,12 @@ func addrText(a netip.Addr) string {
 
 // channelText names a channel, tolerating the partial keys of rules about
 // one party.
-func channelText(k baselines.ChannelKey) string {
+func channelText(d baselines.Deviation) string {
+	k := d.Channel
 	switch {
+	case d.Rule.PairLevel() && k.Client.IsValid() && k.Server.IsValid():
+		// A scan's or a fuzzer's: no unit, whatever the key holds.
+		return k.Protocol.String() + " " + k.Client.String() + ">" + k.Server.String()
 	case k.Client.IsValid() && k.Server.IsValid():
 		return k.String()
 	case k.Server.IsValid():
@@ -906,7 +948,7 @@ func (r *Report) accepted(s *baselines.Snapshot) {
 	r.Accepted = make([]AcceptedRow, 0, len(s.Accepted))
 	for _, a := range s.Accepted {
 		r.Accepted = append(r.Accepted, AcceptedRow{
-			ID: a.ID, Rule: a.Deviation.Rule.String(), Channel: channelText(a.Deviation.Channel),
+			ID: a.ID, Rule: a.Deviation.Rule.String(), Channel: channelText(a.Deviation),
 			Item: itemText(a.Deviation), By: a.By, At: Time{a.At.UTC()}, Reason: a.Reason,
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -160,6 +161,9 @@ func baselineShow(args []string, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "baseline %s: %d devices, %d channels, %d accepted deviations, %d alerted deviations\nsha256 %s\n",
 		*dbPath, len(s.Devices), len(s.Channels), len(s.Accepted), len(s.Alerts), sha)
+	if modes := s.RunModes(); len(modes) > 0 {
+		fmt.Fprintf(w, "built in mode %s\n", strings.Join(modes, ", then "))
+	}
 	for i := len(s.Audit) - 1; i >= 0; i-- {
 		if a := s.Audit[i]; a.Action == "approve" {
 			state := "unchanged since"
@@ -206,8 +210,14 @@ func showDevice(w io.Writer, s *baselines.Snapshot, d *baselines.Device) {
 		fmt.Fprintf(tw, "  units\t%v\n", d.Units)
 	}
 	fmt.Fprintf(tw, "  seen\t%s .. %s\t%d transactions\n", d.FirstSeen.UTC().Format(time.RFC3339), d.LastSeen.UTC().Format(time.RFC3339), d.Transactions)
-	fmt.Fprintf(tw, "  learning\tuntil %s (auto mode)\t%.1f new items/hour, %d items in all\n",
-		d.LearnUntil.UTC().Format(time.RFC3339), d.NewItemsPerHour(time.Hour), d.NewItems)
+	switch modes := s.RunModes(); {
+	case len(modes) > 0 && !slices.Contains(modes, "auto") && !slices.Contains(modes, "monitor"):
+		fmt.Fprintf(tw, "  learning\tlearned in learn mode, not judged yet\t%.1f new items/hour, %d items in all\n",
+			d.NewItemsPerHour(time.Hour), d.NewItems)
+	default:
+		fmt.Fprintf(tw, "  learning\tuntil %s (in auto mode)\t%.1f new items/hour, %d items in all\n",
+			d.LearnUntil.UTC().Format(time.RFC3339), d.NewItemsPerHour(time.Hour), d.NewItems)
+	}
 	if id := d.Ident; id != nil {
 		fmt.Fprintf(tw, "  identity\tvendor %q product %q revision %q model %q\n", id.VendorName, id.ProductCode, id.Revision, id.ModelName)
 	}
