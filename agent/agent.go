@@ -28,8 +28,10 @@ var ErrClosed = errors.New("agent closed")
 
 // Agent decodes packets into events. Create it with New.
 type Agent struct {
-	cfg   Config
-	w     *writer
+	cfg Config
+	w   *writer
+	// inc groups the alerts into incidents (incident.go).
+	inc   *incidents
 	stats Stats
 	// ports maps a server port to 1 + the registry index of its
 	// protocol (0: none).
@@ -62,7 +64,7 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	a := &Agent{cfg: cfg, w: newWriter(cfg.Sinks)}
+	a := &Agent{cfg: cfg, w: newWriter(cfg.Sinks), inc: newIncidents(cfg.IncidentWindow)}
 	a.w.tail = identityTail(cfg.Sensor, cfg.Site)
 	a.stats.Protocols = make([]ProtoStats, len(modules))
 	a.nowSec = a.now.Unix() // of the zero time: any packet is later
@@ -308,6 +310,7 @@ func (a *Agent) tick() {
 	for i := range alerts {
 		a.writeAlert(&alerts[i], nil, nil, nil)
 	}
+	a.closeIncidents(a.now, false)
 	if ev := a.table.Stats().Evicted; ev != a.evictedSeen {
 		a.evictedSeen = ev
 		a.resourceLimit(a.now, "flows", a.cfg.MaxFlows)
@@ -383,6 +386,7 @@ func (a *Agent) Close() error {
 	for i := range held {
 		a.writeAlert(&held[i], nil, nil, nil)
 	}
+	a.closeIncidents(a.now, true)
 	a.mergeFlowStats(&a.stats)
 	a.writeStats()
 	var dbErr error

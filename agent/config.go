@@ -127,6 +127,9 @@ type Config struct {
 	// TransactionTimeout is how long (packet time) a request waits for its
 	// response before it is emitted with "timeout": true.
 	TransactionTimeout time.Duration
+	// IncidentWindow is how long an incident stays open after its last
+	// alert (DefaultIncidentWindow, 30 min of packet time).
+	IncidentWindow time.Duration
 }
 
 // Defaults for the caps. They bound the agent well under the 128 MiB target
@@ -307,6 +310,7 @@ func (c Config) withDefaults() Config {
 		def(&c.MaxChannels, int(max(c.MemoryLimit/6144, 256)))
 	}
 	def(&c.MaxFlows, DefaultMaxFlows)
+	defd(&c.IncidentWindow, DefaultIncidentWindow)
 	def(&c.MaxBufferedPerFlow, DefaultMaxBufferedPerFlow)
 	def(&c.MaxBufferedTotal, DefaultMaxBufferedTotal)
 	def(&c.MaxUnfinishedTotal, DefaultMaxUnfinishedTotal)

@@ -61,6 +61,7 @@ type detAlert struct {
 	ID       string // deviation id; a return carries the id of the alert it closes
 	Resolved bool   // the return of an earlier alert (poll_stopped "resumed")
 	Text     string // signature, for failure messages
+	Incident string // incident.id
 }
 
 // detRow is one line of the detection table.
@@ -71,6 +72,8 @@ type detRow struct {
 	Detected int
 	InWindow int // alert events attributed to an attack, returns included
 	Outside  int // alert events outside every window: false positives
+	// Incidents is how many incidents the alerts in windows form.
+	Incidents int
 	// TimeToDetect is, per detected attack, the delay from the label's
 	// start to the first alert with an expected rule. The table rounds it
 	// to 0.1 s, so a millisecond of simulator timing does not churn the
@@ -207,8 +210,12 @@ func detParse(t *testing.T, out []byte) []detAlert {
 		if err != nil {
 			t.Fatalf("alert timestamp: %v", err)
 		}
-		as = append(as, detAlert{Time: ts, SrcIP: e.SrcIP, DestIP: e.DestIP, Rule: e.Alert.Rule,
-			ID: e.Alert.ID, Resolved: e.Alert.Resolved, Text: e.Alert.Signature})
+		a := detAlert{Time: ts, SrcIP: e.SrcIP, DestIP: e.DestIP, Rule: e.Alert.Rule,
+			ID: e.Alert.ID, Resolved: e.Alert.Resolved, Text: e.Alert.Signature}
+		if e.Incident != nil {
+			a.Incident = e.Incident.ID
+		}
+		as = append(as, a)
 	}
 	return as
 }
@@ -226,6 +233,9 @@ type detEvent struct {
 		Resolved  bool   `json:"resolved"`
 		Update    bool   `json:"update"`
 	} `json:"alert"`
+	Incident *struct {
+		ID string `json:"id"`
+	} `json:"incident"`
 	Stats *struct {
 		Modbus struct {
 			Transactions uint64 `json:"transactions"`
@@ -324,6 +334,28 @@ func detJudge(t *testing.T, scenario string, labels *simulator.Labels, alerts []
 		row.Detected++
 		row.TimeToDetect = append(row.TimeToDetect, alerts[first].Time.Sub(l.Start))
 	}
+	// The alerts of one labelled incident form one incident; different
+	// labelled incidents, different ones.
+	incOf := map[string]string{} // label incident key → incident id
+	keyOf := map[string]string{} // incident id → label incident key
+	for i, a := range alerts {
+		if owner[i] < 0 {
+			continue
+		}
+		if a.Incident == "" {
+			t.Errorf("%s: alert without incident: %s %s", scenario, a.Rule, a.Text)
+			continue
+		}
+		key := labels.Attacks[owner[i]].Incident
+		if id, ok := incOf[key]; ok && id != a.Incident {
+			t.Errorf("%s: labelled incident %q split: %s %s is in incident %s, earlier alerts in %s", scenario, key, a.Rule, a.Text, a.Incident, id)
+		}
+		if k, ok := keyOf[a.Incident]; ok && k != key {
+			t.Errorf("%s: incident %s mixes labelled incidents %q and %q", scenario, a.Incident, k, key)
+		}
+		incOf[key], keyOf[a.Incident] = a.Incident, key
+	}
+	row.Incidents = len(keyOf)
 	for i, a := range alerts {
 		if owner[i] < 0 {
 			row.Outside++
@@ -346,8 +378,8 @@ func detJudge(t *testing.T, scenario string, labels *simulator.Labels, alerts []
 // detTable renders the rows as the Markdown table of docs/detection.md.
 func detTable(rows []detRow) string {
 	var b strings.Builder
-	b.WriteString("| scenario | capture | attacks | detected | time to detect | alerts in window | alerts outside | rules seen (alerts) |\n")
-	b.WriteString("| --- | --- | ---: | ---: | --- | ---: | ---: | --- |\n")
+	b.WriteString("| scenario | capture | attacks | detected | time to detect | alerts in window | incidents | alerts outside | rules seen (alerts) |\n")
+	b.WriteString("| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | --- |\n")
 	for _, r := range rows {
 		ttd := make([]string, len(r.TimeToDetect))
 		for i, d := range r.TimeToDetect {
@@ -365,8 +397,8 @@ func detTable(rows []detRow) string {
 			}
 			rules = append(rules, s)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %d | %d | %s |\n", r.Scenario, r.Capture, r.Attacks, r.Detected,
-			detOr(strings.Join(ttd, ", ")), r.InWindow, r.Outside, detOr(strings.Join(rules, ", ")))
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %d | %d | %d | %s |\n", r.Scenario, r.Capture, r.Attacks, r.Detected,
+			detOr(strings.Join(ttd, ", ")), r.InWindow, r.Incidents, r.Outside, detOr(strings.Join(rules, ", ")))
 	}
 	return b.String()
 }

@@ -16,6 +16,8 @@ const (
 	EventAlert   = "alert"
 	EventAnomaly = "anomaly"
 	EventStats   = "stats"
+	// EventIncident ("incident") is declared with the incidents
+	// (incident.go).
 )
 
 // Record is one event as the agent reports it: rendered once as an EVE JSON
@@ -39,6 +41,8 @@ type Record struct {
 	// Alert is the alert of an "alert" record, nil otherwise. Its
 	// Obs/Anomaly pointers are valid only during Write.
 	Alert *baselines.Alert
+	// Incident is the incident of an "incident" record, nil otherwise.
+	Incident *Incident
 	// Line is the event as EVE JSON, one object without the newline.
 	Line []byte
 }
@@ -98,7 +102,7 @@ type writer struct {
 	routes map[string]*route
 	// alerts, anomalies and stats are the routes of the agent's own event
 	// types, looked up once.
-	alerts, anomalies, stats *route
+	alerts, anomalies, stats, incidents *route
 	// buf is the event being rendered, from mark on: the direct sink's
 	// buffer or own. cur is its route while inEvent.
 	buf     []byte
@@ -141,7 +145,7 @@ type route struct {
 
 func newWriter(sinks []Sink) *writer {
 	w := &writer{sinks: sinks, routes: map[string]*route{}, own: make([]byte, 0, 16<<10), failedCh: make(chan struct{})}
-	types := []string{EventAlert, EventAnomaly, EventStats}
+	types := []string{EventAlert, EventAnomaly, EventStats, EventIncident}
 	for _, m := range modules {
 		types = append(types, m.name)
 	}
@@ -160,6 +164,7 @@ func newWriter(sinks []Sink) *writer {
 		w.routes[typ] = r
 	}
 	w.alerts, w.anomalies, w.stats = w.routes[EventAlert], w.routes[EventAnomaly], w.routes[EventStats]
+	w.incidents = w.routes[EventIncident]
 	return w
 }
 
@@ -206,7 +211,7 @@ func (w *writer) send() {
 	} else {
 		w.own = w.buf
 	}
-	w.buf, w.rec.Line, w.rec.Alert, w.rec.Function = nil, nil, nil, ""
+	w.buf, w.rec.Line, w.rec.Alert, w.rec.Function, w.rec.Incident = nil, nil, nil, "", nil
 }
 
 // abandon drops an event left half rendered by a panic in the code that

@@ -363,6 +363,7 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, attach func(
 	if !w.wants(w.alerts) {
 		return
 	}
+	inc := a.incidentOf(al)
 	ts := al.Time
 	if ts.IsZero() {
 		ts = a.now
@@ -400,10 +401,17 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, attach func(
 	}
 	w.buf = append(w.buf, `,"alert":`...)
 	w.buf = appendAlert(w.buf, al)
+	if inc != nil {
+		w.buf = append(w.buf, `,"incident":{"id":`...)
+		w.buf = append(jsonw.String(w.buf, inc.id), '}')
+	}
 	if attach != nil {
 		w.buf = attach(w.buf)
 	}
 	w.send()
+	if inc != nil && inc.grew {
+		a.writeIncident(inc, ts, "update")
+	}
 }
 
 // appendAlert appends the alert object of issue 5 §4: Suricata's fields

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,10 +140,11 @@ func TestStreamNonModbusSilenced(t *testing.T) {
 	for _, e := range evs {
 		types = append(types, e.EventType)
 	}
-	// anomaly, the alert the baselines raise for it, stats.
-	if len(evs) != 3 || evs[0].EventType != EventAnomaly || evs[0].Anomaly.Event != anomalyNonProtocol ||
-		evs[1].EventType != EventAlert || evs[2].EventType != EventStats {
-		t.Fatalf("events %v, want anomaly, alert, stats", types)
+	// anomaly, the alert the baselines raise for it in its incident
+	// (opened, closed at the end), stats.
+	if want := []string{EventAnomaly, EventIncident, EventAlert, EventIncident, EventStats}; !slices.Equal(types, want) ||
+		evs[0].Anomaly.Event != anomalyNonProtocol {
+		t.Fatalf("events %v, want %v", types, want)
 	}
 	if st := a.Stats(); st.Protocol("modbus").NonProtocol != 1 || st.Protocol("modbus").Transactions != 0 {
 		t.Errorf("stats %+v: want 1 non-protocol flow, 0 transactions", st.Protocol("modbus"))

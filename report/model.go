@@ -164,7 +164,7 @@ type Device struct {
 	Learning   bool `json:"learning"`
 	// LearnOnly: the baseline was only ever learned (Window.LearnOnly).
 	LearnOnly bool `json:"learn_only,omitempty"`
-	Client     bool `json:"client_only,omitempty"`
+	Client    bool `json:"client_only,omitempty"`
 	// Convergence is new baseline items per hour over the convergence
 	// window: 0 means learning has stopped finding anything new.
 	Convergence float64 `json:"convergence_items_per_hour"`

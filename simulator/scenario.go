@@ -23,6 +23,10 @@ type Label struct {
 	SrcIP, DestIP string
 	ExpectedRules []string
 	MITRE         []string
+	// Incident names the incident the attack's alerts must form (Sluice
+	// groups alerts by actor and target): attacks with the same key are
+	// one incident, with different keys different ones.
+	Incident string
 }
 
 // Scenario is normal operation with zero or more attacks injected.
@@ -639,7 +643,7 @@ func (s Scenario) timeline(d, a0 time.Duration, seed uint64, normal bool) ([]eve
 	for _, a := range s.attacks {
 		li := len(labels)
 		labels = append(labels, Label{Name: a.name, SrcIP: a.src.IP.String(), DestIP: a.dst.IP.String(),
-			ExpectedRules: a.rules, MITRE: a.mitre})
+			ExpectedRules: a.rules, MITRE: a.mitre, Incident: fmt.Sprintf("%s/%d", s.Name, li+1)})
 		for _, st := range a.steps {
 			if a0+st.at < d {
 				evs = append(evs, event{at: a0 + st.at, run: st.run, label: li, opcua: a.dst.IP == HostUAServer.IP})

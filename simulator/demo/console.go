@@ -28,25 +28,41 @@ type alertTap struct {
 	mu     sync.Mutex
 	w      io.Writer
 	alerts []alert
+	// incidents is the latest state of each incident, in order of
+	// opening.
+	incidents []agent.Incident
 }
 
 func newAlertTap(w io.Writer) *alertTap { return &alertTap{w: w} }
 
-func (t *alertTap) Accepts(typ string) bool { return typ == agent.EventAlert }
-func (t *alertTap) Flush() error            { return nil }
+func (t *alertTap) Accepts(typ string) bool {
+	return typ == agent.EventAlert || typ == agent.EventIncident
+}
+func (t *alertTap) Flush() error { return nil }
 
 // Critical implements agent.Sink: the EVE file is the record, the console
 // only shows it.
 func (t *alertTap) Critical() bool { return false }
 
-// Write prints one alert.
+// Write prints one alert, or the opening of an incident; it keeps each
+// incident's latest state for the summary.
 func (t *alertTap) Write(r *agent.Record) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if inc := r.Incident; inc != nil {
+		i := slices.IndexFunc(t.incidents, func(x agent.Incident) bool { return x.ID == inc.ID })
+		if i < 0 {
+			t.incidents = append(t.incidents, *inc)
+			fmt.Fprintf(t.w, "  ▶ incident %s opened: %s\n", inc.ID, printable(inc.Title))
+		} else {
+			t.incidents[i] = *inc
+		}
+		return nil
+	}
 	al := r.Alert
 	if al == nil {
 		return nil
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	a := alert{time: r.Time, rule: al.Rule.String(), severity: int(al.Severity), signature: al.Signature,
 		src: hostPort(r.Flow.Src), dest: hostPort(r.Flow.Dest)}
 	t.alerts = append(t.alerts, a)
@@ -61,6 +77,12 @@ func (t *alertTap) Write(r *agent.Record) error {
 	fmt.Fprintf(t.w, "  %s %s %-26s %s → %s  %s%s\n", a.time.Local().Format("15:04:05.000"), sev, a.rule,
 		a.src, a.dest, printable(a.signature), count)
 	return nil
+}
+
+func (t *alertTap) allIncidents() []agent.Incident {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.incidents)
 }
 
 func (t *alertTap) all() []alert {

@@ -30,7 +30,8 @@ func TestRunInProcess(t *testing.T) {
 		t.Fatalf("demo: %v\n%s%s", err, out.String(), errOut.String())
 	}
 	text := out.String()
-	for _, want := range []string{"▶ rogue_master", "▶ recon", "new_master", "2 of 2 attacks caught", "RULE", "ATTACK"} {
+	for _, want := range []string{"▶ rogue_master", "▶ recon", "new_master", "2 of 2 attacks caught", "RULE", "ATTACK",
+		"▶ incident ", "INCIDENT", "10.10.9.66 → 10.10.2.1: Initial Access → Discovery"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}

@@ -58,6 +58,20 @@ func (d *run) summary(snap *baselines.Snapshot) {
 	}
 	tw.Flush()
 
+	// The incidents: the alerts an analyst reads as one story each.
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "INCIDENT\tALERTS\tFROM\tTO\tTITLE (tactics in kill-chain order)\tRULES\n")
+	incs := d.tap.allIncidents()
+	for _, inc := range incs {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", inc.ID, inc.Alerts, inc.First.Local().Format("15:04:05"),
+			inc.Last.Local().Format("15:04:05"), printable(inc.Title), strings.Join(inc.Rules, ", "))
+	}
+	if len(incs) == 0 {
+		fmt.Fprintf(tw, "(none)\t0\t\t\t\t\n")
+	}
+	tw.Flush()
+
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "ATTACK\tRESULT\tCAUGHT WITH (expected rules)\tALSO ALERTED\n")
