@@ -558,7 +558,7 @@ func (r *reader) notification() (int, bool) {
 	}
 	body := r.b[r.pos : r.pos+int(n)]
 	r.pos += int(n)
-	if enc != 1 || !ns0 {
+	if enc == ua.ExtensionObjectXML || !ns0 { // as gopcua: any other mask is binary
 		return 0, true
 	}
 	t, known := extObjectTypes[tid]

@@ -456,7 +456,10 @@ func (w *walker) extensionObject(depth int) {
 	}
 	body := w.b[w.pos : w.pos+int(n)]
 	w.pos += int(n)
-	if enc != 1 || !ns0 {
+	// gopcua decodes every encoding byte but 0 (no body) and 2 (XML) as
+	// binary: so must the guard, or a body flagged 0x16 would reach
+	// gopcua's decoder unchecked.
+	if enc == ua.ExtensionObjectXML || !ns0 {
 		return // XML or foreign type: gopcua keeps it opaque
 	}
 	t, ok := extObjectTypes[tid]
