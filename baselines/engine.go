@@ -35,8 +35,13 @@ type Engine struct {
 	// resumed is when the capture last resumed: the first input of the
 	// run, the end of a CaptureGap, the first input after a sensor-wide
 	// silence longer than CaptureSilence. Poll intervals that begin
-	// before it are not learned. lastInput is the latest input time.
-	resumed, lastInput time.Time
+	// before it are not learned. lastInputSec is the Unix second of the
+	// latest input (hasInput: there was one): seconds are precise enough
+	// for a silence of minutes, and most inputs share their second with
+	// the one before, which then costs one comparison.
+	resumed      time.Time
+	lastInputSec int64
+	hasInput     bool
 	// held are the alert records with repeats held back by AlertEvery
 	// (heldBack writes them).
 	held []*AlertRecord
@@ -124,12 +129,14 @@ func (e *Engine) begin(t time.Time) {
 // first after a silence of every channel longer than CaptureSilence, is a
 // resumption of the capture (resumed).
 func (e *Engine) input(t time.Time) {
-	if e.lastInput.IsZero() || elapsed(t, e.lastInput) > e.cfg.CaptureSilence {
+	s := t.Unix()
+	if s <= e.lastInputSec && e.hasInput {
+		return
+	}
+	if !e.hasInput || s-e.lastInputSec > int64(e.cfg.CaptureSilence/time.Second) {
 		e.resumed = t
 	}
-	if t.After(e.lastInput) {
-		e.lastInput = t
-	}
+	e.lastInputSec, e.hasInput = s, true
 }
 
 // CaptureGap tells the engine that the capture did not see the time from
@@ -141,7 +148,7 @@ func (e *Engine) input(t time.Time) {
 func (e *Engine) CaptureGap(from, to time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.resumed, e.lastInput = to, to
+	e.resumed, e.lastInputSec, e.hasInput = to, to.Unix(), true
 	if to.Before(e.lastTick) {
 		e.lastTick = time.Time{}
 	}

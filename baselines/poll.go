@@ -77,7 +77,9 @@ const rhythmWeight = 0.1
 // an interval spanning time the capture did not see (between two
 // captures, two runs, or across a sensor-wide silence) is no period.
 func (r *Rhythm) add(t, since time.Time) {
-	if dt := elapsed(t, r.Last); dt > 0 && !r.Last.IsZero() && !r.Last.Before(since) {
+	// An interval no longer than the learned period cannot hide a gap
+	// worth skipping: only longer ones are checked against since.
+	if dt := elapsed(t, r.Last); dt > 0 && !r.Last.IsZero() && (dt <= r.Period || !r.Last.Before(since)) {
 		switch {
 		case r.Period == 0:
 			r.Period = dt
