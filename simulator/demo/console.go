@@ -63,6 +63,13 @@ func (t *alertTap) Write(r *agent.Record) error {
 	if al == nil {
 		return nil
 	}
+	if al.Update {
+		// Repeats --alert-every held back, counted at last: not a new
+		// alert, and not one for the summary's tables.
+		fmt.Fprintf(t.w, "  %s MORE %-26s %s → %s  %d more like it since its alert\n", r.Time.Local().Format("15:04:05.000"),
+			al.Rule.String(), hostPort(r.Flow.Src), hostPort(r.Flow.Dest), al.Count)
+		return nil
+	}
 	a := alert{time: r.Time, rule: al.Rule.String(), severity: int(al.Severity), signature: al.Signature,
 		src: hostPort(r.Flow.Src), dest: hostPort(r.Flow.Dest)}
 	t.alerts = append(t.alerts, a)

@@ -78,4 +78,4 @@ func TestRunInProcess(t *testing.T) {
 }
 
 // alertLine matches one printed alert: "  15:04:05.000 HIGH rule …".
-var alertLine = regexp.MustCompile(`(?m)^  \d\d:\d\d:\d\d\.\d{3} (HIGH|MED |LOW |OK  ) `)
+var alertLine = regexp.MustCompile(`(?m)^  \d\d:\d\d:\d\d\.\d{3} (HIGH|MED |LOW |OK  |MORE) `)
