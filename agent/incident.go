@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sluice-ics/sluice/baselines"
@@ -154,7 +155,7 @@ func (is *incidents) expire(now time.Time, all bool) []*incident {
 		if c := a.last.Compare(b.last); c != 0 {
 			return c
 		}
-		return cmpString(a.id, b.id)
+		return strings.Compare(a.id, b.id)
 	})
 	if len(out) > 0 {
 		for d, inc := range is.byDeviation {
@@ -169,16 +170,6 @@ func (is *incidents) expire(now time.Time, all bool) []*incident {
 		}
 	}
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // within reports whether t is less than w after (or before) then.
@@ -267,7 +258,7 @@ func (a *Agent) writeIncident(inc *incident, ts time.Time, status string) {
 	techs, tacs := inc.chain()
 	title := inc.key.actor.Unmap().String() + " → " + inc.key.target.Unmap().String()
 	if len(tacs) > 0 {
-		title += ": " + joinArrow(tacs)
+		title += ": " + strings.Join(tacs, " → ")
 	}
 	w.rec.Incident = &Incident{ID: inc.id, Status: status, Title: title, First: inc.first, Last: inc.last,
 		Severity: inc.severity, Alerts: inc.alerts, Occurrences: inc.occurrences,
@@ -293,17 +284,6 @@ func (a *Agent) writeIncident(inc *incident, ts time.Time, status string) {
 	b = appendStrings(b, "techniques", techs)
 	w.buf = append(b, '}')
 	w.send()
-}
-
-func joinArrow(ss []string) string {
-	s := ""
-	for i, x := range ss {
-		if i > 0 {
-			s += " → "
-		}
-		s += x
-	}
-	return s
 }
 
 // appendStrings appends ,"k":["a","b"].
