@@ -166,7 +166,7 @@ func (s *dnp3Stream) account() {
 func (s *dnp3Stream) transaction(t *dnp3.Transaction) {
 	if (t.HasRequest && t.Request.Message.Err != nil) || (t.HasResponse && t.Response.Message.Err != nil) {
 		s.stats.DecodeErrors++
-	} else if (s.gapped[0] || s.gapped[1]) && t.HasRequest && t.HasResponse {
+	} else if t.HasRequest && t.HasResponse {
 		s.confirmed(t.Request.Time, t.Response.Time)
 	}
 	s.conn.transaction(t.Time(), dnp3Payload{t}, false)

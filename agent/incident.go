@@ -250,11 +250,7 @@ func (a *Agent) writeIncident(inc *incident, ts time.Time, status string) {
 	if !w.wants(w.incidents) {
 		return
 	}
-	f := &w.flow
-	*f = Flow{Src: netip.AddrPortFrom(inc.key.actor, 0), Dest: netip.AddrPortFrom(inc.key.target, 0)}
-	w.open(ts, EventIncident, f, w.incidents)
-	w.buf = appendHead(w.buf, EventIncident, 0, false, nil)
-	w.buf = appendAddrs(w.buf, inc.key.actor, inc.key.target, 0, 0, false)
+	w.openParties(ts, EventIncident, w.incidents, "", inc.key.actor, inc.key.target)
 	techs, tacs := inc.chain()
 	title := inc.key.actor.Unmap().String() + " → " + inc.key.target.Unmap().String()
 	if len(tacs) > 0 {

@@ -154,7 +154,7 @@ func (s *modbusStream) account() {
 func (s *modbusStream) transaction(t *modbus.Transaction) {
 	if t.RequestErr != nil || t.ResponseErr != nil {
 		s.stats.DecodeErrors++
-	} else if (s.gapped[0] || s.gapped[1]) && t.HasRequest && t.HasResponse {
+	} else if t.HasRequest && t.HasResponse {
 		s.confirmed(t.RequestTime, t.ResponseTime)
 	}
 	s.conn.transaction(t.Time(), modbusPayload{t}, s.observation(t))

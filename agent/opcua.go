@@ -152,7 +152,7 @@ func (s *opcuaStream) message(m *opcua.Message) {
 	if ts.IsZero() {
 		ts = m.ResponseTime
 	}
-	if (s.gapped[0] || s.gapped[1]) && m.Request != nil && m.Response != nil {
+	if m.Request != nil && m.Response != nil {
 		s.confirmed(m.Time, m.ResponseTime)
 	}
 	s.conn.transaction(ts, opcuaPayload{m}, s.observation(m))

@@ -189,6 +189,23 @@ func (w *writer) open(ts time.Time, typ string, f *Flow, r *route) {
 	w.buf = w.appendTime(append(w.buf, `{"timestamp":`...), ts)
 }
 
+// openParties opens an event of type typ that belongs to no connection:
+// no flow_id, no ports; src_ip and dest_ip when the parties are valid
+// (poll_stopped, a count update, an incident), none otherwise (an anomaly
+// of the monitor itself). proto is the Flow's protocol ("" for none).
+func (w *writer) openParties(ts time.Time, typ string, r *route, proto string, src, dst netip.Addr) {
+	f := &w.flow
+	*f = Flow{Protocol: proto}
+	if src.IsValid() {
+		f.Src, f.Dest = netip.AddrPortFrom(src.Unmap(), 0), netip.AddrPortFrom(dst.Unmap(), 0)
+	}
+	w.open(ts, typ, f, r)
+	w.buf = appendHead(w.buf, typ, 0, false, nil)
+	if src.IsValid() {
+		w.buf = appendAddrs(w.buf, src, dst, 0, 0, false)
+	}
+}
+
 // send closes the event opened by open and hands it to its route's sinks.
 func (w *writer) send() {
 	r := w.cur

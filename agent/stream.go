@@ -186,8 +186,15 @@ func (c *conn) gap(ts time.Time, dir flow.Dir, n int) {
 
 // confirmed records an answered transaction (request framed at req,
 // response at resp): a direction whose last loss came before its part of
-// the transaction is on the protocol's boundaries again.
+// the transaction is on the protocol's boundaries again. Small enough to
+// inline: a connection that lost nothing pays one comparison.
 func (c *conn) confirmed(req, resp time.Time) {
+	if c.gapped != [2]bool{} {
+		c.reconfirm(req, resp)
+	}
+}
+
+func (c *conn) reconfirm(req, resp time.Time) {
 	if c.gapped[0] && !req.Before(c.gapAt[0]) {
 		c.gapped[0] = false
 	}
@@ -290,10 +297,7 @@ func (a *Agent) agentAnomaly(ts time.Time, event, detail string) {
 	if !w.wants(w.anomalies) {
 		return
 	}
-	f := &w.flow
-	*f = Flow{}
-	w.open(ts, EventAnomaly, f, w.anomalies)
-	w.buf = appendHead(w.buf, EventAnomaly, 0, false, nil)
+	w.openParties(ts, EventAnomaly, w.anomalies, "", netip.Addr{}, netip.Addr{})
 	w.buf = append(w.buf, `,"anomaly":{"type":"resource","event":`...)
 	w.buf = jsonw.String(w.buf, event)
 	w.buf = append(w.buf, `,"detail":`...)
@@ -372,27 +376,22 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, attach func(
 		w.open(ts, EventAlert, &c.flow, w.alerts)
 		w.buf = appendHead(w.buf, EventAlert, c.c.ID, true, c.addrs)
 	} else {
-		f := &w.flow
-		*f = Flow{}
-		if proto := al.Channel.Protocol; proto != 0 {
-			f.Protocol = proto.String()
+		proto := ""
+		if al.Channel.Protocol != 0 {
+			proto = al.Channel.Protocol.String()
 		}
-		w.open(ts, EventAlert, f, w.alerts)
-		switch e := &al.Endpoints; {
-		case e.ClientIP.IsValid() && e.FlowID != 0:
-			f.ID, f.HasID = e.FlowID, true
-			f.Src, f.Dest = netip.AddrPortFrom(e.ClientIP.Unmap(), e.ClientPort), netip.AddrPortFrom(e.ServerIP.Unmap(), e.ServerPort)
+		if e := &al.Endpoints; e.ClientIP.IsValid() && e.FlowID != 0 {
+			f := &w.flow
+			*f = Flow{Protocol: proto, ID: e.FlowID, HasID: true,
+				Src: netip.AddrPortFrom(e.ClientIP.Unmap(), e.ClientPort), Dest: netip.AddrPortFrom(e.ServerIP.Unmap(), e.ServerPort)}
+			w.open(ts, EventAlert, f, w.alerts)
 			w.buf = appendHead(w.buf, EventAlert, e.FlowID, true, nil)
 			w.buf = appendAddrs(w.buf, e.ClientIP, e.ServerIP, e.ClientPort, e.ServerPort, true)
-		case al.Channel.Client.IsValid():
+		} else {
 			// No single connection (poll_stopped, the update of held
 			// back repeats): no flow_id and no ports, as docs/events.md
 			// says.
-			f.Src, f.Dest = netip.AddrPortFrom(al.Channel.Client.Unmap(), 0), netip.AddrPortFrom(al.Channel.Server.Unmap(), 0)
-			w.buf = appendHead(w.buf, EventAlert, 0, false, nil)
-			w.buf = appendAddrs(w.buf, al.Channel.Client, al.Channel.Server, 0, 0, false)
-		default:
-			w.buf = appendHead(w.buf, EventAlert, 0, false, nil)
+			w.openParties(ts, EventAlert, w.alerts, proto, al.Channel.Client, al.Channel.Server)
 		}
 	}
 	w.rec.Alert = al

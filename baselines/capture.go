@@ -46,6 +46,13 @@ func (c *CaptureSource) String() string {
 	return s
 }
 
+// LearnOnly reports whether the baseline was only ever learned: runs were
+// recorded and none of them judged (no auto or monitor run).
+func (s *Snapshot) LearnOnly() bool {
+	modes := s.RunModes()
+	return len(modes) > 0 && !slices.Contains(modes, "auto") && !slices.Contains(modes, "monitor")
+}
+
 // RunModes returns the engine modes of the runs recorded in the audit
 // trail (learn, auto, monitor), each once, in the order first used: how
 // the baseline was built.

@@ -1,6 +1,9 @@
 package baselines
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // CleartextCredentials is the OPC UA rule that needs no baseline: a user
 // name token whose password crosses the network unencrypted (issue #16 §4).
@@ -37,12 +40,11 @@ func (*opcuaModel) signatures(e *Engine, o *Observation, rt *chanRuntime) {
 // server could not decode the request.
 const statusBadDecodingError = 0x80070000
 
-// policyName is the short name of a security policy URI ("None").
+// policyName is the short name of a security policy URI ("None"), cut as
+// policyStrength cuts it.
 func policyName(uri string) string {
-	for i := len(uri) - 1; i >= 0; i-- {
-		if uri[i] == '#' {
-			return uri[i+1:]
-		}
+	if _, name, ok := strings.Cut(uri, "#"); ok {
+		return name
 	}
 	if uri == "" {
 		return "unknown"

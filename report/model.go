@@ -444,18 +444,16 @@ func (r *Report) window(s *baselines.Snapshot) {
 			r.Window.LastSeen = Time{a.Last.UTC()}
 		}
 	}
-	auto := slices.Contains(r.Window.Modes, "auto")
+	r.Window.LearnOnly = s.LearnOnly()
 	switch {
 	case len(r.Window.Modes) == 0:
 		r.Window.BuiltIn = "no run recorded its mode; learning windows are those of auto mode"
-	case len(r.Window.Modes) == 1 && r.Window.Modes[0] == "learn":
-		r.Window.LearnOnly = true
+	case r.Window.LearnOnly:
 		r.Window.BuiltIn = "learn mode: every run learned and nothing was judged; run with --mode monitor (or auto) to judge traffic against this baseline"
-	case auto:
+	case slices.Contains(r.Window.Modes, "auto"):
 		r.Window.BuiltIn = "auto mode: each server learns for its window, then is judged"
 	default:
 		r.Window.BuiltIn = "modes " + strings.Join(r.Window.Modes, ", ") + ": learned in learn mode, judged in monitor mode"
-		r.Window.LearnOnly = !slices.Contains(r.Window.Modes, "monitor")
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -210,11 +209,10 @@ func showDevice(w io.Writer, s *baselines.Snapshot, d *baselines.Device) {
 		fmt.Fprintf(tw, "  units\t%v\n", d.Units)
 	}
 	fmt.Fprintf(tw, "  seen\t%s .. %s\t%d transactions\n", d.FirstSeen.UTC().Format(time.RFC3339), d.LastSeen.UTC().Format(time.RFC3339), d.Transactions)
-	switch modes := s.RunModes(); {
-	case len(modes) > 0 && !slices.Contains(modes, "auto") && !slices.Contains(modes, "monitor"):
+	if s.LearnOnly() {
 		fmt.Fprintf(tw, "  learning\tlearned in learn mode, not judged yet\t%.1f new items/hour, %d items in all\n",
 			d.NewItemsPerHour(time.Hour), d.NewItems)
-	default:
+	} else {
 		fmt.Fprintf(tw, "  learning\tuntil %s (in auto mode)\t%.1f new items/hour, %d items in all\n",
 			d.LearnUntil.UTC().Format(time.RFC3339), d.NewItemsPerHour(time.Hour), d.NewItems)
 	}

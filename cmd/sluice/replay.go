@@ -100,7 +100,7 @@ func runReplay(ctx context.Context, args []string) int {
 		}
 		files = append(files, f)
 	}
-	files = byFirstPacket(files, paths)
+	files, firsts := byFirstPacket(files, paths)
 	out, op, err := openOutput(af.out, false)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
@@ -116,7 +116,7 @@ func runReplay(ctx context.Context, args []string) int {
 		}
 		defer stop()
 	}
-	code := replay(ctx, &af, out, files)
+	code := replay(ctx, &af, out, files, firsts)
 	if err := out.Close(); err != nil && code == 0 {
 		fmt.Fprintf(os.Stderr, "sluice replay: closing output: %v\n", err)
 		code = 1
@@ -124,7 +124,9 @@ func runReplay(ctx context.Context, args []string) int {
 	return code
 }
 
-func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture.File) int {
+// firsts[i] is the first packet time of files[i] (zero when not read
+// ahead), for the overlap warning.
+func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture.File, firsts []time.Time) int {
 	cfg, err := af.config(out)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
@@ -152,11 +154,9 @@ func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture
 	// decode. The others are replayed; the exit status is 1.
 	undecoded := false
 	for i, f := range files {
-		if i > 0 && !a.LastPacket().IsZero() {
-			if t, ok := firstPacketTime(f.Name()); ok && t.Before(a.LastPacket()) {
-				fmt.Fprintf(os.Stderr, "sluice replay: warning: %s starts at %s, before %s ends (%s): the captures overlap; it is replayed after it, whose connections end there\n",
-					f.Name(), t.UTC().Format(time.RFC3339Nano), files[i-1].Name(), a.LastPacket().UTC().Format(time.RFC3339Nano))
-			}
+		if t := firsts[i]; i > 0 && !t.IsZero() && t.Before(a.LastPacket()) {
+			fmt.Fprintf(os.Stderr, "sluice replay: warning: %s starts at %s, before %s ends (%s): the captures overlap; it is replayed after it, whose connections end there\n",
+				f.Name(), t.UTC().Format(time.RFC3339Nano), files[i-1].Name(), a.LastPacket().UTC().Format(time.RFC3339Nano))
 		}
 		var src capture.Source = f
 		var prog *progress
@@ -208,32 +208,32 @@ func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture
 
 // byFirstPacket orders files (opened from paths) by the time of their
 // first packet, stably: files given out of time order are replayed in
-// it. A file whose first packet cannot be read ahead (a FIFO, an empty
-// or unreadable file) keeps its place relative to its neighbours' times
-// by sorting as the file before it.
-func byFirstPacket(files []*capture.File, paths []string) []*capture.File {
+// it. It returns them with their first packet times (zero when it could
+// not be read ahead: a FIFO, an empty or unreadable file; such a file
+// keeps its place by sorting as the file before it).
+func byFirstPacket(files []*capture.File, paths []string) ([]*capture.File, []time.Time) {
 	if len(files) < 2 {
-		return files
+		return files, make([]time.Time, len(files)) // nothing to order or overlap
 	}
 	type entry struct {
-		f *capture.File
-		t time.Time
+		f         *capture.File
+		first, at time.Time // at: the sort key
 	}
 	es := make([]entry, len(files))
 	var prev time.Time
 	for i, f := range files {
-		t, ok := firstPacketTime(paths[i])
-		if !ok {
-			t = prev
+		es[i].f = f
+		if t, ok := firstPacketTime(paths[i]); ok {
+			es[i].first, prev = t, t
 		}
-		es[i], prev = entry{f, t}, t
+		es[i].at = prev
 	}
-	sort.SliceStable(es, func(i, j int) bool { return es[i].t.Before(es[j].t) })
-	out := make([]*capture.File, len(es))
+	sort.SliceStable(es, func(i, j int) bool { return es[i].at.Before(es[j].at) })
+	out, firsts := make([]*capture.File, len(es)), make([]time.Time, len(es))
 	for i, e := range es {
-		out[i] = e.f
+		out[i], firsts[i] = e.f, e.first
 	}
-	return out
+	return out, firsts
 }
 
 // firstPacketTime reads the first packet's time of the capture at path

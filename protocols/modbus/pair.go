@@ -229,8 +229,7 @@ func (p *Pairer) Response(adu ADU, ts time.Time, emit func(*Transaction)) {
 		p.afterLoss = false
 		for ; i > 0; i-- {
 			p.pending[0].lost = true
-			p.countUnanswered(p.pending[0])
-			p.emitRequest(0, emit)
+			p.emitUnanswered(0, emit)
 		}
 	}
 	// Every field of t is set below, on each path: zeroing the whole
@@ -280,29 +279,28 @@ func (p *Pairer) find(tid uint16, unit uint8) int {
 func (p *Pairer) Expire(now time.Time, emit func(*Transaction)) {
 	to := p.timeout()
 	for len(p.pending) > 0 && since(p.pending[0].ts, now) > to {
-		p.countUnanswered(p.pending[0])
-		p.emitRequest(0, emit)
+		p.emitUnanswered(0, emit)
 	}
 	// Requests arrive in time order, but a capture's clock can step back:
 	// check the rest too.
 	for i := 0; i < len(p.pending); {
 		if since(p.pending[i].ts, now) > to {
-			p.countUnanswered(p.pending[i])
-			p.emitRequest(i, emit)
+			p.emitUnanswered(i, emit)
 			continue
 		}
 		i++
 	}
 }
 
-// countUnanswered counts a request that waited in vain: timed out, or lost
-// with the capture's bytes.
-func (p *Pairer) countUnanswered(q *pending) {
-	if q.lost {
+// emitUnanswered emits pending request i as one that waited in vain and
+// counts it: timed out, or lost with the capture's bytes.
+func (p *Pairer) emitUnanswered(i int, emit func(*Transaction)) {
+	if p.pending[i].lost {
 		p.stats.Lost++
 	} else {
 		p.stats.TimedOut++
 	}
+	p.emitRequest(i, emit)
 }
 
 // Flush emits every pending request as unanswered (Timeout set, or
@@ -310,8 +308,7 @@ func (p *Pairer) countUnanswered(q *pending) {
 // timed out (or lost).
 func (p *Pairer) Flush(emit func(*Transaction)) {
 	for len(p.pending) > 0 {
-		p.countUnanswered(p.pending[0])
-		p.emitRequest(0, emit)
+		p.emitUnanswered(0, emit)
 	}
 }
 
