@@ -4,18 +4,19 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/internal/flow"
 	"github.com/sluice-ics/sluice/protocols/dnp3"
 )
 
 // dnp3Module is DNP3 over TCP in the protocol registry (IEEE 1815-2012,
 // Annex C: port 20000). DNP3 over UDP waits for the flow layer's UDP
-// support. It has no baseline model yet: its transactions are events only,
-// and its anomalies are not handed to the baselines.
+// support.
 var dnp3Module = module{
 	name:         "dnp3",
 	title:        "DNP3",
 	defaultPorts: []uint16{20000},
+	baseline:     baselines.DNP3,
 	newStream:    newDNP3Stream,
 }
 
@@ -50,6 +51,10 @@ type dnp3Stream struct {
 	// linkErrSeen limits the malformed anomaly of bad frames to one per
 	// connection.
 	linkErrSeen bool
+	// masterSide says the master's side of the connection is known
+	// (masterServer: it is the TCP server, an outstation that dials its
+	// master; the observations' endpoints are then swapped).
+	masterSide, masterServer bool
 }
 
 func newDNP3Stream(c conn) flow.Stream {
@@ -63,7 +68,12 @@ func newDNP3Stream(c conn) flow.Stream {
 			s.ra[s.dir].Segment(f, s.onFragment)
 		}
 	}
-	s.onFragment = func(f *dnp3.Fragment) { s.pr.Fragment(f, s.ts, s.onTx) }
+	s.onFragment = func(f *dnp3.Fragment) {
+		if !s.masterSide && f.Link.Control.Dir() {
+			s.masterFrom(s.dir)
+		}
+		s.pr.Fragment(f, s.ts, s.onTx)
+	}
 	s.onTx = s.transaction
 	if c.c.MidStream {
 		// Picked up without the SYN: the first octets may be the middle
@@ -161,15 +171,64 @@ func (s *dnp3Stream) account() {
 	}
 }
 
-// transaction is the Pairer's emit function: the event. No baseline
-// observation yet: DNP3 has no baseline model.
+// masterFrom notes that the master sends in direction dir (its frames
+// carry the DIR bit). The baselines key a channel by master and
+// outstation, not by who opened the TCP connection: when the outstation
+// dialled its master, the observations' client is the TCP server.
+func (s *dnp3Stream) masterFrom(dir flow.Dir) {
+	s.masterSide = true
+	if dir == flow.ServerToClient && !s.masterServer {
+		s.masterServer = true
+		ep := &s.obs.Endpoints
+		ep.ClientIP, ep.ServerIP = ep.ServerIP, ep.ClientIP
+		ep.ClientMAC, ep.ServerMAC = ep.ServerMAC, ep.ClientMAC
+		ep.ClientPort, ep.ServerPort = ep.ServerPort, ep.ClientPort
+	}
+}
+
+// transaction is the Pairer's emit function: the event, then the
+// baselines learn or judge.
 func (s *dnp3Stream) transaction(t *dnp3.Transaction) {
 	if (t.HasRequest && t.Request.Message.Err != nil) || (t.HasResponse && t.Response.Message.Err != nil) {
 		s.stats.DecodeErrors++
 	} else if t.HasRequest && t.HasResponse {
 		s.confirmed(t.Request.Time, t.Response.Time)
 	}
-	s.conn.transaction(t.Time(), dnp3Payload{t}, false)
+	s.conn.transaction(t.Time(), dnp3Payload{t}, s.observation(t))
+}
+
+// observation fills s.obs from t and reports whether the baselines should
+// see it: a master's request (with its response, if any) or an
+// unsolicited response. A solicited response without its request says
+// nothing about what the master asked.
+func (s *dnp3Stream) observation(t *dnp3.Transaction) bool {
+	o := &s.obs // Protocol and Endpoints were set with the connection
+	// The detail is made once per connection and reused; its messages
+	// point into the Pairer's, valid during this call.
+	d, _ := o.Detail.(*baselines.DNP3Obs)
+	if d == nil {
+		d = new(baselines.DNP3Obs)
+		o.Detail = d
+	}
+	*d = baselines.DNP3Obs{Timeout: t.Timeout}
+	switch {
+	case t.HasRequest:
+		d.Request = &t.Request.Message
+		d.Master, d.Outstation = t.Request.Link.Source, t.Request.Link.Dest
+		o.Time = t.Request.Time
+		if t.HasResponse {
+			d.Response = &t.Response.Message
+			o.Time = t.Response.Time
+		}
+	case t.HasResponse && t.Response.Message.Function == dnp3.FuncUnsolicitedResponse:
+		d.Response = &t.Response.Message
+		d.Master, d.Outstation = t.Response.Link.Dest, t.Response.Link.Source
+		o.Time = t.Response.Time
+	default:
+		return false
+	}
+	o.Responded = d.Response != nil
+	return true
 }
 
 // dnp3Payload is a transaction as the glue reports it (a one-pointer

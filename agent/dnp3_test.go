@@ -62,8 +62,9 @@ func replayAll(t *testing.T, pcap []byte) []event {
 
 // TestDNP3Stream runs a DNP3 connection through the agent: a select and
 // its response, a response frame whose CRC is bad (dropped, one malformed
-// anomaly, a decode error), then an operate and its response. DNP3 has no
-// baseline model: no alert, whatever happens.
+// anomaly, a decode error), then an operate and its response. The bad
+// frame raises the malformed alert (a signature rule: it fires while the
+// outstation learns); the controls, learned, raise nothing.
 func TestDNP3Stream(t *testing.T) {
 	c := newDetConnPort(t, 20000)
 	crob := "0c 01 28 01 00 00 00 03 01 64 00 00 00 64 00 00 00 00"
@@ -95,18 +96,18 @@ func TestDNP3Stream(t *testing.T) {
 			detail, _, _ := strings.Cut(e.Anomaly.Detail, ": 0x") // the CRCs
 			kinds = append(kinds, "anomaly "+e.Anomaly.Event+": "+detail)
 		case "alert":
-			t.Errorf("alert %s on DNP3", e.Alert.Rule)
+			kinds = append(kinds, "alert "+e.Alert.Rule)
 		}
 	}
-	want := "select>response|anomaly malformed: dnp3: bad link CRC in data block 0 of frame 10 -> 1|operate>response"
+	want := "select>response|anomaly malformed: dnp3: bad link CRC in data block 0 of frame 10 -> 1|alert malformed|operate>response"
 	if got := strings.Join(kinds, "|"); got != want {
 		t.Errorf("events\n got  %s\n want %s", got, want)
 	}
 }
 
 // TestDNP3NotProtocol: TLS on port 20000 is reported once as
-// non_protocol_traffic and raises no alert (Modbus's would: DNP3's
-// anomalies do not reach the baselines, which have no DNP3 model).
+// non_protocol_traffic, and raises its alert (in an incident) as on
+// Modbus's port.
 func TestDNP3NotProtocol(t *testing.T) {
 	c := newDetConnPort(t, 20000)
 	c.seg(true, []byte("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 client hello"))
@@ -120,8 +121,8 @@ func TestDNP3NotProtocol(t *testing.T) {
 			t.Errorf("anomaly %s, want non_protocol_traffic", e.Anomaly.Event)
 		}
 	}
-	if strings.Join(got, ",") != "anomaly" {
-		t.Errorf("events %v, want one anomaly", got)
+	if strings.Join(got, ",") != "anomaly,incident,alert,incident" {
+		t.Errorf("events %v, want one anomaly, its alert and incident (open, closed)", got)
 	}
 }
 

@@ -200,11 +200,13 @@ var techniqueTactic = map[string]string{
 	"T0848": "Initial Access", "T0886": "Initial Access",
 	"T0859": "Persistence",
 	"T0846": "Discovery", "T0888": "Discovery",
-	"T0830": "Collection",
+	"T0843": "Lateral Movement", "T0867": "Lateral Movement",
+	"T0830": "Collection", "T0861": "Collection",
 	"T0885": "Command and Control", "T0869": "Command and Control",
 	"T0814": "Inhibit Response Function", "T0816": "Inhibit Response Function", "T0878": "Inhibit Response Function",
+	"T0881": "Inhibit Response Function",
 	"T0855": "Impair Process Control", "T0836": "Impair Process Control", "T0806": "Impair Process Control",
-	"T0815": "Impact", "T0829": "Impact",
+	"T0815": "Impact", "T0829": "Impact", "T0831": "Impact",
 }
 
 // stage orders a technique in the kill chain (unknown ones last).

@@ -61,3 +61,16 @@ func TestIncidents(t *testing.T) {
 		t.Fatalf("chain %v %v", techs, tacs)
 	}
 }
+
+// TestEveryTechniqueHasATactic: an incident orders its techniques by
+// tactic; a rule's technique missing from techniqueTactic would sort last
+// and name no tactic.
+func TestEveryTechniqueHasATactic(t *testing.T) {
+	for _, r := range baselines.Rules() {
+		for _, tech := range r.Techniques() {
+			if techniqueTactic[tech] == "" {
+				t.Errorf("rule %s: technique %s has no tactic in techniqueTactic", r, tech)
+			}
+		}
+	}
+}

@@ -62,6 +62,13 @@ func (d *Deviation) ID() string {
 	h.Write([]byte(d.Item.Node))
 	h.Write([]byte{0})
 	h.Write([]byte(d.Item.What))
+	if d.Channel.Master != 0 || d.Channel.Outstation != 0 {
+		// DNP3's link addresses, hashed only when set so that the ids
+		// of the other protocols' deviations stay what they were.
+		binary.BigEndian.PutUint16(b[0:], d.Channel.Master)
+		binary.BigEndian.PutUint16(b[2:], d.Channel.Outstation)
+		h.Write(b[:4])
+	}
 	var sum [8]byte
 	binary.BigEndian.PutUint64(sum[:], h.Sum64())
 	return hex.EncodeToString(sum[:])

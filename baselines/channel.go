@@ -17,6 +17,9 @@ type ChannelKey struct {
 	Server   netip.Addr `json:"server"`
 	Unit     uint8      `json:"unit,omitempty"` // Modbus unit id
 	Port     uint16     `json:"port,omitempty"` // OPC UA endpoint port
+	// Master and Outstation are the DNP3 link addresses of the two ends.
+	Master     uint16 `json:"master_address,omitempty"`
+	Outstation uint16 `json:"outstation_address,omitempty"`
 }
 
 // String renders the key as its protocol names it: "modbus

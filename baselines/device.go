@@ -111,7 +111,8 @@ func (r Roles) Protocols() []string {
 }
 
 // Device is one asset of the inventory, as stored and exported. Units and
-// Ident are kept by the Modbus model, Server by the OPC UA model.
+// Ident are kept by the Modbus model, Server by the OPC UA model, DNP3 by
+// the DNP3 model.
 type Device struct {
 	IP           netip.Addr   `json:"ip"`
 	MAC          MAC          `json:"mac,omitempty"`
@@ -123,6 +124,7 @@ type Device struct {
 	Transactions uint64       `json:"transactions"`
 	Ident        *DeviceIdent `json:"modbus_identity,omitempty"`
 	Server       *ServerInfo  `json:"opcua_server,omitempty"`
+	DNP3         *DNP3Station `json:"dnp3,omitempty"`
 	// LearnUntil is the end of the device's learning window in Auto mode
 	// under the LearnFor of the run that first saw it (a later run judges
 	// with FirstSeen + its own LearnFor).

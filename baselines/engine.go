@@ -194,7 +194,8 @@ func (e *Engine) Observe(o *Observation) []Alert {
 	if !ok {
 		return e.out
 	}
-	key := ChannelKey{Protocol: o.Protocol, Client: o.ClientIP, Server: o.ServerIP, Unit: t.unit, Port: t.port}
+	key := ChannelKey{Protocol: o.Protocol, Client: o.ClientIP, Server: o.ServerIP, Unit: t.unit, Port: t.port,
+		Master: t.master, Outstation: t.outstation}
 	h := e.lookup(&key, o.FlowID)
 	c, rt, pr := h.ch, h.rt, h.pr
 	// Both devices are nearly always known, with their role and MAC.

@@ -27,7 +27,9 @@ func (e *Engine) fuzzIndicator(o *Observation, rt *chanRuntime, what string) {
 		return
 	}
 	key := rt.key
-	key.Unit = 0 // a fuzzer sweeps units too: one deviation per client and server
+	// A fuzzer sweeps units and link addresses too: one deviation per
+	// client and server.
+	key.Unit, key.Master, key.Outstation = 0, 0, 0
 	if a := e.raise(o.Time, ProtocolFuzzing, key, Item{}, &o.Endpoints, o, nil); a != nil {
 		e.sign(a, fmt.Sprintf("Protocol fuzzing: %d %s within %s from %s to %s %s port %d",
 			n, what, e.cfg.Window.Round(time.Second), key.Client, key.Protocol, key.Server, o.ServerPort))

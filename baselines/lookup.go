@@ -32,15 +32,15 @@ type hot struct {
 }
 
 // hotIndex returns the cache set of key: a multiplicative hash of the last
-// four bytes of the addresses (all of an IPv4 address), the unit, the port
-// and the protocol, whose top bits are well mixed. With two slots per set,
+// four bytes of the addresses (all of an IPv4 address), the unit, the port,
+// the DNP3 link addresses and the protocol, whose top bits are well mixed. With two slots per set,
 // the channels of a plant rarely evict each other. The address bytes are
 // read 4 at a time: a 16-byte load of As16's result stalls on the two
 // 8-byte stores that made it.
 func hotIndex(key *ChannelKey) int {
 	c, s := key.Client.As16(), key.Server.As16()
 	x := uint64(binary.BigEndian.Uint32(c[12:])) | uint64(binary.BigEndian.Uint32(s[12:]))<<32
-	x ^= uint64(key.Port)<<16 | uint64(key.Unit)<<8 | uint64(key.Protocol)
+	x ^= uint64(key.Outstation)<<48 | uint64(key.Master)<<32 | uint64(key.Port)<<16 | uint64(key.Unit)<<8 | uint64(key.Protocol)
 	x *= 0xff51afd7ed558ccd
 	x ^= x >> 32
 	return int((x * 0x9e3779b97f4a7c15) >> (64 - hotBits))
@@ -50,7 +50,8 @@ func hotIndex(key *ChannelKey) int {
 // its generated equality function. The fields that tell a plant's
 // channels apart come first.
 func sameKey(a, b *ChannelKey) bool {
-	return a.Server == b.Server && a.Unit == b.Unit && a.Client == b.Client && a.Port == b.Port && a.Protocol == b.Protocol
+	return a.Server == b.Server && a.Unit == b.Unit && a.Client == b.Client && a.Port == b.Port && a.Protocol == b.Protocol &&
+		a.Outstation == b.Outstation && a.Master == b.Master
 }
 
 // clearHot empties the lookup cache.

@@ -231,7 +231,9 @@ func (*modbusModel) read(o *Observation) (txn, bool) {
 	return txn{unit: m.Unit, answered: answered, learnable: answered && m.Exception == 0}, true
 }
 
-func (*modbusModel) validKey(k ChannelKey) bool { return k.Port == 0 }
+func (*modbusModel) validKey(k ChannelKey) bool {
+	return k.Port == 0 && k.Master == 0 && k.Outstation == 0
+}
 
 func (*modbusModel) newChannel() ChannelModel { return &ModbusModel{} }
 

@@ -304,7 +304,9 @@ func (*opcuaModel) read(o *Observation) (txn, bool) {
 	return txn{port: o.ServerPort, answered: o.Responded, learnable: o.Responded && u.Status == 0}, true
 }
 
-func (*opcuaModel) validKey(k ChannelKey) bool { return k.Unit == 0 }
+func (*opcuaModel) validKey(k ChannelKey) bool {
+	return k.Unit == 0 && k.Master == 0 && k.Outstation == 0
+}
 
 func (*opcuaModel) newChannel() ChannelModel { return &OPCUAModel{} }
 

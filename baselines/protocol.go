@@ -81,6 +81,8 @@ type txn struct {
 	// endpoint port.
 	unit uint8
 	port uint16
+	// master and outstation are DNP3's part: the link addresses.
+	master, outstation uint16
 	// answered: the server answered (an exception is an answer);
 	// learnable: the transaction may be learned (answered, successfully).
 	answered, learnable bool

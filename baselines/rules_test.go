@@ -14,7 +14,11 @@ func TestRuleNamesAndIDsAreStable(t *testing.T) {
 	want := []string{"new_device", "new_master", "new_channel", "unexpected_function", "unexpected_write",
 		"write_value_out_of_range", "diagnostic_command", "device_identification_read", "scan", "malformed",
 		"non_protocol_traffic", "exception_burst", "request_flood", "poll_stopped", "opcua_new_client",
-		"opcua_anonymous_session", "opcua_security_downgrade", "opcua_unexpected_write", "opcua_unexpected_call"}
+		"opcua_anonymous_session", "opcua_security_downgrade", "opcua_unexpected_write", "opcua_unexpected_call",
+		"cleartext_credentials", "protocol_fuzzing", "dnp3_new_master", "dnp3_unexpected_function",
+		"dnp3_unexpected_control", "dnp3_control_value_out_of_range", "dnp3_restart", "dnp3_stop_application",
+		"dnp3_disable_unsolicited", "dnp3_file_operation", "dnp3_time_change", "dnp3_integrity_scan",
+		"dnp3_auth_failure"}
 	for i, name := range want {
 		if r := Rule(i + 1); r.String() != name || r.SignatureID() != uint32(9000001+i) {
 			t.Errorf("rule %d = %s/%d, want %s/%d", i+1, r, r.SignatureID(), name, 9000001+i)

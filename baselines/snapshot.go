@@ -68,7 +68,8 @@ func (s *Snapshot) Device(ip string) *Device {
 
 func compareKeys(a, b ChannelKey) int {
 	return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), a.Server.Compare(b.Server),
-		cmp.Compare(a.Unit, b.Unit), cmp.Compare(a.Port, b.Port), a.Client.Compare(b.Client))
+		cmp.Compare(a.Unit, b.Unit), cmp.Compare(a.Port, b.Port), cmp.Compare(a.Outstation, b.Outstation),
+		a.Client.Compare(b.Client), cmp.Compare(a.Master, b.Master))
 }
 
 // sortSnapshot puts every slice in its canonical order.

@@ -496,6 +496,12 @@ func (r *Report) devices(s *baselines.Snapshot, window time.Duration) {
 				"Application URI", si.AppURI, "Product URI", si.ProductURI, "Manufacturer", si.ManufacturerName,
 				"Product", si.ProductName, "Software version", si.SoftwareVersion, "Build", si.BuildNumber)
 		}
+		if st := d.DNP3; st != nil {
+			dev.Identity = appendFields(dev.Identity, "DNP3 addresses", strings.Trim(fmt.Sprint(st.Addresses), "[]"))
+			for _, k := range slices.Sorted(maps.Keys(st.Attributes)) {
+				dev.Identity = appendFields(dev.Identity, "DNP3 "+strings.ReplaceAll(k, "_", " "), st.Attributes[k])
+			}
+		}
 		if dev.Learning {
 			r.Summary.StillLearning++
 		}

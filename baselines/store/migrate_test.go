@@ -252,7 +252,7 @@ func TestUnknownProtocolBucketRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = b.Update(func(tx *bolt.Tx) error {
-		bk, err := tx.CreateBucket([]byte(channelsPrefix + "dnp3"))
+		bk, err := tx.CreateBucket([]byte(channelsPrefix + "iec104"))
 		if err != nil {
 			return err
 		}
@@ -267,8 +267,8 @@ func TestUnknownProtocolBucketRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Load(); err == nil || !strings.Contains(err.Error(), "dnp3") {
-		t.Fatalf("load of a store with dnp3 channels: %v", err)
+	if _, err := db.Load(); err == nil || !strings.Contains(err.Error(), "iec104") {
+		t.Fatalf("load of a store with iec104 channels: %v", err)
 	}
 }
 
@@ -297,14 +297,14 @@ func TestMigrationFailsWhole(t *testing.T) {
 		if err := ch.Put([]byte("a"), good); err != nil {
 			return err
 		}
-		return ch.Put([]byte("b"), []byte(`{"key":{"protocol":"dnp3"}}`))
+		return ch.Put([]byte("b"), []byte(`{"key":{"protocol":"iec104"}}`))
 	})
 	b.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), "migrate") {
-		t.Fatalf("open of a v1 store with a dnp3 channel: %v", err)
+		t.Fatalf("open of a v1 store with an iec104 channel: %v", err)
 	}
 	if schema, names := schemaOf(t, path); schema != "1" || !slices.Contains(names, bucketChannelsV1) ||
 		slices.Contains(names, baselines.ChannelBucket(baselines.Modbus)) {

@@ -9,7 +9,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -221,6 +223,12 @@ func showDevice(w io.Writer, s *baselines.Snapshot, d *baselines.Device) {
 	}
 	if sv := d.Server; sv != nil {
 		fmt.Fprintf(tw, "  opcua server\t%q %q %q build %q\n", sv.AppURI, sv.ProductURI, sv.SoftwareVersion, sv.BuildNumber)
+	}
+	if st := d.DNP3; st != nil {
+		fmt.Fprintf(tw, "  dnp3 addresses\t%v\n", st.Addresses)
+		for _, k := range slices.Sorted(maps.Keys(st.Attributes)) {
+			fmt.Fprintf(tw, "  dnp3 %s\t%q\n", strings.ReplaceAll(k, "_", " "), st.Attributes[k])
+		}
 	}
 	tw.Flush()
 	for _, c := range channelsOf(s, d) {
