@@ -301,6 +301,12 @@ func TestPollsAcrossCaptureGaps(t *testing.T) {
 	for _, separate := range []bool{false, true} {
 		got := learnedPolls(t, separate, simWindows(t, windows...)...)
 		for k, w := range whole {
+			if w.Samples < 20 {
+				// Too slow to repeat ten times in the 75 s the
+				// windows keep (the DNP3 master's 10 s event poll
+				// and 60 s integrity poll): nothing to compare.
+				continue
+			}
 			g, ok := got[k]
 			if !ok {
 				t.Errorf("separate=%v: poll %s not learned", separate, k)

@@ -82,7 +82,7 @@ func TestLiveLoopbackSimulatorAttack(t *testing.T) {
 	go func() {
 		simDone <- simulator.Serve(simCtx, simulator.Config{
 			ModbusAddr: "127.0.0.1:" + strconv.Itoa(int(mbPort)), OPCUAEndpoint: "opc.tcp://127.0.0.1:" + strconv.Itoa(int(uaPort)),
-			Seed: 1, Ready: func(ep simulator.Endpoints) { ready <- ep }})
+			DNP3Addr: "off", Seed: 1, Ready: func(ep simulator.Endpoints) { ready <- ep }})
 	}()
 	var ep simulator.Endpoints
 	select {

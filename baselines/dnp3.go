@@ -677,7 +677,9 @@ func judgeControls(e *Engine, o *Observation, dm *DNP3Model, key ChannelKey, r *
 		if dm != nil {
 			env = dm.Controls[k]
 		}
-		it := Item{Function: uint8(r.Function), Sub: uint16(k.Group), Addr: uint16(k.Index), What: "point"}
+		// The item is the point, whatever the function: a select and
+		// its operate are one deviation.
+		it := Item{Sub: uint16(k.Group), Addr: uint16(k.Index), What: "point"}
 		if k.Index > math.MaxUint16 {
 			it.Count = uint16(k.Index >> 16)
 		}

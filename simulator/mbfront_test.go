@@ -18,7 +18,7 @@ import (
 func startModbus(t *testing.T) (string, *Process) {
 	t.Helper()
 	p := NewProcess(1)
-	srv, err := startServers(context.Background(), p, "127.0.0.1:0", "", nil, nil, nil)
+	srv, err := startServers(context.Background(), p, "127.0.0.1:0", "", "", nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,9 @@ type servers struct {
 	ua     *uaServer
 	uaAddr string // host:port
 	uaURL  string
-	done   chan struct{}
+	// rtu is the DNP3 gate station (nil when disabled).
+	rtu  *rtu
+	done chan struct{}
 	// conns are the Modbus front's live client connections, closed by
 	// close: a client that keeps its connection open (an idle master, a
 	// demo's actors) must not keep the PLC running after shutdown.
@@ -52,9 +54,9 @@ func freePort() (int, error) {
 }
 
 // startServers starts the Modbus front on mbAddr (TLS when tlsCfg is set),
-// the library's server on a private loopback port, and the OPC UA server on
-// uaEndpoint ("" for none).
-func startServers(ctx context.Context, p *Process, mbAddr, uaEndpoint string, tap mbTap, tlsCfg *tls.Config, logger *log.Logger) (*servers, error) {
+// the library's server on a private loopback port, the OPC UA server on
+// uaEndpoint and the DNP3 gate station on dnp3Addr ("" for none).
+func startServers(ctx context.Context, p *Process, mbAddr, uaEndpoint, dnp3Addr string, tap mbTap, tlsCfg *tls.Config, logger *log.Logger) (*servers, error) {
 	h := &plcHandler{p: p}
 	var lib *mb.ModbusServer
 	var backend string
@@ -103,6 +105,12 @@ func startServers(ctx context.Context, p *Process, mbAddr, uaEndpoint string, ta
 			}
 		}
 		s.uaAddr = strings.TrimPrefix(uaEndpoint, "opc.tcp://")
+	}
+	if dnp3Addr != "" {
+		if s.rtu, err = startRTU(p, dnp3Addr); err != nil {
+			s.close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -164,7 +172,7 @@ func startLoopback(ctx context.Context, p *Process, tap mbTap) (*servers, error)
 			continue
 		}
 		var srv *servers
-		srv, err = startServers(ctx, p, "127.0.0.1:0", "opc.tcp://127.0.0.1:"+strconv.Itoa(port), tap, nil, nil)
+		srv, err = startServers(ctx, p, "127.0.0.1:0", "opc.tcp://127.0.0.1:"+strconv.Itoa(port), "127.0.0.1:0", tap, nil, nil)
 		if err == nil {
 			return srv, nil
 		}
@@ -237,6 +245,9 @@ func (s *servers) close() {
 	}
 	s.connMu.Unlock()
 	s.lib.Stop()
+	if s.rtu != nil {
+		s.rtu.close()
+	}
 	if s.ua != nil {
 		closed := make(chan struct{})
 		go func() {
@@ -331,6 +342,9 @@ func (e *env) closeQuietly() {
 	}
 	if e.atkUA != nil {
 		e.atkUA.c.Close()
+	}
+	if e.scadaDNP3 != nil {
+		e.scadaDNP3.c.Close()
 	}
 }
 
@@ -438,7 +452,7 @@ func Capture(ctx context.Context, cfg CaptureConfig) ([]byte, *Labels, error) {
 	}
 	defer srv.close()
 	e := &env{ctx: ctx, p: p, rec: rec, srv: srv, mbAddr: srv.mbLn.Addr().String(), uaAddr: srv.uaAddr, uaURL: srv.uaURL,
-		seed: cfg.Seed, logf: func(string, ...any) {}}
+		dnp3Addr: srv.rtu.ln.Addr().String(), seed: cfg.Seed, logf: func(string, ...any) {}}
 	evs, labels := sc.timeline(cfg.Duration, attackStart(cfg.Duration), cfg.Seed, true)
 	runErr := e.run(evs, labels, sc.extension, Epoch)
 	e.closeQuietly()

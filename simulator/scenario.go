@@ -58,6 +58,7 @@ type event struct {
 	run   func(e *env) error
 	label int  // index into the run's labels, -1 for normal traffic
 	opcua bool // talks to the OPC UA server
+	dnp3  bool // talks to the DNP3 gate station
 }
 
 // attackStart is when attacks begin: 60 % into the capture (6 min of 10),
@@ -83,6 +84,11 @@ func Scenarios() []Scenario {
 		{Name: "opcua_security_downgrade", Description: "the historian reconnects with an anonymous token instead of its user name", attacks: []attack{atkUADowngrade}},
 		{Name: "opcua_method_call", Description: "the historian's session calls Dam.AcknowledgeAlarms, a method it never calls", attacks: []attack{atkUACall}},
 		{Name: "opcua_cleartext_login", Description: "the historian reconnects with its user-name token's password in clear (a client reconfigured without token encryption)", attacks: []attack{atkUACleartext}},
+		{Name: "dnp3_rogue_master", Description: "a new host reads the gate RTU over DNP3 and latches spillway gate 2's drive off (CROB)", attacks: []attack{atkDNP3RogueMaster}},
+		{Name: "dnp3_cold_restart", Description: "a cold restart of the gate RTU on the SCADA master's own DNP3 connection", attacks: []attack{atkDNP3ColdRestart}},
+		{Name: "dnp3_disable_unsolicited", Description: "the SCADA master's connection disables the RTU's unsolicited reporting (its alarms go quiet)", attacks: []attack{atkDNP3DisableUnsolicited}},
+		{Name: "dnp3_file_write", Description: "the engineering workstation opens, writes and closes a configuration file on the gate RTU over DNP3", attacks: []attack{atkDNP3FileWrite}},
+		{Name: "dnp3_out_of_range_setpoint", Description: "the SCADA master sets the ecological release to 9.5 m3/s (select, operate; permit 2-3)", attacks: []attack{atkDNP3OutOfRange}},
 	}
 }
 
@@ -138,6 +144,26 @@ func normalEvents(d time.Duration, seed uint64) []event {
 	}
 	for k := time.Duration(1); 10*k*time.Second < d; k++ {
 		addUA(10*k*time.Second+1300*time.Millisecond, historianPublish)
+	}
+	// SCADA master and the DNP3 gate station: an event poll every 10 s,
+	// an integrity poll every minute, the RTU's unsolicited level report
+	// every 30 s, the operator's release setpoint every 7-11 minutes.
+	addDNP3 := func(at time.Duration, f func(*env) error) {
+		if at < d {
+			evs = append(evs, event{at: at, run: f, label: -1, dnp3: true})
+		}
+	}
+	for k := time.Duration(1); 10*k*time.Second < d; k++ {
+		addDNP3(10*k*time.Second+3100*time.Millisecond, func(e *env) error { return dnp3Poll(e, false) })
+	}
+	for k := time.Duration(1); 60*k*time.Second < d; k++ {
+		addDNP3(60*k*time.Second+8300*time.Millisecond, func(e *env) error { return dnp3Poll(e, true) })
+	}
+	for k := time.Duration(1); 30*k*time.Second < d; k++ {
+		addDNP3(30*k*time.Second+17*time.Second+400*time.Millisecond, dnp3Report)
+	}
+	for t := 200*time.Second + time.Duration(rng.IntN(120))*time.Second; t < d; t += 420*time.Second + time.Duration(rng.IntN(240))*time.Second {
+		addDNP3(t+600*time.Millisecond, dnp3Operator)
 	}
 	return evs
 }
@@ -646,7 +672,8 @@ func (s Scenario) timeline(d, a0 time.Duration, seed uint64, normal bool) ([]eve
 			ExpectedRules: a.rules, MITRE: a.mitre, Incident: fmt.Sprintf("%s/%d", s.Name, li+1)})
 		for _, st := range a.steps {
 			if a0+st.at < d {
-				evs = append(evs, event{at: a0 + st.at, run: st.run, label: li, opcua: a.dst.IP == HostUAServer.IP})
+				evs = append(evs, event{at: a0 + st.at, run: st.run, label: li, opcua: a.dst.IP == HostUAServer.IP,
+					dnp3: a.dst.IP == HostRTU.IP})
 			}
 		}
 	}

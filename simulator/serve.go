@@ -17,6 +17,9 @@ type Config struct {
 	// OPCUAEndpoint is the OPC UA endpoint URL (default
 	// opc.tcp://127.0.0.1:4840; "off" disables OPC UA).
 	OPCUAEndpoint string
+	// DNP3Addr is host:port of the DNP3 gate station (default
+	// 127.0.0.1:20000; "off" disables it).
+	DNP3Addr string
 	// Seed makes the process (weather, noise) reproducible.
 	Seed uint64
 	// Scenario, when set, also plays that scenario's actors live against
@@ -37,6 +40,7 @@ type Config struct {
 type Endpoints struct {
 	Modbus string // host:port
 	OPCUA  string // opc.tcp://host:port, "" when disabled
+	DNP3   string // host:port, "" when disabled
 	TLS    bool
 }
 
@@ -44,7 +48,11 @@ type Endpoints struct {
 const (
 	DefaultModbusAddr    = "127.0.0.1:5020"
 	DefaultOPCUAEndpoint = "opc.tcp://127.0.0.1:4840"
+	DefaultDNP3Addr      = "127.0.0.1:20000"
 )
+
+// unsolicitedEvery is how often the live gate station reports unsolicited.
+const unsolicitedEvery = 30 * time.Second
 
 // Serve runs the simulator until ctx is cancelled: the dam process advancing
 // in real time, the Modbus/TCP server and the OPC UA server, and the actors of
@@ -58,6 +66,12 @@ func Serve(ctx context.Context, cfg Config) error {
 	}
 	if cfg.OPCUAEndpoint == "off" {
 		cfg.OPCUAEndpoint = ""
+	}
+	if cfg.DNP3Addr == "" {
+		cfg.DNP3Addr = DefaultDNP3Addr
+	}
+	if cfg.DNP3Addr == "off" {
+		cfg.DNP3Addr = ""
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
@@ -82,15 +96,19 @@ func Serve(ctx context.Context, cfg Config) error {
 	}
 	p := NewProcess(cfg.Seed)
 	logger := log.New(logWriter(cfg.Logf), "", 0)
-	srv, err := startServers(ctx, p, cfg.ModbusAddr, cfg.OPCUAEndpoint, nil, tlsCfg, logger)
+	srv, err := startServers(ctx, p, cfg.ModbusAddr, cfg.OPCUAEndpoint, cfg.DNP3Addr, nil, tlsCfg, logger)
 	if err != nil {
 		return fmt.Errorf("simulator: %w", err)
 	}
 	ep := Endpoints{Modbus: srv.mbLn.Addr().String(), OPCUA: srv.uaURL, TLS: tlsCfg != nil}
+	if srv.rtu != nil {
+		ep.DNP3 = srv.rtu.ln.Addr().String()
+	}
 	if cfg.Ready != nil {
 		cfg.Ready(ep)
 	}
 	start := time.Now()
+	var lastReport time.Duration
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	played := make(chan struct{})
@@ -121,6 +139,10 @@ func Serve(ctx context.Context, cfg Config) error {
 		case <-tick.C:
 			p.AdvanceTo(time.Since(start))
 			srv.sample()
+			if srv.rtu != nil && time.Since(start) >= lastReport+unsolicitedEvery {
+				lastReport += unsolicitedEvery
+				srv.rtu.pushUnsolicited()
+			}
 		}
 	}
 }
@@ -139,9 +161,10 @@ func (l logWriter) Write(b []byte) (int, error) {
 // PlayConfig configures Play.
 type PlayConfig struct {
 	Scenario string
-	// Modbus (host:port) and OPCUA (endpoint URL) of a running simulator.
-	Modbus, OPCUA string
-	Seed          uint64
+	// Modbus (host:port), OPCUA (endpoint URL) and DNP3 (host:port, ""
+	// for none) of a running simulator.
+	Modbus, OPCUA, DNP3 string
+	Seed                uint64
 	// Duration bounds the play; attacks start at AttackAt.
 	Duration, AttackAt time.Duration
 	// Normal adds the normal actors (HMI, historian, operator, engineering
@@ -162,7 +185,7 @@ func Play(ctx context.Context, cfg PlayConfig) ([]Label, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	return play(ctx, sc, Endpoints{Modbus: cfg.Modbus, OPCUA: cfg.OPCUA}, cfg.Seed, cfg.Duration, cfg.AttackAt, cfg.Normal, cfg.Logf)
+	return play(ctx, sc, Endpoints{Modbus: cfg.Modbus, OPCUA: cfg.OPCUA, DNP3: cfg.DNP3}, cfg.Seed, cfg.Duration, cfg.AttackAt, cfg.Normal, cfg.Logf)
 }
 
 // playChunk bounds how much of a live timeline is built at once: a
@@ -170,7 +193,7 @@ func Play(ctx context.Context, cfg PlayConfig) ([]Label, error) {
 const playChunk = time.Hour
 
 func play(ctx context.Context, sc Scenario, ep Endpoints, seed uint64, d, attackAt time.Duration, normal bool, logf func(string, ...any)) ([]Label, error) {
-	e := &env{ctx: ctx, mbAddr: ep.Modbus, uaURL: ep.OPCUA, uaAddr: strings.TrimPrefix(ep.OPCUA, "opc.tcp://"), seed: seed, logf: logf}
+	e := &env{ctx: ctx, mbAddr: ep.Modbus, uaURL: ep.OPCUA, uaAddr: strings.TrimPrefix(ep.OPCUA, "opc.tcp://"), dnp3Addr: ep.DNP3, seed: seed, logf: logf}
 	defer e.closeQuietly()
 	start := time.Now()
 	var labels []Label
@@ -187,12 +210,12 @@ func play(ctx context.Context, sc Scenario, ep Endpoints, seed uint64, d, attack
 			s.attacks = nil
 		}
 		evs, ls := s.timeline(n, attackAt-off, seed+uint64(off/playChunk), normal)
-		if ep.OPCUA == "" {
-			// No OPC UA server: drop the OPC UA actors.
+		if ep.OPCUA == "" || ep.DNP3 == "" {
+			// No OPC UA server or gate station: drop their actors.
 			full := evs
 			evs = nil
 			for _, ev := range full {
-				if !ev.opcua {
+				if !(ev.opcua && ep.OPCUA == "") && !(ev.dnp3 && ep.DNP3 == "") {
 					evs = append(evs, ev)
 				}
 			}

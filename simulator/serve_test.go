@@ -28,7 +28,7 @@ func startLive(t *testing.T) Endpoints {
 		ready := make(chan Endpoints, 1)
 		done := make(chan error, 1)
 		go func() {
-			done <- Serve(ctx, Config{ModbusAddr: "127.0.0.1:0", OPCUAEndpoint: fmt.Sprintf("opc.tcp://127.0.0.1:%d", uaPort), Seed: 1,
+			done <- Serve(ctx, Config{ModbusAddr: "127.0.0.1:0", DNP3Addr: "127.0.0.1:0", OPCUAEndpoint: fmt.Sprintf("opc.tcp://127.0.0.1:%d", uaPort), Seed: 1,
 				Ready: func(ep Endpoints) { ready <- ep }})
 		}()
 		select {
@@ -250,7 +250,7 @@ func TestServeScenario(t *testing.T) {
 	ready := make(chan Endpoints, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, Config{ModbusAddr: "127.0.0.1:0", OPCUAEndpoint: "off", Scenario: "normal", Seed: 4,
+		done <- Serve(ctx, Config{ModbusAddr: "127.0.0.1:0", DNP3Addr: "127.0.0.1:0", OPCUAEndpoint: "off", Scenario: "normal", Seed: 4,
 			Ready: func(ep Endpoints) { ready <- ep }})
 	}()
 	var ep Endpoints
@@ -304,7 +304,7 @@ func TestServeShutdownWithClients(t *testing.T) {
 	ready := make(chan Endpoints, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, Config{ModbusAddr: "127.0.0.1:0", OPCUAEndpoint: fmt.Sprintf("opc.tcp://127.0.0.1:%d", uaPort), Seed: 5,
+		done <- Serve(ctx, Config{ModbusAddr: "127.0.0.1:0", DNP3Addr: "127.0.0.1:0", OPCUAEndpoint: fmt.Sprintf("opc.tcp://127.0.0.1:%d", uaPort), Seed: 5,
 			Ready: func(ep Endpoints) { ready <- ep }})
 	}()
 	var ep Endpoints

@@ -27,9 +27,11 @@ type env struct {
 	mbAddr string    // host:port of the Modbus front
 	uaAddr string    // host:port of the OPC UA server
 	uaURL  string    // its endpoint URL
-	seed   uint64
-	logf   func(format string, args ...any)
-	nconn  uint64 // connections opened, to seed each OPC UA connection
+	// dnp3Addr is host:port of the DNP3 gate station ("" for none).
+	dnp3Addr string
+	seed     uint64
+	logf     func(format string, args ...any)
+	nconn    uint64 // connections opened, to seed each OPC UA connection
 
 	// Actor state.
 	hmi           *libSession
@@ -43,6 +45,10 @@ type env struct {
 	opIndex        int
 	atkRaw         *rawSession // an attack's connection between its steps
 	atkUA          *uaConn
+	// scadaDNP3 is the SCADA master's connection to the gate station;
+	// dnp3Op counts the DNP3 operator's steps.
+	scadaDNP3 *dnp3Master
+	dnp3Op    int
 }
 
 func (e *env) live() bool { return e.rec == nil }

@@ -66,7 +66,7 @@ func TestModbusTLS(t *testing.T) {
 	ready := make(chan Endpoints, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, Config{ModbusAddr: "127.0.0.1:0", OPCUAEndpoint: "off", TLSCertFile: cert, TLSKeyFile: key,
+		done <- Serve(ctx, Config{ModbusAddr: "127.0.0.1:0", OPCUAEndpoint: "off", DNP3Addr: "127.0.0.1:0", TLSCertFile: cert, TLSKeyFile: key,
 			Ready: func(ep Endpoints) { ready <- ep }})
 	}()
 	var ep Endpoints

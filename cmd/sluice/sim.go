@@ -19,7 +19,7 @@ func init() {
 }
 
 const simUsage = `Usage:
-  sluice sim serve [--modbus ADDR] [--opcua URL|off] [--seed N] [--scenario NAME] [--tls-cert F --tls-key F]
+  sluice sim serve [--modbus ADDR] [--opcua URL|off] [--dnp3 ADDR|off] [--seed N] [--scenario NAME] [--tls-cert F --tls-key F]
   sluice sim scenarios
   sluice sim capture --scenario NAME [--duration D] [--seed N] --out FILE.pcap
   sluice sim testdata DIR
@@ -64,6 +64,7 @@ func simServe(ctx context.Context, args []string, out io.Writer) error {
 	var cfg simulator.Config
 	fs.StringVar(&cfg.ModbusAddr, "modbus", simulator.DefaultModbusAddr, "Modbus/TCP listen address host:port")
 	fs.StringVar(&cfg.OPCUAEndpoint, "opcua", simulator.DefaultOPCUAEndpoint, "OPC UA endpoint URL, or off")
+	fs.StringVar(&cfg.DNP3Addr, "dnp3", simulator.DefaultDNP3Addr, "DNP3 gate station (outstation) listen address host:port, or off")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of the process model and the actors")
 	fs.StringVar(&cfg.Scenario, "scenario", "", "also play this scenario's actors live (see 'sluice sim scenarios')")
 	fs.DurationVar(&cfg.AttackAfter, "attack-after", time.Minute, "with --scenario: when its attacks start")
@@ -81,6 +82,10 @@ func simServe(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "sluice sim: %s %s (unit 1 dam PLC, unit 2 turbine controller)\n", scheme, ep.Modbus)
 		if ep.OPCUA != "" {
 			fmt.Fprintf(out, "sluice sim: opc ua %s (SecurityPolicy None; anonymous or user name)\n", ep.OPCUA)
+		}
+		if ep.DNP3 != "" {
+			fmt.Fprintf(out, "sluice sim: dnp3 %s (gate RTU, outstation address %d; master address %d)\n",
+				ep.DNP3, simulator.DNP3RTUAddr, simulator.DNP3MasterAddr)
 		}
 		if cfg.Scenario != "" {
 			fmt.Fprintf(out, "sluice sim: playing scenario %s (attacks after %s)\n", cfg.Scenario, cfg.AttackAfter)

@@ -46,6 +46,7 @@ import (
 var defaultScenarios = []string{
 	"rogue_master", "unexpected_write", "out_of_range_setpoint", "diagnostics", "recon",
 	"write_flood", "malformed", "opcua_new_client", "opcua_anonymous_write", "opcua_security_downgrade",
+	"dnp3_rogue_master", "dnp3_out_of_range_setpoint",
 }
 
 // DefaultScenarios returns the attack scenarios the demo plays by default,
@@ -126,12 +127,14 @@ func Run(ctx context.Context, o Options) error {
 	var live *capture.Live
 	if !o.InProcess {
 		if d.mbPort, err = freeLoopbackPort(); err == nil {
-			d.uaPort, err = freeLoopbackPort()
+			if d.uaPort, err = freeLoopbackPort(); err == nil {
+				d.dnp3Port, err = freeLoopbackPort()
+			}
 		}
 		if err != nil {
 			return err
 		}
-		live, err = openLive(o.Iface, d.mbPort, d.uaPort)
+		live, err = openLive(o.Iface, d.mbPort, d.uaPort, d.dnp3Port)
 		if err != nil {
 			fmt.Fprintf(o.Stderr, "\nNote: cannot capture live on %q: %v\n", o.Iface, err)
 			if isPermission(err) {
@@ -177,8 +180,8 @@ type run struct {
 	agent  *agent.Agent
 	tap    *alertTap
 	played []playedAttack
-	// mbPort and uaPort are the live simulator's ports.
-	mbPort, uaPort uint16
+	// mbPort, uaPort and dnp3Port are the live simulator's ports.
+	mbPort, uaPort, dnp3Port uint16
 }
 
 // playedAttack is one attack the demo played, with its labelled window.
@@ -188,10 +191,10 @@ type playedAttack struct {
 	err      error
 }
 
-func (d *run) newAgent(out []agent.Sink, mbPort, uaPort uint16) error {
+func (d *run) newAgent(out []agent.Sink, mbPort, uaPort, dnp3Port uint16) error {
 	cfg := agent.DefaultConfig(nil)
 	cfg.Sinks = out
-	cfg.Ports = map[string][]uint16{"modbus": {mbPort}, "opcua": {uaPort}}
+	cfg.Ports = map[string][]uint16{"modbus": {mbPort}, "opcua": {uaPort}, "dnp3": {dnp3Port}}
 	cfg.Mode = agent.ModeAuto
 	cfg.LearnFor = d.o.LearnFor
 	cfg.AlertEvery = 30 * time.Second

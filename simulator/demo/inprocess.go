@@ -23,7 +23,7 @@ func (d *run) runInProcess(ctx context.Context, out []agent.Sink, m *metrics.Met
 	// time 2-4 minutes in): the first capture is that long, the others
 	// are short attack captures on the same clock.
 	d.o.LearnFor = max(o.LearnFor, inProcessLearn)
-	if err := d.newAgent(out, simulator.PortModbus, simulator.PortOPCUA); err != nil {
+	if err := d.newAgent(out, simulator.PortModbus, simulator.PortOPCUA, simulator.PortDNP3); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.Stdout, "Sluice demo (in-process tap): dam simulator in simulated time\n")

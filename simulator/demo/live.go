@@ -23,8 +23,8 @@ const scenarioGap = 4 * time.Second
 // openLive opens the loopback capture, keeping TCP on the simulator's
 // two ports (capture.OpenLive keeps only the arriving copy of each loopback
 // frame).
-func openLive(iface string, mbPort, uaPort uint16) (*capture.Live, error) {
-	return capture.OpenLive(iface, capture.LiveOptions{Ports: []uint16{mbPort, uaPort}, NoPromiscuous: true, RingMiB: 8})
+func openLive(iface string, mbPort, uaPort, dnp3Port uint16) (*capture.Live, error) {
+	return capture.OpenLive(iface, capture.LiveOptions{Ports: []uint16{mbPort, uaPort, dnp3Port}, NoPromiscuous: true, RingMiB: 8})
 }
 
 // freeLoopbackPort returns a TCP port free on 127.0.0.1 a moment ago.
@@ -42,7 +42,7 @@ func freeLoopbackPort() (uint16, error) {
 func (d *run) runLive(ctx context.Context, live *capture.Live, out []agent.Sink, m *metrics.Metrics) error {
 	o := d.o
 	mbPort, uaPort := d.mbPort, d.uaPort
-	if err := d.newAgent(out, mbPort, uaPort); err != nil {
+	if err := d.newAgent(out, mbPort, uaPort, d.dnp3Port); err != nil {
 		live.Close()
 		return err
 	}
@@ -70,6 +70,7 @@ func (d *run) runLive(ctx context.Context, live *capture.Live, out []agent.Sink,
 		simErr <- simulator.Serve(simCtx, simulator.Config{
 			ModbusAddr:    "127.0.0.1:" + strconv.Itoa(int(mbPort)),
 			OPCUAEndpoint: "opc.tcp://127.0.0.1:" + strconv.Itoa(int(uaPort)),
+			DNP3Addr:      "127.0.0.1:" + strconv.Itoa(int(d.dnp3Port)),
 			Seed:          o.Seed,
 			Ready:         func(ep simulator.Endpoints) { ready <- ep },
 		})
@@ -88,7 +89,7 @@ func (d *run) runLive(ctx context.Context, live *capture.Live, out []agent.Sink,
 	// at a time with --forever).
 	go func() {
 		for {
-			simulator.Play(simCtx, simulator.PlayConfig{Scenario: "normal", Modbus: ep.Modbus, OPCUA: ep.OPCUA,
+			simulator.Play(simCtx, simulator.PlayConfig{Scenario: "normal", Modbus: ep.Modbus, OPCUA: ep.OPCUA, DNP3: ep.DNP3,
 				Seed: o.Seed, Duration: time.Hour, Normal: true})
 			if simCtx.Err() != nil || !o.Forever {
 				return
@@ -96,7 +97,8 @@ func (d *run) runLive(ctx context.Context, live *capture.Live, out []agent.Sink,
 		}
 	}()
 	fmt.Fprintf(o.Stdout, "Sluice demo: dam simulator on loopback, captured live on %s\n", o.Iface)
-	fmt.Fprintf(o.Stdout, "  PLC (Modbus/TCP, units 1 and 2)  %s\n  OPC UA server                   %s\n", ep.Modbus, ep.OPCUA)
+	fmt.Fprintf(o.Stdout, "  PLC (Modbus/TCP, units 1 and 2)  %s\n  OPC UA server                   %s\n  gate RTU (DNP3 outstation 10)    %s\n",
+		ep.Modbus, ep.OPCUA, ep.DNP3)
 	fmt.Fprintf(o.Stdout, "  normal operation: HMI polls every 1 s and 5 s, historian reads over OPC UA, operator setpoints\n\n")
 
 	// Learn.
@@ -122,7 +124,7 @@ func (d *run) runLive(ctx context.Context, live *capture.Live, out []agent.Sink,
 	for _, name := range o.Scenarios {
 		sc, _ := simulator.ScenarioByName(name)
 		fmt.Fprintf(o.Stdout, "\n▶ %s: %s\n", name, sc.Description)
-		labels, err := simulator.Play(ctx, simulator.PlayConfig{Scenario: name, Modbus: ep.Modbus, OPCUA: ep.OPCUA,
+		labels, err := simulator.Play(ctx, simulator.PlayConfig{Scenario: name, Modbus: ep.Modbus, OPCUA: ep.OPCUA, DNP3: ep.DNP3,
 			Seed: o.Seed, Duration: 2 * time.Minute, AttackAt: 0, Normal: false})
 		if ctx.Err() != nil {
 			return ctx.Err()
