@@ -19,7 +19,7 @@ help:
 	@echo "make demo       run Sluice on the embedded simulator (no plant needed)"
 	@echo "make test       install test peers if missing, then run the whole test suite"
 	@echo "make build      build the static binary $(BIN)"
-	@echo "make bench      benchmarks (packets/s, allocations, RSS) incl. tshark side by side"
+	@echo "make bench      benchmarks (packets/s, allocations, RSS; Modbus and DNP3) incl. tshark side by side"
 	@echo "make fuzz       run every fuzz target for FUZZTIME (default 30s each), then a summary; exit 1 if any failed"
 	@echo "make lint       gofmt + go vet"
 	@echo "make testdata   regenerate testdata/ captures from the simulator"

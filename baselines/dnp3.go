@@ -487,26 +487,55 @@ func timeWritten(r *dnp3.Message) (ms uint64, ok bool) {
 func (*dnp3Model) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation) (f found) {
 	d := o.Detail.(*DNP3Obs)
 	dm := c.Model.(*DNP3Model)
+	var sh *dnp3Shape
+	if k, ok := dnp3ShapeOf(d); ok {
+		if sh = dnp3ShapeEntry(e, c, rt, k); sh != nil && sh.learned {
+			// A repeat of a learned read or report only counts.
+			if sh.fn != nil {
+				*sh.fn++
+			}
+			for i := range len(sh.key.objects(d)) {
+				*sh.objs[i]++
+			}
+			if sh.poll != nil {
+				sh.poll.r.add(o.Time, e.resumed)
+			}
+			f.poll, f.pollKnown = sh.poll, true
+			return f
+		}
+	}
 	if d.unsolicited() {
 		for i := range d.Response.Objects {
 			ob := &d.Response.Objects[i]
-			if _, isNew := dm.Unsolicited.add(ObjKey{ob.Group, ob.Variation}); isNew {
+			n, isNew := dm.Unsolicited.add(ObjKey{ob.Group, ob.Variation})
+			if isNew {
 				f.newItems++
 			}
+			if sh != nil {
+				sh.objs[i] = n
+			}
+		}
+		if sh != nil {
+			sh.learned = true
 		}
 		f.pollKnown = true
 		return f
 	}
 	r := d.Request
-	if _, isNew := dm.Functions.add(uint8(r.Function)); isNew {
+	fn, isNew := dm.Functions.add(uint8(r.Function))
+	if isNew {
 		f.newItems++
 	}
 	switch {
 	case r.Function == dnp3.FuncRead:
 		for i := range r.Objects {
 			ob := &r.Objects[i]
-			if _, isNew := dm.Read.add(ObjKey{ob.Group, ob.Variation}); isNew {
+			n, isNew := dm.Read.add(ObjKey{ob.Group, ob.Variation})
+			if isNew {
 				f.newItems++
+			}
+			if sh != nil {
+				sh.objs[i] = n
 			}
 		}
 	case r.Function == dnp3.FuncWrite:
@@ -542,6 +571,9 @@ func (*dnp3Model) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation) 
 		}
 	}
 	f.pollKnown = true
+	if sh != nil {
+		sh.fn, sh.poll, sh.learned = fn, f.poll, true
+	}
 	return f
 }
 
@@ -577,10 +609,25 @@ func (*dnp3Model) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation) 
 		return f
 	}
 	dm := c.Model.(*DNP3Model)
+	// A read whose shape was learned or judged before: its function is
+	// known and its poll found (the memo).
+	var sh *dnp3Shape
+	if k, ok := dnp3ShapeOf(d); ok {
+		if sh = dnp3ShapeEntry(e, c, rt, k); sh != nil && (sh.learned || sh.judged) {
+			f.poll, f.pollKnown = sh.poll, true
+			if classMask(r)&1 != 0 {
+				integrityScan(e, o, dm, key, f.poll)
+			}
+			return f
+		}
+	}
 	if pk, ok := dnp3PollKey(d); ok {
 		f.poll, f.pollKnown = c.poll(pk), true
 	}
 	known := dm.Functions.Has(uint8(fc))
+	if sh != nil && known {
+		sh.poll, sh.judged = f.poll, true
+	}
 	switch {
 	case signatureFunction(fc):
 		// dnp3_restart, dnp3_stop_application, dnp3_file_operation

@@ -281,3 +281,58 @@ func TestDNP3AcceptFoldsIn(t *testing.T) {
 		t.Errorf("accepted deviations raised again: %v", ruleNames(got))
 	}
 }
+
+// TestDNP3Memo: the shape memo changes nothing. The same DNP3 traffic
+// (learned, then judged with deviations among the repeats: an integrity
+// scan out of rhythm, a poll's pause, a read of an object never read)
+// through the engine and through the reference engine, which has no memos,
+// gives the same alerts and the same baseline, in every mode.
+func TestDNP3Memo(t *testing.T) {
+	obs := dnp3Normal(t, t0, 30*time.Minute)
+	ok := response(t, 0)
+	for i := range 10 {
+		at := t0.Add(time.Duration(i)*time.Minute + 5*time.Second + 500*time.Millisecond)
+		obs = append(obs, dn(at, scada, request(t, dnp3.FuncRead, integrity...), ok))
+		if i%3 == 0 {
+			obs = append(obs, dn(at.Add(time.Second), scada, request(t, dnp3.FuncRead, 0x1E, 0x01, 0x06), ok))
+		}
+	}
+	// The event poll pauses for two minutes.
+	var cut []Observation
+	for _, o := range obs {
+		if o.Time.Before(t0.Add(20*time.Minute)) || o.Time.After(t0.Add(22*time.Minute)) || dnOf(&o).Request == nil ||
+			classMask(dnOf(&o).Request) != 0b1110 {
+			cut = append(cut, o)
+		}
+	}
+	slices.SortStableFunc(cut, func(a, b Observation) int { return a.Time.Compare(b.Time) })
+	learner := New(Config{Mode: Learn})
+	feed(learner, dnp3Normal(t, t0.Add(-2*time.Hour), time.Hour))
+	for _, mode := range []Mode{Learn, Monitor, Auto} {
+		cfg := Config{Mode: mode, LearnFor: 10 * time.Minute}
+		e, plain := New(cfg), reference(cfg)
+		for _, x := range []*Engine{e, plain} {
+			if err := x.Load(learner.Snapshot()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		raised := 0
+		for i := range cut {
+			got := append(slices.Clone(e.Observe(&cut[i])), e.Tick(cut[i].Time)...)
+			want := append(slices.Clone(plain.Observe(&cut[i])), plain.Tick(cut[i].Time)...)
+			if g, w := alertSet(got), alertSet(want); g != w {
+				t.Fatalf("%s: transaction %d raised\n%s\nwithout the memos\n%s", mode, i, g, w)
+			}
+			raised += len(got)
+		}
+		if g, w := modelOf(t, e), modelOf(t, plain); g != w {
+			t.Fatalf("%s: the memos changed the baseline:\n%s\nwithout them\n%s", mode, g, w)
+		}
+		if st, _ := e.chanRT[ChannelKey{Protocol: DNP3, Client: scada, Server: rtu, Master: 1, Outstation: 10}].state.(*dnp3Runtime); st == nil {
+			t.Errorf("%s: the channel has no memo: the test compares nothing", mode)
+		}
+		if mode != Learn && raised == 0 {
+			t.Errorf("%s: nothing raised: the deviations did not reach the judge", mode)
+		}
+	}
+}

@@ -7,7 +7,11 @@
 //   - full replay: `sluice replay` (the built binary, bin/sluice) with every
 //     event written to /dev/null, and with --events alerts;
 //   - tshark on the same file, for a side-by-side ratio (skipped when
-//     tshark is missing).
+//     tshark is missing);
+//   - DNP3, on a second capture (the simulator's SCADA master and gate
+//     RTU, an hour of normal traffic, multiplied): the decode path alone
+//     (framing with every CRC, transport reassembly, pairing, parsing) in
+//     DNP3 frames per second, and `sluice replay` on it.
 //
 // Each measured run is a child process with GOMAXPROCS=1 (the targets are
 // for one core), so its peak RSS comes from the kernel (rusage) and does not
@@ -28,6 +32,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -43,9 +48,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
 	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/flow"
+	"github.com/sluice-ics/sluice/protocols/dnp3"
+	"github.com/sluice-ics/sluice/simulator"
 )
 
 func main() {
@@ -57,6 +68,7 @@ func main() {
 	runs := flag.Int("runs", 5, "interleaved runs of each measurement (the table gives their median and best)")
 	child := flag.String("child", "", "internal: run one measurement in this process (decode|replay|alerts) on -file")
 	file := flag.String("file", "", "internal: capture for -child")
+	childPackets = flag.Int("child-packets", 0, "internal: packets of -child builddnp3")
 	flag.Parse()
 
 	if *child != "" {
@@ -75,6 +87,9 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// childPackets is -child-packets.
+var childPackets *int
 
 func defaultSource() string {
 	if d := os.Getenv("SLUICE_PCAPS"); d != "" {
@@ -127,20 +142,53 @@ func run(src string, target int, bin, ref string, keep bool, runs int) error {
 		return err
 	}
 	rows := []*row{
-		{name: "decode only (read + Ethernet/IP/TCP)", allocs: decAllocs, args: []string{self, "-child", "decode", "-file", big}},
-		{name: "full replay, every event to /dev/null", allocs: repAllocs, args: []string{bin, "replay", "-o", "/dev/null", big}},
-		{name: "full replay, --events alerts", allocs: -1, args: []string{bin, "replay", "--events", "alerts", "-o", "/dev/null", big}},
+		{name: "decode only (read + Ethernet/IP/TCP)", n: n, allocs: decAllocs, args: []string{self, "-child", "decode", "-file", big}},
+		{name: "full replay, every event to /dev/null", n: n, allocs: repAllocs, args: []string{bin, "replay", "-o", "/dev/null", big}},
+		{name: "full replay, --events alerts", n: n, allocs: -1, args: []string{bin, "replay", "--events", "alerts", "-o", "/dev/null", big}},
 	}
 	full, alerts := rows[1], rows[2]
 	var refFull, refAlerts *row
 	if ref != "" {
-		refFull = &row{name: "  the same, -ref binary", allocs: -1, args: []string{ref, "replay", "-o", "/dev/null", big}}
-		refAlerts = &row{name: "  the same, -ref binary", allocs: -1, args: []string{ref, "replay", "--events", "alerts", "-o", "/dev/null", big}}
+		refFull = &row{name: "  the same, -ref binary", n: n, allocs: -1, args: []string{ref, "replay", "-o", "/dev/null", big}}
+		refAlerts = &row{name: "  the same, -ref binary", n: n, allocs: -1, args: []string{ref, "replay", "--events", "alerts", "-o", "/dev/null", big}}
 		rows = []*row{rows[0], full, refFull, alerts, refAlerts}
+	}
+
+	// DNP3: its own capture, its own rows (their packet counts are the
+	// DNP3 capture's).
+	dnpFile := filepath.Join(dir, "bench-dnp3.pcap")
+	t0 = time.Now()
+	// A child builds it: the simulator's hour would raise this process's
+	// peak RSS, which the measured children inherit (ru_maxrss survives
+	// the exec of a vforked child).
+	build := exec.Command(self, "-child", "builddnp3", "-file", dnpFile, "-child-packets", fmt.Sprint(target/2))
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the DNP3 capture: %w", err)
+	}
+	st, err := os.Stat(dnpFile)
+	if err != nil {
+		return err
+	}
+	dsize := st.Size()
+	frames, dn, dnAllocs, err := dnp3Allocs(dnpFile)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("DNP3 capture: %s, %d packets (%d DNP3 frames), %.1f MB, built from the simulator's normal hour in %.1fs\n\n",
+		dnpFile, dn, frames, float64(dsize)/1e6, time.Since(t0).Seconds())
+	dnDecode := &row{name: "DNP3 decode path (CRCs, transport, pairing)", n: dn, allocs: -1,
+		args: []string{self, "-child", "dnp3", "-file", dnpFile}}
+	dnFull := &row{name: "DNP3 full replay, every event to /dev/null", n: dn, allocs: -1, args: []string{bin, "replay", "-o", "/dev/null", dnpFile}}
+	rows = append(rows, dnDecode, dnFull)
+	var refDN *row
+	if ref != "" {
+		refDN = &row{name: "  the same, -ref binary", n: dn, allocs: -1, args: []string{ref, "replay", "-o", "/dev/null", dnpFile}}
+		rows = append(rows, refDN)
 	}
 	var tshark *row
 	if path, err := exec.LookPath("tshark"); err == nil {
-		tshark = &row{name: "tshark -n -r (summary lines to /dev/null)", allocs: -1, args: []string{path, "-n", "-r", big}}
+		tshark = &row{name: "tshark -n -r (summary lines to /dev/null)", n: n, allocs: -1, args: []string{path, "-n", "-r", big}}
 	} else {
 		fmt.Println("tshark not installed: no side-by-side (make tools installs it)")
 	}
@@ -173,7 +221,7 @@ func run(src string, target int, bin, ref string, keep bool, runs int) error {
 		}
 		med, best := r.cpu(0.5), r.cpu(0)
 		fmt.Printf("%-44s %10.2f %12.0f %14.0f %12.0f %10s %9.1f\n", r.name, r.wall().Seconds(),
-			float64(n)/med.Seconds(), float64(med.Nanoseconds())/float64(n), float64(best.Nanoseconds())/float64(n), al, float64(r.maxRSS())/(1<<20))
+			float64(r.n)/med.Seconds(), float64(med.Nanoseconds())/float64(r.n), float64(best.Nanoseconds())/float64(r.n), al, float64(r.maxRSS())/(1<<20))
 	}
 	rate := func(r *row) float64 { return float64(n) / r.cpu(0.5).Seconds() / 1e6 }
 	fmt.Println("\ntargets (issue 2 §8, issue 5 §9), on the medians:")
@@ -191,9 +239,13 @@ func run(src string, target int, bin, ref string, keep bool, runs int) error {
 	}
 	check(full.maxRSS() <= 128<<20, "full replay <= 128 MiB RSS: %.1f MiB", float64(full.maxRSS())/(1<<20))
 	check(rate(alerts) >= 3, "--events alerts >= 3 M packets/s on one core: %.2f M", rate(alerts))
+	fps := float64(frames) / dnDecode.cpu(0.5).Seconds() / 1e6
+	check(fps >= 1, "DNP3 decode path >= 1 M frames/s on one core (issue 12): %.2f M frames/s (best %.2f M)",
+		fps, float64(frames)/dnDecode.cpu(0).Seconds()/1e6)
+	check(dnAllocs == 0, "DNP3 decode path: no allocation per frame once a connection is set up: %.4f allocs/frame", dnAllocs)
 	if ref != "" {
 		fmt.Printf("\nagainst -ref %s (median CPU time, this binary / ref):\n", ref)
-		for _, p := range [][2]*row{{full, refFull}, {alerts, refAlerts}} {
+		for _, p := range [][2]*row{{full, refFull}, {alerts, refAlerts}, {dnFull, refDN}} {
 			fmt.Printf("  %-40s %.3f\n", p[0].name, p[0].cpu(0.5).Seconds()/p[1].cpu(0.5).Seconds())
 		}
 	}
@@ -218,6 +270,7 @@ func loadAvg() string {
 // row is one measured command and its runs.
 type row struct {
 	name   string
+	n      int     // packets of its capture
 	allocs float64 // per packet, -1 when not measured
 	args   []string
 	runs   []result
@@ -310,6 +363,12 @@ func runChild(what, file string) error {
 	switch what {
 	case "decode":
 		_, err := decodeOnly(file)
+		return err
+	case "dnp3":
+		_, _, err := dnp3Decode(file, map[uint64]*dnp3Conn{}, true, nil)
+		return err
+	case "builddnp3":
+		_, _, err := buildDNP3Capture(file, *childPackets)
 		return err
 	}
 	return fmt.Errorf("unknown child %q", what)
@@ -470,7 +529,11 @@ func readFrames(path string) ([]frame, error) {
 	}
 }
 
-// renumber rewrites the client (non-502) port of an Ethernet/IPv4/TCP frame
+// serverPort reports the server ports of the bench captures: Modbus/TCP
+// and DNP3.
+func serverPort(p uint16) bool { return p == 502 || p == 20000 }
+
+// renumber rewrites the client (non-server) port of an Ethernet/IPv4/TCP frame
 // for copy k and patches the TCP checksum incrementally (RFC 1624). Other
 // frames are left alone.
 func renumber(b []byte, k int, ports map[uint16]uint16) {
@@ -485,9 +548,9 @@ func renumber(b []byte, k int, ports map[uint16]uint16) {
 	tcp := ip[ihl:]
 	off := 0 // offset of the client port in tcp
 	switch {
-	case binary.BigEndian.Uint16(tcp[2:]) == 502:
+	case serverPort(binary.BigEndian.Uint16(tcp[2:])):
 		off = 0
-	case binary.BigEndian.Uint16(tcp[0:]) == 502:
+	case serverPort(binary.BigEndian.Uint16(tcp[0:])):
 		off = 2
 	default:
 		return
@@ -506,4 +569,233 @@ func renumber(b []byte, k int, ports map[uint16]uint16) {
 		sum = sum&0xffff + sum>>16
 	}
 	binary.BigEndian.PutUint16(tcp[16:], ^uint16(sum))
+}
+
+// buildDNP3Capture writes a pcap of about target packets to dst: the DNP3
+// connections (TCP port 20000) of the simulator's normal scenario, an hour
+// of the SCADA master polling the gate RTU, multiplied as buildCapture
+// multiplies a real capture.
+func buildDNP3Capture(dst string, target int) (int, int64, error) {
+	pcap, _, err := simulator.Capture(context.Background(), simulator.CaptureConfig{Scenario: "normal", Duration: time.Hour, Seed: 1})
+	if err != nil {
+		return 0, 0, err
+	}
+	src, err := capture.NewReader(bytes.NewReader(pcap), "sim.pcap", int64(len(pcap)))
+	if err != nil {
+		return 0, 0, err
+	}
+	tmp := dst + ".src"
+	defer os.Remove(tmp)
+	f, err := os.Create(tmp)
+	if err != nil {
+		return 0, 0, err
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(262144, layers.LinkTypeEthernet); err != nil {
+		f.Close()
+		return 0, 0, err
+	}
+	dec := flow.NewDecoder()
+	for {
+		p, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			f.Close()
+			return 0, 0, err
+		}
+		s, err := dec.Decode(p.Data, p.LinkType)
+		if err != nil || s == nil || (s.SrcPort != simulator.PortDNP3 && s.DstPort != simulator.PortDNP3) {
+			continue
+		}
+		ci := gopacket.CaptureInfo{Timestamp: p.Timestamp, CaptureLength: len(p.Data), Length: p.Length}
+		if err := w.WritePacket(ci, p.Data); err != nil {
+			f.Close()
+			return 0, 0, err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return 0, 0, err
+	}
+	return buildConcurrent(tmp, dst, target)
+}
+
+// buildConcurrent writes a pcap of about target packets to dst: copies of
+// src running at the same time, as many master/outstation pairs of a
+// utility's SCADA network do: copy k's IPv4 addresses have their second
+// octet set to 11+k (a plant network of its own), its packets are shifted
+// by k×37 ms, and all copies are merged in time order. (buildCapture's
+// copies follow one another: an hour of a single master's polls, one
+// packet a second, would measure the per-second housekeeping more than
+// the packets.)
+func buildConcurrent(src, dst string, target int) (packets int, size int64, err error) {
+	pkts, err := readFrames(src)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(pkts) == 0 {
+		return 0, 0, fmt.Errorf("%s: no packets", src)
+	}
+	copies := min(240, max(1, (target+len(pkts)-1)/len(pkts)))
+	all := make([]frame, 0, copies*len(pkts))
+	for k := 0; k < copies; k++ {
+		shift := time.Duration(k) * 37 * time.Millisecond
+		for _, p := range pkts {
+			b := append([]byte(nil), p.data...)
+			readdress(b, byte(11+k))
+			all = append(all, frame{data: b, ts: p.ts.Add(shift), wire: p.wire})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b frame) int { return a.ts.Compare(b.ts) })
+	out, err := os.Create(dst)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer out.Close()
+	w := pcapgo.NewWriter(out)
+	if err := w.WriteFileHeader(262144, layers.LinkTypeEthernet); err != nil {
+		return 0, 0, err
+	}
+	for _, p := range all {
+		if err := w.WritePacket(gopacket.CaptureInfo{Timestamp: p.ts, CaptureLength: len(p.data), Length: p.wire}, p.data); err != nil {
+			return 0, 0, err
+		}
+	}
+	st, err := out.Stat()
+	if err != nil {
+		return 0, 0, err
+	}
+	return len(all), st.Size(), nil
+}
+
+// readdress sets the second octet of both IPv4 addresses of an
+// Ethernet/IPv4 frame to o, patching the IP and TCP checksums
+// incrementally (RFC 1624; the TCP checksum covers the addresses through
+// its pseudo-header).
+func readdress(b []byte, o byte) {
+	if len(b) < 14+20 || binary.BigEndian.Uint16(b[12:]) != 0x0800 {
+		return
+	}
+	ip := b[14:]
+	ihl := int(ip[0]&0x0f) * 4
+	if len(ip) < ihl {
+		return
+	}
+	for _, off := range []int{12, 16} { // source, destination
+		old := binary.BigEndian.Uint16(ip[off:])
+		nw := old&0xff00 | uint16(o)
+		binary.BigEndian.PutUint16(ip[off:], nw)
+		patch(ip[10:], old, nw)
+		if ip[9] == 6 && len(ip) >= ihl+20 {
+			patch(ip[ihl+16:], old, nw)
+		}
+	}
+}
+
+// patch updates the checksum at c for a 16-bit word changed from old to nw
+// (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')).
+func patch(c []byte, old, nw uint16) {
+	sum := uint32(^binary.BigEndian.Uint16(c)) + uint32(^old) + uint32(nw)
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(c, ^uint16(sum))
+}
+
+// dnp3Conn is one DNP3 connection's decoders in dnp3Decode.
+type dnp3Conn struct {
+	fr [2]dnp3.Framer
+	ra [2]dnp3.Reassembler
+	pr dnp3.Pairer
+}
+
+// dnp3Allocs returns the DNP3 frames and packets of file and the heap
+// allocations per frame of the decode path once its connections are set
+// up: a first pass over the capture makes every connection's decoders and
+// their buffers, a second feeds the same bytes again through the same,
+// warm decoders (each connection's stream ended on a frame boundary, so
+// its bytes follow on validly) and is the one counted.
+func dnp3Allocs(file string) (frames, packets int, perFrame float64, err error) {
+	conns := map[uint64]*dnp3Conn{}
+	if _, _, err = dnp3Decode(file, conns, true, nil); err != nil {
+		return 0, 0, 0, err
+	}
+	var allocs uint64
+	frames, packets, err = dnp3Decode(file, conns, false, &allocs)
+	if err != nil || frames == 0 {
+		return frames, packets, 0, err
+	}
+	return frames, packets, float64(allocs) / float64(frames), nil
+}
+
+// dnp3Decode runs protocols/dnp3 over every DNP3 connection of file, in
+// capture order (the built captures are in order and lose nothing), with
+// the decoders of conns (by client address and port; fresh ones on a SYN when fresh is
+// set), and returns the link frames decoded and the packets read.
+//
+// With allocs set, it counts there the heap allocations of the loop after
+// its first packet (the file's buffers and the callbacks are set up by
+// then).
+func dnp3Decode(file string, conns map[uint64]*dnp3Conn, fresh bool, allocs *uint64) (frames, pkts int, err error) {
+	f, err := capture.OpenFile(file)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	dec := flow.NewDecoder()
+	var (
+		c   *dnp3Conn
+		dir int
+		ts  time.Time
+	)
+	onTx := func(*dnp3.Transaction) {}
+	onFragment := func(fr *dnp3.Fragment) { c.pr.Fragment(fr, ts, onTx) }
+	onFrame := func(fr *dnp3.Frame) {
+		frames++
+		if fr.Control.Function().UserData() {
+			c.ra[dir].Segment(fr, onFragment)
+		}
+	}
+	var (
+		p      capture.Packet
+		before runtime.MemStats
+	)
+	for {
+		if err := f.ReadPacket(&p); err != nil {
+			if errors.Is(err, io.EOF) {
+				if allocs != nil {
+					var after runtime.MemStats
+					runtime.ReadMemStats(&after)
+					*allocs = after.Mallocs - before.Mallocs
+				}
+				return frames, pkts, nil
+			}
+			return frames, pkts, err
+		}
+		if pkts++; pkts == 1 && allocs != nil {
+			runtime.ReadMemStats(&before)
+		}
+		s, err := dec.Decode(p.Data, p.LinkType)
+		if err != nil || s == nil {
+			continue
+		}
+		cip, cport := s.Src, s.SrcPort
+		dir = 0
+		if s.SrcPort == simulator.PortDNP3 {
+			cip, cport, dir = s.Dst, s.DstPort, 1
+		}
+		key := uint64(binary.BigEndian.Uint32(cip[:4]))<<16 | uint64(cport)
+		if c = conns[key]; c == nil || fresh && s.SYN() && dir == 0 {
+			c = &dnp3Conn{}
+			conns[key] = c
+		}
+		if len(s.Payload) == 0 {
+			continue
+		}
+		ts = p.Timestamp
+		if err := c.fr[dir].Feed(s.Payload, onFrame); err != nil {
+			return frames, pkts, err
+		}
+	}
 }
