@@ -56,6 +56,8 @@ type Agent struct {
 	evictedSeen uint64
 	// limitedSeen is what the baselines had refused at the last tick.
 	limitedSeen baselines.Limited
+	// also is the reused list of the rules merged into one alert.
+	also []baselines.Alert
 }
 
 // New validates cfg and returns an agent writing to cfg.Sinks.
@@ -308,7 +310,7 @@ func (s swapped) Panicked(r any, dir flow.Dir, ts time.Time) {
 func (a *Agent) tick() {
 	alerts := a.engine.Tick(a.now)
 	for i := range alerts {
-		a.writeAlert(&alerts[i], nil, nil, nil)
+		a.writeAlert(&alerts[i], nil, nil, nil, nil)
 	}
 	a.closeIncidents(a.now, false)
 	if ev := a.table.Stats().Evicted; ev != a.evictedSeen {
@@ -384,7 +386,7 @@ func (a *Agent) Close() error {
 	// deviation's alerts add up to its occurrences.
 	held := a.engine.FlushHeldBack(a.now)
 	for i := range held {
-		a.writeAlert(&held[i], nil, nil, nil)
+		a.writeAlert(&held[i], nil, nil, nil, nil)
 	}
 	a.closeIncidents(a.now, true)
 	a.mergeFlowStats(&a.stats)

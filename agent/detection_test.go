@@ -58,10 +58,11 @@ type detAlert struct {
 	SrcIP    string
 	DestIP   string
 	Rule     string
-	ID       string // deviation id; a return carries the id of the alert it closes
-	Resolved bool   // the return of an earlier alert (poll_stopped "resumed")
-	Text     string // signature, for failure messages
-	Incident string // incident.id
+	Rules    []string // every rule of the event, Rule first (alert.rules)
+	ID       string   // deviation id; a return carries the id of the alert it closes
+	Resolved bool     // the return of an earlier alert (poll_stopped "resumed")
+	Text     string   // signature, for failure messages
+	Incident string   // incident.id
 }
 
 // detRow is one line of the detection table.
@@ -200,8 +201,8 @@ func detParse(t *testing.T, out []byte) []detAlert {
 		if e.EventType != EventAlert {
 			continue
 		}
-		if e.Alert == nil || e.Alert.Rule == "" || e.Alert.ID == "" {
-			t.Fatalf("alert event without rule or id at %s", e.Timestamp)
+		if e.Alert == nil || e.Alert.Rule == "" || e.Alert.ID == "" || len(e.Alert.Rules) == 0 || e.Alert.Rules[0] != e.Alert.Rule {
+			t.Fatalf("alert event without rule, rules or id at %s", e.Timestamp)
 		}
 		if e.Alert.Update {
 			continue // the count of an alert already here
@@ -210,7 +211,7 @@ func detParse(t *testing.T, out []byte) []detAlert {
 		if err != nil {
 			t.Fatalf("alert timestamp: %v", err)
 		}
-		a := detAlert{Time: ts, SrcIP: e.SrcIP, DestIP: e.DestIP, Rule: e.Alert.Rule,
+		a := detAlert{Time: ts, SrcIP: e.SrcIP, DestIP: e.DestIP, Rule: e.Alert.Rule, Rules: e.Alert.Rules,
 			ID: e.Alert.ID, Resolved: e.Alert.Resolved, Text: e.Alert.Signature}
 		if e.Incident != nil {
 			a.Incident = e.Incident.ID
@@ -227,11 +228,12 @@ type detEvent struct {
 	SrcIP     string `json:"src_ip"`
 	DestIP    string `json:"dest_ip"`
 	Alert     *struct {
-		Rule      string `json:"rule"`
-		ID        string `json:"id"`
-		Signature string `json:"signature"`
-		Resolved  bool   `json:"resolved"`
-		Update    bool   `json:"update"`
+		Rule      string   `json:"rule"`
+		Rules     []string `json:"rules"`
+		ID        string   `json:"id"`
+		Signature string   `json:"signature"`
+		Resolved  bool     `json:"resolved"`
+		Update    bool     `json:"update"`
 	} `json:"alert"`
 	Incident *struct {
 		ID string `json:"id"`
@@ -321,7 +323,8 @@ func detJudge(t *testing.T, scenario string, labels *simulator.Labels, alerts []
 		}
 		first := -1
 		for i, a := range alerts {
-			if owner[i] == j && !a.Resolved && a.SrcIP == l.SrcIP && a.DestIP == l.DestIP && slices.Contains(l.ExpectedRules, a.Rule) {
+			if owner[i] == j && !a.Resolved && a.SrcIP == l.SrcIP && a.DestIP == l.DestIP &&
+				slices.ContainsFunc(a.Rules, func(r string) bool { return slices.Contains(l.ExpectedRules, r) }) {
 				first = i
 				break
 			}
@@ -364,12 +367,14 @@ func detJudge(t *testing.T, scenario string, labels *simulator.Labels, alerts []
 			continue
 		}
 		row.InWindow++
-		row.Rules[a.Rule]++
-		if a.Resolved {
-			row.Returns[a.Rule]++
-		}
-		if !slices.Contains(labels.Attacks[owner[i]].ExpectedRules, a.Rule) {
-			row.Unlisted[a.Rule] = true
+		for _, r := range a.Rules {
+			row.Rules[r]++
+			if a.Resolved {
+				row.Returns[r]++
+			}
+			if !slices.Contains(labels.Attacks[owner[i]].ExpectedRules, r) {
+				row.Unlisted[r] = true
+			}
 		}
 	}
 	return row

@@ -215,7 +215,7 @@ func (s *dnp3Stream) observation(t *dnp3.Transaction) bool {
 	case t.HasRequest:
 		d.Request = &t.Request.Message
 		d.Master, d.Outstation = t.Request.Link.Source, t.Request.Link.Dest
-		o.Time = t.Request.Time
+		o.Time, o.RequestTime = t.Request.Time, t.Request.Time
 		if t.HasResponse {
 			d.Response = &t.Response.Message
 			o.Time = t.Response.Time
@@ -223,7 +223,7 @@ func (s *dnp3Stream) observation(t *dnp3.Transaction) bool {
 	case t.HasResponse && t.Response.Message.Function == dnp3.FuncUnsolicitedResponse:
 		d.Response = &t.Response.Message
 		d.Master, d.Outstation = t.Response.Link.Dest, t.Response.Link.Source
-		o.Time = t.Response.Time
+		o.Time, o.RequestTime = t.Response.Time, time.Time{}
 	default:
 		return false
 	}

@@ -1,9 +1,6 @@
 package agent
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"net/netip"
 	"slices"
 	"strings"
@@ -113,17 +110,26 @@ func (is *incidents) add(al *baselines.Alert) (inc *incident, opened bool, close
 	}
 	if inc == nil {
 		inc = &incident{key: k, first: ts, last: ts, severity: al.Severity}
-		inc.id = incidentID(k, ts)
+		inc.id = baselines.IncidentID(k.actor, k.target, ts)
 		is.open[k], opened = inc, true
 	}
 	if !al.Update && ts.After(inc.last) {
 		inc.last = ts // an update is written late: its repeats came before
 	}
-	if al.Severity < inc.severity {
-		inc.severity = al.Severity
-	}
 	if !al.Update {
 		inc.alerts++
+	}
+	is.fold(inc, al, opened)
+	return inc, opened, closed
+}
+
+// fold adds what alert al brings to inc: its occurrences, severity, rule
+// and techniques; al is the alert add filed, or another rule the same
+// request broke, merged into that alert's event (opened: inc opened with
+// it, so nothing makes it grow).
+func (is *incidents) fold(inc *incident, al *baselines.Alert, opened bool) {
+	if al.Severity < inc.severity {
+		inc.severity = al.Severity
 	}
 	inc.occurrences += al.Count
 	if r := al.Rule.String(); !slices.Contains(inc.rules, r) {
@@ -138,7 +144,6 @@ func (is *incidents) add(al *baselines.Alert) (inc *incident, opened bool, close
 	}
 	is.byDeviation[al.ID] = inc
 	is.byTarget[inc.key.target] = inc
-	return inc, opened, closed
 }
 
 // expire returns the incidents whose last alert is more than the window
@@ -178,63 +183,20 @@ func within(t, then time.Time, w time.Duration) bool {
 	return d < w && d > -w
 }
 
-// incidentID is a stable id: the same capture gives the same ids.
-func incidentID(k incidentKey, first time.Time) string {
-	h := sha256.New()
-	a, b := k.actor.As16(), k.target.As16()
-	h.Write(a[:])
-	h.Write(b[:])
-	var t [8]byte
-	binary.BigEndian.PutUint64(t[:], uint64(first.UnixNano()))
-	h.Write(t[:])
-	return hex.EncodeToString(h.Sum(nil)[:8])
-}
-
-// tactics are ATT&CK for ICS's tactics in kill-chain order, and
-// techniqueTactic the tactic of each technique the rules name (its first
-// tactic in the matrix where it has several).
-var tactics = []string{"Initial Access", "Execution", "Persistence", "Privilege Escalation", "Evasion", "Discovery",
-	"Lateral Movement", "Collection", "Command and Control", "Inhibit Response Function", "Impair Process Control", "Impact"}
-
-var techniqueTactic = map[string]string{
-	"T0848": "Initial Access", "T0886": "Initial Access",
-	"T0859": "Persistence",
-	"T0846": "Discovery", "T0888": "Discovery",
-	"T0843": "Lateral Movement", "T0867": "Lateral Movement",
-	"T0830": "Collection", "T0861": "Collection",
-	"T0885": "Command and Control", "T0869": "Command and Control",
-	"T0814": "Inhibit Response Function", "T0816": "Inhibit Response Function", "T0878": "Inhibit Response Function",
-	"T0881": "Inhibit Response Function",
-	"T0855": "Impair Process Control", "T0836": "Impair Process Control", "T0806": "Impair Process Control",
-	"T0815": "Impact", "T0829": "Impact", "T0831": "Impact",
-}
-
-// stage orders a technique in the kill chain (unknown ones last).
-func stage(t string) int {
-	if i := slices.Index(tactics, techniqueTactic[t]); i >= 0 {
-		return i
-	}
-	return len(tactics)
-}
-
 // chain returns the incident's techniques in kill-chain order (first seen
 // first within a tactic) and its tactics in order.
-func (inc *incident) chain() (techs, tacs []string) {
-	techs = slices.Clone(inc.techniques)
-	slices.SortStableFunc(techs, func(a, b string) int { return stage(a) - stage(b) })
-	for _, t := range techs {
-		if tac := techniqueTactic[t]; tac != "" && !slices.Contains(tacs, tac) {
-			tacs = append(tacs, tac)
-		}
-	}
-	return techs, tacs
-}
+func (inc *incident) chain() (techs, tacs []string) { return baselines.KillChain(inc.techniques) }
 
 // incidentOf files al with its incident, writing the incident's events
 // that come before the alert (an expired one closed, a new one opened),
 // and returns it (nil: none).
-func (a *Agent) incidentOf(al *baselines.Alert) *incident {
+func (a *Agent) incidentOf(al *baselines.Alert, also []baselines.Alert) *incident {
 	inc, opened, closed := a.inc.add(al)
+	if inc != nil {
+		for i := range also {
+			a.inc.fold(inc, &also[i], opened)
+		}
+	}
 	if closed != nil {
 		a.writeIncident(closed, a.now, "closed")
 	}

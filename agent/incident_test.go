@@ -44,7 +44,7 @@ func TestIncidents(t *testing.T) {
 	if !opened || closed != a || d == a {
 		t.Fatalf("after the window: opened %v, closed %v", opened, closed)
 	}
-	if d.id != incidentID(incidentKey{atk, plc}, t0.Add(43*time.Minute)) || d.id == a.id {
+	if d.id != baselines.IncidentID(atk, plc, t0.Add(43*time.Minute)) || d.id == a.id {
 		t.Fatalf("ids %s %s", a.id, d.id)
 	}
 	// An update of a deviation whose incident closed opens nothing.
@@ -63,13 +63,13 @@ func TestIncidents(t *testing.T) {
 }
 
 // TestEveryTechniqueHasATactic: an incident orders its techniques by
-// tactic; a rule's technique missing from techniqueTactic would sort last
+// tactic; a rule's technique missing from baselines' table would sort last
 // and name no tactic.
 func TestEveryTechniqueHasATactic(t *testing.T) {
 	for _, r := range baselines.Rules() {
 		for _, tech := range r.Techniques() {
-			if techniqueTactic[tech] == "" {
-				t.Errorf("rule %s: technique %s has no tactic in techniqueTactic", r, tech)
+			if baselines.Tactic(tech) == "" {
+				t.Errorf("rule %s: technique %s has no tactic (baselines/attack.go)", r, tech)
 			}
 		}
 	}

@@ -175,7 +175,7 @@ func (s *modbusStream) observation(t *modbus.Transaction) bool {
 	}
 	o := &s.obs // Protocol and Endpoints were set with the connection
 	o.Responded = t.HasResponse
-	o.Time = t.RequestTime
+	o.Time, o.RequestTime = t.RequestTime, t.RequestTime
 	if t.HasResponse {
 		o.Time = t.ResponseTime
 	}

@@ -180,7 +180,7 @@ func (s *opcuaStream) observation(m *opcua.Message) bool {
 		return false
 	}
 	o := &s.obs // Protocol and Endpoints were set with the connection
-	o.Time = m.Time
+	o.Time, o.RequestTime = m.Time, m.Time
 	o.Responded = m.Response != nil
 	if o.Responded && !m.ResponseTime.IsZero() {
 		o.Time = m.ResponseTime

@@ -41,6 +41,10 @@ type Record struct {
 	// Alert is the alert of an "alert" record, nil otherwise. Its
 	// Obs/Anomaly pointers are valid only during Write.
 	Alert *baselines.Alert
+	// Also are the other rules the same request broke, merged into
+	// Alert's event (alert.rules, alert.also): Alert is the most severe.
+	// Valid only during Write.
+	Also []baselines.Alert
 	// Incident is the incident of an "incident" record, nil otherwise.
 	Incident *Incident
 	// Line is the event as EVE JSON, one object without the newline.

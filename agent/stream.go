@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/sluice-ics/sluice/baselines"
@@ -114,8 +115,40 @@ func (c *conn) transaction(ts time.Time, p payload, observe bool) {
 		return
 	}
 	alerts := a.engine.Observe(&c.obs)
+	if len(alerts) == 0 {
+		return
+	}
+	attach := func(b []byte) []byte { return c.appendObject(b, p) }
+	// One request, one alert: the rules it breaks go into one event, the
+	// most severe first (alert.rule), the others listed with their own
+	// deviation ids (alert.also). A poll's return and the update of
+	// held-back repeats are other events.
+	first, primary, merged := -1, -1, 0
 	for i := range alerts {
-		a.writeAlert(&alerts[i], c, p, func(b []byte) []byte { return c.appendObject(b, p) })
+		if al := &alerts[i]; al.Obs != nil && !al.Resolved && !al.Update {
+			if first < 0 {
+				first = i
+			}
+			if primary < 0 || al.Severity < alerts[primary].Severity {
+				primary = i
+			}
+			merged++
+		}
+	}
+	for i := range alerts {
+		switch al := &alerts[i]; {
+		case merged < 2 || al.Obs == nil || al.Resolved || al.Update:
+			a.writeAlert(al, c, p, nil, attach)
+		case i == first:
+			also := a.also[:0]
+			for j := range alerts {
+				if bl := &alerts[j]; j != primary && bl.Obs != nil && !bl.Resolved && !bl.Update {
+					also = append(also, *bl)
+				}
+			}
+			a.also = also
+			a.writeAlert(&alerts[primary], c, p, also, attach)
+		}
 	}
 }
 
@@ -335,7 +368,7 @@ func (c *conn) anomaly(ts time.Time, dir flow.Dir, event, detail string) {
 	an := baselines.Anomaly{Time: ts, Protocol: c.m.baseline, Kind: kind, Endpoints: c.obs.Endpoints, Detail: detail}
 	alerts := a.engine.ObserveAnomaly(&an)
 	for i := range alerts {
-		a.writeAlert(&alerts[i], c, nil, func(b []byte) []byte {
+		a.writeAlert(&alerts[i], c, nil, nil, func(b []byte) []byte {
 			b = append(b, `,"anomaly":`...)
 			return c.appendAnomaly(b, dir, event, detail)
 		})
@@ -361,13 +394,13 @@ func (c *conn) appendAnomaly(b []byte, dir flow.Dir, event, detail string) []byt
 // poll_stopped); p is the triggering transaction (its function goes to the
 // record) or nil; attach appends the triggering protocol object (with its
 // leading comma) or is nil.
-func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, attach func([]byte) []byte) {
+func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, also []baselines.Alert, attach func([]byte) []byte) {
 	a.stats.Alerts++
 	w := a.w
 	if !w.wants(w.alerts) {
 		return
 	}
-	inc := a.incidentOf(al)
+	inc := a.incidentOf(al, also)
 	ts := al.Time
 	if ts.IsZero() {
 		ts = a.now
@@ -394,12 +427,12 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, attach func(
 			w.openParties(ts, EventAlert, w.alerts, proto, al.Channel.Client, al.Channel.Server)
 		}
 	}
-	w.rec.Alert = al
+	w.rec.Alert, w.rec.Also = al, also
 	if p != nil {
 		w.rec.Function = p.Function()
 	}
 	w.buf = append(w.buf, `,"alert":`...)
-	w.buf = appendAlert(w.buf, al)
+	w.buf = appendAlert(w.buf, al, also)
 	if inc != nil {
 		w.buf = append(w.buf, `,"incident":{"id":`...)
 		w.buf = append(jsonw.String(w.buf, inc.id), '}')
@@ -416,20 +449,41 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, attach func(
 // appendAlert appends the alert object of issue 5 §4: Suricata's fields
 // (action, signature_id, severity, signature, category, metadata) plus the
 // stable rule name, the deviation id (what `sluice baseline accept --alert`
-// takes) and the count of occurrences it stands for.
-func appendAlert(b []byte, al *baselines.Alert) []byte {
+// takes) and the count of occurrences it stands for; rules names every
+// rule of the event, al's first, and also the others the same request
+// broke (issue 16 §2), each with its own id and count. The techniques are
+// those of every rule, al's first.
+func appendAlert(b []byte, al *baselines.Alert, also []baselines.Alert) []byte {
 	b = append(b, `{"action":"allowed","signature_id":`...)
 	b = jsonw.Uint(b, uint64(al.SignatureID))
 	b = append(b, `,"rule":`...)
 	b = jsonw.String(b, al.Rule.String())
-	b = append(b, `,"severity":`...)
+	b = append(b, `,"rules":[`...)
+	b = jsonw.String(b, al.Rule.String())
+	for i := range also {
+		b = jsonw.String(append(b, ','), also[i].Rule.String())
+	}
+	b = append(b, `],"severity":`...)
 	b = jsonw.Uint(b, uint64(al.Severity))
 	b = append(b, `,"signature":`...)
 	b = jsonw.String(b, al.Signature)
 	b = append(b, `,"category":`...)
 	b = jsonw.String(b, al.Category)
 	b = append(b, `,"metadata":{"mitre_technique_id":[`...)
-	for i, t := range al.Techniques {
+	techs := al.Techniques
+	if len(also) > 0 {
+		var buf [16]string
+		u := append(buf[:0], techs...)
+		for i := range also {
+			for _, t := range also[i].Techniques {
+				if !slices.Contains(u, t) {
+					u = append(u, t)
+				}
+			}
+		}
+		techs = u
+	}
+	for i, t := range techs {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -444,6 +498,28 @@ func appendAlert(b []byte, al *baselines.Alert) []byte {
 	}
 	if al.Update {
 		b = append(b, `,"update":true`...)
+	}
+	if len(also) > 0 {
+		b = append(b, `,"also":[`...)
+		for i := range also {
+			o := &also[i]
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"signature_id":`...)
+			b = jsonw.Uint(b, uint64(o.SignatureID))
+			b = append(b, `,"rule":`...)
+			b = jsonw.String(b, o.Rule.String())
+			b = append(b, `,"severity":`...)
+			b = jsonw.Uint(b, uint64(o.Severity))
+			b = append(b, `,"signature":`...)
+			b = jsonw.String(b, o.Signature)
+			b = append(b, `,"id":`...)
+			b = jsonw.String(b, o.ID)
+			b = append(b, `,"count":`...)
+			b = append(jsonw.Uint(b, o.Count), '}')
+		}
+		b = append(b, ']')
 	}
 	return append(b, '}')
 }

@@ -222,6 +222,9 @@ type channel struct {
 	// a key with a string).
 	polls []*poll
 	byKey map[PollKey]*poll
+	// pollsStopped: poll_stopped was raised for the channel and none of
+	// its polls has been answered since.
+	pollsStopped bool
 }
 
 // newChannel adds an empty channel of key to the baseline.

@@ -600,3 +600,63 @@ func TestLoadRefusesForeignKeyFields(t *testing.T) {
 		}
 	}
 }
+
+// TestPollStoppedPerChannel: when a master stops polling, its channel
+// raises one poll_stopped listing the polls overdue, not one per poll; the
+// slower poll that stops later in the same silence adds nothing; the
+// first poll answered again brings one return.
+func TestPollStoppedPerChannel(t *testing.T) {
+	var obs []Observation
+	for s := 0; s < 600; s++ {
+		at := t0.Add(time.Duration(s) * time.Second)
+		obs = append(obs, mbRead(at, hmi, 1, 0, 10))
+		if s%5 == 0 {
+			obs = append(obs, mbRead(at.Add(100*time.Millisecond), hmi, 1, 100, 5))
+		}
+	}
+	e := New(Config{Mode: Learn})
+	feed(e, obs)
+	m := New(Config{Mode: Monitor})
+	if err := m.Load(e.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	// Ten more seconds of polling, a minute of silence, then polling again.
+	var later []Observation
+	for s := 600; s < 700; s++ {
+		if s >= 610 && s < 670 {
+			continue
+		}
+		at := t0.Add(time.Duration(s) * time.Second)
+		later = append(later, mbRead(at, hmi, 1, 0, 10))
+		if s%5 == 0 {
+			later = append(later, mbRead(at.Add(100*time.Millisecond), hmi, 1, 100, 5))
+		}
+	}
+	var stopped, resumed []Alert
+	for i := range later {
+		if i > 0 {
+			// Tick every second of the silence, as the agent does.
+			for ts := later[i-1].Time.Add(time.Second); ts.Before(later[i].Time); ts = ts.Add(time.Second) {
+				for _, a := range m.Tick(ts) {
+					stopped = append(stopped, a)
+				}
+			}
+		}
+		for _, a := range append(m.Tick(later[i].Time), m.Observe(&later[i])...) {
+			if a.Resolved {
+				resumed = append(resumed, a)
+			} else {
+				stopped = append(stopped, a)
+			}
+		}
+	}
+	if len(stopped) != 1 || stopped[0].Rule != PollStopped || stopped[0].Item.What != "polls" {
+		t.Fatalf("stopped alerts %v (%d), want one poll_stopped for the channel", ruleNames(stopped), len(stopped))
+	}
+	if sig := stopped[0].Signature; !strings.Contains(sig, "Polling of PLC 10.10.2.1 unit 1 by 10.10.1.10 stopped: FC 3 holding_registers 0-9 not answered for") {
+		t.Errorf("signature %q", sig)
+	}
+	if len(resumed) != 1 || resumed[0].ID != stopped[0].ID || !strings.Contains(resumed[0].Signature, "resumed") {
+		t.Errorf("returns %+v, want one, of the stopped alert's deviation", resumed)
+	}
+}

@@ -29,8 +29,13 @@ type Endpoints struct {
 // views of a reused buffer. Slices (Values, Read, Written, Called) and the
 // Detail itself may be reused by the caller after Observe returns.
 type Observation struct {
-	Time     time.Time // packet time of the response (or of the request on timeout)
-	Protocol Protocol
+	Time time.Time // packet time of the response (or of the request on timeout)
+	// RequestTime is the packet time of the request (zero when there is
+	// none: an unsolicited response). The alerts the transaction raises,
+	// and their records, are stamped with it: a write is alerted at the
+	// time it was sent, as the transaction's event (issue 16 §3).
+	RequestTime time.Time
+	Protocol    Protocol
 	Endpoints
 	// Responded is true when a response was paired with the request. Only
 	// responded transactions without an exception (Modbus) or with a Good

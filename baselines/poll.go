@@ -2,6 +2,7 @@ package baselines
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -206,15 +207,29 @@ func (e *Engine) seenPoll(o *Observation, c *channel, p *proto, f found) {
 	pl.seen = o.Time
 	if pl.stopped {
 		pl.stopped = false
-		if a := e.resolve(o.Time, PollStopped, c.Key, pollItem(pl.key), &o.Endpoints, o); a != nil {
-			e.sign(a, fmt.Sprintf("Poll %s by %s of %s resumed", pollName(pl.key), c.Key.Client, serverName(c.Key)))
+		// The channel's polling is back with its first poll answered:
+		// one return per channel, as one alert said it stopped.
+		if c.pollsStopped {
+			c.pollsStopped = false
+			if a := e.resolve(o.Time, PollStopped, c.Key, pollsItem, &o.Endpoints, o); a != nil {
+				e.sign(a, fmt.Sprintf("Polling of %s by %s resumed (%s)", serverName(c.Key), c.Key.Client, pollName(pl.key)))
+			}
 		}
 	}
 }
 
-// stoppedPolls raises poll_stopped for c's regular polls not answered for
-// more than PollMissFactor periods and 4 jitters at now.
+// pollsItem is the item of poll_stopped: the channel's polling as a whole
+// (issue 16: a stopped network is one alert per channel, listing its
+// polls, not one per poll).
+var pollsItem = Item{What: "polls"}
+
+// stoppedPolls marks c's regular polls not answered for more than
+// PollMissFactor periods and 4 jitters at now as stopped, and raises one
+// poll_stopped for the channel when the first of them stops, listing the
+// polls overdue then (the slower ones, which stop later in the same
+// outage, are part of it: no alert of their own).
 func (e *Engine) stoppedPolls(c *channel, now time.Time) {
+	var stopped []string
 	for _, pl := range c.polls {
 		r := pl.r
 		if pl.stopped || !r.Regular(e.cfg.PollMinSamples) {
@@ -229,11 +244,18 @@ func (e *Engine) stoppedPolls(c *channel, now time.Time) {
 			continue
 		}
 		pl.stopped = true
-		if a := e.raise(now, PollStopped, c.Key, pollItem(pl.key), nil, nil, nil); a != nil {
-			e.sign(a, fmt.Sprintf("Poll %s by %s of %s stopped: not answered for %s (period %s)",
-				pollName(pl.key), c.Key.Client, serverName(c.Key),
-				now.Sub(seen).Round(time.Second), r.Period.Round(time.Millisecond)))
+		if !c.pollsStopped {
+			stopped = append(stopped, fmt.Sprintf("%s not answered for %s (period %s)",
+				pollName(pl.key), now.Sub(seen).Round(time.Second), r.Period.Round(time.Millisecond)))
 		}
+	}
+	if len(stopped) == 0 {
+		return
+	}
+	c.pollsStopped = true
+	slices.Sort(stopped) // c.polls is in no fixed order
+	if a := e.raise(now, PollStopped, c.Key, pollsItem, nil, nil, nil); a != nil {
+		e.sign(a, fmt.Sprintf("Polling of %s by %s stopped: %s", serverName(c.Key), c.Key.Client, strings.Join(stopped, "; ")))
 	}
 }
 
@@ -244,8 +266,4 @@ func pollName(pk PollKey) string {
 		return "read of " + pk.Node
 	}
 	return fmt.Sprintf("FC %d %s %d-%d", pk.Function, pk.Table, pk.Start, uint32(pk.Start)+uint32(pk.Count)-1)
-}
-
-func pollItem(pk PollKey) Item {
-	return Item{Function: pk.Function, Table: pk.Table, Addr: pk.Start, Count: pk.Count, Node: pk.Node, What: "poll"}
 }

@@ -68,6 +68,9 @@ func (e *Engine) raise(t time.Time, rule Rule, ch ChannelKey, item Item, ep *End
 
 func (e *Engine) raiseValue(t time.Time, rule Rule, ch ChannelKey, item Item, value float64, text string,
 	ep *Endpoints, o *Observation, an *Anomaly) *Alert {
+	if o != nil && !o.RequestTime.IsZero() {
+		t = o.RequestTime
+	}
 	k := suppKey{rule, ch, item}
 	if a, ok := e.accepted[k]; ok && !a.Folded {
 		return nil
@@ -160,6 +163,9 @@ func (e *Engine) FlushHeldBack(now time.Time) []Alert {
 
 // resolve raises the end of a condition; it is never suppressed.
 func (e *Engine) resolve(t time.Time, rule Rule, ch ChannelKey, item Item, ep *Endpoints, o *Observation) *Alert {
+	if o != nil && !o.RequestTime.IsZero() {
+		t = o.RequestTime
+	}
 	k := suppKey{rule, ch, item}
 	if a, ok := e.accepted[k]; ok && !a.Folded {
 		return nil

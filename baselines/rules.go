@@ -107,8 +107,9 @@ func (r Rule) Techniques() []string { return r.info().techniques }
 
 // PairLevel reports whether the rule's deviations are about a client and
 // a server as a whole, not one channel: their ChannelKey's unit is no
-// unit (a scan sweeps units; a fuzzer too).
-func (r Rule) PairLevel() bool { return r == Scan || r == ProtocolFuzzing }
+// unit (a scan sweeps units; a fuzzer too; a new device is the device
+// itself).
+func (r Rule) PairLevel() bool { return r == Scan || r == ProtocolFuzzing || r == NewDevice }
 
 // Deviation reports whether the rule compares with the learned baseline
 // (and is therefore silent while the judged device learns).

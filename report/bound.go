@@ -23,6 +23,7 @@ type Omitted struct {
 	Devices        int `json:"devices,omitempty"`
 	Channels       int `json:"channels,omitempty"`
 	Alerts         int `json:"alerts,omitempty"`
+	Incidents      int `json:"incidents,omitempty"`
 	AlertsByDevice int `json:"alerts_by_device,omitempty"`
 	MatrixClients  int `json:"matrix_clients,omitempty"`
 	MatrixServers  int `json:"matrix_servers,omitempty"`
@@ -86,6 +87,15 @@ func (r *Report) bound(maxRows, maxMatrix int) {
 	if maxRows > 0 && len(r.Alerts) > maxRows {
 		r.Omitted.Alerts = len(r.Alerts) - maxRows
 		r.Alerts = r.Alerts[:maxRows] // most severe, then earliest, first
+	}
+	if maxRows > 0 && len(r.Incidents) > maxRows {
+		// The most severe, then the earliest; shown in time order.
+		kept := slices.Clone(r.Incidents)
+		slices.SortStableFunc(kept, func(a, b IncidentRow) int { return cmp.Compare(a.Severity, b.Severity) })
+		kept = kept[:maxRows]
+		slices.SortStableFunc(kept, func(a, b IncidentRow) int { return a.First.Compare(b.First.Time) })
+		r.Omitted.Incidents = len(r.Incidents) - maxRows
+		r.Incidents = kept
 	}
 	if maxRows > 0 && len(r.AlertsByDevice) > maxRows {
 		kept := slices.Clone(r.AlertsByDevice)
@@ -207,6 +217,8 @@ func (r *Report) omittedNote(what string) string {
 		n, kept = r.Omitted.Channels, "the busiest"
 	case "alerts by device":
 		n, kept = r.Omitted.AlertsByDevice, "the devices with most occurrences"
+	case "incidents":
+		n, kept = r.Omitted.Incidents, "the most severe"
 	case "matrix":
 		if r.Omitted.MatrixClients+r.Omitted.MatrixServers == 0 {
 			return ""

@@ -59,6 +59,8 @@ func (r *Report) WriteHTML(w io.Writer) error {
 	if len(v.AlertRows) > MaxAlertRows {
 		v.AlertRows, v.AlertsMore = v.AlertRows[:MaxAlertRows], v.AlertsMore+len(v.AlertRows)-MaxAlertRows
 	}
+	// The most severe rows are kept; they are shown by incident.
+	v.AlertRows = r.byIncident(v.AlertRows)
 	if err := htmlTemplate.Execute(w, v); err != nil {
 		return fmt.Errorf("report: html: %w", err)
 	}

@@ -279,13 +279,23 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if n := r.omittedNote("alerts by device"); n != "" {
 			p("\n%s\n", n)
 		}
-		p("\n### Alert log\n\n| id | rule | channel | item | signature | first | last | count |\n|---|---|---|---|---|---|---|---:|\n")
+		p("\n### Incidents\n\nDeviations between the same client and server whose first occurrences lie within 30 minutes of each other, as the agent groups its alerts.\n\n")
+		p("| incident | title | severity | first | last | rules | techniques | deviations | count |\n|---|---|---|---|---|---|---|---:|---:|\n")
+		for _, inc := range r.Incidents {
+			p("| %s | %s | %s | %s | %s | %s | %s | %d | %d |\n", inc.ID, e(inc.Title), sevName(inc.Severity), inc.First, inc.Last,
+				strings.Join(inc.Rules, ", "), strings.Join(inc.Techniques, ", "), inc.Deviations, inc.Occurrences)
+		}
+		if n := r.omittedNote("incidents"); n != "" {
+			p("\n%s\n", n)
+		}
+		p("\n### Alert log, by incident\n\n| incident | id | rule | channel | item | signature | first | last | count |\n|---|---|---|---|---|---|---|---|---:|\n")
 		rows, more := r.Alerts, r.omittedAlerts()
 		if len(rows) > MaxAlertRows {
 			rows, more = rows[:MaxAlertRows], more+len(rows)-MaxAlertRows
 		}
+		rows = r.byIncident(rows)
 		for _, a := range rows {
-			p("| %s | %s | %s | %s | %s | %s | %s | %d |\n", a.ID, a.Rule, e(a.Channel), e(a.Item), e(a.Signature), a.First, a.Last, a.Occurrences)
+			p("| %s | %s | %s | %s | %s | %s | %s | %s | %d |\n", a.Incident, a.ID, a.Rule, e(a.Channel), e(a.Item), e(a.Signature), a.First, a.Last, a.Occurrences)
 		}
 		if more > 0 {
 			p("\n… and %d more deviations: sluice report --all --format json lists them all.\n", more)

@@ -89,7 +89,12 @@ type Report struct {
 	Baselines      []DeviceBaseline `json:"baselines"`
 	AlertsByRule   []RuleCount      `json:"alerts_by_rule"`
 	AlertsByDevice []DeviceAlerts   `json:"alerts_by_device"`
-	// Alerts is the alert log (one row per deviation), most severe first.
+	// Incidents group the alert log as the agent groups its alerts:
+	// deviations between the same client and server within
+	// IncidentWindow of each other, first first (baselines.GroupIncidents).
+	Incidents []IncidentRow `json:"incidents"`
+	// Alerts is the alert log (one row per deviation), most severe first;
+	// each row names its incident.
 	Alerts   []AlertRow    `json:"alerts"`
 	Accepted []AcceptedRow `json:"accepted"`
 	Audit    []AuditRow    `json:"audit"`
@@ -315,9 +320,33 @@ type DeviceAlerts struct {
 	Rules       []Count `json:"rules"`
 }
 
+// IncidentWindow is how far apart the first occurrences of two deviations
+// between the same hosts may be for the report to put them in one
+// incident: the agent's default (agent.DefaultIncidentWindow).
+const IncidentWindow = 30 * time.Minute
+
+// IncidentRow is one incident of the alert log.
+type IncidentRow struct {
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	Actor    string `json:"actor"`
+	Target   string `json:"target"`
+	First    Time   `json:"first"`
+	Last     Time   `json:"last"`
+	Severity uint8  `json:"severity"`
+	// Deviations counts its rows in the alert log, Occurrences what they
+	// count.
+	Deviations  int      `json:"deviations"`
+	Occurrences uint64   `json:"occurrences"`
+	Rules       []string `json:"rules"`
+	Tactics     []string `json:"tactics"`
+	Techniques  []string `json:"techniques"`
+}
+
 // AlertRow is one deviation of the alert log.
 type AlertRow struct {
 	ID          string `json:"id"`
+	Incident    string `json:"incident"`
 	Rule        string `json:"rule"`
 	Severity    uint8  `json:"severity"`
 	Channel     string `json:"channel"`
@@ -880,6 +909,7 @@ func (r *Report) alerts(s *baselines.Snapshot) {
 	slices.SortStableFunc(r.Alerts, func(a, b AlertRow) int {
 		return cmp.Or(cmp.Compare(a.Severity, b.Severity), a.First.Compare(b.First.Time), cmp.Compare(a.ID, b.ID))
 	})
+	r.incidents(s)
 	r.AlertsByRule = make([]RuleCount, 0, len(byRule))
 	for _, rule := range slices.Sorted(maps.Keys(byRule)) {
 		r.AlertsByRule = append(r.AlertsByRule, *byRule[rule])
@@ -890,6 +920,42 @@ func (r *Report) alerts(s *baselines.Snapshot) {
 		da.Rules = counts(devRules[dev])
 		r.AlertsByDevice = append(r.AlertsByDevice, *da)
 	}
+}
+
+// incidents groups the alert log (baselines.GroupIncidents) and names each
+// row's incident.
+func (r *Report) incidents(s *baselines.Snapshot) {
+	incs := baselines.GroupIncidents(s.Alerts, IncidentWindow)
+	of := map[string]string{}
+	r.Incidents = make([]IncidentRow, 0, len(incs))
+	for _, inc := range incs {
+		for _, d := range inc.Deviations {
+			of[d] = inc.ID
+		}
+		title := addrText(inc.Actor) + " → " + addrText(inc.Target)
+		if len(inc.Tactics) > 0 {
+			title += ": " + strings.Join(inc.Tactics, " → ")
+		}
+		r.Incidents = append(r.Incidents, IncidentRow{ID: inc.ID, Title: title, Actor: addrText(inc.Actor),
+			Target: addrText(inc.Target), First: Time{inc.First.UTC()}, Last: Time{inc.Last.UTC()}, Severity: inc.Severity,
+			Deviations: len(inc.Deviations), Occurrences: inc.Occurrences, Rules: nonNil(inc.Rules),
+			Tactics: nonNil(inc.Tactics), Techniques: nonNil(inc.Techniques)})
+	}
+	for i := range r.Alerts {
+		r.Alerts[i].Incident = of[r.Alerts[i].ID]
+	}
+}
+
+// byIncident returns rows in the order of their incidents (the incidents'
+// order in r.Incidents), most severe first within one.
+func (r *Report) byIncident(rows []AlertRow) []AlertRow {
+	order := make(map[string]int, len(r.Incidents))
+	for i, inc := range r.Incidents {
+		order[inc.ID] = i
+	}
+	rows = slices.Clone(rows)
+	slices.SortStableFunc(rows, func(a, b AlertRow) int { return cmp.Compare(order[a.Incident], order[b.Incident]) })
+	return rows
 }
 
 func addrText(a netip.Addr) string {

@@ -338,6 +338,20 @@ func (s *sink) Accepts(typ string) bool { return s.accepts(typ) }
 func (s *sink) Flush() error            { return nil }
 func (s *sink) Critical() bool          { return false }
 
+// countAlert counts one rule of an alert event. Callers hold m.mu.
+func (m *Metrics) countAlert(a *baselines.Alert) {
+	sev := "0"
+	if v := a.Severity; v >= 1 && v <= 3 {
+		sev = severities[v-1]
+	}
+	cache := m.alertLabels[sev]
+	if cache == nil {
+		cache = map[string]prometheus.Counter{}
+		m.alertLabels[sev] = cache
+	}
+	counter2(m.alerts, cache, sev, a.Rule.String(), true).Inc()
+}
+
 // Write counts one record.
 func (s *sink) Write(r *agent.Record) error {
 	m := s.m
@@ -346,16 +360,12 @@ func (s *sink) Write(r *agent.Record) error {
 	counter(m.events, m.eventLabels, r.Type).Inc()
 	switch {
 	case r.Alert != nil:
-		sev := "0"
-		if v := r.Alert.Severity; v >= 1 && v <= 3 {
-			sev = severities[v-1]
+		// One alert event may carry several rules (Record.Also): each
+		// counts under its own rule and severity.
+		m.countAlert(r.Alert)
+		for i := range r.Also {
+			m.countAlert(&r.Also[i])
 		}
-		cache := m.alertLabels[sev]
-		if cache == nil {
-			cache = map[string]prometheus.Counter{}
-			m.alertLabels[sev] = cache
-		}
-		counter2(m.alerts, cache, sev, r.Alert.Rule.String(), true).Inc()
 	case r.Function != "": // a transaction: its type is its protocol
 		cache := m.reqLabels[r.Type]
 		if cache == nil {

@@ -54,7 +54,12 @@ func (s *Sink) appendCEF(b []byte, r *agent.Record) []byte {
 		b = append(b, " act=allowed"...)
 		b = cefPair(b, "cat", a.Category)
 		b = cefPair(append(b, " cs1Label=Rule"...), "cs1", a.Rule.String())
-		b = techniques(append(b, " cs2Label=ATT&CK for ICS cs2="...), a.Techniques)
+		if len(r.Also) > 0 {
+			// Every rule the request broke, the most severe first.
+			b = append(b, " cs6Label=Rules cs6="...)
+			b = appendRules(b, a, r.Also)
+		}
+		b = techniques(append(b, " cs2Label=ATT&CK for ICS cs2="...), a, r.Also)
 		b = cefPair(append(b, " cs3Label=Deviation ID"...), "cs3", a.ID)
 		b = append(b, " cn1Label=Count cn1="...)
 		b = strconv.AppendUint(b, a.Count, 10)

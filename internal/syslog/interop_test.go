@@ -123,11 +123,12 @@ type eveAlert struct {
 	DestIP    string  `json:"dest_ip"`
 	DestPort  int     `json:"dest_port"`
 	Alert     struct {
-		SignatureID int    `json:"signature_id"`
-		Rule        string `json:"rule"`
-		Severity    int    `json:"severity"`
-		Signature   string `json:"signature"`
-		Category    string `json:"category"`
+		SignatureID int      `json:"signature_id"`
+		Rule        string   `json:"rule"`
+		Rules       []string `json:"rules"`
+		Severity    int      `json:"severity"`
+		Signature   string   `json:"signature"`
+		Category    string   `json:"category"`
 		Metadata    struct {
 			Techniques []string `json:"mitre_technique_id"`
 		} `json:"metadata"`
@@ -187,6 +188,10 @@ func expectedFields(f Format, a *eveAlert) map[string]string {
 			put("cs5Label", "Function")
 			put("cs5", function)
 		}
+		if len(al.Rules) > 1 { // several rules of one request in one alert
+			put("cs6Label", "Rules")
+			put("cs6", strings.Join(al.Rules, ","))
+		}
 		return want
 	}
 	for _, kv := range [][2]string{{"devTime", ts.UTC().Format("2006-01-02T15:04:05.000-0700")}, {"devTimeFormat", leefTimeFormat},
@@ -196,6 +201,9 @@ func expectedFields(f Format, a *eveAlert) map[string]string {
 		{"deviationId", al.ID}, {"count", strconv.FormatUint(al.Count, 10)}, {"flowId", flowID},
 		{"function", function}, {"sensor", sensorName}, {"site", siteName}} {
 		put(kv[0], kv[1])
+	}
+	if len(al.Rules) > 1 {
+		put("rules", strings.Join(al.Rules, ","))
 	}
 	if al.Resolved {
 		put("resolved", "true")

@@ -45,7 +45,10 @@ func (s *Sink) appendLEEF(b []byte, r *agent.Record) []byte {
 	if a := r.Alert; a != nil {
 		b = append(b, "\taction=allowed"...)
 		b = leefPair(b, "rule", a.Rule.String())
-		b = techniques(append(b, "\ttechniques="...), a.Techniques)
+		if len(r.Also) > 0 {
+			b = appendRules(append(b, "\trules="...), a, r.Also)
+		}
+		b = techniques(append(b, "\ttechniques="...), a, r.Also)
 		b = leefPair(b, "deviationId", a.ID)
 		b = append(b, "\tcount="...)
 		b = strconv.AppendUint(b, a.Count, 10)

@@ -3,11 +3,13 @@ package syslog
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/sluice-ics/sluice/agent"
+	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/internal/jsonw"
 )
 
@@ -251,13 +253,38 @@ func appendParties(b []byte, f *agent.Flow, sep byte, sport, dport string) []byt
 	return append(b, "proto=TCP"...)
 }
 
-// techniques joins an alert's ATT&CK ids with commas.
-func techniques(b []byte, ids []string) []byte {
-	for i, t := range ids {
-		if i > 0 {
+// techniques appends the ATT&CK technique ids of an alert event,
+// comma-separated: a's, then those of the rules merged into it not already
+// written (the EVE alert's metadata lists the same).
+func techniques(b []byte, a *baselines.Alert, also []baselines.Alert) []byte {
+	n := 0
+	add := func(t string) {
+		if n > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, t...)
+		n++
+	}
+	for _, t := range a.Techniques {
+		add(t)
+	}
+	for i := range also {
+		for _, t := range also[i].Techniques {
+			if !slices.Contains(a.Techniques, t) && !slices.ContainsFunc(also[:i], func(o baselines.Alert) bool { return slices.Contains(o.Techniques, t) }) {
+				add(t)
+			}
+		}
+	}
+	return b
+}
+
+// appendRules appends the rule names of an alert event, comma-separated:
+// its own, then those merged into it (rule names are fixed ASCII
+// identifiers: nothing to escape).
+func appendRules(b []byte, a *baselines.Alert, also []baselines.Alert) []byte {
+	b = append(b, a.Rule.String()...)
+	for i := range also {
+		b = append(append(b, ','), also[i].Rule.String()...)
 	}
 	return b
 }

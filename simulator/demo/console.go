@@ -73,6 +73,15 @@ func (t *alertTap) Write(r *agent.Record) error {
 	a := alert{time: r.Time, rule: al.Rule.String(), severity: int(al.Severity), signature: al.Signature,
 		src: hostPort(r.Flow.Src), dest: hostPort(r.Flow.Dest)}
 	t.alerts = append(t.alerts, a)
+	// The other rules the same request broke: one line, every rule in
+	// the summary's tables.
+	rule := a.rule
+	for i := range r.Also {
+		o := &r.Also[i]
+		t.alerts = append(t.alerts, alert{time: r.Time, rule: o.Rule.String(), severity: int(o.Severity),
+			signature: o.Signature, src: a.src, dest: a.dest})
+		rule += "+" + o.Rule.String()
+	}
 	sev := [...]string{"", "HIGH", "MED ", "LOW "}[min(max(a.severity, 0), 3)]
 	if al.Resolved {
 		sev = "OK  "
@@ -81,7 +90,7 @@ func (t *alertTap) Write(r *agent.Record) error {
 	if al.Count > 1 {
 		count = fmt.Sprintf(" (×%d)", al.Count)
 	}
-	fmt.Fprintf(t.w, "  %s %s %-26s %s → %s  %s%s\n", a.time.Local().Format("15:04:05.000"), sev, a.rule,
+	fmt.Fprintf(t.w, "  %s %s %-26s %s → %s  %s%s\n", a.time.Local().Format("15:04:05.000"), sev, rule,
 		a.src, a.dest, printable(a.signature), count)
 	return nil
 }
