@@ -267,6 +267,25 @@ func stateIn[T any](slot *any) *T {
 // protocol model's own (the Modbus scan window).
 type pairRuntime struct {
 	state any
+	// newMaster is the channel of the pair's first new-master deviation
+	// of this run (nil: none yet): a master never seen that sweeps units
+	// or link addresses is one deviation, counted, not one per channel.
+	newMaster *ChannelKey
+}
+
+// newMasterKey returns the channel key under which a new master's request
+// on channel key is raised: the channel of the pair's first new-master
+// deviation of this run, key itself for the first.
+func (e *Engine) newMasterKey(key ChannelKey) ChannelKey {
+	pr := e.pairRT[pairKey{key.Protocol, key.Client, key.Server}]
+	if pr == nil {
+		return key
+	}
+	if pr.newMaster == nil {
+		k := key
+		pr.newMaster = &k
+	}
+	return *pr.newMaster
 }
 
 type pairKey struct {

@@ -589,11 +589,12 @@ func (*dnp3Model) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation) 
 	r := d.Request
 	fc := r.Function
 	if c == nil {
-		what := "address"
+		what, dk := "address", key
 		if !e.knownPair(key) {
-			what = "master"
+			// A new master sweeping link addresses is one deviation.
+			what, dk = "master", e.newMasterKey(key)
 		}
-		if a := e.raise(o.Time, DNP3NewMaster, key, Item{What: what}, &o.Endpoints, o, nil); a != nil {
+		if a := e.raise(o.Time, DNP3NewMaster, dk, Item{What: what}, &o.Endpoints, o, nil); a != nil {
 			if what == "master" {
 				e.sign(a, fmt.Sprintf("DNP3 master %s (address %d) never seen before sends %s to outstation %s address %d",
 					key.Client, key.Master, fc, key.Server, key.Outstation))

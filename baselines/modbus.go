@@ -443,11 +443,14 @@ func (*modbusModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation
 	m, key := o.Detail.(*ModbusObs), rt.key
 	write := m.WriteTable != modbus.TableNone && m.Write.Count > 0
 	if c == nil {
-		rule, what := NewChannel, "unit"
+		rule, what, dk := NewChannel, "unit", key
 		if !e.knownPair(key) {
-			rule, what = NewMaster, "master"
+			// A sweep of units by a new master is one deviation: its
+			// first unit's (the alert names that unit, its count the
+			// requests).
+			rule, what, dk = NewMaster, "master", e.newMasterKey(key)
 		}
-		if a := e.raise(o.Time, rule, key, Item{What: what}, &o.Endpoints, o, nil); a != nil {
+		if a := e.raise(o.Time, rule, dk, Item{What: what}, &o.Endpoints, o, nil); a != nil {
 			verb := "reads from"
 			if m.WriteTable != modbus.TableNone {
 				verb = "writes to"
