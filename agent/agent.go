@@ -58,6 +58,8 @@ type Agent struct {
 	limitedSeen baselines.Limited
 	// also is the reused list of the rules merged into one alert.
 	also []baselines.Alert
+	// pcap keeps the packets of alerts (--alert-pcap-dir); nil without.
+	pcap *alertPcap
 }
 
 // New validates cfg and returns an agent writing to cfg.Sinks.
@@ -97,6 +99,16 @@ func New(cfg Config) (*Agent, error) {
 		if m.shared != nil {
 			a.shared[i] = m.shared(&a.cfg)
 		}
+	}
+	if cfg.AlertPcapDir != "" {
+		p, err := newAlertPcap(&a.cfg)
+		if err != nil {
+			if a.db != nil {
+				a.db.Close()
+			}
+			return nil, err
+		}
+		a.pcap = p
 	}
 	a.table = flow.NewTable(flow.Config{
 		MaxFlows:           cfg.MaxFlows,
@@ -267,6 +279,9 @@ func (a *Agent) packet(p *capture.Packet) {
 			a.tick()
 		}
 	}
+	if a.pcap != nil {
+		a.pcap.packet(p) // before the packet can raise an alert: the file starts with it
+	}
 	a.table.Packet(p) // with the wire length, so bytes the capture snapped off are reported as gaps
 }
 
@@ -313,6 +328,9 @@ func (a *Agent) tick() {
 		a.writeAlert(&alerts[i], nil, nil, nil, nil)
 	}
 	a.closeIncidents(a.now, false)
+	if a.pcap != nil {
+		a.pcap.tick(a.now)
+	}
 	if ev := a.table.Stats().Evicted; ev != a.evictedSeen {
 		a.evictedSeen = ev
 		a.resourceLimit(a.now, "flows", a.cfg.MaxFlows)
@@ -390,6 +408,10 @@ func (a *Agent) Close() error {
 	}
 	a.closeIncidents(a.now, true)
 	a.mergeFlowStats(&a.stats)
+	if a.pcap != nil {
+		st := a.pcap.close()
+		a.stats.AlertPcap = &st
+	}
 	a.writeStats()
 	var dbErr error
 	if a.db != nil {

@@ -130,6 +130,18 @@ type Config struct {
 	// IncidentWindow is how long an incident stays open after its last
 	// alert (DefaultIncidentWindow, 30 min of packet time).
 	IncidentWindow time.Duration
+
+	// AlertPcapDir, when set, keeps the packets of every alert on a
+	// connection: DIR/<deviation id>-<time>.pcap, named by the alert
+	// (alertpcap.go). AlertPcapRing and AlertPcapRingBytes bound the
+	// packets kept from before an alert (of all connections), AlertPcapAfter
+	// the packets of its connection written after it (within
+	// DefaultAlertPcapAfterTime), AlertPcapMaxBytes the directory.
+	AlertPcapDir       string
+	AlertPcapRing      time.Duration
+	AlertPcapRingBytes int64
+	AlertPcapAfter     int
+	AlertPcapMaxBytes  int64
 }
 
 // Defaults for the caps. They bound the agent well under the 128 MiB target
@@ -311,6 +323,15 @@ func (c Config) withDefaults() Config {
 	}
 	def(&c.MaxFlows, DefaultMaxFlows)
 	defd(&c.IncidentWindow, DefaultIncidentWindow)
+	defd(&c.AlertPcapRing, DefaultAlertPcapRing)
+	if c.AlertPcapRingBytes <= 0 {
+		c.AlertPcapRingBytes = DefaultAlertPcapRingBytes
+	}
+	c.AlertPcapRingBytes = min(c.AlertPcapRingBytes, maxRingBytes)
+	def(&c.AlertPcapAfter, DefaultAlertPcapAfter)
+	if c.AlertPcapMaxBytes <= 0 {
+		c.AlertPcapMaxBytes = DefaultAlertPcapMaxBytes
+	}
 	def(&c.MaxBufferedPerFlow, DefaultMaxBufferedPerFlow)
 	def(&c.MaxBufferedTotal, DefaultMaxBufferedTotal)
 	def(&c.MaxUnfinishedTotal, DefaultMaxUnfinishedTotal)

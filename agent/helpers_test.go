@@ -50,10 +50,12 @@ type event struct {
 	OPCUA     json.RawMessage `json:"opcua"`
 	DNP3      json.RawMessage `json:"dnp3"`
 	Alert     *struct {
-		Rule        string `json:"rule"`
-		SignatureID int    `json:"signature_id"`
-		Count       int    `json:"count"`
-		Update      bool   `json:"update"`
+		Rule        string   `json:"rule"`
+		Rules       []string `json:"rules"`
+		SignatureID int      `json:"signature_id"`
+		Count       int      `json:"count"`
+		Update      bool     `json:"update"`
+		Pcap        string   `json:"pcap"`
 	} `json:"alert"`
 	Anomaly *struct {
 		Event  string `json:"event"`
@@ -67,6 +69,7 @@ type event struct {
 			Transactions uint64 `json:"transactions"`
 			NonProtocol  uint64 `json:"non_protocol_flows"`
 		} `json:"modbus"`
+		AlertPcap AlertPcapStats `json:"alert_pcap"`
 	} `json:"stats"`
 }
 

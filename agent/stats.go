@@ -76,6 +76,9 @@ type Stats struct {
 	// writable again, the failed writes. Not in the stats event: the
 	// monitor's health and metrics say it.
 	Store store.Status
+	// AlertPcap counts the alert packet files (--alert-pcap-dir); nil
+	// without them, and then not in the stats event.
+	AlertPcap *AlertPcapStats
 }
 
 // Protocol returns the counters of the protocol named name (zero for an
@@ -121,6 +124,14 @@ func (s *Stats) appendJSON(b []byte) []byte {
 	b = uintField(b, "events", s.Events)
 	b = uintField(b, "alerts", s.Alerts)
 	b = uintField(b, "anomalies", s.Anomaly)
+	if p := s.AlertPcap; p != nil {
+		b = append(b, `,"alert_pcap":{`...)
+		b = uintField(b, "files", p.Files)
+		b = uintField(b, "bytes", p.Bytes)
+		b = uintField(b, "evicted", p.Evicted)
+		b = uintField(b, "dropped", p.Dropped)
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 

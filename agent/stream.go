@@ -431,8 +431,12 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, also []basel
 	if p != nil {
 		w.rec.Function = p.Function()
 	}
+	pcap := ""
+	if a.pcap != nil && c != nil && !al.Update && !al.Resolved {
+		pcap = a.pcap.alert(al.ID, ts, c.flow.Src, c.flow.Dest)
+	}
 	w.buf = append(w.buf, `,"alert":`...)
-	w.buf = appendAlert(w.buf, al, also)
+	w.buf = appendAlert(w.buf, al, also, pcap)
 	if inc != nil {
 		w.buf = append(w.buf, `,"incident":{"id":`...)
 		w.buf = append(jsonw.String(w.buf, inc.id), '}')
@@ -453,7 +457,7 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, also []basel
 // rule of the event, al's first, and also the others the same request
 // broke (issue 16 §2), each with its own id and count. The techniques are
 // those of every rule, al's first.
-func appendAlert(b []byte, al *baselines.Alert, also []baselines.Alert) []byte {
+func appendAlert(b []byte, al *baselines.Alert, also []baselines.Alert, pcap string) []byte {
 	b = append(b, `{"action":"allowed","signature_id":`...)
 	b = jsonw.Uint(b, uint64(al.SignatureID))
 	b = append(b, `,"rule":`...)
@@ -520,6 +524,10 @@ func appendAlert(b []byte, al *baselines.Alert, also []baselines.Alert) []byte {
 			b = append(jsonw.Uint(b, o.Count), '}')
 		}
 		b = append(b, ']')
+	}
+	if pcap != "" {
+		b = append(b, `,"pcap":`...)
+		b = jsonw.String(b, pcap)
 	}
 	return append(b, '}')
 }

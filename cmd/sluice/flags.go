@@ -29,6 +29,12 @@ type agentFlags struct {
 	sensor, site string
 	syslog       syslogFlags
 	memoryLimit  byteSize
+	// The alert packet files (issue #13 §3).
+	pcapDir       string
+	pcapMax       byteSize
+	pcapRing      time.Duration
+	pcapRingBytes byteSize
+	pcapAfter     int
 }
 
 func (f *agentFlags) register(fs *flag.FlagSet) {
@@ -47,6 +53,13 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.site, "site", "", "the `NAME` of the site this monitor watches, written in every event (\"site\") and in syslog messages")
 	f.memoryLimit = agent.DefaultMemoryLimit
 	fs.Var(&f.memoryLimit, "memory-limit", "the memory `SIZE` the monitor stays under (e.g. 384MiB; set it below the unit's MemoryMax): it is shared among the tables hostile traffic can grow (flows, reassembly, unfinished OPC UA messages), each refusing and counting the newest at its cap with a resource_limit anomaly, and it sets the Go runtime's soft memory limit; 0: no limit")
+	fs.StringVar(&f.pcapDir, "alert-pcap-dir", "", "keep the packets of every alert on a connection in `DIR`/<deviation id>-<time>.pcap (the alert names it: alert.pcap): the connection's packets still in the ring, and the next ones")
+	f.pcapMax = agent.DefaultAlertPcapMaxBytes
+	fs.Var(&f.pcapMax, "alert-pcap-max", "with --alert-pcap-dir: the `SIZE` the directory stays under, the oldest files removed first")
+	fs.DurationVar(&f.pcapRing, "alert-pcap-ring", agent.DefaultAlertPcapRing, "with --alert-pcap-dir: how far back (`DURATION` of packet time) the ring keeps the packets of every connection")
+	f.pcapRingBytes = agent.DefaultAlertPcapRingBytes
+	fs.Var(&f.pcapRingBytes, "alert-pcap-ring-size", "with --alert-pcap-dir: the memory `SIZE` of that ring")
+	fs.IntVar(&f.pcapAfter, "alert-pcap-after", agent.DefaultAlertPcapAfter, "with --alert-pcap-dir: how many `PACKETS` of the connection after the alert go in its file (within 10 s)")
 	f.syslog.register(fs)
 }
 
@@ -78,6 +91,13 @@ func (f *agentFlags) config(out io.Writer) (agent.Config, error) {
 	cfg.LearnFor = f.learnFor
 	cfg.AlertEvery = f.alertEvery
 	cfg.Sensor, cfg.Site = f.sensor, f.site
+	if f.pcapDir != "" {
+		if f.pcapMax <= 0 || f.pcapRingBytes <= 0 || f.pcapRing <= 0 || f.pcapAfter < 0 {
+			return cfg, fmt.Errorf("--alert-pcap-max, --alert-pcap-ring-size and --alert-pcap-ring must be positive, --alert-pcap-after not negative")
+		}
+		cfg.AlertPcapDir, cfg.AlertPcapMaxBytes = f.pcapDir, int64(f.pcapMax)
+		cfg.AlertPcapRing, cfg.AlertPcapRingBytes, cfg.AlertPcapAfter = f.pcapRing, int64(f.pcapRingBytes), f.pcapAfter
+	}
 	if f.memoryLimit > 0 {
 		cfg.MemoryLimit = int64(f.memoryLimit)
 		// The tables' caps come from the budget; the runtime's soft

@@ -94,7 +94,9 @@ func replay(t *testing.T, sinks []agent.Sink, hook func(*alerts)) []string {
 			t.Fatal(err)
 		}
 	}
-	if len(rec.lines) < 40 {
+	// Fewer alert events than rules raised: one request is one alert
+	// (alert.rules), a sweep one deviation.
+	if len(rec.lines) < 25 {
 		t.Fatalf("only %d alerts", len(rec.lines))
 	}
 	return rec.lines

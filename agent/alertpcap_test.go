@@ -1,0 +1,184 @@
+package agent
+
+import (
+	"bytes"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sluice-ics/sluice/internal/capture"
+)
+
+// TestAlertPcap: with --alert-pcap-dir every alert on a connection names a
+// file that holds its connection's packets, from the handshake before the
+// alert to the close after it, and that file replayed alone against the
+// same baseline raises the same rules.
+func TestAlertPcap(t *testing.T) {
+	dir := t.TempDir()
+	learned := filepath.Join(dir, "learned.db")
+	replayFile(t, "../testdata/sim_normal.pcap", func(c *Config) { c.DBPath, c.Mode = learned, ModeLearn })
+	baseline, err := os.ReadFile(learned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	monitor := func(t *testing.T, pcap, pcapDir string) []event {
+		db := filepath.Join(t.TempDir(), "m.db")
+		if err := os.WriteFile(db, baseline, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return parseEvents(t, replayFile(t, pcap, func(c *Config) {
+			c.DBPath, c.Mode, c.AlertPcapDir = db, ModeMonitor, pcapDir
+		}))
+	}
+	pcapDir := filepath.Join(dir, "alerts")
+	evs := monitor(t, "../testdata/sim_rogue_master.pcap", pcapDir)
+	files := 0
+	for _, e := range evs {
+		if e.Alert == nil {
+			continue
+		}
+		if e.Alert.Update || e.FlowID == nil {
+			if e.Alert.Pcap != "" {
+				t.Errorf("%s without a connection names a file %s", e.Alert.Rule, e.Alert.Pcap)
+			}
+			continue
+		}
+		if e.Alert.Pcap == "" {
+			t.Errorf("alert %s on a connection names no file", e.Alert.Rule)
+			continue
+		}
+		files++
+		path := filepath.Join(pcapDir, e.Alert.Pcap)
+		f, err := capture.OpenFile(path)
+		if err != nil {
+			t.Fatalf("%s: %v", e.Alert.Pcap, err)
+		}
+		var first, last capture.Packet
+		n := 0
+		for {
+			p, err := f.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", e.Alert.Pcap, err)
+			}
+			if n == 0 {
+				first = p
+			}
+			last, n = p, n+1
+		}
+		f.Close()
+		// The connection's SYN (flags 0x02 at offset 14+20+13) and its
+		// last ACK: the whole connection, before and after the alert.
+		if n < 5 || first.Data[14+20+13] != 0x02 || last.Data[14+20+13]&0x10 == 0 {
+			t.Errorf("%s: %d packets, first flags %#x", e.Alert.Pcap, n, first.Data[14+20+13])
+		}
+		// Replayed alone against the same baseline: the same rules.
+		var again []string
+		for _, r := range monitor(t, path, "") {
+			if r.Alert != nil && !r.Alert.Update {
+				again = append(again, r.Alert.Rules...)
+			}
+		}
+		for _, rule := range e.Alert.Rules {
+			if !slices.Contains(again, rule) {
+				t.Errorf("%s replayed raises %v, not %s", e.Alert.Pcap, again, rule)
+			}
+		}
+	}
+	if files == 0 {
+		t.Fatal("no alert named a file")
+	}
+	if n := statsPcapFiles(t, evs); n != files {
+		t.Errorf("stats alert_pcap.files %d, alerts with files %d", n, files)
+	}
+}
+
+// statsPcapFiles reads alert_pcap.files of the final stats event.
+func statsPcapFiles(t *testing.T, evs []event) int {
+	t.Helper()
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Stats != nil {
+			return int(evs[i].Stats.AlertPcap.Files)
+		}
+	}
+	t.Fatal("no stats event")
+	return 0
+}
+
+// TestAlertPcapCap: the directory stays under its cap, the oldest files
+// removed first and counted.
+func TestAlertPcapCap(t *testing.T) {
+	dir := t.TempDir()
+	// An old file of someone else's run counts against the cap too.
+	if err := os.WriteFile(filepath.Join(dir, "0000000000000000-old.pcap"), make([]byte, 900), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	evs := parseEvents(t, replayFile(t, "../testdata/sim_rogue_master.pcap", func(c *Config) {
+		c.LearnFor, c.AlertPcapDir, c.AlertPcapMaxBytes = time.Minute, dir, 1000
+	}))
+	st := evs[len(evs)-1].Stats
+	if st == nil || st.AlertPcap.Files != 2 || st.AlertPcap.Evicted != 2 {
+		t.Fatalf("stats %+v, want 2 files written and 2 evicted (the old one, then the first)", st)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() == "0000000000000000-old.pcap" {
+		t.Errorf("directory %v, want the newest file only", ents)
+	}
+}
+
+// TestPacketRing: the ring keeps whole packets, oldest dropped first by
+// age and by room, and gives a connection's packets back in order.
+func TestPacketRing(t *testing.T) {
+	r := newPacketRing(1000, 10*time.Second)
+	k1 := keyOf(netip.MustParseAddrPort("10.0.0.1:1000"), netip.MustParseAddrPort("10.0.0.2:502"))
+	k2 := keyOf(netip.MustParseAddrPort("10.0.0.3:1000"), netip.MustParseAddrPort("10.0.0.2:502"))
+	if keyOf(netip.MustParseAddrPort("10.0.0.2:502"), netip.MustParseAddrPort("10.0.0.1:1000")) != k1 {
+		t.Fatal("the key depends on the direction")
+	}
+	t0 := time.Unix(1000, 0)
+	var want []byte
+	for i := range 200 {
+		n := 30 + i%70
+		data := bytes.Repeat([]byte{byte(i)}, n)
+		k := k2
+		if i%3 == 0 {
+			k = k1
+		}
+		r.push(t0.Add(time.Duration(i)*10*time.Millisecond), data, n, k)
+		if k == k1 && i >= 190 {
+			want = append(want, byte(i))
+		}
+	}
+	got := r.of(k1, nil)
+	if len(got) == 0 {
+		t.Fatal("nothing kept")
+	}
+	var firsts []byte
+	for i, p := range got {
+		if len(p.data) != 30+int(p.data[0])%70 || bytes.Count(p.data, p.data[:1]) != len(p.data) {
+			t.Fatalf("packet %d damaged: %v", i, p.data)
+		}
+		if i > 0 && !p.ts.After(got[i-1].ts) {
+			t.Fatalf("out of order")
+		}
+		firsts = append(firsts, p.data[0])
+	}
+	// The last of k1's packets are there: the newest always are.
+	if !bytes.HasSuffix(firsts, want) {
+		t.Errorf("k1's packets %v, want them to end with %v", firsts, want)
+	}
+	// Age: a packet 11 s later drops everything else.
+	r.push(t0.Add(time.Hour), []byte{1, 2, 3}, 3, k2)
+	if got := r.of(k1, nil); len(got) != 0 {
+		t.Errorf("%d old packets kept past the ring's age", len(got))
+	}
+}
