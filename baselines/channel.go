@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -271,7 +272,13 @@ type pairRuntime struct {
 	// of this run (nil: none yet): a master never seen that sweeps units
 	// or link addresses is one deviation, counted, not one per channel.
 	newMaster *ChannelKey
+	// swept are the units or link addresses that new master asked, in
+	// order, at most maxSwept.
+	swept []uint16
 }
+
+// maxSwept bounds the units or addresses a sweep's signature names.
+const maxSwept = 64
 
 // newMasterKey returns the channel key under which a new master's request
 // on channel key is raised: the channel of the pair's first new-master
@@ -286,6 +293,50 @@ func (e *Engine) newMasterKey(key ChannelKey) ChannelKey {
 		pr.newMaster = &k
 	}
 	return *pr.newMaster
+}
+
+// sweep notes that the pair's new master asked unit or address v, and
+// returns the ones it asked so far, sorted, when there are several.
+func (e *Engine) sweep(key ChannelKey, v uint16) []uint16 {
+	pr := e.pairRT[pairKey{key.Protocol, key.Client, key.Server}]
+	if pr == nil {
+		return nil
+	}
+	if i, found := slices.BinarySearch(pr.swept, v); !found && len(pr.swept) < maxSwept {
+		pr.swept = slices.Insert(pr.swept, i, v)
+	}
+	if len(pr.swept) < 2 {
+		return nil
+	}
+	return pr.swept
+}
+
+// resign gives the record of a deviation a new sentence (a sweep that
+// grew), for its update line and the alert log.
+func (e *Engine) resign(rule Rule, key ChannelKey, item Item, s string) {
+	if rec := e.alerts[suppKey{rule, key, item}]; rec != nil && rec.Signature != s {
+		rec.Signature, rec.dirty, e.dirtyAlerts = s, true, true
+	}
+}
+
+// rangesText writes sorted numbers as ranges: "0-16, 40, 42-44".
+func rangesText(vs []uint16) string {
+	var b strings.Builder
+	for i := 0; i < len(vs); {
+		j := i
+		for j+1 < len(vs) && vs[j+1] == vs[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%d", vs[i])
+		if j > i {
+			fmt.Fprintf(&b, "-%d", vs[j])
+		}
+		i = j + 1
+	}
+	return b.String()
 }
 
 type pairKey struct {

@@ -590,11 +590,17 @@ func (*dnp3Model) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation) 
 	fc := r.Function
 	if c == nil {
 		what, dk := "address", key
+		var swept []uint16
 		if !e.knownPair(key) {
-			// A new master sweeping link addresses is one deviation.
+			// A new master sweeping link addresses is one deviation,
+			// whose record names them all.
 			what, dk = "master", e.newMasterKey(key)
+			swept = e.sweep(key, key.Outstation)
 		}
-		if a := e.raise(o.Time, DNP3NewMaster, dk, Item{What: what}, &o.Endpoints, o, nil); a != nil {
+		if a := e.raise(o.Time, DNP3NewMaster, dk, Item{What: what}, &o.Endpoints, o, nil); a == nil && swept != nil {
+			e.resign(DNP3NewMaster, dk, Item{What: what}, fmt.Sprintf("DNP3 master %s never seen before sweeps outstation %s: addresses %s",
+				key.Client, key.Server, rangesText(swept)))
+		} else if a != nil {
 			if what == "master" {
 				e.sign(a, fmt.Sprintf("DNP3 master %s (address %d) never seen before sends %s to outstation %s address %d",
 					key.Client, key.Master, fc, key.Server, key.Outstation))

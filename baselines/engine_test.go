@@ -660,3 +660,33 @@ func TestPollStoppedPerChannel(t *testing.T) {
 		t.Errorf("returns %+v, want one, of the stopped alert's deviation", resumed)
 	}
 }
+
+// TestNewMasterSweep: a new master that sweeps units is one new_master
+// deviation, alerted once; its count is its requests, and its record (the
+// update line written at the end, the alert log) names every unit.
+func TestNewMasterSweep(t *testing.T) {
+	e := monitor(t)
+	at := t0.Add(3 * time.Hour)
+	var got []Alert
+	for u := range 17 {
+		o := mbRead(at.Add(time.Duration(u)*40*time.Millisecond), rogue, uint8(u), 0, 1)
+		for _, a := range e.Observe(&o) {
+			if a.Rule == NewMaster {
+				got = append(got, a)
+			}
+		}
+	}
+	if len(got) != 1 || got[0].Channel.Unit != 0 || got[0].Count != 1 {
+		t.Fatalf("new_master alerts %+v, want one, of the first unit", got)
+	}
+	var upd []Alert
+	for _, a := range e.FlushHeldBack(at.Add(time.Minute)) {
+		if a.Rule == NewMaster {
+			upd = append(upd, a)
+		}
+	}
+	if len(upd) != 1 || !upd[0].Update || upd[0].Count != 16 || upd[0].ID != got[0].ID ||
+		upd[0].Signature != "Modbus master 10.10.9.66 never seen before sweeps PLC 10.10.2.1: units 0-16" {
+		t.Errorf("update %+v, want the 16 other requests, naming units 0-16", upd)
+	}
+}

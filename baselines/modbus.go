@@ -450,11 +450,20 @@ func (*modbusModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation
 			// requests).
 			rule, what, dk = NewMaster, "master", e.newMasterKey(key)
 		}
-		if a := e.raise(o.Time, rule, dk, Item{What: what}, &o.Endpoints, o, nil); a != nil {
-			verb := "reads from"
-			if m.WriteTable != modbus.TableNone {
-				verb = "writes to"
-			}
+		verb := "reads from"
+		if m.WriteTable != modbus.TableNone {
+			verb = "writes to"
+		}
+		var swept []uint16
+		if rule == NewMaster {
+			swept = e.sweep(key, uint16(key.Unit))
+		}
+		if a := e.raise(o.Time, rule, dk, Item{What: what}, &o.Endpoints, o, nil); a == nil && swept != nil {
+			// The sweep's record names every unit asked: its update
+			// line and the alert log say them.
+			e.resign(rule, dk, Item{What: what}, fmt.Sprintf("Modbus master %s never seen before sweeps PLC %s: units %s",
+				key.Client, key.Server, rangesText(swept)))
+		} else if a != nil {
 			if rule == NewMaster {
 				e.sign(a, fmt.Sprintf("Modbus master %s never seen before %s PLC %s unit %d (function %d)",
 					key.Client, verb, key.Server, key.Unit, m.Function))
