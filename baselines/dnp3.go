@@ -583,7 +583,9 @@ func (*dnp3Model) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation) 
 // most one function-level alert: the most specific rule that applies.
 func (*dnp3Model) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation) (f found) {
 	d, key := o.Detail.(*DNP3Obs), rt.key
-	if d.unsolicited() {
+	// Unsolicited reports, and the master's confirmations of them (or of
+	// a response that asked for one), are no command.
+	if d.unsolicited() || d.Request.Function == dnp3.FuncConfirm {
 		return f
 	}
 	r := d.Request

@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -599,6 +600,11 @@ func dnp3Operator(e *env) error {
 	if err != nil {
 		return err
 	}
+	return dnp3OperatorWith(e, m)
+}
+
+// dnp3OperatorWith is one operator step on the master connection m.
+func dnp3OperatorWith(e *env, m *dnp3Master) error {
 	v := operatorEco[e.dnp3Op%len(operatorEco)]
 	e.dnp3Op++
 	obj := analogOutObj(1, TagByName(TagEcoSP).Raw(v))
@@ -611,11 +617,34 @@ func dnp3Operator(e *env) error {
 	}
 	if e.dnp3Op%2 == 0 {
 		e.wait(800 * time.Millisecond)
-		_, err = m.request(dnp3.FuncDirectOperate, crobObj(1, crobPulseOn)...)
+		if _, err := m.request(dnp3.FuncDirectOperate, crobObj(1, crobPulseOn)...); err != nil {
+			return err
+		}
 	}
-	return err
+	return nil
 }
 
 // operatorEco are the ecological release setpoints the operator uses
 // (m3/s, within the permit's 2-3).
 var operatorEco = []float64{2.5, 2, 3}
+
+// OperatorSetsRelease plays the operator's release setpoints live against
+// a running simulator's gate RTU at dnp3Addr, from the SCADA master's
+// address (its loopback image) and link address: each of the permitted
+// values (select, then operate) and an alarm acknowledge. The demo does
+// it inside its short learning window, as the normal operator would every
+// 7-11 minutes, so the setpoints' range is learned.
+func OperatorSetsRelease(ctx context.Context, dnp3Addr string) error {
+	e := &env{ctx: ctx, dnp3Addr: dnp3Addr, logf: func(string, ...any) {}}
+	m, err := e.openDNP3(HostSCADA, DNP3MasterAddr)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	for range operatorEco {
+		if err := dnp3OperatorWith(e, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}

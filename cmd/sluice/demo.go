@@ -22,12 +22,14 @@ func init() {
 
 const demoHelp = `
 Demo shows Sluice working in a few minutes with nothing but this binary. It
-starts the dam simulator (a Modbus/TCP PLC and an OPC UA server with a normal
-HMI and historian) on loopback, captures on the loopback interface live, as
-'sluice monitor' does on a span port, learns what normal looks like for
---learn-for, then plays a sequence of attacks: a rogue master, an unexpected
-write, an out-of-range setpoint, diagnostics, reconnaissance, a write flood,
-malformed traffic and OPC UA attacks. Each alert is printed as one line while
+starts the dam simulator (a Modbus/TCP PLC, an OPC UA server and a DNP3 gate
+RTU, with a normal HMI, historian and SCADA master) on loopback, captures on
+the loopback interface live, as 'sluice monitor' does on a span port, learns
+what normal looks like for --learn-for, then plays a sequence of attacks: a
+rogue master, an unexpected write, an out-of-range setpoint, diagnostics,
+reconnaissance, a write flood, malformed traffic, OPC UA attacks and DNP3
+attacks (a rogue master operating a gate, an out-of-range release
+setpoint). Each alert (every rule one request breaks) is printed as one line while
 the EVE JSON goes to --eve; at the end the auditor's report is written to
 --report and a summary table shows, per attack, the rules expected and caught.
 

@@ -115,6 +115,11 @@ func (d *run) runLive(ctx context.Context, live *capture.Live, out []agent.Sink,
 			return
 		}
 		fmt.Fprintf(o.Stdout, "  operator moves both spillway gates through 15 %%, 12.5 %% and 17.5 %% from the HMI\n")
+		if err := simulator.OperatorSetsRelease(simCtx, ep.DNP3); err != nil {
+			fmt.Fprintf(o.Stderr, "  (operator: %v)\n", err)
+			return
+		}
+		fmt.Fprintf(o.Stdout, "  operator sets the ecological release through 2.5, 2 and 3 m3/s over DNP3 and acknowledges the alarms\n")
 	}()
 	if err := d.learn(ctx, runDone); err != nil {
 		return err
