@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-ics/sluice/internal/communityid"
 	"github.com/sluice-ics/sluice/internal/jsonw"
 )
 
@@ -248,7 +249,15 @@ func appendAddrs(b []byte, client, server netip.Addr, cport, sport uint16, ports
 		b = append(b, `,"dest_port":`...)
 		b = jsonw.Uint(b, uint64(sport))
 	}
-	return append(b, `,"proto":"TCP"`...)
+	b = append(b, `,"proto":"TCP"`...)
+	if ports {
+		// The connection's Community ID, where Suricata writes it: one
+		// join key with Zeek, Suricata and Wireshark for the same flow.
+		b = append(b, `,"community_id":"`...)
+		b = communityid.AppendV1(b, 0, netip.AddrPortFrom(client, cport), netip.AddrPortFrom(server, sport), communityid.TCP)
+		b = append(b, '"')
+	}
+	return b
 }
 
 // appendAddr appends a quoted IP address. IPv4-mapped IPv6 addresses are

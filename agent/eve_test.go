@@ -50,11 +50,11 @@ func TestEVEEnvelope(t *testing.T) {
 		want string
 	}{
 		{"ipv4", "modbus", testConn("10.0.1.10", "10.0.0.1", 40000, 502),
-			`{"timestamp":"2026-11-21T21:33:00.123456Z","flow_id":42,"event_type":"modbus","src_ip":"10.0.1.10","src_port":40000,"dest_ip":"10.0.0.1","dest_port":502,"proto":"TCP","x":1}` + "\n"},
+			`{"timestamp":"2026-11-21T21:33:00.123456Z","flow_id":42,"event_type":"modbus","src_ip":"10.0.1.10","src_port":40000,"dest_ip":"10.0.0.1","dest_port":502,"proto":"TCP","community_id":"1:GDbq2piQA+CkSrIq70j2+IPEIhU=","x":1}` + "\n"},
 		{"ipv6", "opcua", testConn("::1", "fe80::1", 50312, 4840),
-			`{"timestamp":"2026-11-21T21:33:00.123456Z","flow_id":42,"event_type":"opcua","src_ip":"::1","src_port":50312,"dest_ip":"fe80::1","dest_port":4840,"proto":"TCP","x":1}` + "\n"},
+			`{"timestamp":"2026-11-21T21:33:00.123456Z","flow_id":42,"event_type":"opcua","src_ip":"::1","src_port":50312,"dest_ip":"fe80::1","dest_port":4840,"proto":"TCP","community_id":"1:NKSy+Ir7ieParOzJRQFR7xu0ryg=","x":1}` + "\n"},
 		{"ipv4-mapped written as ipv4", EventAlert, testConn("::ffff:192.168.0.1", "::ffff:192.168.0.2", 1, 2),
-			`{"timestamp":"2026-11-21T21:33:00.123456Z","flow_id":42,"event_type":"alert","src_ip":"192.168.0.1","src_port":1,"dest_ip":"192.168.0.2","dest_port":2,"proto":"TCP","x":1}` + "\n"},
+			`{"timestamp":"2026-11-21T21:33:00.123456Z","flow_id":42,"event_type":"alert","src_ip":"192.168.0.1","src_port":1,"dest_ip":"192.168.0.2","dest_port":2,"proto":"TCP","community_id":"1:6mBXzK2YsrJCv7RBlXzrz+e9GJc=","x":1}` + "\n"},
 		{"no connection", EventStats, nil,
 			`{"timestamp":"2026-11-21T21:33:00.123456Z","event_type":"stats","x":1}` + "\n"},
 	}

@@ -38,18 +38,20 @@ func replayFile(t testing.TB, path string, mutate func(*Config)) []byte {
 
 // event is the part of an EVE event the tests look at.
 type event struct {
-	Timestamp string          `json:"timestamp"`
-	FlowID    *uint64         `json:"flow_id"`
-	EventType string          `json:"event_type"`
-	SrcIP     string          `json:"src_ip"`
-	SrcPort   int             `json:"src_port"`
-	DestIP    string          `json:"dest_ip"`
-	DestPort  int             `json:"dest_port"`
-	Proto     string          `json:"proto"`
-	Modbus    *modbusEvent    `json:"modbus"`
-	OPCUA     json.RawMessage `json:"opcua"`
-	DNP3      json.RawMessage `json:"dnp3"`
-	Alert     *struct {
+	Timestamp string  `json:"timestamp"`
+	FlowID    *uint64 `json:"flow_id"`
+	EventType string  `json:"event_type"`
+	SrcIP     string  `json:"src_ip"`
+	SrcPort   int     `json:"src_port"`
+	DestIP    string  `json:"dest_ip"`
+	DestPort  int     `json:"dest_port"`
+	Proto     string  `json:"proto"`
+	// CommunityID is the connection's Community ID (v1).
+	CommunityID string          `json:"community_id"`
+	Modbus      *modbusEvent    `json:"modbus"`
+	OPCUA       json.RawMessage `json:"opcua"`
+	DNP3        json.RawMessage `json:"dnp3"`
+	Alert       *struct {
 		Rule        string   `json:"rule"`
 		Rules       []string `json:"rules"`
 		SignatureID int      `json:"signature_id"`
