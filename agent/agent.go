@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/baselines/store"
 	"github.com/sluice-ics/sluice/internal/capture"
+	"github.com/sluice-ics/sluice/internal/communityid"
 	"github.com/sluice-ics/sluice/internal/flow"
 )
 
@@ -60,6 +61,9 @@ type Agent struct {
 	also []baselines.Alert
 	// pcap keeps the packets of alerts (--alert-pcap-dir); nil without.
 	pcap *alertPcap
+	// udp holds the UDP conversations of the protocols that run over UDP
+	// too (udp.go); nil when none has a port.
+	udp *udpTable
 }
 
 // New validates cfg and returns an agent writing to cfg.Sinks.
@@ -100,6 +104,7 @@ func New(cfg Config) (*Agent, error) {
 			a.shared[i] = m.shared(&a.cfg)
 		}
 	}
+	a.udp = newUDPTable(&a.cfg)
 	if cfg.AlertPcapDir != "" {
 		p, err := newAlertPcap(&a.cfg)
 		if err != nil {
@@ -282,6 +287,9 @@ func (a *Agent) packet(p *capture.Packet) {
 	if a.pcap != nil {
 		a.pcap.packet(p) // before the packet can raise an alert: the file starts with it
 	}
+	if a.udp != nil && a.udpPacket(p) {
+		return
+	}
 	a.table.Packet(p) // with the wire length, so bytes the capture snapped off are reported as gaps
 }
 
@@ -298,10 +306,10 @@ func (a *Agent) newStream(c *flow.Conn, ts time.Time) flow.Stream {
 		sw.Key.ClientIP, sw.Key.ServerIP = c.Key.ServerIP, c.Key.ClientIP
 		sw.Key.ClientPort, sw.Key.ServerPort = c.Key.ServerPort, c.Key.ClientPort
 		sw.ClientMAC, sw.ServerMAC = c.ServerMAC, c.ClientMAC
-		return swapped{a.newConn(int(a.ports[sw.Key.ServerPort])-1, &sw)}
+		return swapped{a.newConn(int(a.ports[sw.Key.ServerPort])-1, &sw, communityid.TCP)}
 	}
 	if p := a.ports[c.Key.ServerPort]; p != 0 {
-		return a.newConn(int(p)-1, c)
+		return a.newConn(int(p)-1, c, communityid.TCP)
 	}
 	return nil // a typed nil would not be nil to the table
 }
@@ -328,6 +336,7 @@ func (a *Agent) tick() {
 		a.writeAlert(&alerts[i], nil, nil, nil, nil)
 	}
 	a.closeIncidents(a.now, false)
+	a.expireUDP(a.now, false)
 	if a.pcap != nil {
 		a.pcap.tick(a.now)
 	}
@@ -399,6 +408,7 @@ func (a *Agent) Close() error {
 	}
 	a.closed = true
 	a.table.Close()
+	a.expireUDP(a.now, true)
 	a.tick()
 	// The repeats --alert-every held back, so that the counts of every
 	// deviation's alerts add up to its occurrences.

@@ -9,14 +9,14 @@ import (
 	"github.com/sluice-ics/sluice/protocols/dnp3"
 )
 
-// dnp3Module is DNP3 over TCP in the protocol registry (IEEE 1815-2012,
-// Annex C: port 20000). DNP3 over UDP waits for the flow layer's UDP
-// support.
+// dnp3Module is DNP3 over TCP and UDP in the protocol registry (IEEE
+// 1815-2012, Annex C: port 20000 for both).
 var dnp3Module = module{
 	name:         "dnp3",
 	title:        "DNP3",
 	defaultPorts: []uint16{20000},
 	baseline:     baselines.DNP3,
+	udp:          true,
 	newStream:    newDNP3Stream,
 }
 

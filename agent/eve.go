@@ -237,6 +237,12 @@ func identityTail(sensor, site string) []byte {
 // (Modbus master, OPC UA client), dest the server. Streams render them once
 // per connection.
 func appendAddrs(b []byte, client, server netip.Addr, cport, sport uint16, ports bool) []byte {
+	return appendAddrsProto(b, client, server, cport, sport, ports, communityid.TCP)
+}
+
+// appendAddrsProto is appendAddrs for a transport: TCP or UDP (the
+// agent's DNP3-over-UDP conversations).
+func appendAddrsProto(b []byte, client, server netip.Addr, cport, sport uint16, ports bool, proto uint8) []byte {
 	b = append(b, `,"src_ip":`...)
 	b = appendAddr(b, client)
 	if ports {
@@ -249,12 +255,16 @@ func appendAddrs(b []byte, client, server netip.Addr, cport, sport uint16, ports
 		b = append(b, `,"dest_port":`...)
 		b = jsonw.Uint(b, uint64(sport))
 	}
-	b = append(b, `,"proto":"TCP"`...)
+	if proto == communityid.UDP {
+		b = append(b, `,"proto":"UDP"`...)
+	} else {
+		b = append(b, `,"proto":"TCP"`...)
+	}
 	if ports {
 		// The connection's Community ID, where Suricata writes it: one
 		// join key with Zeek, Suricata and Wireshark for the same flow.
 		b = append(b, `,"community_id":"`...)
-		b = communityid.AppendV1(b, 0, netip.AddrPortFrom(client, cport), netip.AddrPortFrom(server, sport), communityid.TCP)
+		b = communityid.AppendV1(b, 0, netip.AddrPortFrom(client, cport), netip.AddrPortFrom(server, sport), proto)
 		b = append(b, '"')
 	}
 	return b

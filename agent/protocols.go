@@ -36,6 +36,10 @@ type module struct {
 	// shared part, set up by the agent, which the stream embeds (by
 	// value: one object per connection, not two to reach per packet).
 	newStream func(c conn) flow.Stream
+	// udp: the protocol also runs over UDP on its ports (DNP3, IEEE
+	// 1815-2012 Annex C); each datagram carries whole messages of its
+	// conversation (udp.go).
+	udp bool
 	// shared, when set, returns the state every connection of the
 	// protocol shares in one agent (a memory budget across connections);
 	// a stream finds it with conn.shared.
@@ -64,13 +68,15 @@ type ProtocolInfo struct {
 	Title string
 	// DefaultPorts are its server ports when none are configured.
 	DefaultPorts []uint16
+	// UDP says its ports carry it over UDP too (DNP3).
+	UDP bool
 }
 
 // Protocols lists the protocols the agent decodes, in registry order.
 func Protocols() []ProtocolInfo {
 	out := make([]ProtocolInfo, len(modules))
 	for i, m := range modules {
-		out[i] = ProtocolInfo{Name: m.name, Title: m.title, DefaultPorts: append([]uint16(nil), m.defaultPorts...)}
+		out[i] = ProtocolInfo{Name: m.name, Title: m.title, DefaultPorts: append([]uint16(nil), m.defaultPorts...), UDP: m.udp}
 	}
 	return out
 }

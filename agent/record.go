@@ -65,6 +65,8 @@ type Flow struct {
 	// dest_ip/dest_port); invalid when the event names none, port 0 when
 	// it names no port.
 	Src, Dest netip.AddrPort
+	// UDP marks a UDP conversation (DNP3 over UDP); TCP otherwise.
+	UDP bool
 }
 
 // Sink receives the records of a run: the EVE file, the metrics endpoint,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/internal/communityid"
 	"github.com/sluice-ics/sluice/internal/flow"
 	"github.com/sluice-ics/sluice/internal/jsonw"
 )
@@ -52,10 +53,11 @@ type conn struct {
 }
 
 // newConn sets up the shared glue of connection c of protocol m (index i
-// in the registry) and returns the protocol's stream for it.
-func (a *Agent) newConn(i int, c *flow.Conn) flow.Stream {
+// in the registry), carried over transport proto (communityid.TCP or
+// UDP), and returns the protocol's stream for it.
+func (a *Agent) newConn(i int, c *flow.Conn, proto uint8) flow.Stream {
 	m := modules[i]
-	addrs := appendAddrs(make([]byte, 0, 112), c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true)
+	addrs := appendAddrsProto(make([]byte, 0, 112), c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true, proto)
 	cn := conn{
 		a:     a,
 		m:     m,
@@ -66,7 +68,7 @@ func (a *Agent) newConn(i int, c *flow.Conn) flow.Stream {
 		head:  appendHead(make([]byte, 0, 48+len(addrs)), m.name, c.ID, true, addrs),
 		flow: Flow{Protocol: m.name, ID: c.ID, HasID: true,
 			Src:  netip.AddrPortFrom(c.Key.ClientIP.Unmap(), c.Key.ClientPort),
-			Dest: netip.AddrPortFrom(c.Key.ServerIP.Unmap(), c.Key.ServerPort)},
+			Dest: netip.AddrPortFrom(c.Key.ServerIP.Unmap(), c.Key.ServerPort), UDP: proto == communityid.UDP},
 	}
 	cn.obs.Protocol = m.baseline
 	cn.obs.Endpoints = baselines.Endpoints{

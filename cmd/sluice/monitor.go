@@ -54,7 +54,7 @@ func runMonitor(ctx context.Context, args []string) int {
 	var af agentFlags
 	af.register(fs)
 	iface := fs.String("iface", "", "capture on network interface `NAME` (required)")
-	bpfExpr := fs.String("bpf", "", "kernel filter as a tcpdump `EXPR` (default: TCP on the configured ports)")
+	bpfExpr := fs.String("bpf", "", "kernel filter as a tcpdump `EXPR` (default: TCP on the configured ports, and UDP on the DNP3 ports)")
 	noPromisc := fs.Bool("no-promisc", false, "do not put the interface in promiscuous mode (a span port usually needs it)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics and /healthz on `ADDR` (suggested 127.0.0.1:9477); off when empty")
 	confPath := configFlag(fs) // conffile.go
@@ -91,6 +91,9 @@ func runMonitor(ctx context.Context, args []string) int {
 	} else {
 		for _, p := range agent.Protocols() {
 			opts.Ports = append(opts.Ports, cfg.Ports[p.Name]...)
+			if p.UDP {
+				opts.UDPPorts = append(opts.UDPPorts, cfg.Ports[p.Name]...)
+			}
 		}
 	}
 	live, err := capture.OpenLive(*iface, opts)

@@ -19,26 +19,33 @@ const (
 
 // PortFilter compiles the default kernel filter of a live capture: TCP over
 // IPv4 or IPv6 with either port in ports ("tcp and (port 502 or port
-// 4840)"). Everything else on a busy span port stays in the kernel and is
-// never copied to user space. With no ports the filter keeps all TCP.
-func PortFilter(ports []uint16) ([]bpf.RawInstruction, error) {
-	return CompileFilter(PortExpr(ports))
+// 4840)"), and UDP with either port in udpPorts (DNP3 over UDP).
+// Everything else on a busy span port stays in the kernel and is never
+// copied to user space. With no ports the filter keeps all TCP.
+func PortFilter(ports, udpPorts []uint16) ([]bpf.RawInstruction, error) {
+	return CompileFilter(PortExpr(ports, udpPorts))
 }
 
 // PortExpr is the tcpdump expression of PortFilter.
-func PortExpr(ports []uint16) string {
-	if len(ports) == 0 {
-		return "tcp"
+func PortExpr(ports, udpPorts []uint16) string {
+	tcp := "tcp"
+	if len(ports) > 0 {
+		tcp = "tcp and (" + portList(ports) + ")"
 	}
+	if len(udpPorts) == 0 {
+		return tcp
+	}
+	return "(" + tcp + ") or (udp and (" + portList(udpPorts) + "))"
+}
+
+func portList(ports []uint16) string {
 	var b strings.Builder
-	b.WriteString("tcp and (")
 	for i, p := range ports {
 		if i > 0 {
 			b.WriteString(" or ")
 		}
 		fmt.Fprintf(&b, "port %d", p)
 	}
-	b.WriteString(")")
 	return b.String()
 }
 

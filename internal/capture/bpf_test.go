@@ -72,7 +72,7 @@ func TestPortFilter(t *testing.T) {
 		{nil, func(s, d uint16, base bool) bool { return true }},
 	}
 	for _, tt := range tests {
-		raw, err := PortFilter(tt.ports)
+		raw, err := PortFilter(tt.ports, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +108,46 @@ func TestPortFilter(t *testing.T) {
 	for i := range many {
 		many[i] = uint16(1000 + i)
 	}
-	if _, err := PortFilter(many); err == nil {
+	if _, err := PortFilter(many, nil); err == nil {
 		t.Error("300 ports: want an error (jumps too long), got a program")
+	}
+}
+
+// TestPortFilterUDP: with UDP ports (DNP3 over UDP) the filter keeps UDP to
+// or from them too, TCP as before, and nothing else.
+func TestPortFilterUDP(t *testing.T) {
+	raw, err := PortFilter([]uint16{502, 20000}, []uint16{20000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insns, _ := bpf.Disassemble(raw)
+	vm, err := bpf.NewVM(insns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name         string
+		sport, dport uint16
+		v6, udp      bool
+		want         bool
+	}{
+		{"tcp 502", 40000, 502, false, false, true},
+		{"tcp 20000", 40000, 20000, false, false, true},
+		{"udp to 20000", 20000, 20000, false, true, true},
+		{"udp6 from 20000", 20000, 40000, true, true, true},
+		{"udp 502", 40000, 502, false, true, false},
+		{"udp 53", 40000, 53, false, true, false},
+		{"tcp 80", 40000, 80, false, false, false},
+	} {
+		n, err := vm.Run(frame(t, c.sport, c.dport, c.v6, c.udp, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (n > 0) != c.want {
+			t.Errorf("%s: accepted=%v, want %v", c.name, n > 0, c.want)
+		}
+	}
+	if e := PortExpr([]uint16{502}, []uint16{20000}); e != "(tcp and (port 502)) or (udp and (port 20000))" {
+		t.Errorf("expression %q", e)
 	}
 }

@@ -21,6 +21,8 @@ type LiveOptions struct {
 	// Ports are the TCP ports the kernel filter keeps (either direction)
 	// when Filter is nil: the configured Modbus and OPC UA ports.
 	Ports []uint16
+	// UDPPorts are the UDP ports it keeps too (DNP3 over UDP).
+	UDPPorts []uint16
 	// Filter, when set, replaces the port filter: a classic BPF program
 	// for Ethernet frames, from CompileFilter of the operator's --bpf
 	// expression.
@@ -121,7 +123,7 @@ func OpenLive(iface string, opts LiveOptions) (*Live, error) {
 	}
 	filter := opts.Filter
 	if filter == nil {
-		if filter, err = PortFilter(opts.Ports); err != nil {
+		if filter, err = PortFilter(opts.Ports, opts.UDPPorts); err != nil {
 			return nil, fmt.Errorf("%s: %w", iface, err)
 		}
 	}

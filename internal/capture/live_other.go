@@ -11,6 +11,7 @@ import (
 // LiveOptions configures OpenLive; see the Linux implementation.
 type LiveOptions struct {
 	Ports         []uint16
+	UDPPorts      []uint16
 	Filter        []bpf.RawInstruction
 	RingMiB       int
 	NoPromiscuous bool

@@ -155,6 +155,14 @@ func NewTable(cfg Config, factory StreamFactory) *Table {
 }
 
 // Stats returns the counters so far.
+// NewID returns a flow id no connection of the table has or will have,
+// for a conversation tracked beside it (the agent's UDP conversations):
+// flow ids stay unique within the run, in order of first packet.
+func (t *Table) NewID() uint64 {
+	t.nextID++
+	return t.nextID
+}
+
 func (t *Table) Stats() Stats {
 	s := t.stats
 	s.FlowsActive = uint64(t.flows.n - t.lingering)

@@ -250,6 +250,9 @@ func appendParties(b []byte, f *agent.Flow, sep byte, sport, dport string) []byt
 		}
 	}
 	b = append(b, sep)
+	if f.UDP {
+		return append(b, "proto=UDP"...)
+	}
 	return append(b, "proto=TCP"...)
 }
 
