@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/flow"
 	"github.com/sluice-ics/sluice/internal/testpcaps"
@@ -151,4 +153,29 @@ func TestWriteFuzzSeeds(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzParseUDP: the UDP datagram parser of the DNP3-over-UDP path takes any
+// bytes on any link type without panicking, and a payload it returns lies
+// inside the frame.
+func FuzzParseUDP(f *testing.F) {
+	udp := []byte{
+		0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00, // Ethernet
+		0x45, 0, 0, 32, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, // IPv4, UDP
+		0x4e, 0x20, 0x4e, 0x20, 0, 12, 0, 0, 0x05, 0x64, 0x05, 0xc0, // UDP 20000 → 20000, 4 octets
+	}
+	f.Add(udp, uint8(1))
+	f.Add(udp[14:], uint8(101))
+	f.Fuzz(func(t *testing.T, b []byte, lt uint8) {
+		_, _, payload, _, _, ok := parseUDP(b, layers.LinkType(lt))
+		if !ok {
+			return
+		}
+		if len(payload) > len(b) {
+			t.Fatalf("payload of %d octets from a frame of %d", len(payload), len(b))
+		}
+		if len(payload) > 0 && !bytes.Contains(b, payload) {
+			t.Fatal("payload not from the frame")
+		}
+	})
 }
