@@ -74,8 +74,14 @@ func newUAServer(p *Process, endpoint string, logger *log.Logger) (*uaServer, er
 	if err != nil {
 		return nil, fmt.Errorf("opc ua endpoint %q: port: %w", endpoint, err)
 	}
+	cert, key, err := uaCertificate()
+	if err != nil {
+		return nil, err
+	}
 	s := server.New(
 		server.EndPoint(u.Hostname(), port),
+		server.Certificate(cert),
+		server.PrivateKey(key),
 		server.EnableSecurity("None", ua.MessageSecurityModeNone),
 		server.EnableAuthMode(ua.UserTokenTypeAnonymous),
 		server.EnableAuthMode(ua.UserTokenTypeUserName),
@@ -244,15 +250,22 @@ func (us *uaServer) variable(t *Tag) *server.Node {
 }
 
 // start listens and, because gopcua v0.8.0 advertises user-name tokens only
-// on secured policies, adds a user-name token policy to the None endpoint
-// (OPC UA Part 4, 7.41: allowed, the client is warned the password travels in
-// clear). The server never checks passwords: it is a simulator.
+// on secured policies, adds two user-name token policies to the None
+// endpoint (OPC UA Part 4, 7.41): first one whose password is encrypted for
+// the server's certificate (SecurityPolicy Basic256Sha256), as the plant's
+// clients use, then one in clear (allowed, the client is warned the password
+// travels in clear: the opcua_cleartext_login scenario's). The server never
+// checks passwords: it is a simulator.
 func (us *uaServer) start(ctx context.Context) error {
 	if err := us.srv.Start(ctx); err != nil {
 		return fmt.Errorf("opc ua server: %w", err)
 	}
 	for _, ep := range us.srv.Endpoints() {
 		ep.UserIdentityTokens = append(ep.UserIdentityTokens, &ua.UserTokenPolicy{
+			PolicyID:          "username_rsa_oaep_sha256",
+			TokenType:         ua.UserTokenTypeUserName,
+			SecurityPolicyURI: ua.SecurityPolicyURIBasic256Sha256,
+		}, &ua.UserTokenPolicy{
 			PolicyID:          "username_none",
 			TokenType:         ua.UserTokenTypeUserName,
 			SecurityPolicyURI: "http://opcfoundation.org/UA/SecurityPolicy#None",

@@ -81,7 +81,7 @@ func simServe(ctx context.Context, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "sluice sim: %s %s (unit 1 dam PLC, unit 2 turbine controller)\n", scheme, ep.Modbus)
 		if ep.OPCUA != "" {
-			fmt.Fprintf(out, "sluice sim: opc ua %s (SecurityPolicy None; anonymous or user name)\n", ep.OPCUA)
+			fmt.Fprintf(out, "sluice sim: opc ua %s (SecurityPolicy None; anonymous, or user name with the password encrypted for the server's certificate or in clear)\n", ep.OPCUA)
 		}
 		if ep.DNP3 != "" {
 			fmt.Fprintf(out, "sluice sim: dnp3 %s (gate RTU, outstation address %d; master address %d)\n",
