@@ -90,32 +90,7 @@ func FuzzObserveDNP3(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		obs := decodeDNP3Obs(data)
 		for _, mode := range []Mode{Learn, Monitor, Auto} {
-			cfg := Config{Mode: mode, LearnFor: time.Minute}
-			e, plain := New(cfg), reference(cfg)
-			for _, x := range []*Engine{e, plain} {
-				if err := x.Load(dnp3LearnedSnap(t)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for i := range obs {
-				got := append(slices.Clone(e.Observe(&obs[i])), e.Tick(obs[i].Time)...)
-				for _, a := range got {
-					if !a.Rule.known() || a.Signature == "" || a.Count == 0 || len(a.ID) != 16 {
-						t.Fatalf("incomplete alert %+v", a)
-					}
-				}
-				want := append(slices.Clone(plain.Observe(&obs[i])), plain.Tick(obs[i].Time)...)
-				if g, w := alertSet(got), alertSet(want); g != w {
-					t.Fatalf("%s: transaction %d raised\n%s\nwithout the memos\n%s", mode, i, g, w)
-				}
-			}
-			if g, w := modelOf(t, e), modelOf(t, plain); g != w {
-				t.Fatalf("%s: the memos changed the baseline:\n%s\nwithout them\n%s", mode, g, w)
-			}
-			// The baseline it learned loads back.
-			if err := New(Config{}).Load(e.Snapshot()); err != nil {
-				t.Fatal(err)
-			}
+			withoutMemos(t, mode, dnp3LearnedSnap(t), obs)
 		}
 	})
 }
