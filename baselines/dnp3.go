@@ -361,9 +361,25 @@ func (*dnp3Model) inventory(srv *Device, o *Observation) {
 		slices.Sort(n.Addresses)
 		srv.DNP3, st = n, n
 	}
-	objs := d.Response.Objects
-	for i := range objs {
-		ob := &objs[i]
+	eachAttribute(d.Response, func(name, v string) {
+		if old, ok := st.Attributes[name]; ok && old == v {
+			return
+		}
+		n := cloneStation(st)
+		if n.Attributes == nil {
+			n.Attributes = map[string]string{}
+		}
+		n.Attributes[name] = v
+		srv.DNP3, st = n, n
+	})
+}
+
+// eachAttribute calls f with the name and text of every device attribute
+// of m the inventory keeps (text attributes of dnp3Attributes, at most
+// maxAttributeLen octets, invalid UTF-8 replaced).
+func eachAttribute(m *dnp3.Message, f func(name, value string)) {
+	for i := range m.Objects {
+		ob := &m.Objects[i]
 		name := dnp3Attributes[ob.Variation]
 		if ob.Group != 0 || name == "" {
 			continue
@@ -373,16 +389,7 @@ func (*dnp3Model) inventory(srv *Device, o *Observation) {
 		if !it.Next(&p) || p.AttrType != 1 {
 			continue
 		}
-		v := strings.ToValidUTF8(string(p.Raw[:min(len(p.Raw), maxAttributeLen)]), "\uFFFD")
-		if old, ok := st.Attributes[name]; ok && old == v {
-			continue
-		}
-		n := cloneStation(st)
-		if n.Attributes == nil {
-			n.Attributes = map[string]string{}
-		}
-		n.Attributes[name] = v
-		srv.DNP3, st = n, n
+		f(name, strings.ToValidUTF8(string(p.Raw[:min(len(p.Raw), maxAttributeLen)]), "\uFFFD"))
 	}
 }
 

@@ -207,6 +207,9 @@ func (e *Engine) Observe(o *Observation) []Alert {
 		cli = e.device(cli, o.ClientIP, o.ClientMAC, p.client, o)
 	}
 	learn := e.learning(srv, o.Time)
+	if srv != nil && p.identifier != nil {
+		e.identity(p, srv, o, key)
+	}
 	if srv != nil && e.cfg.Mode != Monitor && p.inventory != nil {
 		p.inventory.inventory(&srv.Device, o)
 	}

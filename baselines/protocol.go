@@ -29,6 +29,7 @@ func register(p Protocol, m model) {
 	pr.signer, _ = m.(signer)
 	pr.rater, _ = m.(rater)
 	pr.describer, _ = m.(describer)
+	pr.identifier, _ = m.(identifier)
 	protos[p] = pr
 	addRoleNames(pr)
 	addRules(pr.rules)
@@ -139,6 +140,9 @@ type proto struct {
 	signer    signer
 	rater     rater
 	describer describer
+	// identifier compares a reported identity with the inventory's
+	// (identity.go).
+	identifier identifier
 }
 
 // protos holds the registered models with their abilities, indexed by

@@ -109,7 +109,9 @@ func (r Rule) Techniques() []string { return r.info().techniques }
 // a server as a whole, not one channel: their ChannelKey's unit is no
 // unit (a scan sweeps units; a fuzzer too; a new device is the device
 // itself).
-func (r Rule) PairLevel() bool { return r == Scan || r == ProtocolFuzzing || r == NewDevice }
+func (r Rule) PairLevel() bool {
+	return r == Scan || r == ProtocolFuzzing || r == NewDevice || r == DeviceIdentityChanged
+}
 
 // Deviation reports whether the rule compares with the learned baseline
 // (and is therefore silent while the judged device learns).
