@@ -244,12 +244,15 @@ func newAlertPcap(cfg *Config) (*alertPcap, error) {
 // packet keeps a copy of the packet and gives it to the files that still
 // take their connection's packets.
 func (p *alertPcap) packet(pk *capture.Packet) {
-	s, err := p.dec.Decode(pk.Data, pk.LinkType)
-	if err != nil || s == nil {
+	var key flowKey
+	if s, err := p.dec.Decode(pk.Data, pk.LinkType); err == nil && s != nil {
+		key = keyOfHashes(endpointHash(s.Src, s.SrcPort), endpointHash(s.Dst, s.DstPort))
+	} else if src, dst, _, _, _, ok := parseUDP(pk.Data, pk.LinkType); ok {
+		key = keyOf(src, dst) // a UDP conversation's (DNP3 over UDP)
+	} else {
 		return
 	}
 	p.link = pk.LinkType
-	key := keyOfHashes(endpointHash(s.Src, s.SrcPort), endpointHash(s.Dst, s.DstPort))
 	p.ring.push(pk.Timestamp, pk.Data, pk.Length, key)
 	if jobs := p.open[key]; len(jobs) > 0 {
 		keep := jobs[:0]

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-ics/sluice/internal/capture"
+	"github.com/sluice-ics/sluice/internal/testpcaps"
 )
 
 // TestAlertPcap: with --alert-pcap-dir every alert on a connection names a
@@ -181,4 +182,52 @@ func TestPacketRing(t *testing.T) {
 	if got := r.of(k1, nil); len(got) != 0 {
 		t.Errorf("%d old packets kept past the ring's age", len(got))
 	}
+}
+
+// TestAlertPcapUDP: an alert on a DNP3-over-UDP conversation gets its
+// datagrams too.
+func TestAlertPcapUDP(t *testing.T) {
+	files := testpcaps.Files(t, "dnp3")
+	var cold string
+	for _, f := range files {
+		if filepath.Base(f) == "iti_cold_restart_and_response.pcap" {
+			cold = f
+		}
+	}
+	if cold == "" {
+		t.Skip("no iti_cold_restart_and_response.pcap")
+	}
+	dir := t.TempDir()
+	udp := filepath.Join(dir, "udp.pcap")
+	toUDP(t, cold, udp)
+	evs := parseEvents(t, replayFile(t, udp, func(c *Config) { c.AlertPcapDir = filepath.Join(dir, "alerts") }))
+	for _, e := range evs {
+		if e.Alert == nil || e.Alert.Rule != "dnp3_restart" {
+			continue
+		}
+		f, err := capture.OpenFile(filepath.Join(dir, "alerts", e.Alert.Pcap))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		n := 0
+		for {
+			p, err := f.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, _, _, _, ok := parseUDP(p.Data, p.LinkType); !ok {
+				t.Errorf("packet %d of the file is no UDP datagram", n)
+			}
+			n++
+		}
+		if n < 2 {
+			t.Errorf("%d datagrams in %s, want the restart and its response", n, e.Alert.Pcap)
+		}
+		return
+	}
+	t.Fatal("no dnp3_restart alert over UDP")
 }
