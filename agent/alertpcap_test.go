@@ -54,26 +54,12 @@ func TestAlertPcap(t *testing.T) {
 		}
 		files++
 		path := filepath.Join(pcapDir, e.Alert.Pcap)
-		f, err := capture.OpenFile(path)
-		if err != nil {
-			t.Fatalf("%s: %v", e.Alert.Pcap, err)
+		pkts := readPcap(t, path)
+		n := len(pkts)
+		if n == 0 {
+			t.Fatalf("%s: no packet", e.Alert.Pcap)
 		}
-		var first, last capture.Packet
-		n := 0
-		for {
-			p, err := f.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", e.Alert.Pcap, err)
-			}
-			if n == 0 {
-				first = p
-			}
-			last, n = p, n+1
-		}
-		f.Close()
+		first, last := pkts[0], pkts[n-1]
 		// The connection's SYN (flags 0x02 at offset 14+20+13) and its
 		// last ACK: the whole connection, before and after the alert.
 		if n < 5 || first.Data[14+20+13] != 0x02 || last.Data[14+20+13]&0x10 == 0 {
@@ -205,29 +191,38 @@ func TestAlertPcapUDP(t *testing.T) {
 		if e.Alert == nil || e.Alert.Rule != "dnp3_restart" {
 			continue
 		}
-		f, err := capture.OpenFile(filepath.Join(dir, "alerts", e.Alert.Pcap))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		n := 0
-		for {
-			p, err := f.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+		pkts := readPcap(t, filepath.Join(dir, "alerts", e.Alert.Pcap))
+		for i, p := range pkts {
 			if _, _, _, _, _, ok := parseUDP(p.Data, p.LinkType); !ok {
-				t.Errorf("packet %d of the file is no UDP datagram", n)
+				t.Errorf("packet %d of the file is no UDP datagram", i)
 			}
-			n++
 		}
-		if n < 2 {
+		if n := len(pkts); n < 2 {
 			t.Errorf("%d datagrams in %s, want the restart and its response", n, e.Alert.Pcap)
 		}
 		return
 	}
 	t.Fatal("no dnp3_restart alert over UDP")
+}
+
+// readPcap returns the packets of a capture file (their data copied).
+func readPcap(t *testing.T, path string) []capture.Packet {
+	t.Helper()
+	f, err := capture.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []capture.Packet
+	for {
+		p, err := f.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		p.Data = bytes.Clone(p.Data)
+		out = append(out, p)
+	}
 }
