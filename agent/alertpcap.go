@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -316,14 +317,7 @@ func (p *alertPcap) finish(j *pcapJob) {
 
 // close finishes every file, waits for the writer and returns the stats.
 func (p *alertPcap) close() AlertPcapStats {
-	keys := slices.SortedFunc(func(yield func(flowKey) bool) {
-		for k := range p.open {
-			if !yield(k) {
-				return
-			}
-		}
-	}, cmp.Compare[flowKey])
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(p.open)) {
 		for _, j := range p.open[k] {
 			p.jobs <- j // the end of a run waits for its files
 		}

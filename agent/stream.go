@@ -125,9 +125,10 @@ func (c *conn) transaction(ts time.Time, p payload, observe bool) {
 	// most severe first (alert.rule), the others listed with their own
 	// deviation ids (alert.also). A poll's return and the update of
 	// held-back repeats are other events.
+	mergeable := func(al *baselines.Alert) bool { return al.Obs != nil && !al.Resolved && !al.Update }
 	first, primary, merged := -1, -1, 0
 	for i := range alerts {
-		if al := &alerts[i]; al.Obs != nil && !al.Resolved && !al.Update {
+		if al := &alerts[i]; mergeable(al) {
 			if first < 0 {
 				first = i
 			}
@@ -139,13 +140,13 @@ func (c *conn) transaction(ts time.Time, p payload, observe bool) {
 	}
 	for i := range alerts {
 		switch al := &alerts[i]; {
-		case merged < 2 || al.Obs == nil || al.Resolved || al.Update:
+		case merged < 2 || !mergeable(al):
 			a.writeAlert(al, c, p, nil, attach)
 		case i == first:
 			also := a.also[:0]
 			for j := range alerts {
-				if bl := &alerts[j]; j != primary && bl.Obs != nil && !bl.Resolved && !bl.Update {
-					also = append(also, *bl)
+				if j != primary && mergeable(&alerts[j]) {
+					also = append(also, alerts[j])
 				}
 			}
 			a.also = also

@@ -169,13 +169,12 @@ func sortUDPKeys(keys []udpKey, convs map[udpKey]*udpConv) {
 // 802.1Q tags) or raw IP. ok is false for anything else, which the TCP
 // flow table then sees.
 func parseUDP(b []byte, lt layers.LinkType) (src, dst netip.AddrPort, payload []byte, srcMAC, dstMAC [6]byte, ok bool) {
+	frame := b
 	switch lt {
 	case layers.LinkTypeEthernet:
 		if len(b) < 14 {
 			return
 		}
-		copy(dstMAC[:], b[0:6])
-		copy(srcMAC[:], b[6:12])
 		et := binary.BigEndian.Uint16(b[12:])
 		b = b[14:]
 		for et == 0x8100 || et == 0x88a8 {
@@ -228,6 +227,11 @@ func parseUDP(b []byte, lt layers.LinkType) (src, dst netip.AddrPort, payload []
 	n := int(binary.BigEndian.Uint16(b[4:]))
 	if n < 8 || n > len(b) {
 		return
+	}
+	if lt == layers.LinkTypeEthernet {
+		// Only now: a TCP segment, nearly every packet, returns above.
+		copy(dstMAC[:], frame[0:6])
+		copy(srcMAC[:], frame[6:12])
 	}
 	src = netip.AddrPortFrom(sa, binary.BigEndian.Uint16(b[0:]))
 	dst = netip.AddrPortFrom(da, binary.BigEndian.Uint16(b[2:]))

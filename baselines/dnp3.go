@@ -79,17 +79,9 @@ func (*DNP3Obs) detail() {}
 // unsolicited reports an unsolicited response (no request).
 func (d *DNP3Obs) unsolicited() bool { return d.Request == nil && d.Response != nil }
 
-// function is the request's function code (the response's for an
-// unsolicited one).
-func (d *DNP3Obs) function() dnp3.FunctionCode {
-	if d.Request != nil {
-		return d.Request.Function
-	}
-	if d.Response != nil {
-		return d.Response.Function
-	}
-	return 0
-}
+// refused are the internal indications of a request refused as
+// unsupported: function, object or parameter (IIN2.0-2.2).
+const refused = dnp3.IINNoFuncCodeSupport | dnp3.IINObjectUnknown | dnp3.IINParameterError
 
 // iin returns the response's internal indications (0 without one).
 func (d *DNP3Obs) iin() dnp3.IIN {
@@ -272,7 +264,7 @@ func (*dnp3Model) read(o *Observation) (txn, bool) {
 	}
 	t := txn{master: d.Master, outstation: d.Outstation}
 	ok := o.Responded && d.Response != nil && !d.Timeout && d.Response.Err == nil &&
-		d.iin()&(dnp3.IINNoFuncCodeSupport|dnp3.IINObjectUnknown|dnp3.IINParameterError) == 0
+		d.iin()&refused == 0
 	if d.unsolicited() {
 		t.learnable = ok
 		return t, true
@@ -858,7 +850,7 @@ func (*dnp3Model) signatures(e *Engine, o *Observation, rt *chanRuntime) {
 					key.Client, key.Server, key.Outstation))
 			}
 		}
-		if d.Request != nil && resp.IIN&(dnp3.IINNoFuncCodeSupport|dnp3.IINObjectUnknown|dnp3.IINParameterError) != 0 {
+		if d.Request != nil && resp.IIN&refused != 0 {
 			e.fuzzIndicator(o, rt, "requests refused as unsupported")
 		}
 	}

@@ -408,15 +408,7 @@ func (e *env) openDNP3(h Host, addr uint16) (*dnp3Master, error) {
 	if e.rec != nil {
 		rc = e.rec.direct(h, HostRTU, PortDNP3)
 	}
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if e.live() {
-		d.LocalAddr = loopbackFor(h)
-	}
-	c, err := d.DialContext(e.ctx, "tcp", e.dnp3Addr)
-	if err != nil && e.live() {
-		d.LocalAddr = nil
-		c, err = d.DialContext(e.ctx, "tcp", e.dnp3Addr)
-	}
+	c, err := e.dial(h, e.dnp3Addr)
 	if err != nil {
 		return nil, fmt.Errorf("dnp3 %s: %w", h.Name, err)
 	}

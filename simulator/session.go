@@ -82,6 +82,23 @@ func loopbackFor(h Host) *net.TCPAddr {
 	return &net.TCPAddr{IP: netip.AddrFrom4([4]byte{127, a[1], a[2], a[3]}).AsSlice()}
 }
 
+// dial connects a client of host h to addr: live from h's loopback image
+// (so detections that key on the source work on lo), falling back to
+// 127.0.0.1 where only that is routed; in a capture from anywhere (the
+// recorder names the hosts).
+func (e *env) dial(h Host, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if e.live() {
+		d.LocalAddr = loopbackFor(h)
+	}
+	c, err := d.DialContext(e.ctx, "tcp", addr)
+	if err != nil && e.live() {
+		d.LocalAddr = nil
+		c, err = d.DialContext(e.ctx, "tcp", addr)
+	}
+	return c, err
+}
+
 // clientTimeout is how long a Modbus master waits for an answer. In a
 // capture, unanswered requests end at once (the front hangs up) and the
 // timeout is simulated; the long value only guards against a stuck server.
@@ -159,16 +176,7 @@ func (e *env) openRaw(h Host) (*rawSession, error) {
 	if e.rec != nil {
 		e.rec.expect(h, HostPLC, PortModbus, true)
 	}
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if e.live() {
-		d.LocalAddr = loopbackFor(h)
-	}
-	c, err := d.DialContext(e.ctx, "tcp", e.mbAddr)
-	if err != nil && e.live() {
-		// Some systems only route 127.0.0.1; fall back to it.
-		d.LocalAddr = nil
-		c, err = d.DialContext(e.ctx, "tcp", e.mbAddr)
-	}
+	c, err := e.dial(h, e.mbAddr)
 	if err != nil {
 		return nil, fmt.Errorf("modbus raw %s: %w", h.Name, err)
 	}
@@ -261,15 +269,7 @@ func (e *env) openUA(h Host, app, user, pass string) (*uaConn, error) {
 	if e.rec != nil {
 		rc = e.rec.direct(h, HostUAServer, PortOPCUA)
 	}
-	d := net.Dialer{Timeout: 5 * time.Second}
-	if e.live() {
-		d.LocalAddr = loopbackFor(h)
-	}
-	c, err := d.DialContext(e.ctx, "tcp", e.uaAddr)
-	if err != nil && e.live() {
-		d.LocalAddr = nil
-		c, err = d.DialContext(e.ctx, "tcp", e.uaAddr)
-	}
+	c, err := e.dial(h, e.uaAddr)
 	if err != nil {
 		return nil, fmt.Errorf("opc ua %s: %w", h.Name, err)
 	}
