@@ -12,6 +12,10 @@ export CGO_ENABLED ?= 0
 APT_TOOLS := tshark:tshark mbpoll:mbpoll tcpdump:tcpdump logrotate:logrotate \
 	/usr/sbin/rsyslogd:rsyslog /usr/lib/$(shell uname -m)-linux-gnu/rsyslog/lmnsd_ossl.so:rsyslog-openssl
 NODE_DIR  := .tools/node
+# The fleet tests run real NATS servers (a 3-node JetStream cluster among
+# them): the pinned release, built from the Go module proxy into .tools/bin.
+NATS_SERVER_VERSION := v2.15.3
+NATS_SERVER := .tools/bin/nats-server
 
 .PHONY: help build test test-go tools bench fuzz lint demo testdata detection same clean
 
@@ -40,6 +44,9 @@ tools:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || \
 	  echo "warning: could not install$$missing; tests that need them will skip"; \
 	fi
+	@[ -x $(NATS_SERVER) ] || { echo "installing nats-server $(NATS_SERVER_VERSION)"; \
+	  GOBIN=$(CURDIR)/.tools/bin CGO_ENABLED=0 $(GO) install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION) || \
+	  echo "warning: could not install nats-server; fleet tests will skip"; }
 	@if command -v npm >/dev/null 2>&1 && [ ! -d $(NODE_DIR)/node_modules/node-opcua ]; then \
 	  mkdir -p $(NODE_DIR) && cd $(NODE_DIR) && \
 	  ( [ -f package.json ] || npm init -y >/dev/null ) && \

@@ -89,9 +89,12 @@ func New(cfg Config) (*Agent, error) {
 		// The store loads the baseline and starts its writer goroutine,
 		// which flushes deltas once a second (wall time decides when
 		// they are written, never what they say).
-		e, db, err := store.OpenEngine(cfg.DBPath, bcfg, store.Options{})
+		e, db, err := store.OpenEngine(cfg.DBPath, bcfg, store.Options{OnDelta: cfg.OnBaselineDelta})
 		if err != nil {
 			return nil, fmt.Errorf("agent: baseline database: %w", err)
+		}
+		if cfg.OnBaselineDelta != nil {
+			e.MarkAllDirty()
 		}
 		a.engine, a.db = e, db
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sluice-ics/sluice/baselines"
 )
 
 // Mode says whether the baselines learn, judge, or both (issue 5 §3).
@@ -142,6 +144,12 @@ type Config struct {
 	AlertPcapRingBytes int64
 	AlertPcapAfter     int
 	AlertPcapMaxBytes  int64
+
+	// OnBaselineDelta, with DBPath, receives every change of the baseline
+	// store as it is written (the fleet sensor publishes them); the
+	// whole baseline is handed first, as the first changes of the run,
+	// so that a hub that never heard of this sensor gets all of it.
+	OnBaselineDelta func(recs []baselines.Record)
 }
 
 // Defaults for the caps. They bound the agent well under the 128 MiB target

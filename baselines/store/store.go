@@ -67,6 +67,11 @@ type Options struct {
 	// OnFlush, when set, is called by the writer goroutine after each
 	// flush with the number of records written and the flush's error.
 	OnFlush func(records int, err error)
+	// OnDelta, when set, is called by Flush with every delta it takes
+	// from the source, before writing it: the fleet sensor publishes
+	// the baseline's changes from there. Each change is handed once,
+	// whether or not the local write succeeds.
+	OnDelta func(recs []baselines.Record)
 	// ReadOnly opens the file for reading (show, export, diff).
 	ReadOnly bool
 }
@@ -159,6 +164,12 @@ func fileError(op, path string, err error) error {
 	}
 	return fmt.Errorf("store: %s %s: %w", op, path, err)
 }
+
+// Inspect checks that the file at path is a whole bbolt file before
+// anything maps it: a damaged file (cut short by a full disk, or corrupt)
+// gives an error wrapping ErrDamaged instead of a crash in bbolt. The fleet
+// database (internal/fleet) is checked with it too.
+func Inspect(path string) error { return inspectFile(path) }
 
 // inspectFile runs inspect on the file at path.
 func inspectFile(path string) error {
@@ -345,75 +356,99 @@ func (db *DB) Path() string { return db.bolt.Path() }
 
 // Load reads the whole store into a snapshot in canonical order.
 func (db *DB) Load() (*baselines.Snapshot, error) {
-	s := &baselines.Snapshot{Schema: baselines.ExportVersion}
+	var s *baselines.Snapshot
 	err := db.view(func(tx *bolt.Tx) error {
 		if err := checkChannelBuckets(tx); err != nil {
 			return err
 		}
-		each := func(bucket string, fn func(k, v []byte) error) error {
+		var err error
+		s, err = Decode(Buckets{Channels: channelBuckets(tx), Each: func(bucket string, fn func(k, v []byte) error) error {
 			b := tx.Bucket([]byte(bucket))
 			if b == nil {
 				return nil
 			}
-			return b.ForEach(func(k, v []byte) error {
-				if err := fn(k, v); err != nil {
-					return fmt.Errorf("%s %q: %w", bucket, k, err)
-				}
-				return nil
-			})
-		}
-		if err := each(baselines.BucketDevices, func(k, v []byte) error {
-			d := new(baselines.Device)
-			s.Devices = append(s.Devices, d)
-			return json.Unmarshal(v, d)
-		}); err != nil {
-			return err
-		}
-		for _, bucket := range channelBuckets(tx) {
-			if err := each(bucket, func(k, v []byte) error {
-				c := new(baselines.Channel)
-				s.Channels = append(s.Channels, c)
-				if err := json.Unmarshal(v, c); err != nil {
-					return err
-				}
-				if bucket != bucketChannelsV1 && baselines.ChannelBucket(c.Key.Protocol) != bucket {
-					return fmt.Errorf("a %s channel in the wrong bucket", c.Key.Protocol)
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
-		}
-		if err := each(baselines.BucketAlerts, func(k, v []byte) error {
-			r := new(baselines.AlertRecord)
-			s.Alerts = append(s.Alerts, r)
-			return json.Unmarshal(v, r)
-		}); err != nil {
-			return err
-		}
-		if err := each(baselines.BucketAccepted, func(k, v []byte) error {
-			var a baselines.Acceptance
-			err := json.Unmarshal(v, &a)
-			s.Accepted = append(s.Accepted, a)
-			return err
-		}); err != nil {
-			return err
-		}
-		return each(baselines.BucketAudit, func(k, v []byte) error {
-			var a baselines.AuditEntry
-			err := json.Unmarshal(v, &a)
-			s.Audit = append(s.Audit, a)
-			return err
-		})
+			return b.ForEach(fn)
+		}})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: load %s: %w", db.Path(), err)
+	}
+	return s, nil
+}
+
+// Buckets is where Decode reads a store's records: a store file, or a
+// copy of one kept elsewhere (the fleet database keeps one per site).
+type Buckets struct {
+	// Each calls fn with every key and value of the named bucket, in key
+	// order; a bucket that does not exist has none.
+	Each func(bucket string, fn func(k, v []byte) error) error
+	// Channels are the channel buckets there are (IsChannelBucket).
+	Channels []string
+}
+
+// Decode reads the records of a store's buckets into a snapshot in
+// canonical order.
+func Decode(b Buckets) (*baselines.Snapshot, error) {
+	s := &baselines.Snapshot{Schema: baselines.ExportVersion}
+	each := func(bucket string, fn func(k, v []byte) error) error {
+		return b.Each(bucket, func(k, v []byte) error {
+			if err := fn(k, v); err != nil {
+				return fmt.Errorf("%s %q: %w", bucket, k, err)
+			}
+			return nil
+		})
+	}
+	if err := each(baselines.BucketDevices, func(k, v []byte) error {
+		d := new(baselines.Device)
+		s.Devices = append(s.Devices, d)
+		return json.Unmarshal(v, d)
+	}); err != nil {
+		return nil, err
+	}
+	for _, bucket := range b.Channels {
+		if err := each(bucket, func(k, v []byte) error {
+			c := new(baselines.Channel)
+			s.Channels = append(s.Channels, c)
+			if err := json.Unmarshal(v, c); err != nil {
+				return err
+			}
+			if bucket != bucketChannelsV1 && baselines.ChannelBucket(c.Key.Protocol) != bucket {
+				return fmt.Errorf("a %s channel in the wrong bucket", c.Key.Protocol)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	if err := each(baselines.BucketAlerts, func(k, v []byte) error {
+		r := new(baselines.AlertRecord)
+		s.Alerts = append(s.Alerts, r)
+		return json.Unmarshal(v, r)
+	}); err != nil {
+		return nil, err
+	}
+	if err := each(baselines.BucketAccepted, func(k, v []byte) error {
+		var a baselines.Acceptance
+		err := json.Unmarshal(v, &a)
+		s.Accepted = append(s.Accepted, a)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := each(baselines.BucketAudit, func(k, v []byte) error {
+		var a baselines.AuditEntry
+		err := json.Unmarshal(v, &a)
+		s.Audit = append(s.Audit, a)
+		return err
+	}); err != nil {
+		return nil, err
 	}
 	// Bucket order is key order; give the snapshot its canonical order.
 	e := baselines.New(baselines.Config{})
 	audit := s.Audit
 	if err := e.Load(s); err != nil {
-		return nil, fmt.Errorf("store: load %s: %w", db.Path(), err)
+		return nil, err
 	}
 	out := e.Snapshot()
 	out.Audit = audit
@@ -460,12 +495,17 @@ func putRecords(tx *bolt.Tx, recs []baselines.Record) error {
 // lost once the store can be written again (issue #15 §2). Writing stops
 // being retried only when the DB is closed.
 func (db *DB) Flush(src Source) (int, error) {
+	// Taken under flushMu: deltas reach OnDelta and the file in the
+	// order they were taken.
+	db.flushMu.Lock()
+	defer db.flushMu.Unlock()
 	recs, err := src.TakeDelta()
 	if err != nil {
 		return 0, fmt.Errorf("store: flush: %w", err)
 	}
-	db.flushMu.Lock()
-	defer db.flushMu.Unlock()
+	if db.opts.OnDelta != nil && len(recs) > 0 {
+		db.opts.OnDelta(recs)
+	}
 	if len(db.unwritten) > 0 {
 		recs = mergeRecords(db.unwritten, recs)
 	}

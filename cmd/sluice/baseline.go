@@ -20,6 +20,7 @@ import (
 
 	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/baselines/store"
+	"github.com/sluice-ics/sluice/internal/fleet"
 )
 
 func init() {
@@ -32,8 +33,9 @@ func init() {
 
 const baselineUsage = `Usage: sluice baseline SUBCOMMAND --db FILE [flags]
 
-  show    [--device IP] [--json]         inventory and learned model
-  export  -o FILE.json                   the whole store as JSON (- for stdout)
+  show    [--device IP] [--json] [--site SITE]
+                                         inventory and learned model
+  export  -o FILE.json [--site SITE]     the whole store as JSON (- for stdout)
   import  FILE.json                      replace the baseline with an export
   diff    A B                            added, removed, changed items (A, B: .db or .json)
   accept  --alert ID|FILE --reason TEXT [--by NAME]
@@ -41,6 +43,9 @@ const baselineUsage = `Usage: sluice baseline SUBCOMMAND --db FILE [flags]
   approve --by NAME                      record an approval with the baseline's SHA-256
   check                                  verify the store file: "ok" and its counts, or what is damaged
   recover -o NEW.db                      copy every readable record of a damaged store into a new store
+
+show and export read a fleet database (sluice hub) too: --site names the
+site whose baseline to read.
 
 accept and approve record who, when and why in the store's audit trail.
 check exits 1 if the store is damaged; recover exits 0 once NEW.db is
@@ -114,23 +119,37 @@ func loadSnapshot(path string) (*baselines.Snapshot, error) {
 	}
 	db, err := openDB(path, true)
 	if err != nil {
+		if fleet.IsFleetDB(path) {
+			sites, _ := fleet.Sites(path)
+			return nil, fmt.Errorf("%s is a fleet database (sluice hub): name a site with --site (sites: %s)", path, strings.Join(sites, ", "))
+		}
 		return nil, err
 	}
 	defer db.Close()
 	return db.Load()
 }
 
+// loadSiteSnapshot is loadSnapshot, or with site the baseline of that
+// site of a fleet database.
+func loadSiteSnapshot(path, site string) (*baselines.Snapshot, error) {
+	if site == "" {
+		return loadSnapshot(path)
+	}
+	return fleet.SiteSnapshot(path, site)
+}
+
 func baselineShow(args []string, w io.Writer) error {
 	fs, dbPath := baselineFlags("show")
 	device := fs.String("device", "", "show only the device with this `IP`")
 	asJSON := fs.Bool("json", false, "write JSON instead of text")
+	site := fs.String("site", "", "with a fleet database (sluice hub): the `SITE` whose baseline to show")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *dbPath == "" {
 		return errors.New("--db FILE is required")
 	}
-	s, err := loadSnapshot(*dbPath)
+	s, err := loadSiteSnapshot(*dbPath, *site)
 	if err != nil {
 		return err
 	}
@@ -243,15 +262,14 @@ func showDevice(w io.Writer, s *baselines.Snapshot, d *baselines.Device) {
 func baselineExport(args []string, w io.Writer) error {
 	fs, dbPath := baselineFlags("export")
 	out := fs.String("o", "-", "write the JSON to `FILE` (- is standard output)")
+	site := fs.String("site", "", "with a fleet database (sluice hub): the `SITE` whose baseline to export")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	db, err := openDB(*dbPath, true)
-	if err != nil {
-		return err
+	if *dbPath == "" {
+		return errors.New("--db FILE is required")
 	}
-	defer db.Close()
-	s, err := db.Load()
+	s, err := loadSiteSnapshot(*dbPath, *site)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type agentFlags struct {
 	filter       agent.Events
 	sensor, site string
 	syslog       syslogFlags
+	nats         natsFlags
 	memoryLimit  byteSize
 	// The alert packet files (issue #13 §3).
 	pcapDir       string
@@ -61,11 +62,13 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.pcapRingBytes, "alert-pcap-ring-size", "with --alert-pcap-dir: the memory `SIZE` of that ring")
 	fs.IntVar(&f.pcapAfter, "alert-pcap-after", agent.DefaultAlertPcapAfter, "with --alert-pcap-dir: how many `PACKETS` of the connection after the alert go in its file (within 10 s)")
 	f.syslog.register(fs)
+	f.nats.register(fs)
 }
 
 // config turns the flags into an agent configuration whose EVE sink writes
 // to out (several may share one writer: sinks are added by the caller),
-// and checks the syslog flags (f.syslog.start starts their sinks).
+// and checks the syslog and NATS flags (f.syslog.start and f.nats.start
+// start their sinks).
 func (f *agentFlags) config(out io.Writer) (agent.Config, error) {
 	cfg := agent.DefaultConfig(nil)
 	var err error
@@ -110,7 +113,10 @@ func (f *agentFlags) config(out io.Writer) (agent.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
-	return cfg, f.syslog.parse(f.sensor, f.site)
+	if err := f.syslog.parse(f.sensor, f.site); err != nil {
+		return cfg, err
+	}
+	return cfg, f.nats.parse(f.sensor, f.site, f.db)
 }
 
 // formatPorts writes a port list as ParsePorts reads it.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/internal/capture"
+	"github.com/sluice-ics/sluice/internal/fleet"
 	"github.com/sluice-ics/sluice/internal/metrics"
 	"github.com/sluice-ics/sluice/internal/syslog"
 )
@@ -121,8 +122,17 @@ func runMonitor(ctx context.Context, args []string) int {
 	for _, s := range syslogs {
 		cfg.Sinks = append(cfg.Sinks, s)
 	}
-	code := monitor(ctx, cfg, live, *metricsAddr, ro, op.repaired, syslogs)
+	sensor, err := af.nats.start("monitor", &cfg)
+	if err != nil {
+		live.Close()
+		ro.close()
+		closeSyslog("monitor", syslogs)
+		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
+		return 1
+	}
+	code := monitor(ctx, cfg, live, *metricsAddr, ro, op.repaired, syslogs, sensor)
 	closeSyslog("monitor", syslogs)
+	closeNATS("monitor", sensor)
 	if err := ro.close(); err != nil && code == 0 {
 		fmt.Fprintf(os.Stderr, "sluice monitor: closing output: %v\n", err)
 		code = 1
@@ -136,7 +146,7 @@ const flushEvery = time.Second
 
 // monitor runs the agent on the live capture; repaired is the number of
 // partial lines openOutput repaired, for the metrics.
-func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener, repaired int, syslogs []*syslog.Sink) int {
+func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener, repaired int, syslogs []*syslog.Sink, sensor *fleet.Sensor) int {
 	var ms *metrics.Metrics
 	if metricsAddr != "" {
 		var err error
@@ -148,6 +158,7 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 		ms.OutputRepaired(repaired)
 		cfg.Sinks = append(cfg.Sinks, ms.Sink(cfg.Sinks[0].Accepts))
 		exportSyslog(ms, syslogs)
+		exportNATS(ms, sensor)
 	}
 	a, err := agent.New(cfg)
 	if err != nil {

@@ -142,6 +142,12 @@ func replay(ctx context.Context, af *agentFlags, out io.Writer, files []*capture
 	for _, s := range syslogs {
 		cfg.Sinks = append(cfg.Sinks, s)
 	}
+	sensor, err := af.nats.start("replay", &cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)
+		return 2
+	}
+	defer closeNATS("replay", sensor)
 	a, err := agent.New(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sluice replay: %v\n", err)

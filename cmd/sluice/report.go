@@ -5,12 +5,15 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/baselines/store"
+	"github.com/sluice-ics/sluice/internal/fleet"
 	"github.com/sluice-ics/sluice/report"
 )
 
@@ -55,6 +58,7 @@ func runReport(ctx context.Context, args []string) int {
 	out := fs.String("o", "-", "write the report to `FILE` (- is standard output)")
 	title := fs.String("title", "", "report `TITLE` (default \"Sluice baseline report\")")
 	all := fs.Bool("all", false, fmt.Sprintf("list every device, channel and alert (by default each list shows at most %d, and the matrix %d clients and servers, and says how many more there are)", report.DefaultMaxRows, report.DefaultMaxMatrix))
+	site := fs.String("site", "", "with a fleet database (sluice hub): write the baseline report of this `SITE` instead of the fleet report")
 	var sources multiFlag
 	fs.Var(&sources, "source", "a capture `SOURCE` the baseline was learned from (interface or file; repeatable) beyond the runs the database records itself")
 	fs.Usage = flagUsage(fs, "sluice report --db FILE [--format html|md|json] [-o FILE]", reportHelp)
@@ -79,7 +83,7 @@ func runReport(ctx context.Context, args []string) int {
 	if *all {
 		opt.MaxRows, opt.MaxMatrix = -1, -1
 	}
-	if err := writeReport(*dbPath, *out, f, opt); err != nil {
+	if err := writeReport(*dbPath, *site, *out, f, opt); err != nil {
 		fmt.Fprintf(os.Stderr, "sluice report: %v\n", err)
 		return 1
 	}
@@ -104,20 +108,50 @@ func reportFormat(flagValue, out string) (report.Format, error) {
 // writeReport loads the database read-only, builds the report and writes
 // it to out ("-" for standard output). A file is written under a temporary
 // name and renamed, so a failed run never leaves half a report.
-func writeReport(dbPath, out string, f report.Format, opt report.Options) error {
-	db, err := store.Open(dbPath, store.Options{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	snap, err := db.Load()
-	db.Close()
-	if err != nil {
-		return err
+//
+// A fleet database (sluice hub) gives the fleet report, or with site that
+// site's baseline report.
+func writeReport(dbPath, site, out string, f report.Format, opt report.Options) error {
+	var snap *baselines.Snapshot
+	var err error
+	switch {
+	case site != "":
+		if snap, err = fleet.SiteSnapshot(dbPath, site); err != nil {
+			return err
+		}
+		if opt.Title == "" {
+			opt.Title = "Sluice baseline report: site " + site
+		}
+	case fleet.IsFleetDB(dbPath):
+		fl, err := fleet.Load(dbPath)
+		if err != nil {
+			return err
+		}
+		return writeReportOut(report.BuildFleet(fl, opt), out, f)
+	default:
+		db, err := store.Open(dbPath, store.Options{ReadOnly: true})
+		if err != nil {
+			return err
+		}
+		snap, err = db.Load()
+		db.Close()
+		if err != nil {
+			return err
+		}
 	}
 	r, err := report.Build(snap, opt)
 	if err != nil {
 		return err
 	}
+	return writeReportOut(r, out, f)
+}
+
+// writeReportOut writes a baseline or fleet report to out ("-": standard
+// output).
+func writeReportOut(r interface {
+	Write(io.Writer, report.Format) error
+	WriteFile(string, report.Format) error
+}, out string, f report.Format) error {
 	if out == "" || out == "-" {
 		w := bufio.NewWriter(os.Stdout)
 		if err := r.Write(w, f); err != nil {

@@ -137,14 +137,28 @@ type SyslogStats struct {
 type syslogDest struct {
 	dest  string
 	stats func() SyslogStats
+	descs *forwarderDescs
 }
+
+// forwarderDescs are the metrics of one kind of forwarder.
+type forwarderDescs struct{ sent, drop, recon, queue, up *prometheus.Desc }
 
 // AddSyslog exports the counters of a syslog destination (its URL), read
 // from stats at scrape time. A collector that is down shows there, not in
 // the health: /healthz is about the monitor.
 func (m *Metrics) AddSyslog(dest string, stats func() SyslogStats) {
 	m.mu.Lock()
-	m.syslogs = append(m.syslogs, syslogDest{dest, stats})
+	m.syslogs = append(m.syslogs, syslogDest{dest, stats, &syslogDescs})
+	m.mu.Unlock()
+}
+
+// AddNATS exports the counters of the fleet stream's sensor (its URL):
+// Sent counts the messages the stream acknowledged, Queued those waiting
+// in memory and in the spool file. Like a syslog collector, a NATS server
+// that is down is not the monitor's health.
+func (m *Metrics) AddNATS(dest string, stats func() SyslogStats) {
+	m.mu.Lock()
+	m.syslogs = append(m.syslogs, syslogDest{dest, stats, &natsDescs})
 	m.mu.Unlock()
 }
 
@@ -468,10 +482,18 @@ var (
 	descSyslogRecon = prometheus.NewDesc("sluice_syslog_reconnects_total", "Connections to the syslog collector made after the first.", []string{"destination"}, nil)
 	descSyslogQueue = prometheus.NewDesc("sluice_syslog_queue_messages", "Messages waiting to be sent to the syslog collector.", []string{"destination"}, nil)
 	descSyslogUp    = prometheus.NewDesc("sluice_syslog_connected", "1 while a connection to the syslog collector is open, else 0.", []string{"destination"}, nil)
-	descOutErrs     = prometheus.NewDesc("sluice_output_errors_total", "Failures of the event output: op = write (a full disk, an I/O error: the run stops), reopen (SIGHUP could not open the file anew: events go on into the old one).", []string{"op"}, nil)
-	descStoreErrs   = prometheus.NewDesc("sluice_store_write_errors_total", "Writes of the baseline database that failed (a full disk): the baseline goes on learning in memory and what was not written is written with the next write that succeeds.", nil, nil)
-	descStoreWait   = prometheus.NewDesc("sluice_store_unwritten_records", "Baseline records waiting for the database to be writable again.", nil, nil)
-	descRepaired    = prometheus.NewDesc("sluice_output_repaired_lines_total", "Partial last lines (an event cut by a failed write or a crash) found at the end of the output file when it was opened for appending, and terminated with a newline.", nil, nil)
+	syslogDescs     = forwarderDescs{descSyslogSent, descSyslogDrop, descSyslogRecon, descSyslogQueue, descSyslogUp}
+	natsDescs       = forwarderDescs{
+		prometheus.NewDesc("sluice_nats_published_total", "Messages the fleet's JetStream stream acknowledged.", []string{"destination"}, nil),
+		prometheus.NewDesc("sluice_nats_dropped_total", "Messages dropped: the spool or the memory queue full, or a message larger than the server takes.", []string{"destination"}, nil),
+		prometheus.NewDesc("sluice_nats_reconnects_total", "Connections to the NATS server made after the first.", []string{"destination"}, nil),
+		prometheus.NewDesc("sluice_nats_queue_messages", "Messages waiting for the stream, in memory and in the spool file.", []string{"destination"}, nil),
+		prometheus.NewDesc("sluice_nats_connected", "1 while the sensor is connected and the stream is there, else 0.", []string{"destination"}, nil),
+	}
+	descOutErrs   = prometheus.NewDesc("sluice_output_errors_total", "Failures of the event output: op = write (a full disk, an I/O error: the run stops), reopen (SIGHUP could not open the file anew: events go on into the old one).", []string{"op"}, nil)
+	descStoreErrs = prometheus.NewDesc("sluice_store_write_errors_total", "Writes of the baseline database that failed (a full disk): the baseline goes on learning in memory and what was not written is written with the next write that succeeds.", nil, nil)
+	descStoreWait = prometheus.NewDesc("sluice_store_unwritten_records", "Baseline records waiting for the database to be writable again.", nil, nil)
+	descRepaired  = prometheus.NewDesc("sluice_output_repaired_lines_total", "Partial last lines (an event cut by a failed write or a crash) found at the end of the output file when it was opened for appending, and terminated with a newline.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
@@ -479,7 +501,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPackets, descBytes, descUndecodable, descDrops, descDropBytes, descFlows,
 		descIgnored, descEvictions, descPanics, descPFlows, descPTx, descPTimeouts, descPLost, descPDecodeErr, descPNonProto,
 		descPGaps, descPPending, descLastPacket, descDevices, descChannels, descItems, descConverge, descLearning,
-		descDeviations, descUp, descSyslogSent, descSyslogDrop, descSyslogRecon, descSyslogQueue, descSyslogUp, descOutErrs, descRepaired, descStoreErrs, descStoreWait} {
+		descDeviations, descUp, descSyslogSent, descSyslogDrop, descSyslogRecon, descSyslogQueue, descSyslogUp, natsDescs.sent, natsDescs.drop, natsDescs.recon, natsDescs.queue, natsDescs.up, descOutErrs, descRepaired, descStoreErrs, descStoreWait} {
 		ch <- d
 	}
 }
@@ -537,15 +559,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descUp, up)
 	for _, d := range syslogs {
 		st := d.stats()
-		counter(descSyslogSent, st.Sent, d.dest)
-		counter(descSyslogDrop, st.Dropped, d.dest)
-		counter(descSyslogRecon, st.Reconnects, d.dest)
-		gauge(descSyslogQueue, float64(st.Queued), d.dest)
+		counter(d.descs.sent, st.Sent, d.dest)
+		counter(d.descs.drop, st.Dropped, d.dest)
+		counter(d.descs.recon, st.Reconnects, d.dest)
+		gauge(d.descs.queue, float64(st.Queued), d.dest)
 		connected := 0.0
 		if st.Connected {
 			connected = 1
 		}
-		gauge(descSyslogUp, connected, d.dest)
+		gauge(d.descs.up, connected, d.dest)
 	}
 	counter(descOutErrs, outErrs[0], OutputWrite)
 	counter(descOutErrs, outErrs[1], OutputReopen)
