@@ -61,6 +61,7 @@ test-go:
 
 bench: build
 	$(GO) run ./internal/benchtool
+	$(GO) test -run '^$$' -bench 'RsyslogTCP|SensorJetStreamR3' -benchtime 100000x ./internal/syslog ./internal/fleet
 
 # fuzz: every target, even after one fails; a summary at the end (targets
 # run, passed, failed by name) and exit 1 if any failed. scripts/fuzz.sh.

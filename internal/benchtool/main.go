@@ -11,7 +11,15 @@
 //   - DNP3, on a second capture (the simulator's SCADA master and gate
 //     RTU, an hour of normal traffic, multiplied): the decode path alone
 //     (framing with every CRC, transport reassembly, pairing, parsing) in
-//     DNP3 frames per second, and `sluice replay` on it.
+//     DNP3 frames per second, and `sluice replay` on it;
+//   - the full replay with its alerts also forwarded to a private rsyslogd
+//     over TCP and a 3-node NATS JetStream cluster (R=3), when both are
+//     installed (make tools): the added cost per packet of the forwarders.
+//
+// The delivery rates themselves (events per second to rsyslog over TCP, to
+// JetStream R=3) are Go benchmarks, which make bench runs after this tool:
+// BenchmarkRsyslogTCP (internal/syslog), BenchmarkSensorJetStreamR3
+// (internal/fleet).
 //
 // Each measured run is a child process with GOMAXPROCS=1 (the targets are
 // for one core), so its peak RSS comes from the kernel (rusage) and does not
@@ -154,6 +162,22 @@ func run(src string, target int, bin, ref string, keep bool, runs int) error {
 		rows = []*row{rows[0], full, refFull, alerts, refAlerts}
 	}
 
+	// Forwarding: the full replay again with its alerts also sent to a
+	// syslog collector over TCP and to a 3-node JetStream cluster (R=3).
+	fwdFlags, stopFwd, skipFwd, err := forwarders(dir)
+	if err != nil {
+		return fmt.Errorf("starting rsyslogd and NATS for the forwarding row: %w", err)
+	}
+	var fwd *row
+	if skipFwd != "" {
+		fmt.Println("no forwarding row:", skipFwd)
+	} else {
+		defer stopFwd()
+		fwd = &row{name: "  + every event to syslog TCP and NATS R=3", n: n, allocs: -1,
+			args: append([]string{bin, "replay", "-o", "/dev/null", big, "--syslog-events", "all", "--nats-events", "all"}, fwdFlags...)}
+		rows = append(rows, fwd)
+	}
+
 	// DNP3: its own capture, its own rows (their packet counts are the
 	// DNP3 capture's).
 	dnpFile := filepath.Join(dir, "bench-dnp3.pcap")
@@ -243,6 +267,13 @@ func run(src string, target int, bin, ref string, keep bool, runs int) error {
 	check(fps >= 1, "DNP3 decode path >= 1 M frames/s on one core (issue 12): %.2f M frames/s (best %.2f M)",
 		fps, float64(frames)/dnDecode.cpu(0).Seconds()/1e6)
 	check(dnAllocs == 0, "DNP3 decode path: no allocation per frame once a connection is set up: %.4f allocs/frame", dnAllocs)
+	if fwd != nil {
+		b, _ := os.ReadFile(filepath.Join(dir, "syslog.log"))
+		perRun := bytes.Count(b, []byte("\n")) / max(len(fwd.runs), 1)
+		fmt.Printf("\nforwarding every event (%d per run) to rsyslogd over TCP and to JetStream R=3, each acknowledged or stored: %+.0f ns/packet over the full replay's median (%.0f ns per event)\n",
+			perRun, float64(fwd.cpu(0.5).Nanoseconds()-full.cpu(0.5).Nanoseconds())/float64(n),
+			float64(fwd.cpu(0.5).Nanoseconds()-full.cpu(0.5).Nanoseconds())/float64(max(perRun, 1)))
+	}
 	if ref != "" {
 		fmt.Printf("\nagainst -ref %s (median CPU time, this binary / ref):\n", ref)
 		for _, p := range [][2]*row{{full, refFull}, {alerts, refAlerts}, {dnFull, refDN}} {

@@ -200,6 +200,13 @@ func NewSensor(cfg SensorConfig) (*Sensor, SpoolRecovery, error) {
 		nats.ReconnectBufSize(-1),
 		nats.ConnectHandler(func(*nats.Conn) { s.poke() }),
 		nats.ReconnectHandler(func(*nats.Conn) { s.reconnects.Add(1); s.poke() }),
+		// Each failed attempt (the first ones included, with
+		// RetryOnFailedConnect) says why in LastError.
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				s.setErr(err.Error())
+			}
+		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			s.mu.Lock()
 			s.streamOK = false
@@ -344,9 +351,18 @@ func (s *Sensor) poke() {
 	}
 }
 
-// Flush waits, at most FlushTimeout, until every message written so far is
-// acknowledged by the stream or kept in the spool.
+// Flush wakes the sender and returns: the agent flushes its sinks every
+// second from the goroutine that also flushes the EVE file, which must not
+// wait on the network. Close waits for delivery at the end of a run; Wait
+// waits for it at any time.
 func (s *Sensor) Flush() error {
+	s.poke()
+	return nil
+}
+
+// Wait waits, at most FlushTimeout, until every message written so far is
+// acknowledged by the stream or kept in the spool.
+func (s *Sensor) Wait() error {
 	deadline := time.Now().Add(s.cfg.FlushTimeout)
 	for {
 		s.mu.Lock()
@@ -374,11 +390,14 @@ func (s *Sensor) Stats() SensorStats {
 	}
 }
 
-// Close gives the sender FlushTimeout to deliver what is queued and
-// spooled, keeps the rest in the spool (delivered by the next run with the
-// same spool) and closes the connection.
+// Close lets the sender deliver what is queued and spooled for as long as
+// the stream keeps acknowledging (a replay's last burst goes out whole),
+// gives up after FlushTimeout without progress or when the server is
+// unreachable, keeps the rest in the spool (delivered by the next run with
+// the same spool) and closes the connection.
 func (s *Sensor) Close() SensorStats {
 	deadline := time.Now().Add(s.cfg.FlushTimeout)
+	published := s.published.Load()
 	for time.Now().Before(deadline) {
 		s.mu.Lock()
 		idle := len(s.queue) == 0 && s.inflight == 0 && s.spooled == 0
@@ -386,6 +405,9 @@ func (s *Sensor) Close() SensorStats {
 		s.mu.Unlock()
 		if idle || !up {
 			break
+		}
+		if p := s.published.Load(); p != published {
+			published, deadline = p, time.Now().Add(s.cfg.FlushTimeout)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -411,7 +433,11 @@ func (s *Sensor) sender() {
 	for {
 		s.mu.Lock()
 		closing := s.closing
-		batch := s.take(closing)
+		// A queue past half its bound (a burst faster than the stream
+		// acknowledges) goes to the spool whole rather than be dropped
+		// from memory.
+		spill := s.queueBytes > s.cfg.QueueBytes/2
+		batch := s.take(closing || spill)
 		s.mu.Unlock()
 		up := !closing && s.ready()
 		var err error
@@ -421,7 +447,7 @@ func (s *Sensor) sender() {
 			err = s.spool(batch)
 			s.settle(len(batch))
 			return
-		case len(batch) > 0 && (!up || s.sp.pending > 0):
+		case len(batch) > 0 && (!up || spill || s.sp.pending > 0):
 			err = s.spool(batch)
 			s.settle(len(batch))
 			if up {

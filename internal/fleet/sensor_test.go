@@ -25,7 +25,7 @@ func testdata(name string) string { return filepath.Join("..", "..", "testdata",
 
 // replay runs the agent on a capture as `sluice replay` does: the EVE
 // alert lines go to out, the sinks get every record.
-func replay(t *testing.T, path, db string, mode agent.Mode, out io.Writer, sinks []agent.Sink, onDelta func(recs []baselines.Record)) {
+func replay(t testing.TB, path, db string, mode agent.Mode, out io.Writer, sinks []agent.Sink, onDelta func(recs []baselines.Record)) {
 	t.Helper()
 	cfg := agent.DefaultConfig(nil)
 	cfg.Sinks = append([]agent.Sink{agent.NewEVE(out, agent.EventsAlerts)}, sinks...)
