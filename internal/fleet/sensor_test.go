@@ -18,6 +18,7 @@ import (
 	"github.com/sluice-ics/sluice/baselines/store"
 	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/natstest"
+	"github.com/sluice-ics/sluice/internal/testcerts"
 )
 
 // testdata is the repository's testdata folder (the simulator's captures).
@@ -249,4 +250,44 @@ func TestHubExactlyOnce(t *testing.T) {
 		t.Fatalf("site baseline %s (%d devices), sensor's %s", a, len(site.Devices), b)
 	}
 	os.Remove(fleetDB)
+}
+
+// TestSensorTLS: a server that takes only TLS clients with a certificate
+// of its CA gets the sensor's alerts when the sensor verifies it and
+// presents its own (--nats-ca, --nats-cert, --nats-key); a sensor without
+// the client certificate is refused and keeps its alerts in the spool.
+func TestSensorTLS(t *testing.T) {
+	dir := t.TempDir()
+	certs := testcerts.Write(t, dir)
+	srv := natstest.NewTLS(t, certs)
+	srv.Start()
+	alert := &agent.Record{Type: agent.EventAlert, Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		Line: []byte(`{"timestamp":"2026-01-01T00:00:00.000000Z","event_type":"alert","alert":{"rule":"new_master"}}`)}
+	for _, c := range []struct {
+		name string
+		opts []nats.Option
+		ok   bool
+	}{
+		{"mutual TLS", []nats.Option{nats.RootCAs(certs.CA), nats.ClientCert(certs.ClientCert, certs.ClientKey)}, true},
+		{"no client certificate", []nats.Option{nats.RootCAs(certs.CA)}, false},
+	} {
+		s, _, err := NewSensor(SensorConfig{URL: srv.URL(), Options: c.opts, Site: "north", Sensor: "dam-1",
+			SpoolPath: filepath.Join(dir, c.name+".spool"), FlushTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Write(alert)
+		if c.ok {
+			waitFor(t, "the alert to be acknowledged", func() bool { return s.Stats().Published == 1 })
+		} else {
+			waitFor(t, "the alert to be spooled", func() bool { return s.Stats().Spooled == 1 })
+		}
+		st := s.Close()
+		if c.ok != (st.Published == 1) || c.ok == (st.Spooled == 1) {
+			t.Errorf("%s: %+v", c.name, st)
+		}
+		if !c.ok && st.LastError == "" {
+			t.Errorf("%s: refused without a LastError", c.name)
+		}
+	}
 }

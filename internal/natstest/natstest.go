@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-ics/sluice/internal/testcerts"
 )
 
 // Binary returns the nats-server to run, or skips the test.
@@ -60,6 +62,7 @@ type Server struct {
 	Name string
 	Port int
 	Dir  string
+	tls  bool
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -106,6 +109,16 @@ func New(t testing.TB) *Server {
 	return s
 }
 
+// NewTLS prepares a single JetStream server that takes only TLS clients
+// with a certificate signed by f.CA, presenting f's server certificate.
+func NewTLS(t testing.TB, f testcerts.Files) *Server {
+	t.Helper()
+	s := New(t)
+	s.tls = true
+	s.args = append(s.args, "--tlsverify", "--tlscert", f.ServerCert, "--tlskey", f.ServerKey, "--tlscacert", f.CA)
+	return s
+}
+
 // Cluster starts n servers that form a JetStream cluster on loopback.
 func Cluster(t testing.TB, n int) []*Server {
 	t.Helper()
@@ -140,7 +153,12 @@ func URLs(servers []*Server) string {
 }
 
 // URL is the server's client URL.
-func (s *Server) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", s.Port) }
+func (s *Server) URL() string {
+	if s.tls {
+		return fmt.Sprintf("tls://127.0.0.1:%d", s.Port)
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", s.Port)
+}
 
 // Start runs the server and waits until it accepts connections.
 func (s *Server) Start() {
