@@ -20,7 +20,7 @@ import (
 func init() {
 	register(command{
 		name:    "report",
-		summary: "write the auditor's report of a baseline database (html, md or json)",
+		summary: "write the auditor's report of a baseline database, or the fleet report of a hub's (html, md or json)",
 		run:     runReport,
 	})
 }
@@ -39,10 +39,15 @@ that prints on A4. Every string that came from the network is escaped: device
 identities are attacker-controlled. The same database always gives the same
 report except for its generation time.
 
+A fleet database (sluice hub) gives the fleet report instead: every site,
+its sensors and when each was last heard from, its devices, its alerts by
+rule and its newest alerts; --site SITE gives that site's baseline report.
+
 Examples:
   sluice report --db /var/lib/sluice/baseline.db -o baseline.html
   sluice report --db baseline.db --format md -o baseline.md --source eth1 --source day1.pcapng
   sluice report --db baseline.db --format json | jq .summary
+  sluice report --db fleet.db -o fleet.html
 `
 
 // multiFlag collects a repeated string flag.
