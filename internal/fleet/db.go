@@ -106,6 +106,9 @@ func openDB(path string) (*bolt.DB, error) {
 		}
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("fleet database %s: in use by another process (another hub, or a report reading it)", path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fleet database %s: %w", path, err)
 	}
@@ -157,7 +160,11 @@ func openRead(path string) (*bolt.DB, error) {
 	if err := store.Inspect(path); err != nil {
 		return nil, err
 	}
-	return bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, errors.New("in use by another process (a running hub holds it: stop the hub, or read a copy)")
+	}
+	return db, err
 }
 
 // Fleet is the content of a fleet database, for the fleet report.

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -155,6 +156,12 @@ func openSpool(path string, limit int64) (*spool, SpoolRecovery, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, rec, fmt.Errorf("spool: %w", err)
+	}
+	// Two sensors appending to one spool would interleave their
+	// records: the second is refused.
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, rec, fmt.Errorf("spool: %s is in use by another sensor (%v): give each its own --nats-spool", path, err)
 	}
 	s := &spool{path: path, f: f, limit: limit}
 	fi, err := f.Stat()
@@ -358,6 +365,13 @@ func (s *spool) compact() error {
 	tmp := s.path + ".tmp"
 	nf, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
+		return fmt.Errorf("spool: compact: %w", err)
+	}
+	// The new file is the spool once renamed: it holds the lock from
+	// before that.
+	if err := syscall.Flock(int(nf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		nf.Close()
+		os.Remove(tmp)
 		return fmt.Errorf("spool: compact: %w", err)
 	}
 	var h [spoolHeader]byte

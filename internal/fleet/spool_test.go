@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -216,4 +217,23 @@ func FuzzSpoolOpen(f *testing.F) {
 			t.Fatalf("append after recovery: %v, %d pending", err, s.pending)
 		}
 	})
+}
+
+// TestSpoolInUse: a second sensor on the same spool file is refused
+// instead of interleaving its records with the first's.
+func TestSpoolInUse(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.spool")
+	s, _, err := openSpool(path, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := openSpool(path, 1<<20); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second open: %v, want in use", err)
+	}
+	s.close()
+	s, _, err = openSpool(path, 1<<20)
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	s.close()
 }
