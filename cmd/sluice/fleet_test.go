@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -193,4 +196,117 @@ func TestFleetCluster(t *testing.T) {
 	if rep.Summary.Sites != 2 || rep.Summary.Sensors != 2 || rep.Summary.Alerts != len(want) {
 		t.Errorf("fleet report summary %+v, want 2 sites, 2 sensors, %d alerts", rep.Summary, len(want))
 	}
+}
+
+// TestLiveMonitorFleet: `sluice monitor` on the loopback interface with
+// --nats publishes what it sees live: mbpoll writes to the simulator's PLC,
+// the monitor (mode monitor, an empty baseline) alerts on the unknown
+// master, and the stream holds exactly the EVE file's alert lines and the
+// alert log's change in a baseline message.
+func TestLiveMonitorFleet(t *testing.T) {
+	needLive(t, "mbpoll")
+	srv := natstest.New(t)
+	srv.Start()
+	bin := buildSluice(t)
+	dir := t.TempDir()
+	mbPort, uaPort, metricsPort := liveFreePort(t), liveFreePort(t), liveFreePort(t)
+	sim := liveStart(t, bin, "sim", "serve", "--modbus", "127.0.0.1:"+strconv.Itoa(mbPort),
+		"--opcua", fmt.Sprintf("opc.tcp://127.0.0.1:%d", uaPort), "--dnp3", "off", "--seed", "1")
+	if !liveWaitFor(20*time.Second, func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(mbPort))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
+		t.Fatalf("simulator does not listen on %d:\n%s", mbPort, sim.out.String())
+	}
+	eve := filepath.Join(dir, "eve.json")
+	metricsAddr := "127.0.0.1:" + strconv.Itoa(metricsPort)
+	mon := liveStart(t, bin, "monitor", "--iface", "lo", "--modbus-ports", strconv.Itoa(mbPort), "--opcua-ports", "",
+		"--dnp3-ports", "", "--mode", "monitor", "--db", filepath.Join(dir, "base.db"), "--sensor", "live-1", "--site", "lab",
+		"--nats", srv.URL(), "--events", "alerts", "-o", eve, "--metrics", metricsAddr)
+	if !liveWaitFor(20*time.Second, func() bool {
+		code, _, err := liveGet("http://" + metricsAddr + "/healthz")
+		return err == nil && code == 200
+	}) {
+		t.Fatalf("monitor's /healthz never answered 200:\n%s", mon.out.String())
+	}
+	var alerts [][]byte
+	if !liveWaitFor(20*time.Second, func() bool {
+		out, err := exec.Command("mbpoll", "-m", "tcp", "-p", strconv.Itoa(mbPort), "-a", "1", "-t", "4", "-0", "-1",
+			"-r", "0", "127.0.0.1", "150").CombinedOutput()
+		if err != nil {
+			t.Fatalf("mbpoll: %v\n%s", err, out)
+		}
+		time.Sleep(1200 * time.Millisecond) // the monitor flushes every second
+		b, _ := os.ReadFile(eve)
+		alerts = nil
+		for l := range bytes.Lines(b) {
+			if bytes.Contains(l, []byte(`"event_type":"alert"`)) {
+				alerts = append(alerts, bytes.TrimSuffix(l, []byte("\n")))
+			}
+		}
+		return len(alerts) > 0
+	}) {
+		t.Fatalf("no alert from mbpoll's write:\n%s\nmonitor:\n%s", liveTail(eve), mon.out.String())
+	}
+	if exit, _ := mon.interrupt(t, 10*time.Second); exit != 0 {
+		t.Errorf("monitor exit status %d after SIGINT:\n%s", exit, mon.out.String())
+	}
+	b, _ := os.ReadFile(eve)
+	alerts = nil
+	for l := range bytes.Lines(b) {
+		if bytes.Contains(l, []byte(`"event_type":"alert"`)) {
+			alerts = append(alerts, bytes.TrimSuffix(l, []byte("\n")))
+		}
+	}
+
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, fleet.DefaultStream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][]byte
+	logged := false
+	for {
+		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(300*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			switch m.Subject() {
+			case "sluice.lab.live-1.alert":
+				got = append(got, m.Data())
+			case "sluice.lab.live-1.baseline":
+				logged = logged || bytes.Contains(m.Data(), []byte(`"bucket":"alerts"`))
+			}
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if len(got) != len(alerts) {
+		t.Fatalf("%d alerts in the stream, %d in the EVE file", len(got), len(alerts))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], alerts[i]) {
+			t.Errorf("stream alert %d:\n%s\nEVE:\n%s", i, got[i], alerts[i])
+		}
+	}
+	// Monitor mode never changes the learned baseline; its alert log is
+	// a baseline change, published as one.
+	if !logged {
+		t.Error("no baseline message carries the alert log's deviation")
+	}
+	sim.interrupt(t, 5*time.Second)
 }
