@@ -37,6 +37,9 @@ type FleetSite struct {
 	Alerts  int               `json:"alerts"`
 	ByRule  []fleet.RuleCount `json:"alerts_by_rule"`
 	Recent  []FleetAlert      `json:"recent_alerts"`
+	// Error says why the site's baseline could not be read (its devices
+	// are then missing), "" when it was.
+	Error string `json:"error,omitempty"`
 }
 
 // FleetSensor is one sensor: when the hub first and last heard from it
@@ -80,7 +83,7 @@ func BuildFleet(f *fleet.Fleet, opt Options) *FleetReport {
 		r.Title = "Sluice fleet report"
 	}
 	for _, s := range f.Sites {
-		fs := FleetSite{Name: s.Name, Alerts: s.Alerts, ByRule: s.ByRule}
+		fs := FleetSite{Name: s.Name, Alerts: s.Alerts, ByRule: s.ByRule, Error: s.Error}
 		for _, sn := range s.Sensors {
 			fs.Sensors = append(fs.Sensors, FleetSensor{
 				Name: sn.Sensor, FirstHeard: Time{sn.FirstHeard}, LastHeard: Time{sn.LastHeard},
@@ -140,6 +143,9 @@ func (r *FleetReport) writeMarkdown(w io.Writer) error {
 		for _, sn := range s.Sensors {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d |\n", mdCode(sn.Name), sn.FirstHeard, sn.LastHeard, sn.Silent, sn.LastEvent, mdEscape(messagesText(sn.Messages)), sn.Duplicates)
 		}
+		if s.Error != "" {
+			fmt.Fprintf(&b, "\n**The site's baseline could not be read:** %s\n", mdEscape(s.Error))
+		}
 		fmt.Fprintf(&b, "\n### Devices (%d)\n\n| IP | MAC | Vendor | Roles | First seen | Last seen |\n|---|---|---|---|---|---|\n", len(s.Devices))
 		for _, d := range s.Devices {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", mdCode(d.IP), mdCode(d.MAC), mdEscape(d.Vendor), mdEscape(d.Roles), d.FirstSeen, d.LastSeen)
@@ -181,6 +187,7 @@ h2{border-bottom:2px solid #335;margin-top:2em}
 <table><tr><th>Sensor</th><th>First heard</th><th>Last heard</th><th>Silent for</th><th>Newest event</th><th>Messages</th><th>Duplicates</th></tr>
 {{range .Sensors}}<tr><td><code>{{.Name}}</code></td><td>{{.FirstHeard}}</td><td>{{.LastHeard}}</td><td>{{.Silent}}</td><td>{{.LastEvent}}</td><td>{{msgs .Messages}}</td><td>{{.Duplicates}}</td></tr>
 {{end}}</table>
+{{if .Error}}<p><strong>The site's baseline could not be read:</strong> {{.Error}}</p>{{end}}
 <h3>Devices ({{len .Devices}})</h3>
 <table><tr><th>IP</th><th>MAC</th><th>Vendor</th><th>Roles</th><th>First seen</th><th>Last seen</th></tr>
 {{range .Devices}}<tr><td><code>{{.IP}}</code></td><td><code>{{.MAC}}</code></td><td>{{.Vendor}}</td><td>{{.Roles}}</td><td>{{.FirstSeen}}</td><td>{{.LastSeen}}</td></tr>

@@ -183,6 +183,9 @@ type Site struct {
 	ByRule []RuleCount `json:"alerts_by_rule"`
 	// Recent are its newest alerts, newest first (at most MaxRecent).
 	Recent []AlertEntry `json:"recent_alerts"`
+	// Error says why the site's baseline could not be read, "" when it
+	// was.
+	Error string `json:"error,omitempty"`
 }
 
 // RuleCount is how many alerts of one rule a site had.
@@ -267,9 +270,12 @@ func Load(path string) (*Fleet, error) {
 			})
 		}
 		return tx.Bucket(bucketSites).ForEachBucket(func(k []byte) error {
+			// A site whose copy does not read says so in its row;
+			// the other sites are reported.
 			snap, err := decodeSite(tx.Bucket(bucketSites).Bucket(k))
 			if err != nil {
-				return fmt.Errorf("site %q: %w", k, err)
+				site(string(k)).Error = err.Error()
+				return nil
 			}
 			site(string(k)).Devices = snap.Devices
 			return nil

@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/baselines/store"
 )
 
 // HubConfig is a hub: where it reads the stream and the database it
@@ -123,14 +124,16 @@ func RunHub(ctx context.Context, cfg HubConfig) (HubStats, error) {
 			continue
 		}
 		var msgs []jetstream.Msg
+		var in []message
 		for m := range batch.Messages() {
 			msgs = append(msgs, m)
+			in = append(in, message{subject: m.Subject(), header: m.Headers(), data: m.Data()})
 		}
 		if len(msgs) == 0 {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		if err := h.apply(msgs); err != nil {
+		if err := h.apply(in); err != nil {
 			return st, fmt.Errorf("fleet database %s: %w", cfg.DB, err)
 		}
 		// Acknowledged once written: a hub killed between the two gets
@@ -178,10 +181,17 @@ type hub struct {
 	st  *HubStats
 }
 
+// message is what the hub reads of a stream message.
+type message struct {
+	subject string
+	header  nats.Header
+	data    []byte
+}
+
 // apply writes a batch of messages in one transaction. A message that
 // cannot be read is counted and dropped (it is acknowledged with the
 // batch: sent again it would fail again).
-func (h *hub) apply(msgs []jetstream.Msg) error {
+func (h *hub) apply(msgs []message) error {
 	var st HubStats
 	err := h.db.Update(func(tx *bolt.Tx) error {
 		st = HubStats{}
@@ -189,8 +199,11 @@ func (h *hub) apply(msgs []jetstream.Msg) error {
 		now := h.cfg.now().UTC()
 		for _, m := range msgs {
 			site, sensor, kind := messageNames(m)
-			id := m.Headers().Get(jetstream.MsgIDHeader)
-			if site == "" || sensor == "" || kind == "" || id == "" {
+			id := m.header.Get(jetstream.MsgIDHeader)
+			// Names become database keys and bucket names: bbolt
+			// takes non-empty keys up to MaxKeySize.
+			if site == "" || sensor == "" || kind == "" || id == "" ||
+				len(site)+len(sensor)+1 > bolt.MaxKeySize || len(id) > bolt.MaxKeySize {
 				st.Rejected++
 				continue
 			}
@@ -209,14 +222,14 @@ func (h *hub) apply(msgs []jetstream.Msg) error {
 				sensors[key] = rec
 			}
 			rec.LastHeard = now
-			if t, err := time.Parse(time.RFC3339Nano, m.Headers().Get(HeaderTime)); err == nil && t.After(rec.LastEvent) {
+			if t, err := time.Parse(time.RFC3339Nano, m.header.Get(HeaderTime)); err == nil && t.After(rec.LastEvent) {
 				rec.LastEvent = t.UTC()
 			}
-			dup, err := h.applyOne(tx, m.Data(), id, site, sensor, kind, rec, &st)
+			dup, err := h.applyOne(tx, m.data, id, site, sensor, kind, rec, &st)
 			switch {
 			case err != nil:
 				st.Rejected++
-				fmt.Fprintf(h.cfg.Log, "sluice hub: dropping message %s of %s/%s (%s): %v\n", id, site, sensor, kind, err)
+				fmt.Fprintf(h.cfg.Log, "sluice hub: dropping message %q of %q/%q (%q): %v\n", id, site, sensor, kind, err)
 			case dup:
 				st.Duplicates++
 				rec.Duplicates++
@@ -299,9 +312,14 @@ func (h *hub) applyOne(tx *bolt.Tx, data []byte, id, site, sensor, kind string, 
 func applyDelta(tx *bolt.Tx, site string, d Delta) error {
 	known := baselines.Buckets()
 	for _, r := range d.Records {
-		if !slices.Contains(known, r.Bucket) || r.Key == "" {
+		if !slices.Contains(known, r.Bucket) || r.Key == "" || len(r.Key) > bolt.MaxKeySize {
 			return fmt.Errorf("a record of bucket %q, key %q, that no baseline store has", r.Bucket, r.Key)
 		}
+	}
+	// Each record must read back as what its bucket holds (a device, a
+	// channel, …): one that does not would make the site unreadable.
+	if _, err := store.Decode(deltaBuckets(d)); err != nil {
+		return fmt.Errorf("a record that does not read back: %w", err)
 	}
 	sb, err := tx.Bucket(bucketSites).CreateBucketIfNotExists([]byte(site))
 	if err != nil {
@@ -325,15 +343,37 @@ func applyDelta(tx *bolt.Tx, site string, d Delta) error {
 	return nil
 }
 
+// deltaBuckets presents a delta's records as store buckets (deletions
+// left out), for store.Decode.
+func deltaBuckets(d Delta) store.Buckets {
+	var b store.Buckets
+	for _, r := range d.Records {
+		if store.IsChannelBucket(r.Bucket) && !slices.Contains(b.Channels, r.Bucket) {
+			b.Channels = append(b.Channels, r.Bucket)
+		}
+	}
+	b.Each = func(bucket string, fn func(k, v []byte) error) error {
+		for _, r := range d.Records {
+			if rec := r.record(); r.Bucket == bucket && rec.Value != nil {
+				if err := fn(rec.Key, rec.Value); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return b
+}
+
 // messageNames returns the site, sensor and kind of a message: from its
 // headers, else from its subject's tokens.
-func messageNames(m jetstream.Msg) (site, sensor, kind string) {
-	h := m.Headers()
+func messageNames(m message) (site, sensor, kind string) {
+	h := m.header
 	site, sensor, kind = h.Get(HeaderSite), h.Get(HeaderSensor), h.Get(HeaderKind)
 	if site != "" && sensor != "" && kind != "" {
 		return
 	}
-	parts := strings.Split(m.Subject(), ".")
+	parts := strings.Split(m.subject, ".")
 	if len(parts) == 4 && parts[0] == SubjectPrefix {
 		return parts[1], parts[2], parts[3]
 	}
