@@ -36,6 +36,25 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+// serveSimulator starts simulator.Serve with cfg until ctx ends and
+// returns where it listens once it does, and the channel of Serve's result.
+func serveSimulator(t *testing.T, ctx context.Context, cfg simulator.Config) (simulator.Endpoints, <-chan error) {
+	t.Helper()
+	ready := make(chan simulator.Endpoints, 1)
+	done := make(chan error, 1)
+	cfg.Ready = func(ep simulator.Endpoints) { ready <- ep }
+	go func() { done <- simulator.Serve(ctx, cfg) }()
+	select {
+	case ep := <-ready:
+		return ep, done
+	case err := <-done:
+		t.Fatalf("simulator: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("simulator did not start")
+	}
+	return simulator.Endpoints{}, done
+}
+
 func freeLoopbackPort(t *testing.T) uint16 {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -77,21 +96,9 @@ func TestLiveLoopbackSimulatorAttack(t *testing.T) {
 
 	simCtx, simCancel := context.WithCancel(ctx)
 	defer simCancel()
-	ready := make(chan simulator.Endpoints, 1)
-	simDone := make(chan error, 1)
-	go func() {
-		simDone <- simulator.Serve(simCtx, simulator.Config{
-			ModbusAddr: "127.0.0.1:" + strconv.Itoa(int(mbPort)), OPCUAEndpoint: "opc.tcp://127.0.0.1:" + strconv.Itoa(int(uaPort)),
-			DNP3Addr: "off", Seed: 1, Ready: func(ep simulator.Endpoints) { ready <- ep }})
-	}()
-	var ep simulator.Endpoints
-	select {
-	case ep = <-ready:
-	case err := <-simDone:
-		t.Fatalf("simulator: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("simulator did not start")
-	}
+	ep, simDone := serveSimulator(t, simCtx, simulator.Config{
+		ModbusAddr: "127.0.0.1:" + strconv.Itoa(int(mbPort)), OPCUAEndpoint: "opc.tcp://127.0.0.1:" + strconv.Itoa(int(uaPort)),
+		DNP3Addr: "off", Seed: 1})
 	// Normal operation for the whole test; the devices learn for 8 s.
 	go simulator.Play(simCtx, simulator.PlayConfig{Scenario: "normal", Modbus: ep.Modbus, OPCUA: ep.OPCUA, Seed: 1,
 		Duration: time.Minute, Normal: true})

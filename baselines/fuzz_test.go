@@ -23,7 +23,7 @@ const maxFuzzObs = 512
 //	0 protocol (low bit: modbus/opcua)  1 unit  2 function  3 exception
 //	4 flags (responded, timeout, numeric, anonymous, ...)  5 tables
 //	6-7 read start  8-9 read count  10-11 write start  12-13 write count
-//	14-15 value  16-17 sub-function  18 client  19 mode/token
+//	14-15 value  16-17 sub-function (16: the UMAS function of FC 90)  18 client  19 mode/token
 //	20-23 time step in ms
 func decodeObs(data []byte) []Observation {
 	var out []Observation
@@ -48,6 +48,9 @@ func decodeObs(data []byte) []Observation {
 				m.Values = append(m.Values, binary.BigEndian.Uint16(b[14:])+uint16(i))
 			}
 			m.SubFunction, m.MEIType = binary.BigEndian.Uint16(b[16:]), b[17]
+			if m.Function == 90 {
+				m.UMAS = modbus.UMASFunction(b[16]) // program_transfer
+			}
 			if b[4]&64 != 0 {
 				m.Ident = &DeviceIdent{VendorName: string(b[6:14])}
 			}
@@ -145,6 +148,9 @@ func encodeObs(obs []Observation) []byte {
 				binary.BigEndian.PutUint16(b[14:], m.Values[0])
 			}
 			binary.BigEndian.PutUint16(b[16:], m.SubFunction)
+			if m.Function == 90 {
+				b[16] = byte(m.UMAS)
+			}
 		}
 		out = append(out, b...)
 	}

@@ -63,6 +63,9 @@ type ModbusObs struct {
 	Timeout bool
 	// SubFunction is the FC 8 diagnostics sub-function (6.8).
 	SubFunction uint16
+	// UMAS is the Schneider UMAS function of an FC 90 request (0: none;
+	// protocols/modbus/umas.go).
+	UMAS modbus.UMASFunction
 	// MEIType is the FC 43 MEI type (13 CANopen, 14 device identification;
 	// 6.21).
 	MEIType uint8
@@ -561,7 +564,7 @@ func diagnosticSub(sub uint16) bool {
 
 // signatures raises the rules that need no baseline: diagnostic_command
 // and device_identification_read (only FC 8, 17 and 43 can raise them),
-// and counts illegal-function replies for protocol_fuzzing.
+// program_transfer (UMAS, FC 90; umas.go), and counts illegal-function replies for protocol_fuzzing.
 func (*modbusModel) signatures(e *Engine, o *Observation, rt *chanRuntime) {
 	m, key := o.Detail.(*ModbusObs), &rt.key
 	switch {
@@ -575,6 +578,9 @@ func (*modbusModel) signatures(e *Engine, o *Observation, rt *chanRuntime) {
 			e.sign(a, fmt.Sprintf("Modbus master %s reads the identity of PLC %s unit %d (%s)",
 				key.Client, key.Server, key.Unit, functionName(m.Function)))
 		}
+	}
+	if m.UMAS != 0 {
+		programTransfer(e, o, m, key)
 	}
 	if m.Exception == uint8(modbus.ExIllegalFunction) {
 		e.fuzzIndicator(o, rt, "illegal-function replies")
