@@ -55,6 +55,69 @@ func serveSimulator(t *testing.T, ctx context.Context, cfg simulator.Config) (si
 	return simulator.Endpoints{}, done
 }
 
+// liveAgent is an agent capturing on lo, as the live tests run it.
+type liveAgent struct {
+	*Agent
+	out    *lockedBuffer
+	live   *capture.Live
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startLiveAgent skips the test under -short, without root (CAP_NET_RAW)
+// or without a capture socket on lo; otherwise it runs an agent on the
+// traffic of cfg.Ports (cfg made by DefaultConfig, then mutate) until
+// stop or the end of ctx. The OPC UA server library's start-up log is
+// discarded meanwhile.
+func startLiveAgent(t *testing.T, ctx context.Context, mutate func(*Config)) *liveAgent {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("live test: skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("live test: capture on lo needs root (CAP_NET_RAW); CI runs as root")
+	}
+	log.SetOutput(io.Discard)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	l := &liveAgent{out: &lockedBuffer{}, done: make(chan error, 1)}
+	cfg := DefaultConfig(l.out)
+	mutate(&cfg)
+	var ports []uint16
+	for _, ps := range cfg.Ports {
+		ports = append(ports, ps...)
+	}
+	live, err := capture.OpenLive("lo", capture.LiveOptions{Ports: ports, NoPromiscuous: true, RingMiB: 4})
+	if err != nil {
+		t.Skipf("cannot capture on lo: %v", err)
+	}
+	if l.Agent, err = New(cfg); err != nil {
+		live.Close()
+		t.Fatal(err)
+	}
+	var runCtx context.Context
+	runCtx, l.cancel = context.WithCancel(ctx)
+	l.live = live
+	l.FlushEvery(runCtx, 100*time.Millisecond)
+	go func() { l.done <- l.Run(runCtx, live) }()
+	return l
+}
+
+// stop lets the last packets through the capture, ends the run, closes
+// the agent and returns everything it wrote.
+func (l *liveAgent) stop(t *testing.T) string {
+	t.Helper()
+	time.Sleep(500 * time.Millisecond)
+	l.cancel()
+	l.live.Close()
+	if err := <-l.done; err != nil && err != context.Canceled {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return l.out.b.String()
+}
+
 func freeLoopbackPort(t *testing.T) uint16 {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

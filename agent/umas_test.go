@@ -3,16 +3,13 @@ package agent
 import (
 	"context"
 	"io"
-	"log"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/protocols/modbus"
 	"github.com/sluice-ics/sluice/simulator"
 )
@@ -66,32 +63,10 @@ func TestProgramTransferCapture(t *testing.T) {
 // init_comm raises nothing. Needs root (CAP_NET_RAW), like the other live
 // test.
 func TestProgramTransferLive(t *testing.T) {
-	if testing.Short() {
-		t.Skip("live test: skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("live test: capture on lo needs root (CAP_NET_RAW); CI runs as root")
-	}
-	log.SetOutput(io.Discard)
-	t.Cleanup(func() { log.SetOutput(os.Stderr) })
 	port := freeLoopbackPort(t)
-	live, err := capture.OpenLive("lo", capture.LiveOptions{Ports: []uint16{port}, NoPromiscuous: true, RingMiB: 4})
-	if err != nil {
-		t.Skipf("cannot capture on lo: %v", err)
-	}
-	out := &lockedBuffer{}
-	cfg := DefaultConfig(out)
-	cfg.Ports = map[string][]uint16{"modbus": {port}}
-	a, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	a.FlushEvery(ctx, 100*time.Millisecond)
-	runDone := make(chan error, 1)
-	go func() { runDone <- a.Run(ctx, live) }()
-
+	l := startLiveAgent(t, ctx, func(cfg *Config) { cfg.Ports = map[string][]uint16{"modbus": {port}} })
 	simCtx, simCancel := context.WithCancel(ctx)
 	ep, simDone := serveSimulator(t, simCtx, simulator.Config{ModbusAddr: "127.0.0.1:" + strconv.Itoa(int(port)),
 		OPCUAEndpoint: "off", DNP3Addr: "off", Seed: 1})
@@ -121,18 +96,9 @@ func TestProgramTransferLive(t *testing.T) {
 		}
 	}
 	c.Close()
-	time.Sleep(500 * time.Millisecond)
 	simCancel()
 	<-simDone
-	cancel()
-	live.Close()
-	if err := <-runDone; err != nil && err != context.Canceled {
-		t.Fatalf("Run: %v", err)
-	}
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	o := out.b.Bytes()
+	o := []byte(l.stop(t))
 	sigs := programTransfers(t, o)
 	if want := "Modbus master 127.0.0.1 writes a program into PLC 127.0.0.1 unit 1 (UMAS initialize_upload)"; len(sigs) != 1 || sigs[0] != want {
 		t.Errorf("program_transfer alerts %q, want one %q\n%s", sigs, want, o)

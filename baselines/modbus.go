@@ -290,11 +290,6 @@ func hasUnit(d *Device, u uint8) bool {
 
 // mergeIdent returns old with the fields n reports replaced.
 func mergeIdent(old, n DeviceIdent) DeviceIdent {
-	pick := func(a *string, b string) {
-		if b != "" {
-			*a = b
-		}
-	}
 	pick(&old.VendorName, n.VendorName)
 	pick(&old.ProductCode, n.ProductCode)
 	pick(&old.Revision, n.Revision)
@@ -304,6 +299,14 @@ func mergeIdent(old, n DeviceIdent) DeviceIdent {
 	pick(&old.UserAppName, n.UserAppName)
 	pick(&old.ServerID, n.ServerID)
 	return old
+}
+
+// pick sets *a to b when b is known: merging a reported identity into
+// the inventory's keeps the fields it does not report.
+func pick(a *string, b string) {
+	if b != "" {
+		*a = b
+	}
 }
 
 func (*modbusModel) deviceItems(d *Device) []string {
