@@ -120,19 +120,19 @@ func (*dnp3Model) identityChange(srv *Device, o *Observation) identityDiff {
 // identity raises device_identity_changed when o reports an identity of
 // its server other than the inventory's, and certificate_changed when it
 // presents another certificate. Each change is a deviation of its own
-// (the item names it), so the alert log keeps every change with its first
+// (the item says what changed, "identity", "firmware" or "certificate",
+// and names the change), so the alert log keeps every change with its first
 // time for the report, and accepting one change does not silence the next.
 func (e *Engine) identity(p *proto, srv *device, o *Observation, key ChannelKey) {
 	d := p.identifier.identityChange(&srv.Device, o)
 	k := ChannelKey{Protocol: key.Protocol, Client: key.Client, Server: key.Server}
 	if len(d.parts) > 0 {
-		change := strings.Join(d.parts, ", ")
-		if a := e.raiseValue(o.Time, DeviceIdentityChanged, k, Item{What: "identity", Node: change}, 0, change, &o.Endpoints, o, nil); a != nil {
-			what := "a new identity"
-			if d.firmware {
-				what = "a new firmware"
-			}
-			e.sign(a, fmt.Sprintf("%s reports %s: %s", key.Server, what, change))
+		change, what := strings.Join(d.parts, ", "), "identity"
+		if d.firmware {
+			what = "firmware"
+		}
+		if a := e.raiseValue(o.Time, DeviceIdentityChanged, k, Item{What: what, Node: change}, 0, change, &o.Endpoints, o, nil); a != nil {
+			e.sign(a, fmt.Sprintf("%s reports a new %s: %s", key.Server, what, change))
 		}
 	}
 	if d.cert != "" {
