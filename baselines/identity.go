@@ -68,8 +68,10 @@ func (d *identityDiff) field(name, old, new string, version bool) {
 }
 
 func (*modbusModel) identityChange(srv *Device, o *Observation) identityDiff {
-	n := o.Detail.(*ModbusObs).Ident
-	if n == nil || srv.Ident == nil {
+	m := o.Detail.(*ModbusObs)
+	n := m.Ident
+	if n == nil || srv.Ident == nil || srv.Ident.Unit != m.Unit {
+		// Another unit behind the same address is another device.
 		return identityDiff{}
 	}
 	old, d := srv.Ident, identityDiff{}

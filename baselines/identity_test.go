@@ -164,3 +164,32 @@ func TestIdentityChangesKept(t *testing.T) {
 		t.Errorf("alert log %q, want %q", texts, want)
 	}
 }
+
+// TestIdentityPerUnit: behind one address (a gateway, the simulator's PLC
+// with its dam and turbine units), another unit's identity is another
+// device's: it raises nothing and does not mix into the inventory's, which
+// keeps the first unit's; that unit's own change still raises.
+func TestIdentityPerUnit(t *testing.T) {
+	e := New(Config{Mode: Learn})
+	ident := func(at time.Duration, unit uint8, product, rev string) Observation {
+		o := mb(t0.Add(at), hmi, unit, 43)
+		mbOf(&o).MEIType = 14
+		mbOf(&o).Ident = &DeviceIdent{ProductCode: product, Revision: rev}
+		return o
+	}
+	var sigs []string
+	for _, o := range []Observation{ident(0, 1, "SLC-DAM-400", "v2.4.1"), ident(time.Minute, 2, "SLC-TGC-220", "v1.9.0"),
+		ident(2*time.Minute, 1, "SLC-DAM-400", "v2.4.1"), ident(3*time.Minute, 1, "SLC-DAM-400", "v2.5.0")} {
+		for _, a := range e.Observe(&o) {
+			if a.Rule == DeviceIdentityChanged {
+				sigs = append(sigs, a.Signature)
+			}
+		}
+	}
+	if want := `10.10.2.1 reports a new firmware: revision "v2.4.1" → "v2.5.0"`; len(sigs) != 1 || sigs[0] != want {
+		t.Errorf("alerts %q, want one %q", sigs, want)
+	}
+	if d := e.Snapshot().Device("10.10.2.1"); d == nil || d.Ident == nil || *d.Ident != (DeviceIdent{ProductCode: "SLC-DAM-400", Revision: "v2.5.0", Unit: 1}) {
+		t.Errorf("inventory %+v", d.Ident)
+	}
+}

@@ -112,6 +112,11 @@ type DeviceIdent struct {
 	ModelName   string `json:"model_name,omitempty"`
 	UserAppName string `json:"user_application_name,omitempty"`
 	ServerID    string `json:"server_id,omitempty"` // FC 17, hex or text
+	// Unit is the unit id that reported this identity. Behind one address
+	// a gateway's units are different devices, each with its own
+	// identity: the inventory keeps the first unit's and neither merges
+	// nor compares another's (device_identity_changed).
+	Unit uint8 `json:"unit"`
 }
 
 // RegKey names one register or coil.
@@ -270,8 +275,9 @@ func (*modbusModel) inventory(srv *Device, o *Observation) {
 		srv.Units = append(srv.Units, uint16(m.Unit))
 		slices.Sort(srv.Units)
 	}
-	if m.Ident != nil {
+	if m.Ident != nil && (srv.Ident == nil || srv.Ident.Unit == m.Unit) {
 		id := *m.Ident
+		id.Unit = m.Unit
 		if srv.Ident != nil {
 			id = mergeIdent(*srv.Ident, id)
 		}
