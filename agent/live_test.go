@@ -36,6 +36,88 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+// serveSimulator starts simulator.Serve with cfg until ctx ends and
+// returns where it listens once it does, and the channel of Serve's result.
+func serveSimulator(t *testing.T, ctx context.Context, cfg simulator.Config) (simulator.Endpoints, <-chan error) {
+	t.Helper()
+	ready := make(chan simulator.Endpoints, 1)
+	done := make(chan error, 1)
+	cfg.Ready = func(ep simulator.Endpoints) { ready <- ep }
+	go func() { done <- simulator.Serve(ctx, cfg) }()
+	select {
+	case ep := <-ready:
+		return ep, done
+	case err := <-done:
+		t.Fatalf("simulator: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("simulator did not start")
+	}
+	return simulator.Endpoints{}, done
+}
+
+// liveAgent is an agent capturing on lo, as the live tests run it.
+type liveAgent struct {
+	*Agent
+	out    *lockedBuffer
+	live   *capture.Live
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startLiveAgent skips the test under -short, without root (CAP_NET_RAW)
+// or without a capture socket on lo; otherwise it runs an agent on the
+// traffic of cfg.Ports (cfg made by DefaultConfig, then mutate) until
+// stop or the end of ctx. The OPC UA server library's start-up log is
+// discarded meanwhile.
+func startLiveAgent(t *testing.T, ctx context.Context, mutate func(*Config)) *liveAgent {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("live test: skipped with -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("live test: capture on lo needs root (CAP_NET_RAW); CI runs as root")
+	}
+	log.SetOutput(io.Discard)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	l := &liveAgent{out: &lockedBuffer{}, done: make(chan error, 1)}
+	cfg := DefaultConfig(l.out)
+	mutate(&cfg)
+	var ports []uint16
+	for _, ps := range cfg.Ports {
+		ports = append(ports, ps...)
+	}
+	live, err := capture.OpenLive("lo", capture.LiveOptions{Ports: ports, NoPromiscuous: true, RingMiB: 4})
+	if err != nil {
+		t.Skipf("cannot capture on lo: %v", err)
+	}
+	if l.Agent, err = New(cfg); err != nil {
+		live.Close()
+		t.Fatal(err)
+	}
+	var runCtx context.Context
+	runCtx, l.cancel = context.WithCancel(ctx)
+	l.live = live
+	l.FlushEvery(runCtx, 100*time.Millisecond)
+	go func() { l.done <- l.Run(runCtx, live) }()
+	return l
+}
+
+// stop lets the last packets through the capture, ends the run, closes
+// the agent and returns everything it wrote.
+func (l *liveAgent) stop(t *testing.T) string {
+	t.Helper()
+	time.Sleep(500 * time.Millisecond)
+	l.cancel()
+	l.live.Close()
+	if err := <-l.done; err != nil && err != context.Canceled {
+		t.Fatalf("Run: %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return l.out.b.String()
+}
+
 func freeLoopbackPort(t *testing.T) uint16 {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -77,21 +159,9 @@ func TestLiveLoopbackSimulatorAttack(t *testing.T) {
 
 	simCtx, simCancel := context.WithCancel(ctx)
 	defer simCancel()
-	ready := make(chan simulator.Endpoints, 1)
-	simDone := make(chan error, 1)
-	go func() {
-		simDone <- simulator.Serve(simCtx, simulator.Config{
-			ModbusAddr: "127.0.0.1:" + strconv.Itoa(int(mbPort)), OPCUAEndpoint: "opc.tcp://127.0.0.1:" + strconv.Itoa(int(uaPort)),
-			DNP3Addr: "off", Seed: 1, Ready: func(ep simulator.Endpoints) { ready <- ep }})
-	}()
-	var ep simulator.Endpoints
-	select {
-	case ep = <-ready:
-	case err := <-simDone:
-		t.Fatalf("simulator: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("simulator did not start")
-	}
+	ep, simDone := serveSimulator(t, simCtx, simulator.Config{
+		ModbusAddr: "127.0.0.1:" + strconv.Itoa(int(mbPort)), OPCUAEndpoint: "opc.tcp://127.0.0.1:" + strconv.Itoa(int(uaPort)),
+		DNP3Addr: "off", Seed: 1})
 	// Normal operation for the whole test; the devices learn for 8 s.
 	go simulator.Play(simCtx, simulator.PlayConfig{Scenario: "normal", Modbus: ep.Modbus, OPCUA: ep.OPCUA, Seed: 1,
 		Duration: time.Minute, Normal: true})

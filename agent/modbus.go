@@ -223,6 +223,10 @@ func (s *modbusStream) observation(t *modbus.Transaction) bool {
 		if t.HasResponse && t.ResponseErr == nil && !t.Response.IsException() && r.MEI == modbus.MEIReadDeviceID {
 			m.Ident = deviceIdent(&t.Response.DeviceID)
 		}
+	case modbus.FuncUMAS:
+		if r.UMAS.Valid {
+			m.UMAS = r.UMAS.Function
+		}
 	case modbus.FuncReportServerID:
 		if t.HasResponse && t.ResponseErr == nil && !t.Response.IsException() && len(t.Response.Data) > 0 {
 			m.Ident = &baselines.DeviceIdent{ServerID: hex.EncodeToString(t.Response.Data)}

@@ -211,12 +211,8 @@ func (s *opcuaStream) observation(m *opcua.Message) bool {
 	if si := m.Request.SessionInfo; si != nil && si.PasswordCleartext {
 		u.PasswordCleartext, u.PasswordLength, u.User = true, si.PasswordLength, si.User
 	}
-	if m.Response != nil && m.Response.Build != nil {
-		bi := m.Response.Build
-		u.Server = &baselines.ServerInfo{
-			ProductURI: bi.ProductURI, ManufacturerName: bi.ManufacturerName,
-			ProductName: bi.ProductName, SoftwareVersion: bi.SoftwareVersion, BuildNumber: bi.BuildNumber,
-		}
+	if m.Response != nil {
+		serverInfo(u, m)
 	}
 	for _, r := range m.Request.Reads {
 		read = append(read, r.NodeID)
@@ -230,4 +226,35 @@ func (s *opcuaStream) observation(m *opcua.Message) bool {
 	}
 	u.Read, u.Written, u.Called = read, written, called
 	return true
+}
+
+// serverInfo fills u.Server with what a response says of its server: its
+// build info (a Read of ServerStatus or BuildInfo), its application URI
+// (a CreateSession or GetEndpoints response describing one server) and
+// its certificate (those responses' ServerCertificate, or the OPN
+// response's, seen in the clear whatever the channel's policy). Only these
+// few responses make a ServerInfo: the channel's certificate, repeated on
+// every message, is not the server's news every time.
+func serverInfo(u *baselines.OPCUAObs, m *opcua.Message) {
+	r := m.Response
+	cert := r.ServerCertificate
+	if m.Request.Name == "OpenSecureChannelRequest" && m.Channel.ServerThumbprint != "" {
+		cert = &opcua.Certificate{Thumbprint: m.Channel.ServerThumbprint, Subject: m.Channel.ServerSubject, NotAfter: m.Channel.ServerNotAfter}
+	}
+	appURI := ""
+	if len(r.Servers) == 1 {
+		appURI = r.Servers[0].URI
+	}
+	if r.Build == nil && cert == nil && appURI == "" {
+		return
+	}
+	si := &baselines.ServerInfo{AppURI: appURI}
+	if bi := r.Build; bi != nil {
+		si.ProductURI, si.ManufacturerName, si.ProductName = bi.ProductURI, bi.ManufacturerName, bi.ProductName
+		si.SoftwareVersion, si.BuildNumber = bi.SoftwareVersion, bi.BuildNumber
+	}
+	if cert != nil {
+		si.CertThumbprint, si.CertSubject, si.CertNotAfter = cert.Thumbprint, cert.Subject, cert.NotAfter
+	}
+	u.Server = si
 }

@@ -28,7 +28,7 @@ var techniqueTactic = map[string]string{
 	"T0859": "Persistence", "T0839": "Persistence", "T0857": "Persistence",
 	"T0846": "Discovery", "T0888": "Discovery",
 	"T0843": "Lateral Movement", "T0867": "Lateral Movement",
-	"T0830": "Collection", "T0861": "Collection",
+	"T0830": "Collection", "T0861": "Collection", "T0845": "Collection",
 	"T0885": "Command and Control", "T0869": "Command and Control",
 	"T0814": "Inhibit Response Function", "T0816": "Inhibit Response Function", "T0878": "Inhibit Response Function",
 	"T0881": "Inhibit Response Function",

@@ -23,8 +23,12 @@ const maxFuzzObs = 512
 //	0 protocol (low bit: modbus/opcua)  1 unit  2 function  3 exception
 //	4 flags (responded, timeout, numeric, anonymous, ...)  5 tables
 //	6-7 read start  8-9 read count  10-11 write start  12-13 write count
-//	14-15 value  16-17 sub-function  18 client  19 mode/token
+//	14-15 value  16-17 sub-function (16: the UMAS function of FC 90)  18 client  19 mode/token
 //	20-23 time step in ms
+//
+// fuzzThumbs are the certificates a fuzzed OPC UA server presents.
+var fuzzThumbs = [3]string{"aa", "bb", "cc"}
+
 func decodeObs(data []byte) []Observation {
 	var out []Observation
 	t := t0.Add(5 * time.Hour)
@@ -48,6 +52,9 @@ func decodeObs(data []byte) []Observation {
 				m.Values = append(m.Values, binary.BigEndian.Uint16(b[14:])+uint16(i))
 			}
 			m.SubFunction, m.MEIType = binary.BigEndian.Uint16(b[16:]), b[17]
+			if m.Function == 90 {
+				m.UMAS = modbus.UMASFunction(b[16]) // program_transfer
+			}
 			if b[4]&64 != 0 {
 				m.Ident = &DeviceIdent{VendorName: string(b[6:14])}
 			}
@@ -71,6 +78,9 @@ func decodeObs(data []byte) []Observation {
 			}
 			if b[4]&32 != 0 {
 				u.ClientAppURI = string(b[6:14])
+			}
+			if b[4]&64 != 0 { // a server's certificate and version: certificate_changed, device_identity_changed
+				u.Server = &ServerInfo{CertThumbprint: fuzzThumbs[b[16]%3], SoftwareVersion: fuzzThumbs[b[17]%3][:1]}
 			}
 		}
 		out = append(out, o)
@@ -130,6 +140,10 @@ func encodeObs(obs []Observation) []byte {
 			if len(u.Called) > 0 {
 				b[4] |= 16
 			}
+			if si := u.Server; si != nil {
+				b[4] |= 64
+				b[16], b[17] = byte(max(0, slices.Index(fuzzThumbs[:], si.CertThumbprint))), byte(max(0, slices.Index([]string{"a", "b", "c"}, si.SoftwareVersion)))
+			}
 			b[2] = index(fuzzNodes, node)
 		} else if m, ok := o.Detail.(*ModbusObs); ok {
 			b[1], b[2], b[3] = m.Unit, m.Function, m.Exception
@@ -145,6 +159,9 @@ func encodeObs(obs []Observation) []byte {
 				binary.BigEndian.PutUint16(b[14:], m.Values[0])
 			}
 			binary.BigEndian.PutUint16(b[16:], m.SubFunction)
+			if m.Function == 90 {
+				b[16] = byte(m.UMAS)
+			}
 		}
 		out = append(out, b...)
 	}

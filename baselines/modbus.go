@@ -63,6 +63,9 @@ type ModbusObs struct {
 	Timeout bool
 	// SubFunction is the FC 8 diagnostics sub-function (6.8).
 	SubFunction uint16
+	// UMAS is the Schneider UMAS function of an FC 90 request (0: none;
+	// protocols/modbus/umas.go).
+	UMAS modbus.UMASFunction
 	// MEIType is the FC 43 MEI type (13 CANopen, 14 device identification;
 	// 6.21).
 	MEIType uint8
@@ -109,6 +112,11 @@ type DeviceIdent struct {
 	ModelName   string `json:"model_name,omitempty"`
 	UserAppName string `json:"user_application_name,omitempty"`
 	ServerID    string `json:"server_id,omitempty"` // FC 17, hex or text
+	// Unit is the unit id that reported this identity. Behind one address
+	// a gateway's units are different devices, each with its own
+	// identity: the inventory keeps the first unit's and neither merges
+	// nor compares another's (device_identity_changed).
+	Unit uint8 `json:"unit"`
 }
 
 // RegKey names one register or coil.
@@ -267,8 +275,9 @@ func (*modbusModel) inventory(srv *Device, o *Observation) {
 		srv.Units = append(srv.Units, uint16(m.Unit))
 		slices.Sort(srv.Units)
 	}
-	if m.Ident != nil {
+	if m.Ident != nil && (srv.Ident == nil || srv.Ident.Unit == m.Unit) {
 		id := *m.Ident
+		id.Unit = m.Unit
 		if srv.Ident != nil {
 			id = mergeIdent(*srv.Ident, id)
 		}
@@ -287,11 +296,6 @@ func hasUnit(d *Device, u uint8) bool {
 
 // mergeIdent returns old with the fields n reports replaced.
 func mergeIdent(old, n DeviceIdent) DeviceIdent {
-	pick := func(a *string, b string) {
-		if b != "" {
-			*a = b
-		}
-	}
 	pick(&old.VendorName, n.VendorName)
 	pick(&old.ProductCode, n.ProductCode)
 	pick(&old.Revision, n.Revision)
@@ -301,6 +305,14 @@ func mergeIdent(old, n DeviceIdent) DeviceIdent {
 	pick(&old.UserAppName, n.UserAppName)
 	pick(&old.ServerID, n.ServerID)
 	return old
+}
+
+// pick sets *a to b when b is known: merging a reported identity into
+// the inventory's keeps the fields it does not report.
+func pick(a *string, b string) {
+	if b != "" {
+		*a = b
+	}
 }
 
 func (*modbusModel) deviceItems(d *Device) []string {
@@ -561,7 +573,7 @@ func diagnosticSub(sub uint16) bool {
 
 // signatures raises the rules that need no baseline: diagnostic_command
 // and device_identification_read (only FC 8, 17 and 43 can raise them),
-// and counts illegal-function replies for protocol_fuzzing.
+// program_transfer (UMAS, FC 90; umas.go), and counts illegal-function replies for protocol_fuzzing.
 func (*modbusModel) signatures(e *Engine, o *Observation, rt *chanRuntime) {
 	m, key := o.Detail.(*ModbusObs), &rt.key
 	switch {
@@ -575,6 +587,9 @@ func (*modbusModel) signatures(e *Engine, o *Observation, rt *chanRuntime) {
 			e.sign(a, fmt.Sprintf("Modbus master %s reads the identity of PLC %s unit %d (%s)",
 				key.Client, key.Server, key.Unit, functionName(m.Function)))
 		}
+	}
+	if m.UMAS != 0 {
+		programTransfer(e, o, m, key)
 	}
 	if m.Exception == uint8(modbus.ExIllegalFunction) {
 		e.fuzzIndicator(o, rt, "illegal-function replies")

@@ -100,6 +100,12 @@ type ServerInfo struct {
 	ProductName      string `json:"product_name,omitempty"`
 	SoftwareVersion  string `json:"software_version,omitempty"`
 	BuildNumber      string `json:"build_number,omitempty"`
+	// The server's application instance certificate: the lowercase hex
+	// SHA-1 of its DER (as OPC UA's thumbprints and Windows show it), its
+	// subject and the end of its validity (RFC 3339) when it parses.
+	CertThumbprint string `json:"certificate_thumbprint,omitempty"`
+	CertSubject    string `json:"certificate_subject,omitempty"`
+	CertNotAfter   string `json:"certificate_not_after,omitempty"`
 }
 
 // TokenType is an OPC UA user identity token type (OPC 10000-4 §7.36):
@@ -334,15 +340,39 @@ func opcuaPollKey(u *OPCUAObs) (PollKey, bool) {
 func (*opcuaModel) inventory(srv *Device, o *Observation) {
 	if s := o.Detail.(*OPCUAObs).Server; s != nil {
 		v := *s
+		if srv.Server != nil {
+			// Build info, description and certificate come in
+			// different responses: each keeps the others' fields.
+			v = mergeServer(*srv.Server, v)
+		}
 		srv.Server = &v
 	}
+}
+
+// mergeServer returns old with the fields n reports replaced.
+func mergeServer(old, n ServerInfo) ServerInfo {
+	pick(&old.AppURI, n.AppURI)
+	pick(&old.ProductURI, n.ProductURI)
+	pick(&old.ManufacturerName, n.ManufacturerName)
+	pick(&old.ProductName, n.ProductName)
+	pick(&old.SoftwareVersion, n.SoftwareVersion)
+	pick(&old.BuildNumber, n.BuildNumber)
+	if n.CertThumbprint != "" {
+		// The three fields name one certificate: never mix two.
+		old.CertThumbprint, old.CertSubject, old.CertNotAfter = n.CertThumbprint, n.CertSubject, n.CertNotAfter
+	}
+	return old
 }
 
 func (*opcuaModel) deviceItems(d *Device) []string {
 	if d.Server == nil {
 		return nil
 	}
-	return []string{fmt.Sprintf("opcua_server %q %q %q", d.Server.AppURI, d.Server.ProductURI, d.Server.SoftwareVersion)}
+	items := []string{fmt.Sprintf("opcua_server %q %q %q", d.Server.AppURI, d.Server.ProductURI, d.Server.SoftwareVersion)}
+	if d.Server.CertThumbprint != "" {
+		items = append(items, "opcua_certificate "+d.Server.CertThumbprint)
+	}
+	return items
 }
 
 // opcuaRuntime is an OPC UA channel's state of this run

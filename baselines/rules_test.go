@@ -18,7 +18,7 @@ func TestRuleNamesAndIDsAreStable(t *testing.T) {
 		"cleartext_credentials", "protocol_fuzzing", "dnp3_new_master", "dnp3_unexpected_function",
 		"dnp3_unexpected_control", "dnp3_control_value_out_of_range", "dnp3_restart", "dnp3_stop_application",
 		"dnp3_disable_unsolicited", "dnp3_file_operation", "dnp3_time_change", "dnp3_integrity_scan",
-		"dnp3_auth_failure", "device_identity_changed"}
+		"dnp3_auth_failure", "device_identity_changed", "program_transfer", "certificate_changed"}
 	for i, name := range want {
 		if r := Rule(i + 1); r.String() != name || r.SignatureID() != uint32(9000001+i) {
 			t.Errorf("rule %d = %s/%d, want %s/%d", i+1, r, r.SignatureID(), name, 9000001+i)

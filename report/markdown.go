@@ -188,6 +188,17 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		p("\n%s\n", n)
 	}
 	p("\nIdentity strings are what devices say about themselves; they are not authenticated.\n\n")
+	if r.IdentityChanged() {
+		p("### Identity changes\n\n")
+		p("| device | first reported | last reported | what | change | occurrences |\n")
+		p("|---|---|---|---|---|---:|\n")
+		for _, d := range r.Devices {
+			for _, c := range d.IdentityChanges {
+				p("| %s | %s | %s | %s | %s | %d |\n", d.IP, c.First, c.Last, c.What, e(c.Change), c.Occurrences)
+			}
+		}
+		p("\nA new firmware or identity is `device_identity_changed`, a new certificate `certificate_changed` (docs/alerts.md).\n\n")
+	}
 
 	p("## 4. Baseline per device\n\n")
 	if n := r.omittedNote("channels"); n != "" {

@@ -159,8 +159,12 @@ type Device struct {
 	LastSeen     Time     `json:"last_seen"`
 	Transactions uint64   `json:"transactions"`
 	// Identity is what the device reports about itself: Modbus FC 43/14
-	// and FC 17, OPC UA server description. Attacker-controlled text.
+	// and FC 17, OPC UA server description, build info and certificate,
+	// DNP3 device attributes. Attacker-controlled text.
 	Identity []Field `json:"identity,omitempty"`
+	// IdentityChanges are the changes of that identity the alert log
+	// holds (device_identity_changed, certificate_changed), first first.
+	IdentityChanges []IdentityChange `json:"identity_changes,omitempty"`
 	// LearnUntil is the end of the device's learning window; Learning is
 	// true when the last traffic in the baseline is before it. Client is
 	// true for a device that serves nothing: its transactions are learned
@@ -174,6 +178,19 @@ type Device struct {
 	// window: 0 means learning has stopped finding anything new.
 	Convergence float64 `json:"convergence_items_per_hour"`
 	NewItems    uint64  `json:"new_items"`
+}
+
+// IdentityChange is one change of a device's reported identity: when it
+// was first and last reported, what changed (firmware, identity or
+// certificate) and how ("revision "2.4.1" → "2.5.0""), how often. The
+// same change reported to several clients is one row.
+type IdentityChange struct {
+	First       Time   `json:"first"`
+	Last        Time   `json:"last"`
+	Rule        string `json:"rule"`
+	What        string `json:"what"`
+	Change      string `json:"change"`
+	Occurrences uint64 `json:"occurrences"`
 }
 
 // Field is one labelled text value.
@@ -494,6 +511,7 @@ func isServer(d *baselines.Device) bool {
 
 func (r *Report) devices(s *baselines.Snapshot, window time.Duration) {
 	r.Devices = make([]Device, 0, len(s.Devices))
+	changes := identityChanges(s)
 	for _, d := range s.Devices {
 		dev := Device{
 			IP:           d.IP.String(),
@@ -523,7 +541,9 @@ func (r *Report) devices(s *baselines.Snapshot, window time.Duration) {
 		if si := d.Server; si != nil {
 			dev.Identity = appendFields(dev.Identity,
 				"Application URI", si.AppURI, "Product URI", si.ProductURI, "Manufacturer", si.ManufacturerName,
-				"Product", si.ProductName, "Software version", si.SoftwareVersion, "Build", si.BuildNumber)
+				"Product", si.ProductName, "Software version", si.SoftwareVersion, "Build", si.BuildNumber,
+				"Certificate (SHA-1)", si.CertThumbprint, "Certificate subject", si.CertSubject,
+				"Certificate not after", si.CertNotAfter)
 		}
 		if st := d.DNP3; st != nil {
 			dev.Identity = appendFields(dev.Identity, "DNP3 addresses", strings.Trim(fmt.Sprint(st.Addresses), "[]"))
@@ -531,11 +551,57 @@ func (r *Report) devices(s *baselines.Snapshot, window time.Duration) {
 				dev.Identity = appendFields(dev.Identity, "DNP3 "+strings.ReplaceAll(k, "_", " "), st.Attributes[k])
 			}
 		}
+		dev.IdentityChanges = changes[d.IP]
 		if dev.Learning {
 			r.Summary.StillLearning++
 		}
 		r.Devices = append(r.Devices, dev)
 	}
+}
+
+// IdentityChanged reports whether a device's identity changed: the report
+// then lists the changes after the inventory.
+func (r *Report) IdentityChanged() bool {
+	return slices.ContainsFunc(r.Devices, func(d Device) bool { return len(d.IdentityChanges) > 0 })
+}
+
+// identityChanges collects the identity changes of the alert log by
+// device: each device_identity_changed or certificate_changed deviation
+// names one change of its server (its item says what changed), and the
+// same change reported to several clients is merged.
+func identityChanges(s *baselines.Snapshot) map[netip.Addr][]IdentityChange {
+	out := map[netip.Addr][]IdentityChange{}
+	for _, a := range s.Alerts {
+		if a.Rule != baselines.DeviceIdentityChanged && a.Rule != baselines.CertificateChanged {
+			continue
+		}
+		srv, change := a.Channel.Server, a.Text
+		if change == "" {
+			change = a.Item.Node
+		}
+		cs := out[srv]
+		i := slices.IndexFunc(cs, func(c IdentityChange) bool { return c.Rule == a.Rule.String() && c.Change == change })
+		if i < 0 {
+			cs = append(cs, IdentityChange{First: Time{a.First.UTC()}, Last: Time{a.Last.UTC()}, Rule: a.Rule.String(),
+				What: a.Item.What, Change: change})
+			i = len(cs) - 1
+		}
+		c := &cs[i]
+		if a.First.Before(c.First.Time) {
+			c.First = Time{a.First.UTC()}
+		}
+		if a.Last.After(c.Last.Time) {
+			c.Last = Time{a.Last.UTC()}
+		}
+		c.Occurrences += a.Count
+		out[srv] = cs
+	}
+	for _, cs := range out {
+		slices.SortFunc(cs, func(a, b IdentityChange) int {
+			return cmp.Or(a.First.Compare(b.First.Time), cmp.Compare(a.Rule, b.Rule), cmp.Compare(a.Change, b.Change))
+		})
+	}
+	return out
 }
 
 // appendFields appends the non-empty (name, value) pairs of kv.

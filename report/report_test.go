@@ -43,6 +43,15 @@ const (
 	hostileVendor = `Evil<script>alert("pwned")</script>' onload='x`
 	hostileURI    = `urn:"><img src=x onerror=alert(1)>`
 	hostileNode   = `ns=2;s=</title><script>alert(2)</script>`
+	hostileRev    = `v2.0|<script>alert(3)</script>`
+	hostileSubj   = `CN=<b>mitm</b>`
+)
+
+// The OPC UA server's certificates in the plant: the first, and the one
+// it presents from 11 min 40 s on.
+const (
+	certA = "31486501bbd82721e310236be2b7841c375031fa"
+	certB = "9c0e5a2b7d41f3e8a6c9b1d2e3f405162738495a"
 )
 
 // mbObs returns a responded Modbus observation and its detail.
@@ -80,10 +89,15 @@ func plant(t testing.TB) *baselines.Engine {
 			m.Values = []uint16{uint16(40 + s/60)}
 			e.Observe(&o)
 		}
-		if s == 10 {
+		if s == 10 || s == 600 {
+			// At 10 min, a new (hostile) firmware revision.
+			rev := "v1.0 *bold*"
+			if s == 600 {
+				rev = hostileRev
+			}
 			o, m := mbObs(at.Add(300*time.Millisecond), hmi, 1, 43)
 			m.MEIType = 14
-			m.Ident = &baselines.DeviceIdent{VendorName: hostileVendor, ProductCode: "DAM-PLC|1", Revision: "v1.0 *bold*"}
+			m.Ident = &baselines.DeviceIdent{VendorName: hostileVendor, ProductCode: "DAM-PLC|1", Revision: rev}
 			e.Observe(&o)
 		}
 		if s%2 == 0 {
@@ -92,7 +106,11 @@ func plant(t testing.TB) *baselines.Engine {
 				Detail: &baselines.OPCUAObs{Service: "Read", SecurityPolicy: "http://opcfoundation.org/UA/SecurityPolicy#None",
 					SecurityMode: baselines.SecurityNone, Token: baselines.TokenUserName, User: "historian",
 					ClientAppURI: "urn:historian", Read: []string{"ns=2;s=Level", hostileNode},
-					Server: &baselines.ServerInfo{AppURI: hostileURI, ProductName: "Dam OPC UA"}}}
+					Server: &baselines.ServerInfo{AppURI: hostileURI, ProductName: "Dam OPC UA", CertThumbprint: certA, CertSubject: "CN=Dam"}}}
+			if s >= 700 {
+				// From 11 min 40 s on, another certificate.
+				o.Detail.(*baselines.OPCUAObs).Server.CertThumbprint, o.Detail.(*baselines.OPCUAObs).Server.CertSubject = certB, hostileSubj
+			}
 			e.Observe(&o)
 		}
 	}
@@ -192,6 +210,21 @@ func TestBuildContents(t *testing.T) {
 	}
 	if ident["Vendor name"] != hostileVendor || ident["Application URI"] != hostileURI {
 		t.Errorf("identity = %v, want the reported (hostile) vendor and URI kept verbatim", ident)
+	}
+	// Every identity change with its time: the firmware at 10 min, the
+	// certificate at 11 min 40 s (each reported once, learning then took
+	// it); the hostile strings kept verbatim here, escaped by each format.
+	wantChanges := []IdentityChange{
+		{First: Time{t0.Add(600*time.Second + 300*time.Millisecond)}, Last: Time{t0.Add(600*time.Second + 300*time.Millisecond)},
+			Rule: "device_identity_changed", What: "firmware", Change: `revision "v1.0 *bold*" → "v2.0|<script>alert(3)</script>"`, Occurrences: 1},
+		{First: Time{t0.Add(700*time.Second + 400*time.Millisecond)}, Last: Time{t0.Add(700*time.Second + 400*time.Millisecond)},
+			Rule: "certificate_changed", What: "certificate", Change: `thumbprint "` + certA + `" → "` + certB + `", subject "CN=Dam" → "CN=<b>mitm</b>"`, Occurrences: 1},
+	}
+	if !slices.Equal(plcDev.IdentityChanges, wantChanges) {
+		t.Errorf("identity changes\n%+v\nwant\n%+v", plcDev.IdentityChanges, wantChanges)
+	}
+	if ident["Certificate (SHA-1)"] != certB || ident["Revision"] != hostileRev {
+		t.Errorf("identity = %v, want the last certificate and revision", ident)
 	}
 	// Matrix: hmi→plc and hist→plc carry traffic, rogue→plc is alerted.
 	cell := func(c, s netip.Addr) MatrixCell {
@@ -333,7 +366,7 @@ func TestHostileStringsEscaped(t *testing.T) {
 	r := build(t, plant(t).Snapshot(), genT)
 
 	html := string(render(t, r, HTML))
-	for _, raw := range []string{"<script>", "<img", "</title><script>", `onload='x`, `"><img`} {
+	for _, raw := range []string{"<script>", "<img", "</title><script>", `onload='x`, `"><img`, "<b>mitm"} {
 		if strings.Contains(html, raw) {
 			t.Errorf("HTML contains raw %q", raw)
 		}
@@ -342,6 +375,9 @@ func TestHostileStringsEscaped(t *testing.T) {
 		"Evil&lt;script&gt;alert(&#34;pwned&#34;)&lt;/script&gt;&#39; onload=&#39;x",
 		"urn:&#34;&gt;&lt;img src=x onerror=alert(1)&gt;",
 		"j.doe &lt;script&gt;",
+		"<h3>Identity changes</h3>",
+		`revision &#34;v1.0 *bold*&#34; → &#34;v2.0|&lt;script&gt;alert(3)&lt;/script&gt;&#34;`,
+		`subject &#34;CN=Dam&#34; → &#34;CN=&lt;b&gt;mitm&lt;/b&gt;&#34;`,
 	} {
 		if !strings.Contains(html, esc) {
 			t.Errorf("HTML lacks the escaped form %q", esc)
@@ -352,12 +388,13 @@ func TestHostileStringsEscaped(t *testing.T) {
 	}
 
 	md := string(render(t, r, Markdown))
-	for _, raw := range []string{"<script>", "<img", "DAM-PLC|1", "*bold*", "*maintenance*"} {
+	for _, raw := range []string{"<script>", "<img", "DAM-PLC|1", "*bold*", "*maintenance*", "<b>mitm", "v2.0|"} {
 		if strings.Contains(md, raw) {
 			t.Errorf("Markdown contains raw %q", raw)
 		}
 	}
-	for _, esc := range []string{`Evil&lt;script&gt;alert("pwned")&lt;/script&gt;' onload='x`, `DAM-PLC\|1`, `\*bold\*`, `gate test \| planned \*maintenance\*`} {
+	for _, esc := range []string{`Evil&lt;script&gt;alert("pwned")&lt;/script&gt;' onload='x`, `DAM-PLC\|1`, `\*bold\*`, `gate test \| planned \*maintenance\*`,
+		"### Identity changes", `revision "v1.0 \*bold\*" → "v2.0\|&lt;script&gt;alert(3)&lt;/script&gt;"`} {
 		if !strings.Contains(md, esc) {
 			t.Errorf("Markdown lacks the escaped form %q", esc)
 		}

@@ -242,6 +242,9 @@ func showDevice(w io.Writer, s *baselines.Snapshot, d *baselines.Device) {
 	}
 	if sv := d.Server; sv != nil {
 		fmt.Fprintf(tw, "  opcua server\t%q %q %q build %q\n", sv.AppURI, sv.ProductURI, sv.SoftwareVersion, sv.BuildNumber)
+		if sv.CertThumbprint != "" {
+			fmt.Fprintf(tw, "  opcua certificate\t%s %q not after %s\n", sv.CertThumbprint, sv.CertSubject, sv.CertNotAfter)
+		}
 	}
 	if st := d.DNP3; st != nil {
 		fmt.Fprintf(tw, "  dnp3 addresses\t%v\n", st.Addresses)

@@ -59,6 +59,9 @@ func (r *Request) AppendPDU(dst []byte) ([]byte, error) {
 			dst = append(dst, r.Data...)
 		}
 	default:
+		if r.UMAS.Valid {
+			dst = append(dst, r.UMAS.Key, byte(r.UMAS.Function))
+		}
 		dst = append(dst, r.Data...)
 	}
 	if err != nil {
@@ -125,6 +128,9 @@ func (r *Response) AppendPDU(dst []byte) ([]byte, error) {
 			dst = append(dst, r.Data...)
 		}
 	default:
+		if r.UMAS.Valid {
+			dst = append(dst, r.UMAS.Key, byte(r.UMAS.Function))
+		}
 		dst = append(dst, r.Data...)
 	}
 	if err != nil {

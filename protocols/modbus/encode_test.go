@@ -33,7 +33,7 @@ var roundTripRequests = []Request{
 	{Function: FuncReadFIFOQueue, Address: 0x04DE},
 	{Function: FuncEncapsulatedInterfaceTransport, MEI: MEIReadDeviceID, DeviceID: DeviceID{ReadCode: ReadDeviceIDIndividual, ObjectID: ObjProductName}},
 	{Function: FuncEncapsulatedInterfaceTransport, MEI: MEICANopenGeneralReference, Data: []byte{1, 2, 3}},
-	{Function: 90, Data: []byte{0x00, 0x02}},
+	{Function: FuncUMAS, UMAS: UMAS{Key: 1, Function: UMASInitializeDownload, Valid: true}, Data: []byte{0x00, 0x01}},
 	{Function: 65, Data: nil},
 }
 
@@ -62,7 +62,7 @@ var roundTripResponses = []Response{
 		ReadCode: ReadDeviceIDBasic, Conformity: 0x01, MoreFollows: true, NextObjectID: 2,
 		Objects: MakeObjects(Object{ObjVendorName, []byte("Sluice")}, Object{ObjProductCode, []byte("DAM-1")})}},
 	{Function: FuncEncapsulatedInterfaceTransport, MEI: MEICANopenGeneralReference, Data: []byte{9}},
-	{Function: 90, Data: []byte{0x00, 0xFE}},
+	{Function: FuncUMAS, UMAS: UMAS{Key: 1, Function: UMASOK, Valid: true}, Data: []byte{0x00, 0xFE}},
 	ExceptionResponse(FuncWriteMultipleRegisters, ExIllegalDataAddress),
 	ExceptionResponse(90, ExIllegalFunction),
 }

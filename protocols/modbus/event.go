@@ -267,10 +267,22 @@ func appendRequest(dst []byte, r *Request, err error) []byte {
 			dst = hexMember(dst, `,"data":`, r.Data)
 		}
 	default:
+		if r.UMAS.Valid {
+			dst = umas(dst, r.UMAS, `,"function_code":`, `,"function":`)
+		}
 		dst = hexMember(dst, `,"data":`, r.Data)
 	}
 	dst = errMember(dst, err)
 	return closeObject(dst, start)
+}
+
+// umas writes the UMAS header of an FC 90 PDU as an object: the pairing
+// key and the request's function or the response's status, by number and
+// name.
+func umas(dst []byte, u UMAS, code, nameKey string) []byte {
+	dst = jsonw.Uint16(append(dst, `,"umas":{"pairing_key":`...), uint16(u.Key))
+	dst = num(dst, code, uint16(u.Function))
+	return append(name(dst, nameKey, u.Function.String()), '}')
 }
 
 func appendResponse(dst []byte, r *Response, err error, mismatch bool) []byte {
@@ -364,6 +376,9 @@ func appendResponse(dst []byte, r *Response, err error, mismatch bool) []byte {
 			dst = hexMember(dst, `,"data":`, r.Data)
 		}
 	default:
+		if r.UMAS.Valid {
+			dst = umas(dst, r.UMAS, `,"status_code":`, `,"status":`)
+		}
 		dst = hexMember(dst, `,"data":`, r.Data)
 	}
 	dst = errMember(dst, err)

@@ -311,8 +311,11 @@ type Request struct {
 	MEI                         MEIType     // FC 43
 	DeviceID                    DeviceID    // FC 43 / MEI 14
 	Files                       FileRecords // FC 20, 21
+	// UMAS is the Schneider UMAS header of FC 90 (umas.go).
+	UMAS UMAS
 	// Data is the sub-function data of FC 8, the MEI data of FC 43 other
-	// than MEI 14, and the whole data of codes that are not public.
+	// than MEI 14, the data after the UMAS header of FC 90, and the whole
+	// data of other codes that are not public.
 	Data []byte
 
 	avail int // len(data): which fields a too-short PDU still carried
@@ -345,8 +348,10 @@ type Response struct {
 	// id, run indicator and additional data: the server id's length is
 	// device specific, so the run indicator cannot be located in general,
 	// MAP V1.1b3, 6.13),
-	// the MEI data of FC 43 other than MEI 14, and the whole data of codes
-	// that are not public.
+	// the MEI data of FC 43 other than MEI 14, the data after the UMAS
+	// header of FC 90 (UMAS: pairing key and status), and the whole data
+	// of other codes that are not public.
+	UMAS UMAS
 	Data []byte
 
 	avail int // len(data): which fields a too-short PDU still carried
@@ -548,6 +553,9 @@ func (r *Request) decode(fc FunctionCode, data []byte) error {
 		}
 	default: // LayoutOpaque: not a public code
 		r.Data = data
+		if fc == FuncUMAS {
+			r.UMAS, r.Data = umasHeader(data)
+		}
 	}
 	return nil
 }
@@ -679,6 +687,9 @@ func (r *Response) decode(fc FunctionCode, data []byte) error {
 		return decodeDeviceID(&r.DeviceID, data[1:])
 	default: // LayoutOpaque
 		r.Data = data
+		if fc == FuncUMAS {
+			r.UMAS, r.Data = umasHeader(data)
+		}
 	}
 	return nil
 }

@@ -130,9 +130,21 @@ var pduVectors = []pduVector{
 		want: `{"mei_type":14,"mei":"read_device_identification","read_device_id_code":4,"conformity_level":131,"more_follows":true,"next_object_id":129,"objects":[{"id":128,"value":"\"\u003c\n\\\ufffd"}]}`},
 	// MAP V1.1b3, 6.20: CANopen general reference, opaque MEI data.
 	{name: "fc43/13 request", adu: "0000 0000 0005 01 | 2b 0d 0102", want: `{"mei_type":13,"mei":"canopen_general_reference","data":"0102"}`},
-	// iti_modicon_test.pcap frame 4: Schneider UMAS, opaque.
-	{name: "fc90 request", adu: "0000 0000 0004 00 | 5a 0002", want: `{"data":"0002"}`},
-	{name: "fc90 response", adu: "0000 0000 0006 00 | 5a 00fe 10ff", response: true, want: `{"data":"00fe10ff"}`},
+	// iti_modicon_test.pcap frames 4/6: Schneider UMAS read_id (pairing
+	// key 0) and its ok response; the rest stays opaque.
+	{name: "fc90 request", adu: "0000 0000 0004 00 | 5a 0002",
+		want: `{"umas":{"pairing_key":0,"function_code":2,"function":"read_id"},"data":""}`},
+	{name: "fc90 response", adu: "0000 0000 0006 00 | 5a 00fe 10ff", response: true,
+		want: `{"umas":{"pairing_key":0,"status_code":254,"status":"ok"},"data":"10ff"}`},
+	// The same capture's program download: download_block under pairing
+	// key 1, and an error status.
+	{name: "fc90 download block", adu: "0000 0000 0008 00 | 5a 0134 0001 0a00",
+		want: `{"umas":{"pairing_key":1,"function_code":52,"function":"download_block"},"data":"00010a00"}`},
+	{name: "fc90 error", adu: "0000 0000 0005 00 | 5a 01fd 00", response: true,
+		want: `{"umas":{"pairing_key":1,"status_code":253,"status":"error"},"data":"00"}`},
+	// Too short for the UMAS header, and a function no research names.
+	{name: "fc90 short", adu: "0000 0000 0003 00 | 5a 01", want: `{"data":"01"}`},
+	{name: "fc90 unnamed", adu: "0000 0000 0004 00 | 5a 00ee", want: `{"umas":{"pairing_key":0,"function_code":238,"function":"unknown_238"},"data":""}`},
 	// icsnpp frame 100: exception illegal data address to FC 3.
 	{name: "fc3 exception", adu: "0001 0000 0003 00 | 83 02", response: true, want: `{}`},
 	// iti_modbus_test_data_part1.pcap frame 9: exception 0x0b to FC 8.

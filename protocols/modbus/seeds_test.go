@@ -13,7 +13,7 @@ var updateSeeds = flag.Bool("update-seeds", false, "rewrite testdata/fuzz/{FuzzA
 
 // TestUpdateSeeds regenerates the committed fuzz seeds from the real
 // captures: one ADU per (direction, function code) for FuzzADU (a dozen
-// for codes that are not public), and
+// for codes that are not public, and one per direction for UMAS, FC 90), and
 // the first 600 bytes of every stream direction for FuzzFramer. Run with
 // -update-seeds.
 func TestUpdateSeeds(t *testing.T) {
@@ -55,7 +55,7 @@ func TestUpdateSeeds(t *testing.T) {
 				if seen[k] {
 					continue
 				}
-				if !a.Function().Known() {
+				if !a.Function().Known() && a.Function() != FuncUMAS {
 					if nOpaque >= 12 {
 						continue
 					}

@@ -1,7 +1,10 @@
 package opcua
 
 import (
+	"crypto/sha1"
 	"crypto/x509"
+	"encoding/hex"
+	"time"
 )
 
 // firstDER returns the first DER element of a certificate chain (OPC
@@ -31,18 +34,33 @@ func firstDER(b []byte) []byte {
 	return b[:hdr+l]
 }
 
-// certSubject returns the subject of a DER certificate, or "" when it does
-// not parse. crypto/x509 is hardened against hostile input; the recover is
-// belt and braces.
-func certSubject(der []byte) (s string) {
+// certDetails returns the subject of a DER certificate and the end of its
+// validity (RFC 3339, UTC), or "" for both when it does not parse.
+// crypto/x509 is hardened against hostile input; the recover is belt and
+// braces.
+func certDetails(der []byte) (subject, notAfter string) {
 	defer func() {
 		if recover() != nil {
-			s = ""
+			subject, notAfter = "", ""
 		}
 	}()
 	c, err := x509.ParseCertificate(der)
 	if err != nil {
-		return ""
+		return "", ""
 	}
-	return clip(c.Subject.String())
+	return clip(c.Subject.String()), c.NotAfter.UTC().Format(time.RFC3339)
+}
+
+// certInfo returns the hex SHA-1 thumbprint of the first certificate of a
+// DER chain (as OPC UA's ReceiverCertificateThumbprint and Windows' store
+// show it), with its subject and end of validity when it parses.
+func certInfo(chain []byte) Certificate {
+	if len(chain) == 0 {
+		return Certificate{}
+	}
+	cert := firstDER(chain)
+	sum := sha1.Sum(cert)
+	c := Certificate{Thumbprint: hex.EncodeToString(sum[:])}
+	c.Subject, c.NotAfter = certDetails(cert)
+	return c
 }

@@ -383,14 +383,16 @@ func (c *Conn) open(dir int, ch *Chunk, ts time.Time) {
 			c.sigLen = sigLenFor(policy)
 		}
 		c.ch.SecurityPolicy = policy
-		c.ch.SenderThumbprint, c.ch.SenderSubject = certInfo(ch.SenderCertificate)
+		sc := certInfo(ch.SenderCertificate)
+		c.ch.SenderThumbprint, c.ch.SenderSubject = sc.Thumbprint, sc.Subject
 		c.ch.ReceiverThumbprint = hex.EncodeToString(ch.ReceiverThumbprint)
 	} else {
 		if c.ch.SecurityPolicy == "" {
 			c.ch.SecurityPolicy = policy
 			c.sigLen = sigLenFor(policy)
 		}
-		c.ch.ServerThumbprint, c.ch.ServerSubject = certInfo(ch.SenderCertificate)
+		sc := certInfo(ch.SenderCertificate)
+		c.ch.ServerThumbprint, c.ch.ServerSubject, c.ch.ServerNotAfter = sc.Thumbprint, sc.Subject, sc.NotAfter
 		if ch.SecureChannelID != 0 {
 			c.ch.ID = ch.SecureChannelID
 		}

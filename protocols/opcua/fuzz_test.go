@@ -93,8 +93,15 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		}
 	}
 	bodies := map[uint32]bool{}
-	for _, f := range captures(t) {
-		base := filepath.Base(f)
+	// The simulator's capture comes last, its service bodies under names of
+	// their own: its server sends a certificate in CreateSession and
+	// GetEndpoints responses, the public captures' servers send none.
+	sim := filepath.Join("..", "..", "testdata", "sim_normal.pcap")
+	for _, f := range append(captures(t), sim) {
+		base, prefix := filepath.Base(f), "svc"
+		if f == sim {
+			bodies, prefix = map[uint32]bool{}, "sim-svc"
+		}
 		var stream [2][]byte
 		fr := [2]*Framer{NewFramer(0), NewFramer(0)}
 		for _, s := range readSegments(t, f) {
@@ -114,11 +121,11 @@ func TestWriteFuzzSeeds(t *testing.T) {
 					return
 				}
 				bodies[tid] = true
-				write("FuzzMessage", fmt.Sprintf("svc-%d", tid), "[]byte("+strconv.Quote(string(c.Body))+")")
+				write("FuzzMessage", fmt.Sprintf("%s-%d", prefix, tid), "[]byte("+strconv.Quote(string(c.Body))+")")
 			})
 		}
 		for d, b := range stream {
-			if len(b) > 0 {
+			if len(b) > 0 && f != sim { // the simulator's streams mix Modbus in
 				write("FuzzFramer", fmt.Sprintf("%s-%d", base, d), "[]byte("+strconv.Quote(string(b))+")", fmt.Sprintf("uint16(%d)", len(b)/3))
 			}
 		}

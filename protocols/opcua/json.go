@@ -37,6 +37,7 @@ func (m *Message) AppendJSON(dst []byte) []byte {
 	dst = str(dst, "receiver_certificate_thumbprint", ch.ReceiverThumbprint)
 	dst = str(dst, "server_certificate_thumbprint", ch.ServerThumbprint)
 	dst = str(dst, "server_certificate_subject", ch.ServerSubject)
+	dst = str(dst, "server_certificate_not_after", ch.ServerNotAfter)
 	if m.Type.secure() {
 		dst = append(dst, ',')
 		dst = jsonw.Key(dst, "request_id")
@@ -352,6 +353,16 @@ func appendService(dst []byte, s *Service, size int, response bool) []byte {
 		}
 		return dst
 	})
+	if c := s.ServerCertificate; c != nil {
+		dst = append(dst, ',')
+		dst = jsonw.Key(dst, "server_certificate")
+		dst = append(dst, '{')
+		dst = jsonw.Key(dst, "thumbprint")
+		dst = jsonw.String(dst, c.Thumbprint)
+		dst = str(dst, "subject", c.Subject)
+		dst = str(dst, "not_after", c.NotAfter)
+		dst = append(dst, '}')
+	}
 	if sub := s.Subscription; sub != nil {
 		dst = append(dst, ',')
 		dst = jsonw.Key(dst, "subscription")

@@ -78,12 +78,21 @@ type Channel struct {
 	SenderThumbprint string
 	SenderSubject    string
 	// ServerThumbprint and ServerSubject are the same for the server's
-	// certificate from the OPN response.
+	// certificate from the OPN response, ServerNotAfter the end of its
+	// validity (RFC 3339).
 	ServerThumbprint string
 	ServerSubject    string
+	ServerNotAfter   string
 	// ReceiverThumbprint is the hex ReceiverCertificateThumbprint of the
 	// client's OPN: the server certificate the client encrypts for.
 	ReceiverThumbprint string
+}
+
+// Certificate names an X.509 certificate seen on the wire: Thumbprint is
+// the lowercase hex SHA-1 of its DER, Subject and NotAfter (RFC 3339, UTC)
+// are "" when it does not parse.
+type Certificate struct {
+	Thumbprint, Subject, NotAfter string
 }
 
 // Session is what is known of the session a message belongs to
@@ -230,6 +239,11 @@ type Service struct {
 	// of a Read response (or Call output arguments, flattened).
 	Results []ua.StatusCode
 	Values  []Value
+	// ServerCertificate is the server's certificate a CreateSession
+	// response carries (ServerCertificate), or the first one of a
+	// GetEndpoints response's endpoints (OPC 10000-4 §5.6.2, §5.4.4):
+	// visible even when the channel's policy is None.
+	ServerCertificate *Certificate
 	// Build is the server build information when a Read response carries a
 	// BuildInfo or ServerStatus value.
 	Build *BuildInfo

@@ -1,8 +1,6 @@
 package opcua
 
 import (
-	"crypto/sha1"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"reflect"
@@ -161,17 +159,6 @@ func peekTypeID(b []byte) (uint32, int, bool) {
 		return uint32(b[3]) | uint32(b[4])<<8 | uint32(b[5])<<16 | uint32(b[6])<<24, 7, true
 	}
 	return 0, 0, false
-}
-
-// certInfo returns the hex SHA-1 thumbprint of the first certificate of a
-// DER chain and its subject when it parses.
-func certInfo(chain []byte) (thumb, subject string) {
-	if len(chain) == 0 {
-		return "", ""
-	}
-	cert := firstDER(chain)
-	sum := sha1.Sum(cert)
-	return hex.EncodeToString(sum[:]), certSubject(cert)
 }
 
 // extract copies the interesting fields of a decoded gopcua service value
@@ -409,6 +396,11 @@ func extract(svc *Service, v any) {
 	case *ua.GetEndpointsResponse:
 		resp(svc, r.ResponseHeader)
 		endpoints(svc, r.Endpoints)
+		for _, e := range r.Endpoints {
+			if e != nil {
+				serverCertificate(svc, e.ServerCertificate)
+			}
+		}
 	case *ua.FindServersRequest:
 		req(svc, r.RequestHeader)
 	case *ua.FindServersResponse:
@@ -443,13 +435,14 @@ func extract(svc *Service, v any) {
 			}
 		}
 		if len(r.ClientCertificate) > 0 {
-			s.CertThumbprint, _ = certInfo(r.ClientCertificate)
+			s.CertThumbprint = certInfo(r.ClientCertificate).Thumbprint
 		}
 		svc.SessionInfo = s
 	case *ua.CreateSessionResponse:
 		resp(svc, r.ResponseHeader)
 		svc.SessionInfo = &Session{ID: NodeIDString(r.SessionID), AuthenticationToken: NodeIDString(r.AuthenticationToken)}
 		endpoints(svc, r.ServerEndpoints)
+		serverCertificate(svc, r.ServerCertificate)
 	case *ua.ActivateSessionRequest:
 		req(svc, r.RequestHeader)
 		s := &Session{}
@@ -612,6 +605,15 @@ func application(a *ua.ApplicationDescription) Application {
 	return out
 }
 
+// serverCertificate sets svc's server certificate from der, once: a
+// CreateSession response's own, or the first endpoint's of a list.
+func serverCertificate(svc *Service, der []byte) {
+	if svc.ServerCertificate == nil && len(der) > 0 {
+		c := certInfo(der)
+		svc.ServerCertificate = &c
+	}
+}
+
 func endpoints(svc *Service, eps []*ua.EndpointDescription) {
 	for i, e := range eps {
 		if e == nil || i >= 64 {
@@ -657,7 +659,7 @@ func identity(s *Session, e *ua.ExtensionObject) {
 		}
 	case *ua.X509IdentityToken:
 		s.Identity = IdentityX509
-		s.CertThumbprint, _ = certInfo(t.CertificateData)
+		s.CertThumbprint = certInfo(t.CertificateData).Thumbprint
 	case *ua.IssuedIdentityToken:
 		s.Identity = IdentityIssued
 	}
