@@ -17,6 +17,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/simonvetter/modbus v1.6.4 // indirect
 	go.etcd.io/bbolt v1.5.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect

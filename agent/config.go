@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sluice-ics/sluice/baselines"
 )
 
 // Mode says whether the baselines learn, judge, or both (issue 5 §3).
@@ -93,6 +95,11 @@ type Config struct {
 	// "host" (Suricata's sensor-name field, in the same place) and
 	// "site". Empty leaves the events as they were.
 	Sensor, Site string
+
+	// Policy is the engineer's rules file, read by package rules
+	// (--rules): judged in every mode, its register map naming variables
+	// in events and alerts. nil: none.
+	Policy *baselines.Policy
 
 	// DBPath is the bbolt baseline file; empty keeps baseline state in
 	// memory for the run only.
