@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log"
@@ -123,4 +124,59 @@ func TestPolicyOnScenarios(t *testing.T) {
 		}
 	}
 	t.Logf("rules broken per scenario (simulator/rules.yaml):\n%s", table.String())
+}
+
+// A write the register map names: the modbus event lists the variables
+// the request touches with the written engineering value, the alert names
+// the file's rule (alert.policy), and hostile names from the file come out
+// as valid JSON, verbatim.
+func TestPolicyEvents(t *testing.T) {
+	// Control characters are refused by the rules file (names are
+	// printable); quotes, brackets and markup are not.
+	evil := `Gate"}]}<script>`
+	p, err := rules.Parse("r.yaml", []byte(`
+variables:
+  Dam.Spillway1.Setpoint: {modbus: {unit: 1, holding: 0}, scale: 0.1, unit: "%"}
+  '`+evil+`': {modbus: {unit: 1, holding: 1}}
+rules:
+  gate-limit:
+    limits:
+      Dam.Spillway1.Setpoint: {max: 60}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// FC 16 writing holding 0-1 = 950, 7 from 10.10.9.66 (unit 1):
+	//   request  00 01 00 00 00 0b 01 10 00 00 00 02 04 03 b6 00 07
+	//   response 00 01 00 00 00 06 01 10 00 00 00 02
+	c := newDetConn(t)
+	c.seg(true, []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x0b, 0x01, 0x10, 0x00, 0x00, 0x00, 0x02, 0x04, 0x03, 0xb6, 0x00, 0x07})
+	c.seg(false, []byte{0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x01, 0x10, 0x00, 0x00, 0x00, 0x02})
+	out := policyReplay(t, c.buf.Bytes(), p, EventsAll)
+	var sawEvent, sawAlert bool
+	for _, e := range detEvents(t, out) {
+		switch {
+		case e.EventType == "modbus":
+			sawEvent = true
+			vs := e.Modbus.Variables
+			if len(vs) != 2 || vs[0].Name != "Dam.Spillway1.Setpoint" || vs[0].Table != "holding_registers" || vs[0].Unit != "%" ||
+				vs[0].Value == nil || *vs[0].Value != 95 || vs[1].Address != 1 || vs[1].Name != evil {
+				t.Errorf("variables %+v", vs)
+			}
+		case e.Alert != nil:
+			sawAlert = true
+			if e.Alert.Rule != "policy_violation" || e.Alert.Policy != "gate-limit" ||
+				e.Alert.Signature != `Policy "gate-limit" violated: 10.10.9.66 wrote Dam.Spillway1.Setpoint = 95 % on PLC 10.10.2.1 unit 1, above its maximum 60 %` ||
+				e.Modbus == nil || len(e.Modbus.Variables) != 2 {
+				t.Errorf("alert %+v", e.Alert)
+			}
+		}
+	}
+	if !sawEvent || !sawAlert {
+		t.Fatalf("no modbus event or no alert:\n%s", out)
+	}
+	// Without rules, the same capture writes no variables.
+	if bytes.Contains(replayMem(t, c.buf.Bytes(), EventsAll, nil), []byte(`"variables"`)) {
+		t.Error("variables without --rules")
+	}
 }
