@@ -26,72 +26,93 @@ func appendVariables(b []byte, p *baselines.Policy, o *baselines.Observation) []
 	if len(b) == 0 || b[len(b)-1] != '}' {
 		return b
 	}
-	mark := len(b)
-	n := 0
-	item := func(v *baselines.Variable) {
-		if n == 0 {
-			b = append(b[:mark-1], `,"variables":[`...)
-		} else {
-			b = append(b, ',')
-		}
-		n++
-		b = append(b, `{"name":`...)
-		b = jsonw.String(b, v.Name)
-	}
-	end := func(v *baselines.Variable) {
-		if v.EngUnit != "" {
-			b = append(b, `,"unit":`...)
-			b = jsonw.String(b, v.EngUnit)
-		}
-		b = append(b, '}')
-	}
+	w := varWriter{b: b, mark: len(b)}
 	switch d := o.Detail.(type) {
 	case *baselines.ModbusObs:
 		var buf [16]*baselines.Variable
-		reg := func(v *baselines.Variable, write bool) {
-			item(v)
-			b = append(b, `,"table":"`...)
-			b = append(b, v.Table.String()...)
-			b = append(b, `","address":`...)
-			b = jsonw.Uint(b, uint64(v.Addr))
-			if x, ok := v.Written(d); ok && write {
-				b = append(b, `,"value":`...)
-				b = jsonw.Float(b, x)
-			}
-			end(v)
-		}
 		for _, v := range p.VariablesOf(buf[:0], o.ServerIP, d.Unit, d.ReadTable, d.Read.Start, d.Read.Count) {
-			reg(v, false)
+			w.register(v, nil)
 		}
 		for _, v := range p.VariablesOf(buf[:0], o.ServerIP, d.Unit, d.WriteTable, d.Write.Start, d.Write.Count) {
-			reg(v, true)
+			w.register(v, d)
 		}
 	case *baselines.OPCUAObs:
-		node := func(id string, w *baselines.NodeValue) {
-			v := p.NodeVariable(o.ServerIP, id)
-			if v == nil {
-				return
-			}
-			item(v)
-			b = append(b, `,"node":`...)
-			b = jsonw.String(b, id)
-			if w != nil && w.Numeric {
-				b = append(b, `,"value":`...)
-				b = jsonw.Float(b, w.Value)
-			}
-			end(v)
-		}
 		for _, id := range d.Read {
-			node(id, nil)
+			if v := p.NodeVariable(o.ServerIP, id); v != nil {
+				w.node(v, id, nil)
+			}
 		}
 		for i := range d.Written {
-			node(d.Written[i].Node, &d.Written[i])
+			if v := p.NodeVariable(o.ServerIP, d.Written[i].Node); v != nil {
+				w.node(v, d.Written[i].Node, &d.Written[i])
+			}
 		}
 	}
-	if n == 0 {
-		return b
+	if w.n == 0 {
+		return w.b
 	}
-	return append(b, "]}"...)
+	return append(w.b, "]}"...)
+}
+
+// varWriter writes the "variables" array into an object whose closing
+// brace is at mark-1.
+type varWriter struct {
+	b    []byte
+	mark int
+	n    int
+}
+
+// open starts v's object: the array first (over the object's brace).
+func (w *varWriter) open(v *baselines.Variable) {
+	if w.n == 0 {
+		w.b = append(w.b[:w.mark-1], `,"variables":[`...)
+	} else {
+		w.b = append(w.b, ',')
+	}
+	w.n++
+	w.b = append(w.b, `{"name":`...)
+	w.b = jsonw.String(w.b, v.Name)
+}
+
+// close ends v's object with its value (when ok) and unit.
+func (w *varWriter) close(v *baselines.Variable, x float64, ok bool) {
+	if ok {
+		w.b = append(w.b, `,"value":`...)
+		w.b = jsonw.Float(w.b, x)
+	}
+	if v.EngUnit != "" {
+		w.b = append(w.b, `,"unit":`...)
+		w.b = jsonw.String(w.b, v.EngUnit)
+	}
+	w.b = append(w.b, '}')
+}
+
+// register writes a Modbus variable; write is the write that gives it a
+// value, nil for a read.
+func (w *varWriter) register(v *baselines.Variable, write *baselines.ModbusObs) {
+	w.open(v)
+	w.b = append(w.b, `,"table":"`...)
+	w.b = append(w.b, v.Table.String()...)
+	w.b = append(w.b, `","address":`...)
+	w.b = jsonw.Uint(w.b, uint64(v.Addr))
+	var x float64
+	ok := false
+	if write != nil {
+		x, ok = v.Written(write)
+	}
+	w.close(v, x, ok)
+}
+
+// node writes an OPC UA variable; nv is the written value, nil for a read.
+func (w *varWriter) node(v *baselines.Variable, id string, nv *baselines.NodeValue) {
+	w.open(v)
+	w.b = append(w.b, `,"node":`...)
+	w.b = jsonw.String(w.b, id)
+	if nv != nil && nv.Numeric {
+		w.close(v, nv.Value, true)
+	} else {
+		w.close(v, 0, false)
+	}
 }
 
 // appendPolicy appends `,"policy":NAME`, the rule of the file a

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sluice-ics/sluice/protocols/modbus"
@@ -39,6 +40,33 @@ type Policy struct {
 	Rules       []PolicyRule
 	Maintenance []Maintenance
 	Variables   []Variable
+
+	// The variables by Modbus (unit, table) and by node, made on first
+	// use: events name the variables of every transaction.
+	once   sync.Once
+	byReg  map[regKey][]int
+	byNode map[string][]int
+}
+
+type regKey struct {
+	unit  uint8
+	table modbus.Table
+}
+
+func (p *Policy) index() {
+	p.once.Do(func() {
+		p.byReg, p.byNode = map[regKey][]int{}, map[string][]int{}
+		for i := range p.Variables {
+			v := &p.Variables[i]
+			if v.InModbus {
+				k := regKey{v.Unit, v.Table}
+				p.byReg[k] = append(p.byReg[k], i)
+			}
+			if v.Node != "" {
+				p.byNode[v.Node] = append(p.byNode[v.Node], i)
+			}
+		}
+	})
 }
 
 // Scope says which transactions a rule or a variable applies to. Zero
@@ -477,11 +505,8 @@ func (e *Engine) violation(o *Observation, k *ChannelKey, r *PolicyRule, it Item
 // none.
 func (p *Policy) modbusNames(server netip.Addr, unit uint8, t modbus.Table, start, count uint16) string {
 	var names []string
-	for i := range p.Variables {
-		v := &p.Variables[i]
-		if v.Covers(server, unit, t, start, count) {
-			names = append(names, v.Name)
-		}
+	for _, v := range p.VariablesOf(nil, server, unit, t, start, count) {
+		names = append(names, v.Name)
 	}
 	if len(names) == 0 {
 		return ""
@@ -492,11 +517,8 @@ func (p *Policy) modbusNames(server netip.Addr, unit uint8, t modbus.Table, star
 // nodeName returns " (Name)" for a node the register map names
 // differently from its id, "" otherwise.
 func (p *Policy) nodeName(server netip.Addr, node string) string {
-	for i := range p.Variables {
-		v := &p.Variables[i]
-		if v.isNode(server, node) && !strings.HasSuffix(node, v.Name) {
-			return " (" + v.Name + ")"
-		}
+	if v := p.NodeVariable(server, node); v != nil && !strings.HasSuffix(node, v.Name) {
+		return " (" + v.Name + ")"
 	}
 	return ""
 }
@@ -505,7 +527,11 @@ func (p *Policy) nodeName(server netip.Addr, node string) string {
 // of table t [start, start+count) on unit of server touches, appended to
 // dst. For the agent's events.
 func (p *Policy) VariablesOf(dst []*Variable, server netip.Addr, unit uint8, t modbus.Table, start, count uint16) []*Variable {
-	for i := range p.Variables {
+	if count == 0 {
+		return dst
+	}
+	p.index()
+	for _, i := range p.byReg[regKey{unit, t}] {
 		v := &p.Variables[i]
 		if v.Covers(server, unit, t, start, count) {
 			dst = append(dst, v)
@@ -517,7 +543,8 @@ func (p *Policy) VariablesOf(dst []*Variable, server netip.Addr, unit uint8, t m
 // NodeVariable returns the register map's variable of an OPC UA node, nil
 // if none.
 func (p *Policy) NodeVariable(server netip.Addr, node string) *Variable {
-	for i := range p.Variables {
+	p.index()
+	for _, i := range p.byNode[node] {
 		v := &p.Variables[i]
 		if v.isNode(server, node) {
 			return v
