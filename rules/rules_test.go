@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -153,4 +154,38 @@ maintenance:
 	if n := p.Maintenance[1]; n.Start != 22*60 || n.End != 150 || n.Days != 1<<time.Saturday|1<<time.Sunday {
 		t.Errorf("night: %+v", n)
 	}
+}
+
+// FuzzParse: whatever the file holds, Parse returns a policy or a rules
+// Error, never panics, and a policy it returns is usable (its maintenance
+// windows have a time zone, its limits name variables of the map).
+func FuzzParse(f *testing.F) {
+	if b, err := os.ReadFile("../simulator/rules.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("rules:\n  a:\n    modbus: {unit: [1, 2]}\n    functions: [3, read_coils]\n    writable: [\"holding 0-3\"]\n"))
+	f.Add([]byte("variables:\n  V: {modbus: {unit: 1, holding: 65535}, type: float32}\n"))
+	f.Add([]byte("maintenance:\n  w: {quiet: [new_master], from: \"22:00\", to: \"02:00\", days: [sat]}\n"))
+	f.Add([]byte("a: &x [*x]\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := Parse("f.yaml", b)
+		if err != nil {
+			if !IsError(err) {
+				t.Fatalf("not a rules error: %v", err)
+			}
+			return
+		}
+		for _, m := range p.Maintenance {
+			if m.Location == nil {
+				t.Fatal("window without a time zone")
+			}
+		}
+		for _, r := range p.Rules {
+			for _, l := range r.Limits {
+				if l.Var < 0 || l.Var >= len(p.Variables) {
+					t.Fatalf("limit on variable %d of %d", l.Var, len(p.Variables))
+				}
+			}
+		}
+	})
 }
