@@ -47,6 +47,8 @@ func appendVariables(b []byte, p *baselines.Policy, o *baselines.Observation) []
 				w.node(v, d.Written[i].Node, &d.Written[i])
 			}
 		}
+	case *baselines.DNP3Obs:
+		p.EachPoint(o, w.point)
 	}
 	if w.n == 0 {
 		return w.b
@@ -101,6 +103,14 @@ func (w *varWriter) register(v *baselines.Variable, write *baselines.ModbusObs) 
 		x, ok = v.Written(write)
 	}
 	w.close(v, x, ok)
+}
+
+// point writes a DNP3 analog output and the value operated.
+func (w *varWriter) point(v *baselines.Variable, index uint32, x float64) {
+	w.open(v)
+	w.b = append(w.b, `,"analog_output":`...)
+	w.b = jsonw.Uint(w.b, uint64(index))
+	w.close(v, x, true)
 }
 
 // node writes an OPC UA variable; nv is the written value, nil for a read.

@@ -79,18 +79,19 @@ func TestPolicyOnScenarios(t *testing.T) {
 	// The scenarios whose attack breaks the example's rules, and the
 	// file's rules each one breaks.
 	want := map[string][]string{
-		"rogue_master":             {"plc-masters"},
-		"unexpected_write":         {"plc-writable", "setpoint-limits"}, // the limit it writes is below 120 m too
-		"out_of_range_setpoint":    {"setpoint-limits"},
-		"diagnostics":              {"plc-functions", "plc-masters"},
-		"recon":                    {"plc-functions", "plc-masters"},
-		"malformed":                {"plc-masters"},
-		"opcua_anonymous_write":    {"opcua-clients"},
-		"opcua_new_client":         {"opcua-clients"},
-		"dnp3_rogue_master":        {"rtu-masters"},
-		"dnp3_cold_restart":        {"rtu-functions"},
-		"dnp3_disable_unsolicited": {"rtu-functions"},
-		"dnp3_file_write":          {"rtu-functions", "rtu-masters"},
+		"rogue_master":               {"plc-masters"},
+		"unexpected_write":           {"plc-writable", "setpoint-limits"}, // the limit it writes is below 120 m too
+		"out_of_range_setpoint":      {"setpoint-limits"},
+		"diagnostics":                {"plc-functions", "plc-masters"},
+		"recon":                      {"plc-functions", "plc-masters"},
+		"malformed":                  {"plc-masters"},
+		"opcua_anonymous_write":      {"opcua-clients"},
+		"opcua_new_client":           {"opcua-clients"},
+		"dnp3_rogue_master":          {"rtu-masters"},
+		"dnp3_cold_restart":          {"rtu-functions"},
+		"dnp3_disable_unsolicited":   {"rtu-functions"},
+		"dnp3_file_write":            {"rtu-functions", "rtu-masters"},
+		"dnp3_out_of_range_setpoint": {"setpoint-limits"},
 	}
 	ctx := context.Background()
 	var table strings.Builder

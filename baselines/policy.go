@@ -185,6 +185,21 @@ type Variable struct {
 	// NodeServer (any server when not valid).
 	Node       string
 	NodeServer netip.Prefix
+	// InDNP3: the variable is analog output AnalogOutput (group 41) of
+	// outstation Outstation (any when !HasOutstation) on DNP3Server (any
+	// when not valid); its engineering value is the operated value ×
+	// Scale + Offset.
+	InDNP3        bool
+	DNP3Server    netip.Prefix
+	Outstation    uint16
+	HasOutstation bool
+	AnalogOutput  uint32
+}
+
+// isPoint reports whether the variable is analog output index of
+// outstation on server.
+func (v *Variable) isPoint(server netip.Addr, outstation uint16, index uint32) bool {
+	return v.InDNP3 && v.AnalogOutput == index && (!v.HasOutstation || v.Outstation == outstation) && inPrefix(v.DNP3Server, server)
 }
 
 // Covers reports whether the variable's registers overlap [start, start+count)
@@ -392,11 +407,7 @@ func (e *Engine) judgePolicy(o *Observation, k *ChannelKey) {
 		case *OPCUAObs:
 			e.policyOPCUA(o, k, r, d)
 		case *DNP3Obs:
-			if r.DNP3Functions != nil && d.Request != nil && !slices.Contains(r.DNP3Functions, uint8(d.Request.Function)) {
-				e.violation(o, k, r, Item{Function: uint8(d.Request.Function)}, 0,
-					fmt.Sprintf("%s sent %s (function %d) to %s, not an allowed function",
-						client, d.Request.Function, uint8(d.Request.Function), serverName(*k)))
-			}
+			e.policyDNP3(o, k, r, d)
 		}
 	}
 }
@@ -444,6 +455,34 @@ func (e *Engine) policyModbus(o *Observation, k *ChannelKey, r *PolicyRule, d *M
 	}
 }
 
+func (e *Engine) policyDNP3(o *Observation, k *ChannelKey, r *PolicyRule, d *DNP3Obs) {
+	req := d.Request
+	if req == nil {
+		return // an unsolicited response: the outstation's, no master's
+	}
+	if r.DNP3Functions != nil && !slices.Contains(r.DNP3Functions, uint8(req.Function)) {
+		e.violation(o, k, r, Item{Function: uint8(req.Function)}, 0,
+			fmt.Sprintf("%s sent %s (function %d) to %s, not an allowed function",
+				o.ClientIP, req.Function, uint8(req.Function), serverName(*k)))
+	}
+	if len(r.Limits) == 0 || !controls(req.Function) {
+		return
+	}
+	p := e.policy
+	eachControl(req, func(pk PointKey, raw float64) bool {
+		if pk.Group != 41 {
+			return true
+		}
+		for _, l := range r.Limits {
+			v := &p.Variables[l.Var]
+			if v.isPoint(o.ServerIP, k.Outstation, pk.Index) {
+				e.limit(o, k, r, &l, v, Item{Sub: 41, Addr: uint16(pk.Index), Count: uint16(pk.Index >> 16)}, raw*v.Scale+v.Offset)
+			}
+		}
+		return true
+	})
+}
+
 func (e *Engine) policyOPCUA(o *Observation, k *ChannelKey, r *PolicyRule, d *OPCUAObs) {
 	p := e.policy
 	if r.Services != nil && d.Service != "" && !slices.Contains(r.Services, d.Service) {
@@ -471,9 +510,9 @@ func (e *Engine) policyOPCUA(o *Observation, k *ChannelKey, r *PolicyRule, d *OP
 func (e *Engine) limit(o *Observation, k *ChannelKey, r *PolicyRule, l *Limit, v *Variable, it Item, x float64) {
 	var bound string
 	switch {
-	case l.HasMin && x < l.Min:
+	case l.HasMin && x < l.Min-ulps(l.Min):
 		bound = "below its minimum " + fmtNum(l.Min)
-	case l.HasMax && x > l.Max:
+	case l.HasMax && x > l.Max+ulps(l.Max):
 		bound = "above its maximum " + fmtNum(l.Max)
 	default:
 		return
@@ -481,6 +520,10 @@ func (e *Engine) limit(o *Observation, k *ChannelKey, r *PolicyRule, l *Limit, v
 	e.violation(o, k, r, it, x, fmt.Sprintf("%s wrote %s = %s on %s, %s",
 		o.ClientIP, v.Name, fmtNum(x)+unitSuffix(v.EngUnit), serverName(*k), bound+unitSuffix(v.EngUnit)))
 }
+
+// ulps is the rounding a scaled value may carry: 3 × 0.1 is
+// 0.30000000000000004, which is no write above a limit of 0.3.
+func ulps(bound float64) float64 { return 1e-9 * max(1, math.Abs(bound)) }
 
 func unitSuffix(u string) string {
 	if u == "" {
@@ -538,6 +581,27 @@ func (p *Policy) VariablesOf(dst []*Variable, server netip.Addr, unit uint8, t m
 		}
 	}
 	return dst
+}
+
+// EachPoint calls f with every variable of the register map that a DNP3
+// control request of o operates (an analog output), with its index and
+// engineering value. For the agent's events.
+func (p *Policy) EachPoint(o *Observation, f func(v *Variable, index uint32, x float64)) {
+	d, _ := o.Detail.(*DNP3Obs)
+	if d == nil || d.Request == nil || !controls(d.Request.Function) {
+		return
+	}
+	eachControl(d.Request, func(pk PointKey, raw float64) bool {
+		if pk.Group != 41 {
+			return true
+		}
+		for i := range p.Variables {
+			if v := &p.Variables[i]; v.isPoint(o.ServerIP, d.Outstation, pk.Index) {
+				f(v, pk.Index, raw*v.Scale+v.Offset)
+			}
+		}
+		return true
+	})
 }
 
 // NodeVariable returns the register map's variable of an OPC UA node, nil

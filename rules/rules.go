@@ -291,7 +291,7 @@ func (p *parser) variable(name string, k, n *yaml.Node) {
 	v := baselines.Variable{Name: name, Scale: 1, Type: baselines.Uint16}
 	ok, where := true, 0
 	var typeNode, orderNode *yaml.Node
-	p.fields(n, path, []string{"modbus", "opcua", "type", "scale", "offset", "unit", "word_order"}, func(key string, c *yaml.Node) {
+	p.fields(n, path, []string{"modbus", "opcua", "dnp3", "type", "scale", "offset", "unit", "word_order"}, func(key string, c *yaml.Node) {
 		cp := join(path, key)
 		switch key {
 		case "modbus":
@@ -333,6 +333,25 @@ func (p *parser) variable(name string, k, n *yaml.Node) {
 				p.fail(c, cp, "expected the node id (node: \"ns=2;s=…\")")
 				ok = false
 			}
+		case "dnp3":
+			where++
+			v.InDNP3 = true
+			index := false
+			p.fields(c, cp, []string{"server", "outstation", "analog_output"}, func(mk string, m *yaml.Node) {
+				mp := join(cp, mk)
+				switch mk {
+				case "server":
+					v.DNP3Server = p.prefix(m, mp)
+				case "outstation":
+					v.Outstation, v.HasOutstation = uint16(p.integer(m, mp, 0, 65535, "a DNP3 outstation address")), true
+				case "analog_output":
+					v.AnalogOutput, index = uint32(p.integer(m, mp, 0, math.MaxUint32, "an analog output (group 41) index")), true
+				}
+			})
+			if c.Kind == yaml.MappingNode && !index {
+				p.fail(c, cp, "expected the point: analog_output: INDEX (group 41)")
+				ok = false
+			}
 		case "type":
 			typeNode = c
 			t, good := baselines.ParseDataType(c.Value)
@@ -367,7 +386,7 @@ func (p *parser) variable(name string, k, n *yaml.Node) {
 		return
 	}
 	if where == 0 {
-		p.fail(k, path, "expected where the variable lives: modbus (unit, table and address), opcua (node) or both")
+		p.fail(k, path, "expected where the variable lives: modbus (unit, table and address), opcua (node), dnp3 (analog_output), or several")
 		ok = false
 	}
 	if !v.InModbus && typeNode != nil {

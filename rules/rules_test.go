@@ -69,6 +69,8 @@ func TestMistakes(t *testing.T) {
 			[]string{`f.yaml:2: variables.V.modbus: expected exactly one of coil, discrete_input, input, holding`}},
 		{"word order on 16 bits", "variables:\n  V: {modbus: {unit: 1, holding: 0}, word_order: low_first}\n",
 			[]string{`f.yaml:2: variables.V.word_order: only a 32-bit type`}},
+		{"dnp3 without its point", "variables:\n  V: {dnp3: {outstation: 10}}\n",
+			[]string{`f.yaml:2: variables.V.dnp3: expected the point: analog_output: INDEX (group 41)`}},
 		{"coil not bool", "variables:\n  V: {modbus: {unit: 1, coil: 0}}\n",
 			[]string{`f.yaml:2: variables.V: a coil or discrete input is a bool: give type: bool`}},
 		{"quiet typo", "rules:\n  gate-limits:\n    masters: {allow: 10.0.0.1}\nmaintenance:\n  w:\n    quiet: [gate-limit, new_mastr]\n    from: \"06:00\"\n    to: \"07:00\"\n",
