@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-ics/sluice/baselines"
@@ -30,7 +31,10 @@ var ErrClosed = errors.New("agent closed")
 // Agent decodes packets into events. Create it with New.
 type Agent struct {
 	cfg Config
-	w   *writer
+	// policy is the engineer's rules (policy.go): swapped whole by
+	// SetPolicy from the monitor's SIGHUP, read by the capture goroutine.
+	policy atomic.Pointer[baselines.Policy]
+	w      *writer
 	// inc groups the alerts into incidents (incident.go).
 	inc   *incidents
 	stats Stats
@@ -97,6 +101,9 @@ func New(cfg Config) (*Agent, error) {
 			e.MarkAllDirty()
 		}
 		a.engine, a.db = e, db
+	}
+	if cfg.Policy != nil {
+		a.SetPolicy(cfg.Policy)
 	}
 	a.shared = make([]any, len(modules))
 	for i, m := range modules {

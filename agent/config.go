@@ -96,6 +96,11 @@ type Config struct {
 	// "site". Empty leaves the events as they were.
 	Sensor, Site string
 
+	// Policy is the engineer's rules file, read by package rules
+	// (--rules): judged in every mode, its register map naming variables
+	// in events and alerts. nil: none.
+	Policy *baselines.Policy
+
 	// DBPath is the bbolt baseline file; empty keeps baseline state in
 	// memory for the run only.
 	DBPath string

@@ -179,16 +179,25 @@ func TestDetection(t *testing.T) {
 // baseline in the bbolt file db, alerts only.
 func detReplay(t *testing.T, pcap []byte, db string, mode Mode) []byte {
 	t.Helper()
+	return replayMem(t, pcap, EventsAlerts, func(cfg *Config) { cfg.DBPath, cfg.Mode = db, mode })
+}
+
+// replayMem runs the real agent over a capture held in memory, writing the
+// events of filter; mutate (if not nil) changes the default configuration.
+func replayMem(t *testing.T, pcap []byte, filter Events, mutate func(*Config)) []byte {
+	t.Helper()
 	var out bytes.Buffer
 	cfg := DefaultConfig(nil)
-	cfg.Sinks = []Sink{NewEVE(&out, EventsAlerts)}
-	cfg.DBPath, cfg.Mode = db, mode
+	cfg.Sinks = []Sink{NewEVE(&out, filter)}
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	src, err := capture.NewReader(bytes.NewReader(pcap), "simulated.pcap", int64(len(pcap)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Run(context.Background(), cfg, src); err != nil {
-		t.Fatalf("replay (%s): %v", mode, err)
+		t.Fatalf("replay (%s): %v", cfg.Mode, err)
 	}
 	return out.Bytes()
 }
@@ -221,7 +230,8 @@ func detParse(t *testing.T, out []byte) []detAlert {
 	return as
 }
 
-// detEvent is the subset of an EVE event detParse and detStats read.
+// detEvent is the subset of an EVE event detParse, detStats and the
+// policy tests read.
 type detEvent struct {
 	Timestamp string `json:"timestamp"`
 	EventType string `json:"event_type"`
@@ -234,7 +244,22 @@ type detEvent struct {
 		Signature string   `json:"signature"`
 		Resolved  bool     `json:"resolved"`
 		Update    bool     `json:"update"`
+		Policy    string   `json:"policy"`
+		Also      []struct {
+			Rule      string `json:"rule"`
+			Policy    string `json:"policy"`
+			Signature string `json:"signature"`
+		} `json:"also"`
 	} `json:"alert"`
+	Modbus *struct {
+		Variables []struct {
+			Name    string   `json:"name"`
+			Table   string   `json:"table"`
+			Address int      `json:"address"`
+			Unit    string   `json:"unit"`
+			Value   *float64 `json:"value"`
+		} `json:"variables"`
+	} `json:"modbus"`
 	Incident *struct {
 		ID string `json:"id"`
 	} `json:"incident"`
@@ -511,17 +536,7 @@ func TestDetectionMalformedVersusNonProtocol(t *testing.T) {
 // which need no baseline, can fire on a first sight), alerts only.
 func detReplayMem(t *testing.T, pcap []byte) []byte {
 	t.Helper()
-	var out bytes.Buffer
-	cfg := DefaultConfig(nil)
-	cfg.Sinks = []Sink{NewEVE(&out, EventsAlerts)}
-	src, err := capture.NewReader(bytes.NewReader(pcap), "built.pcap", int64(len(pcap)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Run(context.Background(), cfg, src); err != nil {
-		t.Fatalf("replay: %v", err)
-	}
-	return out.Bytes()
+	return replayMem(t, pcap, EventsAlerts, nil)
 }
 
 // detConn writes one Ethernet/IPv4/TCP connection from 10.10.9.66:40001 to

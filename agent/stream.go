@@ -50,6 +50,9 @@ type conn struct {
 	gapAt  [2]time.Time
 	// lossReported: the capture_loss anomaly, once per connection.
 	lossReported bool
+	// named is the policy whose register map names the variables of the
+	// transaction being written (nil: none, or obs is not its).
+	named *baselines.Policy
 }
 
 // newConn sets up the shared glue of connection c of protocol m (index i
@@ -103,6 +106,10 @@ type payload interface {
 func (c *conn) transaction(ts time.Time, p payload, observe bool) {
 	a := c.a
 	c.stats.Transactions++
+	c.named = nil
+	if observe {
+		c.named = a.policy.Load()
+	}
 	if a.w.wants(c.route) {
 		w := a.w
 		w.open(ts, c.m.name, &c.flow, c.route)
@@ -157,7 +164,11 @@ func (c *conn) transaction(ts time.Time, p payload, observe bool) {
 
 // appendObject appends `,"<protocol>":{...}`.
 func (c *conn) appendObject(b []byte, p payload) []byte {
-	return p.AppendJSON(append(b, c.m.objectKey...))
+	b = p.AppendJSON(append(b, c.m.objectKey...))
+	if c.named != nil {
+		b = appendVariables(b, c.named, &c.obs)
+	}
+	return b
 }
 
 // expireDue reports whether a second of packet time has passed since the
@@ -465,6 +476,7 @@ func appendAlert(b []byte, al *baselines.Alert, also []baselines.Alert, pcap str
 	b = jsonw.Uint(b, uint64(al.SignatureID))
 	b = append(b, `,"rule":`...)
 	b = jsonw.String(b, al.Rule.String())
+	b = appendPolicy(b, &al.Deviation)
 	b = append(b, `,"rules":[`...)
 	b = jsonw.String(b, al.Rule.String())
 	for i := range also {
@@ -517,6 +529,7 @@ func appendAlert(b []byte, al *baselines.Alert, also []baselines.Alert, pcap str
 			b = jsonw.Uint(b, uint64(o.SignatureID))
 			b = append(b, `,"rule":`...)
 			b = jsonw.String(b, o.Rule.String())
+			b = appendPolicy(b, &o.Deviation)
 			b = append(b, `,"severity":`...)
 			b = jsonw.Uint(b, uint64(o.Severity))
 			b = append(b, `,"signature":`...)

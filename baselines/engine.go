@@ -64,6 +64,9 @@ type Engine struct {
 	out           []Alert
 
 	limited Limited
+
+	// policy is the engineer's rules (policy.go); nil without --rules.
+	policy *Policy
 }
 
 // Limited counts what the engine refused to learn to respect its caps
@@ -215,6 +218,9 @@ func (e *Engine) Observe(o *Observation) []Alert {
 	}
 	if p.signer != nil {
 		p.signer.signatures(e, o, rt)
+	}
+	if e.policy != nil {
+		e.judgePolicy(o, &key)
 	}
 	e.rates(o, &key, c, rt, learn)
 	if p.rater != nil {

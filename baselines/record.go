@@ -75,6 +75,9 @@ func (e *Engine) raiseValue(t time.Time, rule Rule, ch ChannelKey, item Item, va
 	if a, ok := e.accepted[k]; ok && !a.Folded {
 		return nil
 	}
+	if e.policy != nil && e.policy.quiet(rule, item.What, ch.Server, t) {
+		return nil // a maintenance window: the one place every rule is raised
+	}
 	if math.IsNaN(value) || math.IsInf(value, 0) {
 		// JSON cannot carry them: keep the text.
 		text, value = strconv.FormatFloat(value, 'g', -1, 64), 0
@@ -168,6 +171,9 @@ func (e *Engine) resolve(t time.Time, rule Rule, ch ChannelKey, item Item, ep *E
 	}
 	k := suppKey{rule, ch, item}
 	if a, ok := e.accepted[k]; ok && !a.Folded {
+		return nil
+	}
+	if e.policy != nil && e.policy.quiet(rule, item.What, ch.Server, t) {
 		return nil
 	}
 	a := e.push(t, rule, ch, item, ep, o, nil)

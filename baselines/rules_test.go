@@ -24,6 +24,12 @@ func TestRuleNamesAndIDsAreStable(t *testing.T) {
 			t.Errorf("rule %d = %s/%d, want %s/%d", i+1, r, r.SignatureID(), name, 9000001+i)
 		}
 	}
+	// Rules taken out of order by work done in parallel.
+	for r, name := range map[Rule]string{PolicyViolation: "policy_violation"} {
+		if r.String() != name || r.SignatureID() != 9000000+uint32(r) {
+			t.Errorf("rule %d = %s/%d, want %s", r, r, r.SignatureID(), name)
+		}
+	}
 	rs := Rules()
 	if len(rs) < len(want) {
 		t.Fatalf("%d rules, want at least %d", len(rs), len(want))

@@ -43,6 +43,10 @@ type Options struct {
 	// DefaultMaxMatrix when zero; negative: everything). Report.Omitted
 	// counts what was left out; the summary counts everything.
 	MaxRows, MaxMatrix int
+	// Policy is the engineer's rules file (sluice report --rules): its
+	// register map names the registers and nodes of the alert log, and
+	// is listed (Report.Variables). nil: none.
+	Policy *baselines.Policy
 }
 
 // Time is a timestamp that marshals like every Sluice output: RFC 3339, UTC,
@@ -98,9 +102,13 @@ type Report struct {
 	Alerts   []AlertRow    `json:"alerts"`
 	Accepted []AcceptedRow `json:"accepted"`
 	Audit    []AuditRow    `json:"audit"`
+	// Variables is the register map of Options.Policy; absent without.
+	Variables []VariableRow `json:"variables,omitempty"`
 	// Omitted counts what the lists above leave out (Options.MaxRows);
 	// absent when nothing was.
 	Omitted *Omitted `json:"omitted,omitempty"`
+
+	policy *baselines.Policy
 }
 
 // Window is the learning window: from the first device seen to the end of
@@ -387,6 +395,16 @@ type AcceptedRow struct {
 	Reason  string `json:"reason"`
 }
 
+// VariableRow is one variable of the register map: its name, where it
+// lives (Modbus server, unit, table, address, type, scale; OPC UA node)
+// and its engineering unit. Names and units come from the rules file.
+type VariableRow struct {
+	Name   string `json:"name"`
+	Modbus string `json:"modbus,omitempty"`
+	Node   string `json:"opcua_node,omitempty"`
+	Unit   string `json:"unit,omitempty"`
+}
+
 // AuditRow is one entry of the audit trail.
 type AuditRow struct {
 	Seq       uint64 `json:"seq"`
@@ -443,7 +461,9 @@ func Build(s *baselines.Snapshot, opt Options) (*Report, error) {
 	r.devices(s, opt.ConvergenceWindow)
 	r.matrix(s)
 	r.baselines(s)
+	r.policy = opt.Policy
 	r.alerts(s)
+	r.variables()
 	r.accepted(s)
 	r.audit(s)
 	r.Summary.Devices = len(r.Devices)
@@ -968,7 +988,7 @@ func (r *Report) alerts(s *baselines.Snapshot) {
 		devRules[dev][a.Rule.String()] += a.Count
 		r.Alerts = append(r.Alerts, AlertRow{
 			ID: a.ID, Rule: a.Rule.String(), Severity: a.Rule.Severity(), Channel: channelText(a.Deviation),
-			Item: itemText(a.Deviation), Signature: a.Signature, First: Time{a.First.UTC()}, Last: Time{a.Last.UTC()},
+			Item: itemText(a.Deviation) + r.variableOf(a.Deviation), Signature: a.Signature, First: Time{a.First.UTC()}, Last: Time{a.Last.UTC()},
 			Occurrences: a.Count, Alerts: a.Alerts,
 		})
 	}
@@ -985,6 +1005,58 @@ func (r *Report) alerts(s *baselines.Snapshot) {
 		da := byDev[dev]
 		da.Rules = counts(devRules[dev])
 		r.AlertsByDevice = append(r.AlertsByDevice, *da)
+	}
+}
+
+// variableOf returns " (Name)", the register map's variables of the
+// register or node of d's item, "" when none or without a policy.
+func (r *Report) variableOf(d baselines.Deviation) string {
+	if r.policy == nil {
+		return ""
+	}
+	var names []string
+	if it := d.Item; it.Table != modbus.TableNone {
+		for _, v := range r.policy.VariablesOf(nil, d.Channel.Server, d.Channel.Unit, it.Table, it.Addr, max(it.Count, 1)) {
+			names = append(names, v.Name)
+		}
+	} else if it.Node != "" {
+		if v := r.policy.NodeVariable(d.Channel.Server, it.Node); v != nil {
+			names = append(names, v.Name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(names, ", ") + ")"
+}
+
+// variables lists the register map.
+func (r *Report) variables() {
+	if r.policy == nil {
+		return
+	}
+	for _, v := range r.policy.Variables {
+		row := VariableRow{Name: v.Name, Node: v.Node, Unit: v.EngUnit}
+		if v.InModbus {
+			server := "any server"
+			if v.Server.IsValid() {
+				server = addrText(v.Server.Addr())
+				if v.Server.Bits() != v.Server.Addr().BitLen() {
+					server = v.Server.String()
+				}
+			}
+			row.Modbus = fmt.Sprintf("%s unit %d %s %d, %s", server, v.Unit, v.Table, v.Addr, v.Type)
+			if v.Type.Words() == 2 && v.LowWordFirst {
+				row.Modbus += " low word first"
+			}
+			if v.Scale != 1 {
+				row.Modbus += ", scale " + strconv.FormatFloat(v.Scale, 'g', -1, 64)
+			}
+			if v.Offset != 0 {
+				row.Modbus += ", offset " + strconv.FormatFloat(v.Offset, 'g', -1, 64)
+			}
+		}
+		r.Variables = append(r.Variables, row)
 	}
 }
 

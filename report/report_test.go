@@ -750,3 +750,52 @@ func TestControlCharactersEscaped(t *testing.T) {
 		t.Error("JSON does not keep the vendor name")
 	}
 }
+
+// The names of a rules file (a rule, a variable, its unit) are text the
+// report did not write: in the alert log (signature, item) and the
+// register map they cannot add markup, and JSON carries them verbatim.
+func TestPolicyNamesEscaped(t *testing.T) {
+	page := func(rule, name, unit string, f Format) []byte {
+		t.Helper()
+		pol := &baselines.Policy{
+			Variables: []baselines.Variable{{Name: name, EngUnit: unit, InModbus: true, Unit: 1,
+				Table: modbus.TableHoldingRegisters, Addr: 40, Type: baselines.Uint16, Scale: 1}},
+			Rules: []baselines.PolicyRule{{Name: rule, Limits: []baselines.Limit{{Var: 0, Max: 10, HasMax: true}}}},
+		}
+		e := baselines.New(baselines.Config{Mode: baselines.Learn})
+		e.SetPolicy(pol)
+		o, m := mbObs(t0, hmi, 1, 6)
+		m.WriteTable, m.Write, m.Values = modbus.TableHoldingRegisters, baselines.Range{Start: 40, Count: 1}, []uint16{50}
+		if as := e.Observe(&o); len(as) != 1 || as[0].Rule != baselines.PolicyViolation {
+			t.Fatalf("alerts %+v", as)
+		}
+		r, err := Build(e.Snapshot(), Options{Generated: genT, Policy: pol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return render(t, r, f)
+	}
+	evil := []string{`gate<script>alert(1)</script>`, `Dam"><img src=x onerror=alert(2)>`, `%</td><td onclick=x>`}
+	want := tagCounts(t, page("gate", "Dam.SP", "%", HTML))
+	html := page(evil[0], evil[1], evil[2], HTML)
+	if got := tagCounts(t, html); !maps.Equal(got, want) {
+		t.Errorf("the rules file's names changed the page's markup:\n got %v\nwant %v", got, want)
+	}
+	if !bytes.Contains(html, []byte("Register map")) || !bytes.Contains(html, []byte("Dam&#34;&gt;&lt;img src=x onerror=alert(2)&gt;")) {
+		t.Error("HTML lacks the register map with the escaped variable name")
+	}
+	md := page(evil[0], evil[1], evil[2], Markdown)
+	for _, s := range evil {
+		if bytes.Contains(md, []byte(s)) {
+			t.Errorf("Markdown carries %q unescaped", s)
+		}
+	}
+	var back Report
+	if err := json.Unmarshal(page(evil[0], evil[1], evil[2], JSON), &back); err != nil {
+		t.Fatal(err)
+	}
+	if len(back.Variables) != 1 || back.Variables[0].Name != evil[1] || back.Variables[0].Unit != evil[2] ||
+		len(back.Alerts) != 1 || !strings.Contains(back.Alerts[0].Signature, evil[0]) || !strings.HasSuffix(back.Alerts[0].Item, " ("+evil[1]+")") {
+		t.Errorf("JSON does not carry the names verbatim: %+v %+v", back.Variables, back.Alerts)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-ics/sluice/agent"
+	"github.com/sluice-ics/sluice/rules"
 )
 
 // agentFlags are the flags replay and monitor share: they become an
@@ -36,6 +37,8 @@ type agentFlags struct {
 	pcapRing      time.Duration
 	pcapRingBytes byteSize
 	pcapAfter     int
+	// rules is --rules, the engineer's rules file (docs/rules.md).
+	rules string
 }
 
 func (f *agentFlags) register(fs *flag.FlagSet) {
@@ -61,6 +64,7 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	f.pcapRingBytes = agent.DefaultAlertPcapRingBytes
 	fs.Var(&f.pcapRingBytes, "alert-pcap-ring-size", "with --alert-pcap-dir: the memory `SIZE` of that ring")
 	fs.IntVar(&f.pcapAfter, "alert-pcap-after", agent.DefaultAlertPcapAfter, "with --alert-pcap-dir: how many `PACKETS` of the connection after the alert go in its file (within 10 s)")
+	fs.StringVar(&f.rules, "rules", "", "judge the engineer's rules of `FILE` (YAML, docs/rules.md) in every mode, and name its register map's variables in events and alerts; monitor rereads it on SIGHUP")
 	f.syslog.register(fs)
 	f.nats.register(fs)
 }
@@ -91,6 +95,11 @@ func (f *agentFlags) config(out io.Writer) (agent.Config, error) {
 		return cfg, fmt.Errorf("--alert-every: must be positive, got %v", f.alertEvery)
 	}
 	cfg.DBPath = f.db
+	if f.rules != "" {
+		if cfg.Policy, err = rules.Load(f.rules); err != nil {
+			return cfg, fmt.Errorf("--rules: %w", err)
+		}
+	}
 	cfg.LearnFor = f.learnFor
 	cfg.AlertEvery = f.alertEvery
 	cfg.Sensor, cfg.Site = f.sensor, f.site

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/sluice-ics/sluice/internal/fleet"
 	"github.com/sluice-ics/sluice/internal/metrics"
 	"github.com/sluice-ics/sluice/internal/syslog"
+	"github.com/sluice-ics/sluice/rules"
 )
 
 func init() {
@@ -40,7 +42,9 @@ portrange, src/dst, tcp/udp/ip/ip6, and/or/not; no vlan or byte offsets).
 
 SIGINT or SIGTERM stops the capture, ends every connection, writes the final
 stats event (with the kernel's drop count), flushes the output and exits 0.
-SIGHUP reopens the output file (for logrotate) without losing an event.
+SIGHUP reopens the output file (for logrotate) without losing an event, and
+rereads the --rules file: the new rules take effect at once, or, if the file
+has a mistake, the old ones stay and the mistake is written to stderr.
 Live capture needs CAP_NET_RAW (root, or the systemd unit in deploy/).
 
 Examples:
@@ -130,7 +134,7 @@ func runMonitor(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
 		return 1
 	}
-	code := monitor(ctx, cfg, live, *metricsAddr, ro, op.repaired, syslogs, sensor)
+	code := monitor(ctx, cfg, live, *metricsAddr, ro, op.repaired, syslogs, sensor, af.rules)
 	closeSyslog("monitor", syslogs)
 	closeNATS("monitor", sensor)
 	if err := ro.close(); err != nil && code == 0 {
@@ -140,13 +144,31 @@ func runMonitor(ctx context.Context, args []string) int {
 	return code
 }
 
+// reloadRules rereads the rules file at path (none when empty) into the
+// running agent a: SIGHUP's. A file with a mistake, or that cannot be
+// read, leaves the rules in force and says so on log; the monitor goes on.
+func reloadRules(a *agent.Agent, path string, log io.Writer) bool {
+	if path == "" {
+		return false
+	}
+	p, err := rules.Load(path)
+	if err != nil {
+		fmt.Fprintf(log, "sluice monitor: --rules: %v\nsluice monitor: the rules in force are kept\n", err)
+		return false
+	}
+	a.SetPolicy(p)
+	fmt.Fprintf(log, "sluice monitor: rules reloaded from %s: %d rules, %d variables, %d maintenance windows\n",
+		path, len(p.Rules), len(p.Variables), len(p.Maintenance))
+	return true
+}
+
 // flushEvery bounds how long an event waits in the output buffer while the
 // link is quiet.
 const flushEvery = time.Second
 
 // monitor runs the agent on the live capture; repaired is the number of
 // partial lines openOutput repaired, for the metrics.
-func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener, repaired int, syslogs []*syslog.Sink, sensor *fleet.Sensor) int {
+func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsAddr string, ro *reopener, repaired int, syslogs []*syslog.Sink, sensor *fleet.Sensor, rulesPath string) int {
 	var ms *metrics.Metrics
 	if metricsAddr != "" {
 		var err error
@@ -176,6 +198,7 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 			case <-ctx.Done():
 				return
 			case <-hup:
+				reloadRules(a, rulesPath, os.Stderr)
 				// Write what is buffered to the old file, then swap.
 				// A write error is reported by the watcher below.
 				if a.Flush() != nil {

@@ -355,3 +355,73 @@ func TestMonitorRepairsPartialLine(t *testing.T) {
 		}
 	}
 }
+
+// TestMonitorRulesReload: a real SIGHUP to the monitor rereads --rules. A
+// file with a mistake keeps the rules in force (their alerts go on) and
+// says why on stderr; a good file replaces them from the next transaction.
+func TestMonitorRulesReload(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("live capture needs root or CAP_NET_RAW")
+	}
+	port := modbusServer(t)
+	dir := t.TempDir()
+	out, rulesFile := filepath.Join(dir, "eve.json"), filepath.Join(dir, "rules.yaml")
+	write := func(s string) {
+		if err := os.WriteFile(rulesFile, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("rules:\n  no-reads:\n    modbus: {}\n    functions: [write_single_register]\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan monitorExit, 1)
+	go func() {
+		code, se := runCmdCtx(t, ctx, runMonitor, "--iface", "lo", "--modbus-ports", strconv.Itoa(port), "--opcua-ports", "",
+			"-o", out, "--rules", rulesFile, "--alert-every", "1ms", "--events", "alerts")
+		done <- monitorExit{code, se}
+	}()
+	count := func(policy string) int {
+		b, _ := os.ReadFile(out)
+		return bytes.Count(b, []byte(`"policy":"`+policy+`"`))
+	}
+	var tid uint16
+	waitFor := func(policy string, more int) {
+		t.Helper()
+		n := count(policy)
+		if !pollModbus(t, port, &tid, 20*time.Second, func() bool { return count(policy) >= n+more }) {
+			t.Fatalf("no new alert of policy %q", policy)
+		}
+	}
+	hup := func() {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond) // the handler runs in the monitor's goroutine
+	}
+	waitFor("no-reads", 1)
+	write("rules:\n  no-reads:\n    modbus: {}\n    functions: [write_single_registr]\n")
+	hup()
+	waitFor("no-reads", 2) // the old rules hold
+	write("rules:\n  loopback-denied:\n    modbus: {}\n    masters: {deny: 127.0.0.0/8}\n")
+	hup()
+	waitFor("loopback-denied", 2)
+	before := count("no-reads")
+	waitFor("loopback-denied", 2)
+	if count("no-reads") != before {
+		t.Errorf("the replaced rule no-reads still alerts")
+	}
+	cancel()
+	ex := <-done
+	if ex.code != 0 {
+		t.Fatalf("monitor exited %d: %s", ex.code, ex.stderr)
+	}
+	for _, want := range []string{
+		rulesFile + `:4: rules.no-reads.functions: expected a Modbus function code 1-127 or its name`,
+		"the rules in force are kept",
+		"rules reloaded from " + rulesFile + ": 1 rules",
+	} {
+		if !strings.Contains(ex.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, ex.stderr)
+		}
+	}
+}

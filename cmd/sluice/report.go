@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-ics/sluice/baselines/store"
 	"github.com/sluice-ics/sluice/internal/fleet"
 	"github.com/sluice-ics/sluice/report"
+	"github.com/sluice-ics/sluice/rules"
 )
 
 func init() {
@@ -64,6 +65,7 @@ func runReport(ctx context.Context, args []string) int {
 	title := fs.String("title", "", "report `TITLE` (default \"Sluice baseline report\")")
 	all := fs.Bool("all", false, fmt.Sprintf("list every device, channel and alert (by default each list shows at most %d, and the matrix %d clients and servers, and says how many more there are)", report.DefaultMaxRows, report.DefaultMaxMatrix))
 	site := fs.String("site", "", "with a fleet database (sluice hub): write the baseline report of this `SITE` instead of the fleet report")
+	rulesPath := fs.String("rules", "", "the rules `FILE` of the monitor (docs/rules.md): its register map names the registers and nodes of the alert log and is listed")
 	var sources multiFlag
 	fs.Var(&sources, "source", "a capture `SOURCE` the baseline was learned from (interface or file; repeatable) beyond the runs the database records itself")
 	fs.Usage = flagUsage(fs, "sluice report --db FILE [--format html|md|json] [-o FILE]", reportHelp)
@@ -87,6 +89,12 @@ func runReport(ctx context.Context, args []string) int {
 	opt := report.Options{Title: *title, Generated: time.Now(), Database: *dbPath, Sources: sources}
 	if *all {
 		opt.MaxRows, opt.MaxMatrix = -1, -1
+	}
+	if *rulesPath != "" {
+		if opt.Policy, err = rules.Load(*rulesPath); err != nil {
+			fmt.Fprintf(os.Stderr, "sluice report: --rules: %v\n", err)
+			return 2
+		}
 	}
 	if err := writeReport(*dbPath, *site, *out, f, opt); err != nil {
 		fmt.Fprintf(os.Stderr, "sluice report: %v\n", err)
