@@ -17,7 +17,7 @@ func TestExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Variables) != 34 || len(p.Rules) != 9 || len(p.Maintenance) != 1 {
+	if len(p.Variables) != 34 || len(p.Rules) != 10 || len(p.Maintenance) != 1 {
 		t.Fatalf("%d variables, %d rules, %d windows", len(p.Variables), len(p.Rules), len(p.Maintenance))
 	}
 	var sp *baselines.Variable
