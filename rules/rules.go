@@ -152,6 +152,9 @@ func (p *parser) fields(n *yaml.Node, path string, known []string, f func(key st
 
 // named walks a mapping of names to entries (variables, rules, windows).
 func (p *parser) named(n *yaml.Node, path, what string, f func(name string, k, v *yaml.Node)) {
+	if n.Tag == "!!null" {
+		return // "rules:" with nothing under it: none
+	}
 	if n.Kind != yaml.MappingNode {
 		p.fail(n, path, "expected a mapping of %s names to their definitions, got %s", what, describe(n))
 		return
@@ -417,6 +420,10 @@ var scopeKeys = map[string][]string{
 
 func (p *parser) rule(name string, k, n *yaml.Node) {
 	path := join("rules", name)
+	if _, ok := baselines.ParseRule(name); ok {
+		// A maintenance window's quiet list could not tell them apart.
+		p.fail(k, path, "%q is the name of a Sluice rule: give the file's rule another name", name)
+	}
 	r := baselines.PolicyRule{Name: name}
 	checks := 0
 	var funcs, writable *yaml.Node

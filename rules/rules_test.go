@@ -85,6 +85,8 @@ func TestMistakes(t *testing.T) {
 		{"duplicate rule", "rules:\n  a: {masters: {allow: 10.0.0.1}}\n  a: {masters: {allow: 10.0.0.2}}\n",
 			[]string{`f.yaml:3: rules.a: rule name given twice`}},
 		{"empty file", "", []string{`f.yaml:0: the file is empty`}},
+		{"a Sluice rule's name", "rules:\n  new_master: {masters: {allow: 10.0.0.1}}\n",
+			[]string{`f.yaml:2: rules.new_master: "new_master" is the name of a Sluice rule: give the file's rule another name`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("f.yaml", []byte(tc.file))
@@ -137,6 +139,9 @@ maintenance:
 `))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if e, err := Parse("e.yaml", []byte("variables:\nrules:\nmaintenance:\n")); err != nil || len(e.Rules) != 0 {
+		t.Errorf("empty sections: %v", err)
 	}
 	if v := p.Variables[0]; v.Type != baselines.Float32 || !v.LowWordFirst || v.Addr != 10 || v.Server.String() != "10.0.0.1/32" {
 		t.Errorf("Flow: %+v", v)
