@@ -46,7 +46,7 @@ func TestMistakes(t *testing.T) {
 		{"unknown top-level field", "variables: {}\nrulez: {}\n",
 			[]string{`f.yaml:2: rulez: unknown field "rulez" (did you mean "rules"?): expected one of timezone, variables, rules, maintenance`}},
 		{"unknown rule field", "rules:\n  a:\n    modbus: {}\n    master: {allow: [10.0.0.1]}\n",
-			[]string{`f.yaml:4: rules.a.master: unknown field "master" (did you mean "masters"?)`, `f.yaml:2: rules.a: a rule needs a check`}},
+			[]string{`f.yaml:2: rules.a: a rule needs a check`, `f.yaml:4: rules.a.master: unknown field "master" (did you mean "masters"?)`}},
 		{"bad address", "rules:\n  a:\n    masters: {allow: [10.0.0.300]}\n",
 			[]string{`f.yaml:3: rules.a.masters.allow: expected an IP address (10.10.1.10) or a network (10.10.1.0/24), got "10.0.0.300"`}},
 		{"host bits", "rules:\n  a:\n    masters: {deny: 10.0.0.1/24}\n",
