@@ -86,7 +86,8 @@ func TestPolicyOnScenarios(t *testing.T) {
 		"recon":                      {"plc-functions", "plc-masters"},
 		"malformed":                  {"plc-masters"},
 		"opcua_anonymous_write":      {"opcua-clients"},
-		"opcua_new_client":           {"opcua-clients"},
+		"opcua_new_client":           {"opcua-clients", "opcua-services"}, // it browses
+		"opcua_method_call":          {"opcua-services"},
 		"dnp3_rogue_master":          {"rtu-masters"},
 		"dnp3_cold_restart":          {"rtu-functions"},
 		"dnp3_disable_unsolicited":   {"rtu-functions"},

@@ -268,14 +268,6 @@ func (v *Variable) Written(d *ModbusObs) (float64, bool) {
 	return v.value(d.Write.Start, d.written())
 }
 
-// Label is the variable's name with its unit: "Dam.Spillway1.Setpoint (%)".
-func (v *Variable) Label() string {
-	if v.EngUnit == "" {
-		return v.Name
-	}
-	return v.Name + " (" + v.EngUnit + ")"
-}
-
 // Maintenance is a window of time during which the named rules are quiet:
 // rules of the file or Sluice's own rules (new_master…), on the servers
 // of Servers (every server when empty).
@@ -377,13 +369,6 @@ func (e *Engine) SetPolicy(p *Policy) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.policy = p
-}
-
-// Policy returns the engine's policy (nil: none).
-func (e *Engine) Policy() *Policy {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.policy
 }
 
 // judgePolicy raises policy_violation for every rule of the policy that o
@@ -510,6 +495,8 @@ func (e *Engine) policyOPCUA(o *Observation, k *ChannelKey, r *PolicyRule, d *OP
 func (e *Engine) limit(o *Observation, k *ChannelKey, r *PolicyRule, l *Limit, v *Variable, it Item, x float64) {
 	var bound string
 	switch {
+	case math.IsNaN(x) || math.IsInf(x, 0):
+		bound = "not a number within its limits" // a float32 NaN or infinity compares with nothing
 	case l.HasMin && x < l.Min-ulps(l.Min):
 		bound = "below its minimum " + fmtNum(l.Min)
 	case l.HasMax && x > l.Max+ulps(l.Max):

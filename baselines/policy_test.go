@@ -87,6 +87,7 @@ func TestPolicyChecks(t *testing.T) {
 		{"int16 within", write(hmi, 6, 1, 0xfffe), ""},      // -2
 		{"float32 across two registers", write(hmi, 16, 4, f32(120.5)...), "limits"},
 		{"float32 within", write(hmi, 16, 4, f32(99.5)...), ""},
+		{"float32 NaN", write(hmi, 16, 4, f32(float32(math.NaN()))...), "limits"},
 		{"half a float32 is not judged", write(hmi, 6, 5, 0x42f0), ""},
 		{"write past the writable ranges", write(hmi, 16, 8, 1, 2, 3), "writable"},
 		{"write of a coil", func() Observation {

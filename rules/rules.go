@@ -102,6 +102,8 @@ func Parse(name string, data []byte) (*baselines.Policy, error) {
 	}
 	p.file(doc.Content[0])
 	if len(p.err.Mistakes) > 0 {
+		// In the file's order, as an editor shows it.
+		slices.SortStableFunc(p.err.Mistakes, func(a, b Mistake) int { return a.Line - b.Line })
 		return nil, &p.err
 	}
 	return p.pol, nil
@@ -152,6 +154,9 @@ func (p *parser) fields(n *yaml.Node, path string, known []string, f func(key st
 
 // named walks a mapping of names to entries (variables, rules, windows).
 func (p *parser) named(n *yaml.Node, path, what string, f func(name string, k, v *yaml.Node)) {
+	if n.Tag == "!!null" {
+		return // "rules:" with nothing under it: none
+	}
 	if n.Kind != yaml.MappingNode {
 		p.fail(n, path, "expected a mapping of %s names to their definitions, got %s", what, describe(n))
 		return
@@ -417,6 +422,10 @@ var scopeKeys = map[string][]string{
 
 func (p *parser) rule(name string, k, n *yaml.Node) {
 	path := join("rules", name)
+	if _, ok := baselines.ParseRule(name); ok {
+		// A maintenance window's quiet list could not tell them apart.
+		p.fail(k, path, "%q is the name of a Sluice rule: give the file's rule another name", name)
+	}
 	r := baselines.PolicyRule{Name: name}
 	checks := 0
 	var funcs, writable *yaml.Node
@@ -638,12 +647,12 @@ var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "
 func (p *parser) window(name string, k, n *yaml.Node) {
 	path := join("maintenance", name)
 	m := baselines.Maintenance{Name: name, Location: p.tz}
-	var from, to *yaml.Node
-	var days *yaml.Node
+	var from, to, days, quiet *yaml.Node
 	p.fields(n, path, []string{"quiet", "servers", "days", "from", "to", "timezone"}, func(key string, c *yaml.Node) {
 		cp := join(path, key)
 		switch key {
 		case "quiet":
+			quiet = c
 			p.list(c, cp, func(e *yaml.Node) {
 				if e.Kind != yaml.ScalarNode || !p.quietName(e.Value) {
 					p.fail(e, cp, "expected the name of a rule of this file or of a Sluice rule (new_master, write_value_out_of_range…)%s, got %s",
@@ -675,7 +684,7 @@ func (p *parser) window(name string, k, n *yaml.Node) {
 	if n.Kind != yaml.MappingNode {
 		return
 	}
-	if len(m.Quiet) == 0 {
+	if quiet == nil {
 		p.fail(k, path, "expected quiet: the rules the window quiets")
 	}
 	if from == nil || to == nil {

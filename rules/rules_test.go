@@ -17,7 +17,7 @@ func TestExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Variables) != 34 || len(p.Rules) != 9 || len(p.Maintenance) != 1 {
+	if len(p.Variables) != 34 || len(p.Rules) != 10 || len(p.Maintenance) != 1 {
 		t.Fatalf("%d variables, %d rules, %d windows", len(p.Variables), len(p.Rules), len(p.Maintenance))
 	}
 	var sp *baselines.Variable
@@ -46,7 +46,7 @@ func TestMistakes(t *testing.T) {
 		{"unknown top-level field", "variables: {}\nrulez: {}\n",
 			[]string{`f.yaml:2: rulez: unknown field "rulez" (did you mean "rules"?): expected one of timezone, variables, rules, maintenance`}},
 		{"unknown rule field", "rules:\n  a:\n    modbus: {}\n    master: {allow: [10.0.0.1]}\n",
-			[]string{`f.yaml:4: rules.a.master: unknown field "master" (did you mean "masters"?)`, `f.yaml:2: rules.a: a rule needs a check`}},
+			[]string{`f.yaml:2: rules.a: a rule needs a check`, `f.yaml:4: rules.a.master: unknown field "master" (did you mean "masters"?)`}},
 		{"bad address", "rules:\n  a:\n    masters: {allow: [10.0.0.300]}\n",
 			[]string{`f.yaml:3: rules.a.masters.allow: expected an IP address (10.10.1.10) or a network (10.10.1.0/24), got "10.0.0.300"`}},
 		{"host bits", "rules:\n  a:\n    masters: {deny: 10.0.0.1/24}\n",
@@ -85,6 +85,8 @@ func TestMistakes(t *testing.T) {
 		{"duplicate rule", "rules:\n  a: {masters: {allow: 10.0.0.1}}\n  a: {masters: {allow: 10.0.0.2}}\n",
 			[]string{`f.yaml:3: rules.a: rule name given twice`}},
 		{"empty file", "", []string{`f.yaml:0: the file is empty`}},
+		{"a Sluice rule's name", "rules:\n  new_master: {masters: {allow: 10.0.0.1}}\n",
+			[]string{`f.yaml:2: rules.new_master: "new_master" is the name of a Sluice rule: give the file's rule another name`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("f.yaml", []byte(tc.file))
@@ -137,6 +139,9 @@ maintenance:
 `))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if e, err := Parse("e.yaml", []byte("variables:\nrules:\nmaintenance:\n")); err != nil || len(e.Rules) != 0 {
+		t.Errorf("empty sections: %v", err)
 	}
 	if v := p.Variables[0]; v.Type != baselines.Float32 || !v.LowWordFirst || v.Addr != 10 || v.Server.String() != "10.0.0.1/32" {
 		t.Errorf("Flow: %+v", v)

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluice-ics/sluice/agent"
+	"github.com/sluice-ics/sluice/baselines"
 )
 
 // appendCEF appends r as a CEF:0 message (ArcSight Common Event Format,
@@ -54,6 +55,10 @@ func (s *Sink) appendCEF(b []byte, r *agent.Record) []byte {
 		b = append(b, " act=allowed"...)
 		b = cefPair(b, "cat", a.Category)
 		b = cefPair(append(b, " cs1Label=Rule"...), "cs1", a.Rule.String())
+		if a.Rule == baselines.PolicyViolation {
+			// The rule of the engineer's file (alert.policy).
+			b = cefPair(append(b, " flexString1Label=Policy"...), "flexString1", a.Item.What)
+		}
 		if len(r.Also) > 0 {
 			// Every rule the request broke, the most severe first.
 			b = append(b, " cs6Label=Rules cs6="...)

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluice-ics/sluice/agent"
+	"github.com/sluice-ics/sluice/baselines"
 )
 
 // leefTimeFormat is the devTimeFormat of every LEEF message: Java's
@@ -45,6 +46,9 @@ func (s *Sink) appendLEEF(b []byte, r *agent.Record) []byte {
 	if a := r.Alert; a != nil {
 		b = append(b, "\taction=allowed"...)
 		b = leefPair(b, "rule", a.Rule.String())
+		if a.Rule == baselines.PolicyViolation {
+			b = leefPair(b, "policy", a.Item.What)
+		}
 		if len(r.Also) > 0 {
 			b = appendRules(append(b, "\trules="...), a, r.Also)
 		}

@@ -269,3 +269,43 @@ func TestParseFacilityAndFormat(t *testing.T) {
 		t.Error("json accepted")
 	}
 }
+
+// A policy_violation carries the name of the rules file's rule: CEF
+// flexString1 (Policy), LEEF policy; a name with the formats' separators
+// comes back whole.
+func TestPolicyField(t *testing.T) {
+	const name = `gate=limit|60 \ %`
+	rec := sampleAlert()
+	rec.Alert.Rule, rec.Alert.SignatureID, rec.Alert.Item.What = baselines.PolicyViolation, 9000036, name
+	rec.Alert.Signature = `Policy "` + name + `" violated: 10.10.9.66 wrote Dam.Spillway1.Setpoint = 95 % on PLC 10.10.2.1 unit 1, above its maximum 60 %`
+	for _, f := range []Format{FormatCEF, FormatLEEF} {
+		m, err := parse5424(string(formatter(t, f, "", "").appendMessage(nil, rec)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if f == FormatCEF {
+			c, err := parseCEF(m.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = c.ext["flexString1"]
+			if c.ext["flexString1Label"] != "Policy" || c.ext["cs1"] != "policy_violation" {
+				t.Errorf("CEF extension %q", c.ext)
+			}
+		} else {
+			l, err := parseLEEF(m.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = l.attrs["policy"]
+		}
+		if got != name {
+			t.Errorf("%s: policy %q, want %q", f, got, name)
+		}
+	}
+	// Other rules have no policy field.
+	if m := string(formatter(t, FormatCEF, "", "").appendMessage(nil, sampleAlert())); strings.Contains(m, "flexString1") {
+		t.Errorf("flexString1 on an unexpected_write: %s", m)
+	}
+}
