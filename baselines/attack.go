@@ -25,6 +25,7 @@ var tactics = []string{"Initial Access", "Execution", "Persistence", "Privilege 
 // holds every rule's techniques to it.
 var techniqueTactic = map[string]string{
 	"T0848": "Initial Access", "T0886": "Initial Access",
+	"T0858": "Execution",
 	"T0859": "Persistence", "T0839": "Persistence", "T0857": "Persistence",
 	"T0846": "Discovery", "T0888": "Discovery",
 	"T0843": "Lateral Movement", "T0867": "Lateral Movement",

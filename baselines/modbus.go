@@ -589,7 +589,7 @@ func (*modbusModel) signatures(e *Engine, o *Observation, rt *chanRuntime) {
 		}
 	}
 	if m.UMAS != 0 {
-		programTransfer(e, o, m, key)
+		umasSignatures(e, o, m, key)
 	}
 	if m.Exception == uint8(modbus.ExIllegalFunction) {
 		e.fuzzIndicator(o, rt, "illegal-function replies")

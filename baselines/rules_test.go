@@ -25,7 +25,7 @@ func TestRuleNamesAndIDsAreStable(t *testing.T) {
 		}
 	}
 	// Rules taken out of order by work done in parallel.
-	for r, name := range map[Rule]string{PolicyViolation: "policy_violation"} {
+	for r, name := range map[Rule]string{PolicyViolation: "policy_violation", PLCModeChange: "plc_mode_change"} {
 		if r.String() != name || r.SignatureID() != 9000000+uint32(r) {
 			t.Errorf("rule %d = %s/%d, want %s", r, r, r.SignatureID(), name)
 		}

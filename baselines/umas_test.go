@@ -35,3 +35,30 @@ func TestProgramTransfer(t *testing.T) {
 		}
 	}
 }
+
+// TestPLCModeChange: UMAS STOP_PLC and START_PLC raise plc_mode_change in
+// every mode, once per channel and direction; program transfers and other
+// UMAS functions do not.
+func TestPLCModeChange(t *testing.T) {
+	for _, mode := range []Mode{Learn, Monitor, Auto} {
+		e := New(Config{Mode: mode})
+		var sigs []string
+		for i, f := range []modbus.UMASFunction{modbus.UMASInitComm, modbus.UMASStopPLC, modbus.UMASStopPLC,
+			modbus.UMASInitializeUpload, modbus.UMASStartPLC, modbus.UMASReadID} {
+			o := mb(t0.Add(time.Duration(i)*time.Second), hmi, 1, 90)
+			mbOf(&o).UMAS = f
+			for _, a := range e.Observe(&o) {
+				if a.Rule == PLCModeChange {
+					sigs = append(sigs, a.Signature)
+				}
+			}
+		}
+		want := []string{
+			"Modbus master 10.10.1.10 stops PLC 10.10.2.1 unit 1 (UMAS stop_plc)",
+			"Modbus master 10.10.1.10 starts PLC 10.10.2.1 unit 1 (UMAS start_plc)",
+		}
+		if len(sigs) != len(want) || sigs[0] != want[0] || sigs[1] != want[1] {
+			t.Errorf("%s: alerts %q, want %q", mode, sigs, want)
+		}
+	}
+}
