@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -210,17 +208,7 @@ func TestLiveMonitorFleet(t *testing.T) {
 	bin := buildSluice(t)
 	dir := t.TempDir()
 	mbPort, uaPort, metricsPort := liveFreePort(t), liveFreePort(t), liveFreePort(t)
-	sim := liveStart(t, bin, "sim", "serve", "--modbus", "127.0.0.1:"+strconv.Itoa(mbPort),
-		"--opcua", fmt.Sprintf("opc.tcp://127.0.0.1:%d", uaPort), "--dnp3", "off", "--seed", "1")
-	if !liveWaitFor(20*time.Second, func() bool {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(mbPort))
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}) {
-		t.Fatalf("simulator does not listen on %d:\n%s", mbPort, sim.out.String())
-	}
+	sim := liveSimulator(t, bin, mbPort, uaPort)
 	eve := filepath.Join(dir, "eve.json")
 	metricsAddr := "127.0.0.1:" + strconv.Itoa(metricsPort)
 	mon := liveStart(t, bin, "monitor", "--iface", "lo", "--modbus-ports", strconv.Itoa(mbPort), "--opcua-ports", "",
@@ -262,37 +250,14 @@ func TestLiveMonitorFleet(t *testing.T) {
 		}
 	}
 
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, fleet.DefaultStream, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var got [][]byte
 	logged := false
-	for {
-		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(300*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			switch m.Subject() {
-			case "sluice.lab.live-1.alert":
-				got = append(got, m.Data())
-			case "sluice.lab.live-1.baseline":
-				logged = logged || bytes.Contains(m.Data(), []byte(`"bucket":"alerts"`))
-			}
-		}
-		if n == 0 {
-			break
+	for _, m := range natstest.Messages(t, srv.URL(), fleet.DefaultStream) {
+		switch m.Subject() {
+		case "sluice.lab.live-1.alert":
+			got = append(got, m.Data())
+		case "sluice.lab.live-1.baseline":
+			logged = logged || bytes.Contains(m.Data(), []byte(`"bucket":"alerts"`))
 		}
 	}
 	if len(got) != len(alerts) {

@@ -206,17 +206,7 @@ func TestLiveMonitorSimulatorMbpoll(t *testing.T) {
 	bin := buildSluice(t)
 	dir := t.TempDir()
 	mbPort, uaPort, metricsPort := liveFreePort(t), liveFreePort(t), liveFreePort(t)
-	sim := liveStart(t, bin, "sim", "serve", "--modbus", "127.0.0.1:"+strconv.Itoa(mbPort),
-		"--opcua", fmt.Sprintf("opc.tcp://127.0.0.1:%d", uaPort), "--seed", "1")
-	if !liveWaitFor(20*time.Second, func() bool {
-		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(mbPort))
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}) {
-		t.Fatalf("simulator does not listen on %d:\n%s", mbPort, sim.out.String())
-	}
+	sim := liveSimulator(t, bin, mbPort, uaPort)
 
 	eve := filepath.Join(dir, "eve.json")
 	metricsAddr := "127.0.0.1:" + strconv.Itoa(metricsPort)
@@ -312,6 +302,25 @@ func TestLiveMonitorSimulatorMbpoll(t *testing.T) {
 	if exit, _ := sim.interrupt(t, 5*time.Second); exit != 0 {
 		t.Errorf("simulator exit status %d after SIGINT:\n%s", exit, sim.out.String())
 	}
+}
+
+// liveSimulator starts `sluice sim serve` with its Modbus/TCP and OPC UA
+// servers on loopback ports mbPort and uaPort (DNP3 off) and waits until
+// the Modbus server listens.
+func liveSimulator(t *testing.T, bin string, mbPort, uaPort int) *liveProc {
+	t.Helper()
+	sim := liveStart(t, bin, "sim", "serve", "--modbus", "127.0.0.1:"+strconv.Itoa(mbPort),
+		"--opcua", fmt.Sprintf("opc.tcp://127.0.0.1:%d", uaPort), "--dnp3", "off", "--seed", "1")
+	if !liveWaitFor(20*time.Second, func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(mbPort))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
+		t.Fatalf("simulator does not listen on %d:\n%s", mbPort, sim.out.String())
+	}
+	return sim
 }
 
 func liveTail(path string) string {

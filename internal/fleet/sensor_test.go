@@ -63,38 +63,6 @@ func alertLines(b []byte) [][]byte {
 	return out
 }
 
-// streamMessages reads every message of the stream, in stream order.
-func streamMessages(t *testing.T, url string) []jetstream.Msg {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cons, err := js.OrderedConsumer(ctx, DefaultStream, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []jetstream.Msg
-	for {
-		batch, err := cons.Fetch(100, jetstream.FetchMaxWait(300*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0
-		for m := range batch.Messages() {
-			out = append(out, m)
-			n++
-		}
-		if n == 0 {
-			return out
-		}
-	}
-}
-
 // waitFor polls cond for up to 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -146,7 +114,7 @@ func TestSensorDeliversAfterOutage(t *testing.T) {
 		t.Fatalf("after the outage: %+v, want %d published", st2, st.Spooled)
 	}
 
-	msgs := streamMessages(t, srv.URL())
+	msgs := natstest.Messages(t, srv.URL(), DefaultStream)
 	var got [][]byte
 	ids := map[string]bool{}
 	for _, m := range msgs {
