@@ -23,7 +23,8 @@ const maxFuzzObs = 512
 //	0 protocol (low bit: modbus/opcua)  1 unit  2 function  3 exception
 //	4 flags (responded, timeout, numeric, anonymous, ...)  5 tables
 //	6-7 read start  8-9 read count  10-11 write start  12-13 write count
-//	14-15 value  16-17 sub-function  18 client  19 mode/token
+//	14-15 value (written, and the first read)  16-17 sub-function (and
+//	the step between values read)  18 client  19 mode/token
 //	20-23 time step in ms
 func decodeObs(data []byte) []Observation {
 	var out []Observation
@@ -48,6 +49,12 @@ func decodeObs(data []byte) []Observation {
 				m.Values = append(m.Values, binary.BigEndian.Uint16(b[14:])+uint16(i))
 			}
 			m.SubFunction, m.MEIType = binary.BigEndian.Uint16(b[16:]), b[17]
+			// The values read, hostile: any 16-bit value in any table
+			// (coils included), a step from the sub-function bytes; as
+			// many as the read asks up to 130, any address range.
+			for i := range int(min(m.Read.Count, 130)) {
+				m.ReadValues = append(m.ReadValues, binary.BigEndian.Uint16(b[14:])+uint16(i)*binary.BigEndian.Uint16(b[16:]))
+			}
 			if b[4]&64 != 0 {
 				m.Ident = &DeviceIdent{VendorName: string(b[6:14])}
 			}

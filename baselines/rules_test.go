@@ -19,6 +19,12 @@ func TestRuleNamesAndIDsAreStable(t *testing.T) {
 		"dnp3_unexpected_control", "dnp3_control_value_out_of_range", "dnp3_restart", "dnp3_stop_application",
 		"dnp3_disable_unsolicited", "dnp3_file_operation", "dnp3_time_change", "dnp3_integrity_scan",
 		"dnp3_auth_failure", "device_identity_changed"}
+	// The process rules (issue #14 §1) take 37-40.
+	for i, name := range []string{"process_value_out_of_range", "process_rate_of_change", "process_value_frozen", "process_state_unexpected"} {
+		if r := Rule(37 + i); r.String() != name || r.SignatureID() != uint32(9000037+i) {
+			t.Errorf("rule %d = %s/%d, want %s", 37+i, r, r.SignatureID(), name)
+		}
+	}
 	for i, name := range want {
 		if r := Rule(i + 1); r.String() != name || r.SignatureID() != uint32(9000001+i) {
 			t.Errorf("rule %d = %s/%d, want %s/%d", i+1, r, r.SignatureID(), name, 9000001+i)
