@@ -39,9 +39,8 @@ type modbusStream struct {
 	onRequest, onResponse func(modbus.ADU)
 	onTx                  func(*modbus.Transaction)
 	last                  pairCounts
-	// values is reused for every transaction's written values, read for
-	// the values a read returned.
-	values, read []uint16
+	// values is reused for every transaction's written values.
+	values []uint16
 	// desyncSeen limits the malformed anomaly of a desynchronised but
 	// trusted stream to one per connection.
 	desyncSeen bool
@@ -232,10 +231,9 @@ func (s *modbusStream) observation(t *modbus.Transaction) bool {
 	s.values = vals
 	m.Values = vals
 	if m.ReadTable != modbus.TableNone && o.Responded && m.Exception == 0 && t.ResponseErr == nil {
-		// The values read, for the process variables: in a buffer of
-		// their own (Values holds the written ones of FC 23).
-		s.read = appendValues(s.read[:0], t.Response.Values)
-		m.ReadValues = s.read
+		// The values read, for the process variables: the decoder's
+		// view, read during Observe only.
+		m.ReadValues = t.Response.Values
 	}
 	return true
 }

@@ -52,9 +52,11 @@ func decodeObs(data []byte) []Observation {
 			// The values read, hostile: any 16-bit value in any table
 			// (coils included), a step from the sub-function bytes; as
 			// many as the read asks up to 130, any address range.
+			var read []uint16
 			for i := range int(min(m.Read.Count, 130)) {
-				m.ReadValues = append(m.ReadValues, binary.BigEndian.Uint16(b[14:])+uint16(i)*binary.BigEndian.Uint16(b[16:]))
+				read = append(read, binary.BigEndian.Uint16(b[14:])+uint16(i)*binary.BigEndian.Uint16(b[16:]))
 			}
+			m.ReadValues = modbus.RegisterValues(read...)
 			if b[4]&64 != 0 {
 				m.Ident = &DeviceIdent{VendorName: string(b[6:14])}
 			}

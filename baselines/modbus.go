@@ -78,10 +78,11 @@ type ModbusObs struct {
 	Values []uint16
 	// Ident is the identity reported by FC 43/14 or FC 17; nil otherwise.
 	Ident *DeviceIdent
-	// ReadValues are the values a read returned: ReadValues[i] was read
+	// ReadValues are the values a read returned (the decoder's view of
+	// the response, read during Observe only): ReadValues.At(i) was read
 	// at Read.Start+i (coils and discrete inputs 0 or 1). Values beyond
 	// Read.Count are ignored.
-	ReadValues []uint16
+	ReadValues modbus.Values
 }
 
 func (*ModbusObs) detail() {}
@@ -357,9 +358,6 @@ type modbusRuntime struct {
 	exceptions slidingCount
 	// shapes is the memo of learned request shapes (modbus_memo.go).
 	shapes *shapeMemo
-	// vars is the runtime state of the channel's learned process
-	// variables (modbus_process.go): no more than the model's.
-	vars map[RegKey]*procLast
 }
 
 // memoizable reports whether a request's shape fits the memo: its tables
@@ -399,8 +397,8 @@ func (*modbusModel) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation
 		mm.Diagnostics.add(m.SubFunction)
 	}
 	write := learnable(m.WriteTable) && m.Write.Count > 0
-	f.newItems += learnProcess(e, mm, rt, o, m)
 	sh := shapeOf(e, c, rt, m)
+	f.newItems += learnProcess(e, mm, o, m, sh)
 	if sh != nil && sh.learned {
 		// A repeat of a learned shape only counts: its function is in
 		// Functions (sh.count), its ranges in Read and Written, its
@@ -547,7 +545,7 @@ func (*modbusModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation
 				key.Client, m.Function, functionName(m.Function), key.Server, key.Unit))
 		}
 	}
-	judgeProcess(e, mm, rt, o, m)
+	judgeProcess(e, mm, rt, o, m, sh)
 	if !write {
 		return f
 	}

@@ -12,13 +12,13 @@ import (
 // address within the channel (the server, the unit, the master reading
 // it). A register is a raw 16-bit value.
 
-// readValues returns the values a successful read of a data table
-// returned, trimmed to the request's quantity (nil for anything else).
-func readValues(o *Observation, m *ModbusObs) []uint16 {
-	if !o.Responded || m.Timeout || m.Exception != 0 || !learnable(m.ReadTable) || m.Read.Count == 0 {
-		return nil
+// readValues returns how many values a successful read of a data table
+// returned, up to the request's quantity (0 for anything else).
+func readValues(o *Observation, m *ModbusObs) int {
+	if !o.Responded || m.Timeout || m.Exception != 0 || !learnable(m.ReadTable) {
+		return 0
 	}
-	return m.ReadValues[:min(len(m.ReadValues), int(m.Read.Count))]
+	return min(m.ReadValues.Len(), int(m.Read.Count))
 }
 
 // bitTable reports whether t holds bits.
@@ -26,99 +26,108 @@ func bitTable(t modbus.Table) bool {
 	return t == modbus.TableCoils || t == modbus.TableDiscreteInputs
 }
 
-// processVars returns the channel's runtime state of its process variables.
-func processVars(rt *chanRuntime) map[RegKey]*procLast {
-	st := stateIn[modbusRuntime](&rt.state)
-	if st.vars == nil {
-		st.vars = map[RegKey]*procLast{}
-	}
-	return st.vars
-}
-
 // learnProcess folds the values m read into the channel's variables and
 // returns how many variables are new. Beyond Config.MaxProcessVars a new
 // variable is counted (ProcessDropped), not learned.
-func learnProcess(e *Engine, mm *ModbusModel, rt *chanRuntime, o *Observation, m *ModbusObs) (n int) {
-	vals := readValues(o, m)
-	if len(vals) == 0 {
+func learnProcess(e *Engine, mm *ModbusModel, o *Observation, m *ModbusObs, sh *shape) (grew int) {
+	n := readValues(o, m)
+	if n == 0 {
 		return 0
 	}
-	vars := processVars(rt)
+	memo := sh.procVars(n)
 	t, res := o.Time.UnixNano(), e.resumed.UnixNano()
-	for i, raw := range vals {
-		l, isNew := variable(e, mm, vars, RegKey{m.ReadTable, m.Read.Start + uint16(i)}, true)
+	for i := range n {
+		var l *ProcessVar
+		if i < len(memo) {
+			l = memo[i]
+		}
 		if l == nil {
+			var isNew bool
+			if l, isNew = variable(e, mm, RegKey{m.ReadTable, m.Read.Start + uint16(i)}, true); l == nil {
+				continue
+			}
+			if isNew {
+				grew++
+			}
+			if i < len(memo) {
+				memo[i] = l
+			}
+		}
+		v := float64(m.ReadValues.At(i))
+		if v == l.last && l.set && l.at >= res && t >= l.at {
+			// Unchanged, the common case: what step and learn would do.
+			l.at = t
+			l.Reads++
 			continue
 		}
-		if isNew {
-			n++
-		}
-		v := float64(raw)
 		rate, still, changed := l.step(v, t, res)
-		l.pv.learn(v, rate, still, changed)
+		l.learn(v, rate, still, changed)
 	}
-	return n
+	return grew
 }
 
-// variable returns the runtime state of variable k, made for the model's
-// entry; nil when the model has none. When learn, a variable the model
-// lacks is added (isNew), unless the channel has MaxProcessVars already:
-// then its value is counted (ProcessDropped) and nil returned.
-func variable(e *Engine, mm *ModbusModel, vars map[RegKey]*procLast, k RegKey, learn bool) (l *procLast, isNew bool) {
-	if l = vars[k]; l != nil {
-		return l, false
+// variable returns the model's variable k, nil when it has none. When
+// learn, a variable the model lacks is added (isNew), unless the channel
+// has MaxProcessVars already: then its value is counted (ProcessDropped)
+// and nil returned.
+func variable(e *Engine, mm *ModbusModel, k RegKey, learn bool) (pv *ProcessVar, isNew bool) {
+	if pv = mm.Process[k]; pv != nil || !learn {
+		return pv, false
 	}
-	pv := mm.Process[k]
-	if pv == nil {
-		if !learn {
-			return nil, false
-		}
-		if len(mm.Process) >= e.cfg.MaxProcessVars {
-			mm.ProcessDropped++
-			return nil, false
-		}
-		if mm.Process == nil {
-			mm.Process = map[RegKey]*ProcessVar{}
-		}
-		pv, isNew = &ProcessVar{Bit: bitTable(k.Table)}, true
-		mm.Process[k] = pv
+	if len(mm.Process) >= e.cfg.MaxProcessVars {
+		mm.ProcessDropped++
+		return nil, false
 	}
-	l = &procLast{pv: pv}
-	vars[k] = l
-	return l, isNew
+	if mm.Process == nil {
+		mm.Process = map[RegKey]*ProcessVar{}
+	}
+	pv = e.newProcessVar()
+	pv.Bit = bitTable(k.Table)
+	mm.Process[k] = pv
+	return pv, true
 }
 
 // judgeProcess compares the values m read with the channel's variables
 // and raises at most one process alert per transaction (the first
 // variable that breaks a rule); every value still moves its variable's
 // runtime state on.
-func judgeProcess(e *Engine, mm *ModbusModel, rt *chanRuntime, o *Observation, m *ModbusObs) {
-	vals := readValues(o, m)
-	if len(vals) == 0 || len(mm.Process) == 0 {
+func judgeProcess(e *Engine, mm *ModbusModel, rt *chanRuntime, o *Observation, m *ModbusObs, sh *shape) {
+	n := readValues(o, m)
+	if n == 0 || len(mm.Process) == 0 {
 		return
 	}
-	vars := processVars(rt)
+	memo := sh.procVars(n)
 	t, res := o.Time.UnixNano(), e.resumed.UnixNano()
 	raised := false
-	for i, raw := range vals {
+	for i := range n {
 		k := RegKey{m.ReadTable, m.Read.Start + uint16(i)}
-		l, _ := variable(e, mm, vars, k, false)
-		if l == nil {
-			continue
+		var l *ProcessVar
+		if i < len(memo) {
+			l = memo[i]
 		}
-		v := float64(raw)
+		if l == nil {
+			// Not memoized while unknown: an accepted deviation may
+			// add the variable.
+			if l, _ = variable(e, mm, k, false); l == nil {
+				continue
+			}
+			if i < len(memo) {
+				memo[i] = l
+			}
+		}
+		v := float64(m.ReadValues.At(i))
 		rate, still, changed := l.step(v, t, res)
 		if raised {
 			continue
 		}
-		vd := judgeValue(&e.cfg, l.pv, l, v, rate, still, changed)
+		vd := judgeValue(&e.cfg, l, v, rate, still, changed)
 		if vd.rule == RuleNone {
 			continue
 		}
 		raised = true
 		key := rt.key
 		if a := e.raiseValue(o.Time, vd.rule, key, Item{Table: k.Table, Addr: k.Addr}, vd.value, "", &o.Endpoints, o, nil); a != nil {
-			f := &ProcessFacts{Variable: modbusVariable(k), Value: v, Rate: rate, Still: still, Learned: *l.pv}
+			f := &ProcessFacts{Variable: modbusVariable(k), Value: v, Rate: rate, Still: still, Learned: *l}
 			a.Process = f
 			e.sign(a, processSentence(vd.rule, fmt.Sprintf("Modbus master %s", key.Client),
 				fmt.Sprintf("%s of PLC %s unit %d", f.Variable, key.Server, key.Unit), v, f))

@@ -40,17 +40,27 @@ func init() { addRules(processRules) }
 // ProcessVar is what one process variable learned, as stored and exported.
 // Times are in seconds; a rate is value units per second.
 type ProcessVar struct {
-	Min float64 `json:"min"`
-	Max float64 `json:"max"`
+	// This run's state of the variable, neither stored nor exported (Load
+	// makes new variables): its last value, when it was read and when it
+	// last changed (Unix nanoseconds), and whether process_value_frozen
+	// was raised for the current still stretch. Kept in the variable
+	// itself, first and beside Reads, so that an unchanged read touches
+	// one cache line.
+	last        float64
+	at, changed int64
+	set, frozen bool
+
+	// Reads and Changes count the values read and those that differed
+	// from the one before.
+	Reads   uint64  `json:"reads"`
+	Changes uint64  `json:"changes"`
+	Min     float64 `json:"min"`
+	Max     float64 `json:"max"`
 	// MaxRate is the largest step per second between two consecutive reads
 	// (the step divided by the time between them, at least one second).
 	MaxRate float64 `json:"max_rate"`
-	// Reads and Changes count the values read and those that differed
-	// from the one before.
-	Reads   uint64 `json:"reads"`
-	Changes uint64 `json:"changes"`
-	// MaxStill is the longest time, in seconds, the value was read
-	// unchanged (from its last change to a read).
+	// MaxStill is the longest time, in seconds, between two changes
+	// (from a change to the read that saw the next one).
 	MaxStill float64 `json:"max_still"`
 	// Bit: the variable is a coil or a binary point; States has bit s
 	// set for each state s seen (0, 1), Transitions bit 0 for 0→1 and
@@ -102,34 +112,36 @@ func (p *ProcessVar) sanitize() {
 	p.Transitions &= 3
 }
 
-// procLast is this run's state of one variable: its last value, when it
-// was read and when it last changed (Unix nanoseconds), and whether
-// process_value_frozen was raised for the current still stretch.
-type procLast struct {
-	pv          *ProcessVar // nil while the variable is not learned
-	v           float64
-	at, changed int64
-	set, frozen bool
-}
-
-// step records value v read at t (Unix nanoseconds) in l and returns the
-// step per second from the value before (0 when there was none or it did
-// not change) and how long, in seconds, the value before had stood still
-// at t. resumed is the Unix nanosecond time the capture last resumed:
-// an interval across it says nothing of the process.
-func (l *procLast) step(v float64, t, resumed int64) (rate, still float64, changed bool) {
-	if !l.set || l.at < resumed || t < l.at {
-		l.v, l.at, l.changed, l.set, l.frozen = v, t, t, true, false
+// step records value v read at t (Unix nanoseconds) in p's runtime state
+// and returns the step per second from the value before (0 when there was
+// none or it did not change) and how long, in seconds, the value before
+// had stood still at t. resumed is the Unix nanosecond time the capture
+// last resumed: an interval across it says nothing of the process.
+func (p *ProcessVar) step(v float64, t, resumed int64) (rate, still float64, changed bool) {
+	if !p.set || p.at < resumed || t < p.at {
+		p.last, p.at, p.changed, p.set, p.frozen = v, t, t, true, false
 		return 0, 0, false
 	}
-	still = float64(t-l.changed) / 1e9
-	if v != l.v {
-		dt := max(float64(t-l.at)/1e9, 1)
-		rate, changed = math.Abs(v-l.v)/dt, true
-		l.changed, l.frozen = t, false
+	still = float64(t-p.changed) * 1e-9
+	if v != p.last {
+		rate, changed = math.Abs(v-p.last)/max(float64(t-p.at)*1e-9, 1), true
+		p.changed, p.frozen = t, false
 	}
-	l.v, l.at = v, t
+	p.last, p.at = v, t
 	return rate, still, changed
+}
+
+// procSlabSize is how many variables one slab holds.
+const procSlabSize = 128
+
+// newProcessVar returns a new, empty variable from the engine's slab.
+func (e *Engine) newProcessVar() *ProcessVar {
+	if len(e.procSlab) == 0 {
+		e.procSlab = make([]ProcessVar, procSlabSize)
+	}
+	pv := &e.procSlab[0]
+	e.procSlab = e.procSlab[1:]
+	return pv
 }
 
 // learn folds value v into p, with what step found of it, and reports
@@ -144,10 +156,12 @@ func (p *ProcessVar) learn(v, rate, still float64, changed bool) bool {
 		p.Max, grew = v, true
 	}
 	p.Reads++
-	if still > p.MaxStill {
-		p.MaxStill = still
-	}
 	if changed {
+		// The stretch a change ends: measured at changes only, so that
+		// an unchanged read costs nothing but its count.
+		if still > p.MaxStill {
+			p.MaxStill = still
+		}
 		p.Changes++
 		if rate > p.MaxRate {
 			p.MaxRate = rate
@@ -183,15 +197,15 @@ type verdict struct {
 	value float64
 }
 
-// judgeValue compares value v with the learned variable p; l is its
-// runtime state, already stepped (rate, still and changed are step's
+// judgeValue compares value v with the learned variable p, already
+// stepped (rate, still and changed are step's
 // results). A variable learned from fewer than ProcessMinReads values is
 // not judged. The rate must exceed ProcessRateFactor times the largest
 // learned plus 1 or 2 % of the magnitude learned, the larger (a raw register
 // moves by whole units); frozen needs a variable that always
 // moved, still for ProcessFrozenFactor times its longest learned still
 // stretch and at least ProcessFrozenMin, and is raised once per stretch.
-func judgeValue(cfg *Config, p *ProcessVar, l *procLast, v, rate, still float64, changed bool) verdict {
+func judgeValue(cfg *Config, p *ProcessVar, v, rate, still float64, changed bool) verdict {
 	if p == nil || p.Reads < uint64(cfg.ProcessMinReads) {
 		return verdict{}
 	}
@@ -208,9 +222,9 @@ func judgeValue(cfg *Config, p *ProcessVar, l *procLast, v, rate, still float64,
 		rate > p.MaxRate*cfg.ProcessRateFactor+max(1, 0.02*max(math.Abs(p.Min), math.Abs(p.Max))) {
 		return verdict{ProcessRateOfChange, rate}
 	}
-	if !changed && !l.frozen && moving(cfg, p) &&
+	if !changed && !p.frozen && moving(cfg, p) &&
 		still > cfg.ProcessFrozenFactor*p.MaxStill && still >= cfg.ProcessFrozenMin.Seconds() {
-		l.frozen = true
+		p.frozen = true
 		return verdict{ProcessValueFrozen, still}
 	}
 	return verdict{}

@@ -20,14 +20,14 @@ func plantRead(t time.Time, bits bool, level int) Observation {
 		o := mb(t, hmi, 1, 2)
 		m := mbOf(&o)
 		m.ReadTable, m.Read = modbus.TableDiscreteInputs, Range{0, 2}
-		m.ReadValues = []uint16{uint16(int(s/30) % 2), 0}
+		m.ReadValues = modbus.BitValues(int(s/30)%2 == 1, false)
 		return o
 	}
 	o := mbRead(t, hmi, 1, 0, 3)
 	if level < 0 {
 		level = int(math.Round(500 + 100*math.Sin(2*math.Pi*s/600)))
 	}
-	mbOf(&o).ReadValues = []uint16{uint16(level), 42, uint16(min(s, 300) * 10)}
+	mbOf(&o).ReadValues = modbus.RegisterValues(uint16(level), 42, uint16(min(s, 300)*10))
 	return o
 }
 
@@ -107,7 +107,8 @@ func TestProcessRules(t *testing.T) {
 		}, 0},
 		{"alarm raised", ProcessStateUnexpected, RegKey{modbus.TableDiscreteInputs, 1}, func(e *Engine) []Alert {
 			o := plantRead(at, true, -1)
-			mbOf(&o).ReadValues[1] = 1
+			m := mbOf(&o)
+			m.ReadValues = modbus.BitValues(m.ReadValues.At(0) == 1, true)
 			return e.Observe(&o)
 		}, 1},
 	}
@@ -150,7 +151,7 @@ func TestProcessVarsBounded(t *testing.T) {
 	vals := make([]uint16, 125)
 	for s := uint16(0); s < 1000; s++ {
 		o := mbRead(t0.Add(time.Duration(s)*time.Second), hmi, 1, s*125, 125)
-		mbOf(&o).ReadValues = vals
+		mbOf(&o).ReadValues = modbus.RegisterValues(vals...)
 		e.Observe(&o)
 	}
 	for _, c := range e.Snapshot().Channels {

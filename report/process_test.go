@@ -26,7 +26,7 @@ func TestProcessVariablesListed(t *testing.T) {
 			}
 		}
 		o, m := mbObs(t0.Add(time.Duration(s)*time.Second), hmi, 1, 3)
-		m.ReadTable, m.Read, m.ReadValues = modbus.TableHoldingRegisters, baselines.Range{Start: 0, Count: 100}, vals
+		m.ReadTable, m.Read, m.ReadValues = modbus.TableHoldingRegisters, baselines.Range{Start: 0, Count: 100}, modbus.RegisterValues(vals...)
 		e.Observe(&o)
 	}
 	r := build(t, e.Snapshot(), genT)
