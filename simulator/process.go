@@ -53,6 +53,10 @@ type Process struct {
 	turb float64 // unfiltered turbidity
 	// gateBad counts the seconds each gate has not followed its setpoint.
 	gateBad [2]int
+	// replayed, when set, are the register values served instead of the
+	// live ones (Replay): a man in the middle answering the HMI's reads
+	// with an old response.
+	replayed map[int]uint16
 }
 
 // NewProcess returns the dam in its normal initial state for seed.
@@ -120,8 +124,33 @@ func (p *Process) Get(name string) float64 {
 	return p.v[i]
 }
 
-// raw returns the register value of tag i; the caller holds p.mu.
-func (p *Process) raw(i int) uint16 { return Tags[i].Raw(p.v[i]) }
+// raw returns the register value of tag i as the PLC serves it; the
+// caller holds p.mu.
+func (p *Process) raw(i int) uint16 {
+	if v, ok := p.replayed[i]; ok {
+		return v
+	}
+	return Tags[i].Raw(p.v[i])
+}
+
+// Replay freezes (on) or releases the served register values of the
+// input registers of unit: from now on a Modbus read returns the values of
+// this instant, as a man in the middle replaying an old response would
+// (the process itself goes on; OPC UA still sees it live).
+func (p *Process) Replay(unit uint8, on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !on {
+		p.replayed = nil
+		return
+	}
+	p.replayed = map[int]uint16{}
+	for i := range Tags {
+		if t := &Tags[i]; t.UnitID == unit && t.Table == InputRegisters {
+			p.replayed[i] = t.Raw(p.v[i])
+		}
+	}
+}
 
 // Set writes an engineering value to a writable tag after checking its valid
 // range, as the PLC logic would. Writing the alarm-acknowledge coil clears

@@ -88,6 +88,7 @@ func Scenarios() []Scenario {
 		{Name: "dnp3_cold_restart", Description: "a cold restart of the gate RTU on the SCADA master's own DNP3 connection", attacks: []attack{atkDNP3ColdRestart}},
 		{Name: "dnp3_disable_unsolicited", Description: "the SCADA master's connection disables the RTU's unsolicited reporting (its alarms go quiet)", attacks: []attack{atkDNP3DisableUnsolicited}},
 		{Name: "dnp3_file_write", Description: "the engineering workstation opens, writes and closes a configuration file on the gate RTU over DNP3", attacks: []attack{atkDNP3FileWrite}},
+		{Name: "level_replay", Description: "a man in the middle answers the HMI's reads of the dam's measurements with an old response for 3 minutes (level, flows, gate positions frozen) while the operator opens both gates", attacks: []attack{atkLevelReplay}},
 		{Name: "dnp3_out_of_range_setpoint", Description: "the SCADA master sets the ecological release to 9.5 m3/s (select, operate; permit 2-3)", attacks: []attack{atkDNP3OutOfRange}},
 	}
 }
@@ -451,6 +452,27 @@ var atkRecon = attack{
 		}
 		return nil
 	}}},
+}
+
+var atkLevelReplay = attack{
+	name: "replayed measurements while the gates open", src: HostHMI, dst: HostPLC,
+	rules: []string{"process_value_frozen"},
+	mitre: []string{"T0856", "T0832"},
+	steps: []step{
+		{0, func(e *env) error { e.p.Replay(UnitDam, true); return nil }},
+		{2 * time.Second, func(e *env) error {
+			// The operator opens both gates to the top of their
+			// normal range: the writes are normal, the HMI shows
+			// nothing moving.
+			g1, g2 := TagByName(TagGate1SP), TagByName(TagGate2SP)
+			if err := hmiWrite(e, UnitDam, g1.Addr, g1.Raw(17.5)); err != nil {
+				return err
+			}
+			e.wait(150 * time.Millisecond)
+			return hmiWrite(e, UnitDam, g2.Addr, g2.Raw(17.5))
+		}},
+		{3 * time.Minute, func(e *env) error { e.p.Replay(UnitDam, false); return nil }},
+	},
 }
 
 var atkWriteFlood = attack{
