@@ -89,6 +89,7 @@ func Scenarios() []Scenario {
 		{Name: "dnp3_disable_unsolicited", Description: "the SCADA master's connection disables the RTU's unsolicited reporting (its alarms go quiet)", attacks: []attack{atkDNP3DisableUnsolicited}},
 		{Name: "dnp3_file_write", Description: "the engineering workstation opens, writes and closes a configuration file on the gate RTU over DNP3", attacks: []attack{atkDNP3FileWrite}},
 		{Name: "level_replay", Description: "a man in the middle answers the HMI's reads of the dam's measurements with an old response for 3 minutes (level, flows, gate positions frozen) while the operator opens both gates", attacks: []attack{atkLevelReplay}},
+		{Name: "spillway_night", Description: "at night (the capture's clock starts at midnight), the compromised HMI opens spillway gate 2 fully (normal 12.5-17.5 %)", attacks: []attack{atkSpillwayNight}},
 		{Name: "dnp3_out_of_range_setpoint", Description: "the SCADA master sets the ecological release to 9.5 m3/s (select, operate; permit 2-3)", attacks: []attack{atkDNP3OutOfRange}},
 	}
 }
@@ -473,6 +474,19 @@ var atkLevelReplay = attack{
 		}},
 		{3 * time.Minute, func(e *env) error { e.p.Replay(UnitDam, false); return nil }},
 	},
+}
+
+var atkSpillwayNight = attack{
+	name: "HMI opens spillway gate 2 fully at night", src: HostHMI, dst: HostPLC,
+	rules: []string{"write_value_out_of_range", "process_value_out_of_range"},
+	mitre: []string{"T0831", "T0836"},
+	steps: []step{{400 * time.Millisecond, func(e *env) error {
+		t := TagByName(TagGate2SP)
+		return hmiWrite(e, UnitDam, t.Addr, t.Raw(100))
+	}}},
+	// The gate travels at 0.5 %/s: its position leaves the learned range
+	// (and its slack) some 20 s after the write.
+	extend: 40 * time.Second,
 }
 
 var atkWriteFlood = attack{
