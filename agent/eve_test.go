@@ -394,7 +394,8 @@ func TestAlertRecordFunction(t *testing.T) {
 	// moves raise process alerts (issue #14 §1).
 	want := []string{"new_master read_holding_registers", "unexpected_write write_single_register",
 		"process_value_out_of_range read_input_registers", "process_value_out_of_range read_input_registers",
-		"process_value_out_of_range read_input_registers", "new_master ", "process_value_out_of_range ", "process_value_out_of_range "}
+		"process_value_out_of_range read_input_registers", "new_master ", "process_value_out_of_range ", "process_value_out_of_range ",
+		"process_value_out_of_range "}
 	if !slices.Equal(sink.got, want) {
 		t.Errorf("alerts and functions %q, want %q", sink.got, want)
 	}

@@ -89,8 +89,8 @@ func variable(e *Engine, mm *ModbusModel, k RegKey, learn bool) (pv *ProcessVar,
 
 // judgeProcess compares the values m read with the channel's variables
 // and raises at most one process alert per transaction (the first
-// variable that breaks a rule); every value still moves its variable's
-// runtime state on.
+// variable that breaks a rule and is not a repeat held back); every value
+// still moves its variable's runtime state on.
 func judgeProcess(e *Engine, mm *ModbusModel, rt *chanRuntime, o *Observation, m *ModbusObs, sh *shape) {
 	n := readValues(o, m)
 	if n == 0 || len(mm.Process) == 0 {
@@ -124,9 +124,12 @@ func judgeProcess(e *Engine, mm *ModbusModel, rt *chanRuntime, o *Observation, m
 		if vd.rule == RuleNone {
 			continue
 		}
-		raised = true
 		key := rt.key
 		if a := e.raiseValue(o.Time, vd.rule, key, Item{Table: k.Table, Addr: k.Addr}, vd.value, "", &o.Endpoints, o, nil); a != nil {
+			// A repeat held back by AlertEvery is counted and lets the
+			// next variable speak: a turbine's flow out of range for
+			// minutes must not hide its speed.
+			raised = true
 			f := &ProcessFacts{Variable: modbusVariable(k), Value: v, Rate: rate, Still: still, Learned: *l}
 			a.Process = f
 			e.sign(a, processSentence(vd.rule, fmt.Sprintf("Modbus master %s", key.Client),

@@ -35,6 +35,7 @@ const (
 	gateFaultAfter  = 60          // s of not following before the gate fault alarm
 	inflowMean      = 80.0        // m³/s, long-run mean of the weather-driven inflow
 	ratedSpeed      = 300.0       // rpm, synchronous speed of a unit
+	overspeed       = 1.4         // speed / rated after a load rejection (a trip at full load)
 	turbidityBase   = 4.0         // NTU
 	turbidityFilter = 0.02        // first-order filter of the turbidity sensor per step
 )
@@ -248,12 +249,13 @@ func (p *Process) step() {
 	for i, n := range units {
 		closed := g(n[2]) != 0 && g(n[4]) == 0
 		pw := g(n[1])
+		tripped := false
 		if closed {
 			s(n[3], 1)
 			pw += max(-powerRate*dt, min(powerRate*dt, g(n[0])-pw))
 			if pw > tripPower {
 				s(n[4], 1) // overload protection opens the breaker
-				closed = false
+				closed, tripped = false, true
 			}
 		}
 		if !closed {
@@ -265,9 +267,14 @@ func (p *Process) step() {
 		s(n[5], q)
 		turb += q
 		sp := g(speeds[i])
-		if closed {
+		switch {
+		case closed:
 			sp = ratedSpeed + p.rng.NormFloat64()*0.6
-		} else {
+		case tripped:
+			// Load rejection: the unit loses its load at once and
+			// overspeeds before the wicket gates close.
+			sp = ratedSpeed * overspeed
+		default:
 			sp *= 0.97 // coasting down
 		}
 		s(speeds[i], sp)
