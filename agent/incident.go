@@ -95,9 +95,11 @@ func (is *incidents) add(al *baselines.Alert) (inc *incident, opened bool, close
 		if inc = is.byDeviation[al.ID]; inc == nil || is.open[inc.key] != inc {
 			return nil, false, nil
 		}
-	case al.Endpoints.FlowID == 0 && al.Obs == nil && al.Anomaly == nil:
-		// Raised by time alone (poll_stopped): a consequence of what
-		// happens to the server, if anything does.
+	case al.Endpoints.FlowID == 0 && al.Obs == nil && al.Anomaly == nil, al.Process != nil:
+		// Raised by time alone (poll_stopped), or a process value the
+		// HMI reads (the HMI is no actor: it sees what happened to the
+		// process): a consequence of what happens to the server, if
+		// anything does.
 		if t := is.byTarget[k.target]; t != nil && is.open[t.key] == t && within(ts, t.last, is.window) {
 			inc = t
 		}

@@ -234,6 +234,11 @@ func (s *modbusStream) observation(t *modbus.Transaction) bool {
 	}
 	s.values = vals
 	m.Values = vals
+	if m.ReadTable != modbus.TableNone && o.Responded && m.Exception == 0 && t.ResponseErr == nil {
+		// The values read, for the process variables: the decoder's
+		// view, read during Observe only.
+		m.ReadValues = t.Response.Values
+	}
 	return true
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/sluice-ics/sluice/baselines"
@@ -512,6 +513,9 @@ func appendAlert(b []byte, al *baselines.Alert, also []baselines.Alert, pcap str
 	b = jsonw.String(b, al.ID)
 	b = append(b, `,"count":`...)
 	b = jsonw.Uint(b, al.Count)
+	if p := al.Process; p != nil {
+		b = appendProcess(b, p)
+	}
 	if al.Resolved {
 		b = append(b, `,"resolved":true`...)
 	}
@@ -545,5 +549,46 @@ func appendAlert(b []byte, al *baselines.Alert, also []baselines.Alert, pcap str
 		b = append(b, `,"pcap":`...)
 		b = jsonw.String(b, pcap)
 	}
+	return append(b, '}')
+}
+
+// appendProcess appends a process alert's figures (issue #14 §1,
+// docs/events.md): the variable, the value read, and what was learned of
+// it.
+func appendProcess(b []byte, p *baselines.ProcessFacts) []byte {
+	l := &p.Learned
+	b = append(b, `,"process":{"variable":`...)
+	b = jsonw.String(b, p.Variable)
+	b = append(b, `,"value":`...)
+	b = strconv.AppendFloat(b, p.Value, 'g', -1, 64)
+	if l.Bit {
+		b = append(b, `,"learned_states":[`...)
+		for s, n := 0, 0; s < 2; s++ {
+			if l.States&(1<<s) != 0 {
+				if n > 0 {
+					b = append(b, ',')
+				}
+				b, n = strconv.AppendInt(b, int64(s), 10), n+1
+			}
+		}
+		b = append(b, ']')
+	} else {
+		b = append(b, `,"rate":`...)
+		b = strconv.AppendFloat(b, p.Rate, 'g', 6, 64)
+		b = append(b, `,"still_s":`...)
+		b = strconv.AppendFloat(b, p.Still, 'g', 6, 64)
+		b = append(b, `,"learned_min":`...)
+		b = strconv.AppendFloat(b, l.Min, 'g', -1, 64)
+		b = append(b, `,"learned_max":`...)
+		b = strconv.AppendFloat(b, l.Max, 'g', -1, 64)
+		b = append(b, `,"learned_max_rate":`...)
+		b = strconv.AppendFloat(b, l.MaxRate, 'g', 6, 64)
+		b = append(b, `,"learned_max_still_s":`...)
+		b = strconv.AppendFloat(b, l.MaxStill, 'g', 6, 64)
+	}
+	b = append(b, `,"learned_reads":`...)
+	b = jsonw.Uint(b, l.Reads)
+	b = append(b, `,"learned_changes":`...)
+	b = jsonw.Uint(b, l.Changes)
 	return append(b, '}')
 }

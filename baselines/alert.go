@@ -109,4 +109,7 @@ type Alert struct {
 	// are valid only until the caller reuses it.
 	Obs     *Observation
 	Anomaly *Anomaly
+	// Process are the figures of a process alert (rules 37-40): nil for
+	// the others and for updates.
+	Process *ProcessFacts
 }

@@ -34,7 +34,8 @@ var techniqueTactic = map[string]string{
 	"T0814": "Inhibit Response Function", "T0816": "Inhibit Response Function", "T0878": "Inhibit Response Function",
 	"T0881": "Inhibit Response Function",
 	"T0855": "Impair Process Control", "T0836": "Impair Process Control", "T0806": "Impair Process Control",
-	"T0815": "Impact", "T0829": "Impact", "T0831": "Impact",
+	"T0856": "Evasion",
+	"T0815": "Impact", "T0829": "Impact", "T0831": "Impact", "T0832": "Impact", "T0879": "Impact",
 }
 
 // Tactic returns the ATT&CK for ICS tactic of technique t ("" when the

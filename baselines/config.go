@@ -91,6 +91,33 @@ type Config struct {
 	// URIs): 4096. Modbus addresses are ranges, bounded by the address
 	// space.
 	MaxItems int
+	// MaxProcessVars caps the process variables each channel learns
+	// (1024); the values of the others are counted (ProcessDropped), not
+	// learned nor judged.
+	MaxProcessVars int
+	// ProcessMinReads is how many values a process variable must have
+	// been read with before it is judged (30); ProcessMinChanges how many
+	// changes make its rate of change learned and, on one read in ten at
+	// least, a variable that always moves (20).
+	ProcessMinReads   int
+	ProcessMinChanges int
+	// ProcessSlack widens a learned process range by this fraction of its
+	// span on each side, at least 1 and 10 % of its largest magnitude,
+	// before process_value_out_of_range (1: the learned span again on each
+	// side; a plant's variables drift past an hour's or a day's range with
+	// the operator's setpoints and the weather, and a reading driven by an
+	// attacker goes much further: a spillway opened fully, a turbine
+	// overspeeding).
+	ProcessSlack float64
+	// ProcessRateFactor is how many times the largest learned step per
+	// second (plus the slack's floor) a step must reach for
+	// process_rate_of_change (2).
+	ProcessRateFactor float64
+	// ProcessFrozenFactor is how many times its longest learned still
+	// stretch a moving variable must stand still for process_value_frozen
+	// (4), and ProcessFrozenMin the least such time (1m).
+	ProcessFrozenFactor float64
+	ProcessFrozenMin    time.Duration
 	// OUI resolves a MAC to a vendor name; nil means the embedded IEEE
 	// table (package oui).
 	OUI func(mac [6]byte) string
@@ -122,6 +149,18 @@ func (c Config) withDefaults() Config {
 	defi(&c.MaxDevices, 1<<16)
 	defi(&c.MaxChannels, 1<<16)
 	defi(&c.MaxItems, 4096)
+	defi(&c.MaxProcessVars, 1024)
+	defi(&c.ProcessMinReads, 30)
+	defi(&c.ProcessMinChanges, 20)
+	def(&c.ProcessFrozenMin, time.Minute)
+	deff := func(d *float64, v float64) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	deff(&c.ProcessSlack, 1)
+	deff(&c.ProcessRateFactor, 2)
+	deff(&c.ProcessFrozenFactor, 4)
 	if c.OUI == nil {
 		c.OUI = func(mac [6]byte) string { return oui.Vendor(mac) }
 	}

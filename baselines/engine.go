@@ -18,8 +18,13 @@ type Engine struct {
 	channels map[ChannelKey]*channel
 	// pairs counts the learned channels per (protocol, client, server):
 	// a client with none towards a server is a new master.
-	pairs    map[pairKey]int
-	chanRT   map[ChannelKey]*chanRuntime
+	pairs  map[pairKey]int
+	chanRT map[ChannelKey]*chanRuntime
+	// procSlab is where new process variables are carved from
+	// (newProcessVar): the variables one read makes lie side by side,
+	// and a repeat of the read walks them in order instead of chasing a
+	// pointer into the heap per value.
+	procSlab []ProcessVar
 	pairRT   map[pairKey]*pairRuntime
 	alerts   map[suppKey]*AlertRecord
 	accepted map[suppKey]*Acceptance

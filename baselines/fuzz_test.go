@@ -23,7 +23,9 @@ const maxFuzzObs = 512
 //	0 protocol (low bit: modbus/opcua)  1 unit  2 function  3 exception
 //	4 flags (responded, timeout, numeric, anonymous, ...)  5 tables
 //	6-7 read start  8-9 read count  10-11 write start  12-13 write count
-//	14-15 value  16-17 sub-function (16: the UMAS function of FC 90)  18 client  19 mode/token
+//	14-15 value (written, and the first read)  16-17 sub-function (16:
+//	the UMAS function of FC 90; and the step between values read)
+//	18 client  19 mode/token
 //	20-23 time step in ms
 //
 // fuzzThumbs are the certificates a fuzzed OPC UA server presents.
@@ -55,6 +57,14 @@ func decodeObs(data []byte) []Observation {
 			if m.Function == 90 {
 				m.UMAS = modbus.UMASFunction(b[16]) // program_transfer
 			}
+			// The values read, hostile: any 16-bit value in any table
+			// (coils included), a step from the sub-function bytes; as
+			// many as the read asks up to 130, any address range.
+			var read []uint16
+			for i := range int(min(m.Read.Count, 130)) {
+				read = append(read, binary.BigEndian.Uint16(b[14:])+uint16(i)*binary.BigEndian.Uint16(b[16:]))
+			}
+			m.ReadValues = modbus.RegisterValues(read...)
 			if b[4]&64 != 0 {
 				m.Ident = &DeviceIdent{VendorName: string(b[6:14])}
 			}

@@ -81,6 +81,11 @@ type ModbusObs struct {
 	Values []uint16
 	// Ident is the identity reported by FC 43/14 or FC 17; nil otherwise.
 	Ident *DeviceIdent
+	// ReadValues are the values a read returned (the decoder's view of
+	// the response, read during Observe only): ReadValues.At(i) was read
+	// at Read.Start+i (coils and discrete inputs 0 or 1). Values beyond
+	// Read.Count are ignored.
+	ReadValues modbus.Values
 }
 
 func (*ModbusObs) detail() {}
@@ -160,6 +165,11 @@ type ModbusModel struct {
 	Polls map[PollKey]*Rhythm `json:"polls,omitempty"`
 	// Diagnostics counts the FC 8 sub-functions used.
 	Diagnostics Counts[uint16] `json:"diagnostics,omitempty"`
+	// Process are the process variables read (process.go), at most
+	// Config.MaxProcessVars; ProcessDropped counts the values read of
+	// variables beyond it.
+	Process        map[RegKey]*ProcessVar `json:"process,omitempty"`
+	ProcessDropped uint64                 `json:"process_dropped,omitempty"`
 }
 
 func (m *ModbusModel) polls() *map[PollKey]*Rhythm { return &m.Polls }
@@ -178,6 +188,10 @@ func (m *ModbusModel) items(add func(format string, a ...any)) {
 	for k, env := range m.Values {
 		kt, _ := k.MarshalText()
 		add("value %s %s", kt, env.text())
+	}
+	for k, pv := range m.Process {
+		kt, _ := k.MarshalText()
+		add("process %s %s", kt, pv.text())
 	}
 }
 
@@ -205,6 +219,23 @@ func (m *ModbusModel) foldIn(d *Deviation, cfg *Config) {
 			m.Values[rk] = &Envelope{}
 		}
 		m.Values[rk].add(d.Value, cfg.DistinctValues)
+	case ProcessValueOutOfRange, ProcessRateOfChange, ProcessValueFrozen, ProcessStateUnexpected:
+		if it.Node != "" || !learnable(it.Table) {
+			return
+		}
+		rk := RegKey{it.Table, it.Addr}
+		pv := m.Process[rk]
+		if pv == nil {
+			if len(m.Process) >= cfg.MaxProcessVars {
+				return
+			}
+			if m.Process == nil {
+				m.Process = map[RegKey]*ProcessVar{}
+			}
+			pv = &ProcessVar{Bit: bitTable(it.Table)}
+			m.Process[rk] = pv
+		}
+		foldProcess(pv, d.Rule, d.Value)
 	}
 }
 
@@ -213,6 +244,13 @@ func (m *ModbusModel) sanitize() {
 	m.Diagnostics.sanitize()
 	sanitizeEnvelopes(m.Values)
 	sanitizeRhythms(m.Polls)
+	for k, pv := range m.Process {
+		if pv == nil || !learnable(k.Table) {
+			delete(m.Process, k)
+			continue
+		}
+		pv.sanitize()
+	}
 	for _, tables := range []map[modbus.Table]RangeSet{m.Read, m.Written} {
 		for t, rs := range tables {
 			tables[t] = rs.repair()
@@ -372,6 +410,7 @@ func (*modbusModel) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation
 	}
 	write := learnable(m.WriteTable) && m.Write.Count > 0
 	sh := shapeOf(e, c, rt, m)
+	f.newItems += learnProcess(e, mm, o, m, sh)
 	if sh != nil && sh.learned {
 		// A repeat of a learned shape only counts: its function is in
 		// Functions (sh.count), its ranges in Read and Written, its
@@ -518,6 +557,7 @@ func (*modbusModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation
 				key.Client, m.Function, functionName(m.Function), key.Server, key.Unit))
 		}
 	}
+	judgeProcess(e, mm, rt, o, m, sh)
 	if !write {
 		return f
 	}

@@ -70,6 +70,24 @@ type shape struct {
 	// regs are the envelopes in Values of the first shapeRegs written
 	// registers, nil until the register is learned.
 	regs [shapeRegs]*Envelope
+	// vars are the process variables the shape reads
+	// (modbus_process.go), by position in the response, nil until the
+	// variable is learned; they are never replaced (Process only grows),
+	// so a repeat of the shape costs no lookup per value.
+	vars []*ProcessVar
+}
+
+// procVars returns sh's process variables for a response of n values
+// (nil when sh is nil); a response longer than the first one's has its
+// extra values looked up each time.
+func (sh *shape) procVars(n int) []*ProcessVar {
+	if sh == nil {
+		return nil
+	}
+	if sh.vars == nil {
+		sh.vars = make([]*ProcessVar, n)
+	}
+	return sh.vars
 }
 
 // reg returns the envelope of the i-th written register that sh (nil for

@@ -18,16 +18,12 @@ func TestRuleNamesAndIDsAreStable(t *testing.T) {
 		"cleartext_credentials", "protocol_fuzzing", "dnp3_new_master", "dnp3_unexpected_function",
 		"dnp3_unexpected_control", "dnp3_control_value_out_of_range", "dnp3_restart", "dnp3_stop_application",
 		"dnp3_disable_unsolicited", "dnp3_file_operation", "dnp3_time_change", "dnp3_integrity_scan",
-		"dnp3_auth_failure", "device_identity_changed", "program_transfer", "certificate_changed"}
+		"dnp3_auth_failure", "device_identity_changed", "program_transfer", "certificate_changed", "policy_violation",
+		"process_value_out_of_range", "process_rate_of_change", "process_value_frozen", "process_state_unexpected",
+		"plc_mode_change"}
 	for i, name := range want {
 		if r := Rule(i + 1); r.String() != name || r.SignatureID() != uint32(9000001+i) {
 			t.Errorf("rule %d = %s/%d, want %s/%d", i+1, r, r.SignatureID(), name, 9000001+i)
-		}
-	}
-	// Rules taken out of order by work done in parallel.
-	for r, name := range map[Rule]string{PolicyViolation: "policy_violation", PLCModeChange: "plc_mode_change"} {
-		if r.String() != name || r.SignatureID() != 9000000+uint32(r) {
-			t.Errorf("rule %d = %s/%d, want %s", r, r, r.SignatureID(), name)
 		}
 	}
 	rs := Rules()

@@ -261,6 +261,20 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			}
 			envs("register written", c.Values)
 			envs("node written", c.NodesWrite)
+			if len(c.Process) > 0 {
+				p("| process variable | min | max | max step/s | changes / reads | longest still | states |\n|---|---:|---:|---:|---:|---:|---|\n")
+				for _, v := range c.Process {
+					p("| %s | %s | %s | %s | %d / %d | %s s | %s |\n", mdCode(v.Variable), fmtFloat(v.Min), fmtFloat(v.Max),
+						fmtFloat(v.MaxRate), v.Changes, v.Reads, fmtFloat(v.MaxStill), v.States)
+				}
+				if c.ProcessOmitted > 0 {
+					p("\n%d more process variables not listed (the %d that change most are).\n", c.ProcessOmitted, len(c.Process))
+				}
+				if c.ProcessDropped > 0 {
+					p("\n%d values read of variables beyond the baseline's cap were not learned.\n", c.ProcessDropped)
+				}
+				p("\n")
+			}
 			if len(c.Polls) > 0 {
 				p("| repeating request | period | jitter | samples | watched |\n|---|---:|---:|---:|---|\n")
 				for _, pr := range c.Polls {

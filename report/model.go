@@ -252,14 +252,20 @@ type ChannelBaseline struct {
 	Read        []TableRanges `json:"read,omitempty"`
 	Written     []TableRanges `json:"written,omitempty"`
 	Values      []EnvelopeRow `json:"values,omitempty"`
-	Polls       []PollRow     `json:"polls,omitempty"`
-	Services    []Count       `json:"services,omitempty"`
-	Security    []SecurityRow `json:"security,omitempty"`
-	NodesRead   []Count       `json:"nodes_read,omitempty"`
-	NodesWrite  []EnvelopeRow `json:"nodes_written,omitempty"`
-	NodesCalled []Count       `json:"nodes_called,omitempty"`
-	ClientApps  []Count       `json:"client_application_uris,omitempty"`
-	Users       []Count       `json:"users,omitempty"`
+	// Process are the process variables read (at most maxProcessRows, the
+	// busiest first; ProcessOmitted counts the others, ProcessDropped the
+	// values of the variables beyond the baseline's own cap).
+	Process        []ProcessRow  `json:"process,omitempty"`
+	ProcessOmitted int           `json:"process_omitted,omitempty"`
+	ProcessDropped uint64        `json:"process_dropped,omitempty"`
+	Polls          []PollRow     `json:"polls,omitempty"`
+	Services       []Count       `json:"services,omitempty"`
+	Security       []SecurityRow `json:"security,omitempty"`
+	NodesRead      []Count       `json:"nodes_read,omitempty"`
+	NodesWrite     []EnvelopeRow `json:"nodes_written,omitempty"`
+	NodesCalled    []Count       `json:"nodes_called,omitempty"`
+	ClientApps     []Count       `json:"client_application_uris,omitempty"`
+	Users          []Count       `json:"users,omitempty"`
 }
 
 // Count is a named counter: a function code, a service, a node.
@@ -287,6 +293,23 @@ type EnvelopeRow struct {
 	Distinct []float64 `json:"distinct,omitempty"`
 	Many     bool      `json:"many,omitempty"`
 }
+
+// ProcessRow is what one process variable learned (issue #14 §1): its
+// range, largest step per second, changes among reads, longest still
+// stretch, and for a bit its states.
+type ProcessRow struct {
+	Variable string  `json:"variable"`
+	Min      float64 `json:"min"`
+	Max      float64 `json:"max"`
+	MaxRate  float64 `json:"max_rate"`
+	Reads    uint64  `json:"reads"`
+	Changes  uint64  `json:"changes"`
+	MaxStill float64 `json:"max_still_s"`
+	States   string  `json:"states,omitempty"` // a bit's: "0", "1", "0,1"
+}
+
+// maxProcessRows bounds the process variables listed per channel.
+const maxProcessRows = 64
 
 // PollRow is the learned rhythm of one repeating request.
 type PollRow struct {
@@ -816,6 +839,35 @@ func modbusBaseline(cb *ChannelBaseline, m *baselines.ModbusModel) {
 	}) {
 		cb.Values = append(cb.Values, envelopeRow(k.Table.String()+" "+strconv.Itoa(int(k.Addr)), m.Values[k]))
 	}
+	// The busiest variables first (most changes, then reads), listed in
+	// address order.
+	keys := slices.SortedFunc(maps.Keys(m.Process), func(a, b baselines.RegKey) int {
+		pa, pb := m.Process[a], m.Process[b]
+		return cmp.Or(-cmp.Compare(pa.Changes, pb.Changes), -cmp.Compare(pa.Reads, pb.Reads),
+			cmp.Compare(a.Table, b.Table), cmp.Compare(a.Addr, b.Addr))
+	})
+	if len(keys) > maxProcessRows {
+		cb.ProcessOmitted, keys = len(keys)-maxProcessRows, keys[:maxProcessRows]
+	}
+	slices.SortFunc(keys, func(a, b baselines.RegKey) int {
+		return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.Addr, b.Addr))
+	})
+	for _, k := range keys {
+		pv := m.Process[k]
+		row := ProcessRow{Variable: k.Table.String() + " " + strconv.Itoa(int(k.Addr)), Min: pv.Min, Max: pv.Max,
+			MaxRate: pv.MaxRate, Reads: pv.Reads, Changes: pv.Changes, MaxStill: pv.MaxStill}
+		if pv.Bit {
+			var st []string
+			for s := range 2 {
+				if pv.States&(1<<s) != 0 {
+					st = append(st, strconv.Itoa(s))
+				}
+			}
+			row.States = strings.Join(st, ",")
+		}
+		cb.Process = append(cb.Process, row)
+	}
+	cb.ProcessDropped = m.ProcessDropped
 }
 
 // opcuaBaseline fills in what an OPC UA channel learned.

@@ -57,7 +57,8 @@ var ruleNames = []string{"new_device", "new_master", "new_channel", "unexpected_
 	"cleartext_credentials", "protocol_fuzzing", "dnp3_new_master", "dnp3_unexpected_function",
 	"dnp3_unexpected_control", "dnp3_control_value_out_of_range", "dnp3_restart", "dnp3_stop_application",
 	"dnp3_disable_unsolicited", "dnp3_file_operation", "dnp3_time_change", "dnp3_integrity_scan",
-	"dnp3_auth_failure"}
+	"dnp3_auth_failure", "process_value_out_of_range", "process_rate_of_change", "process_value_frozen",
+	"process_state_unexpected"}
 
 type frame struct {
 	ts       time.Time

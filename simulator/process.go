@@ -35,6 +35,7 @@ const (
 	gateFaultAfter  = 60          // s of not following before the gate fault alarm
 	inflowMean      = 80.0        // m³/s, long-run mean of the weather-driven inflow
 	ratedSpeed      = 300.0       // rpm, synchronous speed of a unit
+	overspeed       = 1.4         // speed / rated after a load rejection (a trip at full load)
 	turbidityBase   = 4.0         // NTU
 	turbidityFilter = 0.02        // first-order filter of the turbidity sensor per step
 )
@@ -53,6 +54,10 @@ type Process struct {
 	turb float64 // unfiltered turbidity
 	// gateBad counts the seconds each gate has not followed its setpoint.
 	gateBad [2]int
+	// replayed, when set, are the register values served instead of the
+	// live ones (Replay): a man in the middle answering the HMI's reads
+	// with an old response.
+	replayed map[int]uint16
 }
 
 // NewProcess returns the dam in its normal initial state for seed.
@@ -120,8 +125,33 @@ func (p *Process) Get(name string) float64 {
 	return p.v[i]
 }
 
-// raw returns the register value of tag i; the caller holds p.mu.
-func (p *Process) raw(i int) uint16 { return Tags[i].Raw(p.v[i]) }
+// raw returns the register value of tag i as the PLC serves it; the
+// caller holds p.mu.
+func (p *Process) raw(i int) uint16 {
+	if v, ok := p.replayed[i]; ok {
+		return v
+	}
+	return Tags[i].Raw(p.v[i])
+}
+
+// Replay freezes (on) or releases the served register values of the
+// input registers of unit: from now on a Modbus read returns the values of
+// this instant, as a man in the middle replaying an old response would
+// (the process itself goes on; OPC UA still sees it live).
+func (p *Process) Replay(unit uint8, on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !on {
+		p.replayed = nil
+		return
+	}
+	p.replayed = map[int]uint16{}
+	for i := range Tags {
+		if t := &Tags[i]; t.UnitID == unit && t.Table == InputRegisters {
+			p.replayed[i] = t.Raw(p.v[i])
+		}
+	}
+}
 
 // Set writes an engineering value to a writable tag after checking its valid
 // range, as the PLC logic would. Writing the alarm-acknowledge coil clears
@@ -219,12 +249,13 @@ func (p *Process) step() {
 	for i, n := range units {
 		closed := g(n[2]) != 0 && g(n[4]) == 0
 		pw := g(n[1])
+		tripped := false
 		if closed {
 			s(n[3], 1)
 			pw += max(-powerRate*dt, min(powerRate*dt, g(n[0])-pw))
 			if pw > tripPower {
 				s(n[4], 1) // overload protection opens the breaker
-				closed = false
+				closed, tripped = false, true
 			}
 		}
 		if !closed {
@@ -236,9 +267,14 @@ func (p *Process) step() {
 		s(n[5], q)
 		turb += q
 		sp := g(speeds[i])
-		if closed {
+		switch {
+		case closed:
 			sp = ratedSpeed + p.rng.NormFloat64()*0.6
-		} else {
+		case tripped:
+			// Load rejection: the unit loses its load at once and
+			// overspeeds before the wicket gates close.
+			sp = ratedSpeed * overspeed
+		default:
 			sp *= 0.97 // coasting down
 		}
 		s(speeds[i], sp)

@@ -88,6 +88,9 @@ func Scenarios() []Scenario {
 		{Name: "dnp3_cold_restart", Description: "a cold restart of the gate RTU on the SCADA master's own DNP3 connection", attacks: []attack{atkDNP3ColdRestart}},
 		{Name: "dnp3_disable_unsolicited", Description: "the SCADA master's connection disables the RTU's unsolicited reporting (its alarms go quiet)", attacks: []attack{atkDNP3DisableUnsolicited}},
 		{Name: "dnp3_file_write", Description: "the engineering workstation opens, writes and closes a configuration file on the gate RTU over DNP3", attacks: []attack{atkDNP3FileWrite}},
+		{Name: "level_replay", Description: "a man in the middle answers the HMI's reads of the dam's measurements with an old response for 3 minutes (level, flows, gate positions frozen) while the operator opens both gates", attacks: []attack{atkLevelReplay}},
+		{Name: "spillway_night", Description: "at night (the capture's clock starts at midnight), the compromised HMI opens spillway gate 2 fully (normal 12.5-17.5 %)", attacks: []attack{atkSpillwayNight}},
+		{Name: "turbine_overspeed", Description: "the compromised HMI drives turbine 1's power setpoint to 34 MW (rated 25, trips above 30): the unit overloads, trips and overspeeds to 420 rpm (normal 295-305)", attacks: []attack{atkTurbineOverspeed}},
 		{Name: "dnp3_out_of_range_setpoint", Description: "the SCADA master sets the ecological release to 9.5 m3/s (select, operate; permit 2-3)", attacks: []attack{atkDNP3OutOfRange}},
 	}
 }
@@ -451,6 +454,55 @@ var atkRecon = attack{
 		}
 		return nil
 	}}},
+}
+
+var atkLevelReplay = attack{
+	name: "replayed measurements while the gates open", src: HostHMI, dst: HostPLC,
+	rules: []string{"process_value_frozen"},
+	mitre: []string{"T0856", "T0832"},
+	steps: []step{
+		{0, func(e *env) error { e.p.Replay(UnitDam, true); return nil }},
+		{2 * time.Second, func(e *env) error {
+			// The operator opens both gates to the top of their
+			// normal range: the writes are normal, the HMI shows
+			// nothing moving.
+			g1, g2 := TagByName(TagGate1SP), TagByName(TagGate2SP)
+			if err := hmiWrite(e, UnitDam, g1.Addr, g1.Raw(17.5)); err != nil {
+				return err
+			}
+			e.wait(150 * time.Millisecond)
+			return hmiWrite(e, UnitDam, g2.Addr, g2.Raw(17.5))
+		}},
+		{3 * time.Minute, func(e *env) error { e.p.Replay(UnitDam, false); return nil }},
+	},
+}
+
+var atkSpillwayNight = attack{
+	name: "HMI opens spillway gate 2 fully at night", src: HostHMI, dst: HostPLC,
+	rules: []string{"write_value_out_of_range", "process_value_out_of_range"},
+	mitre: []string{"T0831", "T0836"},
+	steps: []step{{400 * time.Millisecond, func(e *env) error {
+		t := TagByName(TagGate2SP)
+		return hmiWrite(e, UnitDam, t.Addr, t.Raw(100))
+	}}},
+	// The gate travels at 0.5 %/s: its position leaves the learned range
+	// (and its slack) some 20 s after the write.
+	extend: 40 * time.Second,
+}
+
+var atkTurbineOverspeed = attack{
+	name: "HMI drives turbine 1 past its rating", src: HostHMI, dst: HostPLC,
+	rules: []string{"process_value_out_of_range", "unexpected_write", "unexpected_function"},
+	mitre: []string{"T0831", "T0879"},
+	steps: []step{{400 * time.Millisecond, func(e *env) error {
+		t := TagByName(TagT1SP)
+		return hmiWrite(e, UnitTurbine, t.Addr, t.Raw(34))
+	}}},
+	// The HMI never writes unit 2 (unexpected_write, and FC 6 is new on
+	// that channel); the unit ramps at 0.2 MW/s from 18 MW, leaves its
+	// learned power at once, passes 30 MW and trips some 60 s after the
+	// write, overspeeding.
+	extend: 90 * time.Second,
 }
 
 var atkWriteFlood = attack{

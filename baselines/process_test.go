@@ -1,0 +1,163 @@
+package baselines
+
+import (
+	"math"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sluice-ics/sluice/protocols/modbus"
+)
+
+// plantRead is the HMI's read, at t, of the dam's holding registers 0-2
+// (a level on a ten-minute wave, a constant, a turbine speed that ramps up
+// and holds) or, when bits, of its discrete inputs 0-1 (a gate limit
+// switch toggling every 30 s, an alarm never raised). level, when not
+// negative, replaces the level read.
+func plantRead(t time.Time, bits bool, level int) Observation {
+	s := t.Sub(t0).Seconds()
+	if bits {
+		o := mb(t, hmi, 1, 2)
+		m := mbOf(&o)
+		m.ReadTable, m.Read = modbus.TableDiscreteInputs, Range{0, 2}
+		m.ReadValues = modbus.BitValues(int(s/30)%2 == 1, false)
+		return o
+	}
+	o := mbRead(t, hmi, 1, 0, 3)
+	if level < 0 {
+		level = int(math.Round(500 + 100*math.Sin(2*math.Pi*s/600)))
+	}
+	mbOf(&o).ReadValues = modbus.RegisterValues(uint16(level), 42, uint16(min(s, 300)*10))
+	return o
+}
+
+// plantDay is d of the plant's reads from start, every second.
+func plantDay(start time.Time, d time.Duration) []Observation {
+	var out []Observation
+	for i := range int(d / time.Second) {
+		t := start.Add(time.Duration(i) * time.Second)
+		out = append(out, plantRead(t, false, -1), plantRead(t.Add(50*time.Millisecond), true, -1))
+	}
+	return out
+}
+
+func processEngine(t *testing.T) *Engine {
+	t.Helper()
+	e := New(Config{Mode: Learn})
+	if got := feed(e, plantDay(t0, time.Hour)); len(got) != 0 {
+		t.Fatalf("learning raised %v", ruleNames(got))
+	}
+	m := New(Config{Mode: Monitor})
+	if err := m.Load(e.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestProcessLearned: what an hour of the plant's reads teaches.
+func TestProcessLearned(t *testing.T) {
+	e := New(Config{Mode: Learn})
+	feed(e, plantDay(t0, time.Hour))
+	var mm *ModbusModel
+	for _, c := range e.Snapshot().Channels {
+		mm = c.Model.(*ModbusModel)
+	}
+	lv := mm.Process[RegKey{modbus.TableHoldingRegisters, 0}]
+	if lv == nil || lv.Min != 400 || lv.Max != 600 || lv.MaxRate < 1 || lv.MaxRate > 2 || lv.Changes < 1000 {
+		t.Fatalf("level learned %+v", lv)
+	}
+	if c := mm.Process[RegKey{modbus.TableHoldingRegisters, 1}]; c == nil || c.Changes != 0 || c.Min != 42 || c.Max != 42 {
+		t.Fatalf("constant learned %+v", c)
+	}
+	sw := mm.Process[RegKey{modbus.TableDiscreteInputs, 0}]
+	if sw == nil || !sw.Bit || sw.States != 3 || sw.Transitions != 3 {
+		t.Fatalf("limit switch learned %+v", sw)
+	}
+	if al := mm.Process[RegKey{modbus.TableDiscreteInputs, 1}]; al == nil || al.States != 1 || al.Transitions != 0 {
+		t.Fatalf("alarm learned %+v", al)
+	}
+}
+
+// TestProcessRules: each process rule fires on its attack, names the
+// variable and its learned figures, is silent on normal reads, and
+// accepting it teaches the baseline.
+func TestProcessRules(t *testing.T) {
+	at := t0.Add(2 * time.Hour)
+	tests := []struct {
+		name  string
+		rule  Rule
+		addr  RegKey
+		feed  func(e *Engine) []Alert
+		value float64
+	}{
+		{"level beyond its range", ProcessValueOutOfRange, RegKey{modbus.TableHoldingRegisters, 0}, func(e *Engine) []Alert {
+			return e.Observe(ptr(plantRead(at, false, 900)))
+		}, 900},
+		{"level jumps", ProcessRateOfChange, RegKey{modbus.TableHoldingRegisters, 0}, func(e *Engine) []Alert {
+			lv := int(math.Round(500 + 100*math.Sin(2*math.Pi*at.Sub(t0).Seconds()/600)))
+			feed(e, []Observation{plantRead(at.Add(-time.Second), false, -1)})
+			return e.Observe(ptr(plantRead(at, false, lv+60)))
+		}, 0},
+		{"level frozen while read", ProcessValueFrozen, RegKey{modbus.TableHoldingRegisters, 0}, func(e *Engine) []Alert {
+			var got []Alert
+			for i := range 300 {
+				got = append(got, e.Observe(ptr(plantRead(at.Add(time.Duration(i)*time.Second), false, 512)))...)
+			}
+			return got
+		}, 0},
+		{"alarm raised", ProcessStateUnexpected, RegKey{modbus.TableDiscreteInputs, 1}, func(e *Engine) []Alert {
+			o := plantRead(at, true, -1)
+			m := mbOf(&o)
+			m.ReadValues = modbus.BitValues(m.ReadValues.At(0) == 1, true)
+			return e.Observe(&o)
+		}, 1},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := processEngine(t)
+			if got := feed(e, plantDay(at.Add(-10*time.Minute), 10*time.Minute)); len(got) != 0 {
+				t.Fatalf("normal reads alert: %v", ruleNames(got))
+			}
+			got := tt.feed(e)
+			if names := ruleNames(got); !slices.Equal(names, []string{tt.rule.String()}) {
+				t.Fatalf("rules %v, want %s", names, tt.rule)
+			}
+			a := got[0]
+			if a.Item != (Item{Table: tt.addr.Table, Addr: tt.addr.Addr}) || a.Process == nil || a.Process.Learned.Reads < 3600 {
+				t.Fatalf("alert %+v process %+v", a.Deviation, a.Process)
+			}
+			if tt.value != 0 && a.Value != tt.value {
+				t.Errorf("value %v, want %v", a.Value, tt.value)
+			}
+			t.Log(a.Signature)
+			if _, err := e.Accept(a.Deviation, "alice", "test", at, uint64(i)); err != nil {
+				t.Fatal(err)
+			}
+			e2 := New(Config{Mode: Monitor})
+			if err := e2.Load(e.Snapshot()); err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.feed(e2); len(got) != 0 {
+				t.Fatalf("accepted deviation still alerts: %v", ruleNames(got))
+			}
+		})
+	}
+}
+
+// TestProcessVarsBounded: a master sweeping every holding register
+// learns at most MaxProcessVars variables and counts the rest.
+func TestProcessVarsBounded(t *testing.T) {
+	e := New(Config{Mode: Learn, MaxProcessVars: 100})
+	vals := make([]uint16, 125)
+	for s := uint16(0); s < 1000; s++ {
+		o := mbRead(t0.Add(time.Duration(s)*time.Second), hmi, 1, s*125, 125)
+		mbOf(&o).ReadValues = modbus.RegisterValues(vals...)
+		e.Observe(&o)
+	}
+	for _, c := range e.Snapshot().Channels {
+		mm := c.Model.(*ModbusModel)
+		if len(mm.Process) != 100 || mm.ProcessDropped == 0 {
+			t.Fatalf("%d variables, %d dropped", len(mm.Process), mm.ProcessDropped)
+		}
+	}
+}
