@@ -93,6 +93,8 @@ func TestPolicyOnScenarios(t *testing.T) {
 		"dnp3_disable_unsolicited":   {"rtu-functions"},
 		"dnp3_file_write":            {"rtu-functions", "rtu-masters"},
 		"dnp3_out_of_range_setpoint": {"setpoint-limits"},
+		"spillway_night":             {"setpoint-limits"}, // gate 2 opened fully: 100 % > 60 %
+		"turbine_overspeed":          {"setpoint-limits"}, // the turbine driven past its limit
 	}
 	ctx := context.Background()
 	var table strings.Builder
