@@ -297,7 +297,7 @@ func (a *Agent) packet(p *capture.Packet) {
 	if a.pcap != nil {
 		a.pcap.packet(p) // before the packet can raise an alert: the file starts with it
 	}
-	if a.udp != nil && a.udpPacket(p) {
+	if a.udp != nil && !surelyNotUDP(p) && a.udpPacket(p) {
 		return
 	}
 	a.table.Packet(p) // with the wire length, so bytes the capture snapped off are reported as gaps

@@ -164,6 +164,26 @@ func sortUDPKeys(keys []udpKey, convs map[udpKey]*udpConv) {
 	})
 }
 
+// surelyNotUDP reports, from two bytes, an untagged Ethernet frame whose
+// IPv4 or IPv6 header says it carries something else than UDP (nearly
+// every packet of a control network is TCP): parseUDP returns a dozen
+// values and costs 35 ns a packet, 8 % of a replay, to say the same.
+// Anything else (VLAN tags, other link types, short frames) is left to
+// parseUDP.
+func surelyNotUDP(p *capture.Packet) bool {
+	b := p.Data
+	if p.LinkType != layers.LinkTypeEthernet || len(b) < 54 {
+		return false
+	}
+	switch binary.BigEndian.Uint16(b[12:]) {
+	case 0x0800:
+		return b[23] != 17
+	case 0x86dd:
+		return b[20] != 17
+	}
+	return false
+}
+
 // parseUDP reads the endpoints and payload of an unfragmented UDP
 // datagram over IPv4 or IPv6 (no extension headers), on Ethernet (with
 // 802.1Q tags) or raw IP. ok is false for anything else, which the TCP
