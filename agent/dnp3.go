@@ -93,7 +93,7 @@ func (s *dnp3Stream) Data(dir flow.Dir, data []byte, ts time.Time) {
 	s.ts, s.dir = ts, dir
 	fr := &s.fr[dir]
 	if err := fr.Feed(data, s.onFrame); err != nil {
-		s.fail(dir, ts, err)
+		s.fail(dir, ts, err, data)
 		return
 	}
 	s.linkErrors()
@@ -150,11 +150,11 @@ func (s *dnp3Stream) Close(reason flow.CloseReason, ts time.Time) {
 
 // fail handles a framer error: the stream is not (or no longer) DNP3. It
 // is reported once and silenced; requests already seen are emitted first.
-func (s *dnp3Stream) fail(dir flow.Dir, ts time.Time, err error) {
+func (s *dnp3Stream) fail(dir flow.Dir, ts time.Time, err error, data []byte) {
 	nonProtocol := errors.Is(err, dnp3.ErrNotDNP3) && s.fr[0].Frames()+s.fr[1].Frames() == 0
 	s.pr.Flush(s.onTx)
 	s.account()
-	s.silence(dir, ts, err, nonProtocol)
+	s.silence(dir, ts, err, nonProtocol, data)
 }
 
 // account adds the Pairer's and the Reassemblers' counters since the last

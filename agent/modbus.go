@@ -77,7 +77,7 @@ func (s *modbusStream) Data(dir flow.Dir, data []byte, ts time.Time) {
 	// the framing again: judge it by the state before.
 	gapped := s.gapped[dir&1]
 	if err := fr.Feed(data, emit); err != nil {
-		s.fail(dir, ts, err)
+		s.fail(dir, ts, err, data)
 		return
 	}
 	if d := fr.Desyncs(); d != desyncs && !gapped {
@@ -136,11 +136,11 @@ func (s *modbusStream) Close(reason flow.CloseReason, ts time.Time) {
 // (non_protocol_traffic); one that did and then broke is malformed Modbus.
 // Either way it is reported once and silenced; requests already seen are
 // emitted first.
-func (s *modbusStream) fail(dir flow.Dir, ts time.Time, err error) {
+func (s *modbusStream) fail(dir flow.Dir, ts time.Time, err error, data []byte) {
 	nonProtocol := errors.Is(err, modbus.ErrNotModbus) && s.fr[0].Frames()+s.fr[1].Frames() == 0
 	s.pr.Flush(s.onTx)
 	s.account()
-	s.silence(dir, ts, err, nonProtocol)
+	s.silence(dir, ts, err, nonProtocol, data)
 }
 
 // account adds the Pairer's counters since the last call to the stats.

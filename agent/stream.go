@@ -5,12 +5,14 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/internal/communityid"
 	"github.com/sluice-ics/sluice/internal/flow"
 	"github.com/sluice-ics/sluice/internal/jsonw"
+	"github.com/sluice-ics/sluice/protocols/service"
 )
 
 // conn is the part of a connection's decoder glue that every protocol
@@ -187,7 +189,9 @@ func (c *conn) expireDue(ts time.Time) bool {
 // silences the connection: a connection that never framed a message in
 // either direction carries another protocol (non_protocol_traffic), one
 // that did is malformed. The stream emits its pending requests first.
-func (c *conn) silence(dir flow.Dir, ts time.Time, err error, nonProtocol bool) {
+// data is what the decoder was fed when it gave up: for another protocol,
+// its first bytes, which say what it is (protocols/service).
+func (c *conn) silence(dir flow.Dir, ts time.Time, err error, nonProtocol bool, data []byte) {
 	kind := anomalyMalformed
 	if c.gapped[dir&1] && !nonProtocol {
 		// The decoder lost its footing after bytes the capture lost, or
@@ -201,14 +205,77 @@ func (c *conn) silence(dir flow.Dir, ts time.Time, err error, nonProtocol bool) 
 		c.anomaly(ts, dir, anomalyCaptureLoss, why+err.Error())
 		return
 	}
+	detail := err.Error()
 	if nonProtocol {
 		kind = anomalyNonProtocol
 		c.stats.NonProtocol++
+		detail += c.looksLike(dir, data)
 	} else {
 		c.stats.DecodeErrors++
 	}
 	c.dead = true
-	c.anomaly(ts, dir, kind, err.Error())
+	c.anomaly(ts, dir, kind, detail)
+}
+
+// looksLike names the protocol that data, the first bytes of direction
+// dir of a connection on this protocol's port, actually speaks (a scanner's
+// TLS or HTTP probe, RDP or SMB on a PLC's port): "; it is TLS (server
+// name "x", JA3 …)", or "" when the bytes say nothing known.
+func (c *conn) looksLike(dir flow.Dir, data []byte) string {
+	tr := service.TCP
+	if c.flow.UDP {
+		tr = service.UDP
+	}
+	var in service.Info
+	if dir == flow.ClientToServer {
+		in = service.Identify(tr, c.flow.Dest.Port(), data, nil)
+	} else {
+		in = service.Identify(tr, c.flow.Dest.Port(), nil, data)
+	}
+	if in.Service == service.Unknown || in.ByPort || in.Service == c.m.name {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "; it is %s", serviceTitle(in.Service))
+	var details []string
+	for _, kv := range [][2]string{{"server name", in.SNI}, {"JA3", in.JA3}, {"method", in.HTTPMethod}, {"host", in.HTTPHost},
+		{"user agent", in.UserAgent}, {"query", in.DNSQuery}, {"banner", in.Banner}} {
+		if kv[1] != "" {
+			details = append(details, fmt.Sprintf("%s %q", kv[0], kv[1]))
+		}
+	}
+	if len(details) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(details, ", "))
+	}
+	return b.String()
+}
+
+// serviceTitle is a service's name for people.
+func serviceTitle(s string) string {
+	switch s {
+	case service.TLS, service.HTTP, service.SMB, service.RDP, service.SSH, service.DNS, service.NTP, service.FTP,
+		service.SNMP, service.VNC, service.NFS:
+		return strings.ToUpper(s)
+	case service.DCERPC:
+		return "DCE/RPC"
+	case service.SunRPC:
+		return "ONC RPC"
+	case service.S7comm:
+		return "S7comm"
+	case service.ENIP:
+		return "EtherNet/IP"
+	case service.BACnet:
+		return "BACnet/IP"
+	case service.OPCUA:
+		return "OPC UA"
+	case service.Modbus:
+		return "Modbus/TCP"
+	case service.DNP3:
+		return "DNP3"
+	case service.Telnet:
+		return "Telnet"
+	}
+	return s
 }
 
 // gap records that the capture lost n bytes of direction dir (a
