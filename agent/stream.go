@@ -235,47 +235,11 @@ func (c *conn) looksLike(dir flow.Dir, data []byte) string {
 	if in.Service == service.Unknown || in.ByPort || in.Service == c.m.name {
 		return ""
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "; it is %s", serviceTitle(in.Service))
-	var details []string
-	for _, kv := range [][2]string{{"server name", in.SNI}, {"JA3", in.JA3}, {"method", in.HTTPMethod}, {"host", in.HTTPHost},
-		{"user agent", in.UserAgent}, {"query", in.DNSQuery}, {"banner", in.Banner}} {
-		if kv[1] != "" {
-			details = append(details, fmt.Sprintf("%s %q", kv[0], kv[1]))
-		}
+	what := "; it is " + service.Title(in.Service)
+	if d := in.Details(); len(d) > 0 {
+		what += " (" + strings.Join(d, ", ") + ")"
 	}
-	if len(details) > 0 {
-		fmt.Fprintf(&b, " (%s)", strings.Join(details, ", "))
-	}
-	return b.String()
-}
-
-// serviceTitle is a service's name for people.
-func serviceTitle(s string) string {
-	switch s {
-	case service.TLS, service.HTTP, service.SMB, service.RDP, service.SSH, service.DNS, service.NTP, service.FTP,
-		service.SNMP, service.VNC, service.NFS:
-		return strings.ToUpper(s)
-	case service.DCERPC:
-		return "DCE/RPC"
-	case service.SunRPC:
-		return "ONC RPC"
-	case service.S7comm:
-		return "S7comm"
-	case service.ENIP:
-		return "EtherNet/IP"
-	case service.BACnet:
-		return "BACnet/IP"
-	case service.OPCUA:
-		return "OPC UA"
-	case service.Modbus:
-		return "Modbus/TCP"
-	case service.DNP3:
-		return "DNP3"
-	case service.Telnet:
-		return "Telnet"
-	}
-	return s
+	return what
 }
 
 // gap records that the capture lost n bytes of direction dir (a

@@ -192,16 +192,14 @@ func bracket(a string) string {
 	return a
 }
 
-func (in Info) String() string {
+// label is how the golden table writes an identification.
+func label(in Info) string {
 	s := in.Service
 	if in.ByPort {
 		s += " (by port)"
 	}
-	for _, kv := range [][2]string{{"sni", in.SNI}, {"ja3", in.JA3}, {"method", in.HTTPMethod}, {"host", in.HTTPHost},
-		{"ua", in.UserAgent}, {"query", in.DNSQuery}, {"banner", in.Banner}} {
-		if kv[1] != "" {
-			s += fmt.Sprintf(" %s=%q", kv[0], kv[1])
-		}
+	for _, d := range in.Details() {
+		s += " " + d
 	}
 	return s
 }
@@ -226,14 +224,14 @@ func TestAgainstTshark(t *testing.T) {
 			if c.tr == UDP {
 				tr = "udp"
 			}
-			fmt.Fprintf(&golden, "%s %s -> %s %s\n", tr, c.client, c.server, in)
+			fmt.Fprintf(&golden, "%s %s -> %s %s\n", tr, c.client, c.server, label(in))
 			totals[in.Service]++
 			if want, ok := names[mkKey(c.tr, c.client, c.server)]; ok {
 				compared++
 				if in.Service == want {
 					agree++
 				} else {
-					t.Errorf("%s: %s %s -> %s: %s, tshark says %s", filepath.Base(path), tr, c.client, c.server, in, want)
+					t.Errorf("%s: %s %s -> %s: %s, tshark says %s", filepath.Base(path), tr, c.client, c.server, label(in), want)
 				}
 			}
 			if j, ok := ja3[c.client]; ok && in.Service == TLS && in.JA3 != j {

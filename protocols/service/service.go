@@ -16,6 +16,7 @@ package service
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"strings"
 )
 
@@ -127,8 +128,10 @@ func identifyClient(b []byte) (Info, bool) {
 		return in, true
 	case isSMB(b):
 		return Info{Service: SMB}, true
-	case isTPKT(b) && tpkt(b) != "":
-		return Info{Service: tpkt(b)}, true
+	case isTPKT(b):
+		if s := tpkt(b); s != "" {
+			return Info{Service: s}, true
+		}
 	case isModbus(b):
 		return Info{Service: Modbus}, true
 	case isOPCUA(b):
@@ -199,16 +202,51 @@ func identifyUDP(port uint16, toServer, toClient []byte) Info {
 	return Info{Service: Unknown}
 }
 
-// byPort is the port's usual service (IANA and the vendors' defaults).
-func byPort(tr Transport, port uint16) (string, bool) {
-	if tr == UDP {
-		s, ok := map[uint16]string{53: DNS, 123: NTP, 161: SNMP, 162: SNMP, 2222: ENIP, 20000: DNP3, 47808: BACnet, 111: SunRPC, 2049: NFS}[port]
-		return s, ok
-	}
-	s, ok := map[uint16]string{21: FTP, 22: SSH, 23: Telnet, 53: DNS, 80: HTTP, 102: S7comm, 111: SunRPC, 135: DCERPC,
+// udpPorts and tcpPorts are the ports' usual services (IANA and the
+// vendors' defaults), for conversations that said nothing.
+var (
+	udpPorts = map[uint16]string{53: DNS, 123: NTP, 161: SNMP, 162: SNMP, 2222: ENIP, 20000: DNP3, 47808: BACnet, 111: SunRPC, 2049: NFS}
+	tcpPorts = map[uint16]string{21: FTP, 22: SSH, 23: Telnet, 53: DNS, 80: HTTP, 102: S7comm, 111: SunRPC, 135: DCERPC,
 		139: SMB, 443: TLS, 445: SMB, 502: Modbus, 2049: NFS, 3389: RDP, 4840: OPCUA, 5900: VNC, 8080: HTTP,
-		20000: DNP3, 44818: ENIP}[port]
+		20000: DNP3, 44818: ENIP}
+)
+
+// byPort is the port's usual service.
+func byPort(tr Transport, port uint16) (string, bool) {
+	ports := tcpPorts
+	if tr == UDP {
+		ports = udpPorts
+	}
+	s, ok := ports[port]
 	return s, ok
+}
+
+// titles name the services for people.
+var titles = map[string]string{
+	Modbus: "Modbus/TCP", OPCUA: "OPC UA", DNP3: "DNP3", S7comm: "S7comm", ENIP: "EtherNet/IP", BACnet: "BACnet/IP",
+	SMB: "SMB", RDP: "RDP", SSH: "SSH", TLS: "TLS", HTTP: "HTTP", DNS: "DNS", NTP: "NTP", Telnet: "Telnet", FTP: "FTP",
+	SNMP: "SNMP", VNC: "VNC", DCERPC: "DCE/RPC", SunRPC: "ONC RPC", NFS: "NFS", Unknown: "unknown",
+}
+
+// Title names a service for people ("DCE/RPC" for dcerpc).
+func Title(service string) string {
+	if t, ok := titles[service]; ok {
+		return t
+	}
+	return service
+}
+
+// Details lists what the bytes said beyond the service, each as a name
+// and a quoted value (`server name "x"`, `JA3 "…"`), in a fixed order.
+func (in Info) Details() []string {
+	var out []string
+	for _, kv := range [...][2]string{{"server name", in.SNI}, {"JA3", in.JA3}, {"method", in.HTTPMethod},
+		{"host", in.HTTPHost}, {"user agent", in.UserAgent}, {"query", in.DNSQuery}, {"banner", in.Banner}} {
+		if kv[1] != "" {
+			out = append(out, fmt.Sprintf("%s %q", kv[0], kv[1]))
+		}
+	}
+	return out
 }
 
 func hasAnyPrefix(b []byte, ps ...string) bool {
