@@ -177,8 +177,8 @@ func exportNATS(m *metrics.Metrics, s *fleet.Sensor) {
 	if s == nil {
 		return
 	}
-	m.AddNATS(s.String(), func() metrics.SyslogStats {
+	m.AddNATS(s.String(), func() metrics.ForwarderStats {
 		st := s.Stats()
-		return metrics.SyslogStats{Sent: st.Published, Dropped: st.Dropped, Reconnects: st.Reconnects, Queued: st.Queued + st.Spooled, Connected: st.Connected}
+		return metrics.ForwarderStats{Sent: st.Published, Dropped: st.Dropped, Reconnects: st.Reconnects, Queued: st.Queued + st.Spooled, Connected: st.Connected}
 	})
 }

@@ -119,9 +119,9 @@ func (l *listFlag) repeatable() {}
 // ok while a collector is down.
 func exportSyslog(m *metrics.Metrics, sinks []*syslog.Sink) {
 	for _, sk := range sinks {
-		m.AddSyslog(sk.Stats().Destination, func() metrics.SyslogStats {
+		m.AddSyslog(sk.Stats().Destination, func() metrics.ForwarderStats {
 			st := sk.Stats()
-			return metrics.SyslogStats{Sent: st.Sent, Dropped: st.Dropped, Reconnects: st.Reconnects, Queued: st.Queued, Connected: st.Connected}
+			return metrics.ForwarderStats{Sent: st.Sent, Dropped: st.Dropped, Reconnects: st.Reconnects, Queued: st.Queued, Connected: st.Connected}
 		})
 	}
 }

@@ -325,9 +325,7 @@ func SiteSnapshot(path, site string) (*baselines.Snapshot, error) {
 		}
 		b := sites.Bucket([]byte(site))
 		if b == nil {
-			var names []string
-			sites.ForEachBucket(func(k []byte) error { names = append(names, string(k)); return nil })
-			return fmt.Errorf("no site %q in it (sites: %s)", site, strings.Join(names, ", "))
+			return fmt.Errorf("no site %q in it (sites: %s)", site, strings.Join(siteNames(sites), ", "))
 		}
 		snap, err = decodeSite(b)
 		return err
@@ -385,17 +383,31 @@ func Alerts(path string) ([]AlertEntry, error) {
 	return out, nil
 }
 
-// Sites lists the sites of the fleet database at path.
+// Sites lists the sites of the fleet database at path that have a
+// baseline (those SiteSnapshot reads).
 func Sites(path string) ([]string, error) {
-	f, err := Load(path)
+	db, err := openRead(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("fleet database %s: %w", path, err)
 	}
-	var out []string
-	for _, s := range f.Sites {
-		out = append(out, s.Name)
-	}
-	return out, nil
+	defer db.Close()
+	var names []string
+	err = db.View(func(tx *bolt.Tx) error {
+		sites := tx.Bucket(bucketSites)
+		if sites == nil {
+			return ErrNotFleet
+		}
+		names = siteNames(sites)
+		return nil
+	})
+	return names, err
+}
+
+// siteNames lists the site buckets, in key order.
+func siteNames(sites *bolt.Bucket) []string {
+	var names []string
+	sites.ForEachBucket(func(k []byte) error { names = append(names, string(k)); return nil })
+	return names
 }
 
 // sensorKey is the sensors bucket's key of a sensor.

@@ -444,7 +444,9 @@ func (s *Sensor) sender() {
 		switch {
 		case closing:
 			// Keep what is left for the next run.
-			err = s.spool(batch)
+			if err := s.spool(batch); err != nil {
+				s.setErr(err.Error())
+			}
 			s.settle(len(batch))
 			return
 		case len(batch) > 0 && (!up || spill || s.sp.pending > 0):

@@ -144,9 +144,7 @@ type spool struct {
 	// size; pending counts the records between.
 	read, end int64
 	pending   int
-	// dropped counts messages dropped to keep within limit.
-	dropped uint64
-	buf     []byte
+	buf       []byte
 }
 
 // openSpool opens or creates the spool at path, keeping at most limit
@@ -300,7 +298,6 @@ func (s *spool) appendMessages(msgs []Message) (int, error) {
 		}
 		dropped++
 	}
-	s.dropped += uint64(dropped)
 	if len(b) == 0 {
 		return dropped, nil
 	}

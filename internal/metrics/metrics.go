@@ -122,22 +122,24 @@ type Metrics struct {
 	reqLabels   map[string]map[string]prometheus.Counter
 	alertLabels map[string]map[string]prometheus.Counter
 	eventLabels map[string]prometheus.Counter
-	// syslogs are the syslog destinations, read at scrape time.
-	syslogs []syslogDest
+	// forwarders are the syslog destinations and the fleet sensor, read at
+	// scrape time.
+	forwarders []forwarder
 }
 
-// SyslogStats are the counters of one syslog destination (internal/syslog's,
-// converted by the caller).
-type SyslogStats struct {
+// ForwarderStats are the counters of one forwarder: a syslog destination
+// (internal/syslog's) or the fleet sensor (internal/fleet's), converted by
+// the caller.
+type ForwarderStats struct {
 	Sent, Dropped, Reconnects uint64
 	Queued                    int
 	Connected                 bool
 }
 
-type syslogDest struct {
+type forwarder struct {
 	dest  string
-	stats func() SyslogStats
-	descs *forwarderDescs
+	stats func() ForwarderStats
+	descs *forwarderDescs // the metric names of its kind
 }
 
 // forwarderDescs are the metrics of one kind of forwarder.
@@ -146,9 +148,9 @@ type forwarderDescs struct{ sent, drop, recon, queue, up *prometheus.Desc }
 // AddSyslog exports the counters of a syslog destination (its URL), read
 // from stats at scrape time. A collector that is down shows there, not in
 // the health: /healthz is about the monitor.
-func (m *Metrics) AddSyslog(dest string, stats func() SyslogStats) {
+func (m *Metrics) AddSyslog(dest string, stats func() ForwarderStats) {
 	m.mu.Lock()
-	m.syslogs = append(m.syslogs, syslogDest{dest, stats, &syslogDescs})
+	m.forwarders = append(m.forwarders, forwarder{dest, stats, &syslogDescs})
 	m.mu.Unlock()
 }
 
@@ -156,9 +158,9 @@ func (m *Metrics) AddSyslog(dest string, stats func() SyslogStats) {
 // Sent counts the messages the stream acknowledged, Queued those waiting
 // in memory and in the spool file. Like a syslog collector, a NATS server
 // that is down is not the monitor's health.
-func (m *Metrics) AddNATS(dest string, stats func() SyslogStats) {
+func (m *Metrics) AddNATS(dest string, stats func() ForwarderStats) {
 	m.mu.Lock()
-	m.syslogs = append(m.syslogs, syslogDest{dest, stats, &natsDescs})
+	m.forwarders = append(m.forwarders, forwarder{dest, stats, &natsDescs})
 	m.mu.Unlock()
 }
 
@@ -515,7 +517,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	outErrs := [...]uint64{m.outErrs[OutputWrite], m.outErrs[OutputReopen]}
 	repaired := m.repaired
 	snap := m.snapshotLocked()
-	syslogs := m.syslogs
+	forwarders := m.forwarders
 	devs := m.devGauges
 	m.mu.Unlock()
 
@@ -557,7 +559,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		up = 1
 	}
 	gauge(descUp, up)
-	for _, d := range syslogs {
+	for _, d := range forwarders {
 		st := d.stats()
 		counter(d.descs.sent, st.Sent, d.dest)
 		counter(d.descs.drop, st.Dropped, d.dest)

@@ -217,8 +217,8 @@ func BenchmarkSink(b *testing.B) {
 // collector that is down shows there and leaves /healthz ok.
 func TestSyslogCounters(t *testing.T) {
 	m := New()
-	st := SyslogStats{Sent: 12, Dropped: 3, Reconnects: 2, Queued: 40}
-	m.AddSyslog("tcp://siem:514", func() SyslogStats { return st })
+	st := ForwarderStats{Sent: 12, Dropped: 3, Reconnects: 2, Queued: 40}
+	m.AddSyslog("tcp://siem:514", func() ForwarderStats { return st })
 	scrape := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
 		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
