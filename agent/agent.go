@@ -68,6 +68,11 @@ type Agent struct {
 	// udp holds the UDP conversations of the protocols that run over UDP
 	// too (udp.go); nil when none has a port.
 	udp *udpTable
+	// convAddrs are the address fields of the conversation whose alerts
+	// are being written (conversation.go), nil otherwise.
+	convAddrs []byte
+	// conv is the conversation layer's observer (conversation.go).
+	conv *convObserver
 }
 
 // New validates cfg and returns an agent writing to cfg.Sinks.
@@ -115,6 +120,7 @@ func New(cfg Config) (*Agent, error) {
 		}
 	}
 	a.udp = newUDPTable(&a.cfg)
+	a.conv = &convObserver{a: a}
 	if cfg.AlertPcapDir != "" {
 		p, err := newAlertPcap(&a.cfg)
 		if err != nil {
@@ -131,6 +137,7 @@ func New(cfg Config) (*Agent, error) {
 		MaxBufferedTotal:   cfg.MaxBufferedTotal,
 		IdleTimeout:        cfg.IdleTimeout,
 		ServerPort:         func(p uint16) bool { return a.ports[p] != 0 },
+		Observer:           a.conv,
 	}, a.newStream)
 	return a, nil
 }
@@ -316,10 +323,12 @@ func (a *Agent) newStream(c *flow.Conn, ts time.Time) flow.Stream {
 		sw.Key.ClientIP, sw.Key.ServerIP = c.Key.ServerIP, c.Key.ClientIP
 		sw.Key.ClientPort, sw.Key.ServerPort = c.Key.ServerPort, c.Key.ClientPort
 		sw.ClientMAC, sw.ServerMAC = c.ServerMAC, c.ClientMAC
-		return swapped{a.newConn(int(a.ports[sw.Key.ServerPort])-1, &sw, communityid.TCP)}
+		c.AppProto = modules[a.ports[sw.Key.ServerPort]-1].name
+		return swapped{a.newConn(int(a.ports[sw.Key.ServerPort])-1, &sw, communityid.TCP, &c.AppProto)}
 	}
 	if p := a.ports[c.Key.ServerPort]; p != 0 {
-		return a.newConn(int(p)-1, c, communityid.TCP)
+		c.AppProto = modules[p-1].name
+		return a.newConn(int(p)-1, c, communityid.TCP, &c.AppProto)
 	}
 	return nil // a typed nil would not be nil to the table
 }

@@ -55,11 +55,17 @@ const (
 	// EventsAlerts writes only alert events and the final stats event: the
 	// shape a SIEM wants, and the cheapest to run.
 	EventsAlerts
+	// EventsNoFlow writes every event but the flow events of finished
+	// conversations ("all,-flow").
+	EventsNoFlow
 )
 
 func (e Events) String() string {
-	if e == EventsAlerts {
+	switch e {
+	case EventsAlerts:
 		return "alerts"
+	case EventsNoFlow:
+		return "all,-flow"
 	}
 	return "all"
 }
@@ -71,8 +77,10 @@ func ParseEvents(s string) (Events, error) {
 		return EventsAll, nil
 	case "alerts":
 		return EventsAlerts, nil
+	case "all,-flow":
+		return EventsNoFlow, nil
 	}
-	return 0, fmt.Errorf("unknown events filter %q (want all or alerts)", s)
+	return 0, fmt.Errorf("unknown events filter %q (want all, all,-flow or alerts)", s)
 }
 
 // Config is everything the agent needs to run. The zero value is not usable:

@@ -117,12 +117,15 @@ func TestDNP3NotProtocol(t *testing.T) {
 		if e.EventType != "stats" {
 			got = append(got, e.EventType)
 		}
+		if e.EventType == EventFlow && e.AppProto != "tls" {
+			t.Errorf("flow event's app_proto %q, want tls (what the connection carried)", e.AppProto)
+		}
 		if e.Anomaly != nil && e.Anomaly.Event != anomalyNonProtocol {
 			t.Errorf("anomaly %s, want non_protocol_traffic", e.Anomaly.Event)
 		}
 	}
-	if strings.Join(got, ",") != "anomaly,incident,alert,incident" {
-		t.Errorf("events %v, want one anomaly, its alert and incident (open, closed)", got)
+	if strings.Join(got, ",") != "anomaly,incident,alert,flow,incident" {
+		t.Errorf("events %v, want one anomaly, its alert and incident (open, closed), the connection's flow", got)
 	}
 }
 

@@ -52,7 +52,8 @@ func (e *EVE) Locked() *EVE {
 // Accepts implements Sink: every event, or with EventsAlerts the alerts and
 // the final stats (the shape a SIEM wants, and the cheapest to run).
 func (e *EVE) Accepts(typ string) bool {
-	return e.filter == EventsAll || typ == EventAlert || typ == EventStats || typ == EventIncident
+	return e.filter == EventsAll || e.filter == EventsNoFlow && typ != EventFlow ||
+		typ == EventAlert || typ == EventStats || typ == EventIncident
 }
 
 // Critical implements Sink: events must not be lost silently.

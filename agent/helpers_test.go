@@ -47,11 +47,24 @@ type event struct {
 	DestPort  int     `json:"dest_port"`
 	Proto     string  `json:"proto"`
 	// CommunityID is the connection's Community ID (v1).
-	CommunityID string          `json:"community_id"`
-	Modbus      *modbusEvent    `json:"modbus"`
-	OPCUA       json.RawMessage `json:"opcua"`
-	DNP3        json.RawMessage `json:"dnp3"`
-	Alert       *struct {
+	CommunityID string `json:"community_id"`
+	// AppProto names the service of a conversation (flow events,
+	// conversation alerts).
+	AppProto string `json:"app_proto"`
+	Flow     *struct {
+		PktsToServer  uint64 `json:"pkts_toserver"`
+		PktsToClient  uint64 `json:"pkts_toclient"`
+		BytesToServer uint64 `json:"bytes_toserver"`
+		BytesToClient uint64 `json:"bytes_toclient"`
+		Start         string `json:"start"`
+		End           string `json:"end"`
+		State         string `json:"state"`
+		Reason        string `json:"reason"`
+	} `json:"flow"`
+	Modbus *modbusEvent    `json:"modbus"`
+	OPCUA  json.RawMessage `json:"opcua"`
+	DNP3   json.RawMessage `json:"dnp3"`
+	Alert  *struct {
 		Rule        string   `json:"rule"`
 		Rules       []string `json:"rules"`
 		SignatureID int      `json:"signature_id"`

@@ -108,7 +108,7 @@ type writer struct {
 	routes map[string]*route
 	// alerts, anomalies and stats are the routes of the agent's own event
 	// types, looked up once.
-	alerts, anomalies, stats, incidents *route
+	alerts, anomalies, stats, incidents, flows *route
 	// buf is the event being rendered, from mark on: the direct sink's
 	// buffer or own. cur is its route while inEvent.
 	buf     []byte
@@ -151,7 +151,7 @@ type route struct {
 
 func newWriter(sinks []Sink) *writer {
 	w := &writer{sinks: sinks, routes: map[string]*route{}, own: make([]byte, 0, 16<<10), failedCh: make(chan struct{})}
-	types := []string{EventAlert, EventAnomaly, EventStats, EventIncident}
+	types := []string{EventAlert, EventAnomaly, EventStats, EventIncident, EventFlow}
 	for _, m := range modules {
 		types = append(types, m.name)
 	}
@@ -171,6 +171,7 @@ func newWriter(sinks []Sink) *writer {
 	}
 	w.alerts, w.anomalies, w.stats = w.routes[EventAlert], w.routes[EventAnomaly], w.routes[EventStats]
 	w.incidents = w.routes[EventIncident]
+	w.flows = w.routes[EventFlow]
 	return w
 }
 

@@ -56,12 +56,16 @@ type conn struct {
 	// named is the policy whose register map names the variables of the
 	// transaction being written (nil: none, or obs is not its).
 	named *baselines.Policy
+	// app is the app_proto of the connection's flow event, in the flow
+	// table's Conn (nil for a UDP conversation): the protocol, or what
+	// the connection turned out to carry instead (looksLike).
+	app *string
 }
 
 // newConn sets up the shared glue of connection c of protocol m (index i
 // in the registry), carried over transport proto (communityid.TCP or
 // UDP), and returns the protocol's stream for it.
-func (a *Agent) newConn(i int, c *flow.Conn, proto uint8) flow.Stream {
+func (a *Agent) newConn(i int, c *flow.Conn, proto uint8, app *string) flow.Stream {
 	m := modules[i]
 	addrs := appendAddrsProto(make([]byte, 0, 112), c.Key.ClientIP, c.Key.ServerIP, c.Key.ClientPort, c.Key.ServerPort, true, proto)
 	cn := conn{
@@ -71,6 +75,7 @@ func (a *Agent) newConn(i int, c *flow.Conn, proto uint8) flow.Stream {
 		c:     *c,
 		route: a.w.routes[m.name],
 		addrs: addrs,
+		app:   app,
 		head:  appendHead(make([]byte, 0, 48+len(addrs)), m.name, c.ID, true, addrs),
 		flow: Flow{Protocol: m.name, ID: c.ID, HasID: true,
 			Src:  netip.AddrPortFrom(c.Key.ClientIP.Unmap(), c.Key.ClientPort),
@@ -131,10 +136,15 @@ func (c *conn) transaction(ts time.Time, p payload, observe bool) {
 		return
 	}
 	attach := func(b []byte) []byte { return c.appendObject(b, p) }
-	// One request, one alert: the rules it breaks go into one event, the
-	// most severe first (alert.rule), the others listed with their own
-	// deviation ids (alert.also). A poll's return and the update of
-	// held-back repeats are other events.
+	a.writeMerged(alerts, func(al *baselines.Alert, also []baselines.Alert) { a.writeAlert(al, c, p, also, attach) })
+}
+
+// writeMerged writes the alerts one request (or conversation) raised with
+// write. One request, one alert: the rules it breaks go into one event,
+// the most severe first (alert.rule), the others listed with their own
+// deviation ids (alert.also). A poll's return and the update of held-back
+// repeats are other events.
+func (a *Agent) writeMerged(alerts []baselines.Alert, write func(al *baselines.Alert, also []baselines.Alert)) {
 	mergeable := func(al *baselines.Alert) bool { return al.Obs != nil && !al.Resolved && !al.Update }
 	first, primary, merged := -1, -1, 0
 	for i := range alerts {
@@ -151,7 +161,7 @@ func (c *conn) transaction(ts time.Time, p payload, observe bool) {
 	for i := range alerts {
 		switch al := &alerts[i]; {
 		case merged < 2 || !mergeable(al):
-			a.writeAlert(al, c, p, nil, attach)
+			write(al, nil)
 		case i == first:
 			also := a.also[:0]
 			for j := range alerts {
@@ -160,7 +170,7 @@ func (c *conn) transaction(ts time.Time, p payload, observe bool) {
 				}
 			}
 			a.also = also
-			a.writeAlert(&alerts[primary], c, p, also, attach)
+			write(&alerts[primary], also)
 		}
 	}
 }
@@ -231,6 +241,9 @@ func (c *conn) looksLike(dir flow.Dir, data []byte) string {
 		in = service.Identify(tr, c.flow.Dest.Port(), data, nil)
 	} else {
 		in = service.Identify(tr, c.flow.Dest.Port(), nil, data)
+	}
+	if c.app != nil && in.Service != c.m.name {
+		*c.app = in.Service // the flow event's app_proto: what it carried
 	}
 	if in.Service == service.Unknown || in.ByPort || in.Service == c.m.name {
 		return ""
@@ -465,7 +478,12 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, also []basel
 				Src: netip.AddrPortFrom(e.ClientIP.Unmap(), e.ClientPort), Dest: netip.AddrPortFrom(e.ServerIP.Unmap(), e.ServerPort)}
 			w.open(ts, EventAlert, f, w.alerts)
 			w.buf = appendHead(w.buf, EventAlert, e.FlowID, true, nil)
-			w.buf = appendAddrs(w.buf, e.ClientIP, e.ServerIP, e.ClientPort, e.ServerPort, true)
+			if a.convAddrs != nil {
+				// A conversation's alert: its transport (conversation.go).
+				w.buf = append(w.buf, a.convAddrs...)
+			} else {
+				w.buf = appendAddrs(w.buf, e.ClientIP, e.ServerIP, e.ClientPort, e.ServerPort, true)
+			}
 		} else {
 			// No single connection (poll_stopped, the update of held
 			// back repeats): no flow_id and no ports, as docs/events.md

@@ -112,7 +112,7 @@ func (a *Agent) newUDPConv(k udpKey, i int, src, dst netip.AddrPort, srcMAC, dst
 	}
 	c := flow.Conn{ID: a.table.NewID(), ClientMAC: cmac, ServerMAC: smac,
 		Key: flow.Key{ClientIP: client.Addr(), ServerIP: server.Addr(), ClientPort: client.Port(), ServerPort: server.Port()}}
-	cv := &udpConv{s: a.newConn(i, &c, communityid.UDP), client: client, last: ts}
+	cv := &udpConv{s: a.newConn(i, &c, communityid.UDP, nil), client: client, last: ts}
 	t.convs[k] = cv
 	return cv
 }

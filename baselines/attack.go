@@ -24,7 +24,7 @@ var tactics = []string{"Initial Access", "Execution", "Persistence", "Privilege 
 // first tactic in the matrix where it has several). TestEveryTechniqueHasATactic
 // holds every rule's techniques to it.
 var techniqueTactic = map[string]string{
-	"T0848": "Initial Access", "T0886": "Initial Access",
+	"T0848": "Initial Access", "T0886": "Initial Access", "T0822": "Initial Access",
 	"T0858": "Execution",
 	"T0859": "Persistence", "T0839": "Persistence", "T0857": "Persistence",
 	"T0846": "Discovery", "T0888": "Discovery",

@@ -118,6 +118,11 @@ type Config struct {
 	// (4), and ProcessFrozenMin the least such time (1m).
 	ProcessFrozenFactor float64
 	ProcessFrozenMin    time.Duration
+	// PortScanTargets is how many distinct (host, port) one source must
+	// probe without an answer, or be refused by, within PortScanWindow
+	// for port_scan (10, 1m).
+	PortScanTargets int
+	PortScanWindow  time.Duration
 	// OUI resolves a MAC to a vendor name; nil means the embedded IEEE
 	// table (package oui).
 	OUI func(mac [6]byte) string
@@ -153,6 +158,8 @@ func (c Config) withDefaults() Config {
 	defi(&c.ProcessMinReads, 30)
 	defi(&c.ProcessMinChanges, 20)
 	def(&c.ProcessFrozenMin, time.Minute)
+	defi(&c.PortScanTargets, 10)
+	def(&c.PortScanWindow, time.Minute)
 	deff := func(d *float64, v float64) {
 		if *d <= 0 {
 			*d = v

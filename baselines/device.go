@@ -125,6 +125,9 @@ type Device struct {
 	Ident        *DeviceIdent `json:"modbus_identity,omitempty"`
 	Server       *ServerInfo  `json:"opcua_server,omitempty"`
 	DNP3         *DNP3Station `json:"dnp3,omitempty"`
+	// Hostnames are names clients gave the device as a server (TLS SNI,
+	// HTTP Host), kept by the network model, sorted.
+	Hostnames []string `json:"hostnames,omitempty"`
 	// LearnUntil is the end of the device's learning window in Auto mode
 	// under the LearnFor of the run that first saw it (a later run judges
 	// with FirstSeen + its own LearnFor).

@@ -12,6 +12,8 @@ import (
 // Engine learns and judges. Create it with New (or Load a stored baseline
 // into it); feed it from one goroutine.
 type Engine struct {
+	// scanners are the sources port_scan follows (network.go).
+	scanners map[netip.Addr]*scanner
 	mu       sync.Mutex
 	cfg      Config
 	devices  map[netip.Addr]*device
@@ -227,7 +229,9 @@ func (e *Engine) Observe(o *Observation) []Alert {
 	if e.policy != nil {
 		e.judgePolicy(o, &key)
 	}
-	e.rates(o, &key, c, rt, learn)
+	if !p.noRates {
+		e.rates(o, &key, c, rt, learn)
+	}
 	if p.rater != nil {
 		p.rater.rates(e, o, rt, pr)
 	}

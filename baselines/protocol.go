@@ -99,6 +99,10 @@ type modelInfo struct {
 	// rules are the protocol's own alert rules (rules.go has those the
 	// protocols share).
 	rules []ruleInfo
+	// noRates: the shared rate rules (request_flood) do not apply; a
+	// model whose transactions are whole conversations (network.go)
+	// rather than requests.
+	noRates bool
 }
 
 // inventorier is a model that learns about the server from transactions

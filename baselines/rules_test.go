@@ -20,7 +20,7 @@ func TestRuleNamesAndIDsAreStable(t *testing.T) {
 		"dnp3_disable_unsolicited", "dnp3_file_operation", "dnp3_time_change", "dnp3_integrity_scan",
 		"dnp3_auth_failure", "device_identity_changed", "program_transfer", "certificate_changed", "policy_violation",
 		"process_value_out_of_range", "process_rate_of_change", "process_value_frozen", "process_state_unexpected",
-		"plc_mode_change"}
+		"plc_mode_change", "new_conversation", "new_service", "it_protocol_to_controller", "port_scan"}
 	for i, name := range want {
 		if r := Rule(i + 1); r.String() != name || r.SignatureID() != uint32(9000001+i) {
 			t.Errorf("rule %d = %s/%d, want %s/%d", i+1, r, r.SignatureID(), name, 9000001+i)

@@ -52,7 +52,7 @@ func (f *agentFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.mode, "mode", "auto", "baseline `MODE`: learn (update, no deviation alerts), monitor (judge only, never update) or auto (each device learns for --learn-for after it is first seen, then is judged)")
 	fs.DurationVar(&f.learnFor, "learn-for", agent.DefaultLearnFor, "in auto mode, the `DURATION` of traffic time each device learns after it is first seen, before it is judged")
 	fs.DurationVar(&f.alertEvery, "alert-every", agent.DefaultAlertEvery, "the same deviation (rule, channel, item) alerts at most once per `DURATION`, with a count")
-	fs.StringVar(&f.events, "events", "all", "which `EVENTS` to write: all (one per transaction, anomalies, alerts, stats) or alerts (alerts and the final stats)")
+	fs.StringVar(&f.events, "events", "all", "which `EVENTS` to write: all (one per transaction, a flow per finished conversation, anomalies, alerts, stats), all,-flow (all but the flows) or alerts (alerts and the final stats)")
 	fs.StringVar(&f.sensor, "sensor", "", "the `NAME` of this monitor, written in every event (\"host\", where Suricata writes its sensor name) and in syslog messages")
 	fs.StringVar(&f.site, "site", "", "the `NAME` of the site this monitor watches, written in every event (\"site\") and in syslog messages")
 	f.memoryLimit = agent.DefaultMemoryLimit

@@ -54,6 +54,15 @@ type Conn struct {
 	ClientMAC, ServerMAC [6]byte
 	// MidStream is true when the connection was picked up without its SYN.
 	MidStream bool
+	// Transport is the IP protocol number (TransportTCP for the
+	// connections of a Stream; the datagram conversations' own). For
+	// ICMP, Key's ports hold the type and code (or the type of the
+	// answer) as the Community ID specification takes them.
+	Transport uint8
+	// AppProto names the application protocol once known, as the events'
+	// app_proto: the stream factory or the Observer sets it; the table
+	// only carries it.
+	AppProto string
 }
 
 // CloseReason tells a Stream why its connection ended.

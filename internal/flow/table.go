@@ -45,6 +45,23 @@ type Config struct {
 	// side on a server port is the server. Without it, or when both or
 	// neither port is one, the lower port is taken as the server.
 	ServerPort func(port uint16) bool
+	// Observer, when set, learns of every conversation: TCP connections
+	// (decoded or not) and datagram conversations (UDP, ICMP, other IP
+	// protocols), which the table then tracks too (conversation.go,
+	// datagram.go).
+	Observer Observer
+	// AttemptTimeout ends a connection whose SYN got no answer after this
+	// long, on packet time (default 30 s): an unanswered attempt is
+	// reported while it still matters (a scan of absent hosts), and
+	// attempts are evicted first when the table is full, so a scan cannot
+	// push real connections out.
+	AttemptTimeout time.Duration
+	// DatagramTimeout ends a datagram conversation with no packet for
+	// this long (default 1 minute, as Zeek's udp and icmp inactivity
+	// timeouts); MaxDatagramConvs caps them (default MaxFlows/4), the
+	// least recently active evicted first.
+	DatagramTimeout  time.Duration
+	MaxDatagramConvs int
 }
 
 // Defaults for Config's zero fields.
@@ -56,6 +73,8 @@ const (
 	DefaultIdleTimeout        = 5 * time.Minute
 	DefaultGapTimeout         = 5 * time.Second
 	DefaultClosedLinger       = time.Minute
+	DefaultAttemptTimeout     = 30 * time.Second
+	DefaultDatagramTimeout    = time.Minute
 )
 
 func (c Config) withDefaults() Config {
@@ -79,6 +98,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ClosedLinger <= 0 {
 		c.ClosedLinger = DefaultClosedLinger
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if c.DatagramTimeout <= 0 {
+		c.DatagramTimeout = DefaultDatagramTimeout
+	}
+	if c.MaxDatagramConvs <= 0 {
+		c.MaxDatagramConvs = max(c.MaxFlows/4, 64)
 	}
 	return c
 }
@@ -112,6 +140,11 @@ type Stats struct {
 	BytesDropped    uint64
 	BufferedBytes   uint64 // out-of-order bytes held now
 	RecoveredPanics uint64 // Stream calls that panicked (that connection is then ignored)
+
+	// Datagram conversations (with an Observer): created, and closed to
+	// respect MaxDatagramConvs.
+	DatagramConvs   uint64
+	DatagramEvicted uint64
 }
 
 // Table tracks TCP connections and reassembles their byte streams for the
@@ -130,10 +163,13 @@ type Table struct {
 	// expire on their own timeout and are the first to go when the table
 	// is full.
 	active, closed flowList
-	nextID         uint64
-	lingering      int   // len of closed
-	last           *flow // the flow of the previous segment, while tracked
-	stats          Stats
+	// attempts are connections whose SYN is still unanswered, by time of
+	// the SYN (AttemptTimeout); with an Observer only.
+	attempts  flowList
+	nextID    uint64
+	lingering int   // len of closed
+	last      *flow // the flow of the previous segment, while tracked
+	stats     Stats
 	// unsupported counts the frames of each link type the Decoder does
 	// not handle (UnsupportedLinkTypes); nil until one comes.
 	unsupported map[layers.LinkType]uint64
@@ -141,6 +177,12 @@ type Table struct {
 	// slowOnly turns off keyed's segment fast path, for the tests that
 	// check it against the general one (segment).
 	slowOnly bool
+	// frameLen is the wire length of the frame being handled, counted
+	// into its conversation's bytes.
+	frameLen int
+	// dgrams are the datagram conversations (datagram.go); nil without
+	// an Observer.
+	dgrams *datagrams
 }
 
 // NewTable returns an empty table that asks factory for a Stream per new
@@ -151,6 +193,7 @@ func NewTable(cfg Config, factory StreamFactory) *Table {
 		factory: factory,
 		dec:     NewDecoder(),
 		flows:   newIndex(),
+		dgrams:  newDatagrams(cfg.Observer != nil),
 	}
 }
 
@@ -187,6 +230,7 @@ func (t *Table) handle(p *capture.Packet) {
 	data := p.Data
 	t.stats.Packets++
 	t.stats.Bytes += uint64(len(data))
+	t.frameLen = p.Length
 	d := t.dec
 	if p.LinkType == layers.LinkTypeEthernet && d.fastEthernet(data) {
 		// Decode's fast path, called here directly (one call fewer
@@ -213,6 +257,9 @@ func (t *Table) handle(p *capture.Packet) {
 		return
 	}
 	if seg == nil {
+		if t.dgrams != nil {
+			t.datagram(p)
+		}
 		return
 	}
 	t.stats.TCPPackets++
@@ -275,6 +322,8 @@ func (t *Table) keyed(s *Segment, k *flowKey, srcIsA bool, now int64) {
 			return
 		}
 		f = t.create(*k, s, srcIsA, now)
+	} else if f.attempt {
+		t.attemptSeen(f, srcIsA != f.clientIsA, now)
 	} else {
 		t.touch(f, now)
 	}
@@ -283,8 +332,13 @@ func (t *Table) keyed(s *Segment, k *flowKey, srcIsA bool, now int64) {
 	if srcIsA != f.clientIsA {
 		dir = ServerToClient
 	}
+	f.cnt.count(dir, t.frameLen, s.Flags, len(s.Payload))
 	if f.stream == nil {
-		// Of no interest: follow only its end.
+		// Of no interest but to the Observer: its first bytes, and
+		// its end.
+		if f.sniff != nil && len(s.Payload) > 0 && f.sniff.add(dir, s.Payload) {
+			t.observeFirst(&f.conn, &f.sniff, now)
+		}
 		if s.RST() {
 			t.end(f, CloseRST, now)
 		} else if s.FIN() {
@@ -340,12 +394,16 @@ func (t *Table) Flush(ts time.Time) {
 // after handing over whatever out-of-order data they still hold (behind a
 // Gap). The table is empty afterwards and may be reused.
 func (t *Table) Close() {
+	for t.attempts.tail != nil {
+		t.remove(t.attempts.tail, CloseEnd, t.lastTS)
+	}
 	for t.active.tail != nil {
 		t.remove(t.active.tail, CloseEnd, t.lastTS)
 	}
 	for t.closed.tail != nil {
 		t.remove(t.closed.tail, CloseEnd, t.lastTS)
 	}
+	t.closeDatagrams(t.lastTS)
 }
 
 // flowKey identifies a connection regardless of direction: endpoint a is the
@@ -420,7 +478,10 @@ type flow struct {
 	lastSeen   int64  // ns, packet time
 	clientIsA  bool
 	closed     bool    // ended by FIN or RST, lingering to absorb stragglers
+	attempt    bool    // on the attempts list: its SYN is unanswered
 	half       [2]half // by Dir of the sender
+	cnt        counters
+	sniff      *sniff // first bytes for the Observer, of an ignored flow
 	conn       Conn
 }
 
@@ -432,6 +493,9 @@ func (t *Table) create(k flowKey, s *Segment, srcIsA bool, now int64) *flow {
 	for t.flows.n >= t.cfg.MaxFlows {
 		if f := t.closed.tail; f != nil {
 			t.remove(f, CloseEnd, now) // already closed: nothing is lost
+		} else if f := t.attempts.tail; f != nil {
+			t.stats.Evicted++
+			t.remove(f, CloseEvicted, now)
 		} else if f := t.active.tail; f != nil {
 			t.stats.Evicted++
 			t.remove(f, CloseEvicted, now)
@@ -450,6 +514,8 @@ func (t *Table) create(k flowKey, s *Segment, srcIsA bool, now int64) *flow {
 		srcIsClient = !t.isServer(s.SrcPort, s.DstPort)
 	}
 	f := &flow{key: k, lastSeen: now}
+	f.cnt.start = now
+	f.conn.Transport = TransportTCP
 	f.clientIsA = srcIsA == srcIsClient
 	t.nextID++
 	f.conn.ID = t.nextID
@@ -471,11 +537,19 @@ func (t *Table) create(k flowKey, s *Segment, srcIsA bool, now int64) *flow {
 		}
 	}
 	t.flows.put(f, t.flows.hash(&k))
-	t.active.pushFront(f)
+	if !midStream && t.cfg.Observer != nil {
+		f.attempt = true
+		t.attempts.pushFront(f)
+	} else {
+		t.active.pushFront(f)
+	}
 	t.stats.FlowsCreated++
 	f.stream = t.newStream(f, now)
 	if f.stream == nil {
 		t.stats.FlowsIgnored++
+		if t.cfg.Observer != nil {
+			f.sniff = &sniff{}
+		}
 	}
 	return f
 }
@@ -522,9 +596,11 @@ func olderThan(now, then int64, d time.Duration) bool {
 // expireDue reports whether expire has anything to do at now: the same
 // tests as its loops' first, cheap enough to inline for every packet.
 func (t *Table) expireDue(now int64) bool {
-	c, a := t.closed.tail, t.active.tail
+	c, a, at := t.closed.tail, t.active.tail, t.attempts.tail
 	return c != nil && olderThan(now, c.lastSeen, t.cfg.ClosedLinger) ||
-		a != nil && olderThan(now, a.lastSeen, t.cfg.IdleTimeout)
+		a != nil && olderThan(now, a.lastSeen, t.cfg.IdleTimeout) ||
+		at != nil && olderThan(now, at.lastSeen, t.cfg.AttemptTimeout) ||
+		t.dgrams != nil && t.dgrams.due(now, t.cfg.DatagramTimeout)
 }
 
 // expire forgets closed connections that lingered ClosedLinger and closes
@@ -542,13 +618,43 @@ func (t *Table) expire(now int64) {
 		t.stats.IdleExpired++
 		t.remove(f, reason, now)
 	}
+	for f := t.attempts.tail; f != nil && olderThan(now, f.lastSeen, t.cfg.AttemptTimeout); f = t.attempts.tail {
+		t.stats.IdleExpired++
+		t.remove(f, CloseIdle, now)
+	}
+	if t.dgrams != nil {
+		t.expireDatagrams(now)
+	}
+}
+
+// attemptSeen handles a packet of a connection whose SYN is unanswered: an
+// answer (fromServer) makes it an open connection like any other; the
+// client's retransmissions leave it on the attempts list, in the order of
+// its first SYN.
+func (t *Table) attemptSeen(f *flow, fromServer bool, now int64) {
+	if !fromServer {
+		return
+	}
+	t.attempts.unlink(f)
+	f.attempt = false
+	f.lastSeen = max(f.lastSeen, now)
+	t.active.pushFront(f)
+}
+
+// openList returns the list an open (not closed) flow is on.
+func (t *Table) openList(f *flow) *flowList {
+	if f.attempt {
+		return &t.attempts
+	}
+	return &t.active
 }
 
 // end closes a connection that finished (FIN both ways) or was reset; it
 // lingers, closed, to absorb stragglers (ClosedLinger).
 func (t *Table) end(f *flow, reason CloseReason, now int64) {
 	t.finish(f, reason, now)
-	t.active.unlink(f)
+	t.openList(f).unlink(f)
+	f.attempt = false
 	f.closed = true
 	f.half = [2]half{}
 	f.lastSeen = max(f.lastSeen, now)
@@ -563,7 +669,7 @@ func (t *Table) remove(f *flow, reason CloseReason, now int64) {
 		t.closed.unlink(f)
 	} else {
 		t.finish(f, reason, now)
-		t.active.unlink(f)
+		t.openList(f).unlink(f)
 	}
 	t.flows.remove(f, t.flows.hash(&f.key))
 	if t.last == f {
@@ -593,6 +699,16 @@ func (t *Table) finish(f *flow, reason CloseReason, now int64) {
 	}
 	for d := range f.half {
 		t.dropBuffered(&f.half[d])
+	}
+	if t.cfg.Observer != nil {
+		if f.sniff != nil {
+			t.observeFirst(&f.conn, &f.sniff, now)
+		}
+		sum := f.cnt.summary(f.cnt.tcpState(), reason, max(f.lastSeen, now))
+		if reason == CloseEnd || reason == CloseIdle || reason == CloseEvicted {
+			sum.End = time.Unix(0, f.lastSeen).UTC() // the last packet, not the clock that ended it
+		}
+		t.observeEnd(&f.conn, &sum)
 	}
 }
 
