@@ -2,11 +2,13 @@ package agent
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +83,41 @@ func ip4(src, dst string, proto layers.IPProtocol) *layers.IPv4 {
 	return &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: net.ParseIP(src).To4(), DstIP: net.ParseIP(dst).To4()}
 }
 
+// tcp writes one TCP segment from src to dst; the frame goes from MAC 1
+// to MAC 2 when src sorts first.
+func (c *convCapture) tcp(label, src, dst string, sp, dp layers.TCPPort, t layers.TCP, payload string) {
+	t.SrcPort, t.DstPort, t.Window = sp, dp, 1024
+	ipl := ip4(src, dst, layers.IPProtocolTCP)
+	_ = t.SetNetworkLayerForChecksum(ipl)
+	c.frame(label, eth4(src < dst), ipl, &t, gopacket.Payload(payload))
+}
+
+// session writes a whole TCP connection: the handshake, the client's
+// bytes, the server's (either may be empty), and both FINs.
+func (c *convCapture) session(label, cli, srv string, sp, dp layers.TCPPort, toServer, toClient string) {
+	cs, ss := uint32(1000), uint32(9000)
+	c.tcp(label, cli, srv, sp, dp, layers.TCP{SYN: true, Seq: cs}, "")
+	c.tcp(label, srv, cli, dp, sp, layers.TCP{SYN: true, ACK: true, Seq: ss, Ack: cs + 1}, "")
+	cs, ss = cs+1, ss+1
+	c.tcp(label, cli, srv, sp, dp, layers.TCP{ACK: true, Seq: cs, Ack: ss}, "")
+	if toClient != "" && strings.HasPrefix(toClient, "SSH-") {
+		// A server-first protocol: its banner comes first.
+		c.tcp(label, srv, cli, dp, sp, layers.TCP{PSH: true, ACK: true, Seq: ss, Ack: cs}, toClient)
+		ss += uint32(len(toClient))
+		toClient = ""
+	}
+	if toServer != "" {
+		c.tcp(label, cli, srv, sp, dp, layers.TCP{PSH: true, ACK: true, Seq: cs, Ack: ss}, toServer)
+		cs += uint32(len(toServer))
+	}
+	if toClient != "" {
+		c.tcp(label, srv, cli, dp, sp, layers.TCP{PSH: true, ACK: true, Seq: ss, Ack: cs}, toClient)
+		ss += uint32(len(toClient))
+	}
+	c.tcp(label, cli, srv, sp, dp, layers.TCP{FIN: true, ACK: true, Seq: cs, Ack: ss}, "")
+	c.tcp(label, srv, cli, dp, sp, layers.TCP{FIN: true, ACK: true, Seq: ss, Ack: cs + 1}, "")
+}
+
 func (c *convCapture) build() []byte {
 	const a, b, far = "10.1.1.10", "10.1.1.20", "10.1.1.99"
 	// ICMP echo and reply.
@@ -124,22 +161,10 @@ func (c *convCapture) build() []byte {
 	_ = ic2.SetNetworkLayerForChecksum(rep6)
 	c.frame("icmp6", e6(false), rep6, ic2, &layers.ICMPv6Echo{Identifier: 3, SeqNumber: 1})
 	// TCP: refused, unanswered, and an SSH exchange.
-	tcp := func(label string, fromA bool, src, dst string, sp, dp layers.TCPPort, t layers.TCP, payload string) {
-		t.SrcPort, t.DstPort, t.Window = sp, dp, 1024
-		ipl := ip4(src, dst, layers.IPProtocolTCP)
-		_ = t.SetNetworkLayerForChecksum(ipl)
-		c.frame(label, eth4(fromA), ipl, &t, gopacket.Payload(payload))
-	}
-	tcp("refused", true, a, b, 40100, 3389, layers.TCP{SYN: true, Seq: 100}, "")
-	tcp("refused", false, b, a, 3389, 40100, layers.TCP{RST: true, ACK: true, Ack: 101}, "")
-	tcp("unanswered", true, a, far, 40200, 445, layers.TCP{SYN: true, Seq: 500}, "")
-	tcp("ssh", true, a, b, 40300, 22, layers.TCP{SYN: true, Seq: 1000}, "")
-	tcp("ssh", false, b, a, 22, 40300, layers.TCP{SYN: true, ACK: true, Seq: 9000, Ack: 1001}, "")
-	tcp("ssh", true, a, b, 40300, 22, layers.TCP{ACK: true, Seq: 1001, Ack: 9001}, "")
-	tcp("ssh", false, b, a, 22, 40300, layers.TCP{PSH: true, ACK: true, Seq: 9001, Ack: 1001}, "SSH-2.0-OpenSSH_9.2\r\n")
-	tcp("ssh", true, a, b, 40300, 22, layers.TCP{PSH: true, ACK: true, Seq: 1001, Ack: 9022}, "SSH-2.0-PuTTY_0.78\r\n")
-	tcp("ssh", true, a, b, 40300, 22, layers.TCP{FIN: true, ACK: true, Seq: 1021, Ack: 9022}, "")
-	tcp("ssh", false, b, a, 22, 40300, layers.TCP{FIN: true, ACK: true, Seq: 9022, Ack: 1022}, "")
+	c.tcp("refused", a, b, 40100, 3389, layers.TCP{SYN: true, Seq: 100}, "")
+	c.tcp("refused", b, a, 3389, 40100, layers.TCP{RST: true, ACK: true, Ack: 101}, "")
+	c.tcp("unanswered", a, far, 40200, 445, layers.TCP{SYN: true, Seq: 500}, "")
+	c.session("ssh", a, b, 40300, 22, "SSH-2.0-PuTTY_0.78\r\n", "SSH-2.0-OpenSSH_9.2\r\n")
 	return c.buf.Bytes()
 }
 
@@ -230,4 +255,105 @@ func checkCommunityIDs(t *testing.T, pcap []byte, flows map[string]event) {
 	if len(ids) != len(flows) {
 		t.Errorf("tshark sees %d conversations' ids, we %d: %s", len(ids), len(flows), strings.Join(keysOf(ids), " "))
 	}
+}
+
+// TestConversationRules learns a small network (an HMI polling a PLC over
+// Modbus, an SSH session from the HMI to a server) and monitors what an
+// attacker on the HMI then does: SMB to the server (new_conversation), a
+// Telnet the server starts answering (new_service too), Telnet to the PLC
+// (it_protocol_to_controller), a scan of the server's ports refused one by
+// one (port_scan), TLS to an address never seen (new_device). Nothing of
+// the learned traffic alerts when it comes back.
+func TestConversationRules(t *testing.T) {
+	const hmi, srv, plc, ext = "10.1.1.10", "10.1.1.20", "10.1.1.30", "203.0.113.9"
+	mbReq := "\x00\x01\x00\x00\x00\x06\x01\x03\x00\x00\x00\x01"
+	mbResp := "\x00\x01\x00\x00\x00\x05\x01\x03\x02\x00\x2a"
+	normal := func(c *convCapture) {
+		c.session("modbus", hmi, plc, 41000, 502, mbReq, mbResp)
+		c.session("ssh", hmi, srv, 41001, 22, "SSH-2.0-PuTTY_0.78\r\n", "SSH-2.0-OpenSSH_9.2\r\n")
+	}
+	learn := newConvCapture(t)
+	normal(learn)
+	db := filepath.Join(t.TempDir(), "b.db")
+	replayBytes(t, learn.buf.Bytes(), func(cfg *Config) { cfg.Mode, cfg.DBPath = ModeLearn, db })
+
+	mon := newConvCapture(t)
+	mon.ts = learn.ts.Add(time.Hour)
+	normal(mon)
+	smb := "\x00\x00\x00\x44\xfeSMB\x40\x00" + strings.Repeat("\x00", 60)
+	mon.session("smb", hmi, srv, 41002, 445, smb, smb)
+	telnet := "\xff\xfd\x18\xff\xfd\x20"
+	mon.session("telnet-srv", hmi, srv, 41003, 23, telnet, telnet)
+	mon.session("telnet-plc", hmi, plc, 41004, 23, telnet, telnet)
+	for p := layers.TCPPort(1000); p < 1012; p++ {
+		mon.tcp("scan", hmi, srv, 42000, p, layers.TCP{SYN: true, Seq: 7}, "")
+		mon.tcp("scan", srv, hmi, p, 42000, layers.TCP{RST: true, ACK: true, Ack: 8}, "")
+	}
+	hello := "\x16\x03\x01\x00\x2f\x01\x00\x00\x2b\x03\x03" + strings.Repeat("\x01", 32) + "\x00\x00\x02\x00\x2f\x01\x00"
+	mon.session("c2", hmi, ext, 41005, 443, hello, "\x16\x03\x03\x00\x04\x02\x00\x00\x00")
+	out := replayBytes(t, mon.buf.Bytes(), func(cfg *Config) { cfg.Mode, cfg.DBPath = ModeMonitor, db })
+
+	got := map[string][]string{}
+	for _, e := range parseEvents(t, out) {
+		if e.Alert == nil || e.Alert.Update {
+			continue
+		}
+		k := fmt.Sprintf("%s>%s:%d", e.SrcIP, e.DestIP, e.DestPort)
+		got[k] = append(got[k], e.Alert.Rules...)
+	}
+	want := map[string][]string{
+		hmi + ">" + srv + ":445": {"new_conversation", "new_service"},
+		hmi + ">" + srv + ":23":  {"new_conversation", "new_service"},
+		hmi + ">" + plc + ":23":  {"it_protocol_to_controller", "new_conversation", "new_service"},
+		hmi + ">" + ext + ":443": {"new_device"},
+	}
+	for k, rules := range want {
+		g := slices.Clone(got[k])
+		slices.Sort(g)
+		if !slices.Equal(g, rules) {
+			t.Errorf("%s: rules %v, want %v", k, g, rules)
+		}
+		delete(got, k)
+	}
+	// The scan: its first refused attempt is a new conversation between
+	// the two (one deviation for every port, counted), its tenth a
+	// port_scan.
+	scans, attempts := 0, 0
+	for k, rules := range got {
+		if !strings.HasPrefix(k, hmi+">"+srv+":10") {
+			t.Errorf("unexpected alert %s: %v", k, rules)
+			continue
+		}
+		for _, r := range rules {
+			switch r {
+			case "port_scan":
+				scans++
+			case "new_conversation":
+				attempts++
+			default:
+				t.Errorf("unexpected alert %s: %v", k, rules)
+			}
+		}
+		delete(got, k)
+	}
+	if attempts != 1 {
+		t.Errorf("%d new_conversation alerts for the scan's refused attempts, want 1", attempts)
+	}
+	for k, rules := range got {
+		t.Errorf("unexpected alert %s: %v", k, rules)
+	}
+	if scans != 1 {
+		t.Errorf("%d port_scan alerts, want 1", scans)
+	}
+}
+
+// replayBytes replays a built capture with cfg mutated and returns the
+// events.
+func replayBytes(t *testing.T, pcap []byte, mutate func(*Config)) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "built.pcap")
+	if err := os.WriteFile(path, pcap, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return replayFile(t, path, mutate)
 }

@@ -219,7 +219,15 @@ func (*networkModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observatio
 		}
 	}
 	if srv != nil && cli != nil {
-		if a := e.raise(o.Time, NewConversation, key, item, &o.Endpoints, o, nil); a != nil {
+		ck := key
+		if d.Failed {
+			// Refused or unanswered attempts between two hosts are one
+			// deviation whatever the port (counted): a blocked lateral
+			// movement alerts once, a scan does not raise one per port
+			// (port_scan says it is a scan).
+			ck.Port, item = 0, Item{What: "attempt"}
+		}
+		if a := e.raise(o.Time, NewConversation, ck, item, &o.Endpoints, o, nil); a != nil {
 			e.sign(a, fmt.Sprintf("New conversation: %s talks %s to %s over %s for the first time%s",
 				key.Client, d.Service, key.Server, transportPort(key.Unit, key.Port), how))
 		}
