@@ -134,6 +134,10 @@ func (d *Decoder) datagram(out *datagram) bool {
 	}
 	out.src, out.dst = out.src.Unmap(), out.dst.Unmap()
 	switch out.proto {
+	case TransportTCP:
+		// TCP the segment path did not take: a fragment, a broken
+		// header. Not a conversation of its own.
+		return false
 	case TransportUDP:
 		if len(body) < 8 {
 			return false

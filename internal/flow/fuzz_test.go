@@ -114,8 +114,10 @@ func runFuzzTable(t *testing.T, in []byte, slowOnly bool) ([]string, Stats) {
 	in = in[1:]
 	var log []string
 	var streams []*checkedStream
+	obs := &checkedObserver{t: t, log: &log, first: map[uint64]bool{}, ended: map[uint64]bool{}}
 	tab := NewTable(Config{MaxFlows: 4, MaxBufferedPerFlow: 64, MaxSegmentsPerFlow: 4, MaxBufferedTotal: 128,
-		IdleTimeout: 50 * time.Millisecond, GapTimeout: 10 * time.Millisecond},
+		IdleTimeout: 50 * time.Millisecond, GapTimeout: 10 * time.Millisecond, AttemptTimeout: 20 * time.Millisecond,
+		DatagramTimeout: 30 * time.Millisecond, MaxDatagramConvs: 3, Observer: obs},
 		func(c *Conn, ts time.Time) Stream {
 			if c.ID%5 == 4 {
 				return nil // some flows are of no interest
@@ -150,7 +152,49 @@ func runFuzzTable(t *testing.T, in []byte, slowOnly bool) ([]string, Stats) {
 			t.Fatalf("flow %d never closed", s.id)
 		}
 	}
+	if n := uint64(len(obs.ended)); n != st.FlowsCreated+st.DatagramConvs {
+		t.Fatalf("%d conversations ended, %d TCP and %d datagram ones created", n, st.FlowsCreated, st.DatagramConvs)
+	}
+	if obs.pkts != st.TCPPackets-st.Stray+obs.datagramPkts {
+		t.Fatalf("conversations counted %d packets; the table %d TCP (%d stray)", obs.pkts, st.TCPPackets, st.Stray)
+	}
 	return log, st
+}
+
+// checkedObserver checks the Observer's contract: FirstBytes at most once
+// per conversation and before its end, Ended exactly once; it logs both
+// and sums the packets the conversations counted.
+type checkedObserver struct {
+	t                  *testing.T
+	log                *[]string
+	first, ended       map[uint64]bool
+	pkts, datagramPkts uint64
+}
+
+func (o *checkedObserver) FirstBytes(c *Conn, toServer, toClient []byte, ts time.Time) {
+	if o.first[c.ID] || o.ended[c.ID] {
+		o.t.Fatalf("conversation %d: FirstBytes again or after its end", c.ID)
+	}
+	if len(toServer) > sniffMax || len(toClient) > sniffMax {
+		o.t.Fatalf("conversation %d: first bytes %d and %d, more than %d", c.ID, len(toServer), len(toClient), sniffMax)
+	}
+	o.first[c.ID] = true
+	*o.log = append(*o.log, fmt.Sprintf("%d first %d %d %s", c.ID, len(toServer), len(toClient), ts.Format(time.RFC3339Nano)))
+}
+
+func (o *checkedObserver) Ended(c *Conn, s *Summary) {
+	if o.ended[c.ID] {
+		o.t.Fatalf("conversation %d ended twice", c.ID)
+	}
+	if s.End.Before(s.Start) {
+		o.t.Fatalf("conversation %d ends %v before it starts %v", c.ID, s.End, s.Start)
+	}
+	o.ended[c.ID] = true
+	o.pkts += s.Pkts[0] + s.Pkts[1]
+	if c.Transport != TransportTCP {
+		o.datagramPkts += s.Pkts[0] + s.Pkts[1]
+	}
+	*o.log = append(*o.log, fmt.Sprintf("%d end %v %v %v %v", c.ID, s.State, s.Reason, s.Pkts, s.Bytes))
 }
 
 // TestWriteFuzzSeeds regenerates FuzzTable's seed corpus from the real
