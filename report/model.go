@@ -549,7 +549,7 @@ func (r *Report) window(s *baselines.Snapshot) {
 // isServer reports whether d serves Modbus or OPC UA: the engine decides
 // learning or judging by the server's window, so only servers learn.
 func isServer(d *baselines.Device) bool {
-	return d.Roles&(baselines.RoleModbusSlave|baselines.RoleOPCUAServer) != 0
+	return d.Roles&(baselines.RoleModbusSlave|baselines.RoleOPCUAServer|baselines.RoleNetServer) != 0
 }
 
 func (r *Report) devices(s *baselines.Snapshot, window time.Duration) {
@@ -593,6 +593,11 @@ func (r *Report) devices(s *baselines.Snapshot, window time.Duration) {
 			for _, k := range slices.Sorted(maps.Keys(st.Attributes)) {
 				dev.Identity = appendFields(dev.Identity, "DNP3 "+strings.ReplaceAll(k, "_", " "), st.Attributes[k])
 			}
+		}
+		if len(d.Hostnames) > 0 {
+			// Names clients gave it (TLS SNI, HTTP Host): what it is
+			// called on the network, as attacker-controlled as the rest.
+			dev.Identity = appendFields(dev.Identity, "Hostnames", strings.Join(d.Hostnames, ", "))
 		}
 		dev.IdentityChanges = changes[d.IP]
 		if dev.Learning {
@@ -820,6 +825,8 @@ func channelBaseline(c *baselines.Channel) ChannelBaseline {
 		modbusBaseline(&cb, m)
 	case *baselines.OPCUAModel:
 		opcuaBaseline(&cb, m)
+	case *baselines.NetworkModel:
+		cb.Services = countRows(m.Services)
 	}
 	return cb
 }

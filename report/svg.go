@@ -95,6 +95,10 @@ func buildMap(r *Report) commMap {
 				l.Class = "both"
 			case slices.Contains(cell.Protocols, "opcua"):
 				l.Class = "opcua"
+			case len(cell.Protocols) == 1 && cell.Protocols[0] == "network":
+				// Only conversations no ICS protocol decodes (SMB,
+				// RDP, DNS…): drawn apart, thin and grey.
+				l.Class = "net"
 			default:
 				l.Class = "modbus"
 			}
