@@ -43,12 +43,20 @@ func (o *convObserver) FirstBytes(c *flow.Conn, toServer, toClient []byte, ts ti
 	if len(toServer) == 0 && len(toClient) == 0 {
 		return // at its end, without payload: Ended judges it
 	}
+	if c.Transport == flow.TransportUDP && c.Key.ServerPort == 67 {
+		// A DHCP request, broadcast (no answer on this conversation):
+		// the client's host name and address.
+		if n, ok := service.DHCPHost(toServer); ok {
+			o.a.engine.NameHost(n.Addr, n.Name)
+		}
+	}
 	answered := len(toClient) > 0 || c.Transport == flow.TransportTCP
 	if !answered {
 		return
 	}
 	in := identify(c, toServer, toClient)
 	c.AppProto = in.Service
+	o.names(c, in.Service, toServer, toClient)
 	name := in.SNI
 	if name == "" {
 		name = in.HTTPHost
@@ -67,6 +75,16 @@ func (o *convObserver) Ended(c *flow.Conn, s *flow.Summary) {
 		o.judge(c, s.End, s.Start, in.Service, "", responded, failed, s.State == flow.StateRejected, s.Bytes[0]+s.Bytes[1])
 	}
 	o.a.writeFlow(c, s)
+}
+
+// names hands the baselines the host names an answered conversation's
+// first bytes bind to addresses: a DNS response's A and AAAA records.
+func (o *convObserver) names(c *flow.Conn, svc string, toServer, toClient []byte) {
+	if svc == service.DNS && c.Transport == flow.TransportUDP {
+		for _, n := range service.DNSAnswers(toClient) {
+			o.a.engine.NameHost(n.Addr, n.Name)
+		}
+	}
 }
 
 // identify names the service of a conversation from its first bytes; for

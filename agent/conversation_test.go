@@ -16,6 +16,9 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/baselines/store"
 )
 
 // convCapture builds a capture of the conversations no ICS decoder takes:
@@ -257,6 +260,23 @@ func checkCommunityIDs(t *testing.T, pcap []byte, flows map[string]event) {
 	}
 }
 
+// dnsExchange writes a DNS query from cli to the server dns for name and
+// its answer: name is ip.
+func (c *convCapture) dnsExchange(cli, dns string, sport layers.UDPPort, name, ip string) {
+	q := &layers.DNS{ID: 1, RD: true, QDCount: 1, Questions: []layers.DNSQuestion{{Name: []byte(name), Type: layers.DNSTypeA, Class: layers.DNSClassIN}}}
+	u := &layers.UDP{SrcPort: sport, DstPort: 53}
+	ipq := ip4(cli, dns, layers.IPProtocolUDP)
+	_ = u.SetNetworkLayerForChecksum(ipq)
+	c.frame("dns", eth4(true), ipq, u, q)
+	ans := *q
+	ans.QR, ans.ANCount = true, 1
+	ans.Answers = []layers.DNSResourceRecord{{Name: []byte(name), Type: layers.DNSTypeA, Class: layers.DNSClassIN, TTL: 60, IP: net.ParseIP(ip).To4()}}
+	u2 := &layers.UDP{SrcPort: 53, DstPort: sport}
+	ipa := ip4(dns, cli, layers.IPProtocolUDP)
+	_ = u2.SetNetworkLayerForChecksum(ipa)
+	c.frame("dns", eth4(false), ipa, u2, &ans)
+}
+
 // TestConversationRules learns a small network (an HMI polling a PLC over
 // Modbus, an SSH session from the HMI to a server) and monitors what an
 // attacker on the HMI then does: SMB to the server (new_conversation), a
@@ -271,6 +291,7 @@ func TestConversationRules(t *testing.T) {
 	normal := func(c *convCapture) {
 		c.session("modbus", hmi, plc, 41000, 502, mbReq, mbResp)
 		c.session("ssh", hmi, srv, 41001, 22, "SSH-2.0-PuTTY_0.78\r\n", "SSH-2.0-OpenSSH_9.2\r\n")
+		c.dnsExchange(hmi, "10.1.1.53", 41009, "files.dam.local", srv)
 	}
 	learn := newConvCapture(t)
 	normal(learn)
@@ -293,6 +314,13 @@ func TestConversationRules(t *testing.T) {
 	mon.session("c2", hmi, ext, 41005, 443, hello, "\x16\x03\x03\x00\x04\x02\x00\x00\x00")
 	out := replayBytes(t, mon.buf.Bytes(), func(cfg *Config) { cfg.Mode, cfg.DBPath = ModeMonitor, db })
 
+	// The DNS answer of the learned capture named the server.
+	snap := loadSnapshot(t, db)
+	for _, d := range snap.Devices {
+		if d.IP.String() == srv && !slices.Equal(d.Hostnames, []string{"files.dam.local"}) {
+			t.Errorf("server's hostnames %v, want the DNS answer's", d.Hostnames)
+		}
+	}
 	got := map[string][]string{}
 	for _, e := range parseEvents(t, out) {
 		if e.Alert == nil || e.Alert.Update {
@@ -356,4 +384,19 @@ func replayBytes(t *testing.T, pcap []byte, mutate func(*Config)) []byte {
 		t.Fatal(err)
 	}
 	return replayFile(t, path, mutate)
+}
+
+// loadSnapshot reads the baseline stored in db.
+func loadSnapshot(t *testing.T, db string) *baselines.Snapshot {
+	t.Helper()
+	st, err := store.Open(db, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := st.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -257,6 +257,9 @@ func (e *Engine) device(d *device, ip netip.Addr, mac MAC, role Roles, o *Observ
 			return nil
 		}
 		d = &device{Device: Device{IP: ip, FirstSeen: o.Time, LearnUntil: o.Time.Add(e.cfg.LearnFor)}, dirty: true}
+		if e.pendingNames[ip] != nil {
+			e.namePending(d)
+		}
 		e.devices[ip] = d
 		e.clearHot()
 		if e.learnEnd.IsZero() || d.LearnUntil.Before(e.learnEnd) {

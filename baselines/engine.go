@@ -14,6 +14,9 @@ import (
 type Engine struct {
 	// scanners are the sources port_scan follows (network.go).
 	scanners map[netip.Addr]*scanner
+	// pendingNames are host names for addresses not in the inventory
+	// yet (NameHost).
+	pendingNames map[netip.Addr][]string
 	mu       sync.Mutex
 	cfg      Config
 	devices  map[netip.Addr]*device

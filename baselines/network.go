@@ -161,19 +161,63 @@ func (*networkModel) pollKey(o *Observation) (PollKey, bool) { return PollKey{},
 
 // inventory keeps the names clients give the server (TLS SNI, HTTP Host).
 func (*networkModel) inventory(srv *Device, o *Observation) {
-	d := o.Detail.(*ConvObs)
-	if d.ServerName == "" || o.ServerIP != srv.IP || slices.Contains(srv.Hostnames, d.ServerName) {
-		return
-	}
-	if len(srv.Hostnames) < maxHostnames {
-		srv.Hostnames = append(srv.Hostnames, d.ServerName)
-		slices.Sort(srv.Hostnames)
+	if d := o.Detail.(*ConvObs); o.ServerIP == srv.IP {
+		addHostname(srv, d.ServerName)
 	}
 }
 
 // maxHostnames bounds the names kept per device: a server behind many
 // virtual hosts keeps its first ones.
 const maxHostnames = 16
+
+// addHostname adds name to d's hostnames (sorted, bounded) and reports
+// whether it was new.
+func addHostname(d *Device, name string) bool {
+	if name == "" || slices.Contains(d.Hostnames, name) || len(d.Hostnames) >= maxHostnames {
+		return false
+	}
+	d.Hostnames = append(d.Hostnames, name)
+	slices.Sort(d.Hostnames)
+	return true
+}
+
+// maxPendingNames bounds the names kept for addresses not (yet) in the
+// inventory.
+const maxPendingNames = 4096
+
+// NameHost records that the network calls ip name (a DNS answer, a DHCP
+// client's host name): a device's hostnames in the inventory. A name for
+// an address not in the inventory waits (bounded) until the address
+// talks. Monitor mode changes nothing.
+func (e *Engine) NameHost(ip netip.Addr, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cfg.Mode == Monitor || name == "" || !ip.IsValid() {
+		return
+	}
+	ip = ip.Unmap()
+	if d := e.devices[ip]; d != nil {
+		if addHostname(&d.Device, name) {
+			d.dirty = true
+		}
+		return
+	}
+	if e.pendingNames == nil {
+		e.pendingNames = map[netip.Addr][]string{}
+	}
+	if ns := e.pendingNames[ip]; len(e.pendingNames) < maxPendingNames && !slices.Contains(ns, name) && len(ns) < maxHostnames {
+		e.pendingNames[ip] = append(ns, name)
+	}
+}
+
+// namePending gives a new device the names the network gave its address
+// before it talked.
+func (e *Engine) namePending(d *device) {
+	for _, n := range e.pendingNames[d.IP] {
+		addHostname(&d.Device, n)
+	}
+	delete(e.pendingNames, d.IP)
+}
 
 func (*networkModel) deviceItems(d *Device) []string {
 	out := make([]string, 0, len(d.Hostnames))

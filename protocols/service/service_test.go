@@ -4,12 +4,16 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/sluice-ics/sluice/internal/hostile"
@@ -155,5 +159,64 @@ func FuzzIdentify(f *testing.F) {
 				}
 			}
 		}
+		// The host names of the same bytes, as DNS answers and a DHCP
+		// request: bounded, printable.
+		names := DNSAnswers(toClient)
+		if n, ok := DHCPHost(toServer); ok {
+			names = append(names, n)
+		}
+		if len(names) > maxAnswers+1 {
+			t.Fatalf("%d names", len(names))
+		}
+		for _, n := range names {
+			for _, r := range n.Name {
+				if r < 0x20 || r > 0x7e || !n.Addr.IsValid() {
+					t.Fatalf("name %+v", n)
+				}
+			}
+		}
 	})
+}
+
+// TestNames: the host names of a DNS response's A and AAAA records and of
+// a DHCP request, built with gopacket's serializers; garbage gives none.
+func TestNames(t *testing.T) {
+	resp := &layers.DNS{ID: 9, QR: true, QDCount: 1, ANCount: 3,
+		Questions: []layers.DNSQuestion{{Name: []byte("historian.dam.local"), Type: layers.DNSTypeA, Class: layers.DNSClassIN}},
+		Answers: []layers.DNSResourceRecord{
+			{Name: []byte("historian.dam.local"), Type: layers.DNSTypeA, Class: layers.DNSClassIN, TTL: 60, IP: net.ParseIP("10.10.9.20").To4()},
+			{Name: []byte("historian.dam.local"), Type: layers.DNSTypeAAAA, Class: layers.DNSClassIN, TTL: 60, IP: net.ParseIP("2001:db8::20")},
+			{Name: []byte("alias\x01<b>"), Type: layers.DNSTypeA, Class: layers.DNSClassIN, TTL: 60, IP: net.ParseIP("10.10.9.21").To4()},
+		}}
+	buf := gopacket.NewSerializeBuffer()
+	if err := resp.SerializeTo(buf, gopacket.SerializeOptions{FixLengths: true}); err != nil {
+		t.Fatal(err)
+	}
+	got := DNSAnswers(buf.Bytes())
+	want := []Named{{"historian.dam.local", netip.MustParseAddr("10.10.9.20")}, {"historian.dam.local", netip.MustParseAddr("2001:db8::20")},
+		{"alias?<b>", netip.MustParseAddr("10.10.9.21")}}
+	if !slices.Equal(got, want) {
+		t.Errorf("DNSAnswers %v, want %v", got, want)
+	}
+	if n := DNSAnswers(buf.Bytes()[:20]); n != nil {
+		t.Errorf("a cut response gives %v", n)
+	}
+	req := &layers.DHCPv4{Operation: layers.DHCPOpRequest, HardwareType: layers.LinkTypeEthernet, HardwareLen: 6,
+		ClientHWAddr: net.HardwareAddr{0, 1, 2, 3, 4, 5}, ClientIP: net.IPv4zero.To4(), YourClientIP: net.IPv4zero.To4(),
+		NextServerIP: net.IPv4zero.To4(), RelayAgentIP: net.IPv4zero.To4(),
+		Options: layers.DHCPOptions{
+			layers.NewDHCPOption(layers.DHCPOptMessageType, []byte{byte(layers.DHCPMsgTypeRequest)}),
+			layers.NewDHCPOption(layers.DHCPOptRequestIP, net.ParseIP("10.10.9.77").To4()),
+			layers.NewDHCPOption(layers.DHCPOptHostname, []byte("EWS-02")),
+		}}
+	buf = gopacket.NewSerializeBuffer()
+	if err := req.SerializeTo(buf, gopacket.SerializeOptions{FixLengths: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := DHCPHost(buf.Bytes()); !ok || n != (Named{"EWS-02", netip.MustParseAddr("10.10.9.77")}) {
+		t.Errorf("DHCPHost %v %v", n, ok)
+	}
+	if _, ok := DHCPHost([]byte("garbage")); ok {
+		t.Error("garbage is a DHCP request")
+	}
 }
