@@ -93,7 +93,10 @@ func (m *NetworkModel) items(add func(format string, a ...any)) {
 func (m *NetworkModel) foldIn(d *Deviation, cfg *Config) {
 	switch d.Rule {
 	case NewConversation, NewService, ITProtocolToController:
-		if d.Item.What != "" {
+		// An accepted attempt (item "attempt", port 0) learns nothing
+		// but its channel: the pair's refused and unanswered attempts
+		// are expected from then on.
+		if d.Item.What != "" && d.Item.What != "attempt" {
 			m.Services.add(d.Item.What)
 		}
 	}
@@ -271,19 +274,29 @@ func (*networkModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observatio
 			// (port_scan says it is a scan).
 			ck.Port, item = 0, Item{What: "attempt"}
 		}
-		if a := e.raise(o.Time, NewConversation, ck, item, &o.Endpoints, o, nil); a != nil {
+		accepted := d.Failed && e.channels[ck] != nil // attempts between the two, accepted
+		if a := e.raiseUnless(accepted, o.Time, NewConversation, ck, item, &o.Endpoints, o); a != nil {
 			e.sign(a, fmt.Sprintf("New conversation: %s talks %s to %s over %s for the first time%s",
 				key.Client, d.Service, key.Server, transportPort(key.Unit, key.Port), how))
 		}
 	}
 	if srv != nil && o.Responded && !d.Failed && !e.offers(key, d.Service) {
-		sk := ChannelKey{Protocol: Network, Server: key.Server, Unit: key.Unit, Port: key.Port}
-		if a := e.raise(o.Time, NewService, sk, item, &o.Endpoints, o, nil); a != nil {
+		// Keyed by the channel that revealed it: accepting it learns
+		// the service there, and offers then finds it for every client.
+		if a := e.raise(o.Time, NewService, key, item, &o.Endpoints, o, nil); a != nil {
 			e.sign(a, fmt.Sprintf("New service: %s answers %s on %s, never offered before (first to %s)",
 				key.Server, d.Service, transportPort(key.Unit, key.Port), key.Client))
 		}
 	}
 	return f
+}
+
+// raiseUnless raises rule unless skip.
+func (e *Engine) raiseUnless(skip bool, t time.Time, rule Rule, k ChannelKey, item Item, ep *Endpoints, o *Observation) *Alert {
+	if skip {
+		return nil
+	}
+	return e.raise(t, rule, k, item, ep, o, nil)
 }
 
 // offers reports whether the baseline has the server of key answering
