@@ -17,10 +17,10 @@ type Engine struct {
 	// pendingNames are host names for addresses not in the inventory
 	// yet (NameHost).
 	pendingNames map[netip.Addr][]string
-	mu       sync.Mutex
-	cfg      Config
-	devices  map[netip.Addr]*device
-	channels map[ChannelKey]*channel
+	mu           sync.Mutex
+	cfg          Config
+	devices      map[netip.Addr]*device
+	channels     map[ChannelKey]*channel
 	// pairs counts the learned channels per (protocol, client, server):
 	// a client with none towards a server is a new master.
 	pairs  map[pairKey]int
