@@ -57,8 +57,9 @@ type Agent struct {
 	// limitSec is, per table, the packet-time second of the last
 	// resource_limit anomaly (one per table per limitWindow).
 	limitSec map[string]int64
-	// evictedSeen is the flow table's eviction count at the last tick.
-	evictedSeen uint64
+	// evictedSeen and dgEvictedSeen are the flow table's eviction counts
+	// (connections, datagram conversations) at the last tick.
+	evictedSeen, dgEvictedSeen uint64
 	// limitedSeen is what the baselines had refused at the last tick.
 	limitedSeen baselines.Limited
 	// also is the reused list of the rules merged into one alert.
@@ -359,9 +360,14 @@ func (a *Agent) tick() {
 	if a.pcap != nil {
 		a.pcap.tick(a.now)
 	}
-	if ev := a.table.Stats().Evicted; ev != a.evictedSeen {
-		a.evictedSeen = ev
-		a.resourceLimit(a.now, "flows", a.cfg.MaxFlows)
+	if fs := a.table.Stats(); fs.Evicted != a.evictedSeen || fs.DatagramEvicted != a.dgEvictedSeen {
+		if fs.Evicted != a.evictedSeen {
+			a.resourceLimit(a.now, "flows", a.cfg.MaxFlows)
+		}
+		if fs.DatagramEvicted != a.dgEvictedSeen {
+			a.resourceLimit(a.now, "datagram_conversations", a.table.Config().MaxDatagramConvs)
+		}
+		a.evictedSeen, a.dgEvictedSeen = fs.Evicted, fs.DatagramEvicted
 	}
 	if a.db != nil {
 		// A store that cannot be written (a full disk): the baseline
@@ -464,6 +470,7 @@ func (a *Agent) mergeFlowStats(s *Stats) {
 	s.Flows = fs.FlowsCreated
 	s.FlowsIgnored = fs.FlowsIgnored
 	s.Evictions = fs.Evicted
+	s.Datagrams, s.DatagramEvictions = fs.DatagramConvs, fs.DatagramEvicted
 	s.DroppedSegments = fs.Gaps
 	s.DroppedBytes = fs.BytesDropped + fs.GapBytes
 	s.RecoveredPanics = fs.RecoveredPanics

@@ -50,6 +50,11 @@ type Stats struct {
 	FlowsIgnored uint64
 	// Evictions counts connections evicted to respect the flow-table cap.
 	Evictions uint64
+	// Datagrams counts the UDP, ICMP and other conversations that are
+	// not TCP (issue #11 §2); DatagramEvictions those evicted to respect
+	// their cap.
+	Datagrams         uint64
+	DatagramEvictions uint64
 	// Drops: holes in byte streams that reassembly gave up on (each a run
 	// of missing or capped segments, reported to the decoder as a gap), the
 	// payload bytes lost (holes, caps, data after FIN), and packets dropped
@@ -105,6 +110,8 @@ func (s *Stats) appendJSON(b []byte) []byte {
 	b = uintField(b, "flows", s.Flows)
 	b = uintField(b, "flows_ignored", s.FlowsIgnored)
 	b = uintField(b, "evictions", s.Evictions)
+	b = uintField(b, "datagram_conversations", s.Datagrams)
+	b = uintField(b, "datagram_evictions", s.DatagramEvictions)
 	b = append(b, `,"drops":{`...)
 	b = uintField(b, "gaps", s.DroppedSegments)
 	b = uintField(b, "bytes", s.DroppedBytes)

@@ -96,8 +96,16 @@ type Observer interface {
 
 // sniffMax bounds the first bytes kept of each direction: a TLS
 // ClientHello with its extensions (JA3 needs all of them) fits, a
-// conversation's bulk does not.
-const sniffMax = 1024
+// conversation's bulk does not. sniffTotal bounds them across all
+// conversations (8 MiB: a flood of one-way conversations cannot buy more);
+// past it a conversation's first bytes are cut to sniffLean, enough for
+// every banner and header the service identifier reads but a hello's
+// fingerprint.
+const (
+	sniffMax   = 1024
+	sniffTotal = 8 << 20
+	sniffLean  = 64
+)
 
 // sniff holds the first payload of each direction of a conversation no
 // Stream decodes, until the Observer has seen it.
@@ -109,9 +117,14 @@ type sniff struct {
 // add keeps the first payload of dir and reports whether the Observer
 // should see the first bytes now: both directions spoke, or one spoke
 // twice without an answer (the other is not going to speak first).
-func (s *sniff) add(dir Dir, p []byte) bool {
+func (s *sniff) add(dir Dir, p []byte, held *int) bool {
 	if s.segs[dir] == 0 {
-		s.b[dir] = append(make([]byte, 0, min(len(p), sniffMax)), p[:min(len(p), sniffMax)]...)
+		n := min(len(p), sniffMax)
+		if *held+n > sniffTotal {
+			n = min(n, sniffLean)
+		}
+		s.b[dir] = append(make([]byte, 0, n), p[:n]...)
+		*held += n
 	}
 	if s.segs[dir] < 255 {
 		s.segs[dir]++
@@ -181,7 +194,11 @@ func (c *counters) summary(state State, reason CloseReason, end int64) Summary {
 func (t *Table) observeFirst(c *Conn, sp **sniff, now int64) {
 	s := *sp
 	*sp = nil
-	if t.cfg.Observer == nil || s == nil {
+	if s == nil {
+		return
+	}
+	t.sniffHeld -= len(s.b[0]) + len(s.b[1])
+	if t.cfg.Observer == nil {
 		return
 	}
 	defer t.observerRecover()

@@ -197,7 +197,7 @@ func (t *Table) datagram(p *capture.Packet) {
 		dir = ServerToClient
 	}
 	c.cnt.count(dir, p.Length, 0, len(dg.payload))
-	if c.sniff != nil && len(dg.payload) > 0 && c.sniff.add(dir, dg.payload) {
+	if c.sniff != nil && len(dg.payload) > 0 && c.sniff.add(dir, dg.payload, &t.sniffHeld) {
 		t.observeFirst(&c.conn, &c.sniff, now)
 	}
 }

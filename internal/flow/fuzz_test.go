@@ -152,6 +152,9 @@ func runFuzzTable(t *testing.T, in []byte, slowOnly bool) ([]string, Stats) {
 			t.Fatalf("flow %d never closed", s.id)
 		}
 	}
+	if tab.sniffHeld != 0 {
+		t.Fatalf("after Close, %d first bytes still held", tab.sniffHeld)
+	}
 	if n := uint64(len(obs.ended)); n != st.FlowsCreated+st.DatagramConvs {
 		t.Fatalf("%d conversations ended, %d TCP and %d datagram ones created", n, st.FlowsCreated, st.DatagramConvs)
 	}

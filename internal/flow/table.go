@@ -183,6 +183,9 @@ type Table struct {
 	// dgrams are the datagram conversations (datagram.go); nil without
 	// an Observer.
 	dgrams *datagrams
+	// sniffHeld is the first bytes held for the Observer, all
+	// conversations together (sniffTotal).
+	sniffHeld int
 }
 
 // NewTable returns an empty table that asks factory for a Stream per new
@@ -197,7 +200,6 @@ func NewTable(cfg Config, factory StreamFactory) *Table {
 	}
 }
 
-// Stats returns the counters so far.
 // NewID returns a flow id no connection of the table has or will have,
 // for a conversation tracked beside it (the agent's UDP conversations):
 // flow ids stay unique within the run, in order of first packet.
@@ -206,6 +208,10 @@ func (t *Table) NewID() uint64 {
 	return t.nextID
 }
 
+// Config returns the table's configuration, defaults filled in.
+func (t *Table) Config() Config { return t.cfg }
+
+// Stats returns the counters so far.
 func (t *Table) Stats() Stats {
 	s := t.stats
 	s.FlowsActive = uint64(t.flows.n - t.lingering)
@@ -336,7 +342,7 @@ func (t *Table) keyed(s *Segment, k *flowKey, srcIsA bool, now int64) {
 	if f.stream == nil {
 		// Of no interest but to the Observer: its first bytes, and
 		// its end.
-		if f.sniff != nil && len(s.Payload) > 0 && f.sniff.add(dir, s.Payload) {
+		if f.sniff != nil && len(s.Payload) > 0 && f.sniff.add(dir, s.Payload, &t.sniffHeld) {
 			t.observeFirst(&f.conn, &f.sniff, now)
 		}
 		if s.RST() {
