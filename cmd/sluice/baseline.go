@@ -246,6 +246,9 @@ func showDevice(w io.Writer, s *baselines.Snapshot, d *baselines.Device) {
 			fmt.Fprintf(tw, "  opcua certificate\t%s %q not after %s\n", sv.CertThumbprint, sv.CertSubject, sv.CertNotAfter)
 		}
 	}
+	if len(d.Hostnames) > 0 {
+		fmt.Fprintf(tw, "  hostnames\t%q\n", d.Hostnames)
+	}
 	if st := d.DNP3; st != nil {
 		fmt.Fprintf(tw, "  dnp3 addresses\t%v\n", st.Addresses)
 		for _, k := range slices.Sorted(maps.Keys(st.Attributes)) {
