@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -125,8 +126,20 @@ func (*networkModel) read(o *Observation) (txn, bool) {
 		return txn{}, false
 	}
 	answered := o.Responded && !d.Failed
-	return txn{unit: d.Transport, port: o.ServerPort, answered: answered, learnable: answered}, true
+	return txn{unit: d.Transport, port: channelPort(o.ServerPort), answered: answered, learnable: answered}, true
 }
+
+// dynamicPorts is the first port of the range operating systems hand out
+// dynamically (Linux from 32768, Windows from 49152): a server port there
+// is one a service was given for the moment (DCE/RPC and OPC Classic's
+// DCOM endpoints, FTP's passive data connections), not a service of its
+// own. Every server port from it on is one channel per client and server,
+// keyed by this port, its services telling them apart; a new port in the
+// range is no new conversation, a new service on it is.
+const dynamicPorts = 32768
+
+// channelPort is the channel key's port of a server port.
+func channelPort(p uint16) uint16 { return min(p, dynamicPorts) }
 
 func (*networkModel) validKey(k ChannelKey) bool {
 	return k.Unit != 0 && k.Master == 0 && k.Outstation == 0
@@ -145,13 +158,18 @@ func serverEndpoint(k ChannelKey) string {
 	return fmt.Sprintf("%s %s", k.Server, transportPort(k.Unit, k.Port))
 }
 
-// transportPort names a transport and port: "tcp/445", "udp/53", "icmp".
+// transportPort names a transport and port: "tcp/445", "udp/53", "icmp";
+// a channel of the dynamic range "tcp/32768-65535".
 func transportPort(transport uint8, port uint16) string {
+	ports := strconv.Itoa(int(port))
+	if port == dynamicPorts {
+		ports = "32768-65535" // a channel's key (channelPort)
+	}
 	switch transport {
 	case 6:
-		return fmt.Sprintf("tcp/%d", port)
+		return "tcp/" + ports
 	case 17:
-		return fmt.Sprintf("udp/%d", port)
+		return "udp/" + ports
 	case 1:
 		return "icmp"
 	case 58:
@@ -262,7 +280,7 @@ func (*networkModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observatio
 	if srv != nil && srv.Roles&controllerRoles != 0 && slices.Contains(remoteAccess, d.Service) {
 		if a := e.raise(o.Time, ITProtocolToController, key, item, &o.Endpoints, o, nil); a != nil {
 			e.sign(a, fmt.Sprintf("%s opens %s to controller %s (%s) over %s%s",
-				key.Client, strings.ToUpper(d.Service), key.Server, srv.Roles, transportPort(key.Unit, key.Port), how))
+				key.Client, strings.ToUpper(d.Service), key.Server, srv.Roles, transportPort(key.Unit, o.ServerPort), how))
 		}
 	}
 	if srv != nil && cli != nil {
@@ -277,7 +295,7 @@ func (*networkModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observatio
 		accepted := d.Failed && e.channels[ck] != nil // attempts between the two, accepted
 		if a := e.raiseUnless(accepted, o.Time, NewConversation, ck, item, &o.Endpoints, o); a != nil {
 			e.sign(a, fmt.Sprintf("New conversation: %s talks %s to %s over %s for the first time%s",
-				key.Client, d.Service, key.Server, transportPort(key.Unit, key.Port), how))
+				key.Client, d.Service, key.Server, transportPort(key.Unit, o.ServerPort), how))
 		}
 	}
 	if srv != nil && o.Responded && !d.Failed && !e.offers(key, d.Service) {
@@ -285,7 +303,7 @@ func (*networkModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observatio
 		// the service there, and offers then finds it for every client.
 		if a := e.raise(o.Time, NewService, key, item, &o.Endpoints, o, nil); a != nil {
 			e.sign(a, fmt.Sprintf("New service: %s answers %s on %s, never offered before (first to %s)",
-				key.Server, d.Service, transportPort(key.Unit, key.Port), key.Client))
+				key.Server, d.Service, transportPort(key.Unit, o.ServerPort), key.Client))
 		}
 	}
 	return f
@@ -357,7 +375,7 @@ func (e *Engine) portScan(o *Observation, key ChannelKey) {
 			delete(s.targets, t)
 		}
 	}
-	s.targets[scanTarget{key.Server, key.Unit, key.Port}] = o.Time
+	s.targets[scanTarget{key.Server, key.Unit, o.ServerPort}] = o.Time // the real port, not the channel's
 	if len(s.targets) < e.cfg.PortScanTargets {
 		return
 	}

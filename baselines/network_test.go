@@ -2,6 +2,7 @@ package baselines
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,5 +66,31 @@ func TestNetworkLifecycle(t *testing.T) {
 		if m := c.Model.(*NetworkModel); m.Services.Has("attempt") {
 			t.Errorf("channel %s learned the service \"attempt\"", c.Key)
 		}
+	}
+}
+
+// TestDynamicPorts: a server's ports in the dynamic range are one channel
+// per client and server: DCE/RPC on a new dynamic port is no new
+// conversation, another service there is.
+func TestDynamicPorts(t *testing.T) {
+	l := New(Config{Mode: Learn})
+	l.Observe(ptr(conv(t0, "10.0.0.1", "10.0.0.2", 49712, "dcerpc", false)))
+	e := New(Config{Mode: Monitor})
+	if err := e.Load(l.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(time.Hour)
+	if got := rulesOf(e.Observe(ptr(conv(at, "10.0.0.1", "10.0.0.2", 51003, "dcerpc", false)))); len(got) != 0 {
+		t.Fatalf("DCE/RPC on another dynamic port: %v", got)
+	}
+	as := e.Observe(ptr(conv(at, "10.0.0.1", "10.0.0.2", 40022, "ssh", false)))
+	if got := rulesOf(as); len(got) != 2 || got[0] != "new_conversation" {
+		t.Fatalf("SSH on a dynamic port: %v", got)
+	}
+	if s := as[0].Signature; !strings.Contains(s, "tcp/40022") {
+		t.Errorf("signature %q does not name the port", s)
+	}
+	if k := as[0].Channel; k.Port != dynamicPorts || !strings.Contains(k.String(), "tcp/32768-65535") {
+		t.Errorf("channel %s", k)
 	}
 }
