@@ -156,8 +156,8 @@ func remoteShell(w *wire, t time.Duration) time.Duration {
 	c, t := w.itOpen(HostEWS, HostPLC, portTelnet, t)
 	pause := func(ms int) time.Duration { return time.Duration(ms+w.itRng.IntN(ms)) * time.Millisecond }
 	t = c.send(1, t+w.itService(), telnetServerDo)
-	t = c.send(0, t+rtt(w.itRng), telnetClientWnt)
-	t = c.send(1, t+w.itService(), telnetServerWil)
+	t = c.send(0, t+rtt(w.itRng), telnetClientWont)
+	t = c.send(1, t+w.itService(), telnetServerWill)
 	t = c.send(0, t+rtt(w.itRng), telnetClientDo)
 	t = c.send(1, t+w.itService(), []byte("\r\n\r\nVxWorks login: "))
 	t = c.send(0, t+pause(1200), []byte("target\r\n"))

@@ -210,7 +210,9 @@ func resolve(w *wire, h Host, name string, t time.Duration) time.Duration {
 
 // ntpExchange is one NTP request of h and the time server's answer.
 func ntpExchange(w *wire, h Host, t time.Duration) time.Duration {
-	sport := uint16(portNTP) // ntpd and w32time send from port 123
+	// The Linux hosts' ntpd sends from port 123; the Windows hosts from
+	// an ephemeral port, as SNTP clients do.
+	sport := uint16(portNTP)
 	if h.TTL == 128 {
 		sport = w.itPort(h.IP)
 	}
