@@ -20,6 +20,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/simulator"
 )
@@ -157,9 +158,16 @@ func TestDetection(t *testing.T) {
 		rows = append(rows, row)
 	}
 	for _, sc := range simulator.Scenarios() {
-		if sc.Name != "normal" {
-			monitor(sc.Name, detAttackDuration, detAttackSeed)
+		if sc.Name == "normal" {
+			continue
 		}
+		// A scenario may only expect rules that exist.
+		for _, r := range sc.ExpectedRules() {
+			if _, ok := baselines.ParseRule(r); !ok {
+				t.Errorf("%s expects rule %q, which is not registered", sc.Name, r)
+			}
+		}
+		monitor(sc.Name, detAttackDuration, detAttackSeed)
 	}
 	monitor("normal", detQuietDuration, detQuietSeed)
 	attacks := 0

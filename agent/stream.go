@@ -486,9 +486,14 @@ func (a *Agent) writeAlert(al *baselines.Alert, c *conn, p payload, also []basel
 			}
 		} else {
 			// No single connection (poll_stopped, the update of held
-			// back repeats): no flow_id and no ports, as docs/events.md
-			// says.
-			w.openParties(ts, EventAlert, w.alerts, proto, al.Channel.Client, al.Channel.Server)
+			// back repeats, a port scan of many): no flow_id and no
+			// ports, as docs/events.md says. A deviation keyed by its
+			// client alone (port_scan) names the host it probed most.
+			client, server := al.Channel.Client, al.Channel.Server
+			if !server.IsValid() && client.IsValid() {
+				server = al.Endpoints.ServerIP
+			}
+			w.openParties(ts, EventAlert, w.alerts, proto, client, server)
 		}
 	}
 	w.rec.Alert, w.rec.Also = al, also

@@ -277,7 +277,10 @@ func (*networkModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observatio
 		how = " (unanswered)"
 	}
 	srv, cli := e.devices[key.Server], e.devices[key.Client]
-	if srv != nil && srv.Roles&controllerRoles != 0 && slices.Contains(remoteAccess, d.Service) {
+	// A session, not an attempt: a refused or unanswered one is a new
+	// conversation (below) or part of a scan (port_scan), and names its
+	// service only by port.
+	if srv != nil && !d.Failed && srv.Roles&controllerRoles != 0 && slices.Contains(remoteAccess, d.Service) {
 		if a := e.raise(o.Time, ITProtocolToController, key, item, &o.Endpoints, o, nil); a != nil {
 			e.sign(a, fmt.Sprintf("%s opens %s to controller %s (%s) over %s%s",
 				key.Client, strings.ToUpper(d.Service), key.Server, srv.Roles, transportPort(key.Unit, o.ServerPort), how))
@@ -379,18 +382,28 @@ func (e *Engine) portScan(o *Observation, key ChannelKey) {
 	if len(s.targets) < e.cfg.PortScanTargets {
 		return
 	}
-	hosts := map[netip.Addr]bool{}
+	hosts := map[netip.Addr]int{}
 	var ports []string
 	for t := range s.targets {
-		hosts[t.server] = true
+		hosts[t.server]++
 		ports = append(ports, t.server.String()+" "+transportPort(t.transport, t.port))
 	}
 	slices.Sort(ports)
 	if len(ports) > 8 {
 		ports = append(ports[:8], "…")
 	}
+	// The alert is about the scan, not the conversation that completed
+	// it: its destination is the host probed most (the lowest address
+	// of a tie), without ports or flow.
+	var top netip.Addr
+	for h, n := range hosts {
+		if n > hosts[top] || n == hosts[top] && h.Less(top) {
+			top = h
+		}
+	}
+	ep := Endpoints{ClientIP: key.Client, ServerIP: top, ClientMAC: o.ClientMAC}
 	sk := ChannelKey{Protocol: Network, Client: key.Client}
-	if a := e.raise(o.Time, PortScan, sk, Item{What: "scan"}, &o.Endpoints, o, nil); a != nil {
+	if a := e.raise(o.Time, PortScan, sk, Item{What: "scan"}, &ep, o, nil); a != nil {
 		e.sign(a, fmt.Sprintf("Port scan: %s probed %d ports on %d hosts within %s, rejected or unanswered (%s)",
 			key.Client, len(s.targets), len(hosts), e.cfg.PortScanWindow, strings.Join(ports, ", ")))
 	}

@@ -20,7 +20,7 @@ import (
 )
 
 func TestCaptureDeterministic(t *testing.T) {
-	for _, sc := range []string{"recon", "opcua_security_downgrade", "diagnostics"} {
+	for _, sc := range []string{"recon", "opcua_security_downgrade", "diagnostics", "lateral_movement"} {
 		cfg := CaptureConfig{Scenario: sc, Duration: 7 * time.Minute, Seed: 7}
 		a, la, err := Capture(context.Background(), cfg)
 		if err != nil {
@@ -58,12 +58,15 @@ var ruleNames = []string{"new_device", "new_master", "new_channel", "unexpected_
 	"dnp3_unexpected_control", "dnp3_control_value_out_of_range", "dnp3_restart", "dnp3_stop_application",
 	"dnp3_disable_unsolicited", "dnp3_file_operation", "dnp3_time_change", "dnp3_integrity_scan",
 	"dnp3_auth_failure", "process_value_out_of_range", "process_rate_of_change", "process_value_frozen",
-	"process_state_unexpected"}
+	"process_state_unexpected",
+	// issue #11, rules 42-45
+	"new_conversation", "new_service", "it_protocol_to_controller", "port_scan"}
 
 type frame struct {
 	ts       time.Time
 	src, dst string
 	payload  int
+	syn      bool // a TCP SYN: a scan's probe
 }
 
 func frames(t *testing.T, pcap []byte) []frame {
@@ -81,10 +84,15 @@ func frames(t *testing.T, pcap []byte) []frame {
 		p := gopacket.NewPacket(data, layers.LayerTypeEthernet, gopacket.Default)
 		ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 		tcp, _ := p.Layer(layers.LayerTypeTCP).(*layers.TCP)
-		if ip == nil || tcp == nil || p.ErrorLayer() != nil {
-			t.Fatalf("frame at %s does not decode as Ethernet/IPv4/TCP", ci.Timestamp)
+		udp, _ := p.Layer(layers.LayerTypeUDP).(*layers.UDP)
+		switch {
+		case ip == nil || p.ErrorLayer() != nil || (tcp == nil && udp == nil):
+			t.Fatalf("frame at %s does not decode as Ethernet/IPv4/TCP or UDP", ci.Timestamp)
+		case tcp != nil:
+			out = append(out, frame{ts: ci.Timestamp, src: ip.SrcIP.String(), dst: ip.DstIP.String(), payload: len(tcp.Payload), syn: tcp.SYN && !tcp.ACK})
+		default:
+			out = append(out, frame{ts: ci.Timestamp, src: ip.SrcIP.String(), dst: ip.DstIP.String(), payload: len(udp.Payload)})
 		}
-		out = append(out, frame{ts: ci.Timestamp, src: ip.SrcIP.String(), dst: ip.DstIP.String(), payload: len(tcp.Payload)})
 	}
 	return out
 }
@@ -127,7 +135,7 @@ func TestCaptureLabels(t *testing.T) {
 				}
 				in, out := 0, 0
 				for _, f := range fr {
-					if f.src != a.SrcIP || f.dst != a.DestIP || f.payload == 0 {
+					if f.src != a.SrcIP || f.dst != a.DestIP || (f.payload == 0 && !f.syn) {
 						continue
 					}
 					if f.ts.Before(a.Start) || f.ts.After(a.End) {
@@ -166,13 +174,7 @@ func TestCaptureLabels(t *testing.T) {
 // malformed frame, no bad checksum, no TCP analysis complaint, and both
 // protocols recognised on their ports.
 func TestCaptureTshark(t *testing.T) {
-	tshark, err := exec.LookPath("tshark")
-	if err != nil {
-		t.Skip("tshark not installed (apt-get install tshark; make tools)")
-	}
-	if testing.Short() {
-		t.Skip("runs tshark on every scenario")
-	}
+	tshark := needTshark(t, "runs tshark on every scenario")
 	dir := t.TempDir()
 	for _, sc := range Scenarios() {
 		t.Run(sc.Name, func(t *testing.T) {
@@ -181,18 +183,23 @@ func TestCaptureTshark(t *testing.T) {
 				t.Fatal(err)
 			}
 			// One pass: per frame its protocols and the fields that
-			// flag a problem.
+			// flag a problem (a UDP frame's checksum status stands
+			// for its TCP one).
 			out, err := exec.Command(tshark, "-n", "-r", f, "-o", "tcp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE",
-				"-T", "fields", "-E", "separator=|", "-e", "frame.number", "-e", "frame.protocols", "-e", "_ws.malformed",
-				"-e", "tcp.analysis.flags", "-e", "tcp.analysis.window_update", "-e", "tcp.checksum.status", "-e", "ip.checksum.status").Output()
+				"-o", "udp.check_checksum:TRUE", "-T", "fields", "-E", "separator=|", "-e", "frame.number", "-e", "frame.protocols", "-e", "_ws.malformed",
+				"-e", "tcp.analysis.flags", "-e", "tcp.analysis.window_update", "-e", "tcp.checksum.status", "-e", "ip.checksum.status",
+				"-e", "udp.checksum.status").Output()
 			if err != nil {
 				t.Fatalf("tshark: %v", err)
 			}
 			var modbus, opcua, bad int
 			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 				f := strings.Split(line, "|")
-				if len(f) != 7 {
+				if len(f) != 8 {
 					t.Fatalf("tshark line %q", line)
+				}
+				if f[5] == "" {
+					f[5] = f[7]
 				}
 				switch {
 				case strings.Contains(f[1], ":modbus"):
@@ -216,6 +223,20 @@ func TestCaptureTshark(t *testing.T) {
 			}
 		})
 	}
+}
+
+// needTshark returns tshark's path, or skips the test when tshark is not
+// installed or in -short mode (why says what the test runs).
+func needTshark(t *testing.T, why string) string {
+	t.Helper()
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark not installed (apt-get install tshark; make tools)")
+	}
+	if testing.Short() {
+		t.Skip(why)
+	}
+	return tshark
 }
 
 // TestTestdataUpToDate checks that the committed testdata/sim_* captures are

@@ -28,6 +28,12 @@
 //     and clients exchange over loopback arrives in a fixed order; the
 //     recorder places it at simulated times on synthesized Ethernet/IPv4/TCP
 //     connections between the plant's hosts, and wire writes the pcap.
+//   - itside.go, itproto.go, it_scenarios.go: the IT side of the plant
+//     network (DNS, NTP, HTTPS, RDP, SMB backup; lateral movement, a
+//     command-and-control beacon, a port scan, a Telnet shell on the PLC).
+//     No server stands behind it: in a capture the conversations are
+//     written straight onto the wire (TCP and UDP), byte for byte as real
+//     clients and servers send them; live it is absent.
 //
 // Nothing in a capture depends on the clock or on goroutine scheduling: the
 // same CaptureConfig gives the same bytes (TestCaptureDeterministic).

@@ -23,6 +23,7 @@ func TestDocsInSync(t *testing.T) {
 	for _, sec := range []struct{ name, want string }{
 		{"tags", TagMarkdown()},
 		{"scenarios", ScenarioMarkdown()},
+		{"hosts", HostMarkdown()},
 	} {
 		begin, end := "<!-- "+sec.name+":begin -->\n", "<!-- "+sec.name+":end -->"
 		i, j := strings.Index(doc, begin), strings.Index(doc, end)

@@ -45,6 +45,9 @@ type attack struct {
 	mitre  []string
 	steps  []step
 	extend time.Duration // the window goes on after the last step (poll_stop's return)
+	// synthesized: the steps write onto a capture's wire (the IT side,
+	// it_scenarios.go) and send nothing live.
+	synthesized bool
 }
 
 type step struct {
@@ -92,6 +95,10 @@ func Scenarios() []Scenario {
 		{Name: "spillway_night", Description: "at night (the capture's clock starts at midnight), the compromised HMI opens spillway gate 2 fully (normal 12.5-17.5 %)", attacks: []attack{atkSpillwayNight}},
 		{Name: "turbine_overspeed", Description: "the compromised HMI drives turbine 1's power setpoint to 34 MW (rated 25, trips above 30): the unit overloads, trips and overspeeds to 420 rpm (normal 295-305)", attacks: []attack{atkTurbineOverspeed}},
 		{Name: "dnp3_out_of_range_setpoint", Description: "the SCADA master sets the ecological release to 9.5 m3/s (select, operate; permit 2-3)", attacks: []attack{atkDNP3OutOfRange}},
+		{Name: "lateral_movement", Description: "the compromised engineering workstation copies a service to the HMI over SMB (psexec), then opens RDP to the historian", attacks: []attack{atkLateralSMB, atkLateralRDP}},
+		{Name: "c2_beacon", Description: "the compromised HMI checks in with a command-and-control server on the Internet over TLS every 60 s", attacks: []attack{atkC2Beacon}},
+		{Name: "it_port_scan", Description: "an unknown host SYN-scans 34 ports of the PLC, the OPC UA server and the gate RTU", attacks: []attack{atkPortScan}},
+		{Name: "plc_remote_shell", Description: "the engineering workstation logs in to the PLC's VxWorks shell over Telnet with the default account", attacks: []attack{atkRemoteShell}},
 	}
 }
 
@@ -168,7 +175,7 @@ func normalEvents(d time.Duration, seed uint64) []event {
 	for t := 200*time.Second + time.Duration(rng.IntN(120))*time.Second; t < d; t += 420*time.Second + time.Duration(rng.IntN(240))*time.Second {
 		addDNP3(t+600*time.Millisecond, dnp3Operator)
 	}
-	return evs
+	return append(evs, itEvents(d, seed)...)
 }
 
 func hmiPoll(e *env, setpoints bool) error {

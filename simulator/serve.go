@@ -82,7 +82,7 @@ func Serve(ctx context.Context, cfg Config) error {
 	var sc Scenario
 	if cfg.Scenario != "" {
 		var err error
-		if sc, err = ScenarioByName(cfg.Scenario); err != nil {
+		if sc, err = liveScenario(cfg.Scenario); err != nil {
 			return err
 		}
 	}
@@ -178,7 +178,7 @@ type PlayConfig struct {
 // labels with the wall-clock times they happened. The same attack scripts
 // produce the captures of WriteCapture.
 func Play(ctx context.Context, cfg PlayConfig) ([]Label, error) {
-	sc, err := ScenarioByName(cfg.Scenario)
+	sc, err := liveScenario(cfg.Scenario)
 	if err != nil {
 		return nil, err
 	}

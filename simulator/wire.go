@@ -77,19 +77,29 @@ type wire struct {
 	segs  []segment
 	ports map[netip.Addr]uint16
 	buf   gopacket.SerializeBuffer
+	// The synthesized IT background (itside.go) draws from generators of
+	// its own, so adding it leaves the ICS connections' ports, sequence
+	// numbers and round trips as they were.
+	itRng   *rand.Rand
+	itPorts map[netip.Addr]uint16
+	ipids   map[netip.Addr]uint16 // per-host IP id of UDP datagrams
 }
 
 func newWire(seed uint64) *wire {
 	return &wire{
-		rng:   rand.New(rand.NewPCG(seed, 0x77_1e)),
-		ports: map[netip.Addr]uint16{},
-		buf:   gopacket.NewSerializeBuffer(),
+		rng:     rand.New(rand.NewPCG(seed, 0x77_1e)),
+		ports:   map[netip.Addr]uint16{},
+		buf:     gopacket.NewSerializeBuffer(),
+		itRng:   rand.New(rand.NewPCG(seed, 0x17_5e7)),
+		itPorts: map[netip.Addr]uint16{},
+		ipids:   map[netip.Addr]uint16{},
 	}
 }
 
 // tcpConn is one synthesized TCP connection.
 type tcpConn struct {
 	w        *wire
+	rng      *rand.Rand // the wire's generator this connection draws from
 	cli, srv Host
 	cport    uint16
 	sport    uint16
@@ -103,39 +113,74 @@ type tcpConn struct {
 
 // ephemeral picks the next source port of ip (Windows and Linux both walk a
 // range from a random start).
-func (w *wire) ephemeral(ip netip.Addr) uint16 {
-	p, ok := w.ports[ip]
+func ephemeral(rng *rand.Rand, ports map[netip.Addr]uint16, ip netip.Addr) uint16 {
+	p, ok := ports[ip]
 	if !ok {
-		p = uint16(49152 + w.rng.IntN(10000))
+		p = uint16(49152 + rng.IntN(10000))
 	}
 	p++
 	if p < 49152 {
 		p = 49152
 	}
-	w.ports[ip] = p
+	ports[ip] = p
 	return p
 }
 
 // rtt is a LAN round trip: 150-450 µs.
-func (w *wire) rtt() time.Duration { return time.Duration(150+w.rng.IntN(300)) * time.Microsecond }
+func rtt(rng *rand.Rand) time.Duration { return time.Duration(150+rng.IntN(300)) * time.Microsecond }
 
 // open synthesizes the three-way handshake at t and returns the connection
 // and the time its final ACK is sent.
 func (w *wire) open(cli, srv Host, port uint16, t time.Duration) (*tcpConn, time.Duration) {
-	c := &tcpConn{w: w, cli: cli, srv: srv, cport: w.ephemeral(cli.IP), sport: port}
-	c.next = [2]uint32{w.rng.Uint32(), w.rng.Uint32()}
-	c.ipid = [2]uint16{uint16(w.rng.Uint32()), uint16(w.rng.Uint32())}
-	mssOpt := []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{mss >> 8, mss & 0xff}}}
-	c.emit(0, t, tcpFlags{syn: true}, nil, mssOpt)
-	c.next[0]++
-	r := w.rtt()
-	c.emit(1, t+r/2, tcpFlags{syn: true, ack: true}, nil, mssOpt)
-	c.next[1]++
-	c.emit(0, t+r, tcpFlags{ack: true}, nil, nil)
-	return c, t + r
+	c := w.syn(w.rng, cli, srv, w.ephemeral(cli.IP), port, t)
+	return c, c.accept(t)
 }
 
-type tcpFlags struct{ syn, ack, psh, fin bool }
+func (w *wire) ephemeral(ip netip.Addr) uint16 { return ephemeral(w.rng, w.ports, ip) }
+
+// mssOpt is the MSS option of both sides' SYNs.
+var mssOpt = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{mss >> 8, mss & 0xff}}}
+
+// syn starts a connection from cli:cport to srv:port with the client's SYN
+// at t; the caller has the server accept, reject or ignore it.
+func (w *wire) syn(rng *rand.Rand, cli, srv Host, cport, port uint16, t time.Duration) *tcpConn {
+	c := &tcpConn{w: w, rng: rng, cli: cli, srv: srv, cport: cport, sport: port}
+	c.next = [2]uint32{rng.Uint32(), rng.Uint32()}
+	c.ipid = [2]uint16{uint16(rng.Uint32()), uint16(rng.Uint32())}
+	c.emit(0, t, tcpFlags{syn: true}, nil, mssOpt)
+	c.next[0]++
+	return c
+}
+
+// accept answers the SYN sent at t with SYN/ACK and the client's ACK, and
+// returns the time of that ACK.
+func (c *tcpConn) accept(t time.Duration) time.Duration {
+	d := rtt(c.rng)
+	c.emit(1, t+d/2, tcpFlags{syn: true, ack: true}, nil, mssOpt)
+	c.next[1]++
+	c.emit(0, t+d, tcpFlags{ack: true}, nil, nil)
+	return t + d
+}
+
+// reject answers the SYN sent at t with RST/ACK, as a closed port does.
+func (c *tcpConn) reject(t time.Duration) time.Duration {
+	c.finished = true
+	return c.emit(1, t+rtt(c.rng)/2, tcpFlags{rst: true, ack: true}, nil, nil)
+}
+
+// abort resets the connection from side at t: with an ACK as a stack that
+// drops an established connection does, without as a SYN scanner answers a
+// SYN/ACK.
+func (c *tcpConn) abort(side int, t time.Duration, ack bool) time.Duration {
+	if c.finished {
+		return t
+	}
+	c.finished = true
+	c.flush(side, t)
+	return c.emit(side, t, tcpFlags{rst: true, ack: ack}, nil, nil)
+}
+
+type tcpFlags struct{ syn, ack, psh, fin, rst bool }
 
 // flush sends side's owed ACK if it fires before t.
 func (c *tcpConn) flush(side int, t time.Duration) {
@@ -176,7 +221,7 @@ func (c *tcpConn) close(side int, t time.Duration) time.Duration {
 	c.flush(side, t)
 	t = c.emit(side, t, tcpFlags{fin: true, ack: true}, nil, nil)
 	c.next[side]++
-	r := c.w.rtt()
+	r := rtt(c.rng)
 	t2 := t + r/2
 	c.flush(1-side, t2)
 	c.emit(1-side, t2, tcpFlags{fin: true, ack: true}, nil, nil)
@@ -209,6 +254,25 @@ func (c *tcpConn) emit(side int, t time.Duration, f tcpFlags, payload []byte, op
 		src, dst = dst, src
 		sport, dport = dport, sport
 	}
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: c.next[side],
+		SYN: f.syn, ACK: f.ack, PSH: f.psh, FIN: f.fin, RST: f.rst, Window: tcpWindow, Options: opts}
+	if f.ack {
+		tcp.Ack = c.next[1-side]
+	}
+	c.w.frame(t, src, dst, c.ipid[side], layers.IPProtocolTCP, tcp, payload)
+	c.ipid[side]++
+	return t
+}
+
+// transport is a TCP or UDP header before serialization.
+type transport interface {
+	gopacket.SerializableLayer
+	SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
+}
+
+// frame serializes one Ethernet/IPv4 frame from src to dst at t carrying l4
+// and payload, with valid checksums.
+func (w *wire) frame(t time.Duration, src, dst Host, ipid uint16, proto layers.IPProtocol, l4 transport, payload []byte) {
 	srcMAC, dstMAC := src.MAC, dst.MAC
 	// Routed hosts (outside the plant's 10.10.1-2.x segment) reach the
 	// span port through the router: their frames carry its MAC.
@@ -219,24 +283,27 @@ func (c *tcpConn) emit(side int, t time.Duration, f tcpFlags, payload []byte, op
 		dstMAC = routerMAC
 	}
 	eth := &layers.Ethernet{SrcMAC: srcMAC, DstMAC: dstMAC, EthernetType: layers.EthernetTypeIPv4}
-	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: src.TTL, Flags: layers.IPv4DontFragment, Id: c.ipid[side],
-		Protocol: layers.IPProtocolTCP, SrcIP: src.IP.AsSlice(), DstIP: dst.IP.AsSlice()}
-	c.ipid[side]++
-	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: c.next[side],
-		SYN: f.syn, ACK: f.ack, PSH: f.psh, FIN: f.fin, Window: tcpWindow, Options: opts}
-	if f.ack {
-		tcp.Ack = c.next[1-side]
-	}
-	if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: src.TTL, Flags: layers.IPv4DontFragment, Id: ipid,
+		Protocol: proto, SrcIP: src.IP.AsSlice(), DstIP: dst.IP.AsSlice()}
+	if err := l4.SetNetworkLayerForChecksum(ip); err != nil {
 		panic(err) // ip is always an IPv4 layer
 	}
-	buf := c.w.buf
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		eth, ip, tcp, gopacket.Payload(payload)); err != nil {
+	if err := gopacket.SerializeLayers(w.buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		eth, ip, l4, gopacket.Payload(payload)); err != nil {
 		panic(fmt.Sprintf("simulator: serialize: %v", err)) // only on programming errors
 	}
-	c.w.segs = append(c.w.segs, segment{at: t, n: len(c.w.segs), data: slices.Clone(buf.Bytes())})
-	return t
+	w.segs = append(w.segs, segment{at: t, n: len(w.segs), data: slices.Clone(w.buf.Bytes())})
+}
+
+// udp sends one datagram from src:sport to dst:dport at t. UDP has no
+// connection: the IT background's request and answer are two calls.
+func (w *wire) udp(t time.Duration, src, dst Host, sport, dport uint16, payload []byte) {
+	id, ok := w.ipids[src.IP]
+	if !ok {
+		id = uint16(w.itRng.Uint32())
+	}
+	w.ipids[src.IP] = id + 1
+	w.frame(t, src, dst, id, layers.IPProtocolUDP, &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}, payload)
 }
 
 // routerMAC is the plant router's (a VRRP virtual MAC).

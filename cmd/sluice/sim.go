@@ -111,7 +111,11 @@ func tagSummary() string {
 
 func simScenarios(out io.Writer) {
 	for _, s := range simulator.Scenarios() {
-		fmt.Fprintf(out, "%-26s %s\n", s.Name, s.Description)
+		d := s.Description
+		if s.CaptureOnly() {
+			d += " [captures only: the IT side is synthesized]"
+		}
+		fmt.Fprintf(out, "%-26s %s\n", s.Name, d)
 	}
 }
 

@@ -188,15 +188,23 @@ func identifyUDP(port uint16, toServer, toClient []byte) Info {
 			return Info{Service: BACnet}
 		case isSNMP(b):
 			return Info{Service: SNMP}
-		case (port == 123 || len(b) >= 48) && isNTP(b):
+		case port == 123 && isNTP(b):
+			return Info{Service: NTP}
+		}
+		// A DNS message before NTP off port 123: isNTP reads only the
+		// first byte, and a query of 48 bytes or more whose random id
+		// starts with a byte like 0x23 would pass for NTP, flipping a
+		// resolver's conversation between two services.
+		if q, ok := dnsQuery(b); ok {
+			return Info{Service: DNS, DNSQuery: q}
+		}
+		switch {
+		case len(b) >= 48 && isNTP(b):
 			return Info{Service: NTP}
 		case isONCRPC(b, false):
 			return Info{Service: oncProgram(b)}
 		case isENIP(b):
 			return Info{Service: ENIP}
-		}
-		if q, ok := dnsQuery(b); ok {
-			return Info{Service: DNS, DNSQuery: q}
 		}
 	}
 	return Info{Service: Unknown}

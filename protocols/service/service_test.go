@@ -109,6 +109,10 @@ func TestIdentify(t *testing.T) {
 		{"bacnet who-is", UDP, 47808, unhex("810b000c 0120ffff 00ff1008"), nil, BACnet, nil},
 		{"snmp v2c get", UDP, 161, unhex("302602010104067075626c6963a019020400f1aa1f020100020100300b300906052b060102010500"), nil, SNMP, nil},
 		{"ntp client", UDP, 123, append([]byte{0x23}, make([]byte, 47)...), nil, NTP, nil},
+		// A 50-byte query whose id 0x23c4 starts like an NTP v4 client
+		// header: still DNS.
+		{"dns query with an ntp-like id", UDP, 53, append([]byte{0x23, 0xc4, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 32},
+			"pi-collectorxxxxxxxxxxxxxxxxxxxx\x03com\x00\x00\x01\x00\x01"...), nil, DNS, nil},
 		{"telnet", TCP, 23, nil, unhex("fffd18 fffd20 fffd23 fffd27"), Telnet, nil},
 		{"ftp", TCP, 21, []byte("USER anonymous\r\n"), []byte("220 (vsFTPd 3.0.3)\r\n"), FTP, nil},
 		{"ftp banner", TCP, 2121, nil, []byte("220 ProFTPD Server (Debian) [::ffff:10.0.0.1]\r\n"), FTP, nil},

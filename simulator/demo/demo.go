@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/sluice-ics/sluice/agent"
+	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/metrics"
 	"github.com/sluice-ics/sluice/report"
@@ -49,9 +50,27 @@ var defaultScenarios = []string{
 	"dnp3_rogue_master", "dnp3_out_of_range_setpoint",
 }
 
+// itScenarios are the IT side's attacks (issue #11). The simulator
+// synthesizes them in captures only: the in-process tap plays them, the
+// live demo skips them. They join the defaults once every rule they
+// expect is registered (the conversation rules land apart from them).
+var itScenarios = []string{"lateral_movement", "c2_beacon", "it_port_scan", "plc_remote_shell"}
+
 // DefaultScenarios returns the attack scenarios the demo plays by default,
 // in order.
-func DefaultScenarios() []string { return slices.Clone(defaultScenarios) }
+func DefaultScenarios() []string {
+	out := slices.Clone(defaultScenarios)
+	for _, name := range itScenarios {
+		sc, err := simulator.ScenarioByName(name)
+		if err == nil && !slices.ContainsFunc(sc.ExpectedRules(), func(r string) bool {
+			_, ok := baselines.ParseRule(r)
+			return !ok
+		}) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 
 // Options are one demo's settings; `sluice demo` sets them from its flags
 // and checks them.

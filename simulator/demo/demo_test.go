@@ -8,9 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-ics/sluice/baselines"
+	"github.com/sluice-ics/sluice/simulator"
 )
 
 // TestRunInProcess runs the demo's in-process path end to end (simulator
@@ -79,3 +83,39 @@ func TestRunInProcess(t *testing.T) {
 
 // alertLine matches one printed alert: "  15:04:05.000 HIGH rule …".
 var alertLine = regexp.MustCompile(`(?m)^  \d\d:\d\d:\d\d\.\d{3} (HIGH|MED |LOW |OK  |MORE) `)
+
+// TestITScenariosInDemo: the IT scenarios play in-process (their traffic
+// is synthesized in the simulator's captures) and are left out of the
+// defaults until the rules they expect exist.
+func TestITScenariosInDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end demo: skipped with -short")
+	}
+	for _, name := range itScenarios {
+		sc, err := simulator.ScenarioByName(name)
+		if err != nil || !sc.CaptureOnly() {
+			t.Fatalf("%s: %v, capture only %v", name, err, sc.CaptureOnly())
+		}
+		registered := true
+		for _, r := range sc.ExpectedRules() {
+			if _, ok := baselines.ParseRule(r); !ok {
+				registered = false
+			}
+		}
+		if slices.Contains(DefaultScenarios(), name) != registered {
+			t.Errorf("%s: in the defaults %v, its rules registered %v", name, !registered, registered)
+		}
+	}
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	o := Options{LearnFor: 30 * time.Second, EVE: filepath.Join(dir, "eve.json"), Report: filepath.Join(dir, "r.html"),
+		Seed: 1, Scenarios: []string{"plc_remote_shell"}, InProcess: true, Stdout: &out, Stderr: &errOut}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := Run(ctx, o); err != nil {
+		t.Fatalf("demo: %v\n%s%s", err, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "▶ plc_remote_shell") || !strings.Contains(out.String(), "of 1 attacks caught") {
+		t.Errorf("output:\n%s", out.String())
+	}
+}

@@ -129,6 +129,12 @@ func (d *run) runLive(ctx context.Context, live *capture.Live, out []agent.Sink,
 	for _, name := range o.Scenarios {
 		sc, _ := simulator.ScenarioByName(name)
 		fmt.Fprintf(o.Stdout, "\n▶ %s: %s\n", name, sc.Description)
+		if sc.CaptureOnly() {
+			// Nothing listens for SMB, RDP or Telnet on loopback: the
+			// IT side exists in captures only.
+			fmt.Fprintf(o.Stdout, "  (not played live: the simulator synthesizes the IT side in captures only; sluice demo --in-process plays it)\n")
+			continue
+		}
 		labels, err := simulator.Play(ctx, simulator.PlayConfig{Scenario: name, Modbus: ep.Modbus, OPCUA: ep.OPCUA, DNP3: ep.DNP3,
 			Seed: o.Seed, Duration: 2 * time.Minute, AttackAt: 0, Normal: false})
 		if ctx.Err() != nil {
