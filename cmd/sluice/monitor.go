@@ -35,10 +35,14 @@ capture socket is receive-only: Sluice never sends a packet. It decodes
 Modbus/TCP, OPC UA Binary and DNP3 as replay does and writes the same EVE JSON
 events, appending to the output file (so a restart keeps the log).
 
-By default the kernel keeps only traffic to or from the configured protocol
-ports, so the rest of a busy span port is never copied to user space.
---bpf replaces that filter with a tcpdump expression (host, net, port,
-portrange, src/dst, tcp/udp/ip/ip6, and/or/not; no vlan or byte offsets).
+By default the kernel copies every IPv4, IPv6 and ARP frame, but only the
+frames to or from the configured protocol ports whole: the others are cut to
+--snap-other bytes (headers and the first bytes of payload, which name the
+service of a conversation), so a busy span port copies little to user space.
+Other frames (LLDP, STP, ...) stay in the kernel. --snap-other 0 drops the
+frames no decoder needs. --bpf replaces the filter with a tcpdump expression
+(host, net, port, portrange, src/dst, tcp/udp/ip/ip6, and/or/not; no vlan or
+byte offsets) whose frames are copied whole, and nothing else.
 
 SIGINT or SIGTERM stops the capture, ends every connection, writes the final
 stats event (with the kernel's drop count), flushes the output and exits 0.
@@ -59,7 +63,8 @@ func runMonitor(ctx context.Context, args []string) int {
 	var af agentFlags
 	af.register(fs)
 	iface := fs.String("iface", "", "capture on network interface `NAME` (required)")
-	bpfExpr := fs.String("bpf", "", "kernel filter as a tcpdump `EXPR` (default: TCP on the configured ports, and UDP on the DNP3 ports)")
+	bpfExpr := fs.String("bpf", "", "kernel filter as a tcpdump `EXPR`, its frames copied whole (default: TCP on the configured ports and UDP on the DNP3 ports whole, other IP and ARP cut to --snap-other)")
+	snapOther := fs.Int("snap-other", capture.DefaultSnapOther, "copy `BYTES` of each IP or ARP frame no decoder needs (headers and first payload bytes; a TLS ClientHello's JA3 needs about 600); 0 drops them")
 	noPromisc := fs.Bool("no-promisc", false, "do not put the interface in promiscuous mode (a span port usually needs it)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics and /healthz on `ADDR` (suggested 127.0.0.1:9477); off when empty")
 	confPath := configFlag(fs) // conffile.go
@@ -87,7 +92,15 @@ func runMonitor(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
 		return 2
 	}
-	opts := capture.LiveOptions{NoPromiscuous: *noPromisc}
+	opts := capture.LiveOptions{NoPromiscuous: *noPromisc, SnapOther: *snapOther}
+	if err := capture.CheckSnapOther(*snapOther); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice monitor: --snap-other: %v\n", err)
+		return 2
+	}
+	if *bpfExpr != "" && isSet(fs, "snap-other") {
+		fmt.Fprintln(os.Stderr, "sluice monitor: --snap-other applies to the default filter; --bpf copies the frames it matches whole and drops the rest")
+		return 2
+	}
 	if *bpfExpr != "" {
 		if opts.Filter, err = capture.CompileFilter(*bpfExpr); err != nil {
 			fmt.Fprintf(os.Stderr, "sluice monitor: --bpf: %v\n", err)
@@ -272,4 +285,12 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 		ms.SetHealth(fmt.Errorf("monitor stopped: %w", first))
 	}
 	return code
+}
+
+// isSet reports whether the flag named name was given, on the command line
+// or in the --config file.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
 }

@@ -26,6 +26,47 @@ func PortFilter(ports, udpPorts []uint16) ([]bpf.RawInstruction, error) {
 	return CompileFilter(PortExpr(ports, udpPorts))
 }
 
+// DefaultSnapOther is the default snap length of the frames no decoder
+// needs (sluice monitor --snap-other): the link, IP and TCP or UDP headers
+// of nearly every frame (14 + 40 + 32 bytes for IPv6 and TCP with
+// timestamps) and still about 170 bytes of payload, enough to name the
+// service of a conversation from its first bytes (an SSH or FTP banner, an
+// HTTP request line and Host, an RDP or SMB negotiation, a DNS query), at a
+// sixth of a full-sized frame. A TLS ClientHello's JA3 fingerprint needs
+// the whole hello, about 600 bytes from a browser.
+const DefaultSnapOther = 256
+
+// Bounds of a snap length for the other frames: below MinSnapOther not
+// even the headers would survive; above MaxSnapOther is the ring's frame
+// size, where the frame is whole anyway.
+const (
+	MinSnapOther = 64
+	MaxSnapOther = 65535
+)
+
+// CheckSnapOther reports whether n is 0 (drop the other frames) or a snap
+// length within the bounds.
+func CheckSnapOther(n int) error {
+	if n != 0 && (n < MinSnapOther || n > MaxSnapOther) {
+		return fmt.Errorf("snap length %d: want 0 (drop the frames no decoder needs) or %d to %d bytes", n, MinSnapOther, MaxSnapOther)
+	}
+	return nil
+}
+
+// SnapFilter compiles the default kernel filter of a live capture (issue
+// #11: every packet counts). The frames a decoder needs, those PortFilter
+// keeps, are copied whole; every other IPv4, IPv6 or ARP frame is cut to
+// snapOther bytes, so the agent still sees each conversation's headers and
+// first payload bytes while a busy span port copies little to user space;
+// any other frame (LLDP, STP, ...) stays in the kernel. With snapOther 0
+// it is PortFilter.
+func SnapFilter(ports, udpPorts []uint16, snapOther int) ([]bpf.RawInstruction, error) {
+	if err := CheckSnapOther(snapOther); err != nil {
+		return nil, err
+	}
+	return compileFilter(PortExpr(ports, udpPorts), uint32(snapOther))
+}
+
 // PortExpr is the tcpdump expression of PortFilter.
 func PortExpr(ports, udpPorts []uint16) string {
 	tcp := "tcp"
