@@ -6,7 +6,8 @@
 # (or the MONITOR FLAGS given, e.g. --snap-other 0 or --bpf EXPR), and the
 # script prints what tcpreplay achieved (packets/s) beside what the monitor's
 # final stats event says: packets seen and the kernel's drop count (frames the
-# ring had no room for: the agent did not keep up).
+# ring had no room for: the agent did not keep up), and the CPU time the
+# monitor used.
 #
 # Needs root (veth, AF_PACKET). Installs Debian's tcpreplay when missing. Not
 # run in CI: the figures depend on the machine. docs/performance.md quotes
@@ -56,14 +57,16 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
-echo "tcpreplay --topspeed --loop $loops -i $a $capture"
-tcpreplay --topspeed --loop "$loops" -i "$a" "$capture" 2>&1 | grep -E 'Actual|Rated|Failed|Truncated' | sed 's/^ */  /'
+echo "tcpreplay --topspeed --loop $loops --unique-ip -i $a $capture"
+tcpreplay --topspeed --loop "$loops" --unique-ip -i "$a" "$capture" 2>&1 | grep -E 'Actual|Rated|Failed|Truncated' | sed 's/^ */  /'
 sleep 2 # the monitor drains its ring
+# CPU time the monitor used (user + system, clock ticks in /proc/PID/stat).
+cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$mon/stat")
 kill -INT "$mon"
 wait "$mon" || { echo "monitor failed:"; cat "$tmp/monitor.err"; exit 1; }
 mon=
 stats=$(grep '"event_type":"stats"' "$tmp/eve.json" | tail -1)
-echo "sluice monitor --iface $b $*"
+echo "sluice monitor --iface $b $* (CPU ${cpu} s)"
 echo "$stats" | python3 -c '
 import json, sys
 s = json.load(sys.stdin)["stats"]

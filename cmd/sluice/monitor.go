@@ -42,7 +42,8 @@ service of a conversation), so a busy span port copies little to user space.
 Other frames (LLDP, STP, ...) stay in the kernel. --snap-other 0 drops the
 frames no decoder needs. --bpf replaces the filter with a tcpdump expression
 (host, net, port, portrange, src/dst, tcp/udp/ip/ip6, and/or/not; no vlan or
-byte offsets) whose frames are copied whole, and nothing else.
+byte offsets) whose frames are copied whole, and nothing else; with
+--snap-other given too, the other IP and ARP frames are cut instead.
 
 SIGINT or SIGTERM stops the capture, ends every connection, writes the final
 stats event (with the kernel's drop count), flushes the output and exits 0.
@@ -63,7 +64,7 @@ func runMonitor(ctx context.Context, args []string) int {
 	var af agentFlags
 	af.register(fs)
 	iface := fs.String("iface", "", "capture on network interface `NAME` (required)")
-	bpfExpr := fs.String("bpf", "", "kernel filter as a tcpdump `EXPR`, its frames copied whole (default: TCP on the configured ports and UDP on the DNP3 ports whole, other IP and ARP cut to --snap-other)")
+	bpfExpr := fs.String("bpf", "", "kernel filter as a tcpdump `EXPR`, its frames copied whole and the rest dropped, or cut to --snap-other when given (default: TCP on the configured ports and UDP on the DNP3 ports whole, other IP and ARP cut to --snap-other)")
 	snapOther := fs.Int("snap-other", capture.DefaultSnapOther, "copy `BYTES` of each IP or ARP frame no decoder needs (headers and first payload bytes; a TLS ClientHello's JA3 needs about 600); 0 drops them")
 	noPromisc := fs.Bool("no-promisc", false, "do not put the interface in promiscuous mode (a span port usually needs it)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics and /healthz on `ADDR` (suggested 127.0.0.1:9477); off when empty")
@@ -97,12 +98,17 @@ func runMonitor(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice monitor: --snap-other: %v\n", err)
 		return 2
 	}
-	if *bpfExpr != "" && isSet(fs, "snap-other") {
-		fmt.Fprintln(os.Stderr, "sluice monitor: --snap-other applies to the default filter; --bpf copies the frames it matches whole and drops the rest")
-		return 2
-	}
 	if *bpfExpr != "" {
-		if opts.Filter, err = capture.CompileFilter(*bpfExpr); err != nil {
+		// --bpf alone keeps its meaning from before issue #11: what
+		// the expression matches, whole, and nothing else; with
+		// --snap-other given too, the rest is cut instead of dropped.
+		if isSet(fs, "snap-other") {
+			opts.Filter, err = capture.CompileFilterSnap(*bpfExpr, *snapOther)
+		} else {
+			opts.SnapOther = 0
+			opts.Filter, err = capture.CompileFilter(*bpfExpr)
+		}
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "sluice monitor: --bpf: %v\n", err)
 			return 2
 		}

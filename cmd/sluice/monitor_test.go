@@ -522,3 +522,26 @@ func TestMonitorSnappedIsNotLoss(t *testing.T) {
 		t.Errorf("stats %+v: drops counted for a connection no decoder reads", st)
 	}
 }
+
+// TestMonitorSnapOtherFlag: --snap-other is checked before the capture
+// opens, and combines with --bpf (the expression's frames whole, the rest
+// cut) rather than being ignored.
+func TestMonitorSnapOtherFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--snap-other", "10"}, 2, "--snap-other: snap length 10"},
+		{[]string{"--snap-other", "70000"}, 2, "--snap-other: snap length 70000"},
+		{[]string{"--bpf", "tcp port 80 and", "--snap-other", "300"}, 2, "--bpf: bpf"},
+		{[]string{"--bpf", "tcp port 80", "--snap-other", "300"}, 1, "sluice-none0"},
+		{[]string{"--snap-other", "0"}, 1, "sluice-none0"},
+	} {
+		args := append([]string{"--iface", "sluice-none0", "-o", filepath.Join(t.TempDir(), "eve.json")}, c.args...)
+		code, stderr := runCmd(t, runMonitor, args...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", c.args, code, stderr, c.code, c.want)
+		}
+	}
+}

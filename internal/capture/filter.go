@@ -45,6 +45,17 @@ func CompileFilter(expr string) ([]bpf.RawInstruction, error) {
 	return compileFilter(expr, 0)
 }
 
+// CompileFilterSnap is CompileFilter, but the IPv4, IPv6 and ARP frames
+// expr does not match are cut to snapOther bytes instead of dropped
+// (sluice monitor --bpf EXPR --snap-other BYTES): the operator chooses
+// what is copied whole, and still sees every conversation's headers.
+func CompileFilterSnap(expr string, snapOther int) ([]bpf.RawInstruction, error) {
+	if err := CheckSnapOther(snapOther); err != nil {
+		return nil, fmt.Errorf("bpf %q: %w", expr, err)
+	}
+	return compileFilter(expr, uint32(snapOther))
+}
+
 // compileFilter compiles expr: the frames it matches are kept whole; the
 // IPv4, IPv6 and ARP frames it does not match are cut to snapOther bytes
 // (a classic BPF program's return value is the snap length), or dropped

@@ -29,10 +29,13 @@ type LiveOptions struct {
 	// IPv4, IPv6 or ARP frame the kernel copies (SnapFilter; sluice
 	// monitor's --snap-other, DefaultSnapOther by default); 0 drops
 	// them in the kernel, the filter of the agent before issue #11.
+	// With Filter, it is the snap length Filter gives the frames it cuts
+	// on purpose (CompileFilterSnap), 0 for none: LiveStats.Trimmed
+	// counts them apart from Snapped.
 	SnapOther int
 	// Filter, when set, replaces the port filter: a classic BPF program
-	// for Ethernet frames, from CompileFilter of the operator's --bpf
-	// expression.
+	// for Ethernet frames, from CompileFilter or CompileFilterSnap of the
+	// operator's --bpf expression.
 	Filter []bpf.RawInstruction
 	// RingMiB is the size of the TPACKET_V3 ring (default 64 MiB): how
 	// long a burst the kernel can hold while the agent is busy.
@@ -139,9 +142,8 @@ func OpenLive(iface string, opts LiveOptions) (*Live, error) {
 	if ifc.Flags&net.FlagLoopback == 0 && len(ifc.HardwareAddr) != 6 {
 		return nil, fmt.Errorf("%s: not an Ethernet interface (hardware address %q): only Ethernet framing is supported", iface, ifc.HardwareAddr)
 	}
-	filter, snapOther := opts.Filter, 0
+	filter, snapOther := opts.Filter, opts.SnapOther
 	if filter == nil {
-		snapOther = opts.SnapOther
 		if filter, err = SnapFilter(opts.Ports, opts.UDPPorts, snapOther); err != nil {
 			return nil, fmt.Errorf("%s: %w", iface, err)
 		}

@@ -256,6 +256,32 @@ func TestSnapFilterFrames(t *testing.T) {
 			t.Errorf("%s, --snap-other 0: snap %d, want %d", c.name, got, oldWant)
 		}
 	}
+	// --bpf EXPR --snap-other N: the operator's expression chooses what
+	// is whole; the default expression gives the default filter.
+	custom, err := CompileFilterSnap("tcp port 80", other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cvm := vmFor(t, "tcp port 80", custom)
+	for _, c := range []struct {
+		frame []byte
+		want  int
+	}{
+		{frame(t, 40000, 80, true, false, 0), snapAll},
+		{frame(t, 40000, 502, false, false, 0), other},
+		{lldp, 0},
+	} {
+		if got := captured(t, cvm, c.frame); got != min(c.want, len(c.frame)) {
+			t.Errorf("tcp port 80 with snap %d: %d of %d bytes, want %d", other, got, len(c.frame), c.want)
+		}
+	}
+	def, _ := SnapFilter(snapTCPPorts, snapUDPPorts, other)
+	if same, _ := CompileFilterSnap(PortExpr(snapTCPPorts, snapUDPPorts), other); !slices.Equal(same, def) {
+		t.Error("CompileFilterSnap of PortExpr differs from SnapFilter")
+	}
+	if _, err := CompileFilterSnap("tcp", 10); err == nil || !strings.Contains(err.Error(), "bpf ") {
+		t.Errorf("snap length 10: error %v, want one about the filter", err)
+	}
 	for _, n := range []int{-1, 1, MinSnapOther - 1, MaxSnapOther + 1} {
 		if _, err := SnapFilter(snapTCPPorts, snapUDPPorts, n); err == nil {
 			t.Errorf("snap length %d: accepted", n)
