@@ -113,12 +113,7 @@ func runMonitor(ctx context.Context, args []string) int {
 			return 2
 		}
 	} else {
-		for _, p := range agent.Protocols() {
-			opts.Ports = append(opts.Ports, cfg.Ports[p.Name]...)
-			if p.UDP {
-				opts.UDPPorts = append(opts.UDPPorts, cfg.Ports[p.Name]...)
-			}
-		}
+		opts.Ports, opts.UDPPorts = filterPorts(cfg.Ports)
 	}
 	live, err := capture.OpenLive(*iface, opts)
 	if err != nil {
@@ -291,6 +286,19 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 		ms.SetHealth(fmt.Errorf("monitor stopped: %w", first))
 	}
 	return code
+}
+
+// filterPorts are the ports whose frames the default kernel filter copies
+// whole: every protocol's configured ports over TCP, and over UDP too for
+// the protocols that run on it (DNP3).
+func filterPorts(ports map[string][]uint16) (tcp, udp []uint16) {
+	for _, p := range agent.Protocols() {
+		tcp = append(tcp, ports[p.Name]...)
+		if p.UDP {
+			udp = append(udp, ports[p.Name]...)
+		}
+	}
+	return tcp, udp
 }
 
 // isSet reports whether the flag named name was given, on the command line
