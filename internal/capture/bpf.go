@@ -2,6 +2,7 @@ package capture
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"golang.org/x/net/bpf"
@@ -60,11 +61,103 @@ func CheckSnapOther(n int) error {
 // first payload bytes while a busy span port copies little to user space;
 // any other frame (LLDP, STP, ...) stays in the kernel. With snapOther 0
 // it is PortFilter.
+//
+// It keeps exactly the frames CompileFilterSnap(PortExpr(ports, udpPorts))
+// keeps (the tests check it frame by frame), but tests each port list in
+// one compact run of comparisons per family and direction, each run ending
+// in a return of its own, so no jump spans more than the run: up to
+// maxListPorts ports per list rather than the 11 in all that the general
+// compiler's code, one family dispatch per "port N", fits in classic BPF's
+// 255-instruction jumps. A decoder added with ports of its own must not
+// stop the monitor from starting.
 func SnapFilter(ports, udpPorts []uint16, snapOther int) ([]bpf.RawInstruction, error) {
 	if err := CheckSnapOther(snapOther); err != nil {
 		return nil, err
 	}
-	return compileFilter(PortExpr(ports, udpPorts), uint32(snapOther))
+	if len(ports) == 0 {
+		return compileFilter(PortExpr(ports, udpPorts), uint32(snapOther)) // all TCP: no port lists
+	}
+	if len(ports) > maxListPorts || len(udpPorts) > maxListPorts {
+		return nil, fmt.Errorf("%d TCP and %d UDP ports: the kernel filter takes at most %d of each", len(ports), len(udpPorts), maxListPorts)
+	}
+	// Conditional jumps go at most a few instructions ahead; the long
+	// ones, to the IPv6 code and to "other", are unconditional (ja
+	// takes a 32-bit offset).
+	var a asm
+	a.emit(bpf.LoadAbsolute{Off: offEtherType, Size: 2})
+	a.jeq(0x0800, "v4", "")
+	a.jeq(0x86dd, "", "notIP")
+	a.jump("v6")
+	a.label("notIP")
+	a.jump("other")
+	// IPv4: the transport header follows the IHL-sized IP header; a
+	// non-first fragment carries no ports.
+	a.label("v4")
+	a.emit(bpf.LoadAbsolute{Off: offIPv4Frag, Size: 2})
+	a.jset(0x1fff, "", "first")
+	a.jump("other")
+	a.label("first")
+	a.emit(bpf.LoadMemShift{Off: ethHeaderLen})
+	a.emit(bpf.LoadAbsolute{Off: offIPv4Proto, Size: 1})
+	portLists(&a, "v4", ports, udpPorts, func(off uint32) bpf.Instruction {
+		return bpf.LoadIndirect{Off: ethHeaderLen + off, Size: 2}
+	})
+	// IPv6: the ports right after the fixed header, as tcpdump's "port".
+	a.label("v6")
+	a.emit(bpf.LoadAbsolute{Off: offIPv6Next, Size: 1})
+	portLists(&a, "v6", ports, udpPorts, func(off uint32) bpf.Instruction {
+		return bpf.LoadAbsolute{Off: offIPv6L4 + off, Size: 2}
+	})
+	a.label("other")
+	a.emit(bpf.LoadAbsolute{Off: offEtherType, Size: 2})
+	a.jeq(0x0800, "short", "")
+	a.jeq(0x86dd, "short", "")
+	a.jeq(0x0806, "short", "")
+	a.emit(bpf.RetConstant{Val: 0})
+	a.label("short")
+	a.emit(bpf.RetConstant{Val: uint32(snapOther)})
+	return a.assemble()
+}
+
+// maxListPorts bounds a port list of SnapFilter: a run of comparisons
+// (source then destination port, each against every port) jumps to its
+// return across at most 2*n+1 instructions.
+const maxListPorts = 126
+
+// portLists emits, with the IP protocol number in A, the TCP and UDP port
+// runs of one IP family (label prefix fam); load loads the port at off
+// within the transport header. Each run ends in a return of the whole frame,
+// and a miss goes to "other".
+func portLists(a *asm, fam string, tcp, udp []uint16, load func(off uint32) bpf.Instruction) {
+	lists := []struct {
+		proto uint32
+		ports []uint16
+	}{{6, tcp}, {17, udp}}
+	for _, l := range lists {
+		if len(l.ports) > 0 {
+			run := fam + strconv.Itoa(int(l.proto))
+			a.jeq(l.proto, "", run+"not")
+			a.jump(run) // the UDP run lies beyond the whole TCP one
+			a.label(run + "not")
+		}
+	}
+	a.jump("other")
+	for _, l := range lists {
+		if len(l.ports) == 0 {
+			continue
+		}
+		run := fam + strconv.Itoa(int(l.proto))
+		a.label(run)
+		for _, off := range []uint32{0, 2} {
+			a.emit(load(off))
+			for _, p := range l.ports {
+				a.jeq(uint32(p), run+"whole", "")
+			}
+		}
+		a.jump("other")
+		a.label(run + "whole")
+		a.emit(bpf.RetConstant{Val: snapAll})
+	}
 }
 
 // PortExpr is the tcpdump expression of PortFilter.

@@ -32,6 +32,19 @@ func snapVM(t *testing.T, snapOther int) *bpf.VM {
 	return vmFor(t, "default filter", raw)
 }
 
+// generalVM runs the default filter's expression (PortExpr) compiled by
+// the general compiler, which TestCompileFilterAgainstTcpdump checks
+// against tcpdump's: SnapFilter's compact program must cut every frame as
+// it does.
+func generalVM(t testing.TB, tcp, udp []uint16, snapOther int) *bpf.VM {
+	t.Helper()
+	raw, err := CompileFilterSnap(PortExpr(tcp, udp), snapOther)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vmFor(t, PortExpr(tcp, udp), raw)
+}
+
 // captured is how many bytes of frame the kernel copies: the program's
 // return value, at most the frame (x/net/bpf returns the value as is).
 func captured(t testing.TB, vm *bpf.VM, frame []byte) int {
@@ -153,6 +166,7 @@ func TestSnapFilterCaptures(t *testing.T) {
 	}
 	const other = DefaultSnapOther
 	vm := snapVM(t, other)
+	general := generalVM(t, snapTCPPorts, snapUDPPorts, other)
 	var whole, short, dropped, skipped int
 	for _, file := range files {
 		f, err := OpenFile(file)
@@ -181,6 +195,9 @@ func TestSnapFilterCaptures(t *testing.T) {
 			want := min(wantSnap(frame, snapTCPPorts, snapUDPPorts, other), len(frame))
 			if got != want {
 				t.Errorf("%s frame %d: snap %d, want %d: %x", filepath.Base(file), n, got, want, frame[:min(len(frame), 80)])
+			}
+			if g := captured(t, general, frame); g != got {
+				t.Errorf("%s frame %d: snap %d, the general compiler's %d", filepath.Base(file), n, got, g)
 			}
 			switch {
 			case got == 0:
@@ -239,7 +256,11 @@ func TestSnapFilterFrames(t *testing.T) {
 			want  int
 		}{"filterFrames", f, wantSnap(f, snapTCPPorts, snapUDPPorts, other)})
 	}
+	general := generalVM(t, snapTCPPorts, snapUDPPorts, other)
 	for _, c := range cases {
+		if got, g := captured(t, vm, c.frame), captured(t, general, c.frame); got != g {
+			t.Errorf("%s: snap %d, the general compiler's %d", c.name, got, g)
+		}
 		want := min(c.want, len(c.frame))
 		if got := captured(t, vm, c.frame); got != want {
 			t.Errorf("%s: snap %d of %d bytes, want %d", c.name, got, len(c.frame), want)
@@ -275,12 +296,30 @@ func TestSnapFilterFrames(t *testing.T) {
 			t.Errorf("tcp port 80 with snap %d: %d of %d bytes, want %d", other, got, len(c.frame), c.want)
 		}
 	}
-	def, _ := SnapFilter(snapTCPPorts, snapUDPPorts, other)
-	if same, _ := CompileFilterSnap(PortExpr(snapTCPPorts, snapUDPPorts), other); !slices.Equal(same, def) {
-		t.Error("CompileFilterSnap of PortExpr differs from SnapFilter")
-	}
 	if _, err := CompileFilterSnap("tcp", 10); err == nil || !strings.Contains(err.Error(), "bpf ") {
 		t.Errorf("snap length 10: error %v, want one about the filter", err)
+	}
+	// Long port lists: every one of them, first and last, is kept whole.
+	many := make([]uint16, maxListPorts)
+	for i := range many {
+		many[i] = uint16(1000 + i)
+	}
+	mvm := vmFor(t, "many ports", must(SnapFilter(many, many, other)))
+	for _, p := range []uint16{many[0], many[len(many)-1]} {
+		for _, udp := range []bool{false, true} {
+			for _, v6 := range []bool{false, true} {
+				f := frame(t, 40000, p, v6, udp, 0)
+				if got := captured(t, mvm, f); got != len(f) {
+					t.Errorf("%d ports, port %d (udp %v, v6 %v): %d of %d bytes", len(many), p, udp, v6, got, len(f))
+				}
+			}
+		}
+	}
+	if f := frame(t, 40000, 999, false, false, 0); captured(t, mvm, f) != min(other, len(f)) {
+		t.Errorf("%d ports: port 999 not cut", len(many))
+	}
+	if _, err := SnapFilter(append(many, 5), nil, other); err == nil {
+		t.Errorf("%d ports: no error", len(many)+1)
 	}
 	for _, n := range []int{-1, 1, MinSnapOther - 1, MaxSnapOther + 1} {
 		if _, err := SnapFilter(snapTCPPorts, snapUDPPorts, n); err == nil {
@@ -296,7 +335,7 @@ func TestSnapFilterFrames(t *testing.T) {
 
 // FuzzSnapFilter builds the default filter from operator input (the ports
 // of --modbus-ports and the others, --snap-other) and checks it never
-// panics, refuses bad snap lengths and too many ports (more than 11 in all) with an error, and
+// panics, refuses bad snap lengths and too many ports (more than maxListPorts a list) with an error, and
 // otherwise returns, on frames to and from the fuzzed ports and the
 // fixed frame set, exactly wantSnap's lengths.
 func FuzzSnapFilter(f *testing.F) {
@@ -325,19 +364,29 @@ func FuzzSnapFilter(f *testing.F) {
 			return
 		}
 		if err != nil {
-			if len(tcpPorts)+len(udpPorts) <= 11 { // the limit deploy.md gives
-				t.Fatalf("%d ports: %v", len(tcpPorts)+len(udpPorts), err)
+			if len(tcpPorts) <= maxListPorts && len(udpPorts) <= maxListPorts {
+				t.Fatalf("%d TCP and %d UDP ports: %v", len(tcpPorts), len(udpPorts), err)
 			}
 			return
 		}
 		vm := vmFor(t, "fuzzed", raw)
+		var general *bpf.VM // the general compiler fits 11 ports in all
+		if g, err := CompileFilterSnap(PortExpr(tcpPorts, udpPorts), snapOther); err == nil {
+			general = vmFor(t, "general", g)
+		}
 		frames := base
 		for i, p := range append(slices.Clone(tcpPorts[:min(len(tcpPorts), 4)]), udpPorts[:min(len(udpPorts), 4)]...) {
 			frames = append(frames, frame(t, 40000, p, i%2 == 1, i >= min(len(tcpPorts), 4), 0), frame(t, p, 1234, i%2 == 0, i >= min(len(tcpPorts), 4), 0))
 		}
 		for i, fr := range frames {
-			if got, want := captured(t, vm, fr), min(wantSnap(fr, tcpPorts, udpPorts, snapOther), len(fr)); got != want {
+			got := captured(t, vm, fr)
+			if want := min(wantSnap(fr, tcpPorts, udpPorts, snapOther), len(fr)); got != want {
 				t.Fatalf("ports %v udp %v snap %d, frame %d: %d bytes, want %d: %x", tcpPorts, udpPorts, snapOther, i, got, want, fr)
+			}
+			if general != nil {
+				if g := captured(t, general, fr); g != got {
+					t.Fatalf("ports %v udp %v snap %d, frame %d: %d bytes, the general compiler %d", tcpPorts, udpPorts, snapOther, i, got, g)
+				}
 			}
 		}
 	})
@@ -371,4 +420,11 @@ func FuzzCompileFilter(f *testing.F) {
 			}
 		}
 	})
+}
+
+func must(raw []bpf.RawInstruction, err error) []bpf.RawInstruction {
+	if err != nil {
+		panic(err)
+	}
+	return raw
 }
