@@ -18,11 +18,13 @@ const (
 	ethHeaderLen = 14
 )
 
-// PortFilter compiles the default kernel filter of a live capture: TCP over
-// IPv4 or IPv6 with either port in ports ("tcp and (port 502 or port
-// 4840)"), and UDP with either port in udpPorts (DNP3 over UDP).
-// Everything else on a busy span port stays in the kernel and is never
-// copied to user space. With no ports the filter keeps all TCP.
+// PortFilter compiles the kernel filter of a live capture before issue #11,
+// with the general compiler: TCP over IPv4 or IPv6 with either port in
+// ports ("tcp and (port 502 or port 4840)"), and UDP with either port in
+// udpPorts (DNP3 over UDP), whole; everything else stays in the kernel.
+// With no ports the filter keeps all TCP. The live capture now builds
+// SnapFilter, which keeps the same frames whole and cuts the others
+// (SnapFilter with snapOther 0 drops them as this does).
 func PortFilter(ports, udpPorts []uint16) ([]bpf.RawInstruction, error) {
 	return CompileFilter(PortExpr(ports, udpPorts))
 }
