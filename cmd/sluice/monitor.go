@@ -35,10 +35,15 @@ capture socket is receive-only: Sluice never sends a packet. It decodes
 Modbus/TCP, OPC UA Binary and DNP3 as replay does and writes the same EVE JSON
 events, appending to the output file (so a restart keeps the log).
 
-By default the kernel keeps only traffic to or from the configured protocol
-ports, so the rest of a busy span port is never copied to user space.
---bpf replaces that filter with a tcpdump expression (host, net, port,
-portrange, src/dst, tcp/udp/ip/ip6, and/or/not; no vlan or byte offsets).
+By default the kernel copies every IPv4, IPv6 and ARP frame, but only the
+frames to or from the configured protocol ports whole: the others are cut to
+--snap-other bytes (headers and the first bytes of payload, which name the
+service of a conversation), so a busy span port copies little to user space.
+Other frames (LLDP, STP, ...) stay in the kernel. --snap-other 0 drops the
+frames no decoder needs. --bpf replaces the filter with a tcpdump expression
+(host, net, port, portrange, src/dst, tcp/udp/ip/ip6, and/or/not; no vlan or
+byte offsets) whose frames are copied whole, and nothing else; with
+--snap-other given too, the other IP and ARP frames are cut instead.
 
 SIGINT or SIGTERM stops the capture, ends every connection, writes the final
 stats event (with the kernel's drop count), flushes the output and exits 0.
@@ -59,7 +64,8 @@ func runMonitor(ctx context.Context, args []string) int {
 	var af agentFlags
 	af.register(fs)
 	iface := fs.String("iface", "", "capture on network interface `NAME` (required)")
-	bpfExpr := fs.String("bpf", "", "kernel filter as a tcpdump `EXPR` (default: TCP on the configured ports, and UDP on the DNP3 ports)")
+	bpfExpr := fs.String("bpf", "", "kernel filter as a tcpdump `EXPR`, its frames copied whole and the rest dropped, or cut to --snap-other when given (default: TCP on the configured ports and UDP on the DNP3 ports whole, other IP and ARP cut to --snap-other)")
+	snapOther := fs.Int("snap-other", capture.DefaultSnapOther, "copy `BYTES` of each IP or ARP frame no decoder needs (headers and first payload bytes; a TLS ClientHello's JA3 needs about 600); 0 drops them")
 	noPromisc := fs.Bool("no-promisc", false, "do not put the interface in promiscuous mode (a span port usually needs it)")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus /metrics and /healthz on `ADDR` (suggested 127.0.0.1:9477); off when empty")
 	confPath := configFlag(fs) // conffile.go
@@ -87,19 +93,27 @@ func runMonitor(ctx context.Context, args []string) int {
 		fmt.Fprintf(os.Stderr, "sluice monitor: %v\n", err)
 		return 2
 	}
-	opts := capture.LiveOptions{NoPromiscuous: *noPromisc}
+	opts := capture.LiveOptions{NoPromiscuous: *noPromisc, SnapOther: *snapOther}
+	if err := capture.CheckSnapOther(*snapOther); err != nil {
+		fmt.Fprintf(os.Stderr, "sluice monitor: --snap-other: %v\n", err)
+		return 2
+	}
 	if *bpfExpr != "" {
-		if opts.Filter, err = capture.CompileFilter(*bpfExpr); err != nil {
+		// --bpf alone keeps its meaning from before issue #11: what
+		// the expression matches, whole, and nothing else; with
+		// --snap-other given too, the rest is cut instead of dropped.
+		if isSet(fs, "snap-other") {
+			opts.Filter, err = capture.CompileFilterSnap(*bpfExpr, *snapOther)
+		} else {
+			opts.SnapOther = 0
+			opts.Filter, err = capture.CompileFilter(*bpfExpr)
+		}
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "sluice monitor: --bpf: %v\n", err)
 			return 2
 		}
 	} else {
-		for _, p := range agent.Protocols() {
-			opts.Ports = append(opts.Ports, cfg.Ports[p.Name]...)
-			if p.UDP {
-				opts.UDPPorts = append(opts.UDPPorts, cfg.Ports[p.Name]...)
-			}
-		}
+		opts.Ports, opts.UDPPorts = filterPorts(cfg.Ports)
 	}
 	live, err := capture.OpenLive(*iface, opts)
 	if err != nil {
@@ -272,4 +286,25 @@ func monitor(ctx context.Context, cfg agent.Config, live *capture.Live, metricsA
 		ms.SetHealth(fmt.Errorf("monitor stopped: %w", first))
 	}
 	return code
+}
+
+// filterPorts are the ports whose frames the default kernel filter copies
+// whole: every protocol's configured ports over TCP, and over UDP too for
+// the protocols that run on it (DNP3).
+func filterPorts(ports map[string][]uint16) (tcp, udp []uint16) {
+	for _, p := range agent.Protocols() {
+		tcp = append(tcp, ports[p.Name]...)
+		if p.UDP {
+			udp = append(udp, ports[p.Name]...)
+		}
+	}
+	return tcp, udp
+}
+
+// isSet reports whether the flag named name was given, on the command line
+// or in the --config file.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
+	return set
 }

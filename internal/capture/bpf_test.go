@@ -10,7 +10,7 @@ import (
 )
 
 // frame serialises Ethernet / IPv4 or IPv6 / TCP or UDP with the given ports.
-func frame(t *testing.T, sport, dport uint16, v6, udp bool, fragOff uint16) []byte {
+func frame(t testing.TB, sport, dport uint16, v6, udp bool, fragOff uint16) []byte {
 	t.Helper()
 	eth := &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
 	tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), SYN: true, Window: 1024}

@@ -42,6 +42,25 @@ import (
 // AF_PACKET applies the program after VLAN offload removed any 802.1Q tag,
 // so filters match tagged traffic as if it were untagged.
 func CompileFilter(expr string) ([]bpf.RawInstruction, error) {
+	return compileFilter(expr, 0)
+}
+
+// CompileFilterSnap is CompileFilter, but the IPv4, IPv6 and ARP frames
+// expr does not match are cut to snapOther bytes instead of dropped
+// (sluice monitor --bpf EXPR --snap-other BYTES): the operator chooses
+// what is copied whole, and still sees every conversation's headers.
+func CompileFilterSnap(expr string, snapOther int) ([]bpf.RawInstruction, error) {
+	if err := CheckSnapOther(snapOther); err != nil {
+		return nil, fmt.Errorf("bpf %q: %w", expr, err)
+	}
+	return compileFilter(expr, uint32(snapOther))
+}
+
+// compileFilter compiles expr: the frames it matches are kept whole; the
+// IPv4, IPv6 and ARP frames it does not match are cut to snapOther bytes
+// (a classic BPF program's return value is the snap length), or dropped
+// when snapOther is 0; any other frame is dropped.
+func compileFilter(expr string, snapOther uint32) ([]bpf.RawInstruction, error) {
 	toks, err := lexFilter(expr)
 	if err != nil {
 		return nil, fmt.Errorf("bpf %q: %w", expr, err)
@@ -61,10 +80,27 @@ func CompileFilter(expr string) ([]bpf.RawInstruction, error) {
 	if err := g.gen(root, "accept", "drop"); err != nil {
 		return nil, fmt.Errorf("bpf %q: %w", expr, err)
 	}
-	g.a.label("drop")
-	g.a.emit(bpf.RetConstant{Val: 0})
-	g.a.label("accept")
-	g.a.emit(bpf.RetConstant{Val: snapAll})
+	// Both exits sit right after the expression's code, the one of them
+	// that is a single instruction first: the longest jump, which bounds
+	// how many ports fit (classic BPF jumps at most 255 instructions), is
+	// one longer than the code, with or without the snap block.
+	if snapOther > 0 {
+		g.a.label("accept")
+		g.a.emit(bpf.RetConstant{Val: snapAll})
+		g.a.label("drop")
+		g.a.emit(bpf.LoadAbsolute{Off: offEtherType, Size: 2})
+		g.a.jeq(0x0800, "short", "")
+		g.a.jeq(0x86dd, "short", "")
+		g.a.jeq(0x0806, "short", "")
+		g.a.emit(bpf.RetConstant{Val: 0})
+		g.a.label("short")
+		g.a.emit(bpf.RetConstant{Val: snapOther})
+	} else {
+		g.a.label("drop")
+		g.a.emit(bpf.RetConstant{Val: 0})
+		g.a.label("accept")
+		g.a.emit(bpf.RetConstant{Val: snapAll})
+	}
 	if len(g.a.insns) > maxBPFInstructions {
 		return nil, fmt.Errorf("bpf %q: %d instructions, the kernel takes at most %d", expr, len(g.a.insns), maxBPFInstructions)
 	}

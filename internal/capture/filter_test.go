@@ -40,7 +40,7 @@ var filterExprs = []string{
 }
 
 // filterFrames builds frames covering the primitives above.
-func filterFrames(t *testing.T) [][]byte {
+func filterFrames(t testing.TB) [][]byte {
 	var frames [][]byte
 	for _, v6 := range []bool{false, true} {
 		for _, udp := range []bool{false, true} {
@@ -76,7 +76,7 @@ func filterFrames(t *testing.T) [][]byte {
 	return frames
 }
 
-func serialize(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
+func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	t.Helper()
 	buf := gopacket.NewSerializeBuffer()
 	for _, l := range ls {
@@ -113,7 +113,7 @@ func tcpdumpProgram(t *testing.T, tcpdump, expr string) *bpf.VM {
 	return vmFor(t, expr, raw)
 }
 
-func vmFor(t *testing.T, expr string, raw []bpf.RawInstruction) *bpf.VM {
+func vmFor(t testing.TB, expr string, raw []bpf.RawInstruction) *bpf.VM {
 	t.Helper()
 	insns, ok := bpf.Disassemble(raw)
 	if !ok {

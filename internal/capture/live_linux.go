@@ -16,16 +16,26 @@ import (
 	"golang.org/x/net/bpf"
 )
 
-// LiveOptions configures OpenLive. The zero value captures TCP on any port.
+// LiveOptions configures OpenLive. The zero value captures TCP on any port,
+// whole, and nothing else.
 type LiveOptions struct {
-	// Ports are the TCP ports the kernel filter keeps (either direction)
-	// when Filter is nil: the configured Modbus and OPC UA ports.
+	// Ports are the TCP ports the kernel filter keeps whole (either
+	// direction) when Filter is nil: the configured Modbus, OPC UA and
+	// DNP3 ports.
 	Ports []uint16
-	// UDPPorts are the UDP ports it keeps too (DNP3 over UDP).
+	// UDPPorts are the UDP ports it keeps whole too (DNP3 over UDP).
 	UDPPorts []uint16
+	// SnapOther, when Filter is nil, is how many bytes of every other
+	// IPv4, IPv6 or ARP frame the kernel copies (SnapFilter; sluice
+	// monitor's --snap-other, DefaultSnapOther by default); 0 drops
+	// them in the kernel, the filter of the agent before issue #11.
+	// With Filter, it is the snap length Filter gives the frames it cuts
+	// on purpose (CompileFilterSnap), 0 for none: LiveStats.Trimmed
+	// counts them apart from Snapped.
+	SnapOther int
 	// Filter, when set, replaces the port filter: a classic BPF program
-	// for Ethernet frames, from CompileFilter of the operator's --bpf
-	// expression.
+	// for Ethernet frames, from CompileFilter or CompileFilterSnap of the
+	// operator's --bpf expression.
 	Filter []bpf.RawInstruction
 	// RingMiB is the size of the TPACKET_V3 ring (default 64 MiB): how
 	// long a burst the kernel can hold while the agent is busy.
@@ -76,7 +86,12 @@ type Live struct {
 	statsMu sync.Mutex
 	closed  bool
 	snapped atomic.Uint64 // frames longer than the ring's frame size
-	last    LiveStats
+	trimmed atomic.Uint64 // frames the filter cut to snapOther on purpose
+	// snapOther is the default filter's snap length of the frames no
+	// decoder needs (0 with --bpf): a frame of exactly that many bytes
+	// out of more was trimmed by design, not lost.
+	snapOther int
+	last      LiveStats
 
 	// filteredFrom is when the kernel filter was attached. AF_PACKET
 	// starts queueing frames when the socket is bound, an instant before
@@ -102,13 +117,19 @@ type LiveStats struct {
 	KernelDrops uint64
 	// QueueFreezes counts times the ring filled up (TPACKET_V3).
 	QueueFreezes uint64
-	// Snapped counts frames delivered shorter than on the wire; their
-	// TCP payload is incomplete and the flow layer will see gaps.
+	// Snapped counts frames delivered shorter than on the wire because
+	// they did not fit the ring's frame size (64 KiB); their TCP payload
+	// is incomplete and the flow layer will see gaps.
 	Snapped uint64
+	// Trimmed counts frames the default filter cut to LiveOptions'
+	// SnapOther bytes on purpose: traffic no decoder reads, of which the
+	// agent needs the headers and first bytes only.
+	Trimmed uint64
 }
 
 // OpenLive opens iface for capture, attaches the kernel filter (opts.Filter,
-// or one keeping TCP on opts.Ports) and turns on promiscuous mode.
+// or SnapFilter of opts.Ports, UDPPorts and SnapOther) and turns on
+// promiscuous mode.
 //
 // The interface must frame packets as Ethernet (a NIC, a bridge, a span or
 // TAP port, lo): the kernel filter and the decoder read Ethernet headers.
@@ -121,9 +142,9 @@ func OpenLive(iface string, opts LiveOptions) (*Live, error) {
 	if ifc.Flags&net.FlagLoopback == 0 && len(ifc.HardwareAddr) != 6 {
 		return nil, fmt.Errorf("%s: not an Ethernet interface (hardware address %q): only Ethernet framing is supported", iface, ifc.HardwareAddr)
 	}
-	filter := opts.Filter
+	filter, snapOther := opts.Filter, opts.SnapOther
 	if filter == nil {
-		if filter, err = PortFilter(opts.Ports, opts.UDPPorts); err != nil {
+		if filter, err = SnapFilter(opts.Ports, opts.UDPPorts, snapOther); err != nil {
 			return nil, fmt.Errorf("%s: %w", iface, err)
 		}
 	}
@@ -167,7 +188,7 @@ func OpenLive(iface string, opts LiveOptions) (*Live, error) {
 		tp.Close()
 		return nil, fmt.Errorf("%s: socket statistics: %w", iface, err)
 	}
-	return &Live{iface: iface, tp: tp, filteredFrom: filteredFrom}, nil
+	return &Live{iface: iface, tp: tp, filteredFrom: filteredFrom, snapOther: snapOther}, nil
 }
 
 // Next blocks until a frame arrives and returns it; Data is valid until the
@@ -197,7 +218,11 @@ func (l *Live) Next() (Packet, error) {
 			l.settled = true
 		}
 		if ci.Length > len(data) {
-			l.snapped.Add(1)
+			if len(data) == l.snapOther {
+				l.trimmed.Add(1)
+			} else {
+				l.snapped.Add(1)
+			}
 		}
 		// Copy the frame out of the ring: Close may unmap the ring from
 		// another goroutine while the caller is still decoding this packet
@@ -237,6 +262,7 @@ func (l *Live) Stats() (LiveStats, error) {
 		KernelDrops:  uint64(v3.Drops()),
 		QueueFreezes: uint64(v3.QueueFreezes()),
 		Snapped:      l.snapped.Load(),
+		Trimmed:      l.trimmed.Load(),
 	}
 	return l.last, nil
 }

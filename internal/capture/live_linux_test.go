@@ -25,17 +25,7 @@ func TestLiveLoopback(t *testing.T) {
 	wanted, other := listen(t), listen(t)
 	wp := uint16(wanted.Addr().(*net.TCPAddr).Port)
 	op := uint16(other.Addr().(*net.TCPAddr).Port)
-	live, err := OpenLive("lo", LiveOptions{Ports: []uint16{wp}, RingMiB: 4})
-	if err != nil {
-		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-			t.Skipf("no permission for AF_PACKET (needs CAP_NET_RAW): %v", err)
-		}
-		t.Fatal(err)
-	}
-	// A safety net, not a timing assertion: if the filter were wrong and
-	// nothing came, Close makes Next return io.EOF instead of hanging.
-	guard := time.AfterFunc(30*time.Second, func() { live.Close() })
-	defer guard.Stop()
+	live := openLo(t, LiveOptions{Ports: []uint16{wp}, RingMiB: 4})
 	defer live.Close()
 
 	// Traffic on the other port first, so that by the time the wanted
@@ -85,6 +75,24 @@ func TestLiveLoopback(t *testing.T) {
 	if _, err := live.Next(); err != io.EOF {
 		t.Errorf("Next after Close: %v", err)
 	}
+}
+
+// openLo opens a live capture on lo with opts, skipping without
+// CAP_NET_RAW. A safety net, not a timing assertion, closes it after 30 s:
+// if the filter were wrong and nothing came, Next returns io.EOF instead of
+// hanging.
+func openLo(t *testing.T, opts LiveOptions) *Live {
+	t.Helper()
+	live, err := OpenLive("lo", opts)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
+			t.Skipf("no permission for AF_PACKET (needs CAP_NET_RAW): %v", err)
+		}
+		t.Fatal(err)
+	}
+	guard := time.AfterFunc(30*time.Second, func() { live.Close() })
+	t.Cleanup(func() { guard.Stop(); live.Close() })
+	return live
 }
 
 func listen(t *testing.T) net.Listener {
@@ -163,15 +171,7 @@ func TestOpenLiveRefuses(t *testing.T) {
 func TestLiveDataOutlivesClose(t *testing.T) {
 	ln := listen(t)
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
-	live, err := OpenLive("lo", LiveOptions{Ports: []uint16{port}, RingMiB: 4})
-	if err != nil {
-		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-			t.Skipf("no permission for AF_PACKET (needs CAP_NET_RAW): %v", err)
-		}
-		t.Fatal(err)
-	}
-	guard := time.AfterFunc(30*time.Second, func() { live.Close() })
-	defer guard.Stop()
+	live := openLo(t, LiveOptions{Ports: []uint16{port}, RingMiB: 4})
 	send(t, ln, "outlive the ring")
 	p, err := live.Next()
 	if err != nil {
@@ -181,5 +181,64 @@ func TestLiveDataOutlivesClose(t *testing.T) {
 	live.Close()
 	if !bytes.Equal(p.Data, want) {
 		t.Fatalf("packet data changed after Close")
+	}
+}
+
+// TestLiveSnapOther captures on lo with the default filter of issue #11
+// while a decoder's port and another port each receive 3000 bytes in one
+// segment: the decoder's frame arrives whole, the other one cut to
+// SnapOther bytes with its wire length kept (Packet.Length), counted as
+// Trimmed and not as Snapped.
+func TestLiveSnapOther(t *testing.T) {
+	const snap = 128
+	wanted, other := listen(t), listen(t)
+	wp := uint16(wanted.Addr().(*net.TCPAddr).Port)
+	op := uint16(other.Addr().(*net.TCPAddr).Port)
+	live := openLo(t, LiveOptions{Ports: []uint16{wp}, SnapOther: snap, RingMiB: 4})
+	defer live.Close()
+
+	msg := strings.Repeat("x", 3000)
+	send(t, other, msg) // first: by the time the decoder's payload is seen, this one was too
+	send(t, wanted, msg)
+	var otherCut, wantedWhole bool
+	for !wantedWhole {
+		p, err := live.Next()
+		if err == io.EOF {
+			t.Fatal("capture closed before the decoder's payload was seen")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		sport, dport, payload, ok := tcp4Ports(p.Data)
+		switch {
+		case ok && (sport == wp || dport == wp):
+			if len(p.Data) != p.Length {
+				t.Fatalf("a frame of the decoder's port %d arrived cut: %d of %d bytes", wp, len(p.Data), p.Length)
+			}
+			wantedWhole = wantedWhole || len(payload) == len(msg)
+		case ok && (sport == op || dport == op) && p.Length > 1000:
+			if len(p.Data) != snap {
+				t.Fatalf("the other port's %d-byte frame arrived with %d bytes, want %d", p.Length, len(p.Data), snap)
+			}
+			if !strings.HasPrefix(msg, string(payload)) || len(payload) == 0 {
+				t.Fatalf("the cut frame's payload %q is not the message's first bytes", payload)
+			}
+			otherCut = true
+		default:
+			// Any other IP or ARP traffic on lo is cut too.
+			if len(p.Data) > snap {
+				t.Fatalf("a frame of no decoder port arrived with %d bytes (snap %d): %x", len(p.Data), snap, p.Data[:64])
+			}
+		}
+	}
+	if !otherCut {
+		t.Error("the other port's 3000-byte segment was not seen (cut)")
+	}
+	st, err := live.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Trimmed == 0 || st.Snapped != 0 {
+		t.Errorf("stats %+v: want frames trimmed by the filter and none snapped by the ring", st)
 	}
 }

@@ -12,6 +12,7 @@ import (
 type LiveOptions struct {
 	Ports         []uint16
 	UDPPorts      []uint16
+	SnapOther     int
 	Filter        []bpf.RawInstruction
 	RingMiB       int
 	NoPromiscuous bool
@@ -19,7 +20,7 @@ type LiveOptions struct {
 
 // LiveStats are the counters of a live capture.
 type LiveStats struct {
-	Received, KernelDrops, QueueFreezes, Snapped uint64
+	Received, KernelDrops, QueueFreezes, Snapped, Trimmed uint64
 }
 
 // Live is unavailable off Linux: live capture uses AF_PACKET.
