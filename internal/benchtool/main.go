@@ -210,6 +210,28 @@ func run(src string, target int, bin, ref string, keep bool, runs int) error {
 		refDN = &row{name: "  the same, -ref binary", n: dn, allocs: -1, args: []string{ref, "replay", "-o", "/dev/null", dnpFile}}
 		rows = append(rows, refDN)
 	}
+	// Mixed: the simulator's hour whole, ICS and IT background (issue
+	// #11 §7): every conversation tracked, named and reported.
+	mixFile := filepath.Join(dir, "bench-mixed.pcap")
+	build = exec.Command(self, "-child", "buildmixed", "-file", mixFile, "-child-packets", fmt.Sprint(target))
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the mixed capture: %w", err)
+	}
+	mn, mixIT, err := countIT(mixFile)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("mixed capture: %s, %d packets (%.0f %% not Modbus, OPC UA or DNP3), the simulator's normal hour with its IT background\n\n",
+		mixFile, mn, 100*float64(mixIT)/float64(max(mn, 1)))
+	mixFull := &row{name: "mixed: full replay, every event to /dev/null", n: mn, allocs: -1, args: []string{bin, "replay", "-o", "/dev/null", mixFile}}
+	mixAlerts := &row{name: "mixed: full replay, --events alerts", n: mn, allocs: -1, args: []string{bin, "replay", "--events", "alerts", "-o", "/dev/null", mixFile}}
+	rows = append(rows, mixFull, mixAlerts)
+	var refMix *row
+	if ref != "" {
+		refMix = &row{name: "  the same, -ref binary", n: mn, allocs: -1, args: []string{ref, "replay", "--events", "alerts", "-o", "/dev/null", mixFile}}
+		rows = append(rows, refMix)
+	}
 	var tshark *row
 	if path, err := exec.LookPath("tshark"); err == nil {
 		tshark = &row{name: "tshark -n -r (summary lines to /dev/null)", n: n, allocs: -1, args: []string{path, "-n", "-r", big}}
@@ -267,6 +289,9 @@ func run(src string, target int, bin, ref string, keep bool, runs int) error {
 	check(fps >= 1, "DNP3 decode path >= 1 M frames/s on one core (issue 12): %.2f M frames/s (best %.2f M)",
 		fps, float64(frames)/dnDecode.cpu(0).Seconds()/1e6)
 	check(dnAllocs == 0, "DNP3 decode path: no allocation per frame once a connection is set up: %.4f allocs/frame", dnAllocs)
+	mrate := float64(mn) / mixFull.cpu(0.5).Seconds() / 1e6
+	check(mrate >= 2, "mixed capture, full replay of all traffic >= 2 M packets/s on one core (issue #11 §7): %.2f M (--events alerts %.2f M)",
+		mrate, float64(mn)/mixAlerts.cpu(0.5).Seconds()/1e6)
 	if fwd != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "syslog.log"))
 		perRun := bytes.Count(b, []byte("\n")) / max(len(fwd.runs), 1)
@@ -276,7 +301,7 @@ func run(src string, target int, bin, ref string, keep bool, runs int) error {
 	}
 	if ref != "" {
 		fmt.Printf("\nagainst -ref %s (median CPU time, this binary / ref):\n", ref)
-		for _, p := range [][2]*row{{full, refFull}, {alerts, refAlerts}, {dnFull, refDN}} {
+		for _, p := range [][2]*row{{full, refFull}, {alerts, refAlerts}, {dnFull, refDN}, {mixAlerts, refMix}} {
 			fmt.Printf("  %-40s %.3f\n", p[0].name, p[0].cpu(0.5).Seconds()/p[1].cpu(0.5).Seconds())
 		}
 	}
@@ -400,6 +425,9 @@ func runChild(what, file string) error {
 		return err
 	case "builddnp3":
 		_, _, err := buildDNP3Capture(file, *childPackets)
+		return err
+	case "buildmixed":
+		_, _, err := buildMixedCapture(file, *childPackets)
 		return err
 	}
 	return fmt.Errorf("unknown child %q", what)
@@ -607,6 +635,24 @@ func renumber(b []byte, k int, ports map[uint16]uint16) {
 // of the SCADA master polling the gate RTU, multiplied as buildCapture
 // multiplies a real capture.
 func buildDNP3Capture(dst string, target int) (int, int64, error) {
+	dec := flow.NewDecoder()
+	return buildSimCapture(dst, target, func(p *capture.Packet) bool {
+		s, err := dec.Decode(p.Data, p.LinkType)
+		return err == nil && s != nil && (s.SrcPort == simulator.PortDNP3 || s.DstPort == simulator.PortDNP3)
+	})
+}
+
+// buildMixedCapture writes about target packets of the simulator's normal
+// hour whole (issue #11 §7): its Modbus, OPC UA and DNP3 with the IT
+// background a control network carries (DNS, NTP, HTTPS, RDP, the SMB
+// backup), in concurrent copies as buildConcurrent makes them.
+func buildMixedCapture(dst string, target int) (int, int64, error) {
+	return buildSimCapture(dst, target, func(*capture.Packet) bool { return true })
+}
+
+// buildSimCapture writes about target packets made of the frames of the
+// simulator's normal hour that keep selects, in concurrent copies.
+func buildSimCapture(dst string, target int, keep func(*capture.Packet) bool) (int, int64, error) {
 	pcap, _, err := simulator.Capture(context.Background(), simulator.CaptureConfig{Scenario: "normal", Duration: time.Hour, Seed: 1})
 	if err != nil {
 		return 0, 0, err
@@ -626,7 +672,6 @@ func buildDNP3Capture(dst string, target int) (int, int64, error) {
 		f.Close()
 		return 0, 0, err
 	}
-	dec := flow.NewDecoder()
 	for {
 		p, err := src.Next()
 		if errors.Is(err, io.EOF) {
@@ -636,8 +681,7 @@ func buildDNP3Capture(dst string, target int) (int, int64, error) {
 			f.Close()
 			return 0, 0, err
 		}
-		s, err := dec.Decode(p.Data, p.LinkType)
-		if err != nil || s == nil || (s.SrcPort != simulator.PortDNP3 && s.DstPort != simulator.PortDNP3) {
+		if !keep(&p) {
 			continue
 		}
 		ci := gopacket.CaptureInfo{Timestamp: p.Timestamp, CaptureLength: len(p.Data), Length: p.Length}
@@ -827,6 +871,31 @@ func dnp3Decode(file string, conns map[uint64]*dnp3Conn, fresh bool, allocs *uin
 		ts = p.Timestamp
 		if err := c.fr[dir].Feed(s.Payload, onFrame); err != nil {
 			return frames, pkts, err
+		}
+	}
+}
+
+// countIT returns the packets of file and how many of them are not on a
+// decoder's port (502, 4840, 20000).
+func countIT(file string) (n, it int, err error) {
+	src, err := capture.OpenFile(file)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer src.Close()
+	dec := flow.NewDecoder()
+	ics := func(p uint16) bool { return p == 502 || p == 4840 || p == simulator.PortDNP3 }
+	for {
+		p, err := src.Next()
+		if errors.Is(err, io.EOF) {
+			return n, it, nil
+		}
+		if err != nil {
+			return n, it, err
+		}
+		n++
+		if s, err := dec.Decode(p.Data, p.LinkType); err != nil || s == nil || !ics(s.SrcPort) && !ics(s.DstPort) {
+			it++
 		}
 	}
 }
