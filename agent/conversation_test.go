@@ -401,3 +401,26 @@ func loadSnapshot(t *testing.T, db string) *baselines.Snapshot {
 	}
 	return s
 }
+
+// TestEventsNoFlow: --events all,-flow writes every event but the flows.
+func TestEventsNoFlow(t *testing.T) {
+	f, err := ParseEvents("all,-flow")
+	if err != nil || f != EventsNoFlow || f.String() != "all,-flow" {
+		t.Fatalf("ParseEvents: %v %v", f, err)
+	}
+	cc := newConvCapture(t)
+	pcap := cc.build()
+	var out bytes.Buffer
+	replayBytes(t, pcap, func(c *Config) { c.Sinks = []Sink{NewEVE(&out, EventsNoFlow)} })
+	types := map[string]int{}
+	for _, e := range parseEvents(t, out.Bytes()) {
+		types[e.EventType]++
+	}
+	all := map[string]int{}
+	for _, e := range parseEvents(t, replayBytes(t, pcap, nil)) {
+		all[e.EventType]++
+	}
+	if types[EventFlow] != 0 || all[EventFlow] == 0 || types[EventStats] != 1 {
+		t.Errorf("all,-flow wrote %v; all wrote %v", types, all)
+	}
+}
