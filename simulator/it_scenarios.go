@@ -43,13 +43,16 @@ var atkC2Beacon = attack{
 }
 
 // c2Steps: a beacon every minute for four minutes, each a DNS lookup and a
-// short TLS connection (the implant's check-in and the server's answer).
+// short TLS connection (the implant's check-in and the server's answer)
+// that the implant resets.
 func c2Steps() []step {
 	var out []step
 	for i := range 4 {
 		out = append(out, step{time.Duration(i) * time.Minute, synth(func(w *wire, t time.Duration) time.Duration {
 			t = resolve(w, HostHMI, c2Name, t)
-			return tlsSession(w, HostHMI, HostC2, portHTTPS, c2Name, t+time.Millisecond, [][2]int{{180 + w.itRng.IntN(40), 90 + w.itRng.IntN(30)}})
+			c, t := tlsSession(w, HostHMI, HostC2, portHTTPS, c2Name, t+time.Millisecond, [][2]int{{180 + w.itRng.IntN(40), 90 + w.itRng.IntN(30)}})
+			// The implant drops its socket: a reset, not a FIN.
+			return c.abort(0, t+time.Millisecond, true)
 		})})
 	}
 	return out
