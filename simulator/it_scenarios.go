@@ -43,13 +43,16 @@ var atkC2Beacon = attack{
 }
 
 // c2Steps: a beacon every minute for four minutes, each a DNS lookup and a
-// short TLS connection (the implant's check-in and the server's answer).
+// short TLS connection (the implant's check-in and the server's answer)
+// that the implant resets.
 func c2Steps() []step {
 	var out []step
 	for i := range 4 {
 		out = append(out, step{time.Duration(i) * time.Minute, synth(func(w *wire, t time.Duration) time.Duration {
 			t = resolve(w, HostHMI, c2Name, t)
-			return tlsSession(w, HostHMI, HostC2, portHTTPS, c2Name, t+time.Millisecond, [][2]int{{180 + w.itRng.IntN(40), 90 + w.itRng.IntN(30)}})
+			c, t := tlsSession(w, HostHMI, HostC2, portHTTPS, c2Name, t+time.Millisecond, [][2]int{{180 + w.itRng.IntN(40), 90 + w.itRng.IntN(30)}})
+			// The implant drops its socket: a reset, not a FIN.
+			return c.abort(0, t+time.Millisecond, true)
 		})})
 	}
 	return out
@@ -116,11 +119,13 @@ func psexec(w *wire, t time.Duration) time.Duration {
 var scanPorts = []uint16{21, 22, 23, 25, 53, 80, 102, 110, 111, 135, 139, 143, 443, 445, 502, 993, 1089, 1433,
 	1911, 2222, 2404, 3306, 3389, 4840, 5007, 5900, 8080, 8443, 9600, 18245, 20000, 20547, 44818, 47808}
 
-// portScan is a SYN scan (nmap -sS -Pn --max-retries 0) of the PLC, the
-// OPC UA server and the gate RTU from one source port, ports in random
-// order: open ports answer SYN/ACK and get the scanner's RST, closed
-// ones RST/ACK on the embedded stacks; the OPC UA server's firewall drops
-// them unanswered.
+// portScan is a SYN scan (nmap -sS -Pn --max-retries 0 --max-hostgroup
+// 1) from one source port: the PLC first, then the OPC UA server, then the
+// gate RTU, each host's ports in random order. Open ports answer SYN/ACK
+// and get the scanner's RST, closed ones RST/ACK on the embedded stacks;
+// the OPC UA server's firewall drops them unanswered. One host at a time,
+// the PLC first, so a rule counting one source's probes crosses its
+// threshold on the labelled target.
 func portScan(w *wire, t time.Duration) time.Duration {
 	targets := []struct {
 		h    Host
@@ -128,11 +133,11 @@ func portScan(w *wire, t time.Duration) time.Duration {
 		drop bool
 	}{{HostPLC, PortModbus, false}, {HostUAServer, PortOPCUA, true}, {HostRTU, PortDNP3, false}}
 	sport := w.itPort(HostAttacker.IP)
-	ports := slices.Clone(scanPorts)
-	w.itRng.Shuffle(len(ports), func(i, j int) { ports[i], ports[j] = ports[j], ports[i] })
 	end := t
-	for _, p := range ports {
-		for _, tg := range targets {
+	for _, tg := range targets {
+		ports := slices.Clone(scanPorts)
+		w.itRng.Shuffle(len(ports), func(i, j int) { ports[i], ports[j] = ports[j], ports[i] })
+		for _, p := range ports {
 			c := w.syn(w.itRng, HostAttacker, tg.h, sport, p, t)
 			switch {
 			case p == tg.open:

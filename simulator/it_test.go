@@ -176,6 +176,7 @@ func TestITServiceIdentify(t *testing.T) {
 
 // conv is one conversation's first payload each way.
 type conv struct {
+	start              time.Time // its first frame
 	tr                 service.Transport
 	cli, srv           netip.AddrPort
 	port               uint16
@@ -197,7 +198,7 @@ func firstBytes(t *testing.T, pcap []byte) []*conv {
 	byKey := map[key]*conv{}
 	var out []*conv
 	for {
-		data, _, err := r.ReadPacketData()
+		data, ci, err := r.ReadPacketData()
 		if err != nil {
 			break
 		}
@@ -229,7 +230,7 @@ func firstBytes(t *testing.T, pcap []byte) []*conv {
 			if tr == service.TCP && !syn {
 				continue // the rest of a connection opened before (none here)
 			}
-			c = &conv{tr: tr, cli: src, srv: dst, port: dst.Port()}
+			c = &conv{start: ci.Timestamp, tr: tr, cli: src, srv: dst, port: dst.Port()}
 			byKey[key{tr, src, dst}] = c
 			out = append(out, c)
 		}
@@ -271,33 +272,41 @@ type convKey struct {
 	service  string
 }
 
-func convKeys(t *testing.T, pcap []byte) map[convKey]bool {
+// convKeys returns the conversations of a capture by key, with the time
+// each key first appears.
+func convKeys(t *testing.T, pcap []byte) map[convKey]time.Time {
 	t.Helper()
-	out := map[convKey]bool{}
+	out := map[convKey]time.Time{}
 	for _, c := range firstBytes(t, pcap) {
-		out[convKey{c.cli.Addr(), c.srv.Addr(), c.tr, c.port, service.Identify(c.tr, c.port, c.toServer, c.toClient).Service}] = true
+		k := convKey{c.cli.Addr(), c.srv.Addr(), c.tr, c.port, service.Identify(c.tr, c.port, c.toServer, c.toClient).Service}
+		if _, ok := out[k]; !ok {
+			out[k] = c.start
+		}
 	}
 	return out
 }
 
 // TestITBackgroundRegular: the IT background is regular enough for a
-// conversation baseline. The hour `make detection` learns on (normal, seed
-// 1) holds every (client, server, transport, port, service) of the
-// held-back normal day (30 min, seed 3) and of another seed's 10 minutes,
-// and a whole IT day: the nightly backup and the working-hours RDP
-// session.
+// conversation baseline, and the IT attacks stand out of it. The hour
+// `make detection` learns on (normal, seed 1) holds every (client, server,
+// transport, port, service) of the held-back normal day (30 min, seed 3)
+// and of another seed's 10 minutes, and a whole IT day: the nightly backup
+// and the working-hours RDP session. In each IT scenario (10 min, seed 2,
+// as make detection judges them) every conversation the hour lacks starts
+// inside an attack's window from that attack's source, and every attack
+// has one from its source to its destination.
 func TestITBackgroundRegular(t *testing.T) {
 	if testing.Short() {
-		t.Skip("generates 1 h 40 min of captures")
+		t.Skip("generates 2 h 20 min of captures")
 	}
-	capture := func(d time.Duration, seed uint64) map[convKey]bool {
-		pcap, _, err := Capture(context.Background(), CaptureConfig{Scenario: "normal", Duration: d, Seed: seed})
+	capture := func(name string, d time.Duration, seed uint64) (map[convKey]time.Time, *Labels) {
+		pcap, l, err := Capture(context.Background(), CaptureConfig{Scenario: name, Duration: d, Seed: seed})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return convKeys(t, pcap)
+		return convKeys(t, pcap), l
 	}
-	learned := capture(time.Hour, 1)
+	learned, _ := capture("normal", time.Hour, 1)
 	for _, k := range []convKey{
 		{HostHMI.IP, HostBackup.IP, service.TCP, portSMB, service.SMB},
 		{HostEWS.IP, HostHMI.IP, service.TCP, portRDP, service.RDP},
@@ -305,7 +314,7 @@ func TestITBackgroundRegular(t *testing.T) {
 		{HostSCADA.IP, HostDC.IP, service.UDP, portDNS, service.DNS},
 		{HostBackup.IP, HostClock.IP, service.UDP, portNTP, service.NTP},
 	} {
-		if !learned[k] {
+		if _, ok := learned[k]; !ok {
 			t.Errorf("the learning hour lacks %+v", k)
 		}
 	}
@@ -313,9 +322,36 @@ func TestITBackgroundRegular(t *testing.T) {
 		d    time.Duration
 		seed uint64
 	}{{30 * time.Minute, 3}, {10 * time.Minute, 2}} {
-		for k := range capture(c.d, c.seed) {
-			if !learned[k] {
+		keys, _ := capture("normal", c.d, c.seed)
+		for k := range keys {
+			if _, ok := learned[k]; !ok {
 				t.Errorf("normal, %s, seed %d: %+v never seen in the learning hour", c.d, c.seed, k)
+			}
+		}
+	}
+	for _, name := range itScenarios(t) {
+		keys, l := capture(name, 10*time.Minute, 2)
+		found := make([]bool, len(l.Attacks))
+		for k, at := range keys {
+			if _, ok := learned[k]; ok {
+				continue
+			}
+			owner := -1
+			for i, a := range l.Attacks {
+				if !at.Before(a.Start) && !at.After(a.End) && k.cli.String() == a.SrcIP {
+					owner = i
+					if k.srv.String() == a.DestIP {
+						found[i] = true
+					}
+				}
+			}
+			if owner < 0 {
+				t.Errorf("%s: new conversation %+v at %s outside every attack", name, k, at.Format(time.TimeOnly))
+			}
+		}
+		for i, ok := range found {
+			if !ok {
+				t.Errorf("%s: attack %q has no new conversation from %s to %s", name, l.Attacks[i].Name, l.Attacks[i].SrcIP, l.Attacks[i].DestIP)
 			}
 		}
 	}

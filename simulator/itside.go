@@ -225,8 +225,9 @@ func ntpExchange(w *wire, h Host, t time.Duration) time.Duration {
 }
 
 // tlsSession is a TLS 1.3 connection's handshake for sni followed by
-// request/response pairs of the given sizes, then a FIN from the client.
-func tlsSession(w *wire, cli, srv Host, port uint16, sni string, t time.Duration, sizes [][2]int) time.Duration {
+// request/response pairs of the given sizes; it returns the connection
+// and the time of the last answer, for the caller to close.
+func tlsSession(w *wire, cli, srv Host, port uint16, sni string, t time.Duration, sizes [][2]int) (*tcpConn, time.Duration) {
 	c, t := w.itOpen(cli, srv, port, t)
 	hello := tlsClientHello(w.itRng, sni, "h2", "http/1.1")
 	t = c.exchange(t, hello, tlsServerHello(w.itRng, hello, 2800+w.itRng.IntN(600)))
@@ -234,7 +235,7 @@ func tlsSession(w *wire, cli, srv Host, port uint16, sni string, t time.Duration
 	for _, s := range sizes {
 		t = c.exchange(t+50*time.Microsecond, tlsAppData(w.itRng, s[0]), tlsAppData(w.itRng, s[1]))
 	}
-	return c.close(0, t+2*time.Millisecond)
+	return c, t
 }
 
 // historianUpload is the historian's periodic HTTPS upload to the
@@ -246,7 +247,8 @@ func historianUpload(w *wire, t time.Duration) time.Duration {
 	for i := range sizes {
 		sizes[i] = [2]int{1200 + w.itRng.IntN(3000), 120 + w.itRng.IntN(80)}
 	}
-	return tlsSession(w, HostSCADA, HostCorp, portHTTPS, corpName, t+time.Millisecond, sizes)
+	c, t := tlsSession(w, HostSCADA, HostCorp, portHTTPS, corpName, t+time.Millisecond, sizes)
+	return c.close(0, t+2*time.Millisecond)
 }
 
 // rdpSession is an RDP session from cli to srv (the X.224 negotiation with

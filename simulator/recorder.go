@@ -3,6 +3,7 @@ package simulator
 import (
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -119,13 +120,16 @@ func (r *recorder) clientClose(rc *rconn) {
 	r.cur = rc.tc.close(0, r.cur)
 }
 
-// finish flushes owed ACKs and returns the pcap frames' wire.
+// finish flushes owed ACKs and returns the pcap frames' wire, without the
+// frames at or after end: a synthesized conversation (an RDP session
+// started near the end) is cut where the capture stops, as a real one is.
 func (r *recorder) finish(end time.Duration) *wire {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, rc := range r.conns {
 		rc.tc.finish(end)
 	}
+	r.w.segs = slices.DeleteFunc(r.w.segs, func(s segment) bool { return s.at >= end })
 	return r.w
 }
 

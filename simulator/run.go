@@ -463,6 +463,12 @@ func Capture(ctx context.Context, cfg CaptureConfig) ([]byte, *Labels, error) {
 	if err := rec.finish(cfg.Duration).writePcap(&buf); err != nil {
 		return nil, nil, err
 	}
+	for i := range labels {
+		// An attack still running when the capture stops ends with it.
+		if end := Epoch.Add(cfg.Duration); labels[i].End.After(end) {
+			labels[i].End = end
+		}
+	}
 	return buf.Bytes(), &Labels{Scenario: sc.Name, Seed: cfg.Seed, Start: Epoch, End: Epoch.Add(cfg.Duration), Attacks: labels}, nil
 }
 

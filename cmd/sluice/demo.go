@@ -33,6 +33,12 @@ setpoint). Each alert (every rule one request breaks) is printed as one line whi
 the EVE JSON goes to --eve; at the end the auditor's report is written to
 --report and a summary table shows, per attack, the rules expected and caught.
 
+The IT side's attacks (lateral_movement, c2_beacon, it_port_scan,
+plc_remote_shell: SMB and RDP between hosts, a command-and-control beacon, a
+port scan, a Telnet shell on the PLC) are synthesized in the simulator's
+captures only: the in-process tap plays them, the live demo skips them. They
+join the default list once Sluice has the rules they expect.
+
 Live capture needs CAP_NET_RAW (root, or 'setcap cap_net_raw+ep'). Without
 it the demo says so and uses its in-process tap instead: the simulator
 generates the same traffic, from the same servers and clients, in simulated
