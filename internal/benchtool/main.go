@@ -63,6 +63,7 @@ import (
 	"github.com/sluice-ics/sluice/agent"
 	"github.com/sluice-ics/sluice/internal/capture"
 	"github.com/sluice-ics/sluice/internal/flow"
+	"github.com/sluice-ics/sluice/internal/itgen"
 	"github.com/sluice-ics/sluice/protocols/dnp3"
 	"github.com/sluice-ics/sluice/simulator"
 )
@@ -222,7 +223,7 @@ func run(src string, target int, bin, ref string, keep bool, runs int) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("mixed capture: %s, %d packets (%.0f %% not Modbus, OPC UA or DNP3), the simulator's normal hour with its IT background\n\n",
+	fmt.Printf("mixed capture: %s, %d packets (%.0f %% not Modbus, OPC UA or DNP3): the simulator's normal hour with its IT background, and IT bulk transfers\n\n",
 		mixFile, mn, 100*float64(mixIT)/float64(max(mn, 1)))
 	mixFull := &row{name: "mixed: full replay, every event to /dev/null", n: mn, allocs: -1, args: []string{bin, "replay", "-o", "/dev/null", mixFile}}
 	mixAlerts := &row{name: "mixed: full replay, --events alerts", n: mn, allocs: -1, args: []string{bin, "replay", "--events", "alerts", "-o", "/dev/null", mixFile}}
@@ -642,12 +643,50 @@ func buildDNP3Capture(dst string, target int) (int, int64, error) {
 	})
 }
 
-// buildMixedCapture writes about target packets of the simulator's normal
-// hour whole (issue #11 §7): its Modbus, OPC UA and DNP3 with the IT
-// background a control network carries (DNS, NTP, HTTPS, RDP, the SMB
-// backup), in concurrent copies as buildConcurrent makes them.
+// buildMixedCapture writes about target packets of mixed traffic (issue
+// #11 §7): half the simulator's normal hour whole (its Modbus, OPC UA and
+// DNP3 with the IT background it synthesizes: DNS, NTP, HTTPS, RDP, the
+// SMB backup) in concurrent copies as buildConcurrent makes them, half
+// IT bulk transfers and DNS (internal/itgen) spread over the same hour: a
+// span port where ordinary IT moves more packets than the ICS polls.
 func buildMixedCapture(dst string, target int) (int, int64, error) {
-	return buildSimCapture(dst, target, func(*capture.Packet) bool { return true })
+	simFile := dst + ".sim"
+	defer os.Remove(simFile)
+	if _, _, err := buildSimCapture(simFile, target/2, func(*capture.Packet) bool { return true }); err != nil {
+		return 0, 0, err
+	}
+	all, err := readFrames(simFile)
+	if err != nil || len(all) == 0 {
+		return 0, 0, fmt.Errorf("the simulator's hour: %d frames, %v", len(all), err)
+	}
+	const segs = 100
+	conns := max(1, (target-len(all))/itgen.Frames(1, segs))
+	itFile := dst + ".it"
+	defer os.Remove(itFile)
+	f, err := os.Create(itFile)
+	if err != nil {
+		return 0, 0, err
+	}
+	w := pcapgo.NewWriter(f)
+	span := all[len(all)-1].ts.Sub(all[0].ts)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		f.Close()
+		return 0, 0, err
+	}
+	if err := itgen.Write(w, conns, segs, all[0].ts, span/time.Duration(itgen.Frames(conns, segs))); err != nil {
+		f.Close()
+		return 0, 0, err
+	}
+	if err := f.Close(); err != nil {
+		return 0, 0, err
+	}
+	it, err := readFrames(itFile)
+	if err != nil {
+		return 0, 0, err
+	}
+	all = append(all, it...)
+	slices.SortStableFunc(all, func(a, b frame) int { return a.ts.Compare(b.ts) })
+	return writeFrames(dst, all)
 }
 
 // buildSimCapture writes about target packets made of the frames of the
@@ -723,6 +762,12 @@ func buildConcurrent(src, dst string, target int) (packets int, size int64, err 
 		}
 	}
 	slices.SortStableFunc(all, func(a, b frame) int { return a.ts.Compare(b.ts) })
+	return writeFrames(dst, all)
+}
+
+// writeFrames writes frames to a new pcap dst and returns their number and
+// the file's size.
+func writeFrames(dst string, all []frame) (packets int, size int64, err error) {
 	out, err := os.Create(dst)
 	if err != nil {
 		return 0, 0, err
