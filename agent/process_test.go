@@ -100,14 +100,23 @@ func learnedVars(t *testing.T, db string) (vars, judged int, dropped uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	count := func(pv *baselines.ProcessVar) {
+		vars++
+		if pv.Reads >= 30 {
+			judged++
+		}
+	}
 	for _, c := range s.Channels {
-		if m, ok := c.Model.(*baselines.ModbusModel); ok {
-			vars += len(m.Process)
+		switch m := c.Model.(type) {
+		case *baselines.ModbusModel:
 			dropped += m.ProcessDropped
 			for _, pv := range m.Process {
-				if pv.Reads >= 30 {
-					judged++
-				}
+				count(pv)
+			}
+		case *baselines.OPCUAModel:
+			dropped += m.ProcessDropped
+			for _, pv := range m.Process {
+				count(pv)
 			}
 		}
 	}

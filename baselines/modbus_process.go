@@ -116,25 +116,13 @@ func judgeProcess(e *Engine, mm *ModbusModel, rt *chanRuntime, o *Observation, m
 			}
 		}
 		v := float64(m.ReadValues.At(i))
-		rate, still, changed := l.step(v, t, res)
-		if raised {
-			continue
-		}
-		vd := judgeValue(&e.cfg, l, v, rate, still, changed)
+		vd, rate, still := stepJudge(&e.cfg, l, v, t, res, raised)
 		if vd.rule == RuleNone {
 			continue
 		}
-		key := rt.key
-		if a := e.raiseValue(o.Time, vd.rule, key, Item{Table: k.Table, Addr: k.Addr}, vd.value, "", &o.Endpoints, o, nil); a != nil {
-			// A repeat held back by AlertEvery is counted and lets the
-			// next variable speak: a turbine's flow out of range for
-			// minutes must not hide its speed.
-			raised = true
-			f := &ProcessFacts{Variable: modbusVariable(k), Value: v, Rate: rate, Still: still, Learned: *l}
-			a.Process = f
-			e.sign(a, processSentence(vd.rule, fmt.Sprintf("Modbus master %s", key.Client),
-				fmt.Sprintf("%s of PLC %s unit %d", f.Variable, key.Server, key.Unit), v, f))
-		}
+		key, name := rt.key, modbusVariable(k)
+		raised = e.raiseProcess(o, key, vd, Item{Table: k.Table, Addr: k.Addr}, l, v, rate, still, name,
+			fmt.Sprintf("Modbus master %s", key.Client), fmt.Sprintf("%s of PLC %s unit %d", name, key.Server, key.Unit))
 	}
 }
 
