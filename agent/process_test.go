@@ -118,6 +118,11 @@ func learnedVars(t *testing.T, db string) (vars, judged int, dropped uint64) {
 			for _, pv := range m.Process {
 				count(pv)
 			}
+		case *baselines.DNP3Model:
+			dropped += m.ProcessDropped
+			for _, pv := range m.Process {
+				count(pv)
+			}
 		}
 	}
 	return vars, judged, dropped

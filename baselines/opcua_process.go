@@ -13,18 +13,10 @@ import (
 // processVar returns the variable of node, made when missing unless the
 // model holds limit variables already (nil then).
 func (m *OPCUAModel) processVar(node string, bit bool, limit int) *ProcessVar {
-	if pv := m.Process[node]; pv != nil || node == "" {
-		return pv
-	}
-	if len(m.Process) >= limit {
+	if node == "" {
 		return nil
 	}
-	if m.Process == nil {
-		m.Process = map[string]*ProcessVar{}
-	}
-	pv := &ProcessVar{Bit: bit}
-	m.Process[node] = pv
-	return pv
+	return processVarIn(&m.Process, node, bit, limit)
 }
 
 // learnOPCUAProcess folds the values u reports into the channel's

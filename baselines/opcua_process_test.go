@@ -67,16 +67,7 @@ func TestOPCUAProcess(t *testing.T) {
 			t.Fatalf("alert %+v %+v", a.Deviation, a.Process)
 		}
 		t.Log(got[0].Signature)
-		if _, err := mon.Accept(got[0].Deviation, "alice", "test", at, 1); err != nil {
-			t.Fatal(err)
-		}
-		again := New(Config{Mode: Monitor})
-		if err := again.Load(mon.Snapshot()); err != nil {
-			t.Fatal(err)
-		}
-		if got := again.Observe(&tt.o); len(got) != 0 {
-			t.Fatalf("accepted deviation still alerts: %v", ruleNames(got))
-		}
+		acceptTeaches(t, mon, got[0], at, &tt.o)
 	}
 
 	capped := New(Config{Mode: Learn, MaxProcessVars: 1})
@@ -85,5 +76,21 @@ func TestOPCUAProcess(t *testing.T) {
 		if m := c.Model.(*OPCUAModel); len(m.Process) != 1 || m.ProcessDropped != 100 {
 			t.Fatalf("%d variables, %d dropped", len(m.Process), m.ProcessDropped)
 		}
+	}
+}
+
+// acceptTeaches accepts alert a of mon and checks that a monitor loaded
+// with mon's baseline no longer alerts on o.
+func acceptTeaches(t *testing.T, mon *Engine, a Alert, at time.Time, o *Observation) {
+	t.Helper()
+	if _, err := mon.Accept(a.Deviation, "alice", "test", at, 1); err != nil {
+		t.Fatal(err)
+	}
+	again := New(Config{Mode: Monitor})
+	if err := again.Load(mon.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	if got := again.Observe(o); len(got) != 0 {
+		t.Fatalf("accepted deviation still alerts: %v", ruleNames(got))
 	}
 }

@@ -318,3 +318,20 @@ func (e *Engine) raiseProcess(o *Observation, key ChannelKey, vd verdict, item I
 	e.sign(a, processSentence(vd.rule, reader, where, v, f))
 	return true
 }
+
+// processVarIn returns the variable k of vars, made (a Bit when bit)
+// when missing unless vars holds limit variables already (nil then).
+func processVarIn[K comparable](vars *map[K]*ProcessVar, k K, bit bool, limit int) *ProcessVar {
+	if pv := (*vars)[k]; pv != nil {
+		return pv
+	}
+	if len(*vars) >= limit {
+		return nil
+	}
+	if *vars == nil {
+		*vars = map[K]*ProcessVar{}
+	}
+	pv := &ProcessVar{Bit: bit}
+	(*vars)[k] = pv
+	return pv
+}
