@@ -83,12 +83,17 @@ func (m *DNP3Model) processVar(k PointKey, bit bool, limit int) *ProcessVar {
 
 // learnDNP3Process folds the points d's response reports into the
 // channel's variables and returns how many variables are new; beyond
-// Config.MaxProcessVars a point is counted (ProcessDropped).
+// Config.MaxProcessVars (or its server's MaxProcessVarsPerDevice) a point
+// is counted (ProcessDropped).
 func learnDNP3Process(e *Engine, m *DNP3Model, o *Observation, d *DNP3Obs) (grew int) {
 	t, res := o.Time.UnixNano(), e.resumed.UnixNano()
 	eachProcessPoint(d.Response, func(k PointKey, bit bool, v float64) {
 		l := m.Process[k]
 		if l == nil {
+			if len(m.Process) >= e.cfg.MaxProcessVars || !e.roomForVar(o.ServerIP) {
+				m.ProcessDropped++
+				return
+			}
 			if l = m.processVar(k, bit, e.cfg.MaxProcessVars); l == nil {
 				m.ProcessDropped++
 				return

@@ -2,6 +2,7 @@ package baselines
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 
 	"github.com/sluice-ics/sluice/protocols/modbus"
@@ -43,7 +44,7 @@ func learnProcess(e *Engine, mm *ModbusModel, o *Observation, m *ModbusObs, sh *
 		}
 		if l == nil {
 			var isNew bool
-			if l, isNew = variable(e, mm, RegKey{m.ReadTable, m.Read.Start + uint16(i)}, true); l == nil {
+			if l, isNew = variable(e, mm, o.ServerIP, RegKey{m.ReadTable, m.Read.Start + uint16(i)}, true); l == nil {
 				continue
 			}
 			if isNew {
@@ -68,13 +69,13 @@ func learnProcess(e *Engine, mm *ModbusModel, o *Observation, m *ModbusObs, sh *
 
 // variable returns the model's variable k, nil when it has none. When
 // learn, a variable the model lacks is added (isNew), unless the channel
-// has MaxProcessVars already: then its value is counted (ProcessDropped)
-// and nil returned.
-func variable(e *Engine, mm *ModbusModel, k RegKey, learn bool) (pv *ProcessVar, isNew bool) {
+// has MaxProcessVars already or its server MaxProcessVarsPerDevice: then
+// its value is counted (ProcessDropped) and nil returned.
+func variable(e *Engine, mm *ModbusModel, server netip.Addr, k RegKey, learn bool) (pv *ProcessVar, isNew bool) {
 	if pv = mm.Process[k]; pv != nil || !learn {
 		return pv, false
 	}
-	if len(mm.Process) >= e.cfg.MaxProcessVars {
+	if len(mm.Process) >= e.cfg.MaxProcessVars || !e.roomForVar(server) {
 		mm.ProcessDropped++
 		return nil, false
 	}
@@ -108,7 +109,7 @@ func judgeProcess(e *Engine, mm *ModbusModel, rt *chanRuntime, o *Observation, m
 		if l == nil {
 			// Not memoized while unknown: an accepted deviation may
 			// add the variable.
-			if l, _ = variable(e, mm, k, false); l == nil {
+			if l, _ = variable(e, mm, o.ServerIP, k, false); l == nil {
 				continue
 			}
 			if i < len(memo) {

@@ -21,8 +21,8 @@ func (m *OPCUAModel) processVar(node string, bit bool, limit int) *ProcessVar {
 
 // learnOPCUAProcess folds the values u reports into the channel's
 // variables and returns how many variables are new. Beyond
-// Config.MaxProcessVars a new variable is counted (ProcessDropped), not
-// learned.
+// Config.MaxProcessVars (or its server's MaxProcessVarsPerDevice) a new
+// variable is counted (ProcessDropped), not learned.
 func learnOPCUAProcess(e *Engine, m *OPCUAModel, o *Observation, u *OPCUAObs) (grew int) {
 	t, res := o.Time.UnixNano(), e.resumed.UnixNano()
 	for _, nv := range u.Values {
@@ -31,6 +31,10 @@ func learnOPCUAProcess(e *Engine, m *OPCUAModel, o *Observation, u *OPCUAObs) (g
 		}
 		l := m.Process[nv.Node]
 		if l == nil {
+			if len(m.Process) >= e.cfg.MaxProcessVars || !e.roomForVar(o.ServerIP) {
+				m.ProcessDropped++
+				continue
+			}
 			if l = m.processVar(nv.Node, nv.Bool, e.cfg.MaxProcessVars); l == nil {
 				m.ProcessDropped++
 				continue

@@ -3,6 +3,7 @@ package baselines
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -334,4 +335,38 @@ func processVarIn[K comparable](vars *map[K]*ProcessVar, k K, bit bool, limit in
 	pv := &ProcessVar{Bit: bit}
 	(*vars)[k] = pv
 	return pv
+}
+
+// roomForVar reports whether server may learn one more process variable
+// under Config.MaxProcessVarsPerDevice, and counts it when so; a refusal
+// is counted in Limited.ProcessVars. A server the inventory does not hold
+// (it was full) has only its channels' cap.
+func (e *Engine) roomForVar(server netip.Addr) bool {
+	d := e.devices[server]
+	if d == nil {
+		return true
+	}
+	if !d.procCounted {
+		// The variables a loaded baseline holds, counted once per run.
+		for k, c := range e.channels {
+			if k.Server != server {
+				continue
+			}
+			switch m := c.Model.(type) {
+			case *ModbusModel:
+				d.procVars += len(m.Process)
+			case *OPCUAModel:
+				d.procVars += len(m.Process)
+			case *DNP3Model:
+				d.procVars += len(m.Process)
+			}
+		}
+		d.procCounted = true
+	}
+	if d.procVars >= e.cfg.MaxProcessVarsPerDevice {
+		e.limited.ProcessVars++
+		return false
+	}
+	d.procVars++
+	return true
 }
