@@ -387,6 +387,9 @@ func (a *Agent) tick() {
 		if l.Items != a.limitedSeen.Items {
 			a.resourceLimit(a.now, "items_per_channel", a.engine.Config().MaxItems)
 		}
+		if l.ProcessVars != a.limitedSeen.ProcessVars {
+			a.resourceLimit(a.now, "process_variables_per_device", a.engine.Config().MaxProcessVarsPerDevice)
+		}
 		a.limitedSeen = l
 	}
 }

@@ -68,6 +68,11 @@ type incidents struct {
 	// belongs to no connection (poll_stopped: the HMI lost its view of the
 	// PLC) joins it as the attack's consequence.
 	byTarget map[netip.Addr]*incident
+	// process is the latest incident a process alert joined: the same
+	// plant seen through another server (an OPC UA server in front of
+	// the PLC an attacker wrote to) reads the same consequences, and a
+	// process alert no incident on its own server takes joins it.
+	process *incident
 }
 
 func newIncidents(window time.Duration) *incidents {
@@ -102,6 +107,8 @@ func (is *incidents) add(al *baselines.Alert) (inc *incident, opened bool, close
 		// anything does.
 		if t := is.byTarget[k.target]; t != nil && is.open[t.key] == t && within(ts, t.last, is.window) {
 			inc = t
+		} else if t := is.process; al.Process != nil && t != nil && is.open[t.key] == t && within(ts, t.last, is.window) {
+			inc = t
 		}
 	}
 	if inc == nil {
@@ -122,6 +129,9 @@ func (is *incidents) add(al *baselines.Alert) (inc *incident, opened bool, close
 		inc.alerts++
 	}
 	is.fold(inc, al, opened)
+	if al.Process != nil {
+		is.process = inc
+	}
 	return inc, opened, closed
 }
 

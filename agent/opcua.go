@@ -4,6 +4,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gopcua/opcua/ua"
+
 	"github.com/sluice-ics/sluice/baselines"
 	"github.com/sluice-ics/sluice/internal/flow"
 	"github.com/sluice-ics/sluice/protocols/opcua"
@@ -191,7 +193,7 @@ func (s *opcuaStream) observation(m *opcua.Message) bool {
 		u = new(baselines.OPCUAObs)
 		o.Detail = u
 	}
-	read, written, called := u.Read[:0], u.Written[:0], u.Called[:0]
+	read, written, called, values := u.Read[:0], u.Written[:0], u.Called[:0], u.Values[:0]
 	*u = baselines.OPCUAObs{}
 	u.Service = strings.TrimSuffix(m.Request.Name, "Request")
 	if m.Response != nil {
@@ -224,8 +226,40 @@ func (s *opcuaStream) observation(m *opcua.Message) bool {
 	for _, c := range m.Request.Calls {
 		called = append(called, c.MethodID)
 	}
-	u.Read, u.Written, u.Called = read, written, called
+	if m.Response != nil {
+		values = processValues(values, m.Request, m.Response)
+	}
+	u.Read, u.Written, u.Called, u.Values = read, written, called, values
 	return true
+}
+
+// attributeValue is the Value attribute (OPC 10000-6 A.1, AttributeId 13):
+// the only attribute whose reads are process values.
+const attributeValue = 13
+
+// processValues appends to dst the process values a response reports
+// (docs/process.md): the Value attribute of each node a Read returned (the
+// request's nodes paired with the response's DataValues by position, when
+// their counts agree) and each data change of a Publish named by its node.
+// Only Good numeric or Boolean scalars: a string, an array or an Uncertain
+// quality says nothing a range can judge.
+func processValues(dst []baselines.NodeValue, rq, rs *opcua.Service) []baselines.NodeValue {
+	add := func(node string, attr uint32, st ua.StatusCode, v opcua.Value) {
+		if attr == attributeValue && node != "" && st&0xC0000000 == 0 && v.IsNumber && v.ArrayLength < 0 {
+			dst = append(dst, baselines.NodeValue{Node: node, Value: v.Number, Numeric: true, Bool: v.Type == "Boolean"})
+		}
+	}
+	if len(rq.Reads) > 0 && len(rq.Reads) == len(rs.Values) && len(rs.Results) == len(rs.Values) {
+		for i, r := range rq.Reads {
+			if r.IndexRange == "" {
+				add(r.NodeID, r.AttributeID, rs.Results[i], rs.Values[i])
+			}
+		}
+	}
+	for _, dc := range rs.DataChanges {
+		add(dc.NodeID, dc.AttributeID, dc.Status, dc.Value)
+	}
+	return dst
 }
 
 // serverInfo fills u.Server with what a response says of its server: its

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"maps"
@@ -110,9 +111,16 @@ func TestPolicyOnScenarios(t *testing.T) {
 		}
 		got := map[string]bool{}
 		for _, v := range policyViolations(t, policyReplay(t, pcap, pol, EventsAlerts)) {
+			// A value read beyond its limit is the attack's consequence,
+			// read by whoever polls the process (the HMI, the historian
+			// over OPC UA, the SCADA master over DNP3) for as long as
+			// the process stays there: after an attack began, from any
+			// reader.
+			read := strings.Contains(v.Text, fmt.Sprintf("violated: %s read ", v.Src))
 			inside := false
 			for _, l := range labels.Attacks {
-				if !v.Time.Before(l.Start) && !v.Time.After(l.End.Add(detTolerance)) && v.Src == l.SrcIP && v.Dest == l.DestIP {
+				if !v.Time.Before(l.Start) && !v.Time.After(l.End.Add(detTolerance)) && v.Src == l.SrcIP && v.Dest == l.DestIP ||
+					read && !v.Time.Before(l.Start) {
 					inside = true
 				}
 			}

@@ -100,16 +100,73 @@ func learnedVars(t *testing.T, db string) (vars, judged int, dropped uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	count := func(pv *baselines.ProcessVar) {
+		vars++
+		if pv.Reads >= 30 {
+			judged++
+		}
+	}
 	for _, c := range s.Channels {
-		if m, ok := c.Model.(*baselines.ModbusModel); ok {
-			vars += len(m.Process)
+		switch m := c.Model.(type) {
+		case *baselines.ModbusModel:
 			dropped += m.ProcessDropped
 			for _, pv := range m.Process {
-				if pv.Reads >= 30 {
-					judged++
-				}
+				count(pv)
+			}
+		case *baselines.OPCUAModel:
+			dropped += m.ProcessDropped
+			for _, pv := range m.Process {
+				count(pv)
+			}
+		case *baselines.DNP3Model:
+			dropped += m.ProcessDropped
+			for _, pv := range m.Process {
+				count(pv)
 			}
 		}
 	}
 	return vars, judged, dropped
+}
+
+// TestOPCUAProcessOnCapture: the variables an OPC UA capture teaches, on
+// real traffic (icsnpp's with-gap capture with its handshake: a client
+// that subscribes to 24 nodes of a Siemens PLC and reads others). Every
+// subscribed node notified in the first Publish response is a variable
+// named by its node id (protocols/opcua's TestDataChangesAgainstTshark
+// checks those values against Wireshark), its Booleans states; the
+// values read are variables too.
+func TestOPCUAProcessOnCapture(t *testing.T) {
+	path := filepath.Join(pcapsDir(t), "opcua", "icsnpp_opcua_with-gap_with-handshake.pcap")
+	db := filepath.Join(t.TempDir(), "b.db")
+	replayFile(t, path, func(c *Config) { c.Mode, c.DBPath = ModeLearn, db })
+	st, err := store.Open(db, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	s, err := st.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]*baselines.ProcessVar{}
+	for _, c := range s.Channels {
+		if m, ok := c.Model.(*baselines.OPCUAModel); ok {
+			for n, pv := range m.Process {
+				vars[n] = pv
+			}
+		}
+	}
+	// Two of the 23 notified nodes, as Wireshark decodes them: an Int16
+	// counter of 174 and a Boolean sensor at 0.
+	num, sens := vars["ns=2;s=sps-2.DB.OPC_UA.BandO_getNumPlastic"], vars["ns=2;s=sps-2.DB.OPC_UA.BandO_isOptSens"]
+	if len(vars) < 23 || num == nil || num.Bit || num.Min != 174 || sens == nil || !sens.Bit || sens.States != 1 {
+		t.Fatalf("%d variables; getNumPlastic %+v, isOptSens %+v", len(vars), num, sens)
+	}
+	bits := 0
+	for _, pv := range vars {
+		if pv.Bit {
+			bits++
+		}
+	}
+	t.Logf("%d variables learned, %d of them states", len(vars), bits)
 }

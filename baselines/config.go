@@ -95,6 +95,12 @@ type Config struct {
 	// (1024); the values of the others are counted (ProcessDropped), not
 	// learned nor judged.
 	MaxProcessVars int
+	// MaxProcessVarsPerDevice caps the process variables of one server,
+	// all its channels together (4096): a device serving thousands of
+	// registers to several masters must not multiply them. A value of a
+	// variable beyond it is counted (the channel's ProcessDropped and
+	// Limited.ProcessVars), not learned nor judged.
+	MaxProcessVarsPerDevice int
 	// ProcessMinReads is how many values a process variable must have
 	// been read with before it is judged (30); ProcessMinChanges how many
 	// changes make its rate of change learned and, on one read in ten at
@@ -155,6 +161,7 @@ func (c Config) withDefaults() Config {
 	defi(&c.MaxChannels, 1<<16)
 	defi(&c.MaxItems, 4096)
 	defi(&c.MaxProcessVars, 1024)
+	defi(&c.MaxProcessVarsPerDevice, 4096)
 	defi(&c.ProcessMinReads, 30)
 	defi(&c.ProcessMinChanges, 20)
 	def(&c.ProcessFrozenMin, time.Minute)

@@ -170,6 +170,11 @@ type device struct {
 	// never stored). The epoch only grows, so an event before convEnd
 	// cannot advance the ring.
 	convEnd, convW int64
+	// procVars counts the process variables the device's channels hold
+	// as a server (procCounted: counted in this run), for
+	// Config.MaxProcessVarsPerDevice (process.go).
+	procVars    int
+	procCounted bool
 }
 
 // convergenceBuckets is the resolution of the convergence figure.

@@ -156,6 +156,12 @@ type DNP3Model struct {
 	Polls map[PollKey]*Rhythm `json:"polls,omitempty"`
 	// Unsolicited counts the objects the outstation reports unsolicited.
 	Unsolicited Counts[ObjKey] `json:"unsolicited,omitempty"`
+	// Process are the process variables the outstation reports, by
+	// static group and index (dnp3_process.go), at most
+	// Config.MaxProcessVars; ProcessDropped counts the values of points
+	// beyond it.
+	Process        map[PointKey]*ProcessVar `json:"process,omitempty"`
+	ProcessDropped uint64                   `json:"process_dropped,omitempty"`
 }
 
 func (m *DNP3Model) polls() *map[PollKey]*Rhythm { return &m.Polls }
@@ -170,6 +176,10 @@ func (m *DNP3Model) items(add func(format string, a ...any)) {
 	for k, env := range m.Controls {
 		kt, _ := k.MarshalText()
 		add("control %s %s", kt, env.text())
+	}
+	for k, pv := range m.Process {
+		kt, _ := k.MarshalText()
+		add("process %s %s", kt, pv.text())
 	}
 }
 
@@ -194,6 +204,13 @@ func (m *DNP3Model) foldIn(d *Deviation, cfg *Config) {
 			m.Controls[pk] = &Envelope{}
 		}
 		m.Controls[pk].add(d.Value, cfg.DistinctValues)
+	case ProcessValueOutOfRange, ProcessRateOfChange, ProcessValueFrozen, ProcessStateUnexpected:
+		pk := PointKey{uint8(it.Sub), uint32(it.Count)<<16 | uint32(it.Addr)}
+		if _, bit, ok := processGroup(pk.Group); ok && it.What == "point" {
+			if pv := m.processVar(pk, bit, cfg.MaxProcessVars); pv != nil {
+				foldProcess(pv, d.Rule, d.Value)
+			}
+		}
 	}
 }
 
@@ -204,6 +221,13 @@ func (m *DNP3Model) sanitize() {
 	m.Unsolicited.sanitize()
 	sanitizeEnvelopes(m.Controls)
 	sanitizeRhythms(m.Polls)
+	for k, pv := range m.Process {
+		if static, _, ok := processGroup(k.Group); pv == nil || !ok || static != k.Group {
+			delete(m.Process, k)
+			continue
+		}
+		pv.sanitize()
+	}
 }
 
 // objItem and objOfItem carry an object type in an Item: Item.What is the
@@ -429,14 +453,10 @@ func controlValue(group uint8, p *dnp3.Point) (float64, bool) {
 	case 12:
 		return float64(p.Control), true
 	case 41:
-		switch p.Value.Kind {
-		case dnp3.IntValue:
-			return float64(p.Value.Int), true
-		case dnp3.UintValue:
-			return float64(p.Value.Uint), true
-		case dnp3.FloatValue:
-			return p.Value.Float, true
+		if p.Value.Kind == dnp3.FloatValue {
+			return p.Value.Float, true // judged as the envelope does
 		}
+		return pointNumber(p)
 	}
 	return 0, false
 }
@@ -486,6 +506,7 @@ func timeWritten(r *dnp3.Message) (ms uint64, ok bool) {
 func (*dnp3Model) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation) (f found) {
 	d := o.Detail.(*DNP3Obs)
 	dm := c.Model.(*DNP3Model)
+	f.newItems += learnDNP3Process(e, dm, o, d)
 	var sh *dnp3Shape
 	if k, ok := dnp3ShapeOf(d); ok {
 		if sh = dnp3ShapeEntry(e, c, rt, k); sh != nil && sh.learned {
@@ -582,6 +603,9 @@ func (*dnp3Model) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation) 
 // most one function-level alert: the most specific rule that applies.
 func (*dnp3Model) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation) (f found) {
 	d, key := o.Detail.(*DNP3Obs), rt.key
+	if c != nil && d.Response != nil {
+		judgeDNP3Process(e, c.Model.(*DNP3Model), rt, o, d)
+	}
 	// Unsolicited reports, and the master's confirmations of them (or of
 	// a response that asked for one), are no command.
 	if d.unsolicited() || d.Request.Function == dnp3.FuncConfirm {

@@ -95,6 +95,9 @@ type Limited struct {
 	// was never answered (a spoofed source, an absent host scanned), one
 	// per end per transaction.
 	Unconfirmed uint64
+	// ProcessVars: values of process variables not learned because their
+	// server held Config.MaxProcessVarsPerDevice variables.
+	ProcessVars uint64
 }
 
 // Limited returns what the engine refused to learn so far.

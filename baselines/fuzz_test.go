@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"maps"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -86,6 +87,10 @@ func decodeObs(data []byte) []Observation {
 			if b[4]&16 != 0 {
 				u.Called = []string{n}
 			}
+			// A process value read or notified (opcua_process.go): any
+			// number, NaN and infinities included, or a Boolean.
+			v := math.Float64frombits(binary.BigEndian.Uint64(b[12:]))
+			u.Values = []NodeValue{{Node: n, Value: v, Numeric: true, Bool: b[5]&1 != 0}}
 			if b[4]&32 != 0 {
 				u.ClientAppURI = string(b[6:14])
 			}

@@ -2,6 +2,7 @@ package baselines
 
 import (
 	"fmt"
+	"net/netip"
 	"strconv"
 
 	"github.com/sluice-ics/sluice/protocols/modbus"
@@ -43,7 +44,7 @@ func learnProcess(e *Engine, mm *ModbusModel, o *Observation, m *ModbusObs, sh *
 		}
 		if l == nil {
 			var isNew bool
-			if l, isNew = variable(e, mm, RegKey{m.ReadTable, m.Read.Start + uint16(i)}, true); l == nil {
+			if l, isNew = variable(e, mm, o.ServerIP, RegKey{m.ReadTable, m.Read.Start + uint16(i)}, true); l == nil {
 				continue
 			}
 			if isNew {
@@ -68,13 +69,13 @@ func learnProcess(e *Engine, mm *ModbusModel, o *Observation, m *ModbusObs, sh *
 
 // variable returns the model's variable k, nil when it has none. When
 // learn, a variable the model lacks is added (isNew), unless the channel
-// has MaxProcessVars already: then its value is counted (ProcessDropped)
-// and nil returned.
-func variable(e *Engine, mm *ModbusModel, k RegKey, learn bool) (pv *ProcessVar, isNew bool) {
+// has MaxProcessVars already or its server MaxProcessVarsPerDevice: then
+// its value is counted (ProcessDropped) and nil returned.
+func variable(e *Engine, mm *ModbusModel, server netip.Addr, k RegKey, learn bool) (pv *ProcessVar, isNew bool) {
 	if pv = mm.Process[k]; pv != nil || !learn {
 		return pv, false
 	}
-	if len(mm.Process) >= e.cfg.MaxProcessVars {
+	if len(mm.Process) >= e.cfg.MaxProcessVars || !e.roomForVar(server) {
 		mm.ProcessDropped++
 		return nil, false
 	}
@@ -108,7 +109,7 @@ func judgeProcess(e *Engine, mm *ModbusModel, rt *chanRuntime, o *Observation, m
 		if l == nil {
 			// Not memoized while unknown: an accepted deviation may
 			// add the variable.
-			if l, _ = variable(e, mm, k, false); l == nil {
+			if l, _ = variable(e, mm, o.ServerIP, k, false); l == nil {
 				continue
 			}
 			if i < len(memo) {
@@ -116,25 +117,13 @@ func judgeProcess(e *Engine, mm *ModbusModel, rt *chanRuntime, o *Observation, m
 			}
 		}
 		v := float64(m.ReadValues.At(i))
-		rate, still, changed := l.step(v, t, res)
-		if raised {
-			continue
-		}
-		vd := judgeValue(&e.cfg, l, v, rate, still, changed)
+		vd, rate, still := stepJudge(&e.cfg, l, v, t, res, raised)
 		if vd.rule == RuleNone {
 			continue
 		}
-		key := rt.key
-		if a := e.raiseValue(o.Time, vd.rule, key, Item{Table: k.Table, Addr: k.Addr}, vd.value, "", &o.Endpoints, o, nil); a != nil {
-			// A repeat held back by AlertEvery is counted and lets the
-			// next variable speak: a turbine's flow out of range for
-			// minutes must not hide its speed.
-			raised = true
-			f := &ProcessFacts{Variable: modbusVariable(k), Value: v, Rate: rate, Still: still, Learned: *l}
-			a.Process = f
-			e.sign(a, processSentence(vd.rule, fmt.Sprintf("Modbus master %s", key.Client),
-				fmt.Sprintf("%s of PLC %s unit %d", f.Variable, key.Server, key.Unit), v, f))
-		}
+		key, name := rt.key, modbusVariable(k)
+		raised = e.raiseProcess(o, key, vd, Item{Table: k.Table, Addr: k.Addr}, l, v, rate, still, name,
+			fmt.Sprintf("Modbus master %s", key.Client), fmt.Sprintf("%s of PLC %s unit %d", name, key.Server, key.Unit))
 	}
 }
 

@@ -78,6 +78,11 @@ type OPCUAObs struct {
 	// Called holds the method node ids of a Call ("ns=2;s=Dam/ns=2;s=Reset"
 	// form is not required: the method id alone names the item).
 	Called []string
+	// Values are the process values the response reports
+	// (opcua_process.go): the Value attribute of the nodes a Read
+	// returned, and the data changes of a Publish, numeric or Boolean
+	// scalars with a Good status.
+	Values []NodeValue
 }
 
 func (*OPCUAObs) detail() {}
@@ -89,6 +94,8 @@ type NodeValue struct {
 	// judged by node only.
 	Value   float64
 	Numeric bool
+	// Bool: the value is a Boolean (a process state, as a coil).
+	Bool bool
 }
 
 // ServerInfo is what an OPC UA server says about itself (ApplicationDescription
@@ -209,6 +216,11 @@ type OPCUAModel struct {
 	NodesRead    Counts[string]       `json:"nodes_read,omitempty"`
 	NodesWritten map[string]*Envelope `json:"nodes_written,omitempty"`
 	NodesCalled  Counts[string]       `json:"nodes_called,omitempty"`
+	// Process are the process variables read or notified, by node
+	// (opcua_process.go), at most Config.MaxProcessVars; ProcessDropped
+	// counts the values of variables beyond it.
+	Process        map[string]*ProcessVar `json:"process,omitempty"`
+	ProcessDropped uint64                 `json:"process_dropped,omitempty"`
 }
 
 func (m *OPCUAModel) polls() *map[PollKey]*Rhythm { return &m.Polls }
@@ -229,6 +241,9 @@ func (m *OPCUAModel) items(add func(format string, a ...any)) {
 		}
 	}
 	addKeys(add, "node_called %s", m.NodesCalled)
+	for n, pv := range m.Process {
+		add("process %s %s", n, pv.text())
+	}
 }
 
 func (m *OPCUAModel) foldIn(d *Deviation, cfg *Config) {
@@ -267,6 +282,10 @@ func (m *OPCUAModel) foldIn(d *Deviation, cfg *Config) {
 		if it.What == "application_uri" {
 			m.ClientApps.add(it.Node)
 		}
+	case ProcessValueOutOfRange, ProcessRateOfChange, ProcessValueFrozen, ProcessStateUnexpected:
+		if pv := m.processVar(it.Node, d.Rule == ProcessStateUnexpected, cfg.MaxProcessVars); pv != nil {
+			foldProcess(pv, d.Rule, d.Value)
+		}
 	}
 }
 
@@ -291,6 +310,13 @@ func (m *OPCUAModel) sanitize() {
 	m.Tokens.sanitize()
 	sanitizeEnvelopes(m.NodesWritten)
 	sanitizeRhythms(m.Polls)
+	for n, pv := range m.Process {
+		if pv == nil || n == "" {
+			delete(m.Process, n)
+			continue
+		}
+		pv.sanitize()
+	}
 }
 
 // opcuaModel is the OPC UA protocol model (see model).
@@ -400,6 +426,7 @@ type sessionContext struct {
 func (*opcuaModel) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation) (f found) {
 	u := o.Detail.(*OPCUAObs)
 	m := c.Model.(*OPCUAModel)
+	f.newItems += learnOPCUAProcess(e, m, o, u)
 	var k *call
 	if len(u.Written) == 0 {
 		// A repeat of a learned call only counts: every key it would
@@ -570,6 +597,9 @@ func (*opcuaModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observation)
 					key.Client, w.Value, w.Node, key.Server, key.Port, env.describe()))
 			}
 		}
+	}
+	if m != nil {
+		judgeOPCUAProcess(e, m, rt, o, u)
 	}
 	if k == nil || !k.calledOK {
 		all := true

@@ -394,6 +394,9 @@ func (e *Engine) judgePolicy(o *Observation, k *ChannelKey) {
 		case *DNP3Obs:
 			e.policyDNP3(o, k, r, d)
 		}
+		if len(r.Limits) > 0 {
+			e.readLimits(o, k, r)
+		}
 	}
 }
 
@@ -436,7 +439,7 @@ func (e *Engine) policyModbus(o *Observation, k *ChannelKey, r *PolicyRule, d *M
 		if !ok {
 			continue
 		}
-		e.limit(o, k, r, &l, v, Item{Table: d.WriteTable, Addr: v.Addr}, x)
+		e.limit(o, k, r, &l, v, Item{Table: d.WriteTable, Addr: v.Addr}, x, false)
 	}
 }
 
@@ -461,7 +464,7 @@ func (e *Engine) policyDNP3(o *Observation, k *ChannelKey, r *PolicyRule, d *DNP
 		for _, l := range r.Limits {
 			v := &p.Variables[l.Var]
 			if v.isPoint(o.ServerIP, k.Outstation, pk.Index) {
-				e.limit(o, k, r, &l, v, Item{Sub: 41, Addr: uint16(pk.Index), Count: uint16(pk.Index >> 16)}, raw*v.Scale+v.Offset)
+				e.limit(o, k, r, &l, v, Item{Sub: 41, Addr: uint16(pk.Index), Count: uint16(pk.Index >> 16)}, raw*v.Scale+v.Offset, false)
 			}
 		}
 		return true
@@ -485,14 +488,15 @@ func (e *Engine) policyOPCUA(o *Observation, k *ChannelKey, r *PolicyRule, d *OP
 		for _, l := range r.Limits {
 			v := &p.Variables[l.Var]
 			if v.isNode(o.ServerIP, w.Node) {
-				e.limit(o, k, r, &l, v, Item{Node: w.Node}, w.Value)
+				e.limit(o, k, r, &l, v, Item{Node: w.Node}, w.Value, false)
 			}
 		}
 	}
 }
 
-// limit raises a violation when x breaks l.
-func (e *Engine) limit(o *Observation, k *ChannelKey, r *PolicyRule, l *Limit, v *Variable, it Item, x float64) {
+// limit raises a violation when x, written (or, when read, read: the
+// process itself beyond the limit, policy_read.go), breaks l.
+func (e *Engine) limit(o *Observation, k *ChannelKey, r *PolicyRule, l *Limit, v *Variable, it Item, x float64, read bool) {
 	var bound string
 	switch {
 	case math.IsNaN(x) || math.IsInf(x, 0):
@@ -504,8 +508,12 @@ func (e *Engine) limit(o *Observation, k *ChannelKey, r *PolicyRule, l *Limit, v
 	default:
 		return
 	}
-	e.violation(o, k, r, it, x, fmt.Sprintf("%s wrote %s = %s on %s, %s",
-		o.ClientIP, v.Name, fmtNum(x)+unitSuffix(v.EngUnit), serverName(*k), bound+unitSuffix(v.EngUnit)))
+	verb := "wrote"
+	if read {
+		verb = "read"
+	}
+	e.violation(o, k, r, it, x, fmt.Sprintf("%s %s %s = %s on %s, %s",
+		o.ClientIP, verb, v.Name, fmtNum(x)+unitSuffix(v.EngUnit), serverName(*k), bound+unitSuffix(v.EngUnit)))
 }
 
 // ulps is the rounding a scaled value may carry: 3 × 0.1 is

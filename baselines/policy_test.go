@@ -28,6 +28,7 @@ func testPolicy() *Policy {
 			{Name: "Trim", InModbus: true, Unit: 1, Table: modbus.TableHoldingRegisters, Addr: 1, Type: Int16, Scale: 1},
 			{Name: "Flow", EngUnit: "m3/s", InModbus: true, Unit: 1, Table: modbus.TableHoldingRegisters, Addr: 4, Type: Float32, LowWordFirst: true, Scale: 1},
 			{Name: "UA.SP", Node: "ns=2;s=Gate.SP"},
+			{Name: "RTU.Release", EngUnit: "m3/s", InDNP3: true, AnalogOutput: 1, Scale: 0.1},
 		},
 		Rules: []PolicyRule{
 			{Name: "hmi-only", Scope: Scope{Protocol: Modbus, Servers: []netip.Prefix{pfx("10.10.2.0/24")}}, Allow: []netip.Prefix{pfx("10.10.1.10")}},
@@ -35,7 +36,7 @@ func testPolicy() *Policy {
 			{Name: "writable", Scope: Scope{Protocol: Modbus}, HasWritable: true,
 				Writable: []TableRange{{modbus.TableHoldingRegisters, 0, 5}, {modbus.TableHoldingRegisters, 6, 9}}},
 			{Name: "limits", Limits: []Limit{{Var: 0, Max: 60, HasMax: true}, {Var: 1, Min: -5, HasMin: true, Max: 5, HasMax: true},
-				{Var: 2, Max: 100, HasMax: true}, {Var: 3, Max: 60, HasMax: true}}},
+				{Var: 2, Max: 100, HasMax: true}, {Var: 3, Max: 60, HasMax: true}, {Var: 4, Max: 50, HasMax: true}}},
 			{Name: "ua-services", Scope: Scope{Protocol: OPCUA, Ports: []uint16{4840}}, Services: []string{"Read", "Write"}},
 		},
 	}
@@ -71,11 +72,32 @@ func TestPolicyChecks(t *testing.T) {
 		uaOf(&o).Written = []NodeValue{{Node: node, Value: v, Numeric: true}}
 		return o
 	}
+	read := func(addr uint16, vals ...uint16) Observation {
+		o := mbRead(t0, hmi, 1, addr, uint16(len(vals)))
+		mbOf(&o).ReadValues = modbus.RegisterValues(vals...)
+		return o
+	}
+	uar := func(node string, v float64) Observation {
+		o := ua(t0, hmi, "Read")
+		uaOf(&o).Values = []NodeValue{{Node: node, Value: v, Numeric: true}}
+		return o
+	}
+	// The RTU's integrity response: analog output 1's status (g40v2,
+	// 16-bit with flags, online) reads raw.
+	rtuRead := func(raw int16) Observation {
+		return dn(t0, scada, request(t, 1, integrity...), response(t, 0, 0x28, 0x02, 0x00, 0x01, 0x01, 0x01, byte(raw), byte(uint16(raw)>>8)))
+	}
 	for _, tc := range []struct {
 		name string
 		o    Observation
 		want string // the broken rules, comma-separated
 	}{
+		{"setpoint read above its limit", read(0, 950, 0), "limits"},
+		{"setpoint read within", read(0, 450, 0), ""},
+		{"OPC UA node read above its limit", uar("ns=2;s=Gate.SP", 95), "limits"},
+		{"OPC UA node read within", uar("ns=2;s=Gate.SP", 15), ""},
+		{"DNP3 analog output status above its limit", rtuRead(800), "limits"},
+		{"DNP3 analog output status within", rtuRead(300), ""},
 		{"normal read", mbRead(t0, hmi, 1, 0, 10), ""},
 		{"rogue read", mbRead(t0, rogue, 1, 0, 10), "hmi-only"},
 		{"diagnostics", mb(t0, hmi, 1, 8), "functions"},
@@ -125,6 +147,15 @@ func TestPolicySignature(t *testing.T) {
 	want := `Policy "limits" violated: 10.10.1.10 wrote Gate.SP = 95 % on PLC 10.10.2.1 unit 1, above its maximum 60 %`
 	if a.Signature != want || a.Value != 95 || a.Item.Addr != 0 || a.Item.What != "limits" || a.SignatureID != 9000036 || a.Severity != 1 {
 		t.Errorf("alert %+v\nwant signature %s", a, want)
+	}
+	// The same variable read beyond its limit: another deviation (the
+	// read's function in its item), which says "read".
+	r := mbRead(t0.Add(time.Second), hmi, 1, 0, 1)
+	mbOf(&r).ReadValues = modbus.RegisterValues(950)
+	as = e.Observe(&r)
+	want = `Policy "limits" violated: 10.10.1.10 read Gate.SP = 95 % on PLC 10.10.2.1 unit 1, above its maximum 60 %`
+	if len(as) != 1 || as[0].Signature != want || as[0].Item.Function != 3 || as[0].ID == a.ID {
+		t.Errorf("read alerts %+v\nwant signature %s", as, want)
 	}
 }
 

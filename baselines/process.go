@@ -3,6 +3,7 @@ package baselines
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -288,4 +289,84 @@ func processSentence(rule Rule, server, variable string, v float64, f *ProcessFa
 			server, variable, num(v), statesText(p.States))
 	}
 	return ""
+}
+
+// stepJudge moves l's runtime state on with value v read at t (Unix
+// nanoseconds; resumed as for step) and, unless quiet (the message raised
+// its alert already), judges it.
+func stepJudge(cfg *Config, l *ProcessVar, v float64, t, resumed int64, quiet bool) (vd verdict, rate, still float64) {
+	rate, still, changed := l.step(v, t, resumed)
+	if !quiet {
+		vd = judgeValue(cfg, l, v, rate, still, changed)
+	}
+	return vd, rate, still
+}
+
+// raiseProcess raises vd, what judging value v (its step per second rate,
+// its still time) of variable l found, as a process alert on item of
+// channel key, and reports whether it was raised (not a repeat held back
+// by AlertEvery: that lets the message's next variable speak, a turbine's
+// flow out of range for minutes must not hide its speed). variable names
+// the variable ("holding register 3"), reader who reads it and where the
+// variable's place ("holding register 3 of PLC 10.10.2.1 unit 1").
+func (e *Engine) raiseProcess(o *Observation, key ChannelKey, vd verdict, item Item, l *ProcessVar, v, rate, still float64, variable, reader, where string) bool {
+	a := e.raiseValue(o.Time, vd.rule, key, item, vd.value, "", &o.Endpoints, o, nil)
+	if a == nil {
+		return false
+	}
+	f := &ProcessFacts{Variable: variable, Value: v, Rate: rate, Still: still, Learned: *l}
+	a.Process = f
+	e.sign(a, processSentence(vd.rule, reader, where, v, f))
+	return true
+}
+
+// processVarIn returns the variable k of vars, made (a Bit when bit)
+// when missing unless vars holds limit variables already (nil then).
+func processVarIn[K comparable](vars *map[K]*ProcessVar, k K, bit bool, limit int) *ProcessVar {
+	if pv := (*vars)[k]; pv != nil {
+		return pv
+	}
+	if len(*vars) >= limit {
+		return nil
+	}
+	if *vars == nil {
+		*vars = map[K]*ProcessVar{}
+	}
+	pv := &ProcessVar{Bit: bit}
+	(*vars)[k] = pv
+	return pv
+}
+
+// roomForVar reports whether server may learn one more process variable
+// under Config.MaxProcessVarsPerDevice, and counts it when so; a refusal
+// is counted in Limited.ProcessVars. A server the inventory does not hold
+// (it was full) has only its channels' cap.
+func (e *Engine) roomForVar(server netip.Addr) bool {
+	d := e.devices[server]
+	if d == nil {
+		return true
+	}
+	if !d.procCounted {
+		// The variables a loaded baseline holds, counted once per run.
+		for k, c := range e.channels {
+			if k.Server != server {
+				continue
+			}
+			switch m := c.Model.(type) {
+			case *ModbusModel:
+				d.procVars += len(m.Process)
+			case *OPCUAModel:
+				d.procVars += len(m.Process)
+			case *DNP3Model:
+				d.procVars += len(m.Process)
+			}
+		}
+		d.procCounted = true
+	}
+	if d.procVars >= e.cfg.MaxProcessVarsPerDevice {
+		e.limited.ProcessVars++
+		return false
+	}
+	d.procVars++
+	return true
 }

@@ -2,6 +2,7 @@ package baselines
 
 import (
 	"math"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -159,5 +160,42 @@ func TestProcessVarsBounded(t *testing.T) {
 		if len(mm.Process) != 100 || mm.ProcessDropped == 0 {
 			t.Fatalf("%d variables, %d dropped", len(mm.Process), mm.ProcessDropped)
 		}
+	}
+}
+
+// TestProcessVarsPerDevice: two masters reading the same PLC learn, all
+// channels together, at most MaxProcessVarsPerDevice variables; the rest
+// is counted (ProcessDropped, Limited.ProcessVars), and a baseline loaded
+// with the PLC full learns no more.
+func TestProcessVarsPerDevice(t *testing.T) {
+	cfg := Config{Mode: Learn, MaxProcessVars: 100, MaxProcessVarsPerDevice: 150}
+	e := New(cfg)
+	sweep := func(e *Engine, from time.Time) {
+		vals := make([]uint16, 50)
+		for s := uint16(0); s < 4; s++ {
+			for _, cli := range []netip.Addr{hmi, scada} {
+				o := mbRead(from.Add(time.Duration(s)*time.Second), cli, 1, s*50, 50)
+				mbOf(&o).ReadValues = modbus.RegisterValues(vals...)
+				e.Observe(&o)
+			}
+		}
+	}
+	sweep(e, t0)
+	vars, dropped := 0, uint64(0)
+	for _, c := range e.Snapshot().Channels {
+		mm := c.Model.(*ModbusModel)
+		vars += len(mm.Process)
+		dropped += mm.ProcessDropped
+	}
+	if vars != 150 || dropped == 0 || e.Limited().ProcessVars == 0 {
+		t.Fatalf("%d variables, %d dropped, limited %+v", vars, dropped, e.Limited())
+	}
+	again := New(cfg)
+	if err := again.Load(e.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	sweep(again, t0.Add(time.Hour))
+	if again.Limited().ProcessVars == 0 {
+		t.Fatalf("a loaded baseline at the cap learned more: %+v", again.Limited())
 	}
 }

@@ -825,6 +825,11 @@ func channelBaseline(c *baselines.Channel) ChannelBaseline {
 		modbusBaseline(&cb, m)
 	case *baselines.OPCUAModel:
 		opcuaBaseline(&cb, m)
+		processRows(&cb, m.Process, m.ProcessDropped, strings.Compare, func(n string) string { return "node " + n })
+	case *baselines.DNP3Model:
+		processRows(&cb, m.Process, m.ProcessDropped, func(a, b baselines.PointKey) int {
+			return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Index, b.Index))
+		}, func(k baselines.PointKey) string { t, _ := k.MarshalText(); return string(t) })
 	case *baselines.NetworkModel:
 		cb.Services = countRows(m.Services)
 	}
@@ -846,22 +851,27 @@ func modbusBaseline(cb *ChannelBaseline, m *baselines.ModbusModel) {
 	}) {
 		cb.Values = append(cb.Values, envelopeRow(k.Table.String()+" "+strconv.Itoa(int(k.Addr)), m.Values[k]))
 	}
-	// The busiest variables first (most changes, then reads), listed in
-	// address order.
-	keys := slices.SortedFunc(maps.Keys(m.Process), func(a, b baselines.RegKey) int {
-		pa, pb := m.Process[a], m.Process[b]
-		return cmp.Or(-cmp.Compare(pa.Changes, pb.Changes), -cmp.Compare(pa.Reads, pb.Reads),
-			cmp.Compare(a.Table, b.Table), cmp.Compare(a.Addr, b.Addr))
+	processRows(cb, m.Process, m.ProcessDropped, func(a, b baselines.RegKey) int {
+		return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.Addr, b.Addr))
+	}, func(k baselines.RegKey) string { return k.Table.String() + " " + strconv.Itoa(int(k.Addr)) })
+}
+
+// processRows fills in a channel's process variables: the busiest
+// (most changes, then reads) maxProcessRows of vars, listed in the order
+// of order, each named by name; dropped counts the values beyond the
+// baseline's caps.
+func processRows[K comparable](cb *ChannelBaseline, vars map[K]*baselines.ProcessVar, dropped uint64, order func(a, b K) int, name func(K) string) {
+	keys := slices.SortedFunc(maps.Keys(vars), func(a, b K) int {
+		pa, pb := vars[a], vars[b]
+		return cmp.Or(-cmp.Compare(pa.Changes, pb.Changes), -cmp.Compare(pa.Reads, pb.Reads), order(a, b))
 	})
 	if len(keys) > maxProcessRows {
 		cb.ProcessOmitted, keys = len(keys)-maxProcessRows, keys[:maxProcessRows]
 	}
-	slices.SortFunc(keys, func(a, b baselines.RegKey) int {
-		return cmp.Or(cmp.Compare(a.Table, b.Table), cmp.Compare(a.Addr, b.Addr))
-	})
+	slices.SortFunc(keys, order)
 	for _, k := range keys {
-		pv := m.Process[k]
-		row := ProcessRow{Variable: k.Table.String() + " " + strconv.Itoa(int(k.Addr)), Min: pv.Min, Max: pv.Max,
+		pv := vars[k]
+		row := ProcessRow{Variable: name(k), Min: pv.Min, Max: pv.Max,
 			MaxRate: pv.MaxRate, Reads: pv.Reads, Changes: pv.Changes, MaxStill: pv.MaxStill}
 		if pv.Bit {
 			var st []string
@@ -874,7 +884,7 @@ func modbusBaseline(cb *ChannelBaseline, m *baselines.ModbusModel) {
 		}
 		cb.Process = append(cb.Process, row)
 	}
-	cb.ProcessDropped = m.ProcessDropped
+	cb.ProcessDropped = dropped
 }
 
 // opcuaBaseline fills in what an OPC UA channel learned.

@@ -106,6 +106,9 @@ func plant(t testing.TB) *baselines.Engine {
 				Detail: &baselines.OPCUAObs{Service: "Read", SecurityPolicy: "http://opcfoundation.org/UA/SecurityPolicy#None",
 					SecurityMode: baselines.SecurityNone, Token: baselines.TokenUserName, User: "historian",
 					ClientAppURI: "urn:historian", Read: []string{"ns=2;s=Level", hostileNode},
+					// The hostile node is a process variable too: its
+					// name reaches the report's process table.
+					Values: []baselines.NodeValue{{Node: hostileNode, Value: float64(s % 7), Numeric: true}},
 					Server: &baselines.ServerInfo{AppURI: hostileURI, ProductName: "Dam OPC UA", CertThumbprint: certA, CertSubject: "CN=Dam"}}}
 			if s >= 700 {
 				// From 11 min 40 s on, another certificate.

@@ -30,6 +30,7 @@ const (
 	turbineEff      = 0.9         // hydraulic efficiency of a unit
 	gateRate        = 0.5         // %/s, actuator rate limit of a spillway gate
 	powerRate       = 0.2         // MW/s, ramp rate of a generating unit
+	spinUpRate      = 30.0        // rpm/s, a unit's start-up to its synchronous speed
 	tripPower       = 30.0        // MW, overload protection of a unit
 	gateFaultDev    = 15.0        // %, position error that counts as not following
 	gateFaultAfter  = 60          // s of not following before the gate fault alarm
@@ -268,6 +269,9 @@ func (p *Process) step() {
 		turb += q
 		sp := g(speeds[i])
 		switch {
+		case closed && sp < ratedSpeed-5:
+			// A start-up: the unit spins up to its synchronous speed.
+			sp = min(ratedSpeed, sp+spinUpRate*dt)
 		case closed:
 			sp = ratedSpeed + p.rng.NormFloat64()*0.6
 		case tripped:

@@ -55,18 +55,21 @@ func (c *Config) defaults() {
 
 // Stats counts what a Conn did. Everything that is dropped is counted.
 type Stats struct {
-	Messages        uint64         // Messages emitted
-	Paired          uint64         // of which request+response pairs
-	Unpaired        uint64         // of which requests or responses alone
-	Expired         uint64         // requests emitted unpaired on PendingTimeout
-	Evicted         uint64         // requests emitted unpaired on MaxPending
-	Aborted         uint64         // messages discarded by an abort chunk
-	Oversize        uint64         // messages discarded above MaxMessageSize/MaxChunkCount
-	OverBudget      uint64         // unfinished messages discarded to respect the shared Budget
-	DecodeErrors    uint64         // bodies the codec rejected
-	CodecPanics     uint64         // codec panics recovered
-	EncryptedBodies uint64         // bodies reported with metadata only
-	Framer          [2]FramerStats // client, server
+	Messages        uint64 // Messages emitted
+	Paired          uint64 // of which request+response pairs
+	Unpaired        uint64 // of which requests or responses alone
+	Expired         uint64 // requests emitted unpaired on PendingTimeout
+	Evicted         uint64 // requests emitted unpaired on MaxPending
+	Aborted         uint64 // messages discarded by an abort chunk
+	Oversize        uint64 // messages discarded above MaxMessageSize/MaxChunkCount
+	OverBudget      uint64 // unfinished messages discarded to respect the shared Budget
+	DecodeErrors    uint64 // bodies the codec rejected
+	CodecPanics     uint64 // codec panics recovered
+	EncryptedBodies uint64 // bodies reported with metadata only
+	// MonitoredDropped counts monitored items not remembered beyond
+	// maxMonitored: their data changes are emitted without a node.
+	MonitoredDropped uint64
+	Framer           [2]FramerStats // client, server
 }
 
 // Conn is the OPC UA state of one TCP connection: reassembly, secure channel,
@@ -98,6 +101,9 @@ type Conn struct {
 	// Sessions are copied on write, so a *Session handed out in a Message
 	// never changes afterwards.
 	sessions map[string]*Session
+	// monitored names the nodes of the channel's monitored items
+	// (monitored.go).
+	monitored map[uint64]monitoredNode
 
 	// held is what this Conn holds against cfg.Budget.
 	held int
@@ -621,6 +627,7 @@ func (c *Conn) complete(dir int, ch *Chunk, body []byte, size int, t0, ts time.T
 	}
 	m.Response, m.ResponseTime, m.ResponseSize = svc, ts, size
 	c.track(m)
+	c.monitor(m)
 	m.Channel = c.ch
 	c.send(m)
 }

@@ -484,7 +484,7 @@ func fastDecode(svc *Service, tid uint32, b []byte) (used int, ok bool) {
 		sub.SequenceNumber = r.u32()
 		r.skip(8) // PublishTime
 		for n := r.count(); n > 0 && !r.bad; n-- {
-			k, ok := r.notification()
+			k, ok := r.notification(svc)
 			if !ok {
 				return 0, false
 			}
@@ -524,9 +524,11 @@ func (r *reader) statusCodes() []ua.StatusCode {
 
 // notification reads one NotificationData ExtensionObject of a
 // NotificationMessage (OPC 10000-4 §7.25) and returns the number of
-// monitored item notifications of a DataChangeNotification. Known bodies
-// are validated by the guard's walker, as gopcua would reject them.
-func (r *reader) notification() (int, bool) {
+// monitored item notifications of a DataChangeNotification, whose values
+// it appends to svc.DataChanges (a value the fast reader does not handle
+// makes it give up, as for a Read). Known bodies are validated by the
+// guard's walker, as gopcua would reject them.
+func (r *reader) notification(svc *Service) (int, bool) {
 	w := walker{b: r.b, pos: r.pos}
 	start := w.pos
 	mask := w.nodeID()
@@ -570,10 +572,29 @@ func (r *reader) notification() (int, bool) {
 	}
 	if tid == id.DataChangeNotification_Encoding_DefaultBinary && len(body) >= 4 {
 		if k := int32(binary.LittleEndian.Uint32(body)); k > 0 {
-			return int(k), true
+			return int(k), dataChanges(svc, body)
 		}
 	}
 	return 0, true
+}
+
+// dataChanges appends the MonitoredItemNotifications of a
+// DataChangeNotification body (OPC 10000-4 §7.22.2), at most
+// MaxDataChanges in all, to svc.DataChanges.
+func dataChanges(svc *Service, body []byte) bool {
+	b := &reader{b: body}
+	for n := b.count(); n > 0 && !b.bad; n-- {
+		dc := DataChange{ClientHandle: b.u32()}
+		v, st, ok := b.dataValue()
+		if !ok {
+			return false
+		}
+		dc.Value, dc.Status = v, st
+		if len(svc.DataChanges) < MaxDataChanges {
+			svc.DataChanges = append(svc.DataChanges, dc)
+		}
+	}
+	return !b.bad
 }
 
 // expandedNodeID reads an ExpandedNodeId (OPC 10000-6 §5.2.2.10) and

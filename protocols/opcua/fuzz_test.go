@@ -60,6 +60,17 @@ func FuzzMessage(f *testing.F) {
 			if string(fj) != string(sj) || fast.authToken != slow.authToken {
 				t.Fatalf("fast   %s %q\ngopcua %s %q", fj, fast.authToken, sj, slow.authToken)
 			}
+			// Data changes are not rendered: compare them here.
+			if len(fast.DataChanges) != len(slow.DataChanges) {
+				t.Fatalf("fast %d data changes, gopcua %d", len(fast.DataChanges), len(slow.DataChanges))
+			}
+			for i, a := range fast.DataChanges {
+				b := slow.DataChanges[i]
+				same := a.Value.Number == b.Value.Number || a.Value.Number != a.Value.Number && b.Value.Number != b.Value.Number
+				if a.ClientHandle != b.ClientHandle || a.Status != b.Status || a.Value.Type != b.Value.Type || !same {
+					t.Fatalf("data change %d: fast %+v, gopcua %+v", i, a, b)
+				}
+			}
 		}
 		conn := NewConn(Config{}, func(m *Message) {
 			if b := m.AppendJSON(nil); !json.Valid(b) {

@@ -239,6 +239,9 @@ type Service struct {
 	// of a Read response (or Call output arguments, flattened).
 	Results []ua.StatusCode
 	Values  []Value
+	// DataChanges are the values a Publish or Republish response
+	// notifies, at most MaxDataChanges.
+	DataChanges []DataChange
 	// ServerCertificate is the server's certificate a CreateSession
 	// response carries (ServerCertificate), or the first one of a
 	// GetEndpoints response's endpoints (OPC 10000-4 §5.6.2, §5.4.4):
@@ -300,6 +303,24 @@ type MonitoredItem struct {
 	AttributeID      uint32
 	SamplingInterval float64
 	QueueSize        uint32
+	// ClientHandle is the client's handle of the item (its
+	// RequestedParameters): the data change notifications of Publish
+	// responses name the item by it.
+	ClientHandle uint32
+}
+
+// DataChange is one MonitoredItemNotification of a Publish or Republish
+// response's DataChangeNotification (OPC 10000-4 §7.22.2): the value of
+// the item the client named ClientHandle. NodeID and AttributeID are those
+// the CreateMonitoredItems exchange of the same connection gave the
+// handle, "" and 0 when it was not seen (a capture picked up after the
+// subscription was made).
+type DataChange struct {
+	ClientHandle uint32
+	NodeID       string
+	AttributeID  uint32
+	Status       ua.StatusCode
+	Value        Value
 }
 
 // AddNodesItem is one AddNodesItem (OPC 10000-4 §5.7.2).

@@ -292,7 +292,7 @@ func extract(svc *Service, v any) {
 				it.NodeID, it.AttributeID = NodeIDString(m.ItemToMonitor.NodeID), uint32(m.ItemToMonitor.AttributeID)
 			}
 			if p := m.RequestedParameters; p != nil {
-				it.SamplingInterval, it.QueueSize = p.SamplingInterval, p.QueueSize
+				it.SamplingInterval, it.QueueSize, it.ClientHandle = p.SamplingInterval, p.QueueSize, p.ClientHandle
 			}
 			svc.MonitoredItems = append(svc.MonitoredItems, it)
 		}
@@ -308,7 +308,7 @@ func extract(svc *Service, v any) {
 	case *ua.PublishResponse:
 		resp(svc, r.ResponseHeader)
 		svc.Subscription = &Subscription{ID: r.SubscriptionID}
-		notifications(svc.Subscription, r.NotificationMessage)
+		notifications(svc, r.NotificationMessage)
 		svc.Results = r.Results
 	case *ua.RepublishRequest:
 		req(svc, r.RequestHeader)
@@ -316,7 +316,7 @@ func extract(svc *Service, v any) {
 	case *ua.RepublishResponse:
 		resp(svc, r.ResponseHeader)
 		svc.Subscription = &Subscription{}
-		notifications(svc.Subscription, r.NotificationMessage)
+		notifications(svc, r.NotificationMessage)
 
 	case *ua.HistoryReadRequest:
 		req(svc, r.RequestHeader)
@@ -557,17 +557,36 @@ func relativePath(p *ua.RelativePath) string {
 	return clip(b.String())
 }
 
-func notifications(s *Subscription, m *ua.NotificationMessage) {
+// MaxDataChanges bounds the DataChanges kept of one Publish response
+// (all are counted in Subscription.Notifications).
+const MaxDataChanges = 1024
+
+// notifications fills svc.Subscription's sequence number and count and
+// svc.DataChanges from a NotificationMessage (OPC 10000-4 §7.21).
+func notifications(svc *Service, m *ua.NotificationMessage) {
 	if m == nil {
 		return
 	}
+	s := svc.Subscription
 	s.SequenceNumber = m.SequenceNumber
 	for _, e := range m.NotificationData {
 		if e == nil {
 			continue
 		}
-		if d, ok := e.Value.(*ua.DataChangeNotification); ok {
-			s.Notifications += len(d.MonitoredItems)
+		d, ok := e.Value.(*ua.DataChangeNotification)
+		if !ok {
+			continue
+		}
+		s.Notifications += len(d.MonitoredItems)
+		for _, it := range d.MonitoredItems {
+			if it == nil || len(svc.DataChanges) >= MaxDataChanges {
+				continue
+			}
+			dc := DataChange{ClientHandle: it.ClientHandle, Value: Value{ArrayLength: -1}}
+			if dv := it.Value; dv != nil {
+				dc.Status, dc.Value = dv.Status, variantValue(dv.Value)
+			}
+			svc.DataChanges = append(svc.DataChanges, dc)
 		}
 	}
 }
