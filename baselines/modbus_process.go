@@ -11,7 +11,71 @@ import (
 // The Modbus model's process variables (process.go): every register, coil
 // and discrete input a successful read returns, keyed by table and
 // address within the channel (the server, the unit, the master reading
-// it). A register is a raw 16-bit value.
+// it). A register is a raw 16-bit value unless the engineer's register map
+// says otherwise (issue #14 §1, §3): a mapped variable is its engineering
+// value (int16, uint16, int32 or float32 over two registers in its word
+// order, bool; scaled and offset), keyed by its first register, and a read
+// that returns only part of it learns nothing of it.
+
+// mapped is what the register map says of the registers a read returned:
+// for each position of the read, whether it starts a mapped variable
+// (vars[i], its value vals[i]) or is taken by one (skip[i]: its second
+// word, or part of one the read cut). Nil without a policy or when no
+// variable of the map covers the read, the common case.
+type mapped struct {
+	vars []*Variable
+	vals []float64
+	skip []bool
+}
+
+// mapRead returns what the register map says of the n values m read from
+// unit on server, nil when it says nothing.
+func (e *Engine) mapRead(server netip.Addr, unit uint8, m *ModbusObs, n int) *mapped {
+	p := e.policy
+	if p == nil || n == 0 || bitTable(m.ReadTable) {
+		return nil
+	}
+	var mp *mapped
+	var words []uint16
+	for i := range p.Variables {
+		v := &p.Variables[i]
+		if !v.Covers(server, unit, m.ReadTable, m.Read.Start, uint16(n)) {
+			continue
+		}
+		if mp == nil {
+			mp = &mapped{vars: make([]*Variable, n), vals: make([]float64, n), skip: make([]bool, n)}
+			words = make([]uint16, n)
+			for j := range words {
+				words[j] = m.ReadValues.At(j)
+			}
+		}
+		at := int(v.Addr) - int(m.Read.Start)
+		x, whole := v.value(m.Read.Start, words)
+		for j := max(at, 0); j < min(at+v.Type.Words(), n); j++ {
+			mp.skip[j] = true
+		}
+		if whole {
+			mp.skip[at], mp.vars[at], mp.vals[at] = false, v, x
+		}
+	}
+	return mp
+}
+
+// value returns the process value at position i of the read: the mapped
+// variable's, or the raw register; skip when the position belongs to a
+// variable that starts elsewhere.
+func (mp *mapped) value(m *ModbusObs, i int) (v float64, vr *Variable, skip bool) {
+	if mp == nil {
+		return float64(m.ReadValues.At(i)), nil, false
+	}
+	if mp.skip[i] {
+		return 0, nil, true
+	}
+	if vr = mp.vars[i]; vr != nil {
+		return mp.vals[i], vr, false
+	}
+	return float64(m.ReadValues.At(i)), nil, false
+}
 
 // readValues returns how many values a successful read of a data table
 // returned, up to the request's quantity (0 for anything else).
@@ -37,7 +101,12 @@ func learnProcess(e *Engine, mm *ModbusModel, o *Observation, m *ModbusObs, sh *
 	}
 	memo := sh.procVars(n)
 	t, res := o.Time.UnixNano(), e.resumed.UnixNano()
+	mp := e.mapRead(o.ServerIP, m.Unit, m, n)
 	for i := range n {
+		v, vr, skip := mp.value(m, i)
+		if skip {
+			continue
+		}
 		var l *ProcessVar
 		if i < len(memo) {
 			l = memo[i]
@@ -49,12 +118,12 @@ func learnProcess(e *Engine, mm *ModbusModel, o *Observation, m *ModbusObs, sh *
 			}
 			if isNew {
 				grew++
+				l.Bit = l.Bit || vr != nil && vr.Type == Bool
 			}
 			if i < len(memo) {
 				memo[i] = l
 			}
 		}
-		v := float64(m.ReadValues.At(i))
 		if v == l.last && l.set && l.at >= res && t >= l.at {
 			// Unchanged, the common case: what step and learn would do.
 			l.at = t
@@ -100,7 +169,12 @@ func judgeProcess(e *Engine, mm *ModbusModel, rt *chanRuntime, o *Observation, m
 	memo := sh.procVars(n)
 	t, res := o.Time.UnixNano(), e.resumed.UnixNano()
 	raised := false
+	mp := e.mapRead(o.ServerIP, m.Unit, m, n)
 	for i := range n {
+		v, vr, skip := mp.value(m, i)
+		if skip {
+			continue
+		}
 		k := RegKey{m.ReadTable, m.Read.Start + uint16(i)}
 		var l *ProcessVar
 		if i < len(memo) {
@@ -116,12 +190,14 @@ func judgeProcess(e *Engine, mm *ModbusModel, rt *chanRuntime, o *Observation, m
 				memo[i] = l
 			}
 		}
-		v := float64(m.ReadValues.At(i))
 		vd, rate, still := stepJudge(&e.cfg, l, v, t, res, raised)
 		if vd.rule == RuleNone {
 			continue
 		}
 		key, name := rt.key, modbusVariable(k)
+		if vr != nil {
+			name = vr.Name // the register map's name, in its engineering unit
+		}
 		raised = e.raiseProcess(o, key, vd, Item{Table: k.Table, Addr: k.Addr}, l, v, rate, still, name,
 			fmt.Sprintf("Modbus master %s", key.Client), fmt.Sprintf("%s of PLC %s unit %d", name, key.Server, key.Unit))
 	}

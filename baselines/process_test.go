@@ -199,3 +199,57 @@ func TestProcessVarsPerDevice(t *testing.T) {
 		t.Fatalf("a loaded baseline at the cap learned more: %+v", again.Limited())
 	}
 }
+
+// TestProcessRegisterMap: with a register map, a mapped variable is its
+// engineering value — a float32 over two registers in its word order, a
+// scaled uint16 — keyed by its first register; its second word is no
+// variable of its own, and a read that cuts a variable learns nothing of
+// it. Judging compares engineering values and names the variable.
+func TestProcessRegisterMap(t *testing.T) {
+	pol := &Policy{Variables: []Variable{
+		{Name: "Level", EngUnit: "m", InModbus: true, Unit: 1, Table: modbus.TableHoldingRegisters, Addr: 0, Type: Uint16, Scale: 0.1},
+		{Name: "Flow", EngUnit: "m3/s", InModbus: true, Unit: 1, Table: modbus.TableHoldingRegisters, Addr: 1, Type: Float32, LowWordFirst: true, Scale: 1},
+	}}
+	read := func(at time.Time, level uint16, flow float32, count uint16) Observation {
+		o := mbRead(at, hmi, 1, 0, count)
+		b := math.Float32bits(flow)
+		vals := []uint16{level, uint16(b), uint16(b >> 16)}
+		mbOf(&o).ReadValues = modbus.RegisterValues(vals[:count]...)
+		return o
+	}
+	l := New(Config{Mode: Learn})
+	l.SetPolicy(pol)
+	for i := range 600 {
+		s := float64(i)
+		l.Observe(ptr(read(t0.Add(time.Duration(i)*time.Second), uint16(500+100*math.Sin(s/60)), float32(20+5*math.Sin(s/90)), 3)))
+		// A read of the level and the flow's first word alone.
+		l.Observe(ptr(read(t0.Add(time.Duration(i)*time.Second+time.Millisecond), 500, 0, 2)))
+	}
+	var mm *ModbusModel
+	for _, c := range l.Snapshot().Channels {
+		mm = c.Model.(*ModbusModel)
+	}
+	if len(mm.Process) != 2 {
+		t.Fatalf("variables %v, want the level and the flow", mm.Process)
+	}
+	lv, fl := mm.Process[RegKey{modbus.TableHoldingRegisters, 0}], mm.Process[RegKey{modbus.TableHoldingRegisters, 1}]
+	if lv == nil || lv.Min < 39.9 || lv.Max > 60.1 {
+		t.Fatalf("level (×0.1) learned %+v", lv)
+	}
+	if fl == nil || fl.Min < 14.9 || fl.Max > 25.1 || fl.Reads != 600 {
+		t.Fatalf("flow (float32, low word first) learned %+v", fl)
+	}
+	m := New(Config{Mode: Monitor})
+	if err := m.Load(l.Snapshot()); err != nil {
+		t.Fatal(err)
+	}
+	m.SetPolicy(pol)
+	at := t0.Add(time.Hour)
+	var got []Alert
+	for i := range 5 {
+		got = append(got, m.Observe(ptr(read(at.Add(time.Duration(i)*time.Second), 500, 400, 3)))...)
+	}
+	if len(got) == 0 || got[0].Rule != ProcessValueOutOfRange || got[0].Process == nil || got[0].Process.Variable != "Flow" || got[0].Process.Value != 400 {
+		t.Fatalf("a flow of 400 m3/s: %+v", got)
+	}
+}
