@@ -586,7 +586,7 @@ func (*dnp3Model) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation) 
 	}
 	if pk, ok := dnp3PollKey(d); ok {
 		var isNew bool
-		if f.poll, isNew = c.learnPoll(pk, o.Time, e.resumed); isNew {
+		if f.poll, isNew = c.learnPoll(e, pk, o.Time, e.resumed); isNew {
 			f.newItems++
 		}
 	}

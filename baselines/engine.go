@@ -21,6 +21,10 @@ type Engine struct {
 	cfg          Config
 	devices      map[netip.Addr]*device
 	channels     map[ChannelKey]*channel
+	// polled are the channels with polls, the ones Tick walks each
+	// second: a network of thousands of hosts has as many channels that
+	// never poll (its conversations), which it need not visit.
+	polled []*channel
 	// pairs counts the learned channels per (protocol, client, server):
 	// a client with none towards a server is a new master.
 	pairs  map[pairKey]int
@@ -385,14 +389,15 @@ func (e *Engine) Tick(now time.Time) []Alert {
 	}
 	e.lastTick = now
 	e.heldBack(now, false)
-	for key, c := range e.channels {
-		if len(c.polls) == 0 || e.learning(e.devices[key.Server], now) {
+	for _, c := range e.polled {
+		if e.learning(e.devices[c.Key.Server], now) {
 			continue
 		}
 		e.stoppedPolls(c, now)
 	}
-	// Channels were walked in Go's random map order: put the alerts in a
-	// fixed one, so a replay writes the same bytes every time.
+	// Put the alerts in a fixed order, whatever the channels' (the order
+	// their first poll was learned, or a map's at Load), so a replay
+	// writes the same bytes every time.
 	slices.SortFunc(e.out, func(a, b Alert) int {
 		x, y := &a.Item, &b.Item
 		return cmp.Or(compareKeys(a.Channel, b.Channel), cmp.Compare(x.Function, y.Function), cmp.Compare(x.Table, y.Table),

@@ -452,7 +452,7 @@ func (*modbusModel) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation
 	}
 	if pk, ok := modbusPollKey(m); ok {
 		var isNew bool
-		if f.poll, isNew = c.learnPoll(pk, o.Time, e.resumed); isNew {
+		if f.poll, isNew = c.learnPoll(e, pk, o.Time, e.resumed); isNew {
 			f.newItems++
 		}
 	}

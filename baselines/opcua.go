@@ -506,7 +506,7 @@ func (*opcuaModel) learn(e *Engine, c *channel, rt *chanRuntime, o *Observation)
 	}
 	if pk, ok := opcuaPollKey(u); ok {
 		var isNew bool
-		if f.poll, isNew = c.learnPoll(pk, o.Time, e.resumed); isNew {
+		if f.poll, isNew = c.learnPoll(e, pk, o.Time, e.resumed); isNew {
 			f.newItems++
 		}
 	}

@@ -160,8 +160,11 @@ func (c *channel) poll(pk PollKey) *poll {
 
 // learnPoll adds a repetition at t to poll pk (since: Rhythm.add),
 // learning the poll when it is new (isNew).
-func (c *channel) learnPoll(pk PollKey, t, since time.Time) (p *poll, isNew bool) {
+func (c *channel) learnPoll(e *Engine, pk PollKey, t, since time.Time) (p *poll, isNew bool) {
 	if p = c.poll(pk); p == nil {
+		if len(c.polls) == 0 {
+			e.polled = append(e.polled, c)
+		}
 		m := c.Model.polls()
 		if *m == nil {
 			*m = map[PollKey]*Rhythm{}

@@ -156,6 +156,7 @@ func (e *Engine) Load(s *Snapshot) error {
 	defer e.mu.Unlock()
 	e.devices = map[netip.Addr]*device{}
 	e.channels = map[ChannelKey]*channel{}
+	e.polled = nil
 	e.pairs = map[pairKey]int{}
 	e.alerts = map[suppKey]*AlertRecord{}
 	e.accepted = map[suppKey]*Acceptance{}
@@ -191,6 +192,9 @@ func (e *Engine) Load(s *Snapshot) error {
 		c.Model.sanitize()
 		ch := &channel{Channel: *c}
 		ch.indexPolls()
+		if len(ch.polls) > 0 {
+			e.polled = append(e.polled, ch)
+		}
 		e.channels[c.Key] = ch
 		e.pairs[pairKey{c.Key.Protocol, c.Key.Client, c.Key.Server}]++
 	}
