@@ -23,11 +23,25 @@ import (
 // IdleTimeout of packet time, are bounded in number (the least recently
 // seen is closed first) and are closed at the end of a run.
 
-// udpConv is one conversation: its stream, and when it was last seen.
+// udpConv is one conversation: its stream, when it was first and last
+// seen, and what its flow event says (the datagrams and their wire bytes
+// each way).
 type udpConv struct {
-	s      flow.Stream
-	client netip.AddrPort
-	last   time.Time
+	s           flow.Stream
+	client      netip.AddrPort
+	start, last time.Time
+	conn        flow.Conn
+	pkts, bytes [2]uint64
+}
+
+// close ends the conversation's stream and writes its flow event.
+func (a *Agent) closeUDP(cv *udpConv, reason flow.CloseReason, ts time.Time) {
+	cv.s.Close(reason, ts)
+	state := flow.StateNew
+	if cv.pkts[flow.ServerToClient] > 0 {
+		state = flow.StateEstablished
+	}
+	a.writeFlow(&cv.conn, &flow.Summary{Start: cv.start, End: cv.last, Pkts: cv.pkts, Bytes: cv.bytes, State: state, Reason: reason})
 }
 
 // udpKey names a conversation whichever way a datagram goes.
@@ -92,6 +106,8 @@ func (a *Agent) udpPacket(p *capture.Packet) bool {
 	if src != cv.client {
 		dir = flow.ServerToClient
 	}
+	cv.pkts[dir]++
+	cv.bytes[dir] += uint64(p.Length)
 	if len(payload) > 0 {
 		cv.s.Data(dir, payload, p.Timestamp)
 	}
@@ -110,9 +126,10 @@ func (a *Agent) newUDPConv(k udpKey, i int, src, dst netip.AddrPort, srcMAC, dst
 	if t.ports[dst.Port()] == 0 {
 		client, server, cmac, smac = dst, src, dstMAC, srcMAC
 	}
-	c := flow.Conn{ID: a.table.NewID(), ClientMAC: cmac, ServerMAC: smac,
+	c := flow.Conn{ID: a.table.NewID(), ClientMAC: cmac, ServerMAC: smac, Transport: flow.TransportUDP, AppProto: modules[i].name,
 		Key: flow.Key{ClientIP: client.Addr(), ServerIP: server.Addr(), ClientPort: client.Port(), ServerPort: server.Port()}}
-	cv := &udpConv{s: a.newConn(i, &c, communityid.UDP, nil), client: client, last: ts}
+	cv := &udpConv{client: client, start: ts, last: ts, conn: c}
+	cv.s = a.newConn(i, &c, communityid.UDP, &cv.conn.AppProto)
 	t.convs[k] = cv
 	return cv
 }
@@ -127,7 +144,7 @@ func (a *Agent) evictUDP(ts time.Time) {
 		}
 	}
 	if cv != nil {
-		cv.s.Close(flow.CloseEvicted, ts)
+		a.closeUDP(cv, flow.CloseEvicted, ts)
 		delete(a.udp.convs, oldest)
 	}
 }
@@ -151,7 +168,7 @@ func (a *Agent) expireUDP(now time.Time, all bool) {
 		if all {
 			reason = flow.CloseEnd
 		}
-		c.s.Close(reason, now)
+		a.closeUDP(c, reason, now)
 		delete(a.udp.convs, k)
 	}
 }

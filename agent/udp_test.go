@@ -138,11 +138,12 @@ func TestDNP3OverUDP(t *testing.T) {
 	}
 }
 
-// The Community ID of a UDP conversation is UDP's (protocol 17).
+// The Community ID of a UDP conversation is UDP's (protocol 17), on its
+// dnp3 events and on its flow event, which counts every datagram.
 func TestUDPCommunityID(t *testing.T) {
 	files := testpcaps.Files(t, "dnp3")
 	udpFile := filepath.Join(t.TempDir(), "udp.pcap")
-	toUDP(t, files[0], udpFile)
+	frames, _ := toUDP(t, files[0], udpFile)
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
 		t.Skip("tshark not installed (make tools installs it)")
@@ -152,13 +153,24 @@ func TestUDPCommunityID(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := strings.TrimSpace(string(out))
+	var dnp3, flows int
 	for _, e := range parseEvents(t, replayFile(t, udpFile, nil)) {
-		if e.EventType == "dnp3" {
+		switch e.EventType {
+		case "dnp3":
+			dnp3++
 			if e.CommunityID != want {
 				t.Errorf("community_id %s, tshark %s", e.CommunityID, want)
 			}
-			return
+		case EventFlow:
+			// The conversation's flow event: UDP, dnp3, every datagram.
+			flows++
+			if e.Proto != "UDP" || e.AppProto != "dnp3" || e.CommunityID != want || e.Flow.State != "established" ||
+				int(e.Flow.PktsToServer+e.Flow.PktsToClient) != frames {
+				t.Errorf("flow event %+v %+v, want UDP dnp3 %s established with %d datagrams", e, e.Flow, want, frames)
+			}
 		}
 	}
-	t.Error("no dnp3 event")
+	if dnp3 == 0 || flows != 1 {
+		t.Errorf("%d dnp3 events, %d flow events", dnp3, flows)
+	}
 }
