@@ -292,30 +292,53 @@ func TestRsyslogDelivers(t *testing.T) {
 	r := startRsyslog(t)
 	for _, f := range []Format{FormatCEF, FormatLEEF, FormatEVE} {
 		t.Run(f.String(), func(t *testing.T) {
-			from := r.mark()
-			sinks := rsyslogSinks(t, r, f, Config{FlushTimeout: 10 * time.Second})
-			eve := replay(t, sinkList(sinks), nil)
-			for _, tr := range transports {
-				lines := r.wait(tr, from[tr], len(eve))
-				if st := sinks[tr].Stats(); len(lines) != len(eve) || st.Sent != uint64(len(eve)) || st.Dropped != 0 {
-					t.Errorf("%s: rsyslog wrote %d lines for %d alerts; stats %+v", tr, len(lines), len(eve), st)
-					continue
+			// A collector that hangs up loses what was written on the
+			// connection before the sender noticed (RFC 5425 has no
+			// acknowledgement): rsyslog's TLS input did, three times in
+			// one run on a loaded machine. Such a run is tried once
+			// more; a loss without a hang-up, or twice, fails.
+			for try := 1; ; try++ {
+				if hungUp := deliverAll(t, r, f, try == 2); !hungUp {
+					return
 				}
-				got := make([]received, len(lines))
-				for i, l := range lines {
-					got[i] = parseReceived(t, l)
-				}
-				want := eve
-				if tr == "udp" { // datagrams may come in another order
-					slices.SortFunc(got, func(a, b received) int { return strings.Compare(messageKey(a.msg), messageKey(b.msg)) })
-					want = slices.SortedFunc(slices.Values(eve), func(a, b string) int { return strings.Compare(eveKey(a), eveKey(b)) })
-				}
-				for i := range got {
-					checkReceived(t, f, want[i], got[i])
-				}
+				t.Logf("rsyslog hung up on the sender and lines written before it noticed were lost: once more")
 			}
 		})
 	}
+}
+
+// deliverAll replays the attack captures into sinks of format f on every
+// transport and checks what rsyslog wrote. It reports a loss that a hang-up
+// of the collector explains (Stats.Reconnects) instead of failing, unless
+// last.
+func deliverAll(t *testing.T, r *rsyslog, f Format, last bool) (hungUp bool) {
+	from := r.mark()
+	sinks := rsyslogSinks(t, r, f, Config{FlushTimeout: 10 * time.Second})
+	eve := replay(t, sinkList(sinks), nil)
+	for _, tr := range transports {
+		lines := r.wait(tr, from[tr], len(eve))
+		if st := sinks[tr].Stats(); len(lines) != len(eve) || st.Sent != uint64(len(eve)) || st.Dropped != 0 {
+			if !last && st.Reconnects > 0 && st.Dropped == 0 && len(lines) < len(eve) {
+				hungUp = true
+				continue
+			}
+			t.Errorf("%s: rsyslog wrote %d lines for %d alerts; stats %+v", tr, len(lines), len(eve), st)
+			continue
+		}
+		got := make([]received, len(lines))
+		for i, l := range lines {
+			got[i] = parseReceived(t, l)
+		}
+		want := eve
+		if tr == "udp" { // datagrams may come in another order
+			slices.SortFunc(got, func(a, b received) int { return strings.Compare(messageKey(a.msg), messageKey(b.msg)) })
+			want = slices.SortedFunc(slices.Values(eve), func(a, b string) int { return strings.Compare(eveKey(a), eveKey(b)) })
+		}
+		for i := range got {
+			checkReceived(t, f, want[i], got[i])
+		}
+	}
+	return hungUp
 }
 
 // eveKey and messageKey order alerts alike in their EVE line and in any
