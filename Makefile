@@ -56,8 +56,15 @@ tools:
 
 test: tools test-go
 
+# The rsyslog interop tests (internal/syslog) run first, alone: on a
+# loaded machine (the simulator's and the agent's tests beside them) a
+# starved rsyslogd hung up on its TLS clients and a kill raced the
+# sender's check of its connection, losing alerts that TCP syslog cannot
+# acknowledge. The rest then runs as usual.
+SYSLOG_PKG := ./internal/syslog
 test-go:
-	$(GO) test -count=1 -timeout 20m $(PKGS)
+	$(GO) test -count=1 -timeout 5m $(SYSLOG_PKG)
+	$(GO) test -count=1 -timeout 20m $$($(GO) list $(PKGS) | grep -v '/internal/syslog$$')
 
 bench: build
 	$(GO) run ./internal/benchtool
