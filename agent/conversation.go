@@ -108,7 +108,7 @@ func (o *convObserver) judge(c *flow.Conn, ts, start time.Time, svc, serverName 
 	*ob = baselines.Observation{Time: ts, RequestTime: start, Protocol: baselines.Network, Responded: responded, Detail: d,
 		Endpoints: baselines.Endpoints{FlowID: c.ID, ClientIP: c.Key.ClientIP, ServerIP: c.Key.ServerIP,
 			ClientMAC: c.ClientMAC, ServerMAC: c.ServerMAC, ClientPort: c.Key.ClientPort, ServerPort: c.Key.ServerPort}}
-	if !hasPorts(c.Transport) {
+	if !flow.HasPorts(c.Transport) {
 		ob.ClientPort, ob.ServerPort = 0, 0
 	}
 	alerts := a.engine.Observe(ob)
@@ -123,11 +123,6 @@ func (o *convObserver) judge(c *flow.Conn, ts, start time.Time, svc, serverName 
 		return jsonw.String(b, svc)
 	}
 	a.writeMerged(alerts, func(al *baselines.Alert, also []baselines.Alert) { a.writeAlert(al, nil, nil, also, attach) })
-}
-
-// hasPorts reports whether a transport's events carry ports.
-func hasPorts(transport uint8) bool {
-	return transport == flow.TransportTCP || transport == flow.TransportUDP || transport == communityid.SCTP
 }
 
 // transportName is a transport's name in the events' proto field, as
@@ -163,23 +158,17 @@ func transportName(transport uint8) string {
 }
 
 // appendConvAddrs appends the address fields of conversation c: src and
-// dest (with ports where its transport has them), proto and community_id.
+// dest (with ports for TCP and UDP), proto and community_id (ICMP's with
+// the type and code the Conn holds as its ports).
 func appendConvAddrs(b []byte, c *flow.Conn) []byte {
 	k := &c.Key
 	if c.Transport == flow.TransportTCP || c.Transport == flow.TransportUDP {
 		return appendAddrsProto(b, k.ClientIP, k.ServerIP, k.ClientPort, k.ServerPort, true, c.Transport)
 	}
-	ports := hasPorts(c.Transport)
 	b = append(b, `,"src_ip":`...)
 	b = appendAddr(b, k.ClientIP)
-	if ports {
-		b = jsonw.Uint(append(b, `,"src_port":`...), uint64(k.ClientPort))
-	}
 	b = append(b, `,"dest_ip":`...)
 	b = appendAddr(b, k.ServerIP)
-	if ports {
-		b = jsonw.Uint(append(b, `,"dest_port":`...), uint64(k.ServerPort))
-	}
 	b = append(b, `,"proto":"`...)
 	b = append(b, transportName(c.Transport)...)
 	b = append(b, `","community_id":"`...)
@@ -206,7 +195,7 @@ func (a *Agent) writeFlow(c *flow.Conn, s *flow.Summary) {
 	w.open(s.End, EventFlow, f, w.flows)
 	w.buf = appendHead(w.buf, EventFlow, c.ID, true, nil)
 	w.buf = appendConvAddrs(w.buf, c)
-	if c.AppProto != "" && hasPorts(c.Transport) {
+	if c.AppProto != "" && flow.HasPorts(c.Transport) {
 		w.buf = jsonw.String(append(w.buf, `,"app_proto":`...), c.AppProto)
 	}
 	b := append(w.buf, `,"flow":{"pkts_toserver":`...)

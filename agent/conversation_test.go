@@ -48,17 +48,6 @@ func (c *convCapture) frame(label string, ls ...gopacket.SerializableLayer) {
 	c.t.Helper()
 	c.ts = c.ts.Add(20 * time.Millisecond)
 	sb := gopacket.NewSerializeBuffer()
-	for _, l := range ls {
-		if n, ok := l.(interface {
-			SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
-		}); ok {
-			for _, nl := range ls {
-				if ip, ok := nl.(gopacket.NetworkLayer); ok {
-					_ = n.SetNetworkLayerForChecksum(ip)
-				}
-			}
-		}
-	}
 	if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
 		c.t.Fatal(err)
 	}

@@ -295,10 +295,11 @@ func (*networkModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observatio
 			// (port_scan says it is a scan).
 			ck.Port, item = 0, Item{What: "attempt"}
 		}
-		accepted := d.Failed && e.channels[ck] != nil // attempts between the two, accepted
-		if a := e.raiseUnless(accepted, o.Time, NewConversation, ck, item, &o.Endpoints, o); a != nil {
-			e.sign(a, fmt.Sprintf("New conversation: %s talks %s to %s over %s for the first time%s",
-				key.Client, d.Service, key.Server, transportPort(key.Unit, o.ServerPort), how))
+		if accepted := d.Failed && e.channels[ck] != nil; !accepted { // attempts between the two, accepted
+			if a := e.raise(o.Time, NewConversation, ck, item, &o.Endpoints, o, nil); a != nil {
+				e.sign(a, fmt.Sprintf("New conversation: %s talks %s to %s over %s for the first time%s",
+					key.Client, d.Service, key.Server, transportPort(key.Unit, o.ServerPort), how))
+			}
 		}
 	}
 	if srv != nil && o.Responded && !d.Failed && !e.offers(key, d.Service) {
@@ -310,14 +311,6 @@ func (*networkModel) judge(e *Engine, c *channel, rt *chanRuntime, o *Observatio
 		}
 	}
 	return f
-}
-
-// raiseUnless raises rule unless skip.
-func (e *Engine) raiseUnless(skip bool, t time.Time, rule Rule, k ChannelKey, item Item, ep *Endpoints, o *Observation) *Alert {
-	if skip {
-		return nil
-	}
-	return e.raise(t, rule, k, item, ep, o, nil)
 }
 
 // offers reports whether the baseline has the server of key answering

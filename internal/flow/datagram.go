@@ -174,7 +174,7 @@ func (t *Table) datagram(p *capture.Packet) {
 		t.expire(now)
 	}
 	src, dst := netip.AddrPortFrom(dg.src, dg.sport), netip.AddrPortFrom(dg.dst, dg.dport)
-	if !hasPorts(dg.proto) {
+	if !HasPorts(dg.proto) {
 		src, dst = netip.AddrPortFrom(dg.src, 0), netip.AddrPortFrom(dg.dst, 0)
 	}
 	k := dgKey{proto: dg.proto, a: src, b: dst}
@@ -202,9 +202,10 @@ func (t *Table) datagram(p *capture.Packet) {
 	}
 }
 
-// hasPorts reports whether a transport's conversations are told apart by
-// port (UDP) or only by host pair (ICMP and the rest).
-func hasPorts(proto uint8) bool { return proto == TransportUDP }
+// HasPorts reports whether a transport's conversations are told apart by
+// port (TCP, UDP) or only by host pair (ICMP and the rest): whether Conn's
+// ports are ports.
+func HasPorts(transport uint8) bool { return transport == TransportTCP || transport == TransportUDP }
 
 // newDatagramConv starts the conversation of a first datagram from src to
 // dst. Its sender is the client unless the datagram is plainly an answer:

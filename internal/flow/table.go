@@ -710,10 +710,11 @@ func (t *Table) finish(f *flow, reason CloseReason, now int64) {
 		if f.sniff != nil {
 			t.observeFirst(&f.conn, &f.sniff, now)
 		}
-		sum := f.cnt.summary(f.cnt.tcpState(), reason, max(f.lastSeen, now))
-		if reason == CloseEnd || reason == CloseIdle || reason == CloseEvicted {
-			sum.End = time.Unix(0, f.lastSeen).UTC() // the last packet, not the clock that ended it
+		end := f.lastSeen // the last packet, not the clock that ended it,
+		if reason == CloseFIN || reason == CloseRST {
+			end = max(end, now) // unless the FIN or reset ended it
 		}
+		sum := f.cnt.summary(f.cnt.tcpState(), reason, end)
 		t.observeEnd(&f.conn, &sum)
 	}
 }
